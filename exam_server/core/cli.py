@@ -1,0 +1,58 @@
+"""Operator commands: create the database, add staff accounts, run the server."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from sqlalchemy import select
+
+from exam_server.core.migrate import upgrade_to_head
+from exam_server.core.models import ROLES, User
+from exam_server.core.security import hash_password
+from exam_server.extensions import db, socketio
+
+
+@click.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the database schema to the newest migration."""
+    upgrade_to_head(current_app.config["DATABASE_URL"])
+    click.echo(f"数据库已升级到最新版本: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--name", "display_name", default=None, help="显示名称")
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), required=True)
+@click.password_option()
+def create_user(username: str, display_name: str | None, roles: tuple[str, ...], password: str) -> None:
+    """Create a staff account with one or more roles."""
+    session = db.session
+    if session.scalar(select(User).where(User.username == username)):
+        raise click.ClickException(f"用户 {username} 已存在")
+    session.add(
+        User(
+            username=username,
+            display_name=display_name or username,
+            password_hash=hash_password(password, current_app.config["PASSWORD_HASH_PROFILE"]),
+            roles=list(roles),
+        )
+    )
+    session.commit()
+    click.echo(f"已创建用户 {username} ({', '.join(roles)})")
+
+
+def serve(host: str, port: int) -> None:
+    """Serve the app with Socket.IO on host:port (gevent in production, see DESIGN.md §10)."""
+    socketio.run(current_app._get_current_object(), host=host, port=port, allow_unsafe_werkzeug=True)  # type: ignore[attr-defined]
+
+
+@click.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def run(host: str, port: int) -> None:
+    """Run the exam server."""
+    click.echo(f"考试服务运行于 http://{host}:{port}")
+    serve(host, port)
+
+
+commands = [init_db, create_user, run]

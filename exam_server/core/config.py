@@ -1,0 +1,50 @@
+"""Configuration from environment variables, with safe defaults for a single test-site server."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+def _secret_key(instance_path: Path) -> str:
+    """SECRET_KEY from the environment, else one generated once into the instance folder."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The app's settings: environment first, then defaults; `overrides` (tests) win over both."""
+    overrides = dict(overrides or {})
+    env = os.environ
+    cfg: dict[str, Any] = {
+        "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'exam.db'}",
+        "SOCKETIO_MESSAGE_QUEUE": env.get("SOCKETIO_MESSAGE_QUEUE") or None,
+        "SOCKETIO_ASYNC_MODE": env.get("SOCKETIO_ASYNC_MODE") or None,
+        "DB_POOL_SIZE": int(env.get("DB_POOL_SIZE", "10")),
+        # Argon2 cost; "low" is only for tests and benchmarks that create thousands of logins.
+        "PASSWORD_HASH_PROFILE": env.get("PASSWORD_HASH_PROFILE", "default"),
+        "LOGIN_MAX_FAILURES": int(env.get("LOGIN_MAX_FAILURES", "5")),
+        "LOGIN_WINDOW_S": int(env.get("LOGIN_WINDOW_S", "300")),
+        "DEADLINE_SWEEP_S": float(env.get("DEADLINE_SWEEP_S", "1.0")),
+        "IDLE_AFTER_S": int(env.get("IDLE_AFTER_S", "300")),
+        "RUN_BACKGROUND_TASKS": env.get("RUN_BACKGROUND_TASKS", "1") == "1",
+        "DISPLAY_TIMEZONE": "Asia/Shanghai",
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_SSL_STRICT": False,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+        "TESTING": False,
+    }
+    if "SECRET_KEY" not in overrides:
+        cfg["SECRET_KEY"] = _secret_key(instance_path)
+    cfg.update(overrides)
+    return cfg

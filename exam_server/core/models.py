@@ -1,0 +1,52 @@
+"""People who log in, and login throttling."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from item_bank.db import Base, utcnow
+
+ROLES = (
+    "author",
+    "reviewer",
+    "bank_manager",
+    "pilot_unit",
+    "centre_staff",
+    "proctor",
+    "grader",
+    "chief_grader",
+    "admin",
+)
+
+
+class User(Base):
+    """A staff account (命题人, 监考员, 阅卷员, 鉴定中心 ...); candidates log in with their ticket instead."""
+
+    __tablename__ = "user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[Any]] = mapped_column(default=list)
+    # Scope of a proctor (a room) or a pilot-unit account; None = no restriction by place.
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("room.id"), nullable=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def has_role(self, *roles: str) -> bool:
+        return "admin" in self.roles or any(r in self.roles for r in roles)
+
+
+class LoginThrottle(Base):
+    """Failed logins per key (ticket or username and address), for rate limiting across processes."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,116 @@
+"""Logging in and out: candidates with ticket number and password, staff with username and password."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, send_from_directory, url_for
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from exam_server.core.auth import CandidatePrincipal, StaffPrincipal
+from exam_server.core.models import User
+from exam_server.core.security import (
+    TooManyAttempts,
+    check_login_allowed,
+    clear_login_failures,
+    record_login_failure,
+    verify_password,
+)
+from exam_server.extensions import db
+from exam_server.sessions.models import Ticket
+
+blueprint = Blueprint("core", __name__)
+
+# Where each kind of staff member lands after logging in, first match wins.
+STAFF_HOME = (
+    ("proctor", "proctoring.console"),
+    ("centre_staff", "staff.sessions"),
+    ("grader", "grading.queue"),
+    ("chief_grader", "grading.monitor"),
+    ("author", "bank.items"),
+    ("reviewer", "bank.review_queue"),
+    ("bank_manager", "bank.items"),
+)
+
+
+def _throttle_key(kind: str, name: str) -> str:
+    return f"{kind}:{name}:{request.remote_addr or '-'}"
+
+
+def _staff_home() -> str:
+    for role, endpoint in STAFF_HOME:
+        if current_user.has_role(role) and endpoint in current_app.view_functions:
+            return url_for(endpoint)
+    return url_for("staff.sessions")
+
+
+@blueprint.get("/")
+def index() -> WerkzeugResponse:
+    if current_user.is_authenticated:
+        return redirect(url_for("delivery.exam_page") if current_user.is_candidate else _staff_home())
+    return redirect(url_for("core.candidate_login"))
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def candidate_login() -> str | WerkzeugResponse | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("core/candidate_login.html")
+    number = request.form.get("ticket", "").strip()
+    password = request.form.get("password", "")
+    key = _throttle_key("ticket", number)
+    cfg = current_app.config
+    try:
+        check_login_allowed(db.session, key, cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_WINDOW_S"])
+    except TooManyAttempts as exc:
+        return render_template("core/candidate_login.html", error=str(exc), ticket=number), 429
+    ticket = db.session.scalar(select(Ticket).where(Ticket.number == number))
+    if ticket is None or not verify_password(ticket.password_hash, password):
+        record_login_failure(db.session, key, cfg["LOGIN_WINDOW_S"])
+        return render_template("core/candidate_login.html", error="准考证号或密码不正确。", ticket=number), 401
+    clear_login_failures(db.session, key)
+    login_user(CandidatePrincipal(ticket))
+    return redirect(url_for("delivery.exam_page"))
+
+
+@blueprint.route("/staff/login", methods=["GET", "POST"])
+def staff_login() -> str | WerkzeugResponse | tuple[str, int]:
+    if request.method == "GET":
+        return render_template("core/staff_login.html")
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    key = _throttle_key("user", username)
+    cfg = current_app.config
+    try:
+        check_login_allowed(db.session, key, cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_WINDOW_S"])
+    except TooManyAttempts as exc:
+        return render_template("core/staff_login.html", error=str(exc), username=username), 429
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        record_login_failure(db.session, key, cfg["LOGIN_WINDOW_S"])
+        return render_template("core/staff_login.html", error="用户名或密码不正确。", username=username), 401
+    clear_login_failures(db.session, key)
+    login_user(StaffPrincipal(user))
+    next_url = request.args.get("next", "")
+    # Only local paths: never bounce a login to another site.
+    if next_url.startswith("/") and not next_url.startswith("//"):
+        return redirect(next_url)
+    return redirect(_staff_home())
+
+
+@blueprint.post("/logout")
+def logout() -> WerkzeugResponse:
+    was_candidate = current_user.is_authenticated and current_user.is_candidate
+    logout_user()
+    flash("已退出登录。")
+    return redirect(url_for("core.candidate_login" if was_candidate else "core.staff_login"))
+
+
+@blueprint.get("/assets/<path:filename>")
+def client_asset(filename: str) -> WerkzeugResponse:
+    """Browser code from client/ (our own scripts and the npm packages it depends on)."""
+    client_dir = current_app.config["CLIENT_DIR"]
+    if filename.startswith("vendor/socket.io/"):
+        return send_from_directory(
+            f"{client_dir}/node_modules/socket.io-client/dist", filename.removeprefix("vendor/socket.io/")
+        )
+    return send_from_directory(f"{client_dir}/src", filename)

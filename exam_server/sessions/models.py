@@ -1,0 +1,126 @@
+"""Sittings and places: exam sessions, sites, rooms, seats, candidates and their admission tickets."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from item_bank.db import Base, utcnow
+from item_bank.models import Blueprint, Form
+
+
+class Site(Base):
+    """A test site (考点), an offline LAN with its rooms."""
+
+    __tablename__ = "site"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    city: Mapped[str] = mapped_column(String(60), default="")
+    address: Mapped[str] = mapped_column(String(300), default="")
+
+    rooms: Mapped[list[Room]] = relationship(back_populates="site", order_by="Room.code")
+
+
+class Room(Base):
+    """An exam room (考场) of a site."""
+
+    __tablename__ = "room"
+    __table_args__ = (UniqueConstraint("site_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+
+    site: Mapped[Site] = relationship(back_populates="rooms")
+    seats: Mapped[list[Seat]] = relationship(back_populates="room", order_by="Seat.number")
+
+
+class Seat(Base):
+    """A seat (座位) of a room."""
+
+    __tablename__ = "seat"
+    __table_args__ = (UniqueConstraint("room_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("room.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+
+    room: Mapped[Room] = relationship(back_populates="seats")
+
+
+class ExamSession(Base):
+    """One sitting (考试场次): a level and part, its forms, start time and duration."""
+
+    __tablename__ = "exam_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[int] = mapped_column(Integer)
+    part: Mapped[str] = mapped_column(String(20))
+    blueprint_id: Mapped[int] = mapped_column(ForeignKey("blueprint.id"))
+    starts_at: Mapped[dt.datetime] = mapped_column()
+    duration_s: Mapped[int] = mapped_column(Integer)
+    # scheduled → open → closed; results released as a batch.
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    results_released_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    blueprint: Mapped[Blueprint] = relationship()
+    forms: Mapped[list[SessionForm]] = relationship(back_populates="session", order_by="SessionForm.id")
+
+
+class SessionForm(Base):
+    """A locked form assigned to a session (parallel forms are spread over candidates)."""
+
+    __tablename__ = "session_form"
+    __table_args__ = (UniqueConstraint("session_id", "form_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_session.id"), index=True)
+    form_id: Mapped[int] = mapped_column(ForeignKey("form.id"))
+
+    session: Mapped[ExamSession] = relationship(back_populates="forms")
+    form: Mapped[Form] = relationship()
+
+
+class Candidate(Base):
+    """A person assessed (考生), identified by their ID number, holding a 保安员证."""
+
+    __tablename__ = "candidate"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(60))
+    guard_cert_no: Mapped[str] = mapped_column(String(40))
+    guard_cert_date: Mapped[dt.date] = mapped_column(Date)
+    employer: Mapped[str] = mapped_column(String(200), default="")
+    city: Mapped[str] = mapped_column(String(60), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Ticket(Base):
+    """An admission ticket (准考证): number, session, seat, and the candidate's login credential."""
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        UniqueConstraint("session_id", "candidate_id"),
+        UniqueConstraint("session_id", "seat_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_session.id"), index=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidate.id"), index=True)
+    seat_id: Mapped[int | None] = mapped_column(ForeignKey("seat.id"), nullable=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    session: Mapped[ExamSession] = relationship()
+    candidate: Mapped[Candidate] = relationship()
+    seat: Mapped[Seat | None] = relationship()

@@ -1,0 +1,147 @@
+"""Shared fixtures: an application on a fresh database for every test, on SQLite and PostgreSQL.
+
+`TEST_BACKENDS` (default "sqlite,postgresql") chooses the databases the `app` fixture runs on.
+PostgreSQL is 127.0.0.1:5432 unless `TEST_POSTGRES_URL` says otherwise; tests create and drop
+their own database there. Where the server is missing the PostgreSQL runs skip with the reason,
+except under CI=true, where a missing service fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+import exam_server.models  # noqa: F401  (fills Base.metadata)
+from item_bank.db import Base
+
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+BACKENDS = [b.strip() for b in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def need_service(reason: str) -> None:
+    """Skip for a missing service, or fail under CI where every service must be exercised."""
+    if CI:
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
+def _postgres_available() -> str | None:
+    try:
+        engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any connection failure means "not here"
+        return f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc.__class__.__name__}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, dropped at the end."""
+    problem = _postgres_available()
+    if problem:
+        need_service(problem)
+    name = f"exam_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = re.sub(r"/[^/]*$", f"/{name}", POSTGRES_ADMIN_URL)
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def _truncate_postgres(url: str) -> None:
+    engine = create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database with the current schema, on each backend in TEST_BACKENDS."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        from item_bank.db import make_engine
+
+        engine = make_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        return url
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_server_url")
+        _truncate_postgres(url)
+        return url
+    raise ValueError(f"unknown backend {request.param}")
+
+
+def app_config(database_url: str, **extra: Any) -> dict[str, Any]:
+    cfg = {
+        "DATABASE_URL": database_url,
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "PASSWORD_HASH_PROFILE": "low",
+        "SOCKETIO_ASYNC_MODE": "threading",
+        "RUN_BACKGROUND_TASKS": False,
+        "SERVER_NAME": "localhost",
+    }
+    cfg.update(extra)
+    return cfg
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    from exam_server import create_app
+    from exam_server.extensions import db
+
+    application = create_app(app_config(database_url))
+    application.instance_path = str(tmp_path / "instance")
+    with application.app_context():
+        yield application
+    db.dispose()
+
+
+@pytest.fixture
+def session(app: Flask) -> Session:
+    from exam_server.extensions import db
+
+    return db.session
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def shared_bank_csv() -> Path:
+    path = SHARED_DATA / "baoan_items.csv"
+    if not path.exists():
+        pytest.fail(f"shared data missing: {path}")
+    return path
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+    assert match, "page has no csrf-token meta tag"
+    return match.group(1)
