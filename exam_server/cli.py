@@ -34,7 +34,7 @@ def register_commands(app: Flask) -> None:
 
 
 def _create_app() -> Flask:
-    from exam_server import create_app
+    from exam_server.app import create_app
 
     return create_app()
 

@@ -22,5 +22,6 @@ from item_bank.models import (  # noqa: F401
     ItemSet,
     ItemVersion,
     KnowledgeArea,
+    MediaFile,
     ReviewComment,
 )

@@ -16,9 +16,6 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from item_bank.db import utcnow
-from item_bank.models import FormItem, ItemVersion
-from item_bank.types import ItemContent, item_type
 from exam_server.delivery.models import (
     CHECKED_IN,
     IN_PROGRESS,
@@ -32,6 +29,9 @@ from exam_server.delivery.models import (
 )
 from exam_server.delivery.states import check_transition
 from exam_server.sessions.models import ExamSession, Ticket
+from item_bank.db import utcnow
+from item_bank.models import FormItem, ItemVersion
+from item_bank.types import ItemContent, item_type
 
 # Stable error codes of the wire protocol (DESIGN.md §7) with the sentence the candidate reads.
 MESSAGES = {
@@ -579,7 +579,7 @@ def resume(session: Session, attempt: Attempt, actor: str, reason: str = "") -> 
     if attempt.status != PAUSED:
         return attempt
     now = utcnow()
-    back_to = attempt.started_at and IN_PROGRESS or CHECKED_IN
+    back_to = (attempt.started_at and IN_PROGRESS) or CHECKED_IN
     check_transition("resume", attempt.status, back_to)
     attempt.status = back_to
     if back_to == IN_PROGRESS:

@@ -1,0 +1,464 @@
+/* The candidate's exam page.
+ *
+ * Every answer change gets a per-attempt sequence number and an idempotency key, is kept in
+ * localStorage until the server acknowledges it (so nothing is lost offline or on a reload),
+ * and goes over Socket.IO, or over HTTP when no socket can be opened. The server owns the clock:
+ * the countdown only ever shows the remaining time the server last told us, corrected for latency.
+ */
+(function () {
+  "use strict";
+
+  var app = document.getElementById("app");
+  if (!app) return;
+  var attemptId = parseInt(app.dataset.attemptId, 10);
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var $ = function (id) { return document.getElementById(id); };
+  var TYPE_LABELS = { single: "单选题", multiple: "多选题", judge: "判断题", fill: "填空题", short: "简答题", essay: "论述题" };
+  var LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  var ACK_TIMEOUT_MS = 6000;
+
+  // ------------------------------------------------------------ local storage
+  var store = {
+    get: function (k, d) { try { var v = localStorage.getItem(k); return v === null ? d : JSON.parse(v); } catch (e) { return d; } },
+    set: function (k, v) { try { localStorage.setItem(k, JSON.stringify(v)); } catch (e) { /* full or disabled */ } }
+  };
+  var workstation = store.get("exam.workstation", null);
+  if (!workstation) {
+    workstation = "ws-" + Date.now().toString(36) + "-" + Math.random().toString(36).slice(2, 10);
+    store.set("exam.workstation", workstation);
+  }
+  var K_SEQ = "exam." + attemptId + ".seq", K_PENDING = "exam." + attemptId + ".pending";
+
+  var state = {
+    status: null, items: [], index: 0, answers: {}, flags: {}, pending: store.get(K_PENDING, []),
+    seq: store.get(K_SEQ, 0), remaining: null, syncedAt: 0, inflight: {}, mode: "socket",
+    closed: false, loadingItems: false
+  };
+
+  function nextSeq() { state.seq += 1; store.set(K_SEQ, state.seq); return state.seq; }
+  function persistPending() { store.set(K_PENDING, state.pending); }
+
+  // ------------------------------------------------------------ screens
+  var SCREENS = ["screen-instructions", "screen-wait", "screen-exam", "screen-review", "screen-done"];
+  function show(id) { SCREENS.forEach(function (s) { $(s).hidden = s !== id; }); }
+  function wait(title, text) { $("wait-title").textContent = title; $("wait-text").textContent = text; show("screen-wait"); }
+  function done(title, text) {
+    $("done-title").textContent = title || "已交卷";
+    $("done-text").textContent = text || "您的答案已全部提交。请保持安静，按监考员指示离开考场。";
+    show("screen-done");
+  }
+
+  // ------------------------------------------------------------ clock
+  function setRemaining(seconds, rttMs) {
+    if (typeof seconds !== "number") return;
+    state.remaining = Math.max(0, seconds - (rttMs || 0) / 2000);
+    state.syncedAt = performance.now();
+  }
+  function remainingNow() {
+    if (state.remaining === null) return null;
+    if (state.status !== "in_progress") return state.remaining;
+    return Math.max(0, state.remaining - (performance.now() - state.syncedAt) / 1000);
+  }
+  function fmt(s) {
+    s = Math.ceil(s); var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    var mm = (m < 10 ? "0" : "") + m, ss = (sec < 10 ? "0" : "") + sec;
+    return h > 0 ? h + ":" + mm + ":" + ss : mm + ":" + ss;
+  }
+  var deadlineAsked = false;
+  setInterval(function () {
+    var r = remainingNow(), el = $("timer");
+    if (r === null) { el.textContent = "--:--"; return; }
+    el.textContent = "剩余 " + fmt(r);
+    el.classList.toggle("low", r <= 300);
+    if (state.status === "in_progress" && r <= 0 && !deadlineAsked) {
+      deadlineAsked = true;
+      // The server submits at its deadline; ask it for the outcome.
+      setTimeout(function () { rejoin(); deadlineAsked = false; }, 1500);
+    }
+  }, 250);
+
+  // ------------------------------------------------------------ network status
+  function updateNetbar() {
+    var bar = $("netbar"), n = state.pending.length;
+    var online = state.mode === "socket" ? socket.connected : state.httpOk;
+    if (!online && n > 0) {
+      bar.textContent = "离线，答案已暂存在本机（" + n + " 条待上传）。请不要关闭或刷新页面，网络恢复后会自动上传。";
+      bar.className = "netbar offline"; bar.hidden = false;
+    } else if (!online) {
+      bar.textContent = "网络连接中断，正在重新连接…（已保存的答案不会丢失）";
+      bar.className = "netbar offline"; bar.hidden = false;
+    } else if (n > 0) {
+      bar.textContent = "正在上传 " + n + " 条答案…"; bar.className = "netbar syncing"; bar.hidden = false;
+    } else { bar.hidden = true; }
+  }
+
+  // ------------------------------------------------------------ transport
+  var socket = io("/exam", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 3000 });
+  var connectFailures = 0;
+
+  function http(path, body) {
+    return fetch(path, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+      body: JSON.stringify(body)
+    }).then(function (res) {
+      state.httpOk = true;
+      return res.json();
+    }, function (err) { state.httpOk = false; throw err; });
+  }
+
+  function call(event, payload) {
+    payload.attempt_id = attemptId;
+    if (state.mode === "socket" && socket.connected) {
+      var t0 = performance.now();
+      return new Promise(function (resolve, reject) {
+        socket.timeout(ACK_TIMEOUT_MS).emit(event, payload, function (err, ack) {
+          if (err) reject(err); else { ack._rtt = performance.now() - t0; resolve(ack); }
+        });
+      });
+    }
+    if (state.mode === "http") {
+      var path = "/api/attempts/" + attemptId + "/" + (event === "start" ? "join" : event);
+      if (event === "join" || event === "start") payload = { workstation: workstation, start: event === "start" };
+      else payload.workstation = workstation;
+      var t1 = performance.now();
+      return http(path, payload).then(function (ack) { ack._rtt = performance.now() - t1; return ack; });
+    }
+    return Promise.reject(new Error("offline"));
+  }
+
+  function handleRefusal(ack) {
+    switch (ack.error) {
+      case "deadline_passed": case "submitted": state.status = "submitted"; done("考试时间到", ack.message); return true;
+      case "paused": state.status = "paused"; wait("考试已暂停", ack.message); return true;
+      case "moved": case "not_your_attempt": closeScreen(ack.message); return true;
+      case "awaiting_move": wait("请举手联系监考员", ack.message); setTimeout(rejoin, 3000); return true;
+      case "not_checked_in": wait("等待入场核验", ack.message); setTimeout(rejoin, 3000); return true;
+      default: return false;
+    }
+  }
+
+  function closeScreen(message) {
+    state.closed = true;
+    done("本机考试已关闭", message || "您的考试已转移到另一台电脑上继续。");
+    socket.disconnect();
+  }
+
+  // ------------------------------------------------------------ join and state
+  function applyJoin(ack) {
+    setRemaining(ack.remaining_s, ack._rtt);
+    if (typeof ack.last_seq === "number" && ack.last_seq > state.seq) { state.seq = ack.last_seq; store.set(K_SEQ, state.seq); }
+    state.answers = {};
+    Object.keys(ack.answers || {}).forEach(function (id) { state.answers[id] = ack.answers[id]; });
+    state.flags = {};
+    (ack.flags || []).forEach(function (id) { state.flags[id] = true; });
+    // Unacknowledged local changes win on screen until the server has them.
+    state.pending.forEach(function (p) {
+      if (p.type === "save" && (!state.answers[p.item_id] || state.answers[p.item_id].seq < p.seq)) {
+        state.answers[p.item_id] = { value: p.value, seq: p.seq, saved_at: null, pending: true };
+      }
+      if (p.type === "flag") state.flags[p.item_id] = p.flagged;
+    });
+    enterStatus(ack.status);
+  }
+
+  function enterStatus(status) {
+    state.status = status;
+    if (state.closed) return;
+    if (status === "scheduled") { wait("等待入场核验", "请出示证件，由监考员核验身份后即可开始考试。"); setTimeout(rejoin, 3000); }
+    else if (status === "checked_in") { show("screen-instructions"); }
+    else if (status === "paused") { wait("考试已暂停", "监考员已暂停考试，计时已停止。请在座位上等待，考试恢复后可继续作答。"); }
+    else if (status === "in_progress") { loadItems(); }
+    else { state.pending = []; persistPending(); done(); }
+    updateNetbar();
+  }
+
+  function rejoin() {
+    if (state.closed) return;
+    call("join", { workstation: workstation }).then(function (ack) {
+      if (!ack.ok) { handleRefusal(ack); return; }
+      applyJoin(ack); flush();
+    }, function () { updateNetbar(); });
+  }
+
+  function loadItems() {
+    if (state.items.length) { show(state.review ? "screen-review" : "screen-exam"); render(); flush(); return; }
+    if (state.loadingItems) return;
+    state.loadingItems = true;
+    fetch("/api/attempt", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (body) {
+      state.loadingItems = false;
+      if (body.status !== "in_progress") { enterStatus(body.status); return; }
+      state.items = body.items;
+      var saved = store.get("exam." + attemptId + ".index", 0);
+      state.index = Math.min(saved, state.items.length - 1);
+      show("screen-exam"); buildNavigator(); render(); flush();
+    }, function () { state.loadingItems = false; setTimeout(loadItems, 2000); });
+  }
+
+  socket.on("connect", function () {
+    connectFailures = 0;
+    state.mode = "socket";
+    rejoin();
+  });
+  socket.on("disconnect", function () { updateNetbar(); });
+  socket.on("connect_error", function () {
+    connectFailures += 1;
+    // No socket at all (a proxy that blocks it): carry on over plain HTTP.
+    if (connectFailures >= 3 && state.mode === "socket") { state.mode = "http"; rejoin(); }
+    updateNetbar();
+  });
+  socket.on("attempt_state", function (msg) {
+    if (msg.attempt_id !== attemptId) return;
+    setRemaining(msg.remaining_s, 0);
+    if (msg.status === "in_progress" && state.status !== "in_progress") { enterStatus("in_progress"); return; }
+    if (msg.status !== state.status) enterStatus(msg.status);
+  });
+  socket.on("closed", function (msg) {
+    if (msg.attempt_id === attemptId && msg.workstation === workstation) closeScreen(msg.reason);
+  });
+  socket.on("announcement", function (msg) {
+    var el = $("announcement"); el.textContent = "监考员通知：" + msg.text; el.hidden = false;
+  });
+
+  // Re-sync the clock now and then; the server's word always wins.
+  setInterval(function () {
+    if (state.status !== "in_progress" && state.status !== "paused") return;
+    if (state.mode === "socket" && socket.connected) {
+      call("ping_time", {}).then(function (ack) {
+        if (ack.ok) { setRemaining(ack.remaining_s, ack._rtt); if (ack.status !== state.status) enterStatus(ack.status); }
+      }, function () {});
+    } else if (state.mode === "http") { rejoin(); }
+  }, 15000);
+
+  // ------------------------------------------------------------ saving
+  function queue(entry) {
+    // A newer change of the same item supersedes an unsent older one.
+    state.pending = state.pending.filter(function (p) {
+      return !(p.type === entry.type && p.item_id === entry.item_id && !state.inflight[p.key]);
+    });
+    state.pending.push(entry); persistPending(); flush(); updateNetbar();
+  }
+
+  function flush() {
+    if (state.status !== "in_progress") { updateNetbar(); return; }
+    state.pending.slice().forEach(function (p) {
+      if (state.inflight[p.key]) return;
+      state.inflight[p.key] = true;
+      var payload = p.type === "save"
+        ? { item_id: p.item_id, value: p.value, seq: p.seq, key: p.key }
+        : { item_id: p.item_id, flagged: p.flagged, seq: p.seq, key: p.key };
+      call(p.type, payload).then(function (ack) {
+        delete state.inflight[p.key];
+        if (ack.ok) {
+          state.pending = state.pending.filter(function (q) { return q.key !== p.key; }); persistPending();
+          if (p.type === "save") {
+            var a = state.answers[p.item_id];
+            if (a && a.seq === p.seq) { a.saved_at = ack.saved_at; a.pending = false; }
+          }
+          renderSaved(); refreshNavigator();
+        } else if (ack.error === "invalid_value" || ack.error === "unknown_item") {
+          state.pending = state.pending.filter(function (q) { return q.key !== p.key; }); persistPending();
+          showSaveError(ack.message);
+        } else { handleRefusal(ack); }
+        updateNetbar();
+      }, function () {
+        delete state.inflight[p.key]; updateNetbar();
+        setTimeout(flush, 2000);
+      });
+    });
+    updateNetbar();
+  }
+  window.addEventListener("online", function () { flush(); });
+
+  function answer(item, value) {
+    var seq = nextSeq();
+    state.answers[item.item_id] = { value: value, seq: seq, saved_at: null, pending: true };
+    queue({ type: "save", item_id: item.item_id, value: value, seq: seq, key: workstation + ":" + attemptId + ":" + seq });
+    render();
+  }
+
+  function toggleFlag(item) {
+    var flagged = !state.flags[item.item_id];
+    state.flags[item.item_id] = flagged;
+    var seq = nextSeq();
+    queue({ type: "flag", item_id: item.item_id, flagged: flagged, seq: seq, key: workstation + ":" + attemptId + ":" + seq });
+    render();
+  }
+
+  // ------------------------------------------------------------ rendering
+  function isAnswered(v) { return v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && v.every(function (x) { return !x; })); }
+  function valueOf(item) { var a = state.answers[item.item_id]; return a ? a.value : null; }
+
+  function buildNavigator() {
+    var grid = $("nav-grid"); grid.innerHTML = "";
+    state.items.forEach(function (item, i) {
+      var b = document.createElement("button");
+      b.type = "button"; b.textContent = i + 1; b.className = "nav-cell"; b.dataset.index = i;
+      b.setAttribute("aria-label", "第 " + (i + 1) + " 题");
+      b.addEventListener("click", function () { go(i); });
+      grid.appendChild(b);
+    });
+    refreshNavigator();
+  }
+
+  function refreshNavigator() {
+    var cells = $("nav-grid").children, answered = 0;
+    state.items.forEach(function (item, i) {
+      var c = cells[i]; if (!c) return;
+      var ans = isAnswered(valueOf(item)); if (ans) answered += 1;
+      c.classList.toggle("answered", ans);
+      c.classList.toggle("flagged", !!state.flags[item.item_id]);
+      c.classList.toggle("current", i === state.index);
+    });
+    $("nav-count").textContent = "已答 " + answered + " / " + state.items.length + " 题";
+    return answered;
+  }
+
+  function go(i) {
+    if (i < 0 || i >= state.items.length) return;
+    state.index = i; store.set("exam." + attemptId + ".index", i);
+    show("screen-exam"); render();
+  }
+
+  function render() {
+    var item = state.items[state.index]; if (!item) return;
+    $("q-number").textContent = "第 " + (state.index + 1) + " 题 / 共 " + state.items.length + " 题";
+    $("q-type").textContent = TYPE_LABELS[item.type] || item.type;
+    $("q-points").textContent = "（" + item.points + " 分）";
+    $("q-stem").textContent = item.stem;
+    var box = $("q-options"); box.innerHTML = "";
+    var value = valueOf(item);
+    if (item.options && item.options.length) {
+      var multi = item.type === "multiple";
+      box.setAttribute("role", multi ? "group" : "radiogroup");
+      item.options.forEach(function (opt, pos) {
+        var chosen = value ? value.indexOf(opt.id) >= 0 : false;
+        var b = document.createElement("button");
+        b.type = "button"; b.className = "option" + (chosen ? " chosen" : "");
+        b.setAttribute(multi ? "aria-pressed" : "aria-checked", chosen ? "true" : "false");
+        if (!multi) b.setAttribute("role", "radio");
+        b.dataset.option = opt.id;
+        var mark = document.createElement("span"); mark.className = "opt-mark"; mark.textContent = multi ? (chosen ? "☑" : "☐") : (chosen ? "●" : "○");
+        var letter = document.createElement("span"); letter.className = "opt-letter"; letter.textContent = LETTERS[pos] + ".";
+        var text = document.createElement("span"); text.className = "opt-text"; text.textContent = opt.text;
+        b.appendChild(mark); b.appendChild(letter); b.appendChild(text);
+        b.addEventListener("click", function () { choose(item, opt.id); });
+        box.appendChild(b);
+      });
+      if (multi) { var hint = document.createElement("p"); hint.className = "hint"; hint.textContent = "多选题：可选择多个选项，再点一次可取消。"; box.appendChild(hint); }
+    } else if (item.type === "fill") {
+      var n = item.blanks || 1, vals = Array.isArray(value) ? value : [];
+      for (var k = 0; k < n; k++) {
+        var inp = document.createElement("input"); inp.className = "blank"; inp.value = vals[k] || "";
+        inp.setAttribute("aria-label", "第 " + (k + 1) + " 空"); inp.dataset.k = k;
+        inp.addEventListener("change", function () {
+          var all = Array.prototype.map.call(box.querySelectorAll("input.blank"), function (x) { return x.value; });
+          answer(item, all.some(function (x) { return x; }) ? all : null);
+        });
+        box.appendChild(inp);
+      }
+    } else {
+      var ta = document.createElement("textarea"); ta.className = "essay"; ta.rows = 12; ta.value = value || "";
+      var timer = null;
+      ta.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(function () { answer(item, ta.value || null); }, 1500); });
+      ta.addEventListener("blur", function () { clearTimeout(timer); if ((valueOf(item) || "") !== ta.value) answer(item, ta.value || null); });
+      box.appendChild(ta);
+    }
+    $("btn-flag").textContent = state.flags[item.item_id] ? "取消标记" : "标记本题";
+    $("btn-flag").classList.toggle("on", !!state.flags[item.item_id]);
+    $("btn-prev").disabled = state.index === 0;
+    $("btn-next").disabled = state.index === state.items.length - 1;
+    renderSaved(); refreshNavigator();
+  }
+
+  function renderSaved() {
+    var item = state.items[state.index]; if (!item) return;
+    var a = state.answers[item.item_id], el = $("q-saved");
+    el.classList.remove("error");
+    if (!a || !isAnswered(a.value) && !a.pending && !a.saved_at) { el.textContent = "本题尚未作答"; el.className = "q-saved"; return; }
+    if (a.pending) { el.textContent = "保存中…"; el.className = "q-saved pending"; return; }
+    var t = a.saved_at ? new Date(a.saved_at) : null;
+    el.textContent = t ? "✓ 已保存（" + t.toLocaleTimeString("zh-CN", { hour12: false }) + "）" : "✓ 已保存";
+    el.className = "q-saved ok";
+  }
+
+  function showSaveError(message) { var el = $("q-saved"); el.textContent = message; el.className = "q-saved error"; }
+
+  function choose(item, optionId) {
+    var value = valueOf(item);
+    if (item.type === "multiple") {
+      var set = (value || "").split("").filter(Boolean);
+      var i = set.indexOf(optionId);
+      if (i >= 0) set.splice(i, 1); else set.push(optionId);
+      set.sort();
+      answer(item, set.length ? set.join("") : null);
+    } else { answer(item, value === optionId ? value : optionId); }
+  }
+
+  // ------------------------------------------------------------ controls
+  $("btn-start").addEventListener("click", function () {
+    $("btn-start").disabled = true; $("start-status").textContent = "正在开始…";
+    call("start", {}).then(function (ack) {
+      $("btn-start").disabled = false; $("start-status").textContent = "";
+      if (!ack.ok) { if (!handleRefusal(ack)) $("start-status").textContent = ack.message; return; }
+      setRemaining(ack.remaining_s, ack._rtt); enterStatus(ack.status);
+    }, function () { $("btn-start").disabled = false; $("start-status").textContent = "网络连接中断，请稍后再点一次。"; });
+  });
+  $("btn-prev").addEventListener("click", function () { go(state.index - 1); });
+  $("btn-next").addEventListener("click", function () { go(state.index + 1); });
+  $("btn-flag").addEventListener("click", function () { toggleFlag(state.items[state.index]); });
+  $("btn-review").addEventListener("click", function () { review(); });
+  $("btn-back").addEventListener("click", function () { state.review = false; go(state.index); });
+  $("btn-submit").addEventListener("click", function () {
+    var unanswered = state.items.length - refreshNavigator();
+    $("confirm-text").textContent = (unanswered > 0 ? "您还有 " + unanswered + " 道题未作答。" : "所有题目均已作答。") + "交卷后不能再修改答案，确定要交卷吗？";
+    $("confirm-dialog").showModal();
+  });
+  $("confirm-no").addEventListener("click", function () { $("confirm-dialog").close(); });
+  $("confirm-yes").addEventListener("click", function () {
+    $("confirm-dialog").close();
+    submitNow();
+  });
+
+  function review() {
+    state.review = true;
+    var grid = $("review-grid"); grid.innerHTML = "";
+    var unanswered = [], flagged = [];
+    state.items.forEach(function (item, i) {
+      var b = document.createElement("button"); b.type = "button"; b.className = "nav-cell"; b.textContent = i + 1;
+      if (isAnswered(valueOf(item))) b.classList.add("answered"); else unanswered.push(i + 1);
+      if (state.flags[item.item_id]) { b.classList.add("flagged"); flagged.push(i + 1); }
+      b.addEventListener("click", function () { state.review = false; go(i); });
+      grid.appendChild(b);
+    });
+    $("review-summary").textContent = "共 " + state.items.length + " 题，已答 " + (state.items.length - unanswered.length) +
+      " 题，未答 " + unanswered.length + " 题" + (flagged.length ? "，标记 " + flagged.length + " 题" : "") + "。点击题号可返回修改。";
+    show("screen-review");
+  }
+
+  function submitNow() {
+    $("btn-submit").disabled = true;
+    var attemptSubmit = function () {
+      // Unsent answers go first: a submit must never overtake an answer.
+      if (state.pending.length) { flush(); setTimeout(attemptSubmit, 500); return; }
+      var key = workstation + ":" + attemptId + ":submit";
+      call("submit", { key: key }).then(function (ack) {
+        $("btn-submit").disabled = false;
+        if (ack.ok) { state.status = ack.status; done(); return; }
+        if (!handleRefusal(ack)) alert(ack.message);
+      }, function () { setTimeout(attemptSubmit, 2000); updateNetbar(); });
+    };
+    attemptSubmit();
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if ($("screen-exam").hidden || e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT") return;
+    var item = state.items[state.index]; if (!item) return;
+    if (e.key === "ArrowRight") go(state.index + 1);
+    else if (e.key === "ArrowLeft") go(state.index - 1);
+    else if (item.options) {
+      var pos = "1234567".indexOf(e.key); if (pos < 0) pos = LETTERS.indexOf(e.key.toUpperCase());
+      if (pos >= 0 && pos < item.options.length) choose(item, item.options[pos].id);
+    }
+  });
+})();

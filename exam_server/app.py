@@ -1,0 +1,62 @@
+"""The application factory: extensions, blueprints, commands and the background clock."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from exam_server.core.config import load_config
+from exam_server.core.timefmt import local
+from exam_server.extensions import csrf, db, login_manager, socketio
+
+# Each web domain exposes `blueprint` (its whole URL table) and may expose `register_socket_events`.
+WEB_DOMAINS = (
+    "exam_server.core.views",
+    "exam_server.delivery.views",
+    "exam_server.staff.views",
+)
+
+CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the application; `config` overrides what the environment says (tests use it)."""
+    app = Flask(__name__, instance_relative_config=True)
+    cfg = load_config(Path(app.instance_path), config)
+    app.config.update(cfg)
+    app.config.setdefault("CLIENT_DIR", str(CLIENT_DIR))
+
+    db.init_app(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "core.candidate_login"
+    login_manager.login_message = "请先登录。"
+    socketio.init_app(
+        app,
+        message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],
+        async_mode=app.config["SOCKETIO_ASYNC_MODE"],
+        # Same origin only: the browser page and the socket come from this server.
+        cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS"),
+        manage_session=False,
+    )
+    app.jinja_env.filters["local"] = local
+
+    from exam_server.core import auth  # noqa: F401  (registers the user loader)
+
+    for name in WEB_DOMAINS:
+        module = importlib.import_module(name)
+        app.register_blueprint(module.blueprint)
+        if hasattr(module, "register_socket_events"):
+            module.register_socket_events(socketio)
+
+    from exam_server.cli import register_commands
+
+    register_commands(app)
+    if app.config["RUN_BACKGROUND_TASKS"] and not app.config["TESTING"]:
+        from exam_server.delivery.clock import start_deadline_sweeper
+
+        start_deadline_sweeper(app)
+    return app

@@ -1,0 +1,144 @@
+"""The /exam Socket.IO namespace: the candidate's wire protocol (DESIGN.md §7).
+
+Every event is authorised like an HTTP request: the connection carries the login session, and
+each event is checked against the candidate's own attempt before anything is done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask_login import current_user
+from flask_socketio import join_room
+
+from exam_server.delivery import operations as ops
+from exam_server.delivery.models import Attempt
+from exam_server.delivery.notify import EXAM_NS, attempt_room, push_attempt_state, push_seat
+from exam_server.extensions import db, socketio
+
+# Per connection (sid): who is connected and from which workstation. With several processes a
+# reverse proxy keeps each browser on one process (sticky sessions), so this stays local.
+_connections: dict[str, dict[str, Any]] = {}
+
+
+def _candidate_id() -> int | None:
+    conn = _connections.get(request.sid)  # type: ignore[attr-defined]
+    return conn["candidate_id"] if conn else None
+
+
+def _workstation() -> str | None:
+    conn = _connections.get(request.sid)  # type: ignore[attr-defined]
+    return conn.get("workstation") if conn else None
+
+
+def _arg(data: Any, name: str) -> Any:
+    return data.get(name) if isinstance(data, dict) else None
+
+
+@socketio.on("connect", namespace=EXAM_NS)
+def on_connect(auth: Any = None) -> bool:
+    if not current_user.is_authenticated or not current_user.is_candidate:
+        return False  # refused: no candidate session
+    _connections[request.sid] = {"candidate_id": current_user.ticket.candidate_id,  # type: ignore[attr-defined]
+                                 "ticket_id": current_user.ticket.id}
+    return True
+
+
+@socketio.on("disconnect", namespace=EXAM_NS)
+def on_disconnect(*_args: Any) -> None:
+    conn = _connections.pop(request.sid, None)  # type: ignore[attr-defined]
+    if conn and conn.get("attempt_id"):
+        attempt = db.session.get(Attempt, conn["attempt_id"])
+        if attempt is not None:
+            push_seat(attempt)
+
+
+@socketio.on("join", namespace=EXAM_NS)
+def on_join(data: Any) -> dict[str, Any]:
+    candidate_id = _candidate_id()
+    attempt_id = _arg(data, "attempt_id")
+    attempt = db.session.get(Attempt, attempt_id) if isinstance(attempt_id, int) else None
+    if candidate_id is None or attempt is None or attempt.candidate_id != candidate_id:
+        return ops.DeliveryError("not_your_attempt").ack()
+    workstation = str(_arg(data, "workstation") or request.sid)  # type: ignore[attr-defined]
+    try:
+        state = ops.join(db.session, attempt, workstation, f"candidate:{attempt.ticket.number}")
+    except ops.DeliveryError as exc:
+        db.session.rollback()
+        push_seat(attempt)
+        return exc.ack()
+    conn = _connections[request.sid]  # type: ignore[attr-defined]
+    conn.update(attempt_id=attempt.id, workstation=workstation)
+    join_room(attempt_room(attempt.id))
+    push_seat(attempt)
+    return state
+
+
+@socketio.on("start", namespace=EXAM_NS)
+def on_start(data: Any) -> dict[str, Any]:
+    candidate_id = _candidate_id()
+    attempt_id = _arg(data, "attempt_id")
+    attempt = db.session.get(Attempt, attempt_id) if isinstance(attempt_id, int) else None
+    if candidate_id is None or attempt is None or attempt.candidate_id != candidate_id:
+        return ops.DeliveryError("not_your_attempt").ack()
+    try:
+        ack = ops.start(db.session, attempt, f"candidate:{attempt.ticket.number}", _workstation())
+    except ops.DeliveryError as exc:
+        db.session.rollback()
+        return exc.ack()
+    push_seat(attempt)
+    return ack
+
+
+@socketio.on("save", namespace=EXAM_NS)
+def on_save(data: Any) -> dict[str, Any]:
+    candidate_id = _candidate_id()
+    if candidate_id is None:
+        return ops.DeliveryError("not_your_attempt").ack()
+    attempt_id = _arg(data, "attempt_id")
+    ack = ops.save_answer(
+        db.session, candidate_id, attempt_id, _arg(data, "item_id"), _arg(data, "value"),
+        _arg(data, "seq"), _arg(data, "key"), _workstation(),
+    )
+    if ack.get("error") == "deadline_passed":
+        attempt = db.session.get(Attempt, attempt_id)
+        if attempt is not None:
+            push_attempt_state(attempt, "deadline")
+    return ack
+
+
+@socketio.on("flag", namespace=EXAM_NS)
+def on_flag(data: Any) -> dict[str, Any]:
+    candidate_id = _candidate_id()
+    if candidate_id is None:
+        return ops.DeliveryError("not_your_attempt").ack()
+    return ops.set_flag(
+        db.session, candidate_id, _arg(data, "attempt_id"), _arg(data, "item_id"), _arg(data, "flagged"),
+        _arg(data, "seq"), _arg(data, "key"), _workstation(),
+    )
+
+
+@socketio.on("submit", namespace=EXAM_NS)
+def on_submit(data: Any) -> dict[str, Any]:
+    candidate_id = _candidate_id()
+    if candidate_id is None:
+        return ops.DeliveryError("not_your_attempt").ack()
+    attempt_id = _arg(data, "attempt_id")
+    ack = ops.submit(db.session, candidate_id, attempt_id, _arg(data, "key"), _workstation())
+    if ack.get("ok"):
+        attempt = db.session.get(Attempt, attempt_id)
+        if attempt is not None:
+            push_attempt_state(attempt, "submitted")
+    return ack
+
+
+@socketio.on("ping_time", namespace=EXAM_NS)
+def on_ping_time(data: Any) -> dict[str, Any]:
+    """The remaining time now, for the browser's latency-corrected countdown."""
+    candidate_id = _candidate_id()
+    attempt_id = _arg(data, "attempt_id")
+    attempt = db.session.get(Attempt, attempt_id) if isinstance(attempt_id, int) else None
+    if candidate_id is None or attempt is None or attempt.candidate_id != candidate_id:
+        return ops.DeliveryError("not_your_attempt").ack()
+    return {"ok": True, "status": attempt.status, "remaining_s": round(ops.remaining_seconds(attempt), 3)}

@@ -1,0 +1,54 @@
+"""Pushes to browsers after a change has been committed: the candidate's screen and the proctor's room."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exam_server.delivery.models import Attempt
+from exam_server.delivery.operations import remaining_seconds
+from exam_server.extensions import socketio
+
+EXAM_NS = "/exam"
+PROCTOR_NS = "/proctor"
+
+
+def attempt_room(attempt_id: int) -> str:
+    return f"attempt:{attempt_id}"
+
+
+def proctor_room(room_id: int) -> str:
+    return f"room:{room_id}"
+
+
+def seat_summary(attempt: Attempt) -> dict[str, Any]:
+    """What a proctor's seat map shows of one attempt."""
+    ticket = attempt.ticket
+    return {
+        "attempt_id": attempt.id,
+        "status": attempt.status,
+        "remaining_s": round(remaining_seconds(attempt), 1),
+        "answered": attempt.answered_count,
+        "seat": ticket.seat.number if ticket.seat else None,
+        "ticket": ticket.number,
+        "pending_move": bool(attempt.pending_workstation),
+    }
+
+
+def push_attempt_state(attempt: Attempt, reason: str = "") -> None:
+    """Tell the candidate's screen (and the proctor's room) the attempt's new state and time."""
+    body = {"attempt_id": attempt.id, "status": attempt.status,
+            "remaining_s": round(remaining_seconds(attempt), 3), "reason": reason}
+    socketio.emit("attempt_state", body, to=attempt_room(attempt.id), namespace=EXAM_NS)
+    push_seat(attempt)
+
+
+def push_seat(attempt: Attempt) -> None:
+    seat = attempt.ticket.seat
+    if seat is not None:
+        socketio.emit("seat", seat_summary(attempt), to=proctor_room(seat.room_id), namespace=PROCTOR_NS)
+
+
+def push_closed(attempt: Attempt, workstation: str | None, reason: str) -> None:
+    """Close the screen of `workstation` (the attempt moved away from it)."""
+    socketio.emit("closed", {"attempt_id": attempt.id, "workstation": workstation, "reason": reason},
+                  to=attempt_room(attempt.id), namespace=EXAM_NS)

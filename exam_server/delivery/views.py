@@ -1,0 +1,113 @@
+"""The candidate's exam page and JSON API, including the HTTP fallback of the socket protocol."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template, request
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from exam_server.core.auth import candidate_required
+from exam_server.delivery import events  # noqa: F401  (registers the /exam Socket.IO handlers)
+from exam_server.delivery import operations as ops
+from exam_server.delivery.models import Attempt
+from exam_server.delivery.notify import push_attempt_state, push_seat
+from exam_server.extensions import db
+
+blueprint = Blueprint("delivery", __name__)
+
+
+def current_attempt() -> Attempt | None:
+    """The logged-in candidate's attempt for their ticket."""
+    return db.session.scalar(select(Attempt).where(Attempt.ticket_id == current_user.ticket.id))
+
+
+@blueprint.get("/exam")
+@candidate_required
+def exam_page() -> str:
+    attempt = current_attempt()
+    ticket = current_user.ticket
+    return render_template("delivery/exam.html", attempt=attempt, ticket=ticket, exam_session=ticket.session)
+
+
+@blueprint.get("/api/attempt")
+@candidate_required
+def api_attempt() -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
+    attempt = current_attempt()
+    if attempt is None:
+        return jsonify(ok=False, error="not_your_attempt", message="没有找到您的考试。"), 404
+    return jsonify(ops.render_attempt(db.session, attempt))
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else {}
+
+
+def _reply(ack: dict[str, Any], attempt_id: Any) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
+    if isinstance(attempt_id, int):
+        attempt = db.session.get(Attempt, attempt_id)
+        if attempt is not None and attempt.candidate_id == current_user.ticket.candidate_id:
+            push_seat(attempt)
+    if ack.get("ok"):
+        return jsonify(ack)
+    status = 403 if ack.get("error") in ("not_your_attempt", "moved", "awaiting_move") else 409
+    if ack.get("error") in ("invalid_value", "unknown_item"):
+        status = 400
+    return jsonify(ack), status
+
+
+@blueprint.post("/api/attempts/<int:attempt_id>/save")
+@candidate_required
+def http_save(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
+    body = _body()
+    ack = ops.save_answer(
+        db.session, current_user.ticket.candidate_id, attempt_id, body.get("item_id"), body.get("value"),
+        body.get("seq"), body.get("key"), body.get("workstation"),
+    )
+    return _reply(ack, attempt_id)
+
+
+@blueprint.post("/api/attempts/<int:attempt_id>/flag")
+@candidate_required
+def http_flag(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
+    body = _body()
+    ack = ops.set_flag(
+        db.session, current_user.ticket.candidate_id, attempt_id, body.get("item_id"), body.get("flagged"),
+        body.get("seq"), body.get("key"), body.get("workstation"),
+    )
+    return _reply(ack, attempt_id)
+
+
+@blueprint.post("/api/attempts/<int:attempt_id>/submit")
+@candidate_required
+def http_submit(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
+    body = _body()
+    ack = ops.submit(db.session, current_user.ticket.candidate_id, attempt_id, body.get("key"), body.get("workstation"))
+    if ack.get("ok"):
+        attempt = db.session.get(Attempt, attempt_id)
+        if attempt is not None:
+            push_attempt_state(attempt, "submitted")
+    return _reply(ack, attempt_id)
+
+
+@blueprint.post("/api/attempts/<int:attempt_id>/join")
+@candidate_required
+def http_join(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
+    """The fallback for `join` and `start` when no socket can be opened."""
+    body = _body()
+    attempt = current_attempt()
+    if attempt is None or attempt.id != attempt_id:
+        return jsonify(ok=False, error="not_your_attempt", message=ops.MESSAGES["not_your_attempt"]), 403
+    try:
+        workstation = str(body.get("workstation") or "http")
+        state = ops.join(db.session, attempt, workstation, current_user.actor)
+        if body.get("start"):
+            state.update(ops.start(db.session, attempt, current_user.actor, workstation))
+    except ops.DeliveryError as exc:
+        db.session.rollback()
+        return jsonify(exc.ack()), 409
+    push_seat(attempt)
+    return jsonify(state)

@@ -1,0 +1,33 @@
+"""The `examctl` console script: picks the async mode before anything else is imported."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+SERVING_COMMANDS = {"run", "demo"}
+
+
+def main() -> None:
+    command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
+    mode = os.environ.get("SOCKETIO_ASYNC_MODE") or ("gevent" if command in SERVING_COMMANDS else "threading")
+    os.environ["SOCKETIO_ASYNC_MODE"] = mode
+    if mode == "gevent":
+        # Thousands of sockets per process need greenlets, and the patches must come first.
+        from gevent import monkey
+
+        monkey.patch_all()
+        try:
+            from psycogreen.gevent import patch_psycopg
+
+            patch_psycopg()
+        except ImportError:
+            pass
+
+    from exam_server.cli import main as cli_main
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""A real server process for browser and multi-process tests, and Debian's Chromium through Playwright.
+
+The server runs as `examctl run` in a subprocess (gevent, as in production), so tests can kill and
+restart it. Under CI=true a missing Chromium fails instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """`examctl run` on a free port against `database_url`; start, stop, kill and restart it."""
+
+    def __init__(self, database_url: str, instance: Path, port: int | None = None, **env: str) -> None:
+        self.database_url = database_url
+        self.instance = instance
+        self.port = port or free_port()
+        self.extra_env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = instance / f"server-{self.port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LiveServer:
+        self.instance.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.database_url,
+            SECRET_KEY="live-test-secret",
+            PASSWORD_HASH_PROFILE="low",
+            DEADLINE_SWEEP_S="0.5",
+        )
+        env.update(self.extra_env)
+        env.pop("SOCKETIO_ASYNC_MODE", None)
+        log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the process's life)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "exam_server.entry", "run", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server not ready after {timeout}s:\n{self.log_path.read_text(errors='replace')[-3000:]}")
+
+    def kill(self) -> None:
+        """Kill -9: no clean shutdown, as a crash or power loss would be."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+
+@contextmanager
+def live_server(database_url: str, instance: Path, **env: str) -> Iterator[LiveServer]:
+    server = LiveServer(database_url, instance, **env).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def require_chromium() -> str:
+    path = shutil.which(CHROMIUM) or (CHROMIUM if Path(CHROMIUM).exists() else None)
+    if not path:
+        from conftest import need_service
+
+        need_service(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    return str(path)
+
+
+@contextmanager
+def chromium_browser() -> Iterator[Any]:
+    """A headless Debian Chromium driven by Playwright (no browser download)."""
+    executable = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
