@@ -12,8 +12,6 @@ import string
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from scoring.rules import score_response
-
 LETTERS = string.ascii_uppercase
 
 
@@ -69,6 +67,9 @@ class ItemType:
 
     def score(self, item: ItemContent, value: Any, rule: str = "exact") -> float:
         """Points earned by `value` (0 for no answer)."""
+        # Imported here so the bank (import, validation, screens) never needs numpy at import time.
+        from scoring.rules import score_response
+
         return float(score_response(self.name, item.key, value, item.points, rule))
 
     def is_answered(self, value: Any) -> bool:

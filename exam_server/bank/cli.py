@@ -14,17 +14,26 @@ from item_bank.importing import IMPORT_STATUSES, BankImportError, import_items
 @click.command("import-items")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="只检查并报告，不保存（预检）")
-@click.option("--status", type=click.Choice(IMPORT_STATUSES), default="approved", show_default=True,
-              help="导入后试题版本的状态（公开题库已审核，可直接 approved）")
-@click.option("--level", "levels", type=click.IntRange(1, 5), multiple=True,
-              help="文件未写等级时使用的等级（默认 5）")
+@click.option(
+    "--status",
+    type=click.Choice(IMPORT_STATUSES),
+    default="approved",
+    show_default=True,
+    help="导入后试题版本的状态（公开题库已审核，可直接 approved）",
+)
+@click.option(
+    "--level", "levels", type=click.IntRange(1, 5), multiple=True, help="文件未写等级时使用的等级（默认 5）"
+)
 @click.option("--actor", default=None, help="审计记录中的操作人（默认 cli:<系统用户>）")
-def import_items_command(path: Path, dry_run: bool, status: str, levels: tuple[int, ...], actor: str | None) -> None:
+def import_items_command(
+    path: Path, dry_run: bool, status: str, levels: tuple[int, ...], actor: str | None
+) -> None:
     """导入试题：按扩展名识别格式（.xlsx .csv .json .zip=QTI）；有任何错误则全部不保存。"""
     actor = actor or f"cli:{_login_name()}"
     try:
-        report = import_items(db.session, path, actor=actor, status=status, dry_run=dry_run,
-                              default_levels=list(levels) or None)
+        report = import_items(
+            db.session, path, actor=actor, status=status, dry_run=dry_run, default_levels=list(levels) or None
+        )
     except BankImportError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
