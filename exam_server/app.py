@@ -55,8 +55,4 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from exam_server.cli import register_commands
 
     register_commands(app)
-    if app.config["RUN_BACKGROUND_TASKS"] and not app.config["TESTING"]:
-        from exam_server.delivery.clock import start_deadline_sweeper
-
-        start_deadline_sweeper(app)
     return app

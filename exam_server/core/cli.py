@@ -42,8 +42,13 @@ def create_user(username: str, display_name: str | None, roles: tuple[str, ...],
 
 
 def serve(host: str, port: int) -> None:
-    """Serve the app with Socket.IO on host:port (gevent in production, see DESIGN.md §10)."""
-    socketio.run(current_app._get_current_object(), host=host, port=port, allow_unsafe_werkzeug=True)  # type: ignore[attr-defined]
+    """Serve the app with Socket.IO on host:port (gevent in production, see DESIGN.md §10), with its clock."""
+    from exam_server.delivery.clock import start_deadline_sweeper
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config["RUN_BACKGROUND_TASKS"]:
+        start_deadline_sweeper(app)
+    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, log_output=False)
 
 
 @click.command("run")

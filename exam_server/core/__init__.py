@@ -1,0 +1,1 @@
+"""Shared web-layer plumbing: configuration, database session, logins, security."""

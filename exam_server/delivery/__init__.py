@@ -1,0 +1,1 @@
+"""Exam delivery: attempts, the candidate wire protocol, the server-owned clock."""

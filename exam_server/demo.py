@@ -1,0 +1,221 @@
+"""`examctl demo`: a seeded bank, an assembled and locked paper, a sitting that starts now, and a server.
+
+`seed_exam` is the same path a real centre takes (import, blueprint, assembly, lock, session,
+tickets, attempts), so tests use it too with a smaller paper.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from exam_server.core.models import User
+from exam_server.core.security import hash_password
+from exam_server.delivery.models import Attempt
+from exam_server.delivery.operations import check_in, prepare_attempts
+from exam_server.extensions import db
+from exam_server.sessions.operations import (
+    assign_forms,
+    create_exam_session,
+    issue_ticket,
+    register_candidate,
+)
+from item_bank.db import Base, utcnow
+from item_bank.models import ItemVersion, KnowledgeArea
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_BANK = REPO_ROOT.parent / "shared" / "data" / "baoan_items.csv"
+ACTOR = "system:demo"
+
+# The public syllabus's paper (shared/data/README.md): 100 items at 1 point in 90 minutes.
+LEVEL5_THEORY_SECTIONS = [
+    {"type": "judge", "count": 20, "points": 1, "title": "一、判断题"},
+    {"type": "single", "count": 60, "points": 1, "title": "二、单项选择题"},
+    {"type": "multiple", "count": 20, "points": 1, "scoring_rule": "all_or_nothing", "title": "三、多项选择题"},
+]
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英建华志强海燕"
+
+STAFF_ACCOUNTS = [
+    ("staff", "鉴定中心 张老师", ["centre_staff"]),
+    ("proctor", "监考员 李老师", ["proctor"]),
+    ("manager", "题库管理员 王老师", ["bank_manager"]),
+    ("author", "命题人 赵老师", ["author"]),
+    ("reviewer", "审题人 陈老师", ["reviewer"]),
+    ("grader1", "阅卷员 一号", ["grader"]),
+    ("grader2", "阅卷员 二号", ["grader"]),
+    ("chief", "阅卷组长 周老师", ["chief_grader"]),
+]
+
+
+@dataclass
+class SeededExam:
+    exam_session_id: int
+    blueprint_id: int
+    form_ids: list[int]
+    logins: list[tuple[str, str, str]] = field(default_factory=list)  # (ticket, password, name)
+    staff: list[tuple[str, str, str]] = field(default_factory=list)  # (username, password, roles)
+    item_count: int = 0
+
+
+def bank_area_shares(session: Session, level: int = 5) -> dict[str, float]:
+    """Each knowledge area's share of the approved bank, rounded: a blueprint close to the bank's own mix."""
+    rows = session.execute(
+        select(KnowledgeArea.code, func.count(ItemVersion.id))
+        .join(ItemVersion, ItemVersion.knowledge_area_id == KnowledgeArea.id)
+        .where(ItemVersion.status == "approved")
+        .group_by(KnowledgeArea.code)
+    ).all()
+    total = sum(n for _, n in rows)
+    shares = {code: round(n / total, 2) for code, n in rows if n / total >= 0.005}
+    return shares
+
+
+def seed_exam(
+    session: Session,
+    *,
+    bank_path: Path = DEFAULT_BANK,
+    sections: list[dict[str, Any]] | None = None,
+    n_candidates: int = 30,
+    n_forms: int = 1,
+    duration_s: int = 90 * 60,
+    starts_at: dt.datetime | None = None,
+    hash_profile: str = "default",
+    check_in_all: bool = True,
+    staff_password: str | None = None,
+    seed: int = 2026,
+    name: str = "2026年保安员（五级/初级）理论知识 上机考试",
+) -> SeededExam:
+    """Import the bank, build and lock the paper, and set up a sitting with tickets and attempts."""
+    from item_bank.forms import approve_form, lock_form
+
+    from item_bank.assembly import assemble_forms
+    from item_bank.blueprints import create_blueprint
+    from item_bank.importing import import_items
+
+    import_items(session, bank_path, actor=ACTOR, status="approved")
+    session.commit()
+    spec = {
+        "name": f"五级理论知识 上机考试（{sum(s['count'] for s in sections or LEVEL5_THEORY_SECTIONS)} 题）",
+        "level": 5,
+        "part": "theory",
+        "duration_s": duration_s,
+        "pass_mark": 60,
+        "sections": sections or LEVEL5_THEORY_SECTIONS,
+        "area_shares": bank_area_shares(session),
+        "area_tolerance": 0.05,
+        "max_overlap": 0.3,
+    }
+    blueprint = create_blueprint(session, spec, actor=ACTOR)
+    session.commit()
+    result = assemble_forms(session, blueprint, n_forms=n_forms, seed=seed, actor=ACTOR)
+    forms = list(result.forms)
+    for form in forms:
+        approve_form(session, form, actor=ACTOR)
+        lock_form(session, form, actor=ACTOR)
+    session.commit()
+
+    rng = random.Random(seed)
+    exam_session = create_exam_session(
+        session, code=f"DEMO-{utcnow():%Y%m%d}", name=name, blueprint=blueprint,
+        starts_at=starts_at or utcnow(), actor=ACTOR, duration_s=duration_s,
+    )
+    assign_forms(session, exam_session, forms, ACTOR)
+    logins = []
+    today = dt.date.today()
+    for i in range(n_candidates):
+        person = register_candidate(
+            session,
+            id_number=f"44010619{rng.randint(70, 99):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{i:03d}{rng.randint(0, 9)}",
+            name=rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)[: rng.randint(0, 1)],
+            guard_cert_no=f"粤公保证字{2020 + i % 5}{i:05d}",
+            guard_cert_date=today - dt.timedelta(days=400 + 37 * i),
+            employer=rng.choice(["广州市保安服务有限公司", "平安物业管理有限公司", "南方安保集团"]),
+            city="广州",
+        )
+        ticket, password = issue_ticket(session, exam_session, person, ACTOR, hash_profile=hash_profile)
+        logins.append((ticket.number, password, person.name))
+    session.commit()
+    prepare_attempts(session, exam_session, ACTOR)
+    if check_in_all:
+        for attempt in session.scalars(select(Attempt).where(Attempt.session_id == exam_session.id)):
+            check_in(session, attempt, ACTOR)
+    staff = []
+    for username, display, roles in STAFF_ACCOUNTS:
+        password = staff_password or f"{username}-{rng.randint(1000, 9999)}"
+        if session.scalar(select(User).where(User.username == username)) is None:
+            session.add(User(username=username, display_name=display, roles=roles,
+                             password_hash=hash_password(password, hash_profile)))
+            staff.append((username, password, ",".join(roles)))
+    session.commit()
+    return SeededExam(
+        exam_session_id=exam_session.id, blueprint_id=blueprint.id, form_ids=[f.id for f in forms],
+        logins=logins, staff=staff, item_count=sum(int(s["count"]) for s in spec["sections"]),
+    )
+
+
+def _reset_database(url: str) -> None:
+    from exam_server.core.migrate import upgrade_to_head
+
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    else:
+        engine = db.engine
+        assert engine is not None
+        Base.metadata.drop_all(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    db.dispose()
+    upgrade_to_head(url)
+
+
+@click.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--bank", "bank_path", type=click.Path(exists=True, path_type=Path), default=DEFAULT_BANK,
+              show_default=True, help="题库文件")
+@click.option("--candidates", default=30, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="只准备数据，不启动服务")
+def demo(host: str, port: int, bank_path: Path, candidates: int, no_serve: bool) -> None:
+    """演示：导入公开题库、组卷、创建一场立即开始的五级理论考试，并启动考试服务。"""
+    started = time.monotonic()
+    url = current_app.config["DATABASE_URL"]
+    click.echo(f"演示数据库: {url}（将被清空重建）")
+    _reset_database(url)
+    seeded = seed_exam(db.session, bank_path=bank_path, n_candidates=candidates)
+    counts = Counter(v for v in db.session.scalars(select(ItemVersion.type)))
+    ready = time.monotonic() - started
+    click.echo("")
+    click.echo(f"题库: {sum(counts.values())} 题（单选 {counts['single']}，多选 {counts['multiple']}，判断 {counts['judge']}）")
+    click.echo(f"试卷: {seeded.item_count} 题，{len(seeded.form_ids)} 套平行卷；考试场次已开始，{candidates} 名考生已入场。")
+    click.echo("")
+    click.echo(f"考生登录  http://{host}:{port}/login")
+    for number, password, name in seeded.logins[:3]:
+        click.echo(f"  准考证号 {number}  密码 {password}  （{name}）")
+    click.echo(f"工作人员登录  http://{host}:{port}/staff/login")
+    for username, password, roles in seeded.staff:
+        click.echo(f"  用户名 {username:<9} 密码 {password:<14} 角色 {roles}")
+    click.echo("")
+    click.echo(f"准备用时 {ready:.1f} 秒。")
+    if no_serve:
+        return
+    from exam_server.core.cli import serve
+
+    click.echo(f"考试服务运行于 http://{host}:{port} （Ctrl+C 停止）")
+    serve(host, port)
+
+
+commands = [demo]

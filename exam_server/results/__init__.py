@@ -1,0 +1,1 @@
+"""Results: scoring attempts into part scores, release, re-scores."""

@@ -1,0 +1,1 @@
+"""Sittings and places: sessions, sites, rooms, seats, candidates, tickets."""

@@ -1,0 +1,1 @@
+"""Centre staff screens."""
