@@ -12,6 +12,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +146,55 @@ def csrf_token_from(html: str) -> str:
     match = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
     assert match, "page has no csrf-token meta tag"
     return match.group(1)
+
+
+# ------------------------------------------------------------------ a small sitting
+
+SMALL_PAPER = [
+    {"type": "judge", "count": 3, "points": 1},
+    {"type": "single", "count": 5, "points": 1},
+    {"type": "multiple", "count": 2, "points": 1, "scoring_rule": "all_or_nothing"},
+]
+
+
+@dataclass
+class Sitting:
+    """A level-5 sitting built the real way: import, blueprint, assembly, lock, tickets, attempts."""
+
+    seeded: Any
+    attempt_ids: list[int]
+
+    def login(self, client: FlaskClient, index: int = 0) -> str:
+        """Log candidate `index` in through the real form; returns the exam page's CSRF token."""
+        number, password, _ = self.seeded.logins[index]
+        token = csrf_token_from(client.get("/login").get_data(as_text=True))
+        response = client.post("/login", data={"ticket": number, "password": password, "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return csrf_token_from(client.get("/exam").get_data(as_text=True))
+
+    def staff_login(self, client: FlaskClient, username: str = "staff") -> str:
+        token = csrf_token_from(client.get("/staff/login").get_data(as_text=True))
+        response = client.post("/staff/login", data={"username": username, "password": "pw-staff", "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return token
+
+
+@pytest.fixture
+def sitting(app: Flask, session: Session, shared_bank_csv: Path) -> Sitting:
+    """Three candidates, checked in, on a 10-item paper; staff accounts use the password "pw-staff"."""
+    from sqlalchemy import select
+
+    from exam_server.delivery.models import Attempt
+    from exam_server.demo import seed_exam
+
+    seeded = seed_exam(session, bank_path=shared_bank_csv, sections=SMALL_PAPER, n_candidates=3,
+                       hash_profile="low", staff_password="pw-staff")
+    ids = list(session.scalars(select(Attempt.id).order_by(Attempt.ticket_id)))
+    return Sitting(seeded, ids)
+
+
+def exam_socket(app: Flask, client: FlaskClient) -> Any:
+    """A Socket.IO test client on /exam carrying `client`'s login cookie."""
+    from exam_server.extensions import socketio
+
+    return socketio.test_client(app, namespace="/exam", flask_test_client=client)
