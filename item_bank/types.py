@@ -8,6 +8,7 @@ for fill-in, text for essays, None for no answer.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -32,6 +33,8 @@ class ItemContent:
     content: dict[str, Any] = field(default_factory=dict)
     key: Any = None
     points: float = 1.0
+    #: Image references ({"sha256", "name", "mime"}); the web layer turns them into URLs.
+    media: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ItemType:
@@ -59,7 +62,10 @@ class ItemType:
 
     def render(self, item: ItemContent, option_order: list[str] | None = None) -> dict[str, Any]:
         """The candidate's view of the item: no key, options in `option_order` if given."""
-        return {"type": self.name, "stem": item.stem}
+        view: dict[str, Any] = {"type": self.name, "stem": item.stem}
+        if item.media:
+            view["media"] = [{"sha256": m.get("sha256"), "name": m.get("name", "")} for m in item.media]
+        return view
 
     def check_value(self, item: ItemContent, value: Any) -> str | None:
         """None if `value` is a well-formed answer to this item, else the reason it is not."""
@@ -179,6 +185,182 @@ class TrueFalse(ChoiceType):
         if isinstance(item.key, str) and len(item.key) > 1:
             problems.append(ContentProblem("key", f"判断题只能有一个答案，实际为 {item.key}"))
         return problems
+
+
+# Blank markers authors type in a fill-in stem: "（ ）", "( )", "____" or "{{1}}".
+BLANK_MARKER = re.compile(r"[（(]\s*[）)]|_{2,}|\{\{\s*\d*\s*\}\}")
+
+
+def count_blanks(stem: str) -> int:
+    """How many answer gaps the stem marks."""
+    return len(BLANK_MARKER.findall(stem or ""))
+
+
+class FillIn(ItemType):
+    """填空题: the key is a list of blanks, each a list of accepted answers (synonyms included).
+
+    A response matches a blank when its normalised text (full/half width, spaces, case) equals
+    the normalised text of any accepted answer; each blank earns an equal share of the points.
+    """
+
+    name = "fill"
+    label = "填空题"
+    max_answer_chars: ClassVar[int] = 200
+
+    def blanks(self, item: ItemContent) -> list[list[str]]:
+        key = item.key if isinstance(item.key, list) else []
+        return [list(b) if isinstance(b, list | tuple) else [b] for b in key]
+
+    def validate(self, item: ItemContent) -> list[ContentProblem]:
+        from scoring.rules import normalise_text
+
+        problems = super().validate(item)
+        blanks = self.blanks(item)
+        if not isinstance(item.key, list) or not blanks:
+            problems.append(ContentProblem("key", "缺少答案：填空题至少要有一个空及其可接受答案"))
+            return problems
+        for i, blank in enumerate(blanks, start=1):
+            answers = [a for a in blank if isinstance(a, str) and normalise_text(a)]
+            if not answers:
+                problems.append(ContentProblem("key", f"第 {i} 空没有可接受的答案"))
+            elif len(answers) != len(blank):
+                problems.append(ContentProblem("key", f"第 {i} 空有空白或非文字的答案"))
+        marked = count_blanks(item.stem)
+        if marked and marked != len(blanks):
+            problems.append(ContentProblem("key", f"题干中有 {marked} 个空，答案给了 {len(blanks)} 个空"))
+        return problems
+
+    def render(self, item: ItemContent, option_order: list[str] | None = None) -> dict[str, Any]:
+        view = super().render(item)
+        view["blanks"] = len(self.blanks(item))
+        return view
+
+    def check_value(self, item: ItemContent, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str | None) for v in value):
+            return "填空题答案应为每空一项的文字列表"
+        if len(value) > len(self.blanks(item)):
+            return f"本题只有 {len(self.blanks(item))} 个空"
+        if any(v and len(v) > self.max_answer_chars for v in value):
+            return f"每空不超过 {self.max_answer_chars} 字"
+        return None
+
+    def is_answered(self, value: Any) -> bool:
+        return isinstance(value, list) and any(v and str(v).strip() for v in value)
+
+
+class HumanGradedError(Exception):
+    """A human-graded item was asked for a rule-based score."""
+
+
+class HumanGraded(ItemType):
+    """Shared behaviour of the types people grade: a rubric, a model answer, no key."""
+
+    auto_scored = False
+    max_answer_chars: ClassVar[int] = 5000
+
+    def rubric(self, item: ItemContent) -> list[dict[str, Any]]:
+        return list(item.content.get("rubric") or [])
+
+    def validate(self, item: ItemContent) -> list[ContentProblem]:
+        problems = super().validate(item)
+        if item.key not in (None, "", []):
+            problems.append(
+                ContentProblem("key", f"{self.label}由人工评分，不应填写答案字母；参考答案请写在参考答案栏")
+            )
+        if not str(item.content.get("model_answer") or "").strip():
+            problems.append(ContentProblem("model_answer", "缺少参考答案"))
+        rubric = self.rubric(item)
+        if not rubric:
+            problems.append(ContentProblem("rubric", "缺少评分要点"))
+        for i, criterion in enumerate(rubric, start=1):
+            if not str(criterion.get("criterion") or "").strip():
+                problems.append(ContentProblem("rubric", f"第 {i} 条评分要点为空"))
+            pts = criterion.get("points")
+            if pts is not None and (not isinstance(pts, int | float) or pts <= 0):
+                problems.append(ContentProblem("rubric", f"第 {i} 条评分要点的分值应大于 0"))
+        given = [c.get("points") for c in rubric if isinstance(c.get("points"), int | float)]
+        if rubric and len(given) == len(rubric) and item.points and abs(sum(given) - item.points) > 1e-9:
+            problems.append(
+                ContentProblem(
+                    "rubric", f"评分要点分值合计 {sum(given):g} 分，与本题分值 {item.points:g} 分不符"
+                )
+            )
+        return problems
+
+    def render(self, item: ItemContent, option_order: list[str] | None = None) -> dict[str, Any]:
+        view = super().render(item)
+        view["max_chars"] = int(item.content.get("max_chars") or self.max_answer_chars)
+        return view
+
+    def check_value(self, item: ItemContent, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            return "答案应为文字"
+        limit = int(item.content.get("max_chars") or self.max_answer_chars)
+        if len(value) > limit:
+            return f"答案不超过 {limit} 字"
+        return None
+
+    def score(self, item: ItemContent, value: Any, rule: str = "exact") -> float:
+        raise HumanGradedError(f"{self.label}由阅卷员按评分要点评分，不能自动评分")
+
+    def is_answered(self, value: Any) -> bool:
+        return isinstance(value, str) and bool(value.strip())
+
+
+class ShortAnswer(HumanGraded):
+    name = "short"
+    label = "简答题"
+    max_answer_chars = 1000
+
+
+class Essay(HumanGraded):
+    name = "essay"
+    label = "论述题"
+    max_answer_chars = 5000
+
+
+class ItemSetType(ItemType):
+    """题组 (情景 / 案例): a stimulus (text and images) shared by child items that travel together.
+
+    The set itself has no key and earns nothing; its `stem` is the stimulus, and validation and
+    rendering cover the children given alongside it.
+    """
+
+    name = "set"
+    label = "题组（情景/案例）"
+    auto_scored = False
+
+    def validate(self, item: ItemContent) -> list[ContentProblem]:
+        problems = []
+        if not (item.stem or "").strip():
+            problems.append(ContentProblem("stem", "情景材料不能为空"))
+        return problems
+
+    def validate_set(self, stimulus: ItemContent, children: list[ItemContent]) -> list[ContentProblem]:
+        """Problems with the stimulus and each child (fields prefixed "child N.")."""
+        problems = self.validate(stimulus)
+        if not children:
+            problems.append(ContentProblem("children", "题组至少要有一道子题"))
+        for i, child in enumerate(children, start=1):
+            if child.type == self.name:
+                problems.append(ContentProblem(f"child {i}.type", "题组中不能再嵌套题组"))
+                continue
+            for p in item_type(child.type).validate(child):
+                problems.append(ContentProblem(f"child {i}.{p.field}", p.reason))
+        return problems
+
+    def render_set(self, stimulus: ItemContent, children: list[ItemContent]) -> dict[str, Any]:
+        """The candidate's view: the stimulus, then each child rendered by its own type (no keys)."""
+        view = super().render(stimulus)
+        view["children"] = [item_type(c.type).render(c) for c in children]
+        return view
+
+    def score(self, item: ItemContent, value: Any, rule: str = "exact") -> float:
+        raise HumanGradedError("题组本身不计分；请对其中每道子题评分")
 
 
 def item_type(name: str) -> ItemType:
