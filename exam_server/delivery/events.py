@@ -22,6 +22,11 @@ from exam_server.extensions import db, socketio
 _connections: dict[str, dict[str, Any]] = {}
 
 
+def connected_attempt_ids() -> set[int]:
+    """Attempts that have a live /exam socket in this process (for the proctor's seat map)."""
+    return {conn["attempt_id"] for conn in list(_connections.values()) if conn.get("attempt_id")}
+
+
 def _candidate_id() -> int | None:
     conn = _connections.get(request.sid)  # type: ignore[attr-defined]
     return conn["candidate_id"] if conn else None
