@@ -17,6 +17,7 @@ DOMAIN_COMMANDS = (
     "exam_server.core.cli",
     "exam_server.bank.cli",
     "exam_server.delivery.cli",
+    "exam_server.forms.cli",
     "exam_server.demo",
 )
 

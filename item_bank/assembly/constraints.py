@@ -1,0 +1,277 @@
+"""The assembly model: decision variables x[f, u] (form f takes unit u) and one builder per constraint kind.
+
+To add a constraint kind, write `def build_xxx(b: Build) -> None` that adds rows to `b.model` (labelled
+with a `Need` if the blueprint asks for it, so infeasibility can be explained), optionally soft deviation
+columns through `b.soft(...)`, and append it to `BUILDERS`. `explain.describe` turns its Need into words.
+
+Objective (non-elastic): minimise t + λ·Σ d, where every soft deviation d (an area's distance from its
+share, a form's information distance from its target, the spread of mean difficulty across forms) is
+normalised so that 1 means "as far as the blueprint tolerates", and t ≥ every d is the largest of them.
+Dead bands (rounding of area points, the parallel tolerances) make a perfect paper score exactly 0, so a
+rich bank stops at a proven optimum instead of chasing noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from item_bank.assembly.mip import INF, MipModel, Need
+from item_bank.assembly.pool import RESTRICTED_REASONS, Pool, Unit
+from item_bank.blueprints import BlueprintSpec
+
+# Weight of the summed deviations against the largest one.
+LAMBDA = 0.05
+# A spread of mean p across forms this far beyond the parallel tolerance weighs like an area at its limit.
+P_SPREAD_SCALE = 0.05
+TIER_SINGLE, TIER_FREE, TIER_DISJOINT, TIER_PAIRWISE = "single", "free", "disjoint", "pairwise"
+
+
+@dataclass
+class Build:
+    """Everything a constraint builder needs: the spec, the units, the variable grid and the model."""
+
+    spec: BlueprintSpec
+    pool: Pool
+    units: list[Unit]
+    n_forms: int
+    tier: str
+    model: MipModel
+    x: np.ndarray = field(init=False)  # (F, U) column indices
+    t: int | None = field(init=False, default=None)
+    soft_cols: list[int] = field(default_factory=list)
+    # Per-unit contributions.
+    counts: np.ndarray = field(init=False)  # (S, U) items of each section
+    area_pts: np.ndarray = field(init=False)  # (A, U) points in each blueprint area
+    p_sum: np.ndarray = field(init=False)  # (U,) sum of p over the unit's items
+    info: np.ndarray = field(init=False)  # (K, U) information at each theta
+    sizes: np.ndarray = field(init=False)  # (U,) items in the unit
+
+    def __post_init__(self) -> None:
+        spec, units = self.spec, self.units
+        n_units = len(units)
+        sec_index = {s.type: i for i, s in enumerate(spec.sections)}
+        areas = list(spec.area_shares)
+        area_index = {a: i for i, a in enumerate(areas)}
+        n_theta = len(spec.information.thetas) if spec.information else 0
+        self.counts = np.zeros((len(spec.sections), n_units))
+        self.area_pts = np.zeros((len(areas), n_units))
+        self.p_sum = np.zeros(n_units)
+        self.info = np.zeros((n_theta, n_units))
+        self.sizes = np.array([u.size for u in units], dtype=float)
+        for j, unit in enumerate(units):
+            for rec in unit.records:
+                s = sec_index[rec.type]
+                self.counts[s, j] += 1
+                if rec.area in area_index:
+                    self.area_pts[area_index[rec.area], j] += spec.sections[s].points
+                self.p_sum[j] += rec.p or 0.0
+                if n_theta and rec.info is not None:
+                    self.info[:, j] += rec.info
+        self.x = self.model.add_vars(self.n_forms * n_units, 0, 1, integer=True, name="x").reshape(
+            self.n_forms, n_units
+        )
+        if not self.model.elastic:
+            self.t = int(self.model.add_vars(1, 0, INF, cost=1.0, name="t")[0])
+
+    @property
+    def elastic(self) -> bool:
+        return self.model.elastic
+
+    def soft(self, idx: np.ndarray, val: np.ndarray, lo: float, hi: float, norm: float) -> None:
+        """A soft target lo <= Σ val·x <= hi, deviation normalised by `norm`, counted in t (not in elastic)."""
+        if self.elastic:
+            return
+        d = int(self.model.add_vars(1, 0, INF)[0])
+        norm = max(norm, 1e-9)
+        if hi < INF:
+            self.model.add_row(np.append(idx, d), np.append(val, -norm), hi=hi)
+        if lo > -INF:
+            self.model.add_row(np.append(idx, d), np.append(val, norm), lo=lo)
+        assert self.t is not None
+        self.model.add_row([d, self.t], [1.0, -1.0], hi=0.0)
+        self.soft_cols.append(d)
+
+    def finish(self) -> None:
+        if self.soft_cols:
+            self.model.set_cost(np.array(self.soft_cols), LAMBDA / len(self.soft_cols))
+
+
+def build_section_counts(b: Build) -> None:
+    """Each form has exactly the section's number of items of its type (so exactly its points)."""
+    for s, sec in enumerate(b.spec.sections):
+        cols = b.counts[s] > 0
+        for f in range(b.n_forms):
+            b.model.add_row(
+                b.x[f, cols],
+                b.counts[s, cols],
+                sec.count,
+                sec.count,
+                Need("section", sec.type, f, "道", 3.0),
+            )
+
+
+def build_area_shares(b: Build) -> None:
+    """Each area's points within share ± tolerance (hard), as close to the share as possible (soft)."""
+    spec = b.spec
+    total = spec.total_points
+    half_step = min(s.points for s in spec.sections) / 2
+    for a, (key, share) in enumerate(spec.area_shares.items()):
+        cols = np.flatnonzero(b.area_pts[a] > 0)
+        target = share * total
+        lo = max(0.0, (share - spec.area_tolerance) * total)
+        hi = (share + spec.area_tolerance) * total
+        for f in range(b.n_forms):
+            idx, val = b.x[f, cols], b.area_pts[a, cols]
+            b.model.add_row(idx, val, lo - 1e-7, hi + 1e-7, Need("area", key, f, "分", 1.0))
+            b.soft(
+                idx, val, target - half_step, target + half_step, max(spec.area_tolerance * total, half_step)
+            )
+
+
+def build_difficulty(b: Build) -> None:
+    """Mean p of each form inside the band (hard); parallel forms' mean p close together (soft)."""
+    d = b.spec.difficulty
+    if d is None:
+        return
+    n = b.spec.item_count
+    cols = np.arange(len(b.units))
+    for f in range(b.n_forms):
+        b.model.add_row(
+            b.x[f, cols],
+            b.p_sum,
+            d.p_min * n - 1e-7,
+            d.p_max * n + 1e-7,
+            Need("difficulty", "mean_p", f, "", 1.0),
+        )
+    if b.n_forms > 1 and not b.elastic:
+        m_lo, m_hi = b.model.add_vars(2, 0.0, 1.0)
+        for f in range(b.n_forms):
+            b.model.add_row(np.append(b.x[f], m_lo), np.append(b.p_sum, -n), lo=0.0)
+            b.model.add_row(np.append(b.x[f], m_hi), np.append(b.p_sum, -n), hi=0.0)
+        b.soft(np.array([m_hi, m_lo]), np.array([1.0, -1.0]), -INF, d.parallel_tolerance, P_SPREAD_SCALE)
+
+
+def build_information(b: Build) -> None:
+    """Test information at each theta within target ± tolerance (hard), near the target (soft)."""
+    info = b.spec.information
+    if info is None:
+        return
+    for k, (theta, target) in enumerate(zip(info.thetas, info.targets, strict=True)):
+        lo, hi = target * (1 - info.tolerance), target * (1 + info.tolerance)
+        for f in range(b.n_forms):
+            b.model.add_row(
+                b.x[f],
+                b.info[k],
+                lo,
+                hi,
+                Need("information", f"{theta:g}", f, "", 1.0 / (info.tolerance * target)),
+            )
+            b.soft(
+                b.x[f],
+                b.info[k],
+                target * (1 - info.parallel_tolerance),
+                target * (1 + info.parallel_tolerance),
+                info.tolerance * target,
+            )
+
+
+def build_item_sets(b: Build) -> None:
+    """At most `max_item_sets` item sets per form (a set is one variable, so it always travels whole)."""
+    limit = b.spec.max_item_sets
+    if limit is None:
+        return
+    cols = np.array([j for j, u in enumerate(b.units) if u.is_set], dtype=int)
+    if not len(cols):
+        return
+    for f in range(b.n_forms):
+        b.model.add_row(b.x[f, cols], 1.0, hi=limit, need=Need("item_sets", "max", f, "组", 1.0))
+
+
+def build_enemies(b: Build) -> None:
+    """At most one unit of each enemy group (bank groups, stem variants, blueprint groups) per form."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for j, unit in enumerate(b.units):
+        keys: set[str] = set()
+        for rec in unit.records:
+            keys |= rec.enemy_keys
+        for key in keys:
+            groups[key].append(j)
+    b.pool.enemy_groups = []
+    for key, members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        b.pool.enemy_groups.append(members)
+        for f in range(b.n_forms):
+            b.model.add_row(b.x[f, members], 1.0, hi=1.0, need=Need("enemy", key, f, "道", 1.0))
+
+
+def build_restricted(b: Build) -> None:
+    """Units excluded by exposure or recent use: absent from a normal model, priced in an elastic one."""
+    by_reason: dict[str, list[int]] = defaultdict(list)
+    for j, unit in enumerate(b.units):
+        if unit.reason in RESTRICTED_REASONS:
+            by_reason[unit.reason].append(j)
+    for reason, cols in by_reason.items():
+        for f in range(b.n_forms):
+            b.model.add_row(b.x[f, cols], b.sizes[cols], hi=0.0, need=Need(reason, reason, f, "道", 0.5))
+
+
+def build_reuse(b: Build) -> None:
+    """How parallel forms may share items: disjoint, a pairwise overlap limit, and uses per item."""
+    spec, F = b.spec, b.n_forms
+    if F < 2:
+        return
+    n_units = len(b.units)
+    if spec.max_forms_per_item is not None and b.tier != TIER_DISJOINT:
+        for j in range(n_units):
+            b.model.add_row(
+                b.x[:, j],
+                1.0,
+                hi=spec.max_forms_per_item,
+                need=Need("forms_per_item", str(j), None, "份", 1.0),
+            )
+    if b.tier == TIER_DISJOINT:
+        for j in range(n_units):
+            b.model.add_row(b.x[:, j], 1.0, hi=1.0)
+    elif b.tier == TIER_PAIRWISE:
+        limit = overlap_limit(spec)
+        for f in range(F):
+            for g in range(f + 1, F):
+                y = b.model.add_vars(n_units, 0.0, 1.0)
+                for j in range(n_units):
+                    b.model.add_row([b.x[f, j], b.x[g, j], y[j]], [1.0, 1.0, -1.0], hi=1.0)
+                b.model.add_row(y, b.sizes, hi=limit, need=Need("overlap", f"{f}-{g}", None, "道", 1.0))
+
+
+def overlap_limit(spec: BlueprintSpec) -> int:
+    """Items two parallel forms may share at most."""
+    return math.floor(spec.max_overlap * spec.item_count + 1e-9)
+
+
+Builder = Callable[[Build], None]
+BUILDERS: list[Builder] = [
+    build_section_counts,
+    build_area_shares,
+    build_difficulty,
+    build_information,
+    build_item_sets,
+    build_enemies,
+    build_restricted,
+    build_reuse,
+]
+
+
+def build(
+    spec: BlueprintSpec, pool: Pool, units: list[Unit], n_forms: int, tier: str, elastic: bool
+) -> Build:
+    """The whole model for `n_forms` forms over `units`."""
+    b = Build(spec, pool, units, n_forms, tier, MipModel(elastic=elastic))
+    for builder in BUILDERS:
+        builder(b)
+    b.finish()
+    return b

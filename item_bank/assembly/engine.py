@@ -1,0 +1,300 @@
+"""`assemble_forms`: build N parallel forms from a blueprint with one HiGHS MIP, store them, report.
+
+The flow: load the pool → counting checks (certain shortages, no solver) → solve (for parallel forms,
+first with disjoint forms, which is small and fast, then, only if that is infeasible, with the exact
+pairwise overlap limit) → if no form exists, solve the elastic model and say what is short → store
+forms with status "assembled" and a report measured on the forms themselves.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from item_bank.assembly.constraints import (
+    TIER_DISJOINT,
+    TIER_FREE,
+    TIER_PAIRWISE,
+    TIER_SINGLE,
+    Build,
+    build,
+    overlap_limit,
+)
+from item_bank.assembly.evaluate import evaluate_forms
+from item_bank.assembly.explain import Shortfall, describe, precheck
+from item_bank.assembly.mip import SolveResult
+from item_bank.assembly.pool import RESTRICTED_REASONS, ItemRecord, Pool, Unit, load_pool
+from item_bank.audit import audit
+from item_bank.blueprints import BlueprintSpec, spec_of
+from item_bank.db import utcnow
+from item_bank.models import ASSEMBLED, Blueprint, Form, FormItem
+
+try:
+    HIGHSPY_VERSION = importlib.metadata.version("highspy")
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - highspy is a dependency
+    HIGHSPY_VERSION = "?"
+PART_CODES = {"theory": "T", "skill": "S", "written": "W", "thesis": "H", "defence": "D"}
+DEFAULT_TIME_LIMIT_S = 60.0
+DEFAULT_GAP = 0.01
+
+
+class AssemblyError(Exception):
+    """Assembly could not produce forms; the message says why in the blueprint's terms."""
+
+
+class AssemblyInfeasible(AssemblyError):
+    """No form can meet the blueprint; `shortfalls` name each requirement that cannot hold and by how much."""
+
+    def __init__(self, blueprint_name: str, shortfalls: list[Shortfall], n_forms: int = 1) -> None:
+        self.blueprint_name = blueprint_name
+        self.shortfalls = shortfalls
+        self.n_forms = n_forms
+        lines = "\n".join(f"- {s.message}" for s in shortfalls) or "- 约束之间互相矛盾（未能定位到具体约束）"
+        what = f"{n_forms} 份平行卷" if n_forms > 1 else "试卷"
+        super().__init__(f"蓝图「{blueprint_name}」无法组成{what}：\n{lines}")
+
+
+class AssemblyTimeout(AssemblyError):
+    """The time limit ran out before any form meeting the blueprint was found (nor proven impossible)."""
+
+
+@dataclass
+class AssemblyResult:
+    """The stored forms of one assembly run and its report (solver, gap, timings, measured figures)."""
+
+    forms: list[Form]
+    group: str
+    report: dict[str, Any]
+    items: list[list[ItemRecord]] = field(default_factory=list)
+
+    @property
+    def gap(self) -> float | None:
+        return self.report["solver"]["gap"]
+
+    @property
+    def seconds(self) -> float:
+        return self.report["seconds"]["total"]
+
+
+@dataclass
+class Solution:
+    """Units chosen per form, with the solve that chose them."""
+
+    forms: list[list[Unit]]
+    result: SolveResult
+    tier: str
+    model_stats: dict[str, Any]
+    build_s: float
+
+
+def solve_blueprint(
+    spec: BlueprintSpec,
+    pool: Pool,
+    n_forms: int = 1,
+    *,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    seed: int = 0,
+    gap: float = DEFAULT_GAP,
+    name: str | None = None,
+) -> Solution:
+    """Choose items for `n_forms` forms; raises AssemblyInfeasible / AssemblyTimeout. No database writes."""
+    name = name or spec.name
+    shortfalls = precheck(pool, spec, n_forms)
+    if shortfalls:
+        raise AssemblyInfeasible(name, shortfalls, n_forms)
+    deadline = time.perf_counter() + time_limit_s
+    usable = [u for u in pool.units if u.reason is None]
+    # Order units deterministically, shuffled by the seed so equal items are not always picked the same way.
+    rng = np.random.default_rng(seed)
+    usable = [usable[i] for i in rng.permutation(len(usable))]
+    tiers = _tiers(spec, n_forms, usable)
+    last: Solution | None = None
+    for tier in tiers:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0.5:
+            break
+        t0 = time.perf_counter()
+        b = build(spec, pool, usable, n_forms, tier, elastic=False)
+        build_s = time.perf_counter() - t0
+        result = b.model.solve(max(remaining - build_s, 0.5), seed=seed, rel_gap=gap)
+        last = (
+            Solution(_chosen(b, result.x), result, tier, b.model.stats(), build_s)
+            if result.has_solution
+            else None
+        )
+        if result.has_solution:
+            return last
+        if result.status == "time_limit_no_solution":
+            raise AssemblyTimeout(
+                f"蓝图「{name}」: 在 {time_limit_s:.0f} 秒内没有找到满足全部要求的{_what(n_forms)}，也未能证明无解；"
+                "请延长时间限制，或放宽比重容差、难度区间、重复比例等要求后再试"
+            )
+        if result.status not in ("infeasible",):
+            raise AssemblyError(f"蓝图「{name}」: 求解器出错（{result.solver_status}），请联系管理员")
+    # Nothing feasible: the elastic model on the exact formulation says what is short.
+    shortfalls = explain_infeasible(spec, pool, n_forms, max(deadline - time.perf_counter(), 5.0), seed)
+    raise AssemblyInfeasible(name, shortfalls, n_forms)
+
+
+def explain_infeasible(
+    spec: BlueprintSpec, pool: Pool, n_forms: int, time_limit_s: float, seed: int = 0
+) -> list[Shortfall]:
+    """Shortfalls from the elastic model (restricted items included at a price)."""
+    units = [u for u in pool.units if u.reason is None or u.reason in RESTRICTED_REASONS]
+    tier = _tiers(spec, n_forms, units)[-1]
+    b = build(spec, pool, units, n_forms, tier, elastic=True)
+    result = b.model.solve(time_limit_s, seed=seed, rel_gap=1e-3)
+    if not result.has_solution:
+        return []
+    return describe(b, result)
+
+
+def _what(n_forms: int) -> str:
+    return f" {n_forms} 份平行卷" if n_forms > 1 else "试卷"
+
+
+def _tiers(spec: BlueprintSpec, n_forms: int, units: list[Unit]) -> list[str]:
+    if n_forms == 1:
+        return [TIER_SINGLE]
+    limit = overlap_limit(spec)
+    if spec.max_forms_per_item == 1 or limit == 0:
+        return [TIER_DISJOINT]
+    if limit >= spec.item_count and spec.max_forms_per_item is None:
+        return [TIER_FREE]
+    # Disjoint forms meet any overlap limit; try them first unless the bank is plainly too small.
+    supply: dict[str, int] = defaultdict(int)
+    for u in units:
+        supply[u.type] += u.size
+    if all(supply[s.type] >= n_forms * s.count for s in spec.sections):
+        return [TIER_DISJOINT, TIER_PAIRWISE]
+    return [TIER_PAIRWISE]
+
+
+def _chosen(b: Build, x: np.ndarray | None) -> list[list[Unit]]:
+    assert x is not None
+    values = x[b.x]
+    return [[b.units[j] for j in np.flatnonzero(values[f] > 0.5)] for f in range(b.n_forms)]
+
+
+def order_form(spec: BlueprintSpec, units: list[Unit]) -> list[ItemRecord]:
+    """A form's items in stored order: sections in blueprint order, then by area and id; sets whole."""
+    area_rank = {a: i for i, a in enumerate(spec.area_shares)}
+    sec_rank = {s.type: i for i, s in enumerate(spec.sections)}
+    ordered = sorted(
+        units,
+        key=lambda u: (
+            sec_rank.get(u.type, 99),
+            area_rank.get(u.records[0].area, 999),
+            u.records[0].external_id,
+        ),
+    )
+    return [r for u in ordered for r in u.records]
+
+
+def assemble_forms(
+    session: Session,
+    blueprint: Blueprint,
+    n_forms: int = 1,
+    *,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    seed: int = 0,
+    gap: float = DEFAULT_GAP,
+    actor: str = "system",
+) -> AssemblyResult:
+    """Assemble and store `n_forms` parallel forms (status "assembled"); flushes, the caller commits.
+
+    Raises AssemblyInfeasible (message names what is short), AssemblyTimeout, or BlueprintError.
+    Nothing is written when it raises.
+    """
+    if n_forms < 1:
+        raise AssemblyError("平行卷份数至少为 1")
+    t0 = time.perf_counter()
+    spec = spec_of(blueprint)
+    pool = load_pool(session, spec)
+    load_s = time.perf_counter() - t0
+    sol = solve_blueprint(
+        spec, pool, n_forms, time_limit_s=time_limit_s, seed=seed, gap=gap, name=blueprint.name
+    )
+    forms_items = [order_form(spec, units) for units in sol.forms]
+    measured = evaluate_forms(spec, forms_items)
+    now = utcnow()
+    group = f"G{now:%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
+    total_s = time.perf_counter() - t0
+    res = sol.result
+    report: dict[str, Any] = {
+        "group": group,
+        "blueprint": {"id": blueprint.id, "name": blueprint.name, "spec": spec.to_dict()},
+        "n_forms": n_forms,
+        "seed": seed,
+        "time_limit_s": time_limit_s,
+        "solver": {
+            "name": f"HiGHS (highspy {HIGHSPY_VERSION})",
+            "status": res.status,
+            "solver_status": res.solver_status,
+            "objective": res.objective,
+            "dual_bound": res.dual_bound,
+            "gap": res.gap,
+            "gap_limit": gap,
+            "nodes": res.nodes,
+            "tier": sol.tier,
+            "model": sol.model_stats,
+        },
+        "seconds": {
+            "load": round(load_s, 3),
+            "build": round(sol.build_s, 3),
+            "solve": round(res.seconds, 3),
+            "total": round(total_s, 3),
+        },
+        "pool": {
+            "usable_items": sum(u.size for u in pool.units if u.reason is None),
+            "candidate_items": len(pool.records),
+        },
+        "measured": {k: v for k, v in measured.items() if k != "forms"},
+    }
+    stamp = f"{now:%y%m%d%H%M%S}"
+    prefix = f"L{spec.level}{PART_CODES.get(spec.part, 'X')}-{stamp}"
+    if session.scalar(select(Form.id).where(Form.code.like(f"{prefix}-%"))) is not None:
+        prefix += secrets.token_hex(2)
+    forms: list[Form] = []
+    for k, items in enumerate(forms_items):
+        form = Form(
+            code=f"{prefix}-{k + 1:02d}",
+            blueprint_id=blueprint.id,
+            status=ASSEMBLED,
+            assembly_group=group,
+            assembly_report={**report, "form_index": k, "form": measured["forms"][k]},
+            created_at=now,
+        )
+        sections = {s.type: s for s in spec.sections}
+        for pos, rec in enumerate(items, start=1):
+            sec = sections[rec.type]
+            form.items.append(
+                FormItem(
+                    item_version_id=rec.version_id,
+                    position=pos,
+                    section=sec.label,
+                    points=sec.points,
+                    scoring_rule=sec.scoring_rule if rec.type == "multiple" else "exact",
+                )
+            )
+        session.add(form)
+        forms.append(form)
+    session.flush()
+    for form in forms:
+        audit(
+            session,
+            actor,
+            "form.assemble",
+            "form",
+            form.id,
+            after={"code": form.code, "group": group, "items": len(form.items), "gap": res.gap},
+        )
+    return AssemblyResult(forms, group, report, forms_items)

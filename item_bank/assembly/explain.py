@@ -1,0 +1,247 @@
+"""Infeasibility in words: counting checks before solving, and the elastic model's slacks after.
+
+Every message is in the blueprint's terms: level, part, section type, knowledge area, how much is needed
+and how much the bank can give ("5级 理论知识 · 知识点「消防安全」: 每份试卷至少需要 9 分 ..."), never a
+solver status.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from item_bank.assembly.constraints import Build
+from item_bank.assembly.mip import SolveResult
+from item_bank.assembly.pool import OTHER_AREA, REASON_LABELS, Pool
+from item_bank.blueprints import TYPE_LABELS, BlueprintSpec
+
+
+@dataclass
+class Shortfall:
+    """One blueprint requirement the bank cannot meet: what, how much is needed, how much is possible."""
+
+    kind: str
+    subject: str
+    needed: float
+    available: float
+    unit: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _head(spec: BlueprintSpec) -> str:
+    return f"{spec.level}级 {spec.part_label()}"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.0f}" if abs(x - round(x)) < 1e-6 else f"{x:.2f}"
+
+
+def _excluded_note(pool: Pool, type_: str | None = None, area: str | None = None) -> str:
+    reasons = Counter(
+        r.reason
+        for r in pool.records
+        if r.reason is not None and (type_ is None or r.type == type_) and (area is None or r.area == area)
+    )
+    if not reasons:
+        return ""
+    parts = [f"{REASON_LABELS.get(k, k)} {n} 道" for k, n in reasons.most_common()]
+    return "（另有已审核题目不可用：" + "，".join(parts) + "）"
+
+
+def precheck(pool: Pool, spec: BlueprintSpec, n_forms: int) -> list[Shortfall]:
+    """Necessary conditions by counting (per form); each failure is certain, found without a solver."""
+    out: list[Shortfall] = []
+    head = _head(spec)
+    for key in pool.unknown_areas:
+        out.append(
+            Shortfall(
+                "area",
+                key,
+                spec.area_shares[key],
+                0,
+                "",
+                f"{head} · 知识点「{key}」在知识树中不存在（请检查代码或名称）",
+            )
+        )
+    usable = [u for u in pool.units if u.reason is None]
+    supply: dict[str, int] = Counter()
+    supply_area: dict[tuple[str, str], int] = Counter()
+    for u in usable:
+        for r in u.records:
+            supply[r.type] += 1
+            supply_area[(r.area, r.type)] += 1
+    for sec in spec.sections:
+        have = supply[sec.type]
+        if have < sec.count:
+            out.append(
+                Shortfall(
+                    "section",
+                    sec.type,
+                    sec.count,
+                    have,
+                    "道",
+                    f"{head} · {sec.label}: 每份试卷需要 {sec.count} 道已审核通过的{TYPE_LABELS.get(sec.type, sec.type)}，"
+                    f"题库中可用的只有 {have} 道{_excluded_note(pool, sec.type)}",
+                )
+            )
+        elif n_forms > 1 and spec.max_forms_per_item is not None:
+            uses = spec.max_forms_per_item
+            if have * uses < n_forms * sec.count:
+                out.append(
+                    Shortfall(
+                        "forms_per_item",
+                        sec.type,
+                        n_forms * sec.count,
+                        have * uses,
+                        "道次",
+                        f"{head} · {sec.label}: {n_forms} 份试卷共需 {n_forms * sec.count} 道次，"
+                        f"每题最多用于 {uses} 份，题库 {have} 道最多提供 {have * uses} 道次",
+                    )
+                )
+    total = spec.total_points
+    for key, share in spec.area_shares.items():
+        if key in pool.unknown_areas:
+            continue
+        lo = max(0.0, (share - spec.area_tolerance) * total)
+        hi = (share + spec.area_tolerance) * total
+        most = sum(min(sec.count, supply_area[(key, sec.type)]) * sec.points for sec in spec.sections)
+        if most + 1e-9 < lo:
+            detail = "，".join(
+                f"{TYPE_LABELS.get(s.type, s.type)} {supply_area[(key, s.type)]} 道" for s in spec.sections
+            )
+            out.append(
+                Shortfall(
+                    "area",
+                    key,
+                    lo,
+                    most,
+                    "分",
+                    f"{head} · 知识点「{pool.area_names.get(key, key)}」: 每份试卷至少需要 {_fmt(lo)} 分"
+                    f"（比重 {share:.0%} − 容差 {spec.area_tolerance:.0%}，共 {_fmt(total)} 分），"
+                    f"题库中该知识点可用的已审核题目最多只能提供 {_fmt(most)} 分（{detail}）{_excluded_note(pool, area=key)}",
+                )
+            )
+        least = sum(
+            max(0, sec.count - sum(v for (a, t), v in supply_area.items() if t == sec.type and a != key))
+            * sec.points
+            for sec in spec.sections
+        )
+        if least - 1e-9 > hi:
+            out.append(
+                Shortfall(
+                    "area",
+                    key,
+                    hi,
+                    least,
+                    "分",
+                    f"{head} · 知识点「{pool.area_names.get(key, key)}」: 每份试卷最多 {_fmt(hi)} 分"
+                    f"（比重 {share:.0%} + 容差 {spec.area_tolerance:.0%}），但其他知识点的题目不够，"
+                    f"该知识点至少要占 {_fmt(least)} 分",
+                )
+            )
+    return out
+
+
+def describe(b: Build, result: SolveResult) -> list[Shortfall]:
+    """Turn the elastic solution's slacks into shortfalls, one per requirement (worst form)."""
+    head = _head(b.spec)
+    worst: dict[tuple[str, str, str], tuple[float, float, float]] = {}
+    forms_hit: dict[tuple[str, str, str], set[int]] = defaultdict(set)
+    for row_no, (below, above) in result.slacks.items():
+        row = b.model.rows[row_no]
+        need = row.need
+        assert need is not None
+        side = "lo" if below >= above else "hi"
+        amount = max(below, above)
+        bound = row.lo if side == "lo" else row.hi
+        k = (need.kind, need.key, side)
+        if k not in worst or amount > worst[k][0]:
+            worst[k] = (amount, bound, need.form if need.form is not None else -1)
+        if need.form is not None:
+            forms_hit[k].add(need.form)
+    out: list[Shortfall] = []
+    F = b.n_forms
+    for (kind, key, side), (amount, bound, _form) in sorted(worst.items(), key=lambda kv: -kv[1][0]):
+        hit = len(forms_hit[(kind, key, side)])
+        scope = f"（{F} 份平行卷中有 {hit} 份做不到）" if F > 1 and hit else ""
+        reach = bound - amount if side == "lo" else bound + amount
+        out.append(
+            Shortfall(
+                kind, key, bound, reach, "", _sentence(b, kind, key, side, bound, amount, reach, head) + scope
+            )
+        )
+    return out
+
+
+def _sentence(
+    b: Build, kind: str, key: str, side: str, bound: float, amount: float, reach: float, head: str
+) -> str:
+    spec, pool = b.spec, b.pool
+    if kind == "section":
+        sec = spec.section_for_type(key)
+        label = sec.label if sec else key
+        return (
+            f"{head} · {label}: 每份试卷需要 {_fmt(bound)} 道{TYPE_LABELS.get(key, key)}，"
+            f"在其他要求同时满足时最多只能放入 {_fmt(reach)} 道（差 {_fmt(amount)} 道）{_excluded_note(pool, key)}"
+        )
+    if kind == "area":
+        share = spec.area_shares.get(key, 0.0)
+        name = pool.area_names.get(key, key)
+        if side == "lo":
+            return (
+                f"{head} · 知识点「{name}」: 每份试卷至少需要 {_fmt(bound)} 分（比重 {share:.0%} − 容差 "
+                f"{spec.area_tolerance:.0%}），题库在满足其他要求时只能提供 {_fmt(reach)} 分（差 {_fmt(amount)} 分）"
+                f"{_excluded_note(pool, area=key)}"
+            )
+        return (
+            f"{head} · 知识点「{name}」: 每份试卷最多 {_fmt(bound)} 分（比重 {share:.0%} + 容差 "
+            f"{spec.area_tolerance:.0%}），但其他知识点题目不足，至少要占 {_fmt(reach)} 分（超出 {_fmt(amount)} 分）"
+        )
+    if kind == "difficulty":
+        n = spec.item_count
+        d = spec.difficulty
+        assert d is not None
+        word = "下限" if side == "lo" else "上限"
+        return (
+            f"{head} · 平均难度 p 需在 [{d.p_min:.2f}, {d.p_max:.2f}] 之间，可用题目最多只能达到 "
+            f"{reach / n:.3f}（未达{word} {amount / n:.3f}）{_excluded_note(pool)}"
+        )
+    if kind == "information":
+        info = spec.information
+        assert info is not None
+        target = next(t for th, t in zip(info.thetas, info.targets, strict=True) if f"{th:g}" == key)
+        word = "不足" if side == "lo" else "超出"
+        return (
+            f"{head} · 能力 θ={key} 处的测验信息量需在 {target:.2f} ± {info.tolerance:.0%} 之内，"
+            f"题库在满足其他要求时只能做到 {reach:.2f}（{word} {amount:.2f}）{_excluded_note(pool)}"
+        )
+    if kind == "enemy":
+        return f"{head} · 互斥题（{key[2:] if key[:2] in ('g:', 'b:') else '同题干变体'}）不能同卷，但满足其他要求需要把 {_fmt(amount + 1)} 道放在同一份试卷"
+    if kind == "item_sets":
+        return f"{head} · 每份试卷最多 {_fmt(bound)} 个题组，满足其他要求需要 {_fmt(reach)} 个"
+    if kind == "overlap":
+        f, g = (int(x) + 1 for x in key.split("-"))
+        return (
+            f"{head} · 平行卷两两重复不超过 {_fmt(bound)} 道（{spec.max_overlap:.0%}），题库不足以组成 {b.n_forms} 份："
+            f"第 {f} 与第 {g} 份至少要重复 {_fmt(reach)} 道"
+        )
+    if kind == "forms_per_item":
+        return f"{head} · 每道题最多用于 {_fmt(bound)} 份试卷，题库不够，需要某些题用于 {_fmt(reach)} 份"
+    if kind in ("exposure", "recent"):
+        what = "曝光次数已达上限" if kind == "exposure" else f"最近 {spec.exclude_recent_sessions} 个场次用过"
+        return f"{head} · 需要动用 {_fmt(amount)} 道{what}的题目才能组成试卷"
+    return f"{head} · {kind} {key}: 需要 {_fmt(bound)}，只能达到 {_fmt(reach)}"
+
+
+def supply_table(pool: Pool, spec: BlueprintSpec) -> dict[str, dict[str, int]]:
+    """Usable items per area × type (for reports and messages)."""
+    table: dict[str, dict[str, int]] = defaultdict(lambda: Counter())
+    for u in pool.units:
+        if u.reason is None:
+            for r in u.records:
+                table[r.area if r.area != OTHER_AREA else OTHER_AREA][r.type] += 1
+    return {a: dict(c) for a, c in table.items()}

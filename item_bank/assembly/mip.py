@@ -1,0 +1,262 @@
+"""A small mixed-integer model builder over HiGHS (highspy), with labelled, optionally elastic rows.
+
+Constraint builders add variables and rows; a row carries a `Need` label when it stands for something
+the blueprint asks. In elastic mode every labelled row gets non-negative slack variables priced in the
+objective, so the solution says which needs cannot be met and by how much.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import highspy
+import numpy as np
+from scipy import sparse
+
+INF = math.inf
+_banner_shown = False
+
+
+def new_highs() -> highspy.Highs:
+    """A HiGHS instance; the first one of the process prints a banner on fd 1, which we swallow."""
+    global _banner_shown
+    if _banner_shown:
+        return highspy.Highs()
+    _banner_shown = True
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (embedded); let it print
+        return highspy.Highs()
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a labelled row asks for, in the blueprint's own terms.
+
+    `kind` groups rows of one constraint family; `key` identifies the thing (an area, a section);
+    `form` is the form index (None for rows across forms); `unit` names what the row counts
+    ("道", "分"); `weight` prices one unit of slack in the elastic model.
+    """
+
+    kind: str
+    key: str
+    form: int | None = None
+    unit: str = "道"
+    weight: float = 1.0
+
+
+@dataclass
+class Row:
+    idx: np.ndarray
+    val: np.ndarray
+    lo: float
+    hi: float
+    need: Need | None
+
+
+@dataclass
+class SolveResult:
+    status: str  # optimal | feasible | infeasible | time_limit_no_solution | error
+    solver_status: str
+    objective: float | None
+    dual_bound: float | None
+    gap: float | None
+    seconds: float
+    nodes: int
+    x: np.ndarray | None
+    slacks: dict[int, tuple[float, float]] = field(default_factory=dict)  # row -> (below lo, above hi)
+
+    @property
+    def has_solution(self) -> bool:
+        return self.x is not None
+
+
+class MipModel:
+    """Columns and rows collected in numpy-friendly lists, solved once by HiGHS."""
+
+    def __init__(self, elastic: bool = False) -> None:
+        self.elastic = elastic
+        self._lb: list[np.ndarray] = []
+        self._ub: list[np.ndarray] = []
+        self._cost: list[np.ndarray] = []
+        self._int: list[np.ndarray] = []
+        self.n_cols = 0
+        self.rows: list[Row] = []
+        self._slack_cols: dict[int, tuple[int | None, int | None]] = {}
+        self.names: dict[str, np.ndarray] = {}
+        self._cost_override: dict[int, float] = {}
+
+    # ----- columns -----
+    def add_vars(
+        self,
+        n: int,
+        lb: float = 0.0,
+        ub: float = 1.0,
+        integer: bool = False,
+        cost: float | np.ndarray = 0.0,
+        name: str | None = None,
+    ) -> np.ndarray:
+        """Add `n` columns; returns their indices."""
+        idx = np.arange(self.n_cols, self.n_cols + n)
+        self._lb.append(np.full(n, lb, dtype=float))
+        self._ub.append(np.full(n, ub, dtype=float))
+        self._cost.append(np.broadcast_to(np.asarray(cost, dtype=float), (n,)).copy())
+        self._int.append(np.full(n, integer, dtype=bool))
+        self.n_cols += n
+        if name:
+            self.names[name] = idx
+        return idx
+
+    def set_cost(self, idx: np.ndarray | int, cost: float) -> None:
+        """Change the objective coefficient of existing columns."""
+        for i in np.atleast_1d(idx):
+            self._cost_override[int(i)] = cost
+
+    # ----- rows -----
+    def add_row(
+        self,
+        idx: np.ndarray | list[int],
+        val: np.ndarray | list[float] | float,
+        lo: float = -INF,
+        hi: float = INF,
+        need: Need | None = None,
+    ) -> int:
+        """Add lo <= sum(val * x[idx]) <= hi; in elastic mode a labelled row may be violated at a price."""
+        idx = np.asarray(idx, dtype=np.int64)
+        val = np.broadcast_to(np.asarray(val, dtype=float), idx.shape).copy()
+        keep = val != 0
+        idx, val = idx[keep], val[keep]
+        row_no = len(self.rows)
+        if self.elastic and need is not None:
+            below = above = None
+            if lo > -INF:
+                below = int(self.add_vars(1, 0.0, INF, cost=need.weight)[0])
+                idx = np.append(idx, below)
+                val = np.append(val, 1.0)
+            if hi < INF:
+                above = int(self.add_vars(1, 0.0, INF, cost=need.weight)[0])
+                idx = np.append(idx, above)
+                val = np.append(val, -1.0)
+            self._slack_cols[row_no] = (below, above)
+        self.rows.append(Row(idx, val, lo, hi, need))
+        return row_no
+
+    # ----- solving -----
+    def solve(
+        self,
+        time_limit_s: float,
+        *,
+        seed: int = 0,
+        rel_gap: float = 1e-4,
+        abs_gap: float = 1e-6,
+        threads: int | None = None,
+        start: np.ndarray | None = None,
+        log: bool = False,
+    ) -> SolveResult:
+        """Solve with HiGHS; a time limit returns the best solution found, with its gap."""
+        n, m = self.n_cols, len(self.rows)
+        lb = np.concatenate(self._lb) if self._lb else np.zeros(0)
+        ub = np.concatenate(self._ub) if self._ub else np.zeros(0)
+        cost = np.concatenate(self._cost) if self._cost else np.zeros(0)
+        integ = np.concatenate(self._int) if self._int else np.zeros(0, dtype=bool)
+        for i, c in self._cost_override.items():
+            cost[i] = c
+        if m:
+            row_ids = np.concatenate([np.full(len(r.idx), i) for i, r in enumerate(self.rows)])
+            col_ids = np.concatenate([r.idx for r in self.rows])
+            vals = np.concatenate([r.val for r in self.rows])
+        else:
+            row_ids = col_ids = np.zeros(0, dtype=np.int64)
+            vals = np.zeros(0)
+        matrix = sparse.csc_matrix((vals, (row_ids, col_ids)), shape=(m, n))
+        matrix.sum_duplicates()
+        lp = highspy.HighsLp()
+        lp.num_col_ = n
+        lp.num_row_ = m
+        lp.col_cost_ = cost
+        lp.col_lower_ = lb
+        lp.col_upper_ = np.where(np.isinf(ub), highspy.kHighsInf, ub)
+        lp.row_lower_ = np.array([r.lo if r.lo > -INF else -highspy.kHighsInf for r in self.rows])
+        lp.row_upper_ = np.array([r.hi if r.hi < INF else highspy.kHighsInf for r in self.rows])
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = matrix.indptr
+        lp.a_matrix_.index_ = matrix.indices
+        lp.a_matrix_.value_ = matrix.data
+        lp.integrality_ = [
+            highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integ
+        ]
+        h = new_highs()
+        h.setOptionValue("output_flag", log)
+        h.setOptionValue("time_limit", float(time_limit_s))
+        h.setOptionValue("mip_rel_gap", float(rel_gap))
+        h.setOptionValue("mip_abs_gap", float(abs_gap))
+        h.setOptionValue("random_seed", int(seed) % 2_147_483_647)
+        if threads:
+            h.setOptionValue("threads", int(threads))
+        h.passModel(lp)
+        if start is not None:
+            sol = highspy.HighsSolution()
+            sol.col_value = list(map(float, start))
+            sol.value_valid = True
+            h.setSolution(sol)
+        t0 = time.perf_counter()
+        h.run()
+        seconds = time.perf_counter() - t0
+        status = h.getModelStatus()
+        info = h.getInfo()
+        name = h.modelStatusToString(status)
+        has_solution = info.primal_solution_status == 2  # kSolutionStatusFeasible
+        x = np.array(h.getSolution().col_value) if has_solution else None
+        if status == highspy.HighsModelStatus.kOptimal:
+            kind = "optimal"
+        elif status == highspy.HighsModelStatus.kInfeasible:
+            kind = "infeasible"
+        elif has_solution:
+            kind = "feasible"
+        elif status in (highspy.HighsModelStatus.kTimeLimit, highspy.HighsModelStatus.kInterrupt):
+            kind = "time_limit_no_solution"
+        else:
+            kind = "error"
+        objective = float(info.objective_function_value) if has_solution else None
+        dual = float(info.mip_dual_bound) if has_solution and math.isfinite(info.mip_dual_bound) else None
+        gap = _gap(objective, dual) if has_solution else None
+        result = SolveResult(kind, name, objective, dual, gap, seconds, int(max(info.mip_node_count, 0)), x)
+        if x is not None and self._slack_cols:
+            for row_no, (below, above) in self._slack_cols.items():
+                s_lo = float(x[below]) if below is not None else 0.0
+                s_hi = float(x[above]) if above is not None else 0.0
+                if s_lo > 1e-6 or s_hi > 1e-6:
+                    result.slacks[row_no] = (s_lo, s_hi)
+        return result
+
+    def stats(self) -> dict[str, Any]:
+        integ = np.concatenate(self._int) if self._int else np.zeros(0, dtype=bool)
+        return {
+            "columns": self.n_cols,
+            "integer_columns": int(integ.sum()),
+            "rows": len(self.rows),
+            "nonzeros": int(sum(len(r.idx) for r in self.rows)),
+        }
+
+
+def _gap(objective: float | None, bound: float | None) -> float | None:
+    """Relative gap |primal - dual| / max(|primal|, 1e-9), 0 when both are (near) zero, as HiGHS reports it."""
+    if objective is None or bound is None:
+        return None
+    diff = abs(objective - bound)
+    if diff <= 1e-9:
+        return 0.0
+    return diff / max(abs(objective), 1e-9)

@@ -1,0 +1,571 @@
+"""Blueprints (组卷蓝图 / 双向细目表): the spec a paper must meet, its validation, YAML/JSON files and storage.
+
+`BlueprintSpec` is the whole blueprint as plain dataclasses; `Blueprint.spec` stores `spec.to_dict()`.
+Every validation problem names the field it is about ("sections[1].count"), so a person editing the
+file or the browser form can find it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from item_bank.audit import audit
+from item_bank.db import utcnow
+from item_bank.models import AreaWeight, Blueprint, KnowledgeArea
+
+PARTS = ("theory", "skill", "written", "thesis", "defence")
+LEVELS = (1, 2, 3, 4, 5)
+SCORING_RULES = ("exact", "all_or_nothing", "partial")
+# Types assembly can place; human-graded types are allowed, their items just need no key check here.
+SECTION_TYPES = ("single", "multiple", "judge", "fill", "essay", "short")
+TYPE_LABELS = {
+    "single": "单选题",
+    "multiple": "多选题",
+    "judge": "判断题",
+    "fill": "填空题",
+    "essay": "论述题",
+    "short": "简答题",
+}
+PART_LABELS = {
+    "theory": "理论知识",
+    "skill": "操作技能",
+    "written": "笔试",
+    "thesis": "论文",
+    "defence": "答辩",
+}
+
+
+@dataclass
+class SpecProblem:
+    """One thing wrong with a blueprint: the field path and a reason a person can act on."""
+
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}"
+
+
+class BlueprintError(ValueError):
+    """A blueprint that cannot be used as given; `problems` names every wrong field."""
+
+    def __init__(self, problems: list[SpecProblem] | str, source: str = "") -> None:
+        if isinstance(problems, str):
+            problems = [SpecProblem("blueprint", problems)]
+        self.problems = problems
+        self.source = source
+        head = f"{source}: " if source else ""
+        super().__init__(head + "; ".join(str(p) for p in problems))
+
+
+@dataclass
+class SectionSpec:
+    """One section (大题) of the paper: items of one type, how many, points each, how they are scored."""
+
+    type: str
+    count: int
+    points: float = 1.0
+    scoring_rule: str = "exact"
+    title: str = ""
+    shuffle_items: bool = True
+    shuffle_options: bool = True
+
+    @property
+    def label(self) -> str:
+        return self.title or TYPE_LABELS.get(self.type, self.type)
+
+    @property
+    def total_points(self) -> float:
+        return self.count * self.points
+
+
+@dataclass
+class DifficultySpec:
+    """A band for the mean classical difficulty p of each form, and how close parallel forms must be."""
+
+    p_min: float = 0.0
+    p_max: float = 1.0
+    # Items without a p estimate: None excludes them from a blueprint with a band, a number assumes it.
+    missing_p: float | None = None
+    # Parallel forms whose mean p differ by no more than this count as equally hard.
+    parallel_tolerance: float = 0.01
+
+
+@dataclass
+class InformationSpec:
+    """A target test information function: the information each form should give at chosen abilities."""
+
+    thetas: list[float] = field(default_factory=list)
+    targets: list[float] = field(default_factory=list)
+    # Relative tolerance around each target (0.1 = within 10 %), a hard limit.
+    tolerance: float = 0.1
+    # Relative spread between parallel forms below which they count as equal.
+    parallel_tolerance: float = 0.02
+
+
+@dataclass
+class BlueprintSpec:
+    """Everything a blueprint says; see docs in the module and `examples` in the tests."""
+
+    name: str
+    level: int
+    part: str = "theory"
+    duration_s: int = 90 * 60
+    pass_mark: float = 60.0
+    sections: list[SectionSpec] = field(default_factory=list)
+    # Share of the paper's points per knowledge area (code or name), each within ± area_tolerance.
+    area_shares: dict[str, float] = field(default_factory=dict)
+    area_tolerance: float = 0.03
+    difficulty: DifficultySpec | None = None
+    information: InformationSpec | None = None
+    # Item sets (题组) always travel whole; these limit how they are used.
+    item_sets_allowed: bool = True
+    max_item_sets: int | None = None
+    # Extra enemy groups (item external ids); the bank's own enemy groups always apply.
+    enemy_groups: list[list[str]] = field(default_factory=list)
+    # Items whose normalised stems are identical (the bank's stem variants) never share a form.
+    same_stem_enemies: bool = True
+    # Largest share of a form's items that any two parallel forms may have in common.
+    max_overlap: float = 0.1
+    # An item may appear in at most this many of the forms built together (None: only overlap limits it).
+    max_forms_per_item: int | None = None
+    # Items already shown to this many attempts or more are not used (None: no limit).
+    max_exposure: int | None = None
+    # Items used in forms of the last K exam sessions of this level and part are not used.
+    exclude_recent_sessions: int = 0
+    description: str = ""
+
+    # ----- derived figures -----
+    @property
+    def item_count(self) -> int:
+        return sum(s.count for s in self.sections)
+
+    @property
+    def total_points(self) -> float:
+        return sum(s.total_points for s in self.sections)
+
+    def section_for_type(self, item_type: str) -> SectionSpec | None:
+        for s in self.sections:
+            if s.type == item_type:
+                return s
+        return None
+
+    def level_label(self) -> str:
+        return f"{self.level}级"
+
+    def part_label(self) -> str:
+        return PART_LABELS.get(self.part, self.part)
+
+    # ----- conversion -----
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (the stored `Blueprint.spec` and the YAML/JSON file body)."""
+        data = asdict(self)
+        if self.difficulty is None:
+            data.pop("difficulty")
+        if self.information is None:
+            data.pop("information")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "") -> BlueprintSpec:
+        """Parse and validate; raises BlueprintError naming every wrong field."""
+        return _parse(data, source)
+
+    def validate(self) -> list[SpecProblem]:
+        """Every problem with this spec (an empty list means it is usable)."""
+        return _validate(self)
+
+
+# --------------------------------------------------------------------------------------------------
+# Parsing and validation
+
+
+def _num(
+    data: dict[str, Any], key: str, path: str, problems: list[SpecProblem], default: Any, kind: type
+) -> Any:
+    if key not in data or data[key] is None:
+        return default
+    value = data[key]
+    if isinstance(value, bool) and kind is not bool:
+        problems.append(SpecProblem(path + key, f"应为数字，实际为 {value!r}"))
+        return default
+    try:
+        if kind is int:
+            f = float(value)
+            if not f.is_integer():
+                raise ValueError
+            return int(f)
+        if kind is float:
+            f = float(value)
+            if not math.isfinite(f):
+                raise ValueError
+            return f
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "yes", "1", "是"):
+                return True
+            if str(value).lower() in ("false", "no", "0", "否"):
+                return False
+            raise ValueError
+    except (TypeError, ValueError):
+        want = {int: "整数", float: "数字", bool: "true/false"}[kind]
+        problems.append(SpecProblem(path + key, f"应为{want}，实际为 {value!r}"))
+        return default
+    return value
+
+
+_TOP_KEYS = {f for f in BlueprintSpec.__dataclass_fields__} | {"duration_min"}
+
+
+def _parse(data: Any, source: str) -> BlueprintSpec:
+    problems: list[SpecProblem] = []
+    if not isinstance(data, dict):
+        raise BlueprintError([SpecProblem("blueprint", "应为键值表 (a mapping)")], source)
+    for key in data:
+        if key not in _TOP_KEYS:
+            problems.append(SpecProblem(str(key), "未知字段 (unknown field)"))
+    name = str(data.get("name") or "").strip()
+    level = _num(data, "level", "", problems, 0, int)
+    duration_s = _num(data, "duration_s", "", problems, None, int)
+    if duration_s is None:
+        minutes = _num(data, "duration_min", "", problems, 90, float)
+        duration_s = round(minutes * 60)
+    sections: list[SectionSpec] = []
+    raw_sections = data.get("sections") or []
+    if not isinstance(raw_sections, list):
+        problems.append(SpecProblem("sections", "应为列表"))
+        raw_sections = []
+    for i, raw in enumerate(raw_sections):
+        path = f"sections[{i}]."
+        if not isinstance(raw, dict):
+            problems.append(SpecProblem(f"sections[{i}]", "应为键值表"))
+            continue
+        for key in raw:
+            if key not in SectionSpec.__dataclass_fields__:
+                problems.append(SpecProblem(path + str(key), "未知字段"))
+        sections.append(
+            SectionSpec(
+                type=str(raw.get("type") or ""),
+                count=_num(raw, "count", path, problems, 0, int),
+                points=_num(raw, "points", path, problems, 1.0, float),
+                scoring_rule=str(raw.get("scoring_rule") or "exact"),
+                title=str(raw.get("title") or ""),
+                shuffle_items=_num(raw, "shuffle_items", path, problems, True, bool),
+                shuffle_options=_num(raw, "shuffle_options", path, problems, True, bool),
+            )
+        )
+    shares_raw = data.get("area_shares") or {}
+    area_shares: dict[str, float] = {}
+    if not isinstance(shares_raw, dict):
+        problems.append(SpecProblem("area_shares", "应为 {知识点: 比重} 键值表"))
+    else:
+        for code, share in shares_raw.items():
+            area_shares[str(code)] = _num({"v": share}, "v", "", [], math.nan, float)
+            if math.isnan(area_shares[str(code)]):
+                problems.append(SpecProblem(f"area_shares.{code}", f"比重应为数字，实际为 {share!r}"))
+    difficulty = None
+    if data.get("difficulty"):
+        raw = data["difficulty"]
+        if not isinstance(raw, dict):
+            problems.append(SpecProblem("difficulty", "应为键值表"))
+        else:
+            band = raw.get("mean_p")
+            p_min = _num(raw, "p_min", "difficulty.", problems, 0.0, float)
+            p_max = _num(raw, "p_max", "difficulty.", problems, 1.0, float)
+            if isinstance(band, list | tuple) and len(band) == 2:
+                p_min, p_max = float(band[0]), float(band[1])
+            missing = raw.get("missing_p")
+            difficulty = DifficultySpec(
+                p_min=p_min,
+                p_max=p_max,
+                missing_p=None
+                if missing in (None, "exclude")
+                else _num(raw, "missing_p", "difficulty.", problems, None, float),
+                parallel_tolerance=_num(raw, "parallel_tolerance", "difficulty.", problems, 0.01, float),
+            )
+    information = None
+    if data.get("information"):
+        raw = data["information"]
+        if not isinstance(raw, dict):
+            problems.append(SpecProblem("information", "应为键值表"))
+        else:
+            try:
+                thetas = [float(t) for t in raw.get("thetas") or []]
+                targets = [float(t) for t in raw.get("targets") or []]
+            except (TypeError, ValueError):
+                problems.append(SpecProblem("information.thetas", "能力点与目标信息量应为数字列表"))
+                thetas, targets = [], []
+            information = InformationSpec(
+                thetas=thetas,
+                targets=targets,
+                tolerance=_num(raw, "tolerance", "information.", problems, 0.1, float),
+                parallel_tolerance=_num(raw, "parallel_tolerance", "information.", problems, 0.02, float),
+            )
+    enemy_groups_raw = data.get("enemy_groups") or []
+    enemy_groups: list[list[str]] = []
+    if not isinstance(enemy_groups_raw, list):
+        problems.append(SpecProblem("enemy_groups", "应为题号列表的列表"))
+    else:
+        for i, group in enumerate(enemy_groups_raw):
+            if not isinstance(group, list):
+                problems.append(SpecProblem(f"enemy_groups[{i}]", "应为题号列表"))
+                continue
+            enemy_groups.append([str(x) for x in group])
+    max_sets = data.get("max_item_sets")
+    max_fpi = data.get("max_forms_per_item")
+    max_exp = data.get("max_exposure")
+    spec = BlueprintSpec(
+        name=name,
+        level=level,
+        part=str(data.get("part") or "theory"),
+        duration_s=duration_s,
+        pass_mark=_num(data, "pass_mark", "", problems, 60.0, float),
+        sections=sections,
+        area_shares=area_shares,
+        area_tolerance=_num(data, "area_tolerance", "", problems, 0.03, float),
+        difficulty=difficulty,
+        information=information,
+        item_sets_allowed=_num(data, "item_sets_allowed", "", problems, True, bool),
+        max_item_sets=None if max_sets is None else _num(data, "max_item_sets", "", problems, None, int),
+        enemy_groups=enemy_groups,
+        same_stem_enemies=_num(data, "same_stem_enemies", "", problems, True, bool),
+        max_overlap=_num(data, "max_overlap", "", problems, 0.1, float),
+        max_forms_per_item=None
+        if max_fpi is None
+        else _num(data, "max_forms_per_item", "", problems, None, int),
+        max_exposure=None if max_exp is None else _num(data, "max_exposure", "", problems, None, int),
+        exclude_recent_sessions=_num(data, "exclude_recent_sessions", "", problems, 0, int),
+        description=str(data.get("description") or ""),
+    )
+    problems.extend(_validate(spec))
+    if problems:
+        raise BlueprintError(problems, source)
+    return spec
+
+
+def _validate(spec: BlueprintSpec) -> list[SpecProblem]:
+    p: list[SpecProblem] = []
+    if not spec.name:
+        p.append(SpecProblem("name", "蓝图名称不能为空"))
+    elif len(spec.name) > 200:
+        p.append(SpecProblem("name", "蓝图名称不能超过 200 字"))
+    if spec.level not in LEVELS:
+        p.append(SpecProblem("level", f"等级应为 1-5，实际为 {spec.level}"))
+    if spec.part not in PARTS:
+        p.append(SpecProblem("part", f"考核科目应为 {', '.join(PARTS)} 之一，实际为 {spec.part!r}"))
+    if spec.duration_s <= 0:
+        p.append(SpecProblem("duration_s", "考试时长必须大于 0"))
+    if not 0 <= spec.pass_mark <= 100:
+        p.append(SpecProblem("pass_mark", f"合格线应在 0-100 之间，实际为 {spec.pass_mark}"))
+    if not spec.sections:
+        p.append(SpecProblem("sections", "至少需要一个题型部分"))
+    seen: set[str] = set()
+    for i, s in enumerate(spec.sections):
+        path = f"sections[{i}]"
+        if s.type not in SECTION_TYPES:
+            p.append(
+                SpecProblem(f"{path}.type", f"题型应为 {', '.join(SECTION_TYPES)} 之一，实际为 {s.type!r}")
+            )
+        elif s.type in seen:
+            p.append(
+                SpecProblem(f"{path}.type", f"题型 {TYPE_LABELS[s.type]} 出现了两次；同一题型只能有一个部分")
+            )
+        seen.add(s.type)
+        if s.count <= 0:
+            p.append(SpecProblem(f"{path}.count", f"题量必须大于 0，实际为 {s.count}"))
+        if s.points <= 0:
+            p.append(SpecProblem(f"{path}.points", f"每题分值必须大于 0，实际为 {s.points}"))
+        if s.scoring_rule not in SCORING_RULES:
+            p.append(SpecProblem(f"{path}.scoring_rule", f"评分规则应为 {', '.join(SCORING_RULES)} 之一"))
+        elif s.scoring_rule != "exact" and s.type != "multiple":
+            p.append(SpecProblem(f"{path}.scoring_rule", "只有多选题可以设置全对/部分得分规则"))
+    total_share = 0.0
+    for code, share in spec.area_shares.items():
+        if not code.strip():
+            p.append(SpecProblem("area_shares", "知识点代码不能为空"))
+        if not 0 <= share <= 1:
+            p.append(SpecProblem(f"area_shares.{code}", f"比重应在 0-1 之间，实际为 {share}"))
+        total_share += share
+    if total_share > 1 + 1e-6:
+        p.append(SpecProblem("area_shares", f"各知识点比重之和为 {total_share:.3f}，不能超过 1"))
+    if not 0 <= spec.area_tolerance <= 1:
+        p.append(SpecProblem("area_tolerance", f"比重容差应在 0-1 之间，实际为 {spec.area_tolerance}"))
+    d = spec.difficulty
+    if d is not None:
+        if not 0 <= d.p_min <= d.p_max <= 1:
+            p.append(
+                SpecProblem(
+                    "difficulty.mean_p",
+                    f"平均难度区间应满足 0 ≤ 下限 ≤ 上限 ≤ 1，实际为 [{d.p_min}, {d.p_max}]",
+                )
+            )
+        if d.missing_p is not None and not 0 <= d.missing_p <= 1:
+            p.append(SpecProblem("difficulty.missing_p", "缺少难度的题目的假定难度应在 0-1 之间"))
+        if d.parallel_tolerance < 0:
+            p.append(SpecProblem("difficulty.parallel_tolerance", "不能为负数"))
+    info = spec.information
+    if info is not None:
+        if not info.thetas or len(info.thetas) != len(info.targets):
+            p.append(
+                SpecProblem(
+                    "information.targets", "能力点 thetas 与目标信息量 targets 的个数应相同且至少一个"
+                )
+            )
+        if any(t <= 0 for t in info.targets):
+            p.append(SpecProblem("information.targets", "目标信息量必须大于 0"))
+        if not 0 < info.tolerance <= 1:
+            p.append(SpecProblem("information.tolerance", "信息量相对容差应在 (0, 1] 之间"))
+        if info.parallel_tolerance < 0:
+            p.append(SpecProblem("information.parallel_tolerance", "不能为负数"))
+    if spec.max_item_sets is not None and spec.max_item_sets < 0:
+        p.append(SpecProblem("max_item_sets", "不能为负数"))
+    if not 0 <= spec.max_overlap <= 1:
+        p.append(SpecProblem("max_overlap", f"平行卷最大重复比例应在 0-1 之间，实际为 {spec.max_overlap}"))
+    if spec.max_forms_per_item is not None and spec.max_forms_per_item < 1:
+        p.append(SpecProblem("max_forms_per_item", "至少为 1"))
+    if spec.max_exposure is not None and spec.max_exposure < 1:
+        p.append(SpecProblem("max_exposure", "曝光上限至少为 1"))
+    if spec.exclude_recent_sessions < 0:
+        p.append(SpecProblem("exclude_recent_sessions", "不能为负数"))
+    for i, group in enumerate(spec.enemy_groups):
+        if len(group) < 2:
+            p.append(SpecProblem(f"enemy_groups[{i}]", "互斥组至少需要两道题"))
+    return p
+
+
+# --------------------------------------------------------------------------------------------------
+# Files
+
+
+def loads_spec(text: str, source: str = "") -> BlueprintSpec:
+    """Parse YAML or JSON text (JSON is YAML) into a validated spec."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"第 {mark.line + 1} 行" if mark is not None else "文件"
+        raise BlueprintError(
+            [SpecProblem(where, f"YAML/JSON 格式错误: {getattr(exc, 'problem', exc)}")], source
+        ) from None
+    return BlueprintSpec.from_dict(data, source)
+
+
+def load_spec(path: str | Path) -> BlueprintSpec:
+    """Read a blueprint file (.yaml, .yml or .json)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BlueprintError(f"无法读取文件: {exc.strerror}", str(path)) from None
+    return loads_spec(text, str(path))
+
+
+def dumps_spec(spec: BlueprintSpec, fmt: str = "yaml") -> str:
+    """The spec as YAML (default) or JSON text, loadable by `loads_spec`."""
+    data = spec.to_dict()
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+def dump_spec(spec: BlueprintSpec, path: str | Path) -> None:
+    path = Path(path)
+    fmt = "json" if path.suffix.lower() == ".json" else "yaml"
+    path.write_text(dumps_spec(spec, fmt), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------------
+# Storage
+
+
+def spec_of(blueprint: Blueprint) -> BlueprintSpec:
+    """The validated spec of a stored blueprint (columns win over the JSON header fields)."""
+    data = dict(blueprint.spec or {})
+    data.update(
+        name=blueprint.name,
+        level=blueprint.level,
+        part=blueprint.part,
+        duration_s=blueprint.duration_s,
+        pass_mark=blueprint.pass_mark,
+    )
+    data.pop("duration_min", None)
+    return BlueprintSpec.from_dict(data, f"蓝图 {blueprint.name}")
+
+
+def get_blueprint(session: Session, name_or_id: str | int) -> Blueprint | None:
+    """A stored blueprint by id or name."""
+    if isinstance(name_or_id, int) or (isinstance(name_or_id, str) and name_or_id.isdigit()):
+        bp = session.get(Blueprint, int(name_or_id))
+        if bp is not None:
+            return bp
+    return session.scalar(select(Blueprint).where(Blueprint.name == str(name_or_id)))
+
+
+def create_blueprint(
+    session: Session, spec: BlueprintSpec | dict[str, Any], actor: str = "system"
+) -> Blueprint:
+    """Store a new blueprint from a spec (validated); flushes, the caller commits."""
+    if not isinstance(spec, BlueprintSpec):
+        spec = BlueprintSpec.from_dict(spec)
+    else:
+        problems = spec.validate()
+        if problems:
+            raise BlueprintError(problems)
+    if session.scalar(select(Blueprint.id).where(Blueprint.name == spec.name)) is not None:
+        raise BlueprintError([SpecProblem("name", f"蓝图「{spec.name}」已存在")])
+    bp = Blueprint(
+        name=spec.name,
+        level=spec.level,
+        part=spec.part,
+        duration_s=spec.duration_s,
+        pass_mark=spec.pass_mark,
+        spec=spec.to_dict(),
+    )
+    session.add(bp)
+    session.flush()
+    audit(session, actor, "blueprint.create", "blueprint", bp.id, after=spec.to_dict())
+    return bp
+
+
+def update_blueprint(
+    session: Session, blueprint: Blueprint, spec: BlueprintSpec, actor: str = "system"
+) -> Blueprint:
+    """Replace a blueprint's spec (forms already assembled keep their own copy in their report)."""
+    problems = spec.validate()
+    if problems:
+        raise BlueprintError(problems)
+    other = session.scalar(
+        select(Blueprint.id).where(Blueprint.name == spec.name, Blueprint.id != blueprint.id)
+    )
+    if other is not None:
+        raise BlueprintError([SpecProblem("name", f"蓝图「{spec.name}」已存在")])
+    before = dict(blueprint.spec or {})
+    blueprint.name = spec.name
+    blueprint.level = spec.level
+    blueprint.part = spec.part
+    blueprint.duration_s = spec.duration_s
+    blueprint.pass_mark = spec.pass_mark
+    blueprint.spec = spec.to_dict()
+    blueprint.updated_at = utcnow()
+    session.flush()
+    audit(session, actor, "blueprint.update", "blueprint", blueprint.id, before=before, after=spec.to_dict())
+    return blueprint
+
+
+def weight_table_shares(session: Session, level: int, part: str) -> dict[str, float]:
+    """The weight table's (比重表) shares for a level and part, keyed by area code (a blueprint default)."""
+    rows = session.execute(
+        select(KnowledgeArea.code, AreaWeight.share)
+        .join(KnowledgeArea, KnowledgeArea.id == AreaWeight.area_id)
+        .where(AreaWeight.level == level, AreaWeight.part == part)
+    ).all()
+    return {code: float(share) for code, share in rows}
