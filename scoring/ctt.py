@@ -82,9 +82,12 @@ def _choice_masks(chosen: Any, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _key_masks(keys: Sequence[Any], n_items: int) -> np.ndarray:
-    masks = np.asarray([k if isinstance(k, int | np.integer) else letters_to_mask(k) for k in keys], dtype=np.uint32)
-    if masks.shape != (n_items,) or np.any(masks == 0):
-        raise ValueError(f"需要每题一个非空答案（one non-empty key per item; got {len(masks)} for {n_items} items）")
+    """One mask per item; None or "" marks an item without options (fill-in, essay), left out of distractors."""
+    masks = np.asarray(
+        [k if isinstance(k, int | np.integer) else letters_to_mask(k) for k in keys], dtype=np.uint32
+    )
+    if masks.shape != (n_items,):
+        raise ValueError(f"需要每题一个答案（one key per item; got {len(masks)} for {n_items} items）")
     return masks
 
 
@@ -209,7 +212,7 @@ def distractor_analysis(
     """Per item × option: share choosing it overall and in the upper and lower groups by total score.
 
     Shares are over the persons presented the item (a multiple-response option counts when it is
-    among the letters chosen). `upper_distractor` marks a wrong option the upper group chooses more than
+    among the letters chosen); items whose key is None have no options and no rows. `upper_distractor` marks a wrong option the upper group chooses more than
     the lower; `miskey` a wrong option the upper group chooses more than the (least chosen) key.
     """
     x, labels = _score_matrix(scores)
@@ -217,9 +220,8 @@ def distractor_analysis(
     key_masks = _key_masks(keys, x.shape[1])
     presented = ~np.isnan(x)
     upper, lower = upper_lower_groups(np.nansum(x, axis=1), fraction)
-    n_options = np.array(
-        [int(v).bit_length() for v in np.bitwise_or.reduce(masks, axis=0) | key_masks], dtype=np.int64
-    )
+    seen = np.bitwise_or.reduce(masks, axis=0) | key_masks
+    n_options = np.array([int(v).bit_length() if k else 0 for v, k in zip(seen, key_masks, strict=True)])
 
     def shares(bits: np.ndarray, group: np.ndarray) -> np.ndarray:
         rows = presented & group[:, None]
