@@ -183,10 +183,13 @@ class AreaIndex:
     def resolve(self, text: str, levels: list[int], part: str) -> int | None:
         """The live area named or coded `text` at one of `levels` (or level-free), else None."""
         text = text.strip()
-        for level in [*levels, None]:
-            area_id = self._by.get((level, part, text))
-            if area_id is not None:
-                return self._follow(area_id)
+        # Exports write "1.2.4 消防安全": the code decides, the name is for people.
+        candidates = [text, text.split(maxsplit=1)[0]] if " " in text else [text]
+        for candidate in candidates:
+            for level in [*levels, None]:
+                area_id = self._by.get((level, part, candidate))
+                if area_id is not None:
+                    return self._follow(area_id)
         return None
 
     def _follow(self, area_id: int) -> int:

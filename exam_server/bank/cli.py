@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from exam_server.extensions import db
+from item_bank.exporting import ExportError, export_items, write_template
 from item_bank.importing import IMPORT_STATUSES, BankImportError, import_items
 
 
@@ -55,4 +56,24 @@ def _login_name() -> str:
         return "unknown"
 
 
-commands: list[click.Command] = [import_items_command]
+@click.command("export-items")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--include-retired", is_flag=True, help="同时导出已停用试题的最后版本")
+def export_items_command(path: Path, include_retired: bool) -> None:
+    """导出试题（每道题的当前版本）：按扩展名选择格式（.xlsx .csv .json .zip=QTI 2.1）。"""
+    try:
+        report = export_items(db.session, path, include_retired=include_retired)
+    except ExportError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.summary())
+
+
+@click.command("item-template")
+@click.argument("path", type=click.Path(path_type=Path), default="试题导入模板.xlsx")
+def item_template_command(path: Path) -> None:
+    """生成空白的 Excel 导入模板（含填写说明和下拉选项）。"""
+    write_template(db.session, path)
+    click.echo(f"已生成导入模板 {path}")
+
+
+commands: list[click.Command] = [import_items_command, export_items_command, item_template_command]

@@ -14,7 +14,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from item_bank.exchange.records import ItemRecord, MediaRecord, ParsedFile, RowProblem, SetRecord
+from item_bank.exchange.records import (
+    ItemRecord,
+    MediaRecord,
+    ParsedFile,
+    RowProblem,
+    SetRecord,
+    original_media_name,
+)
 from item_bank.types import LETTERS
 
 OPTION_LETTERS = LETTERS[:8]
@@ -404,7 +411,10 @@ class RowReader:
                     f"{self.max_media_bytes / 1024 / 1024:.1f} MB",
                 )
                 continue
+            data = path.read_bytes()
             media.append(
-                MediaRecord(name=Path(name).name, data=path.read_bytes(), mime=IMAGE_SUFFIXES[suffix])
+                MediaRecord(
+                    name=original_media_name(Path(name).name, data), data=data, mime=IMAGE_SUFFIXES[suffix]
+                )
             )
         return media

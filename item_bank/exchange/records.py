@@ -35,6 +35,16 @@ class BankImportError(Exception):
         super().__init__(f"导入失败，未保存任何试题: {head}{more}")
 
 
+def original_media_name(filename: str, data: bytes) -> str:
+    """The image's own name: exports prefix file names with the content hash to keep them apart."""
+    import hashlib
+
+    prefix, sep, rest = filename.partition("_")
+    if sep and rest and prefix == hashlib.sha256(data).hexdigest()[: len(prefix)] and len(prefix) == 12:
+        return rest
+    return filename
+
+
 @dataclass
 class MediaRecord:
     """An image that arrives with an item: its name and bytes (readers load them, the store keeps them)."""
@@ -102,6 +112,8 @@ class ParsedFile:
     sets: list[SetRecord] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     encoding: str = ""
+    # Where an item named by id (not by row number) sits in the file, for ordering problems.
+    order: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

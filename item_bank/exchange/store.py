@@ -50,13 +50,17 @@ def _chunks(values: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
         yield values[i : i + size]
 
 
-def problem_order(p: RowProblem) -> tuple[int, str, str]:
-    """Sort key: file-level problems first, then by spreadsheet row (or item id), then column."""
-    if p.row is None:
-        return (-1, "", p.column)
-    if isinstance(p.row, int):
-        return (p.row, "", p.column)
-    return (10**9, str(p.row), p.column)
+def problem_order(order: dict[str, int]) -> Any:
+    """Sort key: file-level problems first, then by row (or the item's place in the file), then column."""
+
+    def key(p: RowProblem) -> tuple[int, str]:
+        if p.row is None:
+            return (-1, p.column)
+        if isinstance(p.row, int):
+            return (p.row, p.column)
+        return (order.get(str(p.row), 10**9), p.column)
+
+    return key
 
 
 def media_ref(m: MediaRecord) -> dict[str, Any]:
@@ -74,11 +78,9 @@ def validate(session: Session, parsed: ParsedFile, report: ImportReport) -> list
     seen: dict[str, int | str] = {}
     for record in parsed.items:
         if record.external_id in seen:
-            add(
-                record.row,
-                record.column("id"),
-                f"试题编号 {record.external_id} 重复（第 {seen[record.external_id]} 行已使用）",
-            )
+            first = seen[record.external_id]
+            where = f"第 {first} 行" if isinstance(first, int) else f"第 {parsed.order.get(first, 0) + 1} 题"
+            add(record.row, record.column("id"), f"试题编号 {record.external_id} 重复（{where}已使用）")
         else:
             seen[record.external_id] = record.row
     set_rows: dict[str, int | str] = {}
@@ -268,7 +270,7 @@ def store(
     report.areas_created = ensure_standard_tree(session, actor)
     problems = validate(session, parsed, report)
     if problems:
-        raise BankImportError(sorted(problems, key=problem_order))
+        raise BankImportError(sorted(problems, key=problem_order(parsed.order)))
     now = utcnow()
     report.items_read = len(parsed.items)
 

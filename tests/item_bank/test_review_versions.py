@@ -141,9 +141,11 @@ def lock_form(session: Session, version: ItemVersion) -> Form:
     bp = Blueprint(name="五级理论", level=5, part="theory", duration_s=5400)
     session.add(bp)
     session.flush()
-    form = Form(code="F-1", blueprint_id=bp.id, status=LOCKED)
+    form = Form(code="F-1", blueprint_id=bp.id)
     form.items.append(FormItem(item_version_id=version.id, position=1, section="single", points=1.0))
     session.add(form)
+    session.commit()
+    form.status = LOCKED
     session.commit()
     return form
 

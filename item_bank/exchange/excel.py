@@ -1,0 +1,204 @@
+"""The Excel template (.xlsx): one row per item, an instructions sheet, and data validation on the
+type, key and knowledge-area columns. Exports write the same layout, so they import back unchanged."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from item_bank.exchange.flat import EXPORT_COLUMNS, TYPE_LABELS, RowReader, map_headers
+from item_bank.exchange.records import ParsedFile, RowProblem
+
+ITEM_SHEET = "试题"
+HELP_SHEET = "填写说明"
+AREA_SHEET = "知识点列表"
+VALIDATED_ROWS = 5000
+
+INSTRUCTIONS: list[tuple[str, str]] = [
+    (
+        "试题编号",
+        "每道题唯一的编号，如 BAY-0001。留空则按文件名和行号生成。编号已在题库中时，内容不同就保存为该题的新版本。",
+    ),
+    ("题型", "从下拉列表选择：单选题、多选题、判断题、填空题、简答题、论述题、题组。"),
+    ("所属题组", "情景题、案例题的子题填写所属题组的编号；题组本身占一行，题型选“题组”，题干写情景材料。"),
+    ("题干", "题目文字。填空题用（ ）或 ____ 标出每个空。"),
+    ("选项A-H", "选择题的选项，从 A 开始连续填写；判断题可留空（默认为 正确 / 错误）。"),
+    (
+        "答案",
+        "单选题一个字母（B）；多选题多个字母（ACD）；判断题 A=正确、B=错误（也可写 正确 / 错误）；"
+        "填空题每空之间用；分隔，同一空的同义答案用 | 分隔，如：119；120|一二零。简答题、论述题不填。",
+    ),
+    ("分值", "本题分值，默认 1。"),
+    ("等级", "1-5，可写多个，如 4,5。留空为 5 级。"),
+    ("科目", "理论知识 或 操作技能，留空为理论知识。"),
+    (
+        "知识点",
+        "从下拉列表选择（代码 名称），或只写代码、只写名称。留空的题目作为“未分类”导入，由审题人归类。",
+    ),
+    ("难度", "答对比例 0-1，可留空。"),
+    ("互斥组", "同一互斥组的题不会出现在同一份试卷中（如题干相同、选项不同的变式题）。"),
+    ("评分要点", "简答题、论述题必填：每行一条，可在末尾注明分值，如：说明报警程序（6分）。"),
+    ("参考答案", "简答题、论述题必填。"),
+    ("解析", "可选。题组行在此填写题组标题。"),
+    ("图片", "图片文件名，多个用；分隔；图片放在本文件所在的文件夹（或其子文件夹）中，单张不超过 2 MB。"),
+    ("来源", "可选：题目出处。"),
+    (
+        "导入规则",
+        "整个文件要么全部导入，要么一题都不导入：有任何错误时列出每个错误的行号、列名和原因。"
+        "可以先“预检”，只检查不保存。与题库中已有试题题干相似的题会标记为疑似重复，交审题人处理。",
+    ),
+]
+
+
+def _header_fill() -> PatternFill:
+    return PatternFill("solid", fgColor="DDE7F3")
+
+
+def write_xlsx(path: Path, rows: list[dict[str, str]], area_choices: list[str]) -> None:
+    """Write the template with `rows` (none for a blank template) and validation lists."""
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = ITEM_SHEET
+    headers = [header for _, header in EXPORT_COLUMNS]
+    ws.append(headers)
+    for row in rows:
+        ws.append([row.get(field, "") for field, _ in EXPORT_COLUMNS])
+    bold = Font(bold=True)
+    for col, (field, _) in enumerate(EXPORT_COLUMNS, start=1):
+        cell = ws.cell(row=1, column=col)
+        cell.font, cell.fill = bold, _header_fill()
+        width = {"stem": 50, "model_answer": 40, "rubric": 30, "knowledge_area": 22, "source": 24}.get(
+            field, 12
+        )
+        ws.column_dimensions[get_column_letter(col)].width = width
+    ws.freeze_panes = "A2"
+    for r in ws.iter_rows(min_row=2):
+        for cell in r:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            # Keep ids, keys and levels as text so Excel never turns "1,2" or "0001" into numbers.
+            cell.number_format = "@"
+
+    col = {field: get_column_letter(i) for i, (field, _) in enumerate(EXPORT_COLUMNS, start=1)}
+    last = max(VALIDATED_ROWS, len(rows) + 200)
+    types = DataValidation(
+        type="list",
+        formula1='"' + ",".join(TYPE_LABELS.values()) + '"',
+        allow_blank=True,
+        showErrorMessage=True,
+        errorTitle="题型无效",
+        error="请从下拉列表选择题型",
+    )
+    types.add(f"{col['type']}2:{col['type']}{last}")
+    t, a = col["type"], col["answer"]
+    # Choice keys: one letter for single / judge (or 正确/错误), two or more letters A-H for multiple.
+    letters_ok = (
+        f'SUMPRODUCT(--ISNUMBER(FIND(MID({a}2,ROW(INDIRECT("1:"&LEN({a}2))),1),"ABCDEFGH")))=LEN({a}2)'
+    )
+    formula = (
+        f'IF({t}2="单选题",AND(LEN({a}2)=1,ISNUMBER(FIND({a}2,"ABCDEFGH"))),'
+        f'IF({t}2="判断题",OR({a}2="A",{a}2="B",{a}2="正确",{a}2="错误"),'
+        f'IF({t}2="多选题",AND(LEN({a}2)>=2,{letters_ok}),TRUE)))'
+    )
+    keys = DataValidation(
+        type="custom",
+        formula1=formula,
+        allow_blank=True,
+        showErrorMessage=True,
+        errorTitle="答案无效",
+        error="单选题填一个字母，多选题填两个以上字母（A-H），判断题填 A/B 或 正确/错误",
+    )
+    keys.add(f"{a}2:{a}{last}")
+    ws.add_data_validation(types)
+    ws.add_data_validation(keys)
+
+    areas = wb.create_sheet(AREA_SHEET)
+    areas.append(["知识点（代码 名称）"])
+    for label in area_choices:
+        areas.append([label])
+    areas.column_dimensions["A"].width = 40
+    if area_choices:
+        area_dv = DataValidation(
+            type="list",
+            formula1=f"'{AREA_SHEET}'!$A$2:$A${len(area_choices) + 1}",
+            allow_blank=True,
+            showErrorMessage=False,  # a name or code typed by hand is accepted too
+        )
+        k = col["knowledge_area"]
+        area_dv.add(f"{k}2:{k}{last}")
+        ws.add_data_validation(area_dv)
+
+    help_ws = wb.create_sheet(HELP_SHEET, 0)
+    help_ws.append(["列", "填写说明"])
+    for name, text in INSTRUCTIONS:
+        help_ws.append([name, text])
+    help_ws.column_dimensions["A"].width = 14
+    help_ws.column_dimensions["B"].width = 110
+    for cell in help_ws[1]:
+        cell.font, cell.fill = bold, _header_fill()
+    for r in help_ws.iter_rows(min_row=2):
+        r[1].alignment = Alignment(wrap_text=True, vertical="top")
+    wb.active = 1
+    wb.save(path)
+
+
+def read_xlsx(
+    path: Path, *, name: str | None = None, default_levels: list[int], max_media_bytes: int
+) -> ParsedFile:
+    """Every item row of the workbook's item sheet; a broken file is one problem, not a crash."""
+    name = name or path.name
+    parsed = ParsedFile(file=name, format="xlsx")
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        parsed.problems.append(
+            RowProblem(name, None, "-", f"不是有效的 Excel 文件（.xlsx），无法打开: {exc.__class__.__name__}")
+        )
+        return parsed
+    try:
+        sheet = _item_sheet(wb)
+        if sheet is None:
+            parsed.problems.append(
+                RowProblem(name, 1, "-", f"找不到试题工作表（应有“{ITEM_SHEET}”表，含 题型/题干/答案 列）")
+            )
+            return parsed
+        parsed.file = f"{name}[{sheet.title}]" if sheet.title != ITEM_SHEET else name
+        rows = sheet.iter_rows(values_only=True)
+        header = next(rows, None)
+        reader = RowReader(parsed, path.parent, default_levels, max_media_bytes)
+        if header is None or not reader.read_header([_text(v) for v in header]):
+            if header is None:
+                parsed.problems.append(RowProblem(parsed.file, 1, "-", "工作表为空"))
+            return parsed
+        for number, values in enumerate(rows, start=2):
+            reader.read_row(number, list(values))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        parsed.problems.append(
+            RowProblem(name, None, "-", f"Excel 文件已损坏，无法读取: {exc.__class__.__name__}")
+        )
+    finally:
+        wb.close()
+    return parsed
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _item_sheet(wb: Any) -> Any:
+    if ITEM_SHEET in wb.sheetnames:
+        return wb[ITEM_SHEET]
+    for ws in wb.worksheets:
+        header = next(ws.iter_rows(max_row=1, values_only=True), None)
+        if header:
+            index, _ = map_headers([_text(v) for v in header])
+            if {"type", "stem"} <= set(index):
+                return ws
+    return None

@@ -1,0 +1,551 @@
+"""QTI 2.1 content packages: a zip with imsmanifest.xml, one assessmentItem file per item, images as
+package resources.
+
+Types map onto interactions: single choice and true/false → choiceInteraction (maxChoices 1; a
+true/false item is a two-choice 正确 / 错误 choice), multiple response → choiceInteraction with
+cardinality multiple, fill-in → textEntryInteraction per blank (accepted answers as a mapping),
+short answer / essay → extendedTextInteraction with the rubric and model answer in a scorer
+rubricBlock. What QTI has no place for (levels, knowledge area, enemy group, item sets) travels as
+a JSON note in the manifest's resource metadata, so our own packages round-trip exactly; a package
+from another system simply lacks it and its items arrive unclassified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from item_bank.exchange.flat import IMAGE_SUFFIXES, RUBRIC_POINTS
+from item_bank.exchange.records import (
+    ItemRecord,
+    MediaRecord,
+    ParsedFile,
+    RowProblem,
+    SetRecord,
+    original_media_name,
+)
+from item_bank.types import BLANK_MARKER, LETTERS
+
+QTI_NS = "http://www.imsglobal.org/xsd/imsqti_v2p1"
+CP_NS = "http://www.imsglobal.org/xsd/imscp_v1p1"
+BANK_NS = "urn:baoan-exam:item-bank:1"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+QTI_SCHEMA = (
+    "http://www.imsglobal.org/xsd/imsqti_v2p1 http://www.imsglobal.org/xsd/qti/qtiv2p1/imsqti_v2p1.xsd"
+)
+MATCH_CORRECT = "http://www.imsglobal.org/question/qti_v2p1/rptemplates/match_correct"
+ITEM_RESOURCE = "imsqti_item_xmlv2p1"
+JUDGE_WORDS = {"正确", "错误", "对", "错", "true", "false", "是", "否"}
+SUPPORTED = ("choiceInteraction", "textEntryInteraction", "extendedTextInteraction")
+_NCNAME = re.compile(r"[^A-Za-z0-9_.\-]")
+
+ET.register_namespace("bank", BANK_NS)
+ET.register_namespace("qti", QTI_NS)
+ET.register_namespace("imscp", CP_NS)
+
+
+def _serialise(root: ET.Element, prefix: str) -> bytes:
+    """XML bytes with `prefix`'s namespace as the default one (ElementTree cannot write a default
+    namespace when attributes are unqualified, so the prefix is dropped after writing)."""
+    text = ET.tostring(root, encoding="unicode")
+    # Only tags carry the prefix: "<" in text content is always escaped as "&lt;".
+    text = (
+        text.replace(f"<{prefix}:", "<").replace(f"</{prefix}:", "</").replace(f"xmlns:{prefix}=", "xmlns=")
+    )
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + text).encode("utf-8")
+
+
+ET.register_namespace("xsi", XSI_NS)
+
+
+def qti_identifier(external_id: str) -> str:
+    """A valid QTI identifier (NCName) for an external id."""
+    ident = _NCNAME.sub("_", external_id)
+    return ident if ident[:1].isalpha() or ident[:1] == "_" else f"I{ident}"
+
+
+# ----- writing -----
+
+
+def _q(tag: str) -> str:
+    return f"{{{QTI_NS}}}{tag}"
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    el = ET.SubElement(parent, _q(tag), {k: v for k, v in attrs.items() if v is not None})
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _media_path(m: MediaRecord) -> str:
+    return f"media/{hashlib.sha256(m.data).hexdigest()[:12]}_{Path(m.name).name}"
+
+
+def _images(parent: ET.Element, media: list[MediaRecord], files: dict[str, bytes]) -> None:
+    if not media:
+        return
+    p = _sub(parent, "p")
+    for m in media:
+        href = _media_path(m)
+        files[href] = m.data
+        _sub(p, "img", src=f"../{href}", alt=m.name)
+
+
+def _item_xml(r: ItemRecord, stimulus: SetRecord | None, files: dict[str, bytes]) -> bytes:
+    ident = qti_identifier(r.external_id)
+    root = ET.Element(
+        _q("assessmentItem"),
+        {
+            "identifier": ident,
+            "title": r.external_id,
+            "adaptive": "false",
+            "timeDependent": "false",
+            f"{{{XSI_NS}}}schemaLocation": QTI_SCHEMA,
+        },
+    )
+    options = list(r.content.get("options") or [])
+    if r.type in ("single", "multiple", "judge"):
+        decl = _sub(
+            root,
+            "responseDeclaration",
+            identifier="RESPONSE",
+            cardinality="multiple" if r.type == "multiple" else "single",
+            baseType="identifier",
+        )
+        correct = _sub(decl, "correctResponse")
+        for letter in str(r.key or ""):
+            _sub(correct, "value", letter)
+    elif r.type == "fill":
+        for i, blank in enumerate(r.key or [], start=1):
+            decl = _sub(
+                root,
+                "responseDeclaration",
+                identifier=f"RESPONSE_{i}",
+                cardinality="single",
+                baseType="string",
+            )
+            _sub(_sub(decl, "correctResponse"), "value", str(blank[0]))
+            mapping = _sub(decl, "mapping", defaultValue="0")
+            for answer in blank:
+                _sub(mapping, "mapEntry", mapKey=str(answer), mappedValue="1", caseSensitive="false")
+    else:
+        _sub(root, "responseDeclaration", identifier="RESPONSE", cardinality="single", baseType="string")
+    score = _sub(
+        root, "outcomeDeclaration", identifier="SCORE", cardinality="single", baseType="float",
+        normalMaximum=f"{r.points:g}",
+    )  # fmt: skip
+    _sub(_sub(score, "defaultValue"), "value", "0")
+
+    body = _sub(root, "itemBody")
+    if stimulus is not None:
+        div = _sub(body, "div", **{"class": "stimulus"})
+        _sub(div, "p", stimulus.stimulus)
+        _images(div, stimulus.media, files)
+    _images(body, r.media, files)
+    if r.type in ("single", "multiple", "judge"):
+        interaction = _sub(
+            body,
+            "choiceInteraction",
+            responseIdentifier="RESPONSE",
+            shuffle="false",
+            maxChoices="0" if r.type == "multiple" else "1",
+        )
+        _sub(interaction, "prompt", r.stem)
+        for letter, text in zip(LETTERS, options, strict=False):
+            _sub(interaction, "simpleChoice", str(text), identifier=letter)
+    elif r.type == "fill":
+        p = _sub(body, "p")
+        pieces = BLANK_MARKER.split(r.stem)
+        markers = BLANK_MARKER.findall(r.stem)
+        blanks = len(r.key or [])
+        p.text = pieces[0]
+        last: ET.Element | None = None
+        for i in range(1, blanks + 1):
+            marker = markers[i - 1] if i - 1 < len(markers) else ""
+            # `label` keeps the author's own blank mark so the stem reads back unchanged.
+            last = _sub(
+                p,
+                "textEntryInteraction",
+                responseIdentifier=f"RESPONSE_{i}",
+                expectedLength="15",
+                label=marker,
+            )
+            last.tail = pieces[i] if i < len(pieces) else ""
+        if last is not None and len(pieces) > blanks + 1:
+            last.tail = (last.tail or "") + "".join(
+                m + s for m, s in zip(markers[blanks:], pieces[blanks + 1 :], strict=False)
+            )
+    else:
+        interaction = _sub(
+            body,
+            "extendedTextInteraction",
+            responseIdentifier="RESPONSE",
+            expectedLength=str(int(r.content.get("max_chars") or (5000 if r.type == "essay" else 1000))),
+        )
+        _sub(interaction, "prompt", r.stem)
+        rubric = _sub(body, "rubricBlock", view="scorer")
+        _sub(rubric, "p", str(r.content.get("model_answer") or ""), **{"class": "model-answer"})
+        ul = _sub(rubric, "ul", **{"class": "rubric"})
+        for c in r.content.get("rubric") or []:
+            pts = c.get("points")
+            _sub(
+                ul,
+                "li",
+                f"{c.get('criterion', '')}（{pts:g}分）" if pts is not None else str(c.get("criterion", "")),
+            )
+    if r.type in ("single", "multiple", "judge"):
+        _sub(root, "responseProcessing", template=MATCH_CORRECT)
+    elif r.type == "fill":
+        rp = _sub(root, "responseProcessing")
+        total = _sub(_sub(rp, "setOutcomeValue", identifier="SCORE"), "sum")
+        for i in range(1, len(r.key or []) + 1):
+            _sub(total, "mapResponse", identifier=f"RESPONSE_{i}")
+    return _serialise(root, "qti")
+
+
+def _bank_note(r: ItemRecord) -> dict[str, Any]:
+    note: dict[str, Any] = {
+        "id": r.external_id,
+        "type": r.type,
+        "points": r.points,
+        "levels": r.levels,
+        "part": r.part,
+        "knowledge_area": r.area,
+        "enemy_group": r.enemy_group,
+        "set_id": r.set_id,
+        "set_position": r.set_position,
+        "difficulty": r.difficulty,
+        "irt": {"a": r.irt_a, "b": r.irt_b, "c": r.irt_c},
+        "source": r.source,
+    }
+    for name in ("explanation", "max_chars"):
+        if r.content.get(name):
+            note[name] = r.content[name]
+    return note
+
+
+def write_qti(path: Path, items: list[ItemRecord], sets: list[SetRecord]) -> None:
+    """Write a QTI 2.1 content package with every item, its images and our metadata."""
+    by_set = {s.external_id: s for s in sets}
+    files: dict[str, bytes] = {}
+    manifest = ET.Element(f"{{{CP_NS}}}manifest", {"identifier": "MANIFEST-baoan-item-bank"})
+    meta = ET.SubElement(manifest, f"{{{CP_NS}}}metadata")
+    ET.SubElement(meta, f"{{{CP_NS}}}schema").text = "QTIv2.1 Package"
+    ET.SubElement(meta, f"{{{CP_NS}}}schemaversion").text = "1.0.0"
+    set_notes = []
+    for s in sets:
+        hrefs = []
+        for m in s.media:
+            href = _media_path(m)
+            files[href] = m.data
+            hrefs.append({"name": m.name, "href": href})
+        set_notes.append({"id": s.external_id, "title": s.title, "stimulus": s.stimulus, "media": hrefs})
+    ET.SubElement(meta, f"{{{BANK_NS}}}itemSets").text = json.dumps(set_notes, ensure_ascii=False)
+    ET.SubElement(manifest, f"{{{CP_NS}}}organizations")
+    resources = ET.SubElement(manifest, f"{{{CP_NS}}}resources")
+    item_files: dict[str, bytes] = {}
+    used: set[str] = set()
+    for r in items:
+        ident = qti_identifier(r.external_id)
+        while ident in used:
+            ident += "_"
+        used.add(ident)
+        href = f"items/{ident}.xml"
+        own: dict[str, bytes] = {}
+        item_files[href] = _item_xml(r, by_set.get(r.set_id or ""), own)
+        files.update(own)
+        res = ET.SubElement(
+            resources,
+            f"{{{CP_NS}}}resource",
+            {"identifier": f"RES-{ident}", "type": ITEM_RESOURCE, "href": href},
+        )
+        rmeta = ET.SubElement(res, f"{{{CP_NS}}}metadata")
+        ET.SubElement(rmeta, f"{{{BANK_NS}}}item").text = json.dumps(_bank_note(r), ensure_ascii=False)
+        ET.SubElement(res, f"{{{CP_NS}}}file", {"href": href})
+        for media_href in own:
+            ET.SubElement(res, f"{{{CP_NS}}}file", {"href": media_href})
+    manifest_xml = _serialise(manifest, "imscp")
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("imsmanifest.xml", manifest_xml)
+        for href, data in item_files.items():
+            zf.writestr(href, data)
+        for href, data in files.items():
+            zf.writestr(href, data)
+
+
+# ----- reading -----
+
+
+def _strip_ns(root: ET.Element) -> ET.Element:
+    for el in root.iter():
+        if isinstance(el.tag, str) and "}" in el.tag:
+            el.tag = el.tag.split("}", 1)[1]
+    return root
+
+
+def _text(el: ET.Element | None) -> str:
+    return "" if el is None else "".join(el.itertext())
+
+
+class _PackageReader:
+    def __init__(
+        self, zf: zipfile.ZipFile, parsed: ParsedFile, default_levels: list[int], max_media_bytes: int
+    ):
+        self.zf = zf
+        self.parsed = parsed
+        self.default_levels = default_levels
+        self.max_media_bytes = max_media_bytes
+        self.names = set(zf.namelist())
+
+    def problem(self, where: str | None, column: str, reason: str) -> None:
+        self.parsed.problems.append(RowProblem(self.parsed.file, where, column, reason))
+
+    def load_media(self, where: str, href: str, name: str | None = None) -> MediaRecord | None:
+        if href not in self.names:
+            self.problem(where, "img", f"包中找不到图片 {href}")
+            return None
+        suffix = Path(href).suffix.lower()
+        if suffix not in IMAGE_SUFFIXES:
+            self.problem(where, "img", f"{href} 不是支持的图片格式")
+            return None
+        size = self.zf.getinfo(href).file_size
+        if size > self.max_media_bytes:
+            self.problem(
+                where,
+                "img",
+                f"图片 {href} 大小 {size / 1024 / 1024:.1f} MB 超过上限 {self.max_media_bytes / 1024 / 1024:.1f} MB",
+            )
+            return None
+        data = self.zf.read(href)
+        return MediaRecord(
+            name or original_media_name(posixpath.basename(href), data), data, IMAGE_SUFFIXES[suffix]
+        )
+
+    def read(self) -> None:
+        manifest_name = next((n for n in sorted(self.names, key=len) if n.endswith("imsmanifest.xml")), None)
+        if manifest_name is None:
+            self.problem(None, "imsmanifest.xml", "不是 QTI 内容包：缺少 imsmanifest.xml")
+            return
+        base = posixpath.dirname(manifest_name)
+        try:
+            manifest = _strip_ns(ET.fromstring(self.zf.read(manifest_name)))
+        except ET.ParseError as exc:
+            self.problem(None, "imsmanifest.xml", f"清单文件 XML 格式错误: {exc}")
+            return
+        sets_note = manifest.find("./metadata/itemSets")
+        if sets_note is not None and sets_note.text:
+            for s in json.loads(sets_note.text):
+                media = [
+                    m
+                    for m in (
+                        self.load_media(s["id"], posixpath.join(base, h["href"]), h.get("name"))
+                        for h in s.get("media", [])
+                    )
+                    if m is not None
+                ]
+                self.parsed.sets.append(
+                    SetRecord(self.parsed.file, s["id"], s["id"], s.get("title", ""), s.get("stimulus", ""), media,
+                              {"stem": "stimulus"})
+                )  # fmt: skip
+        resources = [r for r in manifest.iter("resource") if (r.get("type") or "").startswith("imsqti_item")]
+        if not resources:
+            self.problem(None, "resources", "清单中没有 QTI 试题资源（imsqti_item_xmlv2p1）")
+        for position, res in enumerate(resources):
+            href = posixpath.normpath(posixpath.join(base, res.get("href") or ""))
+            where = res.get("identifier") or href
+            self.parsed.order.setdefault(where, position)
+            note_el = res.find("./metadata/item")
+            note = json.loads(note_el.text) if note_el is not None and note_el.text else {}
+            if href not in self.names:
+                self.problem(where, "href", f"包中找不到试题文件 {href}")
+                continue
+            try:
+                item = _strip_ns(ET.fromstring(self.zf.read(href)))
+            except ET.ParseError as exc:
+                self.problem(where, "assessmentItem", f"试题文件 {href} XML 格式错误: {exc}")
+                continue
+            self.item(item, href, note)
+
+    def item(self, root: ET.Element, href: str, note: dict[str, Any]) -> None:
+        external_id = str(note.get("id") or root.get("identifier") or href)
+        where = external_id
+        self.parsed.order.setdefault(where, len(self.parsed.order))
+        before = len(self.parsed.problems)
+        body = root.find("itemBody")
+        if body is None:
+            self.problem(where, "itemBody", "试题缺少 itemBody")
+            return
+        interactions = [el for el in body.iter() if el.tag.endswith("Interaction")]
+        kinds = {el.tag for el in interactions}
+        unsupported = kinds - set(SUPPORTED)
+        if unsupported or not kinds:
+            self.problem(
+                where, "itemBody", f"不支持的交互类型 {', '.join(sorted(unsupported)) or '（无交互）'}"
+            )
+            return
+        if len(kinds) > 1 or (kinds != {"textEntryInteraction"} and len(interactions) > 1):
+            self.problem(where, "itemBody", "一道题只能有一种交互（复合题请拆成题组）")
+            return
+        decls = {d.get("identifier"): d for d in root.findall("responseDeclaration")}
+        item_dir = posixpath.dirname(href)
+        media: list[MediaRecord] = []
+        for div in body.iter("div"):
+            if "stimulus" in (div.get("class") or ""):
+                div.set("data-skip", "1")
+        skip = {id(el) for div in body.iter("div") if div.get("data-skip") for el in div.iter()}
+        for img in body.iter("img"):
+            if id(img) in skip:
+                continue
+            m = self.load_media(
+                where, posixpath.normpath(posixpath.join(item_dir, img.get("src") or "")), img.get("alt")
+            )
+            if m is not None:
+                media.append(m)
+        kind = next(iter(kinds))
+        content: dict[str, Any] = {}
+        key: Any = None
+        item_type = note.get("type")
+        if kind == "choiceInteraction":
+            inter = interactions[0]
+            choices = inter.findall("simpleChoice")
+            letters = {c.get("identifier"): LETTERS[i] for i, c in enumerate(choices)}
+            content["options"] = [_text(c).strip() for c in choices]
+            decl = decls.get(inter.get("responseIdentifier"))
+            values = (
+                [_text(v).strip() for v in decl.findall("./correctResponse/value")]
+                if decl is not None
+                else []
+            )
+            unknown = [v for v in values if v not in letters]
+            if unknown:
+                self.problem(where, "correctResponse", f"正确答案 {', '.join(unknown)} 不是本题的选项")
+            key = "".join(sorted(letters[v] for v in values if v in letters))
+            multiple = (decl is not None and decl.get("cardinality") == "multiple") or inter.get(
+                "maxChoices"
+            ) not in ("1", None)
+            if item_type not in ("single", "multiple", "judge"):
+                words = {o.strip().casefold() for o in content["options"]}
+                item_type = (
+                    "multiple"
+                    if multiple
+                    else "judge"
+                    if len(choices) == 2 and words <= JUDGE_WORDS
+                    else "single"
+                )
+            stem = _text(inter.find("prompt")).strip() or self._loose_text(body, skip)
+        elif kind == "textEntryInteraction":
+            item_type = "fill"
+            blanks = []
+            for inter in interactions:
+                decl = decls.get(inter.get("responseIdentifier"))
+                answers = (
+                    [e.get("mapKey", "") for e in decl.findall("./mapping/mapEntry")]
+                    if decl is not None
+                    else []
+                )
+                if not answers and decl is not None:
+                    answers = [_text(v) for v in decl.findall("./correctResponse/value")]
+                blanks.append([a for a in answers if a.strip()])
+            key = blanks
+            holder = next(el for el in body.iter() if any(c in interactions for c in el))
+            parts = [holder.text or ""]
+            for child in holder:
+                if child in interactions:
+                    label = child.get("label")
+                    parts.append("（ ）" if label is None else label)
+                else:
+                    parts.append(_text(child))
+                parts.append(child.tail or "")
+            stem = "".join(parts)
+        else:
+            inter = interactions[0]
+            rubric_block = next(
+                (rb for rb in body.iter("rubricBlock") if "scorer" in (rb.get("view") or "")), None
+            )
+            model = rubric_block.find("./p[@class='model-answer']") if rubric_block is not None else None
+            rubric = []
+            if rubric_block is not None:
+                for li in rubric_block.iter("li"):
+                    line = _text(li).strip()
+                    match = RUBRIC_POINTS.search(line)
+                    rubric.append(
+                        {"criterion": RUBRIC_POINTS.sub("", line).strip() if match else line,
+                         "points": float(match.group(1)) if match else None}
+                    )  # fmt: skip
+            content["rubric"] = rubric
+            content["model_answer"] = _text(model).strip()
+            if item_type not in ("short", "essay"):
+                item_type = "essay" if int(inter.get("expectedLength") or 0) >= 2000 else "short"
+            stem = _text(inter.find("prompt")).strip() or self._loose_text(body, skip)
+        for name in ("explanation", "max_chars"):
+            if note.get(name):
+                content[name] = note[name]
+        points = note.get("points")
+        if points is None:
+            score = next(
+                (o for o in root.findall("outcomeDeclaration") if o.get("identifier") == "SCORE"), None
+            )
+            points = (
+                float(score.get("normalMaximum")) if score is not None and score.get("normalMaximum") else 1.0
+            )
+        irt = note.get("irt") or {}
+        record = ItemRecord(
+            self.parsed.file,
+            where,
+            external_id,
+            str(item_type),
+            stem,
+            content=content,
+            key=key,
+            points=float(points),
+            levels=list(note.get("levels") or self.default_levels),
+            part=note.get("part") or "theory",
+            area=note.get("knowledge_area") or None,
+            source=note.get("source") or f"QTI {self.parsed.file}",
+            enemy_group=note.get("enemy_group"),
+            set_id=note.get("set_id"),
+            set_position=int(note.get("set_position") or 0),
+            difficulty=note.get("difficulty"),
+            irt_a=irt.get("a"),
+            irt_b=irt.get("b"),
+            irt_c=irt.get("c"),
+            media=media,
+            columns={"key": "correctResponse", "options": "simpleChoice", "stem": "prompt", "id": "identifier",
+                     "rubric": "rubricBlock", "model_answer": "rubricBlock", "knowledge_area": "metadata"},
+        )  # fmt: skip
+        if len(self.parsed.problems) == before:
+            self.parsed.items.append(record)
+
+    def _loose_text(self, body: ET.Element, skip: set[int]) -> str:
+        """Text of the item body outside interactions and scorer rubrics (a foreign item's stem)."""
+        parts = []
+        for child in body:
+            if id(child) in skip or child.tag.endswith("Interaction") or child.tag == "rubricBlock":
+                continue
+            text = _text(child).strip()
+            if text:
+                parts.append(text)
+        return "\n".join(parts)
+
+
+def read_qti(
+    path: Path, *, name: str | None = None, default_levels: list[int], max_media_bytes: int
+) -> ParsedFile:
+    """Every item of a QTI 2.1 content package as records; problems name the resource or item id."""
+    name = name or path.name
+    parsed = ParsedFile(file=name, format="qti", encoding="utf-8")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            _PackageReader(zf, parsed, default_levels, max_media_bytes).read()
+    except zipfile.BadZipFile:
+        parsed.problems.append(RowProblem(name, None, "-", "不是有效的 zip 文件（QTI 内容包应为 zip）"))
+    except (json.JSONDecodeError, KeyError, ValueError) as exc:
+        parsed.problems.append(RowProblem(name, None, "metadata", f"包内元数据无法读取: {exc}"))
+    return parsed

@@ -1,0 +1,278 @@
+"""Exporting items: the bank's current versions to .xlsx, .csv, .json or a QTI 2.1 .zip package.
+
+    export_items(session, Path("bank.xlsx"))                      # every live item
+    export_items(session, Path("bank.zip"), version_ids=[...])     # a selection, as QTI
+
+What an export writes, the matching import reads back as the same items.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from item_bank.exchange.flat import OPTION_LETTERS, TYPE_LABELS, format_blanks, format_rubric
+from item_bank.exchange.records import ItemRecord, MediaRecord, SetRecord
+from item_bank.models import RETIRED, Item, ItemSet, ItemVersion, KnowledgeArea, MediaFile
+from item_bank.tree import PART_LABELS
+
+FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".zip": "qti"}
+
+
+class ExportError(Exception):
+    """An export that cannot be written (unknown format, nothing to export)."""
+
+
+@dataclass
+class ExportReport:
+    file: str
+    format: str
+    items: int
+    sets: int
+    media: int
+    elapsed_s: float
+
+    def summary(self) -> str:
+        return (
+            f"已导出 {self.items} 道试题、{self.sets} 个题组、{self.media} 张图片到 {self.file}"
+            f"（{self.format}，用时 {self.elapsed_s:.2f} 秒）"
+        )
+
+
+def area_label(area: KnowledgeArea | None) -> str:
+    """How exports name an area: "code name" (imports match the code, people read the name)."""
+    return f"{area.code} {area.name}" if area is not None else ""
+
+
+def _media(session: Session, refs: list[dict], cache: dict[str, MediaRecord]) -> list[MediaRecord]:
+    out = []
+    missing = [r["sha256"] for r in refs if r.get("sha256") and r["sha256"] not in cache]
+    if missing:
+        for m in session.scalars(select(MediaFile).where(MediaFile.sha256.in_(missing))):
+            cache[m.sha256] = MediaRecord(name=m.name, data=m.data, mime=m.mime)
+    for r in refs:
+        if r.get("sha256") in cache:
+            rec = cache[r["sha256"]]
+            out.append(MediaRecord(name=r.get("name") or rec.name, data=rec.data, mime=rec.mime))
+    return out
+
+
+def collect(
+    session: Session, *, version_ids: list[int] | None = None, include_retired: bool = False
+) -> tuple[list[ItemRecord], list[SetRecord]]:
+    """The records to export: the given versions, else every item's current version (retired ones
+    only if asked); item sets come whole, in set order."""
+    query = select(Item.external_id, ItemVersion).join(ItemVersion, ItemVersion.item_id == Item.id)
+    if version_ids is not None:
+        query = query.where(ItemVersion.id.in_(version_ids))
+    else:
+        query = query.where(ItemVersion.id == Item.current_version_id)
+        if not include_retired:
+            query = query.where(ItemVersion.status != RETIRED)
+    rows = session.execute(query.order_by(Item.id)).all()
+    areas = {a.id: a for a in session.scalars(select(KnowledgeArea))}
+    set_ids = {v.item_set_id for _, v in rows if v.item_set_id}
+    sets = (
+        {s.id: s for s in session.scalars(select(ItemSet).where(ItemSet.id.in_(set_ids)))} if set_ids else {}
+    )
+    cache: dict[str, MediaRecord] = {}
+    items: list[ItemRecord] = []
+    for external_id, v in rows:
+        area = areas.get(v.knowledge_area_id) if v.knowledge_area_id else None
+        while area is not None and area.merged_into_id:
+            area = areas.get(area.merged_into_id)
+        items.append(
+            ItemRecord(
+                file="",
+                row=external_id,
+                external_id=external_id,
+                type=v.type,
+                stem=v.stem,
+                content=dict(v.content or {}),
+                key=v.key,
+                points=v.points,
+                levels=list(v.levels or []),
+                part=v.part,
+                area=area_label(area) or None,
+                source=v.source,
+                enemy_group=v.enemy_group,
+                set_id=sets[v.item_set_id].external_id if v.item_set_id in sets else None,
+                set_position=v.set_position,
+                difficulty=v.difficulty,
+                irt_a=v.irt_a,
+                irt_b=v.irt_b,
+                irt_c=v.irt_c,
+                media=_media(session, list(v.media or []), cache),
+            )
+        )
+    set_records = [
+        SetRecord(
+            file="",
+            row=s.external_id,
+            external_id=s.external_id,
+            title=s.title,
+            stimulus=s.stimulus,
+            media=_media(session, list(s.media or []), cache),
+        )
+        for s in sorted(sets.values(), key=lambda s: s.id)
+    ]
+    return _set_order(items), set_records
+
+
+def _set_order(items: list[ItemRecord]) -> list[ItemRecord]:
+    """Items in bank order, with each set's children together, in set position order, at the first child's place."""
+    children: dict[str, list[ItemRecord]] = {}
+    for r in items:
+        if r.set_id:
+            children.setdefault(r.set_id, []).append(r)
+    out: list[ItemRecord] = []
+    done: set[str] = set()
+    for r in items:
+        if not r.set_id:
+            out.append(r)
+        elif r.set_id not in done:
+            done.add(r.set_id)
+            out.extend(sorted(children[r.set_id], key=lambda c: c.set_position))
+    return out
+
+
+def media_filename(m: MediaRecord) -> str:
+    import hashlib
+
+    return f"{hashlib.sha256(m.data).hexdigest()[:12]}_{Path(m.name).name}"
+
+
+def flat_rows(
+    items: list[ItemRecord], sets: list[SetRecord], media_dir: str | None
+) -> tuple[list[dict[str, str]], dict[str, MediaRecord]]:
+    """One dict per table row (a set's row first, then its children), and the image files to write."""
+    files: dict[str, MediaRecord] = {}
+
+    def media_cell(media: list[MediaRecord]) -> str:
+        names = []
+        for m in media:
+            rel = f"{media_dir}/{media_filename(m)}" if media_dir else media_filename(m)
+            files[rel] = m
+            names.append(rel)
+        return "；".join(names)
+
+    by_set = {s.external_id: s for s in sets}
+    rows: list[dict[str, str]] = []
+    emitted: set[str] = set()
+    for r in items:
+        if r.set_id and r.set_id not in emitted and r.set_id in by_set:
+            emitted.add(r.set_id)
+            s = by_set[r.set_id]
+            rows.append(
+                {
+                    "id": s.external_id,
+                    "type": TYPE_LABELS["set"],
+                    "stem": s.stimulus,
+                    "explanation": s.title,
+                    "media": media_cell(s.media),
+                }
+            )
+        row = {
+            "id": r.external_id,
+            "type": TYPE_LABELS.get(r.type, r.type),
+            "set_id": r.set_id or "",
+            "stem": r.stem,
+            "points": f"{r.points:g}",
+            "level": ",".join(str(lv) for lv in r.levels),
+            "part": PART_LABELS.get(r.part, r.part),
+            "knowledge_area": r.area or "",
+            "difficulty": "" if r.difficulty is None else f"{r.difficulty:g}",
+            "enemy_group": r.enemy_group or "",
+            "explanation": str(r.content.get("explanation") or ""),
+            "media": media_cell(r.media),
+            "source": r.source,
+        }
+        options = r.content.get("options") or []
+        for letter, text in zip(OPTION_LETTERS, options, strict=False):
+            row[f"option_{letter}"] = str(text)
+        if r.type == "fill":
+            row["answer"] = format_blanks(r.key)
+        elif r.type in ("short", "essay"):
+            row["rubric"] = format_rubric(r.content.get("rubric"))
+            row["model_answer"] = str(r.content.get("model_answer") or "")
+        else:
+            row["answer"] = "" if r.key is None else str(r.key)
+        rows.append(row)
+    return rows, files
+
+
+def write_media(base: Path, files: dict[str, MediaRecord]) -> None:
+    for rel, m in files.items():
+        target = base / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(m.data)
+
+
+def area_choices_of(session: Session) -> list[str]:
+    """Every live area as "code name", for the template's drop-down list."""
+    return [
+        area_label(a)
+        for a in session.scalars(
+            select(KnowledgeArea)
+            .where(KnowledgeArea.merged_into_id.is_(None))
+            .order_by(KnowledgeArea.level, KnowledgeArea.part, KnowledgeArea.code)
+        )
+    ]
+
+
+def write_template(session: Session, path: Path | str) -> None:
+    """A blank Excel import template: instructions sheet, headers, validation, the bank's areas."""
+    from item_bank.exchange.excel import write_xlsx
+    from item_bank.tree import ensure_standard_tree
+
+    if ensure_standard_tree(session, "system:template"):
+        session.commit()
+    write_xlsx(Path(path), [], area_choices_of(session))
+
+
+def export_items(
+    session: Session,
+    path: Path | str,
+    *,
+    version_ids: list[int] | None = None,
+    include_retired: bool = False,
+    area_choices: list[str] | None = None,
+) -> ExportReport:
+    """Write the chosen versions (default: every live item's current version) to `path` by extension."""
+    started = time.perf_counter()
+    path = Path(path)
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ExportError(
+            f"不支持的导出格式 {path.suffix or '(无扩展名)'}：应为 .xlsx .csv .json 或 .zip (QTI)"
+        )
+    items, sets = collect(session, version_ids=version_ids, include_retired=include_retired)
+    media_count = len(
+        {media_filename(m) for r in items for m in r.media}
+        | {media_filename(m) for s in sets for m in s.media}
+    )
+    if fmt in ("csv", "xlsx"):
+        media_dir = f"{path.stem}_图片"
+        rows, files = flat_rows(items, sets, media_dir)
+        if fmt == "csv":
+            from item_bank.exchange.csv_io import write_csv
+
+            write_csv(path, rows)
+        else:
+            from item_bank.exchange.excel import write_xlsx
+
+            write_xlsx(path, rows, area_choices if area_choices is not None else area_choices_of(session))
+        write_media(path.parent, files)
+    elif fmt == "json":
+        from item_bank.exchange.json_io import write_json
+
+        write_json(path, items, sets)
+    else:
+        from item_bank.exchange.qti import write_qti
+
+        write_qti(path, items, sets)
+    return ExportReport(path.name, fmt, len(items), len(sets), media_count, time.perf_counter() - started)
