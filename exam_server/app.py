@@ -12,11 +12,14 @@ from exam_server.core.config import load_config
 from exam_server.core.timefmt import local
 from exam_server.extensions import csrf, db, login_manager, socketio
 
-# Each web domain exposes `blueprint` (its whole URL table) and may expose `register_socket_events`.
+# Each web domain exposes `blueprint` (its whole URL table); its Socket.IO handlers are module-level
+# `@socketio.on(...)` in a module the web module imports.
 WEB_DOMAINS = (
     "exam_server.core.views",
     "exam_server.delivery.views",
     "exam_server.staff.views",
+    "exam_server.sessions.views",
+    "exam_server.proctoring.views",
 )
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
@@ -28,6 +31,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cfg = load_config(Path(app.instance_path), config)
     app.config.update(cfg)
     app.config.setdefault("CLIENT_DIR", str(CLIENT_DIR))
+
+    # Import the domains before socketio.init_app: handlers declared before the first init_app are
+    # kept by Flask-SocketIO and attached to every app's server (each test builds a new app).
+    from exam_server.core import auth  # noqa: F401  (registers the user loader)
+
+    modules = [importlib.import_module(name) for name in WEB_DOMAINS]
 
     db.init_app(app)
     csrf.init_app(app)
@@ -44,13 +53,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.jinja_env.filters["local"] = local
 
-    from exam_server.core import auth  # noqa: F401  (registers the user loader)
-
-    for name in WEB_DOMAINS:
-        module = importlib.import_module(name)
+    for module in modules:
         app.register_blueprint(module.blueprint)
-        if hasattr(module, "register_socket_events"):
-            module.register_socket_events(socketio)
 
     from exam_server.cli import register_commands
 

@@ -29,6 +29,7 @@ from exam_server.sessions.operations import (
     create_exam_session,
     issue_ticket,
     register_candidate,
+    seat_at_site,
 )
 from item_bank.db import Base, utcnow
 from item_bank.models import ItemVersion, KnowledgeArea
@@ -106,15 +107,18 @@ def seed_exam(
 
     import_items(session, bank_path, actor=ACTOR, status="approved")
     session.commit()
+    sections = sections or LEVEL5_THEORY_SECTIONS
+    n_items = sum(int(s["count"]) for s in sections)
     spec = {
-        "name": f"五级理论知识 上机考试（{sum(s['count'] for s in sections or LEVEL5_THEORY_SECTIONS)} 题）",
+        "name": f"五级理论知识 上机考试（{n_items} 题）",
         "level": 5,
         "part": "theory",
         "duration_s": duration_s,
         "pass_mark": 60,
-        "sections": sections or LEVEL5_THEORY_SECTIONS,
+        "sections": sections,
         "area_shares": bank_area_shares(session),
-        "area_tolerance": 0.05,
+        # A short paper cannot hit shares finer than one item.
+        "area_tolerance": max(0.05, 1.0 / n_items),
         "max_overlap": 0.3,
     }
     blueprint = create_blueprint(session, spec, actor=ACTOR)
@@ -146,6 +150,8 @@ def seed_exam(
         )
         ticket, password = issue_ticket(session, exam_session, person, ACTOR, hash_profile=hash_profile)
         logins.append((ticket.number, password, person.name))
+    rooms = seat_at_site(session, exam_session, site_code="GZ01", site_name="广州市保安员职业技能鉴定上机考点",
+                         city="广州", actor=ACTOR)
     session.commit()
     prepare_attempts(session, exam_session, ACTOR)
     if check_in_all:
@@ -156,7 +162,8 @@ def seed_exam(
         password = staff_password or f"{username}-{rng.randint(1000, 9999)}"
         if session.scalar(select(User).where(User.username == username)) is None:
             session.add(User(username=username, display_name=display, roles=roles,
-                             password_hash=hash_password(password, hash_profile)))
+                             password_hash=hash_password(password, hash_profile),
+                             room_id=rooms[0].id if "proctor" in roles and rooms else None))
             staff.append((username, password, ",".join(roles)))
     session.commit()
     return SeededExam(
@@ -205,6 +212,7 @@ def demo(host: str, port: int, bank_path: Path, candidates: int, no_serve: bool)
     click.echo(f"考生登录  http://{host}:{port}/login")
     for number, password, name in seeded.logins[:3]:
         click.echo(f"  准考证号 {number}  密码 {password}  （{name}）")
+    click.echo(f"监考台  http://{host}:{port}/proctor （监考员 proctor 负责第1考场；考生已全部核验入场）")
     click.echo(f"工作人员登录  http://{host}:{port}/staff/login")
     for username, password, roles in seeded.staff:
         click.echo(f"  用户名 {username:<9} 密码 {password:<14} 角色 {roles}")

@@ -378,7 +378,7 @@
     if (!a || !isAnswered(a.value) && !a.pending && !a.saved_at) { el.textContent = "本题尚未作答"; el.className = "q-saved"; return; }
     if (a.pending) { el.textContent = "保存中…"; el.className = "q-saved pending"; return; }
     var t = a.saved_at ? new Date(a.saved_at) : null;
-    el.textContent = t ? "✓ 已保存（" + t.toLocaleTimeString("zh-CN", { hour12: false }) + "）" : "✓ 已保存";
+    el.textContent = t ? "✓ 已保存（" + t.toLocaleTimeString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" }) + "）" : "✓ 已保存";
     el.className = "q-saved ok";
   }
 

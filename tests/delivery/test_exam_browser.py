@@ -1,0 +1,99 @@
+"""A candidate sits the exam in Debian's Chromium against a real server process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from browser_support import LiveServer, chromium_browser
+from conftest import SMALL_PAPER, app_config
+from item_bank.db import Base, make_engine
+
+pytestmark = pytest.mark.browser
+
+
+def seed_file_database(tmp_path: Path, shared_bank_csv: Path, **kwargs: Any) -> tuple[str, Any]:
+    """A SQLite file with a small sitting, seeded in this process for a server process to serve."""
+    from exam_server import create_app
+    from exam_server.demo import seed_exam
+    from exam_server.extensions import db
+
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    app = create_app(app_config(url))
+    with app.app_context():
+        seeded = seed_exam(db.session, bank_path=shared_bank_csv, sections=SMALL_PAPER, n_candidates=3,
+                           hash_profile="low", staff_password="pw-staff", **kwargs)
+        db.dispose()
+    return url, seeded
+
+
+@pytest.fixture
+def live(tmp_path: Path, shared_bank_csv: Path) -> Iterator[tuple[LiveServer, Any]]:
+    url, seeded = seed_file_database(tmp_path, shared_bank_csv)
+    server = LiveServer(url, tmp_path / "instance").start()
+    try:
+        yield server, seeded
+    finally:
+        server.stop()
+
+
+def candidate_login(page: Any, base: str, number: str, password: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#ticket", number)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/exam")
+
+
+def test_candidate_answers_reloads_and_submits_and_staff_see_the_score(
+    live: tuple[LiveServer, Any], tmp_path: Path
+) -> None:
+    server, seeded = live
+    number, password, _name = seeded.logins[0]
+    with chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1024, "height": 768})
+        candidate_login(page, server.url, number, password)
+        page.get_by_role("button", name="开始考试").click()
+        page.wait_for_selector("#screen-exam:not([hidden])")
+        chosen = []
+        for _ in range(3):
+            page.locator(".option").first.click()
+            page.wait_for_selector("#q-saved.ok")
+            chosen.append(page.locator(".option.chosen .opt-text").inner_text())
+            page.screenshot(path=str(tmp_path / "exam.png"))
+            page.get_by_role("button", name="下一题 →").click()
+        assert page.locator(".nav-cell.answered").count() == 3
+
+        page.reload()
+        page.wait_for_selector("#screen-exam:not([hidden])")
+        assert page.locator(".nav-cell.answered").count() == 3
+        for i, text in enumerate(chosen):
+            page.locator(".nav-cell").nth(i).click()
+            assert page.locator(".option.chosen .opt-text").inner_text() == text
+        page.wait_for_function("document.getElementById('timer').textContent.startsWith('剩余')")
+        remaining = page.locator("#timer").inner_text()
+        assert remaining.startswith(("剩余 1:29:", "剩余 1:30:00")), remaining
+
+        page.get_by_role("button", name="交 卷").click()
+        page.wait_for_selector("#screen-review:not([hidden])")
+        assert "未答 7 题" in page.locator("#review-summary").inner_text()
+        page.get_by_role("button", name="确认交卷").first.click()
+        page.locator("#confirm-yes").click()
+        page.wait_for_selector("#screen-done:not([hidden])")
+
+        staff = browser.new_page()
+        staff.goto(f"{server.url}/staff/login")
+        staff.fill("#username", "staff")
+        staff.fill("#password", "pw-staff")
+        staff.click("button[type=submit]")
+        staff.goto(f"{server.url}/staff/sessions/{seeded.exam_session_id}")
+        row = staff.locator(f"tr[data-ticket='{number}']")
+        assert row.locator(".score").inner_text().strip() != ""
+        assert "评分" in row.inner_text() or "交卷" in row.inner_text()
+        staff.screenshot(path=str(tmp_path / "staff.png"), full_page=True)
