@@ -142,6 +142,9 @@ class BlueprintSpec:
     # Items used in forms of the last K exam sessions of this level and part are not used.
     exclude_recent_sessions: int = 0
     description: str = ""
+    # People's grading and section weights, read by exam_server.grading.rules.GradingRules (all optional):
+    # tolerance, tolerance_share, final_rule, panel_rule, defence_weights, mark_step, section_weights.
+    grading: dict[str, Any] = field(default_factory=dict)
 
     # ----- derived figures -----
     @property
@@ -345,11 +348,22 @@ def _parse(data: Any, source: str) -> BlueprintSpec:
         max_exposure=None if max_exp is None else _num(data, "max_exposure", "", problems, None, int),
         exclude_recent_sessions=_num(data, "exclude_recent_sessions", "", problems, 0, int),
         description=str(data.get("description") or ""),
+        grading=_grading_dict(data.get("grading"), problems),
     )
     problems.extend(_validate(spec))
     if problems:
         raise BlueprintError(problems, source)
     return spec
+
+
+def _grading_dict(raw: Any, problems: list[SpecProblem]) -> dict[str, Any]:
+    # Its keys are checked by exam_server.grading.rules when grading uses them; here only its shape.
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        problems.append(SpecProblem("grading", "应为键值表"))
+        return {}
+    return dict(raw)
 
 
 def _validate(spec: BlueprintSpec) -> list[SpecProblem]:
