@@ -38,7 +38,9 @@ def make_session(n_attempts: int, n_items: int, seed: int) -> tuple[np.ndarray, 
             rules[j] = Rule.EXACT
     points = np.where(kinds == "multiple", 2.0, 1.0)
 
-    single = np.left_shift(np.uint32(1), rng.integers(0, n_options, size=(n_attempts, n_items)).astype(np.uint32))
+    single = np.left_shift(
+        np.uint32(1), rng.integers(0, n_options, size=(n_attempts, n_items)).astype(np.uint32)
+    )
     several = rng.integers(1, 16, size=(n_attempts, n_items), dtype=np.uint32)
     chosen = np.where(kinds == "multiple", several, single).astype(np.uint32)
     # Right answers more often than chance, so scores are not all zero.
@@ -48,7 +50,9 @@ def make_session(n_attempts: int, n_items: int, seed: int) -> tuple[np.ndarray, 
     return chosen, keys, points, rules, kinds
 
 
-def loop_score(chosen: np.ndarray, keys: np.ndarray, points: np.ndarray, rules: np.ndarray, kinds: np.ndarray) -> np.ndarray:
+def loop_score(
+    chosen: np.ndarray, keys: np.ndarray, points: np.ndarray, rules: np.ndarray, kinds: np.ndarray
+) -> np.ndarray:
     """The obvious per-response loop through the scalar rule, as item-by-item code would do it."""
     key_letters = [mask_to_letters(k) for k in keys]
     out = np.zeros(chosen.shape)
@@ -60,7 +64,9 @@ def loop_score(chosen: np.ndarray, keys: np.ndarray, points: np.ndarray, rules: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--attempts", type=int, default=100_000)
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--loop-attempts", type=int, default=2_000, help="subsample size for the Python loop")
@@ -92,12 +98,16 @@ def main() -> None:
     loop_rate = looped.size / loop_seconds
 
     print(f"{'method':<44} {'seconds':>10} {'responses/s':>14}")
-    print(f"{'score_matrix (numpy bit ops, best of ' + str(args.repeats) + ')':<44} {best:>10.3f} {n / best:>14,.0f}")
+    print(
+        f"{'score_matrix (numpy bit ops, best of ' + str(args.repeats) + ')':<44} {best:>10.3f} {n / best:>14,.0f}"
+    )
     print(
         f"{'Python loop over score_response (extrapolated)':<44} {n / loop_rate:>10.1f} {loop_rate:>14,.0f}"
         f"   measured on {sub:,} attempts ({looped.size:,} responses) in {loop_seconds:.2f} s"
     )
-    print(f"speed-up: {loop_rate and (n / best) / loop_rate:,.0f}×; mean total {earned.sum(axis=1).mean():.2f} points")
+    print(
+        f"speed-up: {loop_rate and (n / best) / loop_rate:,.0f}×; mean total {earned.sum(axis=1).mean():.2f} points"
+    )
 
 
 if __name__ == "__main__":

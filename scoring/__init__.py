@@ -5,7 +5,7 @@ Pure functions over plain data and numpy/pandas: no database, no Flask (DESIGN.m
 
 from scoring.ctt import FlagThresholds, ItemAnalysis, cronbach_alpha, flag_items, item_analysis
 from scoring.grading import final_mark, grader_agreement, needs_adjudication, panel_score
-from scoring.irt import IRTConvergenceWarning, IRTModel
+from scoring.irt import IRTConvergenceWarning, IRTModel, marginal_loglik
 from scoring.results import (
     LevelOutcome,
     PartOutcome,
@@ -50,6 +50,7 @@ __all__ = [
     "item_analysis",
     "letters_to_mask",
     "level_outcome",
+    "marginal_loglik",
     "mask_to_letters",
     "needs_adjudication",
     "normalise_text",

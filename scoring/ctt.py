@@ -97,7 +97,9 @@ def totals(scores: Any) -> np.ndarray:
     return np.nansum(x, axis=1)
 
 
-def upper_lower_groups(total: np.ndarray, fraction: float = UPPER_LOWER_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+def upper_lower_groups(
+    total: np.ndarray, fraction: float = UPPER_LOWER_FRACTION
+) -> tuple[np.ndarray, np.ndarray]:
     """Boolean masks of the top and bottom `fraction` of persons by total; ties at the cut go by row order."""
     n = len(total)
     if not 0 < fraction <= 0.5:
@@ -194,8 +196,16 @@ def score_histogram(total: np.ndarray, bins: int | Sequence[float] = 10) -> pd.D
 
 
 DISTRACTOR_COLUMNS = [
-    "item", "item_index", "option", "is_key", "share", "share_upper", "share_lower",
-    "upper_minus_lower", "upper_distractor", "miskey",
+    "item",
+    "item_index",
+    "option",
+    "is_key",
+    "share",
+    "share_upper",
+    "share_lower",
+    "upper_minus_lower",
+    "upper_distractor",
+    "miskey",
 ]
 
 
@@ -266,9 +276,18 @@ def flag_items(
     for pos, (item, row) in enumerate(items.iterrows()):
         p, r = row["p"], row["r_corrected"]
         if p < t.p_min:
-            rows.append(dict(pos=pos, item=item, code="p_low", reason=f"难度 p={p:.2f} 低于 {t.p_min:g}，题目过难或答案有误"))
+            rows.append(
+                dict(
+                    pos=pos,
+                    item=item,
+                    code="p_low",
+                    reason=f"难度 p={p:.2f} 低于 {t.p_min:g}，题目过难或答案有误",
+                )
+            )
         if p > t.p_max:
-            rows.append(dict(pos=pos, item=item, code="p_high", reason=f"难度 p={p:.2f} 高于 {t.p_max:g}，题目过易"))
+            rows.append(
+                dict(pos=pos, item=item, code="p_high", reason=f"难度 p={p:.2f} 高于 {t.p_max:g}，题目过易")
+            )
         if np.isnan(r) or r < t.r_min:
             text = "无法计算（作答无差异）" if np.isnan(r) else f"{r:.2f} 低于 {t.r_min:g}"
             rows.append(dict(pos=pos, item=item, code="r_low", reason=f"校正题总相关 {text}，区分度不足"))
@@ -286,8 +305,10 @@ def flag_items(
                 for h in hits.itertuples()
             ]
         if t.miskey:
-            keys = d[d["is_key"]].groupby("item_index").agg(
-                key=("option", "".join), key_upper=("share_upper", "min")
+            keys = (
+                d[d["is_key"]]
+                .groupby("item_index")
+                .agg(key=("option", "".join), key_upper=("share_upper", "min"))
             )
             hits = d[d["miskey"]].join(keys, on="item_index")
             rows += [

@@ -17,7 +17,9 @@ PANEL_MIN, PANEL_MAX = 3, 5
 def _marks(marks: Sequence[float], what: str) -> np.ndarray:
     arr = np.asarray(marks, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0 or np.isnan(arr).any():
-        raise ValueError(f"{what}必须是非空的分数列表（{what.strip()} must be a non-empty list of numbers）: {marks!r}")
+        raise ValueError(
+            f"{what}必须是非空的分数列表（{what.strip()} must be a non-empty list of numbers）: {marks!r}"
+        )
     return arr
 
 

@@ -44,7 +44,9 @@ def _collapse(present: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.
     # Two bit planes per row packed to bytes, then a 64-bit hash per row: sorting hashes is far
     # cheaper than sorting whole rows, and the rows are compared afterwards so a collision cannot merge two.
     planes = np.concatenate([np.packbits(present, axis=1), np.packbits(correct > 0, axis=1)], axis=1)
-    mixer = np.random.default_rng(20240229).integers(1, 2**63, planes.shape[1], dtype=np.uint64) | np.uint64(1)
+    mixer = np.random.default_rng(20240229).integers(1, 2**63, planes.shape[1], dtype=np.uint64) | np.uint64(
+        1
+    )
     with np.errstate(over="ignore"):
         hashes = (planes.astype(np.uint64) * mixer).sum(axis=1, dtype=np.uint64)
     _, first, inverse, freq = np.unique(hashes, return_index=True, return_inverse=True, return_counts=True)
@@ -64,7 +66,9 @@ class _Data:
             arr = np.asarray(responses, dtype=np.float64)
             self.items = list(range(arr.shape[1])) if arr.ndim == 2 else []
         if arr.ndim != 2 or arr.shape[1] < 2:
-            raise ValueError(f"作答矩阵应为 人 × 题 且至少两题（persons × items with >= 2 items, got {arr.shape}）")
+            raise ValueError(
+                f"作答矩阵应为 人 × 题 且至少两题（persons × items with >= 2 items, got {arr.shape}）"
+            )
         present = ~np.isnan(arr)
         if np.any((arr[present] != 0) & (arr[present] != 1)):
             raise ValueError("作答只能为 0、1 或 NaN（responses must be 0/1, NaN = not presented）")
@@ -73,7 +77,9 @@ class _Data:
         else:
             f = np.asarray(counts, dtype=np.float64)
             if f.shape != (arr.shape[0],) or np.any(f < 0):
-                raise ValueError(f"counts 应为每行一个非负频数（one non-negative count per row, got {f.shape}）")
+                raise ValueError(
+                    f"counts 应为每行一个非负频数（one non-negative count per row, got {f.shape}）"
+                )
             u, m = np.where(present, arr, 0.0), present.astype(np.float64)
         self.u, self.m, self.f = u, m, f
         self.complete = bool(self.m.all())
@@ -89,6 +95,8 @@ class IRTModel:
     does; that is the same model as mirt's Rasch (a = 1, free latent SD = a). The 3PL puts a Beta
     (alpha, beta) prior on each c (`c_prior`), so its estimates are posterior modes for c.
     Learned attributes: a_, b_, c_, d_ (intercept = -a·b), loglik_, se_, cov_, n_iter_, converged_.
+    Converged means one more EM step would move no parameter (a, d, logit c) by tol or more; n_iter_
+    counts EM steps, SQUAREM extrapolation (`accelerate`) included.
     """
 
     def __init__(
@@ -101,6 +109,7 @@ class IRTModel:
         c_prior: tuple[float, float] | None = (4.0, 13.0),
         se_method: Literal["hessian", "crossprod"] | None = "hessian",
         m_steps: int = 5,
+        accelerate: bool = True,
     ) -> None:
         if model not in ("rasch", "2pl", "3pl"):
             raise ValueError(f"未知模型 {model!r}（model must be 'rasch', '2pl' or '3pl'）")
@@ -114,6 +123,7 @@ class IRTModel:
         self.c_prior = c_prior
         self.se_method = se_method
         self.m_steps = m_steps
+        self.accelerate = accelerate
 
     # ----- parameter vector: (a, d_1..d_J) for Rasch, (a_j, d_j) pairs for 2PL, (a_j, d_j, g_j) for 3PL
     # g is logit(c) so c stays inside (0, 1) without constraints.
@@ -160,6 +170,15 @@ class IRTModel:
         r = data.u.T @ fpost
         n = np.broadcast_to(fpost.sum(axis=0), r.shape) if data.complete else data.m.T @ fpost
         return post, r, n, loglik
+
+    def _log_prior(self, psi: np.ndarray) -> float:
+        """Log density of the Beta prior on every c (0 unless a 3PL with a prior)."""
+        if self.model != "3pl" or self.c_prior is None:
+            return 0.0
+        alpha, beta = self.c_prior
+        g = self._unpack(psi, psi.size // 3)[2]
+        # log c = -log(1 + e^-g) and log(1 - c) = -log(1 + e^g), finite for any g.
+        return float(np.sum(-(alpha - 1) * np.logaddexp(0, -g) - (beta - 1) * np.logaddexp(0, g)))
 
     def _item_derivs(self, psi: np.ndarray, r: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Gradient (items × 3: a, d, g) and Fisher information (items × 3 × 3) of the expected
@@ -235,18 +254,41 @@ class IRTModel:
         self.nodes_, self.weights_ = quadrature(self.n_quad, self.bound)
         psi = self._start(data)
         self.converged_ = False
+        self.n_iter_ = 0
         self.loglik_history_: list[float] = []
         change = float("inf")
-        for it in range(1, self.max_iter + 1):
-            self.n_iter_ = it
+
+        def em_step(psi: np.ndarray) -> tuple[np.ndarray, float]:
+            """One EM step from psi, with the objective (loglik plus the c prior) at psi."""
+            self.n_iter_ += 1
             _, r, n, loglik = self._e_step(data, psi)
-            self.loglik_history_.append(loglik)
-            new = self._m_step(psi, r, n)
-            change = float(np.abs(new - psi).max())
-            psi = new
+            return self._m_step(psi, r, n), loglik + self._log_prior(psi)
+
+        while self.n_iter_ < self.max_iter:
+            psi1, obj0 = em_step(psi)
+            self.loglik_history_.append(obj0)
+            change = float(np.abs(psi1 - psi).max())
             if change < self.tol:
+                psi = psi1
                 self.converged_ = True
                 break
+            if not self.accelerate or self.n_iter_ + 2 > self.max_iter:
+                psi = psi1
+                continue
+            # SQUAREM (Varadhan & Roland 2008, scheme S3): extrapolate along two EM steps, then
+            # take one EM step from there; fall back to plain EM when that would lower the objective.
+            psi2, obj1 = em_step(psi1)
+            self.loglik_history_.append(obj1)
+            step, curve = psi1 - psi, psi2 - 2 * psi1 + psi
+            alpha = -np.sqrt((step @ step) / max(curve @ curve, 1e-300))
+            alpha = min(alpha, -1.0)
+            jump = psi - 2 * alpha * step + alpha**2 * curve
+            psi3, obj_jump = em_step(jump)
+            if np.isfinite(obj_jump) and obj_jump >= obj1 and np.all(np.isfinite(psi3)):
+                self.loglik_history_.append(obj_jump)
+                psi = psi3
+            else:
+                psi = psi2
         if not self.converged_:
             warnings.warn(
                 f"IRT 估计未收敛：{self.max_iter} 次迭代后参数变化 {change:.2e} > tol {self.tol:g}"
@@ -255,7 +297,7 @@ class IRTModel:
                 stacklevel=2,
             )
         self.psi_ = psi
-        post, r, n, self.loglik_ = self._e_step(data, psi)
+        post, _, _, self.loglik_ = self._e_step(data, psi)
         a, d, g = self._unpack(psi, len(self.items_))
         self.a_, self.d_ = a.copy(), d.copy()
         self.b_ = -d / a
@@ -281,7 +323,9 @@ class IRTModel:
             for i in range(k):
                 e = np.zeros(k)
                 e[i] = h
-                hess[:, i] = (self._marginal_grad(data, psi + e) - self._marginal_grad(data, psi - e)) / (2 * h)
+                hess[:, i] = (self._marginal_grad(data, psi + e) - self._marginal_grad(data, psi - e)) / (
+                    2 * h
+                )
             info = -(hess + hess.T) / 2
         else:
             info = self._crossprod_information(data, psi, post)
@@ -347,14 +391,18 @@ class IRTModel:
         _, _, p, _ = self._curves(a, d, g, np.atleast_1d(np.asarray(theta, dtype=np.float64)))
         return p.T
 
-    def abilities(self, responses: Any, method: Literal["eap", "mle"] = "eap") -> tuple[np.ndarray, np.ndarray]:
+    def abilities(
+        self, responses: Any, method: Literal["eap", "mle"] = "eap"
+    ) -> tuple[np.ndarray, np.ndarray]:
         """θ and its standard error per person: EAP (posterior mean/SD, N(0,1) prior) or MLE.
 
         MLE of an all-correct or all-wrong pattern is ±inf with SE inf.
         """
         data = _Data(responses, counts=np.ones(len(np.asarray(responses))))
         if data.u.shape[1] != len(self.items_):
-            raise ValueError(f"题目数 {data.u.shape[1]} 与模型的 {len(self.items_)} 不一致（item count differs）")
+            raise ValueError(
+                f"题目数 {data.u.shape[1]} 与模型的 {len(self.items_)} 不一致（item count differs）"
+            )
         post, _, _, _ = self._e_step(data, self.psi_)
         eap = post @ self.nodes_
         eap_sd = np.sqrt(np.maximum(post @ self.nodes_**2 - eap**2, 0.0))
@@ -387,3 +435,27 @@ class IRTModel:
         theta[top], theta[bottom] = np.inf, -np.inf
         se[top | bottom] = np.inf
         return theta, se
+
+
+def marginal_loglik(
+    responses: Any,
+    a: Any,
+    b: Any,
+    c: Any = None,
+    counts: Any = None,
+    n_quad: int = 201,
+    bound: float = 8.0,
+) -> float:
+    """The marginal log-likelihood of 0/1 responses under given item parameters and θ ~ N(0, 1).
+
+    Any estimator's parameters can be scored on the same (dense by default) quadrature this way.
+    """
+    data = _Data(responses, counts)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    model = IRTModel("3pl" if c is not None else "2pl")
+    model.nodes_, model.weights_ = quadrature(n_quad, bound)
+    columns = [a, -a * b]
+    if c is not None:
+        c = np.clip(np.asarray(c, dtype=np.float64), _P_EPS, 1 - _P_EPS)
+        columns.append(np.log(c / (1 - c)))
+    return model._e_step(data, np.column_stack(columns).ravel())[3]

@@ -217,7 +217,9 @@ def diff_results(
     if set(old) != set(new):
         only_old = sorted(set(old) - set(new), key=_sort_key)
         only_new = sorted(set(new) - set(old), key=_sort_key)
-        raise ValueError(f"两次评分的作答记录不一致（attempts differ: only before {only_old}, only after {only_new}）")
+        raise ValueError(
+            f"两次评分的作答记录不一致（attempts differ: only before {only_old}, only after {only_new}）"
+        )
     changes = []
     for attempt in sorted(old, key=_sort_key):
         before, after = old[attempt], new[attempt]

@@ -165,14 +165,14 @@ def _fill_in_score(key: Any, value: Any, points: float) -> float:
     if isinstance(value, str):
         value = [value]
     correct = sum(
-        1
-        for i, blank in enumerate(key)
-        if i < len(value) and normalise_text(value[i]) in _accepted(blank)
+        1 for i, blank in enumerate(key) if i < len(value) and normalise_text(value[i]) in _accepted(blank)
     )
     return points * correct / len(key)
 
 
-def score_response(item_type: str, key: Any, value: Any, points: float, rule: Rule | str | int = Rule.EXACT) -> float:
+def score_response(
+    item_type: str, key: Any, value: Any, points: float, rule: Rule | str | int = Rule.EXACT
+) -> float:
     """Points earned by one response; an omitted answer (None, "", []) earns 0.
 
     single/judge/multiple take letters ("ACD"); fill-in takes a list of strings, one per blank, each

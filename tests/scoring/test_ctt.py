@@ -128,10 +128,18 @@ class TestDistractors:
 
     def test_shares_by_hand(self) -> None:
         d = distractor_analysis(self.scores, self.chosen, self.keys).set_index(["item", "option"])
-        assert d.loc[("q1", "A"), ["share", "share_upper", "share_lower"]].tolist() == pytest.approx([0.5, 2 / 3, 0])
-        assert d.loc[("q1", "B"), ["share", "share_upper", "share_lower"]].tolist() == pytest.approx([0.3, 0, 2 / 3])
-        assert d.loc[("q1", "C"), ["share", "share_upper", "share_lower"]].tolist() == pytest.approx([0.1, 1 / 3, 0])
-        assert d.loc[("q2", "C"), ["share", "share_upper", "share_lower"]].tolist() == pytest.approx([0.4, 1, 0])
+        assert d.loc[("q1", "A"), ["share", "share_upper", "share_lower"]].tolist() == pytest.approx(
+            [0.5, 2 / 3, 0]
+        )
+        assert d.loc[("q1", "B"), ["share", "share_upper", "share_lower"]].tolist() == pytest.approx(
+            [0.3, 0, 2 / 3]
+        )
+        assert d.loc[("q1", "C"), ["share", "share_upper", "share_lower"]].tolist() == pytest.approx(
+            [0.1, 1 / 3, 0]
+        )
+        assert d.loc[("q2", "C"), ["share", "share_upper", "share_lower"]].tolist() == pytest.approx(
+            [0.4, 1, 0]
+        )
         assert bool(d.loc[("q1", "A"), "is_key"]) and not bool(d.loc[("q1", "C"), "is_key"])
         assert "essay" not in d.index.get_level_values("item")
 
@@ -167,7 +175,8 @@ class TestDistractors:
 
 class TestFlags:
     items = pd.DataFrame(
-        {"p": [0.1, 0.5, 0.97, 0.6], "r_corrected": [0.3, 0.1, 0.4, np.nan]}, index=["easy?", "weak", "easy", "flat"]
+        {"p": [0.1, 0.5, 0.97, 0.6], "r_corrected": [0.3, 0.1, 0.4, np.nan]},
+        index=["easy?", "weak", "easy", "flat"],
     )
 
     def test_default_thresholds(self) -> None:

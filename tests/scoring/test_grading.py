@@ -121,7 +121,9 @@ class TestGraderAgreement:
         assert grader_agreement(self.marks, tolerance=2).loc["g1", "adjacent"] == pytest.approx(5 / 6)
 
     def test_pearson_undefined_for_constant_marks(self) -> None:
-        marks = pd.DataFrame({"task": ["a", "a", "b", "b"], "grader": ["x", "y", "x", "y"], "mark": [5, 5, 5, 6]})
+        marks = pd.DataFrame(
+            {"task": ["a", "a", "b", "b"], "grader": ["x", "y", "x", "y"], "mark": [5, 5, 5, 6]}
+        )
         assert np.isnan(grader_agreement(marks).loc["x", "pearson_r"])
 
     def test_requires_columns_and_unique_marks(self) -> None:

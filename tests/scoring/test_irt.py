@@ -12,7 +12,7 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import expit, logsumexp
 
-from scoring.irt import IRTConvergenceWarning, IRTModel
+from scoring.irt import IRTConvergenceWarning, IRTModel, marginal_loglik
 
 LSAT7_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "lsat7.csv"
 
@@ -90,7 +90,11 @@ def ref_fit(model: str, u: np.ndarray, freq: np.ndarray, prior: tuple | None = N
     n = u.shape[1]
     per_item = {"2pl": [(0.05, 10), (-10, 10)], "3pl": [(0.05, 10), (-10, 10), (-10, 5)]}
     bounds = [(0.05, 10)] + [(-10, 10)] * n if model == "rasch" else per_item[model] * n
-    x0 = {"rasch": np.r_[1.0, np.zeros(n)], "2pl": np.tile([1.0, 0.0], n), "3pl": np.tile([1.0, 0.0, -1.5], n)}
+    x0 = {
+        "rasch": np.r_[1.0, np.zeros(n)],
+        "2pl": np.tile([1.0, 0.0], n),
+        "3pl": np.tile([1.0, 0.0, -1.5], n),
+    }
     res = minimize(
         ref_objective,
         x0[model],
@@ -129,7 +133,9 @@ class TestLsat7AgainstReference:
         np.testing.assert_allclose(fitted.b_, -d / a, atol=0.01)
         assert fitted.loglik_ == pytest.approx(ref_loglik(ref_fit(model, u, freq), model, u, freq), abs=0.01)
 
-    def test_3pl_with_beta_prior_matches_direct_maximisation(self, lsat7: tuple[np.ndarray, np.ndarray]) -> None:
+    def test_3pl_with_beta_prior_matches_direct_maximisation(
+        self, lsat7: tuple[np.ndarray, np.ndarray]
+    ) -> None:
         u, freq = lsat7
         prior = (4.0, 13.0)
         fitted = IRTModel("3pl", c_prior=prior, se_method=None).fit(u, counts=freq)
@@ -142,7 +148,9 @@ class TestLsat7AgainstReference:
         # loglik_ is the data log-likelihood alone, without the prior.
         assert fitted.loglik_ == pytest.approx(ref_loglik(x, "3pl", u, freq), abs=0.01)
 
-    def test_2pl_standard_errors_match_the_reference_hessian(self, lsat7: tuple[np.ndarray, np.ndarray]) -> None:
+    def test_2pl_standard_errors_match_the_reference_hessian(
+        self, lsat7: tuple[np.ndarray, np.ndarray]
+    ) -> None:
         u, freq = lsat7
         fitted = IRTModel("2pl").fit(u, counts=freq)
         x = ref_fit("2pl", u, freq)
@@ -189,7 +197,9 @@ class TestLsat7Published:
         assert np.all((se > 0.6) & (se < 0.75))
 
 
-def simulate(n_persons: int, a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
+def simulate(
+    n_persons: int, a: np.ndarray, b: np.ndarray, c: np.ndarray | None = None, seed: int = 0
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     theta = rng.normal(size=n_persons)
     p = 1 / (1 + np.exp(-a * (theta[:, None] - b)))
@@ -319,11 +329,31 @@ class TestContract:
         fitted = IRTModel("3pl", se_method=None).fit(u, counts=freq)
         np.testing.assert_allclose(np.diag(fitted.probability(fitted.b_)), fitted.c_ + (1 - fitted.c_) / 2)
 
+    def test_marginal_loglik_scores_any_parameters(self, lsat7: tuple[np.ndarray, np.ndarray]) -> None:
+        u, freq = lsat7
+        fitted = IRTModel("3pl", se_method=None).fit(u, counts=freq)
+        x = np.column_stack([fitted.a_, fitted.d_, np.log(fitted.c_ / (1 - fitted.c_))]).ravel()
+        got = marginal_loglik(u, fitted.a_, fitted.b_, fitted.c_, counts=freq)
+        assert got == pytest.approx(ref_loglik(x, "3pl", u, freq), abs=1e-6)
+        assert got == pytest.approx(fitted.loglik_, abs=1e-3)
+
     def test_reports_non_convergence(self, lsat7: tuple[np.ndarray, np.ndarray]) -> None:
         u, freq = lsat7
         with pytest.warns(IRTConvergenceWarning):
             fitted = IRTModel("2pl", max_iter=3, se_method=None).fit(u, counts=freq)
         assert fitted.converged_ is False and fitted.n_iter_ == 3
+
+    @pytest.mark.parametrize("model", ["rasch", "2pl", "3pl"])
+    def test_acceleration_changes_speed_not_the_answer(
+        self, lsat7: tuple[np.ndarray, np.ndarray], model: str
+    ) -> None:
+        u, freq = lsat7
+        fast = IRTModel(model, se_method=None, tol=1e-7).fit(u, counts=freq)
+        plain = IRTModel(model, se_method=None, tol=1e-7, accelerate=False, max_iter=20_000).fit(
+            u, counts=freq
+        )
+        np.testing.assert_allclose(fast.psi_, plain.psi_, atol=1e-4)
+        assert fast.n_iter_ < plain.n_iter_
 
     def test_loglik_never_decreases(self, lsat7: tuple[np.ndarray, np.ndarray]) -> None:
         u, freq = lsat7

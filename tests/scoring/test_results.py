@@ -19,7 +19,9 @@ from scoring.results import (
 
 
 class TestPartPassed:
-    @pytest.mark.parametrize(("score", "passed"), [(60, True), (60.0, True), (59.9, False), (100, True), (0, False)])
+    @pytest.mark.parametrize(
+        ("score", "passed"), [(60, True), (60.0, True), (59.9, False), (100, True), (0, False)]
+    )
     def test_sixty_or_more_passes(self, score: float, passed: bool) -> None:
         assert part_passed(score) is passed
 
@@ -88,7 +90,10 @@ class TestLevelOutcome:
         out = level_outcome(4, {"theory": 75, "skill": 60})
         assert isinstance(out, LevelOutcome)
         assert out.passed is True
-        assert [(p.part, p.status, p.score) for p in out.parts] == [("theory", "passed", 75), ("skill", "passed", 60)]
+        assert [(p.part, p.status, p.score) for p in out.parts] == [
+            ("theory", "passed", 75),
+            ("skill", "passed", 60),
+        ]
 
     def test_one_failed_part_fails_the_level(self) -> None:
         out = level_outcome(3, {"theory": 59.5, "skill": 90})

@@ -124,13 +124,19 @@ class TestScoreMatrix:
         for i in range(chosen.shape[0]):
             for j, kind in enumerate(kinds):
                 want = score_response(
-                    kind, mask_to_letters(self.keys[j]), mask_to_letters(chosen[i, j]), self.points[j], self.rules[j]
+                    kind,
+                    mask_to_letters(self.keys[j]),
+                    mask_to_letters(chosen[i, j]),
+                    self.points[j],
+                    self.rules[j],
                 )
                 assert got[i, j] == pytest.approx(want)
 
     def test_accepts_int64_masks(self) -> None:
         chosen = encode_responses([["B", "A", "ACD", "AD", "A"]]).astype(np.int64)
-        assert score_matrix(chosen, self.keys.astype(np.int64), self.points, self.rules).tolist() == [[2, 1, 3, 2, 0.5]]
+        assert score_matrix(chosen, self.keys.astype(np.int64), self.points, self.rules).tolist() == [
+            [2, 1, 3, 2, 0.5]
+        ]
 
     def test_validates_shapes_keys_and_rule_codes(self) -> None:
         chosen = encode_responses([["B", "A", "ACD", "AD", "A"]])
