@@ -117,6 +117,15 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
 
     application = create_app(app_config(database_url))
     application.instance_path = str(tmp_path / "instance")
+
+    @application.before_request
+    def _fresh_request_globals() -> None:
+        # The fixture's app context outlives requests, and Flask reuses it for them, so `g`
+        # (Flask-Login's user, Flask-WTF's token) would leak from one test client to another.
+        from flask import g
+
+        g.__dict__.clear()
+
     with application.app_context():
         yield application
     db.dispose()
