@@ -18,6 +18,8 @@ DOMAIN_COMMANDS = (
     "exam_server.bank.cli",
     "exam_server.delivery.cli",
     "exam_server.forms.cli",
+    "exam_server.sessions.cli",
+    "exam_server.proctoring.cli",
     "exam_server.demo",
 )
 

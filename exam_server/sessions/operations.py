@@ -6,10 +6,10 @@ import datetime as dt
 import secrets
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from exam_server.core.security import hash_password
-from exam_server.sessions.models import Candidate, ExamSession, SessionForm, Ticket
+from exam_server.sessions.models import Candidate, ExamSession, Room, Seat, SessionForm, Site, Ticket
 from item_bank.audit import audit
 from item_bank.models import Blueprint, Form
 
@@ -106,3 +106,165 @@ def issue_ticket(
     session.flush()
     audit(session, actor, "issue_ticket", "ticket", ticket.id, after={"number": number, "candidate": candidate.id_number})
     return ticket, password
+
+
+# ---------------------------------------------------------------- places: sites, rooms, seats
+
+
+def create_site(
+    session: Session, *, code: str, name: str, actor: str, city: str = "", address: str = ""
+) -> Site:
+    """A new test site (考点); its code is unique."""
+    code, name = code.strip(), name.strip()
+    if not code or not name:
+        raise SessionSetupError("考点编号和名称都必须填写")
+    if session.scalar(select(Site).where(Site.code == code)):
+        raise SessionSetupError(f"考点编号 {code} 已存在")
+    site = Site(code=code, name=name, city=city.strip(), address=address.strip())
+    session.add(site)
+    session.flush()
+    audit(session, actor, "create_site", "site", site.id, after={"code": code, "name": name})
+    return site
+
+
+def create_room(session: Session, site: Site, *, code: str, name: str, actor: str, seats: int = 0) -> Room:
+    """A new exam room (考场) of `site` with seats numbered 1..`seats`."""
+    code, name = code.strip(), name.strip()
+    if not code or not name:
+        raise SessionSetupError("考场编号和名称都必须填写")
+    if session.scalar(select(Room).where(Room.site_id == site.id, Room.code == code)):
+        raise SessionSetupError(f"考点 {site.name} 已有编号为 {code} 的考场")
+    room = Room(site_id=site.id, code=code, name=name)
+    session.add(room)
+    session.flush()
+    audit(session, actor, "create_room", "room", room.id, after={"site": site.code, "code": code, "name": name})
+    if seats:
+        set_seat_count(session, room, seats, actor)
+    return room
+
+
+MAX_SEATS_PER_ROOM = 200
+
+
+def set_seat_count(session: Session, room: Room, count: int, actor: str) -> list[Seat]:
+    """Make the room have seats 1..`count`: adds the missing ones; never removes a seat (tickets may use it)."""
+    if not 1 <= count <= MAX_SEATS_PER_ROOM:
+        raise SessionSetupError(f"座位数应在 1 到 {MAX_SEATS_PER_ROOM} 之间（填写的是 {count}）")
+    have = set(session.scalars(select(Seat.number).where(Seat.room_id == room.id)))
+    if have and count < max(have):
+        raise SessionSetupError(f"考场 {room.name} 已有 {max(have)} 个座位，座位不能减少")
+    added = [Seat(room_id=room.id, number=n) for n in range(1, count + 1) if n not in have]
+    session.add_all(added)
+    session.flush()
+    if added:
+        audit(session, actor, "add_seats", "room", room.id, before={"seats": len(have)}, after={"seats": count})
+    session.expire(room, ["seats"])
+    return added
+
+
+def seat_candidates(
+    session: Session, exam_session: ExamSession, rooms: list[Room], actor: str
+) -> list[Ticket]:
+    """Seat every unseated ticket of the sitting, in ticket-number order, on the free seats of `rooms`
+    (in the order given, seat numbers ascending). Returns the tickets seated; all or nothing."""
+    unseated = session.scalars(
+        select(Ticket).where(Ticket.session_id == exam_session.id, Ticket.seat_id.is_(None)).order_by(Ticket.number)
+    ).all()
+    if not unseated:
+        return []
+    taken = set(session.scalars(
+        select(Ticket.seat_id).where(Ticket.session_id == exam_session.id, Ticket.seat_id.is_not(None))
+    ))
+    free = [seat for room in rooms for seat in sorted(room.seats, key=lambda s: s.number) if seat.id not in taken]
+    if len(free) < len(unseated):
+        names = "、".join(r.name for r in rooms) or "（未选考场）"
+        raise SessionSetupError(
+            f"座位不够：还有 {len(unseated)} 名考生未安排座位，{names} 只有 {len(free)} 个空座位"
+        )
+    for ticket, seat in zip(unseated, free, strict=False):
+        ticket.seat_id = seat.id
+    session.flush()
+    audit(session, actor, "seat_candidates", "exam_session", exam_session.id,
+          after={"seated": len(unseated), "rooms": [r.id for r in rooms]})
+    return list(unseated)
+
+
+def assign_seat(session: Session, ticket: Ticket, seat: Seat | None, actor: str) -> Ticket:
+    """Move one ticket to `seat` (None unseats it); a seat holds one candidate per sitting."""
+    if seat is not None:
+        holder = session.scalar(
+            select(Ticket).where(Ticket.session_id == ticket.session_id, Ticket.seat_id == seat.id)
+        )
+        if holder is not None and holder.id != ticket.id:
+            raise SessionSetupError(
+                f"{seat.room.name} {seat.number} 号座位已安排给考生 {holder.candidate.name}（准考证号 {holder.number}）"
+            )
+    before = {"seat": ticket.seat_id}
+    ticket.seat_id = seat.id if seat is not None else None
+    session.flush()
+    audit(session, actor, "assign_seat", "ticket", ticket.id, before=before, after={"seat": ticket.seat_id})
+    return ticket
+
+
+def seating(session: Session, exam_session: ExamSession, room: Room | None = None) -> list[Ticket]:
+    """The sitting's tickets with their places, ordered by room and seat (unseated last, by number)."""
+    query = (
+        select(Ticket)
+        .outerjoin(Seat, Ticket.seat_id == Seat.id)
+        .outerjoin(Room, Seat.room_id == Room.id)
+        .where(Ticket.session_id == exam_session.id)
+        .options(joinedload(Ticket.candidate), joinedload(Ticket.seat).joinedload(Seat.room).joinedload(Room.site))
+        .order_by(Seat.id.is_(None), Room.site_id, Room.code, Seat.number, Ticket.number)
+    )
+    if room is not None:
+        query = query.where(Seat.room_id == room.id)
+    return list(session.scalars(query).unique())
+
+
+def rooms_of_session(session: Session, exam_session: ExamSession) -> list[Room]:
+    """The rooms where the sitting has seated candidates, by site and code."""
+    return list(session.scalars(
+        select(Room).join(Seat, Seat.room_id == Room.id).join(Ticket, Ticket.seat_id == Seat.id)
+        .where(Ticket.session_id == exam_session.id).distinct().order_by(Room.site_id, Room.code)
+    ))
+
+
+def mask_id_number(id_number: str) -> str:
+    """An ID number as printed on a ticket: first 6 and last 4 shown, the birth date hidden."""
+    if len(id_number) <= 10:
+        return id_number[:2] + "*" * max(0, len(id_number) - 2)
+    return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
+
+
+def seat_at_site(
+    session: Session,
+    exam_session: ExamSession,
+    *,
+    site_code: str,
+    site_name: str,
+    actor: str,
+    room_size: int = 30,
+    city: str = "",
+) -> list[Room]:
+    """Seat every unseated ticket of the sitting at site `site_code` (created if new), adding rooms
+    of `room_size` seats (第1考场, 第2考场 ...) as needed; returns the rooms used, in order."""
+    site = session.scalar(select(Site).where(Site.code == site_code)) or create_site(
+        session, code=site_code, name=site_name, city=city, actor=actor
+    )
+    unseated = session.scalar(
+        select(func.count()).select_from(Ticket).where(Ticket.session_id == exam_session.id, Ticket.seat_id.is_(None))
+    ) or 0
+    rooms = list(site.rooms)
+    free = 0
+    taken = set(session.scalars(
+        select(Ticket.seat_id).where(Ticket.session_id == exam_session.id, Ticket.seat_id.is_not(None))
+    ))
+    for room in rooms:
+        free += sum(1 for seat in room.seats if seat.id not in taken)
+    while free < unseated:
+        number = len(rooms) + 1
+        room = create_room(session, site, code=f"{number:02d}", name=f"第{number}考场", seats=room_size, actor=actor)
+        rooms.append(room)
+        free += room_size
+    seat_candidates(session, exam_session, rooms, actor)
+    return [r for r in rooms_of_session(session, exam_session) if r.site_id == site.id]

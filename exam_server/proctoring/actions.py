@@ -1,0 +1,177 @@
+"""One table of the proctor's actions, shared by the HTTP endpoints and the /proctor Socket.IO events,
+so both are authorised and logged the same way; after each commit the screens are told."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from exam_server.core.models import User
+from exam_server.delivery import operations as delivery
+from exam_server.delivery.models import Attempt
+from exam_server.delivery.notify import (
+    EXAM_NS,
+    PROCTOR_NS,
+    attempt_room,
+    proctor_room,
+    push_attempt_state,
+    push_closed,
+    push_seat,
+)
+from exam_server.delivery.states import TransitionRefused
+from exam_server.extensions import socketio
+from exam_server.proctoring import operations as ops
+from item_bank.db import utcnow
+
+MOVED_TEXT = "监考员已允许您在另一台电脑上继续考试，本机上的考试已关闭。请按监考员指示操作。"
+
+
+def push_announcement(attempts: list[Attempt], text: str) -> None:
+    """Show `text` on each of these candidates' screens."""
+    for attempt in attempts:
+        socketio.emit("announcement", {"attempt_id": attempt.id, "text": text}, to=attempt_room(attempt.id),
+                      namespace=EXAM_NS)
+
+
+def push_activity(room_id: int | None, kind: str, actor: str, who: str, payload: dict[str, Any]) -> None:
+    """Tell every console watching the room that something was done (their activity list)."""
+    if room_id is not None:
+        socketio.emit("activity", {"kind": kind, "actor": actor, "who": who, "payload": payload,
+                                   "at": delivery.iso(utcnow())},
+                      to=proctor_room(room_id), namespace=PROCTOR_NS)
+
+
+def _who(attempt: Attempt) -> str:
+    seat = attempt.ticket.seat
+    return f"{seat.number if seat else '-'} 号 {attempt.candidate.name}"
+
+
+# ---------------------------------------------------------------- on one attempt
+
+
+def _check_in(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
+    ops.admit(session, attempt, actor)
+    push_attempt_state(attempt, "checked_in")
+    return "checked_in"
+
+
+def _pause(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
+    ops.pause(session, attempt, actor, data.get("reason"))
+    push_attempt_state(attempt, "paused")
+    return "paused"
+
+
+def _resume(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
+    ops.resume(session, attempt, actor, data.get("reason"))
+    push_attempt_state(attempt, "resumed")
+    return "resumed"
+
+
+def _extend(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
+    ops.extend(session, attempt, actor, data.get("minutes"), data.get("reason"))
+    push_attempt_state(attempt, "extended")
+    return "extended"
+
+
+def _force_submit(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
+    ops.force_submit(session, attempt, actor, data.get("reason"))
+    push_attempt_state(attempt, "proctor")
+    return "submitted"
+
+
+def _allow_move(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
+    attempt, old = ops.allow_move(session, attempt, actor, data.get("reason"))
+    if old:
+        push_closed(attempt, old, MOVED_TEXT)
+    push_attempt_state(attempt, "moved")
+    return "moved"
+
+
+def _incident(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
+    ops.log_incident(session, attempt, actor, data.get("category"), data.get("reason"))
+    push_seat(attempt)
+    return "incident"
+
+
+ATTEMPT_ACTIONS: dict[str, Callable[[Session, Attempt, str, dict[str, Any]], str]] = {
+    "check_in": _check_in,
+    "pause": _pause,
+    "resume": _resume,
+    "extend": _extend,
+    "force_submit": _force_submit,
+    "allow_move": _allow_move,
+    "incident": _incident,
+}
+
+ROOM_ACTIONS = ("pause_room", "resume_room", "announce", "room_incident")
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _room_action(session: Session, user: User, actor: str, action: str, data: dict[str, Any]) -> dict[str, Any]:
+    room_id = _int(data.get("room_id"))
+    ops.authorise_room(user, room_id)
+    assert room_id is not None
+    exam_session = ops.current_session(session, room_id, _int(data.get("session_id")))
+    if exam_session is None:
+        raise ops.ProctorError("no_session", "本考场当前没有考试场次。", 404)
+    payload: dict[str, Any]
+    if action == "pause_room":
+        attempts = ops.pause_room(session, room_id, exam_session.id, actor, data.get("reason"))
+        for attempt in attempts:
+            push_attempt_state(attempt, "paused")
+        payload = {"count": len(attempts), "reason": data.get("reason") or ""}
+    elif action == "resume_room":
+        attempts = ops.resume_room(session, room_id, exam_session.id, actor, data.get("reason"))
+        for attempt in attempts:
+            push_attempt_state(attempt, "resumed")
+        payload = {"count": len(attempts), "reason": data.get("reason") or ""}
+    elif action == "announce":
+        attempts = ops.announce(session, room_id, exam_session.id, actor, data.get("text"))
+        text = str(data.get("text")).strip()
+        push_announcement(attempts, text)
+        payload = {"count": len(attempts), "text": text}
+    else:
+        events = ops.log_room_incident(session, room_id, exam_session.id, actor, data.get("category"),
+                                       data.get("reason"))
+        payload = {"count": len(events), "category": data.get("category"), "reason": data.get("reason")}
+    push_activity(room_id, action, actor, "全场", payload)
+    return {"ok": True, "action": action, **payload}
+
+
+def perform(session: Session, user: User | None, actor: str, action: str, data: Any) -> dict[str, Any]:
+    """Authorise and carry out `action` with `data`; returns the acknowledgement ({ok, ...} or
+    {ok: false, error, message, http_status})."""
+    data = data if isinstance(data, dict) else {}
+    try:
+        if user is None:
+            raise ops.ProctorError("forbidden", "请先登录。", 401)
+        if action in ATTEMPT_ACTIONS:
+            attempt = ops.attempt_for(session, user, _int(data.get("attempt_id")))
+            kind = ATTEMPT_ACTIONS[action](session, attempt, actor, data)
+            push_activity(ops.room_id_of(attempt), kind, actor, _who(attempt),
+                          {k: data[k] for k in ("reason", "minutes", "category") if k in data})
+            return {"ok": True, "action": action, "attempt_id": attempt.id, "status": attempt.status,
+                    "remaining_s": round(delivery.remaining_seconds(attempt), 1)}
+        if action in ROOM_ACTIONS:
+            return _room_action(session, user, actor, action, data)
+        raise ops.ProctorError("unknown_action", f"未知的操作：{action}", 400)
+    except ops.ProctorError as exc:
+        session.rollback()
+        return {**exc.ack(), "http_status": exc.status}
+    except delivery.DeliveryError as exc:
+        session.rollback()
+        return {**exc.ack(), "http_status": 409}
+    except TransitionRefused as exc:
+        session.rollback()
+        return {"ok": False, "error": "refused", "message": str(exc), "http_status": 409}

@@ -1,0 +1,112 @@
+"""Setting up places and printing from a shell: sites, rooms, seating, tickets and seating lists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from exam_server.extensions import db
+from exam_server.sessions import operations as ops
+from exam_server.sessions.models import ExamSession, Room, Site
+from exam_server.sessions.pdf import PdfFontMissing, seating_list_pdf, tickets_pdf
+
+ACTOR = "cli"
+
+
+def _exam_session(code: str) -> ExamSession:
+    exam_session = db.session.scalar(select(ExamSession).where(ExamSession.code == code))
+    if exam_session is None:
+        raise click.ClickException(f"没有考试场次 {code}")
+    return exam_session
+
+
+def _room(ref: str) -> Room:
+    """A room named SITE:ROOM (site code, room code)."""
+    site_code, _, room_code = ref.partition(":")
+    room = db.session.scalar(select(Room).join(Site).where(Site.code == site_code, Room.code == room_code))
+    if room is None:
+        raise click.ClickException(f"没有考场 {ref}（格式：考点编号:考场编号）")
+    return room
+
+
+@click.command("create-site")
+@click.argument("code")
+@click.argument("name")
+@click.option("--city", default="")
+@click.option("--address", default="")
+def create_site(code: str, name: str, city: str, address: str) -> None:
+    """Create a test site (考点) CODE named NAME."""
+    try:
+        site = ops.create_site(db.session, code=code, name=name, city=city, address=address, actor=ACTOR)
+    except ops.SessionSetupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"已创建考点 {site.code} {site.name}")
+
+
+@click.command("create-room")
+@click.argument("site_code")
+@click.argument("code")
+@click.argument("name")
+@click.option("--seats", type=int, required=True, help="座位数")
+def create_room(site_code: str, code: str, name: str, seats: int) -> None:
+    """Create room CODE named NAME at site SITE_CODE with seats 1..N."""
+    site = db.session.scalar(select(Site).where(Site.code == site_code))
+    if site is None:
+        raise click.ClickException(f"没有考点 {site_code}")
+    try:
+        room = ops.create_room(db.session, site, code=code, name=name, seats=seats, actor=ACTOR)
+    except ops.SessionSetupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"已创建考场 {site.code}:{room.code} {room.name}，{seats} 个座位")
+
+
+@click.command("seat-candidates")
+@click.argument("session_code")
+@click.option("--room", "rooms", multiple=True, required=True, help="考点编号:考场编号，可重复，按顺序排座")
+def seat_candidates(session_code: str, rooms: tuple[str, ...]) -> None:
+    """Seat every unseated candidate of SESSION_CODE in the given rooms, by ticket number."""
+    exam_session = _exam_session(session_code)
+    try:
+        seated = ops.seat_candidates(db.session, exam_session, [_room(r) for r in rooms], ACTOR)
+    except ops.SessionSetupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    db.session.commit()
+    click.echo(f"已为 {len(seated)} 名考生安排座位")
+
+
+@click.command("print-tickets")
+@click.argument("session_code")
+@click.option("--room", default=None, help="只打印这个考场（考点编号:考场编号）")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def print_tickets(session_code: str, room: str | None, output: Path) -> None:
+    """Write the admission tickets (准考证) of SESSION_CODE to a PDF."""
+    exam_session = _exam_session(session_code)
+    rows = ops.seating(db.session, exam_session, _room(room) if room else None)
+    try:
+        output.write_bytes(tickets_pdf(rows))
+    except PdfFontMissing as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"已写入 {len(rows)} 张准考证：{output}")
+
+
+@click.command("print-seating")
+@click.argument("session_code")
+@click.argument("room_ref", metavar="SITE:ROOM")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def print_seating(session_code: str, room_ref: str, output: Path) -> None:
+    """Write the seating list (座位表) of one room of SESSION_CODE to a PDF."""
+    exam_session = _exam_session(session_code)
+    room = _room(room_ref)
+    rows = ops.seating(db.session, exam_session, room)
+    try:
+        output.write_bytes(seating_list_pdf(exam_session, room, rows))
+    except PdfFontMissing as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"已写入座位表（{len(rows)} 人）：{output}")
+
+
+commands = [create_site, create_room, seat_candidates, print_tickets, print_seating]

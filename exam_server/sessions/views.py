@@ -1,0 +1,245 @@
+"""Centre staff set up the places of a sitting and print its paper.
+
+URL table (centre staff unless noted):
+  GET  /centre/sites                               sites, rooms, seats and their proctors
+  POST /centre/sites                               create a site
+  POST /centre/sites/<site>/rooms                  create a room with seats
+  POST /centre/rooms/<room>/seats                  set a room's number of seats
+  POST /centre/rooms/<room>/proctor                put a proctor in charge of a room
+  GET  /centre/sessions/<session>/seating          who sits where; seat the unseated
+  POST /centre/sessions/<session>/seating          seat every unseated candidate in the chosen rooms
+  POST /centre/tickets/<ticket>/seat               move one candidate to another seat
+  GET  /centre/sessions/<session>/tickets.pdf      admission tickets (?room= one room)
+  GET  /centre/sessions/<session>/rooms/<room>/seating.pdf   a room's seating list
+  GET  /my-ticket.pdf                              the logged-in candidate's own ticket
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from exam_server.core.auth import candidate_required, role_required
+from exam_server.core.models import User
+from exam_server.extensions import db
+from exam_server.proctoring.operations import ProctorError, assign_proctor
+from exam_server.sessions import operations as ops
+from exam_server.sessions.models import ExamSession, Room, Seat, Site, Ticket
+from exam_server.sessions.pdf import PdfFontMissing, seating_list_pdf, tickets_pdf
+
+blueprint = Blueprint("sessions", __name__)
+
+
+def _int_field(name: str) -> int | None:
+    value = request.form.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _pdf(data: bytes, filename: str) -> WerkzeugResponse:
+    from urllib.parse import quote
+
+    response = WerkzeugResponse(data, mimetype="application/pdf")
+    # RFC 5987: Chinese file names survive every browser.
+    response.headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(filename)}"
+    return response
+
+
+# ---------------------------------------------------------------- sites, rooms, seats
+
+
+def _sites_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
+    sites = db.session.scalars(
+        select(Site).options(joinedload(Site.rooms).joinedload(Room.seats)).order_by(Site.code)
+    ).unique().all()
+    proctors = [u for u in db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username))
+                if "proctor" in u.roles]
+    by_room: dict[int, list[User]] = {}
+    for user in proctors:
+        if user.room_id is not None:
+            by_room.setdefault(user.room_id, []).append(user)
+    exam_sessions = db.session.scalars(select(ExamSession).order_by(ExamSession.starts_at.desc()).limit(20)).all()
+    return render_template("sessions/sites.html", sites=sites, proctors=proctors, by_room=by_room,
+                           exam_sessions=exam_sessions, error=error), status
+
+
+@blueprint.get("/centre/sites")
+@role_required("centre_staff")
+def sites() -> tuple[str, int]:
+    return _sites_page()
+
+
+@blueprint.post("/centre/sites")
+@role_required("centre_staff")
+def create_site() -> WerkzeugResponse | tuple[str, int]:
+    try:
+        site = ops.create_site(db.session, code=request.form.get("code", ""), name=request.form.get("name", ""),
+                               city=request.form.get("city", ""), address=request.form.get("address", ""),
+                               actor=current_user.actor)
+    except ops.SessionSetupError as exc:
+        db.session.rollback()
+        return _sites_page(str(exc), 400)
+    db.session.commit()
+    flash(f"已创建考点 {site.name}。")
+    return redirect(url_for("sessions.sites"))
+
+
+@blueprint.post("/centre/sites/<int:site_id>/rooms")
+@role_required("centre_staff")
+def create_room(site_id: int) -> WerkzeugResponse | tuple[str, int]:
+    site = db.session.get(Site, site_id) or abort(404)
+    try:
+        room = ops.create_room(db.session, site, code=request.form.get("code", ""),
+                               name=request.form.get("name", ""), seats=_int_field("seats") or 0,
+                               actor=current_user.actor)
+    except ops.SessionSetupError as exc:
+        db.session.rollback()
+        return _sites_page(str(exc), 400)
+    db.session.commit()
+    flash(f"已创建考场 {site.name} {room.name}。")
+    return redirect(url_for("sessions.sites"))
+
+
+@blueprint.post("/centre/rooms/<int:room_id>/seats")
+@role_required("centre_staff")
+def set_seats(room_id: int) -> WerkzeugResponse | tuple[str, int]:
+    room = db.session.get(Room, room_id) or abort(404)
+    try:
+        ops.set_seat_count(db.session, room, _int_field("seats") or 0, current_user.actor)
+    except ops.SessionSetupError as exc:
+        db.session.rollback()
+        return _sites_page(str(exc), 400)
+    db.session.commit()
+    flash(f"{room.name} 现有 {len(room.seats)} 个座位。")
+    return redirect(url_for("sessions.sites"))
+
+
+@blueprint.post("/centre/rooms/<int:room_id>/proctor")
+@role_required("centre_staff")
+def set_proctor(room_id: int) -> WerkzeugResponse | tuple[str, int]:
+    room = db.session.get(Room, room_id) or abort(404)
+    user_id = _int_field("user_id")
+    user = db.session.get(User, user_id) if user_id is not None else None
+    if user is None:
+        return _sites_page("请选择监考员。", 400)
+    try:
+        assign_proctor(db.session, user, room, current_user.actor)
+    except ProctorError as exc:
+        db.session.rollback()
+        return _sites_page(exc.message, 400)
+    flash(f"{user.display_name} 现在监考 {room.site.name} {room.name}。")
+    return redirect(url_for("sessions.sites"))
+
+
+# ---------------------------------------------------------------- seating a sitting
+
+
+def _exam_session(session_id: int) -> ExamSession:
+    exam_session = db.session.get(ExamSession, session_id)
+    if exam_session is None:
+        abort(404)
+    return exam_session
+
+
+def _seating_page(exam_session: ExamSession, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    tickets = ops.seating(db.session, exam_session)
+    rooms = db.session.scalars(
+        select(Room).join(Site).options(joinedload(Room.site), joinedload(Room.seats)).order_by(Site.code, Room.code)
+    ).unique().all()
+    used: dict[int, int] = {}
+    for ticket in tickets:
+        if ticket.seat is not None:
+            used[ticket.seat.room_id] = used.get(ticket.seat.room_id, 0) + 1
+    unseated = sum(1 for t in tickets if t.seat is None)
+    return render_template("sessions/seating.html", exam_session=exam_session, tickets=tickets, rooms=rooms,
+                           used=used, unseated=unseated, error=error), status
+
+
+@blueprint.get("/centre/sessions/<int:session_id>/seating")
+@role_required("centre_staff")
+def seating(session_id: int) -> tuple[str, int]:
+    return _seating_page(_exam_session(session_id))
+
+
+@blueprint.post("/centre/sessions/<int:session_id>/seating")
+@role_required("centre_staff")
+def seat_candidates(session_id: int) -> WerkzeugResponse | tuple[str, int]:
+    exam_session = _exam_session(session_id)
+    room_ids = [int(v) for v in request.form.getlist("room_id") if v.isdigit()]
+    rooms = [r for r in (db.session.get(Room, i) for i in room_ids) if r is not None]
+    if not rooms:
+        return _seating_page(exam_session, "请至少选择一个考场。", 400)
+    try:
+        seated = ops.seat_candidates(db.session, exam_session, rooms, current_user.actor)
+    except ops.SessionSetupError as exc:
+        db.session.rollback()
+        return _seating_page(exam_session, str(exc), 400)
+    db.session.commit()
+    flash(f"已为 {len(seated)} 名考生安排座位。")
+    return redirect(url_for("sessions.seating", session_id=session_id))
+
+
+@blueprint.post("/centre/tickets/<int:ticket_id>/seat")
+@role_required("centre_staff")
+def move_ticket(ticket_id: int) -> WerkzeugResponse | tuple[str, int]:
+    ticket = db.session.get(Ticket, ticket_id) or abort(404)
+    room_id, number = _int_field("room_id"), _int_field("seat")
+    seat = db.session.scalar(select(Seat).where(Seat.room_id == room_id, Seat.number == number))
+    if seat is None:
+        return _seating_page(ticket.session, f"没有这个座位（考场 {room_id}，{number} 号）。", 400)
+    try:
+        ops.assign_seat(db.session, ticket, seat, current_user.actor)
+    except ops.SessionSetupError as exc:
+        db.session.rollback()
+        return _seating_page(ticket.session, str(exc), 400)
+    db.session.commit()
+    flash(f"考生 {ticket.candidate.name} 已调整到 {seat.room.name} {seat.number} 号。")
+    return redirect(url_for("sessions.seating", session_id=ticket.session_id))
+
+
+# ---------------------------------------------------------------- printing
+
+
+@blueprint.get("/centre/sessions/<int:session_id>/tickets.pdf")
+@role_required("centre_staff")
+def tickets(session_id: int) -> WerkzeugResponse:
+    exam_session = _exam_session(session_id)
+    room = None
+    if request.args.get("room", "").isdigit():
+        room = db.session.get(Room, int(request.args["room"])) or abort(404)
+    rows = ops.seating(db.session, exam_session, room)
+    try:
+        data = tickets_pdf(rows)
+    except PdfFontMissing as exc:
+        abort(503, str(exc))
+    suffix = f"-{room.code}" if room else ""
+    return _pdf(data, f"准考证-{exam_session.code}{suffix}.pdf")
+
+
+@blueprint.get("/centre/sessions/<int:session_id>/rooms/<int:room_id>/seating.pdf")
+@role_required("centre_staff", "proctor")
+def seating_pdf(session_id: int, room_id: int) -> WerkzeugResponse:
+    exam_session = _exam_session(session_id)
+    room = db.session.get(Room, room_id) or abort(404)
+    user = db.session.get(User, current_user.user.id)
+    if user is None or not (user.has_role("centre_staff") or user.room_id == room.id):
+        abort(403)
+    try:
+        data = seating_list_pdf(exam_session, room, ops.seating(db.session, exam_session, room))
+    except PdfFontMissing as exc:
+        abort(503, str(exc))
+    return _pdf(data, f"座位表-{exam_session.code}-{room.site.code}-{room.code}.pdf")
+
+
+@blueprint.get("/my-ticket.pdf")
+@candidate_required
+def my_ticket() -> WerkzeugResponse:
+    """A candidate prints their own admission ticket."""
+    ticket = current_user.ticket
+    try:
+        data = tickets_pdf([ticket])
+    except PdfFontMissing as exc:
+        abort(503, str(exc))
+    return _pdf(data, f"准考证-{ticket.number}.pdf")
