@@ -44,6 +44,10 @@ class Build:
     x: np.ndarray = field(init=False)  # (F, U) column indices
     t: int | None = field(init=False, default=None)
     soft_cols: list[int] = field(default_factory=list)
+    # Sequential (one form at a time) building: forms already fixed, as unit keys, and a mean-p anchor
+    # standing in for the spread between forms.
+    previous: list[set[str]] = field(default_factory=list)
+    p_anchor: float | None = None
     # Per-unit contributions.
     counts: np.ndarray = field(init=False)  # (S, U) items of each section
     area_pts: np.ndarray = field(init=False)  # (A, U) points in each blueprint area
@@ -148,7 +152,11 @@ def build_difficulty(b: Build) -> None:
             d.p_max * n + 1e-7,
             Need("difficulty", "mean_p", f, "", 1.0),
         )
-    if b.n_forms > 1 and not b.elastic:
+    if b.p_anchor is not None and not b.elastic:
+        half = d.parallel_tolerance / 2
+        for f in range(b.n_forms):
+            b.soft(b.x[f], b.p_sum, (b.p_anchor - half) * n, (b.p_anchor + half) * n, P_SPREAD_SCALE * n)
+    elif b.n_forms > 1 and not b.elastic:
         m_lo, m_hi = b.model.add_vars(2, 0.0, 1.0)
         for f in range(b.n_forms):
             b.model.add_row(np.append(b.x[f], m_lo), np.append(b.p_sum, -n), lo=0.0)
@@ -224,6 +232,18 @@ def build_restricted(b: Build) -> None:
 def build_reuse(b: Build) -> None:
     """How parallel forms may share items: disjoint, a pairwise overlap limit, and uses per item."""
     spec, F = b.spec, b.n_forms
+    if b.previous:
+        limit = overlap_limit(spec)
+        for g, keys in enumerate(b.previous):
+            cols = [j for j, u in enumerate(b.units) if u.key in keys]
+            if cols:
+                for f in range(F):
+                    b.model.add_row(
+                        b.x[f, cols],
+                        b.sizes[cols],
+                        hi=limit,
+                        need=Need("overlap", f"{g}-{len(b.previous) + f}", None, "道", 1.0),
+                    )
     if F < 2:
         return
     n_units = len(b.units)
@@ -267,10 +287,26 @@ BUILDERS: list[Builder] = [
 
 
 def build(
-    spec: BlueprintSpec, pool: Pool, units: list[Unit], n_forms: int, tier: str, elastic: bool
+    spec: BlueprintSpec,
+    pool: Pool,
+    units: list[Unit],
+    n_forms: int,
+    tier: str,
+    elastic: bool,
+    previous: list[set[str]] | None = None,
+    p_anchor: float | None = None,
 ) -> Build:
-    """The whole model for `n_forms` forms over `units`."""
-    b = Build(spec, pool, units, n_forms, tier, MipModel(elastic=elastic))
+    """The whole model for `n_forms` forms over `units` (after `previous` fixed forms, if any)."""
+    b = Build(
+        spec,
+        pool,
+        units,
+        n_forms,
+        tier,
+        MipModel(elastic=elastic),
+        previous=previous or [],
+        p_anchor=p_anchor,
+    )
     for builder in BUILDERS:
         builder(b)
     b.finish()

@@ -163,7 +163,7 @@ class MipModel:
         rel_gap: float = 1e-4,
         abs_gap: float = 1e-6,
         threads: int | None = None,
-        start: np.ndarray | None = None,
+        start: dict[int, float] | None = None,
         log: bool = False,
     ) -> SolveResult:
         """Solve with HiGHS; a time limit returns the best solution found, with its gap."""
@@ -207,11 +207,11 @@ class MipModel:
         if threads:
             h.setOptionValue("threads", int(threads))
         h.passModel(lp)
-        if start is not None:
-            sol = highspy.HighsSolution()
-            sol.col_value = list(map(float, start))
-            sol.value_valid = True
-            h.setSolution(sol)
+        if start:
+            # A partial start (the x columns): HiGHS completes the continuous columns itself.
+            cols = np.fromiter(start.keys(), dtype=np.int32, count=len(start))
+            vals = np.fromiter(start.values(), dtype=np.float64, count=len(start))
+            h.setSolution(len(cols), cols, vals)
         t0 = time.perf_counter()
         h.run()
         seconds = time.perf_counter() - t0
