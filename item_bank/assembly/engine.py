@@ -60,7 +60,7 @@ class AssemblyInfeasible(AssemblyError):
         self.shortfalls = shortfalls
         self.n_forms = n_forms
         lines = "\n".join(f"- {s.message}" for s in shortfalls) or "- 约束之间互相矛盾（未能定位到具体约束）"
-        what = f"{n_forms} 份平行卷" if n_forms > 1 else "试卷"
+        what = f" {n_forms} 份平行卷" if n_forms > 1 else "试卷"
         super().__init__(f"蓝图「{blueprint_name}」无法组成{what}：\n{lines}")
 
 

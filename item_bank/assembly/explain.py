@@ -149,8 +149,8 @@ def precheck(pool: Pool, spec: BlueprintSpec, n_forms: int) -> list[Shortfall]:
 def describe(b: Build, result: SolveResult) -> list[Shortfall]:
     """Turn the elastic solution's slacks into shortfalls, one per requirement (worst form)."""
     head = _head(b.spec)
-    worst: dict[tuple[str, str, str], tuple[float, float, float]] = {}
-    forms_hit: dict[tuple[str, str, str], set[int]] = defaultdict(set)
+    worst: dict[tuple[str, str, str], tuple[float, float, str]] = {}
+    hits: dict[tuple[str, str, str], set[str]] = defaultdict(set)
     for row_no, (below, above) in result.slacks.items():
         row = b.model.rows[row_no]
         need = row.need
@@ -158,16 +158,22 @@ def describe(b: Build, result: SolveResult) -> list[Shortfall]:
         side = "lo" if below >= above else "hi"
         amount = max(below, above)
         bound = row.lo if side == "lo" else row.hi
-        k = (need.kind, need.key, side)
+        # Pairs of forms are one requirement (the overlap limit); forms of one requirement likewise.
+        key = "*" if need.kind == "overlap" else need.key
+        detail = need.key if need.kind == "overlap" else str(need.form)
+        k = (need.kind, key, side)
         if k not in worst or amount > worst[k][0]:
-            worst[k] = (amount, bound, need.form if need.form is not None else -1)
-        if need.form is not None:
-            forms_hit[k].add(need.form)
+            worst[k] = (amount, bound, detail)
+        hits[k].add(detail)
     out: list[Shortfall] = []
     F = b.n_forms
-    for (kind, key, side), (amount, bound, _form) in sorted(worst.items(), key=lambda kv: -kv[1][0]):
-        hit = len(forms_hit[(kind, key, side)])
-        scope = f"（{F} 份平行卷中有 {hit} 份做不到）" if F > 1 and hit else ""
+    for (kind, key, side), (amount, bound, detail) in sorted(worst.items(), key=lambda kv: -kv[1][0]):
+        hit = len(hits[(kind, key, side)] - {"None"})
+        if kind == "overlap":
+            scope = f"（共 {hit} 对试卷超出）" if hit > 1 else ""
+            key = detail
+        else:
+            scope = f"（{F} 份平行卷中有 {hit} 份做不到）" if F > 1 and hit else ""
         reach = bound - amount if side == "lo" else bound + amount
         out.append(
             Shortfall(
@@ -205,10 +211,13 @@ def _sentence(
         n = spec.item_count
         d = spec.difficulty
         assert d is not None
-        word = "下限" if side == "lo" else "上限"
+        if side == "lo":
+            tail = f"最高只能做到 {reach / n:.3f}（比下限低 {amount / n:.3f}）"
+        else:
+            tail = f"最低只能做到 {reach / n:.3f}（比上限高 {amount / n:.3f}）"
         return (
-            f"{head} · 平均难度 p 需在 [{d.p_min:.2f}, {d.p_max:.2f}] 之间，可用题目最多只能达到 "
-            f"{reach / n:.3f}（未达{word} {amount / n:.3f}）{_excluded_note(pool)}"
+            f"{head} · 平均难度 p 需在 [{d.p_min:.2f}, {d.p_max:.2f}] 之间，在满足其他要求时可用题目{tail}"
+            f"{_excluded_note(pool)}"
         )
     if kind == "information":
         info = spec.information
@@ -220,13 +229,23 @@ def _sentence(
             f"题库在满足其他要求时只能做到 {reach:.2f}（{word} {amount:.2f}）{_excluded_note(pool)}"
         )
     if kind == "enemy":
-        return f"{head} · 互斥题（{key[2:] if key[:2] in ('g:', 'b:') else '同题干变体'}）不能同卷，但满足其他要求需要把 {_fmt(amount + 1)} 道放在同一份试卷"
+        if key.startswith("g:"):
+            group = f"互斥组 {key[2:]}"
+        elif key.startswith("b:"):
+            group = f"蓝图互斥组第 {int(key[2:]) + 1} 组"
+        else:
+            group = "同题干变体"
+        return (
+            f"{head} · {group} 的题目每份试卷只能用 1 道，但满足其他要求需要同时用 {_fmt(amount + 1)} 道"
+            "（其他可用题目不够）"
+        )
     if kind == "item_sets":
         return f"{head} · 每份试卷最多 {_fmt(bound)} 个题组，满足其他要求需要 {_fmt(reach)} 个"
     if kind == "overlap":
         f, g = (int(x) + 1 for x in key.split("-"))
         return (
-            f"{head} · 平行卷两两重复不超过 {_fmt(bound)} 道（{spec.max_overlap:.0%}），题库不足以组成 {b.n_forms} 份："
+            f"{head} · 平行卷两两重复不超过 {_fmt(bound)} 道（{spec.max_overlap:.0%}）：{b.n_forms} 份试卷共需 "
+            f"{b.n_forms * spec.item_count} 道次，可用题目只有 {_fmt(float(b.sizes.sum()))} 道，"
             f"第 {f} 与第 {g} 份至少要重复 {_fmt(reach)} 道"
         )
     if kind == "forms_per_item":

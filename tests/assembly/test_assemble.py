@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from item_bank.assembly import AssemblyInfeasible, assemble_forms
 from item_bank.audit import AuditEvent
-from item_bank.blueprints import create_blueprint
+from item_bank.blueprints import SectionSpec, create_blueprint
 from item_bank.models import Form, FormItem, ItemVersion
 
 
@@ -99,3 +99,210 @@ def test_level_without_items_is_reported(session: Session) -> None:
         assemble_forms(session, bp, 1, time_limit_s=10)
     message = str(info.value)
     assert "4级" in message and "判断题" in message and "只有 0 道" in message and "不适用于本等级" in message
+
+
+def items_of(session: Session, form: Form) -> list[ItemVersion]:
+    return [v for _, v in stored(session, form)]
+
+
+def information(v: ItemVersion, theta: float) -> float:
+    import math
+
+    a, b, c = v.irt_a, v.irt_b, v.irt_c or 0.0
+    p = c + (1 - c) / (1 + math.exp(-a * (theta - b)))
+    return a * a * ((p - c) / (1 - c)) ** 2 * (1 - p) / p
+
+
+def test_difficulty_band(session: Session) -> None:
+    areas = make_areas(session, ["法律", "消防"])
+    bank = BankBuilder(session)
+    for area in areas.values():
+        for t in ("judge", "single", "multiple"):
+            # Mostly easy items; a band of [0.45, 0.55] needs the few hard ones.
+            for k in range(10):
+                bank.add(t, area, p=0.9 if k < 7 else 0.2)
+        bank.add("single", area)  # no p: excluded from a blueprint with a band
+    spec = small_spec(difficulty={"p_min": 0.45, "p_max": 0.55})
+    from item_bank.blueprints import DifficultySpec
+
+    spec.difficulty = DifficultySpec(0.45, 0.55)
+    bp = create_blueprint(session, spec, "t")
+    (form,) = assemble_forms(session, bp, 1, time_limit_s=20).forms
+    ps = [v.difficulty for v in items_of(session, form)]
+    assert None not in ps
+    assert 0.45 <= sum(ps) / len(ps) <= 0.55
+
+
+def test_information_target(session: Session) -> None:
+    from item_bank.blueprints import InformationSpec
+
+    rich_bank(session, per_cell=15)
+    spec = small_spec(
+        information=InformationSpec(thetas=[-1.0, 0.0, 1.0], targets=[1.5, 1.8, 1.2], tolerance=0.1)
+    )
+    bp = create_blueprint(session, spec, "t")
+    (form,) = assemble_forms(session, bp, 1, time_limit_s=20).forms
+    versions = items_of(session, form)
+    for theta, target in zip([-1.0, 0.0, 1.0], [1.5, 1.8, 1.2], strict=True):
+        tif = sum(information(v, theta) for v in versions)
+        assert abs(tif - target) <= 0.1 * target + 1e-9, (theta, tif)
+
+
+@pytest.mark.parametrize("kind", ["bank_group", "stem_variant", "blueprint_group"])
+def test_enemies_never_share_a_form(session: Session, kind: str) -> None:
+    areas = make_areas(session, ["法律", "消防"])
+    bank = BankBuilder(session)
+    for area in areas.values():
+        bank.add_many(6, "single", area)
+        bank.add_many(3, "multiple", area)
+        bank.add_many(1, "judge", area)
+    bank.add("judge", areas["消防"])
+    # Exactly one more judge item than the form needs (4), two of which are enemies.
+    enemy = "EG-1" if kind == "bank_group" else None
+    stem = "保安员在巡逻中发现可疑人员应当（ ）" if kind == "stem_variant" else None
+    a = bank.add("judge", areas["法律"], enemy=enemy, stem=stem)
+    b = bank.add("judge", areas["法律"], enemy=enemy, stem=stem)
+    spec = small_spec(area_tolerance=0.5)
+    if kind == "blueprint_group":
+        spec.enemy_groups = [[a.item.external_id, b.item.external_id]]
+    bp = create_blueprint(session, spec, "t")
+    (form,) = assemble_forms(session, bp, 1, time_limit_s=20).forms
+    ids = {v.id for v in items_of(session, form)}
+    assert len(ids & {a.id, b.id}) == 1
+
+
+def test_item_sets_stay_whole_and_are_limited(session: Session) -> None:
+    areas = make_areas(session, ["法律", "消防"])
+    bank = BankBuilder(session)
+    for area in areas.values():
+        bank.add_many(4, "judge", area)
+        bank.add_many(3, "multiple", area)
+        bank.add_many(1, "single", area)
+    sets = [bank.add_set(3, "single", area) for area in areas.values() for _ in range(2)]
+    spec = small_spec(
+        sections=[
+            SectionSpec("judge", 4, 1.0),
+            SectionSpec("single", 6, 1.0),
+            SectionSpec("multiple", 2, 1.0),
+        ],
+        area_tolerance=0.5,
+        max_item_sets=2,
+    )
+    bp = create_blueprint(session, spec, "t")
+    (form,) = assemble_forms(session, bp, 1, time_limit_s=20).forms
+    versions = items_of(session, form)
+    used_sets = {v.item_set_id for v in versions if v.item_set_id is not None}
+    assert 1 <= len(used_sets) <= 2
+    for item_set, children in sets:
+        positions = [i for i, v in enumerate(versions) if v.item_set_id == item_set.id]
+        if item_set.id in used_sets:
+            assert [versions[i].id for i in positions] == [c.id for c in children]  # whole and in order
+            assert positions == list(range(positions[0], positions[0] + 3))  # together
+        else:
+            assert positions == []
+
+
+def test_item_sets_disallowed(session: Session) -> None:
+    areas = rich_bank(session)
+    bank = BankBuilder(session, "S")
+    for area in areas.values():
+        bank.add_set(4, "single", area)
+    bp = create_blueprint(session, small_spec(item_sets_allowed=False), "t")
+    (form,) = assemble_forms(session, bp, 1, time_limit_s=20).forms
+    assert all(v.item_set_id is None for v in items_of(session, form))
+
+
+def test_parallel_forms_respect_overlap_limit(session: Session) -> None:
+    areas = make_areas(session, ["法律", "消防"])
+    bank = BankBuilder(session)
+    # 26 items: three disjoint forms would need 30, so forms must share items.
+    for area in areas.values():
+        for t in ("judge", "single", "multiple"):
+            bank.add_many(5 if t != "multiple" else 3, t, area)
+    spec = small_spec(max_overlap=0.3, area_tolerance=0.1)
+    bp = create_blueprint(session, spec, "t")
+    result = assemble_forms(session, bp, 3, time_limit_s=30)
+    assert len({f.assembly_group for f in result.forms}) == 1
+    sets_ = [{v.item_id for v in items_of(session, f)} for f in result.forms]
+    overlaps = [len(sets_[i] & sets_[j]) for i in range(3) for j in range(i + 1, 3)]
+    assert max(overlaps) <= 3
+    assert sum(overlaps) > 0  # the bank was too small for disjoint forms
+    assert result.report["measured"]["max_overlap"] == max(overlaps)
+
+
+def test_max_forms_per_item(session: Session) -> None:
+    rich_bank(session, per_cell=6)
+    bp = create_blueprint(session, small_spec(max_overlap=1.0, max_forms_per_item=2), "t")
+    result = assemble_forms(session, bp, 4, time_limit_s=30)
+    uses = Counter(v.item_id for f in result.forms for v in items_of(session, f))
+    assert max(uses.values()) <= 2
+
+
+def test_exposure_limit(session: Session) -> None:
+    areas = rich_bank(session, per_cell=3)
+    bank = BankBuilder(session, "E")
+    for area in areas.values():
+        bank.add_many(3, "judge", area, exposure=500)
+    bp = create_blueprint(session, small_spec(max_exposure=100), "t")
+    (form,) = assemble_forms(session, bp, 1, time_limit_s=20).forms
+    assert all(v.exposure_count < 100 for v in items_of(session, form))
+
+
+def test_exclude_items_of_recent_sessions(session: Session) -> None:
+    import datetime as dt
+
+    from exam_server.sessions.models import ExamSession, SessionForm
+
+    rich_bank(session, per_cell=5)
+    bp = create_blueprint(session, small_spec(), "t")
+    first = assemble_forms(session, bp, 1, time_limit_s=20).forms[0]
+    sitting = ExamSession(
+        code="S1",
+        name="第一场",
+        level=5,
+        part="theory",
+        blueprint_id=bp.id,
+        starts_at=dt.datetime(2026, 1, 5, 1, 0, tzinfo=dt.UTC),
+        duration_s=5400,
+    )
+    session.add(sitting)
+    session.flush()
+    session.add(SessionForm(session_id=sitting.id, form_id=first.id))
+    bp2 = create_blueprint(session, small_spec(name="第二场蓝图", exclude_recent_sessions=1), "t")
+    second = assemble_forms(session, bp2, 1, time_limit_s=20).forms[0]
+    assert not {v.item_id for v in items_of(session, first)} & {v.item_id for v in items_of(session, second)}
+
+
+def test_unsatisfiable_overlap_is_explained(session: Session) -> None:
+    rich_bank(session, per_cell=3)
+    bp = create_blueprint(session, small_spec(max_overlap=0.1, area_tolerance=0.2), "t")
+    with pytest.raises(AssemblyInfeasible) as info:
+        assemble_forms(session, bp, 4, time_limit_s=20)
+    message = str(info.value)
+    assert "4 份平行卷" in message and ("重复" in message or "道次" in message)
+
+
+def test_unsatisfiable_difficulty_is_explained(session: Session) -> None:
+    from item_bank.blueprints import DifficultySpec
+
+    rich_bank(session)
+    spec = small_spec()
+    spec.difficulty = DifficultySpec(0.05, 0.1)
+    bp = create_blueprint(session, spec, "t")
+    with pytest.raises(AssemblyInfeasible) as info:
+        assemble_forms(session, bp, 1, time_limit_s=20)
+    assert "平均难度" in str(info.value) and "0.05" in str(info.value)
+
+
+def test_unsatisfiable_enemies_are_explained(session: Session) -> None:
+    areas = make_areas(session, ["法律", "消防"])
+    bank = BankBuilder(session)
+    for area in areas.values():
+        bank.add_many(6, "single", area)
+        bank.add_many(3, "multiple", area)
+        bank.add_many(2, "judge", area, enemy="EG-9")
+    bp = create_blueprint(session, small_spec(area_tolerance=0.5), "t")
+    with pytest.raises(AssemblyInfeasible) as info:
+        assemble_forms(session, bp, 1, time_limit_s=20)
+    message = str(info.value)
+    assert "互斥" in message or "判断题" in message
