@@ -20,6 +20,8 @@ WEB_DOMAINS = (
     "exam_server.staff.views",
     "exam_server.sessions.views",
     "exam_server.proctoring.views",
+    "exam_server.grading.views",
+    "exam_server.results.views",
 )
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"

@@ -20,6 +20,8 @@ DOMAIN_COMMANDS = (
     "exam_server.forms.cli",
     "exam_server.sessions.cli",
     "exam_server.proctoring.cli",
+    "exam_server.grading.cli",
+    "exam_server.results.cli",
     "exam_server.demo",
 )
 

@@ -2,7 +2,16 @@
 
 from exam_server.core.models import LoginThrottle, User  # noqa: F401
 from exam_server.delivery.models import Attempt, AttemptEvent, Response  # noqa: F401
-from exam_server.results.models import Result  # noqa: F401
+from exam_server.grading.models import (  # noqa: F401
+    GradingAssignment,
+    GradingDocument,
+    GradingTask,
+    Mark,
+    Panel,
+    PanelMember,
+    Rubric,
+)
+from exam_server.results.models import KeyCorrection, Result, ReviewRequest  # noqa: F401
 from exam_server.sessions.models import (  # noqa: F401
     Candidate,
     ExamSession,

@@ -1,0 +1,232 @@
+"""A level-2 (保安师) sitting for tests and the grading demo: a written paper of short answers and an
+essay, candidates with tickets and attempts, graders, a chief grader and centre staff.
+
+Built with the same operations a centre uses (items, blueprint, lock, session, tickets, attempts);
+the form is put together by hand because three human-graded items need no optimisation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from exam_server.core.models import User
+from exam_server.core.security import hash_password
+from exam_server.delivery.models import Attempt
+from exam_server.delivery.operations import check_in, prepare_attempts
+from exam_server.sessions.operations import (
+    assign_forms,
+    create_exam_session,
+    issue_ticket,
+    register_candidate,
+)
+from item_bank.db import utcnow
+from item_bank.models import APPROVED, Form, FormItem
+from item_bank.versions import ItemDraft, create_item
+
+ACTOR = "system:seed"
+
+WRITTEN_ITEMS: list[dict[str, Any]] = [
+    {
+        "type": "short",
+        "points": 20,
+        "stem": "简述保安员在巡逻中发现形迹可疑人员时的处置步骤。",
+        "model_answer": "保持警惕、礼貌询问并核查身份；注意观察其携带物品；必要时报告上级并监控其行踪；"
+                        "发现违法犯罪嫌疑时及时报警并保护现场；做好记录。",
+        "rubric": [
+            {"criterion": "询问与核查身份", "points": 5},
+            {"criterion": "观察与监控", "points": 5},
+            {"criterion": "报告与报警", "points": 5},
+            {"criterion": "记录与现场保护", "points": 5},
+        ],
+    },
+    {
+        "type": "short",
+        "points": 20,
+        "stem": "简述大型活动安全保卫工作方案应包括的主要内容。",
+        "model_answer": "活动概况；安保组织与职责分工；人员与装备配置；现场区域划分与出入口管理；"
+                        "安全检查；交通与疏散；应急处置预案；通信联络。",
+        "rubric": [
+            {"criterion": "组织与职责", "points": 5},
+            {"criterion": "人员装备与区域管理", "points": 5},
+            {"criterion": "安全检查与疏散", "points": 5},
+            {"criterion": "应急预案与通信", "points": 5},
+        ],
+    },
+    {
+        "type": "essay",
+        "points": 60,
+        "stem": "结合工作实际，论述保安服务公司如何建立有效的突发事件应急管理体系。",
+        "model_answer": "从风险评估、组织体系、预案编制与演练、培训、物资保障、信息报告、"
+                        "与公安机关协作、事后评估与改进等方面论述，观点明确，措施可行。",
+        "rubric": [
+            {"criterion": "观点明确、论点正确", "points": 15},
+            {"criterion": "措施全面、具体可行", "points": 25},
+            {"criterion": "结合工作实际", "points": 10},
+            {"criterion": "结构与表达", "points": 10},
+        ],
+    },
+]
+
+GRADING_STAFF = [
+    ("staff", "鉴定中心 张老师", ["centre_staff"]),
+    ("grader1", "阅卷员 一号", ["grader"]),
+    ("grader2", "阅卷员 二号", ["grader"]),
+    ("grader3", "阅卷员 三号", ["grader"]),
+    ("chief", "阅卷组长 周老师", ["chief_grader"]),
+    ("examiner1", "答辩评委 刘老师", ["grader"]),
+    ("examiner2", "答辩评委 孙老师", ["grader"]),
+]
+
+CANDIDATES = [
+    ("440106198503120011", "陈志强", "广州市保安服务有限公司"),
+    ("440106198807230022", "林晓燕", "南方安保集团"),
+    ("440106199001150033", "黄建华", "平安物业管理有限公司"),
+    ("440106198211080044", "吴国栋", "广州市保安服务有限公司"),
+    ("440106199305300055", "郑丽娟", "南方安保集团"),
+    ("440106197912270066", "何振宇", "平安物业管理有限公司"),
+]
+
+
+@dataclass
+class SeededWritten:
+    exam_session_id: int
+    blueprint_id: int
+    form_id: int
+    version_ids: list[int]
+    attempt_ids: list[int]
+    candidate_ids: list[int]
+    logins: list[tuple[str, str, str]] = field(default_factory=list)
+    staff: dict[str, int] = field(default_factory=dict)  # username -> user id
+    staff_password: str = ""
+
+
+def ensure_staff(session: Session, password: str, hash_profile: str = "default") -> dict[str, int]:
+    """The grading demo's staff accounts (created if missing) by username."""
+    out = {}
+    for username, display, roles in GRADING_STAFF:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            user = User(username=username, display_name=display, roles=roles,
+                        password_hash=hash_password(password, hash_profile))
+            session.add(user)
+            session.flush()
+        out[username] = user.id
+    session.commit()
+    return out
+
+
+def seed_written_sitting(
+    session: Session,
+    *,
+    level: int = 2,
+    n_candidates: int = 4,
+    grading: dict[str, Any] | None = None,
+    starts_at: dt.datetime | None = None,
+    staff_password: str = "pw-staff",
+    hash_profile: str = "default",
+    code: str | None = None,
+) -> SeededWritten:
+    """A level 2 (or 1) written-paper sitting, checked in and ready to start; `grading` overrides the
+    blueprint's grading rules (default: tolerance 10 % of each task, mean rule, trimmed-mean panels)."""
+    from item_bank.blueprints import create_blueprint
+    from item_bank.forms import lock_form
+
+    staff = ensure_staff(session, staff_password, hash_profile)
+    versions = []
+    for spec in WRITTEN_ITEMS:
+        draft = ItemDraft(
+            type=spec["type"], stem=spec["stem"], points=spec["points"], levels=[level], part="written",
+            content={"model_answer": spec["model_answer"], "rubric": spec["rubric"]}, source="grading seed",
+        )
+        version = create_item(session, draft, actor=ACTOR, author_id=None)
+        # Fixture data: the two-person review of item_bank.review is not what these tests are about.
+        version.status = APPROVED
+        versions.append(version)
+    session.flush()
+    tag = code or f"{level}W-{utcnow():%H%M%S%f}"
+    blueprint = create_blueprint(session, {
+        "name": f"{level}级 笔试 {tag}",
+        "level": level,
+        "part": "written",
+        "duration_s": 120 * 60,
+        "pass_mark": 60,
+        "sections": [
+            {"type": "short", "count": 2, "points": 20, "title": "一、简答题"},
+            {"type": "essay", "count": 1, "points": 60, "title": "二、论述题"},
+        ],
+        "grading": grading if grading is not None else {
+            "tolerance_share": 0.1, "final_rule": "mean", "panel_rule": "trimmed_mean",
+            "defence_weights": {"thesis": 40, "defence": 60},
+        },
+    }, actor=ACTOR)
+    form = Form(code=f"F-{tag}", blueprint_id=blueprint.id, assembly_group=tag)
+    session.add(form)
+    session.flush()
+    for pos, version in enumerate(versions, start=1):
+        section = "一、简答题" if version.type == "short" else "二、论述题"
+        session.add(FormItem(form_id=form.id, item_version_id=version.id, position=pos, section=section,
+                             points=version.points, scoring_rule="exact"))
+    session.flush()
+    lock_form(session, form, ACTOR)
+    session.commit()
+    level_name = {2: "保安师（二级）", 1: "高级保安师（一级）"}.get(level, f"{level}级")
+    exam_session = create_exam_session(
+        session, code=f"S-{tag}", name=f"2026年{level_name}笔试与论文答辩", blueprint=blueprint,
+        starts_at=starts_at or utcnow() - dt.timedelta(minutes=5), actor=ACTOR,
+    )
+    assign_forms(session, exam_session, [form], ACTOR)
+    logins = []
+    candidate_ids = []
+    for id_number, name, employer in CANDIDATES[:n_candidates]:
+        person = register_candidate(
+            session, id_number=id_number, name=name, guard_cert_no=f"粤公保证字{id_number[-6:]}",
+            guard_cert_date=dt.date(2015, 6, 1), employer=employer, city="广州",
+        )
+        ticket, password = issue_ticket(session, exam_session, person, ACTOR, hash_profile=hash_profile)
+        logins.append((ticket.number, password, person.name))
+        candidate_ids.append(person.id)
+    session.commit()
+    prepare_attempts(session, exam_session, ACTOR)
+    attempts = list(session.scalars(
+        select(Attempt).where(Attempt.session_id == exam_session.id).order_by(Attempt.ticket_id)
+    ))
+    for attempt in attempts:
+        check_in(session, attempt, ACTOR)
+    return SeededWritten(
+        exam_session_id=exam_session.id, blueprint_id=blueprint.id, form_id=form.id,
+        version_ids=[v.id for v in versions], attempt_ids=[a.id for a in attempts], candidate_ids=candidate_ids,
+        logins=logins, staff=staff, staff_password=staff_password,
+    )
+
+
+SAMPLE_ANSWERS = [
+    "首先礼貌上前询问，请其出示证件核查身份；同时观察其携带物品和神态；如有异常立即报告领班，"
+    "必要时拨打110报警，并保护好现场，事后做好巡逻记录。",
+    "方案应包括：活动基本情况；安保组织机构和职责；人员、装备配置；场地分区和出入口管理；"
+    "安全检查；人员疏散路线；应急处置预案；通信联络方式。",
+    "建立应急管理体系，首先要做好风险评估，识别服务区域内的火灾、治安、拥挤踩踏等风险；"
+    "其次要建立应急组织，明确指挥、处置、联络各岗位职责；第三要编制预案并定期演练；"
+    "第四加强队员培训，配足应急物资；第五建立信息报告制度，与公安机关、消防部门保持联动；"
+    "最后在事件结束后总结评估，不断改进。以我公司某商场项目为例……",
+]
+
+
+def sit_written(session: Session, attempt_id: int, answers: list[str] | None = None) -> None:
+    """Play one candidate's written paper through the delivery operations: start, type, submit."""
+    from exam_server.delivery.operations import save_answer, start, submit
+
+    attempt = session.get(Attempt, attempt_id)
+    start(session, attempt, actor="candidate")
+    texts = answers or SAMPLE_ANSWERS
+    for seq, (version_id, text) in enumerate(zip(sorted(attempt.item_order), texts, strict=False), start=1):
+        ack = save_answer(session, attempt.candidate_id, attempt.id, version_id, text, seq, f"seed-{attempt.id}-{seq}")
+        if not ack.get("ok"):
+            raise RuntimeError(f"save refused: {ack}")
+    ack = submit(session, attempt.candidate_id, attempt.id, f"seed-submit-{attempt.id}")
+    if not ack.get("ok"):
+        raise RuntimeError(f"submit refused: {ack}")

@@ -1,0 +1,221 @@
+"""A form's scoring plan: its items laid out as the arrays `scoring.rules.score_matrix` takes.
+
+One plan serves both paths, the single attempt scored at submit and the whole session scored at
+once, so the two give the same numbers bit for bit. A plan is built from a locked form and the
+session's key corrections, which never change once made, so plans are cached per process.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from item_bank.models import ItemVersion
+from item_bank.types import item_type
+from scoring.rules import (
+    Rule,
+    letters_to_mask,
+    part_score,
+    score_matrix,
+    score_response,
+    weighted_part_score,
+)
+
+OPTION_TYPES = frozenset({"single", "judge", "multiple"})
+
+
+class PlanError(ValueError):
+    """A form or key correction that cannot be scored; names the item."""
+
+
+@dataclass(frozen=True)
+class HumanItem:
+    """An item graded by people: its column, version, points and type."""
+
+    column: int
+    version_id: int
+    points: float
+    type: str
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """The items of one form as columns: option items as masks and rules, fill-in and human-graded apart."""
+
+    form_id: int
+    version_ids: tuple[int, ...]
+    types: tuple[str, ...]
+    points: np.ndarray
+    option_columns: np.ndarray
+    keys: np.ndarray
+    rules: np.ndarray
+    fill: tuple[tuple[int, Any, float], ...]
+    human: tuple[HumanItem, ...]
+    corrections: tuple[tuple[int, int], ...]
+
+    @property
+    def max_points(self) -> float:
+        return math.fsum(float(p) for p, t in zip(self.points, self.types, strict=True) if t != "set")
+
+    @property
+    def column_of(self) -> dict[int, int]:
+        return {v: i for i, v in enumerate(self.version_ids)}
+
+    @property
+    def has_human_items(self) -> bool:
+        return bool(self.human)
+
+    def score(self, rows: list[Mapping[int, Any]], human_marks: list[Mapping[int, float]] | None = None) -> np.ndarray:
+        """Points per attempt × item for answer rows {version id: value}; NaN where a person's mark is missing."""
+        n = len(rows)
+        column = self.column_of
+        option_col = {int(self.version_ids[c]): j for j, c in enumerate(self.option_columns)}
+        r_idx: list[int] = []
+        c_idx: list[int] = []
+        masks: list[int] = []
+        for r, row in enumerate(rows):
+            for version_id, value in row.items():
+                j = option_col.get(version_id)
+                if j is not None and value:
+                    r_idx.append(r)
+                    c_idx.append(j)
+                    masks.append(mask_of(value))
+        chosen = np.zeros((n, len(self.option_columns)), dtype=np.uint32)
+        if masks:
+            chosen[np.asarray(r_idx), np.asarray(c_idx)] = np.asarray(masks, dtype=np.uint32)
+        return self.assemble(chosen, rows, human_marks, column)
+
+    def assemble(
+        self,
+        chosen: np.ndarray,
+        rows: list[Mapping[int, Any]],
+        human_marks: list[Mapping[int, float]] | None,
+        column: dict[int, int] | None = None,
+    ) -> np.ndarray:
+        """The full points matrix from an option mask matrix plus the fill-in values and people's marks."""
+        n = chosen.shape[0]
+        out = np.zeros((n, len(self.version_ids)), dtype=np.float64)
+        if len(self.option_columns):
+            out[:, self.option_columns] = score_matrix(chosen, self.keys, self.points[self.option_columns], self.rules)
+        for col, key, pts in self.fill:
+            vid = self.version_ids[col]
+            for r in range(n):
+                out[r, col] = score_response("fill", key, rows[r].get(vid), pts)
+        for h in self.human:
+            for r in range(n):
+                mark = human_marks[r].get(h.version_id) if human_marks is not None else None
+                out[r, h.column] = np.nan if mark is None else float(mark)
+        return out
+
+    def detail(self, row: np.ndarray) -> dict[str, float]:
+        """One attempt's points per item version id (the `Result.detail` of DESIGN.md)."""
+        return {str(v): float(p) for v, p, t in zip(self.version_ids, row, self.types, strict=True) if t != "set"}
+
+    def part_score(self, row: np.ndarray, section_weights: Mapping[str, float] | None = None) -> tuple[float, float]:
+        """(earned points, 100-point part score) of one attempt's complete row."""
+        kept = [(t, float(p), float(m)) for t, p, m in zip(self.types, row, self.points, strict=True) if t != "set"]
+        earned = math.fsum(p for _, p, _ in kept)
+        if not section_weights:
+            return earned, part_score(earned, self.max_points)
+        earned_by: dict[str, float] = {}
+        max_by: dict[str, float] = {}
+        for t, p, m in kept:
+            earned_by[t] = math.fsum([earned_by.get(t, 0.0), p])
+            max_by[t] = math.fsum([max_by.get(t, 0.0), m])
+        weights = {t: float(section_weights.get(t, 0.0)) for t in max_by}
+        return earned, weighted_part_score(earned_by, max_by, weights)
+
+
+def mask_of(value: Any) -> int:
+    # Stored values were checked by the item type when saved; anything else scores as no answer.
+    if not isinstance(value, str):
+        return 0
+    try:
+        return letters_to_mask(value)
+    except ValueError:
+        return 0
+
+
+_PLAN_CACHE: dict[tuple[str, int, tuple[tuple[int, int], ...]], ScoringPlan] = {}
+
+
+def build_plan(
+    session: Session, form_id: int, corrections: Iterable[tuple[int, int]] = ()
+) -> ScoringPlan:
+    """The plan of a form with key corrections (old version id → new version id) applied."""
+    from exam_server.delivery.operations import form_items
+
+    fixes = tuple(sorted((int(a), int(b)) for a, b in corrections))
+    cache_key = (str(session.get_bind().url), form_id, fixes)
+    cached = _PLAN_CACHE.get(cache_key)
+    if cached is not None:
+        return cached
+    items = form_items(session, form_id)
+    fix = dict(fixes)
+    replacements: dict[int, ItemVersion] = {}
+    wanted = [new for old, new in fixes if old in items]
+    if wanted:
+        replacements = {v.id: v for v in session.scalars(select(ItemVersion).where(ItemVersion.id.in_(wanted)))}
+    version_ids = sorted(items)
+    types: list[str] = []
+    points: list[float] = []
+    option_cols: list[int] = []
+    keys: list[int] = []
+    rules: list[int] = []
+    fill: list[tuple[int, Any, float]] = []
+    human: list[HumanItem] = []
+    for col, vid in enumerate(version_ids):
+        frozen = items[vid]
+        kind, key = frozen.content.type, frozen.content.key
+        if vid in fix:
+            new = replacements.get(fix[vid])
+            if new is None:
+                raise PlanError(f"更正答案所用的试题版本 {fix[vid]} 不存在")
+            if new.type != kind:
+                raise PlanError(f"试题版本 {vid} 的更正版本 {new.id} 题型不同（{kind} → {new.type}）")
+            key = new.key
+        types.append(kind)
+        points.append(float(frozen.points))
+        if kind in OPTION_TYPES:
+            mask = letters_to_mask(key) if isinstance(key, str) else 0
+            if mask == 0:
+                raise PlanError(f"试题版本 {vid} 没有答案，不能评分")
+            option_cols.append(col)
+            keys.append(mask)
+            rule = Rule.parse(frozen.scoring_rule or "exact") if kind == "multiple" else Rule.EXACT
+            rules.append(int(rule))
+        elif kind == "fill":
+            fill.append((col, key, float(frozen.points)))
+        elif kind == "set":
+            continue
+        elif not item_type(kind).auto_scored:
+            human.append(HumanItem(col, vid, float(frozen.points), kind))
+        else:
+            raise PlanError(f"题型 {kind} 不能评分（试题版本 {vid}）")
+    plan = ScoringPlan(
+        form_id=form_id,
+        version_ids=tuple(version_ids),
+        types=tuple(types),
+        points=np.asarray(points, dtype=np.float64),
+        option_columns=np.asarray(option_cols, dtype=np.int64),
+        keys=np.asarray(keys, dtype=np.uint32),
+        rules=np.asarray(rules, dtype=np.int64),
+        fill=tuple(fill),
+        human=tuple(human),
+        corrections=fixes,
+    )
+    from item_bank.models import Form
+
+    form = session.get(Form, form_id)
+    if form is not None and form.status == "locked":
+        _PLAN_CACHE[cache_key] = plan
+    return plan
+
+
+__all__ = ["HumanItem", "PlanError", "ScoringPlan", "build_plan"]
