@@ -22,6 +22,7 @@ WEB_DOMAINS = (
     "exam_server.proctoring.views",
     "exam_server.grading.views",
     "exam_server.results.views",
+    "exam_server.bank.views",
 )
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"

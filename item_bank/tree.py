@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from item_bank.audit import audit
-from item_bank.models import AreaWeight, ItemVersion, KnowledgeArea
+from item_bank.models import AreaWeight, Item, ItemVersion, KnowledgeArea
 
 THEORY = "theory"
 
@@ -465,7 +465,7 @@ class AreaRow:
 
 
 def tree_rows(
-    session: Session, level: int | None, part: str = THEORY, with_merged: bool = False
+    session: Session, level: int | None, part: str = THEORY, with_merged: bool = False, counts: bool = True
 ) -> list[AreaRow]:
     """The tree of a level and part in display order, with each area's weight and version counts by status
     (current versions, counted for the area and the areas merged into it)."""
@@ -478,22 +478,24 @@ def tree_rows(
         )
     )
     weights = weight_table(session, level, part) if level is not None else {}
-    from item_bank.models import Item
-
-    raw = session.execute(
-        select(ItemVersion.knowledge_area_id, ItemVersion.status, func.count())
-        .join(Item, Item.current_version_id == ItemVersion.id)
-        .where(ItemVersion.knowledge_area_id.in_([a.id for a in areas]))
-        .group_by(ItemVersion.knowledge_area_id, ItemVersion.status)
-    ).all()
+    raw = (
+        session.execute(
+            select(ItemVersion.knowledge_area_id, ItemVersion.status, func.count())
+            .join(Item, Item.current_version_id == ItemVersion.id)
+            .where(ItemVersion.knowledge_area_id.in_([a.id for a in areas]))
+            .group_by(ItemVersion.knowledge_area_id, ItemVersion.status)
+        ).all()
+        if counts
+        else []
+    )
     merged_to = {a.id: a.merged_into_id for a in areas if a.merged_into_id}
-    counts: dict[int, dict[str, int]] = {}
+    by_area: dict[int, dict[str, int]] = {}
     for area_id, status, n in raw:
         target = area_id
         while target in merged_to:
             target = merged_to[target]
-        counts.setdefault(target, {}).setdefault(status, 0)
-        counts[target][status] += n
+        by_area.setdefault(target, {}).setdefault(status, 0)
+        by_area[target][status] += n
     by_parent: dict[int | None, list[KnowledgeArea]] = {}
     for a in areas:
         if a.merged_into_id and not with_merged:
@@ -504,7 +506,7 @@ def tree_rows(
     def walk(parent: int | None, depth: int, prefix: str) -> None:
         for a in sorted(by_parent.get(parent, []), key=lambda x: (x.position, x.code)):
             path = f"{prefix} › {a.name}" if prefix else a.name
-            rows.append(AreaRow(a, depth, path, weights.get(a.id), counts.get(a.id, {})))
+            rows.append(AreaRow(a, depth, path, weights.get(a.id), by_area.get(a.id, {})))
             walk(a.id, depth + 1, path)
 
     walk(None, 0, "")

@@ -1,0 +1,238 @@
+"""Finding items: filters by level, area (with its subtree and merged areas), type, status, author and
+text, over each item's newest version, one page at a time.
+
+Text matches the normalised stem (width, case, spaces and punctuation ignored) or the item id, so
+"火灾 报警" finds "火灾，报警". Written as plain indexed SQL so a 50,000-item bank answers quickly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from item_bank.models import APPROVED, IN_REVIEW, Item, ItemVersion, KnowledgeArea
+from item_bank.text import normalise_stem
+from item_bank.tree import descendants
+
+UNCLASSIFIED = -1
+SORTS = ("id", "newest", "oldest", "stem")
+
+
+@dataclass
+class ItemQuery:
+    """What a search asks for; every filter optional. `area_id=UNCLASSIFIED` finds items without an area."""
+
+    text: str = ""
+    level: int | None = None
+    area_id: int | None = None
+    type: str | None = None
+    status: str | None = None
+    author_id: int | None = None
+    part: str | None = None
+    sort: str = "id"
+    page: int = 1
+    per_page: int = 50
+
+    @classmethod
+    def from_args(cls, args: Any) -> ItemQuery:
+        """Build from request arguments (a mapping of strings); bad values are ignored, not fatal."""
+
+        def num(name: str) -> int | None:
+            value = (args.get(name) or "").strip()
+            try:
+                return int(value) if value else None
+            except ValueError:
+                return None
+
+        return cls(
+            text=(args.get("q") or "").strip()[:200],
+            level=num("level"),
+            area_id=num("area"),
+            type=(args.get("type") or None),
+            status=(args.get("status") or None),
+            author_id=num("author"),
+            part=(args.get("part") or None),
+            sort=args.get("sort") if args.get("sort") in SORTS else "id",
+            page=max(1, num("page") or 1),
+            per_page=min(200, max(10, num("per_page") or 50)),
+        )
+
+    def as_args(self, **override: Any) -> dict[str, Any]:
+        """The query as URL arguments (for paging links), with `override` applied."""
+        args = {
+            "q": self.text,
+            "level": self.level,
+            "area": self.area_id,
+            "type": self.type,
+            "status": self.status,
+            "author": self.author_id,
+            "part": self.part,
+            "sort": None if self.sort == "id" else self.sort,
+            "page": self.page if self.page > 1 else None,
+        }
+        args.update(override)
+        return {k: v for k, v in args.items() if v not in (None, "")}
+
+
+@dataclass
+class ItemRow:
+    """One line of a result: the item and its newest version, with the approved version's number if any."""
+
+    item_id: int
+    external_id: str
+    version_id: int
+    version_no: int
+    status: str
+    type: str
+    stem: str
+    levels: list[int]
+    area_id: int | None
+    author_id: int | None
+    created_at: Any
+    current_version_id: int | None
+    approved_elsewhere: bool = False
+
+
+@dataclass
+class SearchResult:
+    rows: list[ItemRow]
+    total: int
+    query: ItemQuery
+    elapsed_ms: float
+    area_names: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.query.per_page))
+
+
+def _head_versions() -> Any:
+    """Each item's newest version id (ids grow with every version, so max(id) is the newest)."""
+    return (
+        select(ItemVersion.item_id.label("item_id"), func.max(ItemVersion.id).label("head_id"))
+        .group_by(ItemVersion.item_id)
+        .subquery("head")
+    )
+
+
+def _conditions(session: Session, q: ItemQuery, v: Any) -> list[Any]:
+    conds: list[Any] = []
+    if q.level is not None:
+        # Levels are single digits stored as a JSON list ("[4, 5]"): a text match is exact and portable.
+        conds.append(cast(v.levels, String).like(f"%{int(q.level)}%"))
+    if q.area_id == UNCLASSIFIED:
+        conds.append(v.knowledge_area_id.is_(None))
+    elif q.area_id is not None:
+        conds.append(v.knowledge_area_id.in_(sorted(descendants(session, q.area_id))))
+    if q.type:
+        conds.append(v.type == q.type)
+    if q.status:
+        conds.append(v.status == q.status)
+    if q.author_id is not None:
+        conds.append(v.author_id == q.author_id)
+    if q.part:
+        conds.append(v.part == q.part)
+    if q.text:
+        norm = normalise_stem(q.text)
+        text_conds = [Item.external_id == q.text.strip()]
+        if norm:
+            escaped = norm.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            text_conds.append(v.stem_norm.like(f"%{escaped}%", escape="\\"))
+        conds.append(or_(*text_conds))
+    return conds
+
+
+def search_items(session: Session, q: ItemQuery) -> SearchResult:
+    """One page of items matching `q` (newest version of each) and how many match in all."""
+    started = time.perf_counter()
+    head = _head_versions()
+    v = aliased(ItemVersion, name="v")
+    base = (
+        select(Item.id)
+        .select_from(Item)
+        .join(head, head.c.item_id == Item.id)
+        .join(v, v.id == head.c.head_id)
+        .where(*_conditions(session, q, v))
+    )
+    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    order = {"id": Item.id, "newest": v.id.desc(), "oldest": v.id, "stem": v.stem_norm}[q.sort]
+    current = aliased(ItemVersion, name="cur")
+    rows = session.execute(
+        select(
+            Item.id,
+            Item.external_id,
+            Item.current_version_id,
+            v.id,
+            v.version_no,
+            v.status,
+            v.type,
+            v.stem,
+            v.levels,
+            v.knowledge_area_id,
+            v.author_id,
+            v.created_at,
+            current.status,
+        )
+        .select_from(Item)
+        .join(head, head.c.item_id == Item.id)
+        .join(v, v.id == head.c.head_id)
+        .outerjoin(current, current.id == Item.current_version_id)
+        .where(*_conditions(session, q, v))
+        .order_by(order)
+        .limit(q.per_page)
+        .offset((q.page - 1) * q.per_page)
+    ).all()
+    out = [
+        ItemRow(
+            item_id=r[0],
+            external_id=r[1],
+            current_version_id=r[2],
+            version_id=r[3],
+            version_no=r[4],
+            status=r[5],
+            type=r[6],
+            stem=r[7],
+            levels=list(r[8] or []),
+            area_id=r[9],
+            author_id=r[10],
+            created_at=r[11],
+            approved_elsewhere=r[2] != r[3] and r[12] == APPROVED,
+        )
+        for r in rows
+    ]
+    area_ids = {r.area_id for r in out if r.area_id}
+    names = (
+        dict(
+            session.execute(
+                select(KnowledgeArea.id, KnowledgeArea.name).where(KnowledgeArea.id.in_(area_ids))
+            ).all()
+        )
+        if area_ids
+        else {}
+    )
+    return SearchResult(out, int(total), q, (time.perf_counter() - started) * 1000, names)
+
+
+def review_queue(session: Session, q: ItemQuery | None = None) -> SearchResult:
+    """Versions waiting for review (oldest first), with the same filters as the search."""
+    q = q or ItemQuery()
+    q.status = IN_REVIEW
+    if q.sort == "id":
+        q.sort = "oldest"
+    return search_items(session, q)
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """How many items have their newest version in each status."""
+    head = _head_versions()
+    return dict(
+        session.execute(
+            select(ItemVersion.status, func.count())
+            .join(head, head.c.head_id == ItemVersion.id)
+            .group_by(ItemVersion.status)
+        ).all()
+    )
