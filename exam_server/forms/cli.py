@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+import unicodedata
 from pathlib import Path
 
 import click
@@ -20,7 +21,15 @@ from item_bank.blueprints import (
     spec_of,
     update_blueprint,
 )
-from item_bank.forms import STATUS_LABELS, FormStateError, approve_form, lock_form, retire_form
+from item_bank.forms import (
+    STATUS_LABELS,
+    FormReview,
+    FormStateError,
+    approve_form,
+    lock_form,
+    retire_form,
+    review_form,
+)
 from item_bank.models import Blueprint, Form
 
 FILE_SUFFIXES = (".yaml", ".yml", ".json")
@@ -214,6 +223,122 @@ def _transition(code: str, action: str, actor: str | None, reason: str) -> None:
         _fail(str(exc))
         return
     click.echo(f"试卷 {form.code} 现为「{STATUS_LABELS[form.status]}」")
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    gap = " " * max(0, width - _width(text))
+    return gap + text if right else text + gap
+
+
+def report_lines(review: FormReview) -> list[str]:
+    """The form review as plain text (the same content as the review screen)."""
+    form, spec = review.form, review.spec
+    out = [
+        f"试卷 {form.code}（{STATUS_LABELS.get(form.status, form.status)}）  蓝图「{spec.name}」 {spec.level}级 "
+        f"{spec.part_label()}  {spec.item_count} 题 {spec.total_points:g} 分  {spec.duration_s // 60} 分钟",
+    ]
+    sol = review.solver
+    if sol:
+        rep = form.assembly_report
+        gap = "-" if sol.get("gap") is None else f"{sol['gap']:.2%}"
+        out.append(
+            f"组卷：{sol.get('name', 'HiGHS')}，{'最优' if sol.get('status') == 'optimal' else '可行解'}，最优性差距 {gap}，"
+            f"用时 {rep['seconds']['total']:.1f} 秒（限 {rep['time_limit_s']:.0f} 秒），种子 {rep['seed']}，"
+            f"批次 {form.assembly_group}（{len(review.group)} 份）"
+        )
+    out.append("")
+    out.append(
+        "题型："
+        + "；".join(
+            f"{t['label']} {t['count']}/{t['need']} 题 {t['points']:g}/{t['need_points']:g} 分"
+            for t in review.section_totals
+        )
+    )
+    types = [s.type for s in spec.sections]
+    labels = [s.label for s in spec.sections]
+    name_w = max([_width(r["name"]) for r in review.composition] + [8]) + 2
+    out.append("知识点 × 题型：")
+    out.append(
+        "  "
+        + _pad("知识点", name_w)
+        + "".join(_pad(lab, 8, True) for lab in labels)
+        + _pad("分值", 8, True)
+        + _pad("比重", 8, True)
+        + _pad("目标", 14, True)
+    )
+    for r in review.composition:
+        target = "-" if r["target"] is None else f"{r['target']:.0%}±{spec.area_tolerance:.0%}"
+        mark = "" if r["ok"] else "  ✗"
+        out.append(
+            "  "
+            + _pad(r["name"], name_w)
+            + "".join(_pad(str(r["by_type"].get(t, 0)), 8, True) for t in types)
+            + _pad(f"{r['points']:g}", 8, True)
+            + _pad(f"{r['share']:.1%}", 8, True)
+            + _pad(target, 14, True)
+            + mark
+        )
+    m = review.measured
+    if m["mean_p"] is not None:
+        band = (
+            f"（区间 [{spec.difficulty.p_min:.2f}, {spec.difficulty.p_max:.2f}]）" if spec.difficulty else ""
+        )
+        out.append(f"难度：平均 p = {m['mean_p']:.3f}{band}")
+    else:
+        out.append("难度：本卷题目还没有难度估计")
+    if m["information"] is not None and spec.information is not None:
+        info = spec.information
+        out.append(
+            "信息量："
+            + "；".join(
+                f"θ={th:g}: {v:.2f}（目标 {t:g} ±{info.tolerance:.0%}）"
+                for th, v, t in zip(info.thetas, m["information"], info.targets, strict=True)
+            )
+        )
+    if len(review.group) > 1:
+        g = review.group_measured
+        codes = [f.code.rsplit("-", 1)[-1] for f in review.group]
+        out.append(
+            f"平行卷重复题数（上限 {g['overlap_limit']} 道；平均难度极差 {g['mean_p_spread'] or 0:.3f}）："
+        )
+        out.append("      " + "".join(_pad(c, 6, True) for c in codes))
+        for c, row in zip(codes, g["overlap"], strict=True):
+            out.append("  " + _pad(c, 4) + "".join(_pad(str(v), 6, True) for v in row))
+    conflicts = m["enemy_conflicts"]
+    out.append(
+        "互斥检查：" + ("无冲突" if not conflicts else "；".join(", ".join(v) for v in conflicts.values()))
+    )
+    out.append("约束检查：" + ("全部满足" if not review.violations else ""))
+    out.extend(f"  ✗ {v}" for v in review.violations)
+    if review.lock_intact is not None:
+        out.append("锁定：" + ("内容与锁定时一致" if review.lock_intact else "内容与锁定快照不一致！"))
+    return out
+
+
+@form_group.command("report")
+@click.argument("code")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="另存信息函数与难度图（PNG）",
+)
+def form_report(code: str, plot_path: Path | None) -> None:
+    """试卷审核报告：知识点×题型构成、难度、信息量、平行卷重复、互斥检查。"""
+    form = _get_form(code)
+    review = review_form(db.session, form)
+    for line in report_lines(review):
+        click.echo(line)
+    if plot_path is not None:
+        from exam_server.forms.plots import review_png
+
+        plot_path.write_bytes(review_png(review))
+        click.echo(f"图已保存到 {plot_path}")
 
 
 @form_group.command("approve")

@@ -166,23 +166,52 @@ def recent_item_ids(session: Session, spec: BlueprintSpec) -> set[int]:
 def load_pool(session: Session, spec: BlueprintSpec) -> Pool:
     """Every approved item version of the blueprint's part and types, as records grouped into units."""
     types = [s.type for s in spec.sections]
-    area_map, area_names, unknown = resolve_areas(session, spec)
-    area_label = dict(session.execute(select(KnowledgeArea.id, KnowledgeArea.name)).all())
     rows = session.execute(
         select(ItemVersion, Item.external_id)
         .join(Item, Item.id == ItemVersion.item_id)
         .where(ItemVersion.status == APPROVED, ItemVersion.part == spec.part, ItemVersion.type.in_(types))
         .order_by(ItemVersion.item_id, desc(ItemVersion.version_no))
     ).all()
-    recent = recent_item_ids(session, spec)
+    newest = []
+    seen_items: set[int] = set()
+    for version, external_id in rows:
+        if version.item_id not in seen_items:  # only the newest approved version of an item is a candidate
+            seen_items.add(version.item_id)
+            newest.append((version, external_id))
+    records, area_names, unknown = _records(session, spec, newest, recent_item_ids(session, spec))
+    return Pool(spec, records, _units(records, spec), area_names, unknown, [])
+
+
+def records_for_versions(session: Session, spec: BlueprintSpec, version_ids: list[int]) -> list[ItemRecord]:
+    """Records for given versions in the given order (a stored form's items), judged against `spec`.
+
+    Only fit to the blueprint is judged (level, p, IRT parameters); exposure and recent use describe
+    the bank at assembly time, not the form.
+    """
+    rows = session.execute(
+        select(ItemVersion, Item.external_id)
+        .join(Item, Item.id == ItemVersion.item_id)
+        .where(ItemVersion.id.in_(version_ids))
+    ).all()
+    by_id = {v.id: (v, ext) for v, ext in rows}
+    ordered = [by_id[i] for i in version_ids if i in by_id]
+    records, _names, _unknown = _records(session, spec, ordered, set(), judge_use=False)
+    return records
+
+
+def _records(
+    session: Session,
+    spec: BlueprintSpec,
+    rows: list[tuple[ItemVersion, str]],
+    recent: set[int],
+    judge_use: bool = True,
+) -> tuple[list[ItemRecord], dict[str, str], list[str]]:
+    area_map, area_names, unknown = resolve_areas(session, spec)
+    area_label = dict(session.execute(select(KnowledgeArea.id, KnowledgeArea.name)).all())
     thetas = np.array(spec.information.thetas if spec.information else [], dtype=float)
     records: list[ItemRecord] = []
     stems: dict[str, list[int]] = defaultdict(list)
-    seen_items: set[int] = set()
     for version, external_id in rows:
-        if version.item_id in seen_items:
-            continue  # only the newest approved version of an item is a candidate
-        seen_items.add(version.item_id)
         levels = {int(x) for x in (version.levels or []) if str(x).strip().isdigit()}
         irt = None
         if version.irt_a is not None and version.irt_b is not None:
@@ -217,23 +246,23 @@ def load_pool(session: Session, spec: BlueprintSpec) -> Pool:
             rec.reason = "no_p"
         elif spec.information is not None and irt is None:
             rec.reason = "no_irt"
-        elif version.item_id in recent:
+        elif judge_use and version.item_id in recent:
             rec.reason = R_RECENT
-        elif spec.max_exposure is not None and rec.exposure >= spec.max_exposure:
+        elif judge_use and spec.max_exposure is not None and rec.exposure >= spec.max_exposure:
             rec.reason = R_EXPOSURE
         if irt is not None and len(thetas):
             rec.info = item_information(irt, thetas)
         records.append(rec)
-    for norm, idx in stems.items():
+    for n, (norm, idx) in enumerate(sorted(stems.items())):
         if len(idx) > 1:
             for i in idx:
-                records[i].enemy_keys.add(f"s:{norm[:40]}")
+                records[i].enemy_keys.add(f"s:{n}:{norm[:12]}")
     by_external = {r.external_id: r for r in records}
     for gi, group in enumerate(spec.enemy_groups):
         for ext in group:
             if ext in by_external:
                 by_external[ext].enemy_keys.add(f"b:{gi}")
-    return Pool(spec, records, _units(records, spec), area_names, unknown, [])
+    return records, area_names, unknown
 
 
 def _units(records: list[ItemRecord], spec: BlueprintSpec) -> list[Unit]:
