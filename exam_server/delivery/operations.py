@@ -320,6 +320,11 @@ def start(session: Session, attempt: Attempt, actor: str, workstation: str | Non
         if attempt.session.starts_at > now:
             raise DeliveryError("not_started", f"考试将于 {attempt.session.starts_at:%H:%M} (UTC) 开始，请稍候。")
         check_transition("start", attempt.status, IN_PROGRESS)
+        if workstation and not attempt.workstation:
+            # Joined while not yet admitted (no workstation was claimed then): this one claims it now,
+            # so a second login elsewhere is held until a proctor allows the move.
+            attempt.workstation = workstation
+            _log(session, attempt, "workstation", actor, {"workstation": workstation[:12]}, at=now)
         attempt.status = IN_PROGRESS
         attempt.started_at = now
         attempt.deadline_at = now + dt.timedelta(seconds=attempt.remaining_s)

@@ -191,12 +191,13 @@ def seating_list_pdf(exam_session: ExamSession, room: Room, tickets: Sequence[Ti
     c.setTitle(f"座位表 {room.site.name} {room.name}")
     width, height = A4
     left, right = 15 * mm, width - 15 * mm
-    cols = [("座位号", 18 * mm), ("准考证号", 38 * mm), ("姓名", 28 * mm), ("身份证号", 46 * mm), ("考生签名", 0.0)]
+    cols = [("座位号", 16 * mm), ("准考证号", 37 * mm), ("姓名", 27 * mm), ("身份证号", 56 * mm), ("考生签名", 0.0)]
     widths = [w for _, w in cols]
     widths[-1] = (right - left) - sum(widths[:-1])
     row_h = 9 * mm
     by_seat = sorted(tickets, key=lambda t: t.seat.number if t.seat else 10**6)
-    per_page = int((height - 70 * mm) // row_h)
+    # Title block above (46 mm) and the signature line below (25 mm) frame the rows, header row included.
+    per_page = int((height - 46 * mm - 25 * mm) // row_h) - 1
     pages = [by_seat[i:i + per_page] for i in range(0, len(by_seat), per_page)] or [[]]
 
     for page_no, rows in enumerate(pages, start=1):

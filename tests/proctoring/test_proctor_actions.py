@@ -473,3 +473,25 @@ def test_a_candidate_http_save_pushes_the_seat_to_the_console(app: Flask, seated
     assert response.status_code == 200, response.get_json()
     seats = [a for n, a in names(console, PR) if n == "seat"]
     assert seats and seats[-1]["attempt_id"] == seated.attempt_ids[0] and seats[-1]["answered"] == 1
+
+
+def test_a_workstation_that_waited_for_admission_owns_the_attempt(
+    app: Flask, seated: Seated, session: Session
+) -> None:
+    """The usual order at the door: log in, wait, be admitted, start. A second login is still held."""
+    attempt_id = seated.attempt_ids[0]
+    client = app.test_client()
+    seated.candidate_login(client, 0)
+    first = seated.exam_socket(app, client)
+    waiting = first.emit("join", {"attempt_id": attempt_id, "workstation": "ws-door"}, namespace=EX, callback=True)
+    assert waiting["status"] == "scheduled"
+    proctor = app.test_client()
+    token = seated.staff_login(proctor, "proctor")
+    assert seated.post_json(proctor, f"/proctor/attempts/{attempt_id}/check_in", token).status_code == 200
+    assert first.emit("start", {"attempt_id": attempt_id}, namespace=EX, callback=True)["status"] == "in_progress"
+    assert attempt(session, attempt_id).workstation == "ws-door"
+    other = app.test_client()
+    seated.candidate_login(other, 0)
+    second = seated.exam_socket(app, other)
+    held = second.emit("join", {"attempt_id": attempt_id, "workstation": "ws-other"}, namespace=EX, callback=True)
+    assert held["ok"] is False and held["error"] == "awaiting_move"

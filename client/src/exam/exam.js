@@ -80,6 +80,7 @@
   // ------------------------------------------------------------ network status
   function updateNetbar() {
     var bar = $("netbar"), n = state.pending.length;
+    if (state.closed) { bar.hidden = true; return; }  // this screen is closed on purpose, not offline
     var online = state.mode === "socket" ? socket.connected : state.httpOk;
     if (!online && n > 0) {
       bar.textContent = "离线，答案已暂存在本机（" + n + " 条待上传）。请不要关闭或刷新页面，网络恢复后会自动上传。";

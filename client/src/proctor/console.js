@@ -55,7 +55,8 @@
     clearTimeout(toastTimer); toastTimer = setTimeout(function () { t.hidden = true; }, isError ? 6000 : 3000);
   }
   function timeOf(iso) {
-    try { return new Date(iso).toLocaleTimeString("zh-CN", { hour12: false }); } catch (e) { return ""; }
+    // Beijing time whatever the workstation's zone, like every time the server prints.
+    try { return new Date(iso).toLocaleTimeString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" }); } catch (e) { return ""; }
   }
 
   // ------------------------------------------------------------ the seat map
@@ -82,11 +83,8 @@
       if (s.attempt_id) {
         b.appendChild(el("span", "name", s.name));
         b.appendChild(el("span", "state", LABELS[s.state] || s.state));
-        var meta = "";
-        if (s.state !== "absent" && s.state !== "not_started") meta = "已答 " + s.answered + "/" + s.n_items;
-        var r = remainingNow(s);
-        if (r !== null && s.state !== "submitted" && s.state !== "absent") meta += (meta ? "　" : "") + "剩 " + clock(r);
-        b.appendChild(el("span", "meta", meta));
+        b.appendChild(el("span", "meta", s.state !== "absent" && s.state !== "not_started" ? "已答 " + s.answered + " / " + s.n_items : ""));
+        b.appendChild(el("span", "meta rem", remainingText(s)));
         if (s.pending_move) b.appendChild(el("span", "flagmove", "请求换机"));
         b.setAttribute("aria-label", s.seat + " 号 " + s.name + " " + (LABELS[s.state] || s.state));
         b.addEventListener("click", function () { select(s.attempt_id); });
@@ -98,15 +96,16 @@
     });
   }
 
+  function remainingText(s) {
+    var r = remainingNow(s);
+    return r !== null && s.state !== "submitted" && s.state !== "absent" ? "剩余 " + clock(r) : "";
+  }
+
   // Tick the countdowns between refreshes (the server's numbers win at every refresh).
   setInterval(function () {
     Array.prototype.forEach.call(document.querySelectorAll(".seat[data-attempt-id]"), function (b) {
-      var s = state.byAttempt[b.dataset.attemptId]; if (!s) return;
-      var meta = b.querySelector(".meta"); if (!meta) return;
-      var r = remainingNow(s), text = "";
-      if (s.state !== "absent" && s.state !== "not_started") text = "已答 " + s.answered + "/" + s.n_items;
-      if (r !== null && s.state !== "submitted" && s.state !== "absent") text += (text ? "　" : "") + "剩 " + clock(r);
-      meta.textContent = text;
+      var s = state.byAttempt[b.dataset.attemptId], rem = b.querySelector(".rem");
+      if (s && rem) rem.textContent = remainingText(s);
     });
   }, 1000);
 

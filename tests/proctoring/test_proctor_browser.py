@@ -1,0 +1,141 @@
+"""A proctor and candidates in Debian's Chromium against a real server process: check-in, a pause
+that reaches the candidate's screen within 2 seconds, and a move to another workstation."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_support import LiveServer, chromium_browser
+from conftest import SMALL_PAPER, app_config
+
+from item_bank.db import Base, make_engine
+
+pytestmark = pytest.mark.browser
+PAUSE_BUDGET_S = 2.0
+
+
+def seed_live_database(tmp_path: Path, bank: Path) -> tuple[str, Any]:
+    """A SQLite file with a seated sitting (nobody checked in), seeded here for a server process."""
+    from exam_server import create_app
+    from exam_server.demo import seed_exam
+    from exam_server.extensions import db
+
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    app = create_app(app_config(url))
+    with app.app_context():
+        seeded = seed_exam(db.session, bank_path=bank, sections=SMALL_PAPER, n_candidates=2, hash_profile="low",
+                           staff_password="pw-staff", check_in_all=False)
+        db.dispose()
+    return url, seeded
+
+
+@pytest.fixture
+def live(tmp_path: Path, shared_bank_csv: Path) -> Iterator[tuple[LiveServer, Any]]:
+    url, seeded = seed_live_database(tmp_path, shared_bank_csv)
+    server = LiveServer(url, tmp_path / "instance").start()
+    try:
+        yield server, seeded
+    finally:
+        server.stop()
+
+
+def candidate_page(browser: Any, base: str, number: str, password: str) -> Any:
+    """A fresh browser context (its own workstation id) with the candidate logged in."""
+    page = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+    page.goto(f"{base}/login")
+    page.fill("#ticket", number)
+    page.fill("#password", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/exam")
+    return page
+
+
+def test_proctor_admits_pauses_and_moves_a_candidate(live: tuple[LiveServer, Any], tmp_path: Path) -> None:
+    server, seeded = live
+    shots = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    number, password, name = seeded.logins[0]
+    with chromium_browser() as browser:
+        console = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+        console.goto(f"{server.url}/staff/login")
+        console.fill("#username", "proctor")
+        console.fill("#password", "pw-staff")
+        console.click("button[type=submit]")
+        console.wait_for_url("**/proctor/rooms/*")
+        console.wait_for_selector("#conn.ok")
+        seat = console.locator(".seat", has_text=name)
+        assert "未入场" in seat.inner_text()
+
+        # Check-in: the candidate waits until the proctor has matched them with their ID.
+        first = candidate_page(browser, server.url, number, password)
+        first.wait_for_selector("#screen-wait:not([hidden])")
+        assert "等待入场核验" in first.locator("#wait-title").inner_text()
+        console.fill("#find-q", number)
+        console.click("#find-form button[type=submit]")
+        console.get_by_role("button", name="核验通过，准许入场").click()
+        first.wait_for_selector("#screen-instructions:not([hidden])", timeout=5000)
+        first.get_by_role("button", name="开始考试").click()
+        first.wait_for_selector("#screen-exam:not([hidden])")
+        for _ in range(2):
+            first.locator(".option").first.click()
+            first.wait_for_selector("#q-saved.ok")
+            first.get_by_role("button", name="下一题 →").click()
+        console.wait_for_function(
+            "(name) => [...document.querySelectorAll('.seat')].some(s => s.textContent.includes(name)"
+            " && s.textContent.includes('答题中'))", arg=name, timeout=8000)
+
+        # Pause one candidate: their screen shows it within the budget.
+        seat.click()
+        console.locator("#sel-buttons").get_by_role("button", name="暂停").click()
+        console.fill("#act-form textarea[name=reason]", "考生举手反映鼠标失灵")
+        started = time.monotonic()
+        console.click("#act-ok")
+        first.wait_for_function("document.getElementById('wait-title').textContent === '考试已暂停'"
+                                " && !document.getElementById('screen-wait').hidden", timeout=5000)
+        elapsed = time.monotonic() - started
+        assert elapsed < PAUSE_BUDGET_S, f"pause reached the candidate after {elapsed:.2f}s"
+        console.wait_for_function(
+            "(name) => [...document.querySelectorAll('.seat')].some(s => s.textContent.includes(name)"
+            " && s.textContent.includes('已暂停'))", arg=name, timeout=5000)
+        console.screenshot(path=str(shots / "proctor-console.png"))
+        first.screenshot(path=str(shots / "candidate-paused.png"))
+        console.locator("#sel-buttons").get_by_role("button", name="恢复").click()
+        console.click("#act-ok")
+        first.wait_for_selector("#screen-exam:not([hidden])", timeout=5000)
+
+        # The candidate's computer fails; they log in at another one and are held there.
+        second = candidate_page(browser, server.url, number, password)
+        try:
+            second.wait_for_function("document.getElementById('wait-title').textContent === '请举手联系监考员'",
+                                     timeout=5000)
+        finally:
+            second.screenshot(path=str(shots / "candidate-held.png"))
+        console.locator(".seat .flagmove").wait_for(timeout=8000)
+        console.screenshot(path=str(shots / "proctor-move-request.png"))
+        console.locator("#sel-buttons").get_by_role("button", name="允许换机").click()
+        console.fill("#act-form textarea[name=reason]", "原电脑死机")
+        console.click("#act-ok")
+
+        # The new screen resumes with the answers; the old one says why it was closed.
+        second.wait_for_selector("#screen-exam:not([hidden])", timeout=8000)
+        second.wait_for_function("document.querySelectorAll('.nav-cell.answered').length === 2", timeout=5000)
+        first.wait_for_selector("#screen-done:not([hidden])", timeout=5000)
+        assert first.locator("#done-title").inner_text() == "本机考试已关闭"
+        assert "另一台电脑" in first.locator("#done-text").inner_text()
+        first.screenshot(path=str(shots / "candidate-closed.png"))
+
+        # The room's notice reaches the screen that now holds the attempt.
+        console.get_by_role("button", name="发送通知").click()
+        console.fill("#act-form textarea[name=text]", "距考试结束还有 15 分钟，请抓紧时间。")
+        console.click("#act-ok")
+        second.wait_for_selector("#announcement:not([hidden])", timeout=5000)
+        assert "距考试结束还有 15 分钟" in second.locator("#announcement").inner_text()
+        console.wait_for_selector("#activity li:has-text('考场通知')", timeout=8000)
+        console.screenshot(path=str(shots / "proctor-console-after.png"))
