@@ -175,6 +175,11 @@ def replay_attempt(session: Session, attempt: Attempt, at: dt.datetime | None = 
     return replay(attempt_events(session, attempt.id), attempt.session.duration_s, at)
 
 
+def question_numbers(attempt: Attempt) -> dict[int, int]:
+    """Item id → the question number the candidate saw."""
+    return {item_id: number for number, item_id in enumerate(attempt.item_order, start=1)}
+
+
 def shown_letters(value: Any, option_order: list[str] | None) -> str:
     """A stored choice value ('AC') as the letters the candidate saw (options may be shuffled)."""
     if not isinstance(value, str) or not option_order:
@@ -215,15 +220,17 @@ def parse_moment(text: str, day: dt.date) -> dt.datetime:
     return parsed.astimezone(dt.UTC)
 
 
-def describe(event: EventLike) -> str:
-    """One line of the log in words."""
+def describe(event: EventLike, numbers: dict[int, int] | None = None) -> str:
+    """One line of the log in words; `numbers` maps item ids to the question numbers on the screen."""
     p = event.payload or {}
     label = KIND_LABELS.get(event.kind, event.kind)
+    item = event.item_version_id
+    where = f"第 {numbers[item]} 题" if numbers and item in numbers else f"题 {item}"
     if event.kind == "save":
-        return f"{label} 题 {event.item_version_id} = {p.get('value')!r} 序号 {event.seq}" + (
-            "" if p.get("applied") else "（序号较旧，未采用）")
+        return f"{label} {where} = {p.get('value')!r}（序号 {event.seq}）" + (
+            "" if p.get("applied") else "，序号较旧，未采用")
     if event.kind == "flag":
-        return f"{label} 题 {event.item_version_id} {'标记' if p.get('flagged') else '取消标记'}"
+        return f"{label} {where} {'标记' if p.get('flagged') else '取消标记'}"
     if event.kind == "extended":
         return f"{label} {int(p.get('seconds', 0)) // 60} 分钟：{p.get('reason', '')}"
     if event.kind == "submitted":
@@ -252,10 +259,11 @@ def render_text(session: Session, attempt: Attempt, at: dt.datetime | None = Non
         "",
         "日志（北京时间）:",
     ]
+    numbers = question_numbers(attempt)
     for event in events:
         if at is not None and _aware(event.at) > _aware(at):
             break
-        lines.append(f"  {local(event.at, '%Y-%m-%d %H:%M:%S')}  {event.actor:<24} {describe(event)}")
+        lines.append(f"  {local(event.at, '%Y-%m-%d %H:%M:%S')}  {event.actor:<24} {describe(event, numbers)}")
     items = screen_items(session, attempt, screen)
     answered = sum(1 for r in items if r["value"] not in (None, "", []))
     lines += [

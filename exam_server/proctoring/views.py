@@ -34,6 +34,7 @@ from exam_server.proctoring.replay import (
     describe,
     format_clock,
     parse_moment,
+    question_numbers,
     replay,
     screen_items,
 )
@@ -166,7 +167,8 @@ def attempt_log(attempt_id: int) -> str | tuple[str, int]:
             error = str(exc)
     screen = replay(events, attempt.session.duration_s, at)
     items = screen_items(db.session, attempt, screen)
-    rows = [{"event": e, "text": describe(e), "after": at is not None and e.at > at} for e in events]
+    numbers = question_numbers(attempt)
+    rows = [{"event": e, "text": describe(e, numbers), "after": at is not None and e.at > at} for e in events]
     return render_template(
         "proctoring/attempt_log.html", attempt=attempt, screen=screen, items=items, rows=rows, at_text=at_text,
         error=error, clock=format_clock(screen.remaining_s), kind_labels=KIND_LABELS,

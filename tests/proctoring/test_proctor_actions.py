@@ -134,6 +134,8 @@ def test_a_proctor_acts_only_on_their_own_room_over_http(app: Flask, seated: Sea
                     {"category": "staff", "reason": "鉴定中心巡查记录"}).get_json()
     assert ack["ok"], ack
     assert staff.get(f"/proctor/rooms/{seated.room2}").status_code == 200
+    rooms = staff.get("/proctor").get_data(as_text=True)
+    assert "第1考场" in rooms and "第2考场" in rooms and "进入监考台" in rooms
 
 
 def test_console_pages_need_a_console_role(app: Flask, seated: Seated) -> None:
