@@ -120,45 +120,59 @@ def ensure_staff(session: Session, password: str, hash_profile: str = "default")
     return out
 
 
-def seed_written_sitting(
+def seed_paper_sitting(
     session: Session,
+    items: list[dict[str, Any]],
     *,
-    level: int = 2,
-    n_candidates: int = 4,
+    level: int,
+    part: str,
     grading: dict[str, Any] | None = None,
+    candidates: list[tuple[str, str, str]] | None = None,
+    guard_cert_dates: list[dt.date] | None = None,
     starts_at: dt.datetime | None = None,
     staff_password: str = "pw-staff",
     hash_profile: str = "default",
     code: str | None = None,
+    name: str = "",
 ) -> SeededWritten:
-    """A level 2 (or 1) written-paper sitting, checked in and ready to start; `grading` overrides the
-    blueprint's grading rules (default: tolerance 10 % of each task, mean rule, trimmed-mean panels)."""
-    from item_bank.blueprints import create_blueprint
+    """A sitting of a hand-made paper, checked in and ready to start.
+
+    `items` are dicts with type, stem, points and, by type, options and key, scoring_rule (multiple
+    response), or model_answer and rubric (people-graded); `candidates` are (ID number, name, employer).
+    """
+    from item_bank.blueprints import TYPE_LABELS, create_blueprint
     from item_bank.forms import lock_form
 
     staff = ensure_staff(session, staff_password, hash_profile)
     versions = []
-    for spec in WRITTEN_ITEMS:
-        draft = ItemDraft(
-            type=spec["type"], stem=spec["stem"], points=spec["points"], levels=[level], part="written",
-            content={"model_answer": spec["model_answer"], "rubric": spec["rubric"]}, source="grading seed",
-        )
+    for spec in items:
+        content: dict[str, Any] = {}
+        if "options" in spec:
+            content["options"] = spec["options"]
+        if "rubric" in spec:
+            content.update(model_answer=spec["model_answer"], rubric=spec["rubric"])
+        draft = ItemDraft(type=spec["type"], stem=spec["stem"], points=spec["points"], levels=[level], part=part,
+                          content=content, key=spec.get("key"), source="seed")
         version = create_item(session, draft, actor=ACTOR, author_id=None)
-        # Fixture data: the two-person review of item_bank.review is not what these tests are about.
+        # Fixture data: the two-person review of item_bank.review is not what these sittings are for.
         version.status = APPROVED
         versions.append(version)
     session.flush()
-    tag = code or f"{level}W-{utcnow():%H%M%S%f}"
+    sections: dict[str, dict[str, Any]] = {}
+    for spec in items:
+        sec = sections.setdefault(spec["type"], {"type": spec["type"], "count": 0, "points": spec["points"],
+                                                 "title": TYPE_LABELS.get(spec["type"], spec["type"])})
+        sec["count"] += 1
+        if spec.get("scoring_rule"):
+            sec["scoring_rule"] = spec["scoring_rule"]
+    tag = code or f"{level}{part[0].upper()}-{utcnow():%H%M%S%f}"
     blueprint = create_blueprint(session, {
-        "name": f"{level}级 笔试 {tag}",
+        "name": f"{level}级 {part} {tag}",
         "level": level,
-        "part": "written",
+        "part": part,
         "duration_s": 120 * 60,
         "pass_mark": 60,
-        "sections": [
-            {"type": "short", "count": 2, "points": 20, "title": "一、简答题"},
-            {"type": "essay", "count": 1, "points": 60, "title": "二、论述题"},
-        ],
+        "sections": list(sections.values()),
         "grading": grading if grading is not None else {
             "tolerance_share": 0.1, "final_rule": "mean", "panel_rule": "trimmed_mean",
             "defence_weights": {"thesis": 40, "defence": 60},
@@ -167,25 +181,27 @@ def seed_written_sitting(
     form = Form(code=f"F-{tag}", blueprint_id=blueprint.id, assembly_group=tag)
     session.add(form)
     session.flush()
-    for pos, version in enumerate(versions, start=1):
-        section = "一、简答题" if version.type == "short" else "二、论述题"
-        session.add(FormItem(form_id=form.id, item_version_id=version.id, position=pos, section=section,
-                             points=version.points, scoring_rule="exact"))
+    for pos, (spec, version) in enumerate(zip(items, versions, strict=True), start=1):
+        session.add(FormItem(form_id=form.id, item_version_id=version.id, position=pos,
+                             section=sections[spec["type"]]["title"], points=version.points,
+                             scoring_rule=spec.get("scoring_rule", "exact")))
     session.flush()
     lock_form(session, form, ACTOR)
     session.commit()
     level_name = {2: "保安师（二级）", 1: "高级保安师（一级）"}.get(level, f"{level}级")
     exam_session = create_exam_session(
-        session, code=f"S-{tag}", name=f"2026年{level_name}笔试与论文答辩", blueprint=blueprint,
+        session, code=f"S-{tag}", name=name or f"2026年{level_name}笔试与论文答辩", blueprint=blueprint,
         starts_at=starts_at or utcnow() - dt.timedelta(minutes=5), actor=ACTOR,
     )
     assign_forms(session, exam_session, [form], ACTOR)
     logins = []
     candidate_ids = []
-    for id_number, name, employer in CANDIDATES[:n_candidates]:
+    people = candidates or CANDIDATES[:4]
+    for i, (id_number, person_name, employer) in enumerate(people):
+        cert_date = guard_cert_dates[i] if guard_cert_dates else dt.date(2015, 6, 1)
         person = register_candidate(
-            session, id_number=id_number, name=name, guard_cert_no=f"粤公保证字{id_number[-6:]}",
-            guard_cert_date=dt.date(2015, 6, 1), employer=employer, city="广州",
+            session, id_number=id_number, name=person_name, guard_cert_no=f"粤公保证字{id_number[-6:]}",
+            guard_cert_date=cert_date, employer=employer, city="广州",
         )
         ticket, password = issue_ticket(session, exam_session, person, ACTOR, hash_profile=hash_profile)
         logins.append((ticket.number, password, person.name))
@@ -204,6 +220,44 @@ def seed_written_sitting(
     )
 
 
+def seed_written_sitting(
+    session: Session,
+    *,
+    level: int = 2,
+    n_candidates: int = 4,
+    grading: dict[str, Any] | None = None,
+    starts_at: dt.datetime | None = None,
+    staff_password: str = "pw-staff",
+    hash_profile: str = "default",
+    code: str | None = None,
+) -> SeededWritten:
+    """A level 2 (or 1) written-paper sitting of two short answers and an essay (100 points), checked in;
+    `grading` overrides the blueprint's grading rules (default: tolerance 10 % of each task, mean rule,
+    trimmed-mean panels, thesis 40 / defence 60)."""
+    return seed_paper_sitting(
+        session, WRITTEN_ITEMS, level=level, part="written", grading=grading,
+        candidates=CANDIDATES[:n_candidates], starts_at=starts_at, staff_password=staff_password,
+        hash_profile=hash_profile, code=code,
+    )
+
+
+def sit(session: Session, attempt_id: int, answers: dict[int, Any]) -> dict[str, Any]:
+    """Play one candidate's attempt through the delivery operations: start, answer {version id: value}, submit."""
+    from exam_server.delivery.operations import save_answer, start, submit
+
+    attempt = session.get(Attempt, attempt_id)
+    start(session, attempt, actor="candidate")
+    for seq, (version_id, value) in enumerate(answers.items(), start=1):
+        ack = save_answer(session, attempt.candidate_id, attempt.id, version_id, value, seq,
+                          f"seed-{attempt.id}-{seq}")
+        if not ack.get("ok"):
+            raise RuntimeError(f"save refused: {ack}")
+    ack = submit(session, attempt.candidate_id, attempt.id, f"seed-submit-{attempt.id}")
+    if not ack.get("ok"):
+        raise RuntimeError(f"submit refused: {ack}")
+    return ack
+
+
 SAMPLE_ANSWERS = [
     "首先礼貌上前询问，请其出示证件核查身份；同时观察其携带物品和神态；如有异常立即报告领班，"
     "必要时拨打110报警，并保护好现场，事后做好巡逻记录。",
@@ -217,16 +271,7 @@ SAMPLE_ANSWERS = [
 
 
 def sit_written(session: Session, attempt_id: int, answers: list[str] | None = None) -> None:
-    """Play one candidate's written paper through the delivery operations: start, type, submit."""
-    from exam_server.delivery.operations import save_answer, start, submit
-
+    """A candidate types the written paper's answers (canned ones by default) and submits."""
     attempt = session.get(Attempt, attempt_id)
-    start(session, attempt, actor="candidate")
     texts = answers or SAMPLE_ANSWERS
-    for seq, (version_id, text) in enumerate(zip(sorted(attempt.item_order), texts, strict=False), start=1):
-        ack = save_answer(session, attempt.candidate_id, attempt.id, version_id, text, seq, f"seed-{attempt.id}-{seq}")
-        if not ack.get("ok"):
-            raise RuntimeError(f"save refused: {ack}")
-    ack = submit(session, attempt.candidate_id, attempt.id, f"seed-submit-{attempt.id}")
-    if not ack.get("ok"):
-        raise RuntimeError(f"submit refused: {ack}")
+    sit(session, attempt_id, dict(zip(sorted(attempt.item_order), texts, strict=False)))

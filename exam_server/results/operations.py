@@ -563,10 +563,13 @@ def correct_key(
     item = session.scalar(select(Item).where(Item.external_id == (item_external_id or "").strip()))
     if item is None:
         raise ResultsError(f"没有编号为 {item_external_id} 的试题")
+    on_papers = (
+        select(FormItem.item_version_id).join(SessionForm, SessionForm.form_id == FormItem.form_id)
+        .where(SessionForm.session_id == exam_session.id)
+    )
     olds = list(session.scalars(
-        select(ItemVersion).join(FormItem, FormItem.item_version_id == ItemVersion.id)
-        .join(SessionForm, SessionForm.form_id == FormItem.form_id)
-        .where(SessionForm.session_id == exam_session.id, ItemVersion.item_id == item.id).distinct()
+        select(ItemVersion).where(ItemVersion.item_id == item.id, ItemVersion.id.in_(on_papers))
+        .order_by(ItemVersion.version_no)
     ))
     if not olds:
         raise ResultsError(f"试题 {item.external_id} 不在考试场次 {exam_session.code} 的试卷上")

@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from item_bank.models import ItemVersion
+from item_bank.models import Form, FormItem, ItemVersion
 from item_bank.types import item_type
 from scoring.rules import (
     Rule,
@@ -142,21 +142,29 @@ def mask_of(value: Any) -> int:
         return 0
 
 
-_PLAN_CACHE: dict[tuple[str, int, tuple[tuple[int, int], ...]], ScoringPlan] = {}
+_PLAN_CACHE: dict[tuple[str, int, str, tuple[tuple[int, int], ...]], ScoringPlan] = {}
 
 
 def build_plan(
     session: Session, form_id: int, corrections: Iterable[tuple[int, int]] = ()
 ) -> ScoringPlan:
     """The plan of a form with key corrections (old version id → new version id) applied."""
-    from exam_server.delivery.operations import form_items
-
     fixes = tuple(sorted((int(a), int(b)) for a, b in corrections))
-    cache_key = (str(session.get_bind().url), form_id, fixes)
-    cached = _PLAN_CACHE.get(cache_key)
+    form = session.get(Form, form_id)
+    if form is None:
+        raise PlanError(f"试卷 {form_id} 不存在")
+    # The lock time is part of the key: a form id reused by a recreated database is a different form.
+    locked = form.locked_at.isoformat() if form.status == "locked" and form.locked_at else ""
+    cache_key = (str(session.get_bind().url), form_id, locked, fixes)
+    cached = _PLAN_CACHE.get(cache_key) if locked else None
     if cached is not None:
         return cached
-    items = form_items(session, form_id)
+    rows = session.execute(
+        select(FormItem.item_version_id, FormItem.points, FormItem.scoring_rule, ItemVersion.type, ItemVersion.key)
+        .join(ItemVersion, FormItem.item_version_id == ItemVersion.id)
+        .where(FormItem.form_id == form_id)
+    ).all()
+    items = {vid: (float(points), rule, kind, key) for vid, points, rule, kind, key in rows}
     fix = dict(fixes)
     replacements: dict[int, ItemVersion] = {}
     wanted = [new for old, new in fixes if old in items]
@@ -171,8 +179,7 @@ def build_plan(
     fill: list[tuple[int, Any, float]] = []
     human: list[HumanItem] = []
     for col, vid in enumerate(version_ids):
-        frozen = items[vid]
-        kind, key = frozen.content.type, frozen.content.key
+        item_points, scoring_rule, kind, key = items[vid]
         if vid in fix:
             new = replacements.get(fix[vid])
             if new is None:
@@ -181,21 +188,21 @@ def build_plan(
                 raise PlanError(f"试题版本 {vid} 的更正版本 {new.id} 题型不同（{kind} → {new.type}）")
             key = new.key
         types.append(kind)
-        points.append(float(frozen.points))
+        points.append(item_points)
         if kind in OPTION_TYPES:
             mask = letters_to_mask(key) if isinstance(key, str) else 0
             if mask == 0:
                 raise PlanError(f"试题版本 {vid} 没有答案，不能评分")
             option_cols.append(col)
             keys.append(mask)
-            rule = Rule.parse(frozen.scoring_rule or "exact") if kind == "multiple" else Rule.EXACT
+            rule = Rule.parse(scoring_rule or "exact") if kind == "multiple" else Rule.EXACT
             rules.append(int(rule))
         elif kind == "fill":
-            fill.append((col, key, float(frozen.points)))
+            fill.append((col, key, item_points))
         elif kind == "set":
             continue
         elif not item_type(kind).auto_scored:
-            human.append(HumanItem(col, vid, float(frozen.points), kind))
+            human.append(HumanItem(col, vid, item_points, kind))
         else:
             raise PlanError(f"题型 {kind} 不能评分（试题版本 {vid}）")
     plan = ScoringPlan(
@@ -210,10 +217,7 @@ def build_plan(
         human=tuple(human),
         corrections=fixes,
     )
-    from item_bank.models import Form
-
-    form = session.get(Form, form_id)
-    if form is not None and form.status == "locked":
+    if locked:
         _PLAN_CACHE[cache_key] = plan
     return plan
 
