@@ -76,16 +76,19 @@ class Item(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(60), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    # The version shown by default: the newest approved one, else the newest.
-    current_version_id: Mapped[int | None] = mapped_column(
-        ForeignKey("item_version.id", use_alter=True), nullable=True
-    )
+    # The version shown by default: the newest approved one, else the newest. A plain column, not
+    # a foreign key: item and item_version would otherwise reference each other, which migrations
+    # cannot create in one step on SQLite.
+    current_version_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # The newest version whatever its status (what authors work on); kept by item_bank.versions so
+    # searches over a large bank need no per-query "latest version" aggregate. None = same as current.
+    head_version_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
     versions: Mapped[list[ItemVersion]] = relationship(
         back_populates="item", foreign_keys="ItemVersion.item_id", order_by="ItemVersion.version_no"
     )
     current_version: Mapped[ItemVersion | None] = relationship(
-        foreign_keys=[current_version_id], post_update=True
+        primaryjoin="foreign(Item.current_version_id) == ItemVersion.id", post_update=True
     )
 
 
