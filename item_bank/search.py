@@ -110,13 +110,9 @@ class SearchResult:
         return max(1, -(-self.total // self.query.per_page))
 
 
-def _head_versions() -> Any:
-    """Each item's newest version id (ids grow with every version, so max(id) is the newest)."""
-    return (
-        select(ItemVersion.item_id.label("item_id"), func.max(ItemVersion.id).label("head_id"))
-        .group_by(ItemVersion.item_id)
-        .subquery("head")
-    )
+def head_id() -> Any:
+    """The id of an item's newest version (items made outside item_bank.versions fall back to current)."""
+    return func.coalesce(Item.head_version_id, Item.current_version_id)
 
 
 def _conditions(session: Session, q: ItemQuery, v: Any) -> list[Any]:
@@ -149,17 +145,15 @@ def _conditions(session: Session, q: ItemQuery, v: Any) -> list[Any]:
 def search_items(session: Session, q: ItemQuery) -> SearchResult:
     """One page of items matching `q` (newest version of each) and how many match in all."""
     started = time.perf_counter()
-    head = _head_versions()
     v = aliased(ItemVersion, name="v")
-    base = (
-        select(Item.id)
-        .select_from(Item)
-        .join(head, head.c.item_id == Item.id)
-        .join(v, v.id == head.c.head_id)
-        .where(*_conditions(session, q, v))
-    )
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    order = {"id": Item.id, "newest": v.id.desc(), "oldest": v.id, "stem": v.stem_norm}[q.sort]
+    base = select(Item.id).select_from(Item).join(v, v.id == head_id()).where(*_conditions(session, q, v))
+    # "newest" walks the head_version_id index backwards and stops after one page.
+    order = {
+        "id": (Item.id,),
+        "newest": (Item.head_version_id.desc().nulls_last(), Item.id.desc()),
+        "oldest": (v.id,),
+        "stem": (v.stem_norm,),
+    }[q.sort]
     current = aliased(ItemVersion, name="cur")
     rows = session.execute(
         select(
@@ -178,11 +172,10 @@ def search_items(session: Session, q: ItemQuery) -> SearchResult:
             current.status,
         )
         .select_from(Item)
-        .join(head, head.c.item_id == Item.id)
-        .join(v, v.id == head.c.head_id)
+        .join(v, v.id == head_id())
         .outerjoin(current, current.id == Item.current_version_id)
         .where(*_conditions(session, q, v))
-        .order_by(order)
+        .order_by(*order)
         .limit(q.per_page)
         .offset((q.page - 1) * q.per_page)
     ).all()
@@ -204,6 +197,10 @@ def search_items(session: Session, q: ItemQuery) -> SearchResult:
         )
         for r in rows
     ]
+    if q.page == 1 and len(out) < q.per_page:
+        total = len(out)  # the whole result fits on the first page: no second scan to count it
+    else:
+        total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
     area_ids = {r.area_id for r in out if r.area_id}
     names = (
         dict(
@@ -228,11 +225,11 @@ def review_queue(session: Session, q: ItemQuery | None = None) -> SearchResult:
 
 def status_counts(session: Session) -> dict[str, int]:
     """How many items have their newest version in each status."""
-    head = _head_versions()
     return dict(
         session.execute(
             select(ItemVersion.status, func.count())
-            .join(head, head.c.head_id == ItemVersion.id)
+            .select_from(Item)
+            .join(ItemVersion, ItemVersion.id == head_id())
             .group_by(ItemVersion.status)
         ).all()
     )

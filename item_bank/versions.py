@@ -211,6 +211,7 @@ def create_item(
     session.add(version)
     session.flush()
     item.current_version_id = version.id
+    item.head_version_id = version.id
     audit(session, actor, "item.create", "item_version", version.id, None, _summary(version, item))
     return version
 
@@ -255,6 +256,7 @@ def revise_item(
     version = _new_version(item, latest.version_no + 1, draft, author_id)
     session.add(version)
     session.flush()
+    item.head_version_id = version.id
     current = item.current_version
     if current is None or current.status != APPROVED:
         item.current_version_id = version.id

@@ -381,6 +381,7 @@ def _add_version(session: Session, item: Item, row: dict[str, Any], actor: str, 
     version = ItemVersion(item_id=item.id, version_no=number, **row)
     session.add(version)
     session.flush()
+    item.head_version_id = version.id
     if version.status == APPROVED:
         for other in session.scalars(
             select(ItemVersion).where(
@@ -445,7 +446,10 @@ def _bulk_create(
     )
     session.execute(
         update(Item),
-        [{"id": i, "current_version_id": v} for i, v in zip(item_ids, version_ids, strict=True)],
+        [
+            {"id": i, "current_version_id": v, "head_version_id": v}
+            for i, v in zip(item_ids, version_ids, strict=True)
+        ],
     )
     by_ext = {r.external_id: v for (r, _), v in zip(rows, version_ids, strict=True)}
     session.execute(
