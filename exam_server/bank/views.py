@@ -14,6 +14,7 @@ Screens (server-rendered, Chinese):      JSON API (same operations):
 
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
 from pathlib import Path
@@ -32,7 +33,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.bank import operations as ops
@@ -76,9 +77,12 @@ from item_bank.versions import (
     ItemError,
     ItemValidationError,
     content_of,
+    create_item_set,
     diff_versions,
     form_usage,
     history,
+    set_children,
+    update_item_set,
     validate_draft,
 )
 
@@ -240,6 +244,8 @@ def new_item() -> tuple[str, int]:
         draft.content["options"] = ["正确", "错误"]
     area = request.args.get("area", "")
     draft.knowledge_area_id = int(area) if area.isdigit() else None
+    item_set = request.args.get("set", "")
+    draft.item_set_id = int(item_set) if item_set.isdigit() else None
     return _editor(draft)
 
 
@@ -692,6 +698,102 @@ def media(digest: str) -> WerkzeugResponse:
     response = current_app.response_class(found.data, mimetype=found.mime)
     response.headers["Cache-Control"] = "private, max-age=86400, immutable"
     return response
+
+
+# ----- item sets -----
+
+
+def _media_field() -> list[dict[str, Any]]:
+    try:
+        media = json.loads(request.form.get("media") or "[]")
+    except json.JSONDecodeError:
+        return []
+    return [m for m in media if isinstance(m, dict) and m.get("sha256")] if isinstance(media, list) else []
+
+
+@blueprint.get("/sets")
+@role_required(*BANK)
+def sets() -> str:
+    rows = db.session.execute(
+        select(ItemSet, func.count(ItemVersion.id))
+        .outerjoin(ItemVersion, ItemVersion.item_set_id == ItemSet.id)
+        .group_by(ItemSet.id)
+        .order_by(ItemSet.id.desc())
+    ).all()
+    return render_template("bank/sets.html", rows=rows)
+
+
+@blueprint.post("/sets")
+@role_required("author", "bank_manager")
+def create_set() -> WerkzeugResponse | tuple[str, int]:
+    try:
+        item_set = create_item_set(
+            db.session,
+            title=request.form.get("title", ""),
+            stimulus=request.form.get("stimulus", ""),
+            media=_media_field(),
+            actor=_who().actor,
+        )
+        db.session.commit()
+    except ItemError as exc:
+        db.session.rollback()
+        flash(f"未能新建题组：{exc}")
+        return redirect(url_for("bank.sets"))
+    flash(f"已新建题组 {item_set.external_id}，请为它添加子题")
+    return redirect(url_for("bank.set_detail", set_id=item_set.id))
+
+
+@blueprint.get("/sets/<int:set_id>")
+@role_required(*BANK)
+def set_detail(set_id: int) -> str:
+    item_set = db.session.get(ItemSet, set_id)
+    if item_set is None:
+        abort(404)
+    children = set_children(db.session, item_set)
+    items = {
+        i.id: i for i in db.session.scalars(select(Item).where(Item.id.in_([c.item_id for c in children])))
+    }
+    return render_template(
+        "bank/set.html",
+        item_set=item_set,
+        children=children,
+        items=items,
+        views=[_candidate_view(c) for c in children],
+        stimulus=_stimulus(children[0])
+        if children
+        else {
+            "title": item_set.title,
+            "stimulus": item_set.stimulus,
+            "media": [
+                {"name": m.get("name"), "url": url_for("bank.media", digest=m["sha256"])}
+                for m in item_set.media or []
+            ],
+        },
+        media_json=json.dumps(item_set.media or [], ensure_ascii=False),
+    )
+
+
+@blueprint.post("/sets/<int:set_id>")
+@role_required("author", "bank_manager")
+def update_set(set_id: int) -> WerkzeugResponse:
+    item_set = db.session.get(ItemSet, set_id)
+    if item_set is None:
+        abort(404)
+    try:
+        update_item_set(
+            db.session,
+            item_set,
+            title=request.form.get("title", ""),
+            stimulus=request.form.get("stimulus", ""),
+            media=_media_field(),
+            actor=_who().actor,
+        )
+        db.session.commit()
+        flash("已保存情景材料")
+    except ItemError as exc:
+        db.session.rollback()
+        flash(f"未保存：{exc}")
+    return redirect(url_for("bank.set_detail", set_id=set_id))
 
 
 # ----- JSON API -----

@@ -272,3 +272,28 @@ def test_tree_edits_through_the_screen(
 def test_anonymous_and_candidates_are_kept_out(client: FlaskClient, app: Flask) -> None:
     assert client.get("/bank/items").status_code in (302, 401)
     assert client.get("/bank/api/items").status_code in (302, 401)
+
+
+def test_item_set_screens(client: FlaskClient, session: Session, staff: dict[str, int]) -> None:
+    from item_bank.models import ItemSet
+
+    token = login(client, "author")
+    response = client.post("/bank/sets", data={"csrf_token": token, "title": "小区夜间巡逻", "stimulus": "某小区夜间……",
+                                                "media": "[]"})  # fmt: skip
+    assert response.status_code == 302
+    item_set = session.scalar(select(ItemSet))
+    assert item_set is not None and item_set.external_id.startswith("S")
+    assert f"set={item_set.id}" in client.get(f"/bank/sets/{item_set.id}").get_data(as_text=True)
+    for stem in ("可疑车辆应当（ ）。", "发现翻墙人员应当（ ）。"):
+        status, _ = api(
+            client, token, "POST", "/bank/api/items", dict(FIRE, stem=stem, item_set_id=item_set.id)
+        )
+        assert status == 201
+    page = client.get(f"/bank/sets/{item_set.id}").get_data(as_text=True)
+    assert page.count('class="q-stimulus"') == 1 and "发现翻墙人员" in page and "第 2 题" in page
+    response = client.post(
+        f"/bank/sets/{item_set.id}",
+        data={"csrf_token": token, "title": "夜巡", "stimulus": "", "media": "[]"},
+    )
+    assert "情景材料不能为空" in client.get(response.location).get_data(as_text=True)
+    assert client.get("/bank/sets").status_code == 200

@@ -191,3 +191,19 @@ def test_retire_item_keeps_history(session: Session) -> None:
     session.commit()
     assert {v.status for v in history(session, item)} == {"retired"}
     assert len(history(session, item)) == 2
+
+
+def test_item_set_stimulus_frozen_by_locked_form(session: Session) -> None:
+    from item_bank.versions import create_item_set, set_children, update_item_set
+
+    item_set = create_item_set(session, title="夜巡", stimulus="某小区夜间……", media=[], actor="a")
+    child = create_item(session, ItemDraft(type="judge", stem="应当立即报警。", content={"options": ["正确", "错误"]},
+                                           key="A", item_set_id=item_set.id), actor="a", author_id=1)  # fmt: skip
+    update_item_set(session, item_set, title="夜巡", stimulus="某小区夜间巡逻时……", media=[], actor="a")
+    transition(session, child, "submit", AUTHOR)
+    transition(session, child, "approve", REVIEWER)
+    session.commit()
+    assert [v.id for v in set_children(session, item_set)] == [child.id]
+    lock_form(session, child)
+    with pytest.raises(VersionFrozenError, match="锁定"):
+        update_item_set(session, item_set, title="夜巡", stimulus="改过的材料", media=[], actor="a")
