@@ -23,6 +23,8 @@ WEB_DOMAINS = (
     "exam_server.grading.views",
     "exam_server.results.views",
     "exam_server.bank.views",
+    "exam_server.forms.views",
+    "exam_server.analysis.views",
 )
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"

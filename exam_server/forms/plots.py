@@ -92,7 +92,7 @@ def review_png(review: FormReview) -> bytes:
                     zorder=0,
                     label="蓝图难度区间",
                 )
-                right.legend(loc="lower right", fontsize=9)
+                right.legend(loc="upper left", fontsize=9)
             low = min(means + ([spec.difficulty.p_min] if spec.difficulty else []))
             high = max(means + ([spec.difficulty.p_max] if spec.difficulty else []))
             right.set_ylim(max(0.0, low - 0.05), min(1.0, high + 0.05))

@@ -46,6 +46,8 @@ DEFAULT_TIME_LIMIT_S = 60.0
 DEFAULT_GAP = 0.01
 # Share of the time limit the one-form-at-a-time warm start may use.
 HEURISTIC_SHARE = 0.5
+# An objective this small is zero: every target met within its dead band.
+PERFECT = 1e-7
 
 
 class AssemblyError(Exception):
@@ -120,6 +122,7 @@ def solve_blueprint(
     usable = [usable[i] for i in rng.permutation(len(usable))]
     tiers = _tiers(spec, n_forms, usable)
     start: list[list[Unit]] | None = None
+    fallback: Solution | None = None
     heuristic: dict[str, Any] = {}
     if n_forms > 1:
         # A warm start: the same model one form at a time (each small and quick), against the same targets.
@@ -130,8 +133,8 @@ def solve_blueprint(
             start, disjoint, objectives = seq
             heuristic["disjoint"] = disjoint
             heuristic["objective"] = max((o or 0.0) for o in objectives)
-            if (not disjoint and TIER_PAIRWISE not in tiers) or not disjoint:
-                tiers = [TIER_PAIRWISE]
+            if TIER_PAIRWISE in tiers:
+                tiers = [TIER_DISJOINT, TIER_PAIRWISE] if disjoint else [TIER_PAIRWISE]
     for tier in tiers:
         remaining = deadline - time.perf_counter()
         if remaining <= 0.5:
@@ -142,7 +145,15 @@ def solve_blueprint(
         build_s = time.perf_counter() - t0
         result = b.model.solve(max(remaining - build_s, 0.5), seed=seed, rel_gap=gap, start=start_cols)
         if result.has_solution:
-            return Solution(_chosen(b, result.x), result, tier, b.model.stats(), build_s, heuristic)
+            found = Solution(_chosen(b, result.x), result, tier, b.model.stats(), build_s, heuristic)
+            more = tiers[tiers.index(tier) + 1 :]
+            if more and (result.objective or 0.0) > PERFECT and deadline - time.perf_counter() > 2.0:
+                # Disjoint forms fall short of a target: sharing items (within the limit) may reach it.
+                start, fallback = found.forms, found
+                continue
+            return found
+        if fallback is not None:
+            return fallback
         if result.status == "time_limit_no_solution":
             raise AssemblyTimeout(
                 f"蓝图「{name}」: 在 {time_limit_s:.0f} 秒内没有找到满足全部要求的{_what(n_forms)}，也未能证明无解；"
@@ -150,6 +161,8 @@ def solve_blueprint(
             )
         if result.status not in ("infeasible",):
             raise AssemblyError(f"蓝图「{name}」: 求解器出错（{result.solver_status}），请联系管理员")
+    if fallback is not None:
+        return fallback
     # Nothing feasible: the elastic model on the exact formulation says what is short.
     shortfalls = explain_infeasible(spec, pool, n_forms, max(deadline - time.perf_counter(), 5.0), seed)
     raise AssemblyInfeasible(name, shortfalls, n_forms)
@@ -167,19 +180,21 @@ def _sequential(
 ) -> tuple[list[list[Unit]], bool, list[float | None]] | None:
     """Forms one at a time: disjoint from the earlier ones if the bank allows, else within the overlap limit.
 
-    Returns the forms, whether they are disjoint and each form's objective, or None if some form could not be built in time.
+    Returns the forms, whether they are disjoint and each form's objective, or None if some form could
+    not be built in time.
     """
     anchor = None
     if spec.difficulty is not None:
         anchor = (spec.difficulty.p_min + spec.difficulty.p_max) / 2
     limit = overlap_limit(spec)
     budget_end = time.perf_counter() + budget_s
+    rng = np.random.default_rng(seed + 1)
     forms: list[list[Unit]] = []
     uses: Counter[str] = Counter()
     disjoint = True
     objectives: list[float | None] = []
     for f in range(n_forms):
-        chosen = None
+        best: tuple[list[Unit], float, str] | None = None
         for mode in ("disjoint", "overlap"):
             if mode == "overlap" and (limit == 0 or spec.max_forms_per_item == 1):
                 break
@@ -193,20 +208,60 @@ def _sequential(
             remaining = deadline - time.perf_counter()
             if remaining <= 0.5:
                 return None
-            b = build(spec, pool, units, 1, TIER_SINGLE, elastic=False, previous=previous, p_anchor=anchor)
-            # Time a quick form leaves unused goes to the forms after it.
-            per_form = max(0.5, (budget_end - time.perf_counter()) / (n_forms - f))
+            sample = _sample(units, spec, rng)
+            b = build(spec, pool, sample, 1, TIER_SINGLE, elastic=False, previous=previous, p_anchor=anchor)
+            # Time a quick form leaves unused goes to the forms after it; a slow one may borrow some.
+            per_form = max(1.0, 2 * (budget_end - time.perf_counter()) / (n_forms - f))
             result = b.model.solve(min(per_form, remaining), seed=seed + f, rel_gap=gap)
+            if len(sample) < len(units) and (not result.has_solution or (result.objective or 0.0) > PERFECT):
+                # The sample was too thin for a perfect form: the whole pool, with what time is left.
+                b = build(
+                    spec, pool, units, 1, TIER_SINGLE, elastic=False, previous=previous, p_anchor=anchor
+                )
+                per_form = max(1.0, 2 * (budget_end - time.perf_counter()) / (n_forms - f))
+                retry = b.model.solve(
+                    min(per_form, deadline - time.perf_counter()), seed=seed + f, rel_gap=gap
+                )
+                if retry.has_solution and (
+                    not result.has_solution or (retry.objective or 0.0) < (result.objective or 0.0)
+                ):
+                    result = retry
+                else:
+                    b = build(
+                        spec, pool, sample, 1, TIER_SINGLE, elastic=False, previous=previous, p_anchor=anchor
+                    )
             if result.has_solution:
-                chosen = _chosen(b, result.x)[0]
-                disjoint = disjoint and mode == "disjoint"
-                objectives.append(result.objective)
-                break
-        if chosen is None:
+                objective = result.objective or 0.0
+                if best is None or objective < best[1] - 1e-9:
+                    best = (_chosen(b, result.x)[0], objective, mode)
+                # Share items with earlier forms only when a disjoint form is proven imperfect.
+                if objective <= PERFECT or result.status != "optimal":
+                    break
+        if best is None:
             return None
+        chosen, objective, mode = best
+        disjoint = disjoint and mode == "disjoint"
+        objectives.append(objective)
         forms.append(chosen)
         uses.update(u.key for u in chosen)
     return forms, disjoint, objectives
+
+
+SAMPLE_KEEP_STRATUM = 60
+
+
+def _sample(units: list[Unit], spec: BlueprintSpec, rng: np.random.Generator) -> list[Unit]:
+    """A random share of a large pool for one form (small strata kept whole): a smaller, faster MIP."""
+    share = min(1.0, max(0.3, 10 * spec.item_count / max(len(units), 1)))
+    if share >= 1.0:
+        return units
+    strata = Counter((u.type, u.records[0].area) for u in units)
+    keep = rng.random(len(units)) < share
+    return [
+        u
+        for u, k in zip(units, keep, strict=True)
+        if k or strata[(u.type, u.records[0].area)] < SAMPLE_KEEP_STRATUM
+    ]
 
 
 def _start_columns(b: Build, forms: list[list[Unit]]) -> dict[int, float]:

@@ -56,15 +56,16 @@ def precheck(pool: Pool, spec: BlueprintSpec, n_forms: int) -> list[Shortfall]:
     """Necessary conditions by counting (per form); each failure is certain, found without a solver."""
     out: list[Shortfall] = []
     head = _head(spec)
-    for key in pool.unknown_areas:
+    if pool.unknown_areas:
+        names = "、".join(f"「{k}」" for k in pool.unknown_areas)
         out.append(
             Shortfall(
                 "area",
-                key,
-                spec.area_shares[key],
+                ",".join(pool.unknown_areas),
+                sum(spec.area_shares[k] for k in pool.unknown_areas),
                 0,
                 "",
-                f"{head} · 知识点「{key}」在知识树中不存在（请检查代码或名称）",
+                f"{head} · 知识点 {names} 在{spec.level}级知识树中不存在（请检查知识点代码或名称）",
             )
         )
     usable = [u for u in pool.units if u.reason is None]

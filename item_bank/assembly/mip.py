@@ -165,6 +165,7 @@ class MipModel:
         threads: int | None = None,
         start: dict[int, float] | None = None,
         log: bool = False,
+        options: dict[str, Any] | None = None,
     ) -> SolveResult:
         """Solve with HiGHS; a time limit returns the best solution found, with its gap."""
         n, m = self.n_cols, len(self.rows)
@@ -206,6 +207,8 @@ class MipModel:
         h.setOptionValue("random_seed", int(seed) % 2_147_483_647)
         if threads:
             h.setOptionValue("threads", int(threads))
+        for key, value in (options or {}).items():
+            h.setOptionValue(key, value)
         h.passModel(lp)
         if start:
             # A partial start (the x columns): HiGHS completes the continuous columns itself.
