@@ -196,13 +196,18 @@ def _reset_database(url: str) -> None:
               show_default=True, help="题库文件")
 @click.option("--candidates", default=30, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="只准备数据，不启动服务")
-def demo(host: str, port: int, bank_path: Path, candidates: int, no_serve: bool) -> None:
+@click.option("--past-candidates", default=300, show_default=True, type=int,
+              help="另建一场已结束的场次，考生作答为模拟数据，可直接做试题分析（0 = 不建）")
+def demo(host: str, port: int, bank_path: Path, candidates: int, no_serve: bool, past_candidates: int) -> None:
     """演示：导入公开题库、组卷、创建一场立即开始的五级理论考试，并启动考试服务。"""
     started = time.monotonic()
     url = current_app.config["DATABASE_URL"]
     click.echo(f"演示数据库: {url}（将被清空重建）")
     _reset_database(url)
     seeded = seed_exam(db.session, bank_path=bank_path, n_candidates=candidates)
+    from exam_server.analysis.simulate import demo_past_session
+
+    past = demo_past_session(db.session, seeded.form_ids, past_candidates)
     counts = Counter(v for v in db.session.scalars(select(ItemVersion.type)))
     ready = time.monotonic() - started
     click.echo("")
@@ -216,6 +221,9 @@ def demo(host: str, port: int, bank_path: Path, candidates: int, no_serve: bool)
     click.echo(f"工作人员登录  http://{host}:{port}/staff/login")
     for username, password, roles in seeded.staff:
         click.echo(f"  用户名 {username:<9} 密码 {password:<14} 角色 {roles}")
+    if past is not None:
+        click.echo(f"试题分析  http://{host}:{port}/analysis/sessions/{past.exam_session.id} "
+                   f"（已结束的场次 {past.exam_session.code}，{past_candidates} 名考生模拟作答；用 manager 登录）")
     click.echo("")
     click.echo(f"准备用时 {ready:.1f} 秒。")
     if no_serve:

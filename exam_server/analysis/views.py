@@ -1,0 +1,319 @@
+"""Item-analysis screens (试题分析): the whole URL table of the analysis in one place.
+
+  /analysis/                                           sittings with submitted attempts
+  /analysis/sessions/<sid>                             the sitting: forms, flagged items, actions
+  /analysis/sessions/<sid>/forms/<fid>                 one form: every item, distractors, plots
+  /analysis/sessions/<sid>/forms/<fid>/items/<vid>     one item: statistics and its plots
+  /analysis/sessions/<sid>/forms/<fid>/<plot>.png      histogram, information
+  /analysis/sessions/<sid>/forms/<fid>/items/<vid>/<plot>.png   icc, distractors
+  POST /analysis/sessions/<sid>/review                 send flagged items to the review queue
+  POST /analysis/sessions/<sid>/accept                 store the estimates on the item versions
+  /analysis/sessions/<sid>/export.xlsx                 every table, one sheet each
+
+`?model=rasch|2pl|3pl` chooses the IRT model (the app's ITEM_ANALYSIS_MODEL by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+from werkzeug.routing import BuildError
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from exam_server.analysis import plots
+from exam_server.analysis.export import export_excel
+from exam_server.analysis.operations import (
+    MODEL_LABELS,
+    MODELS,
+    SCORABLE,
+    TYPE_LABELS,
+    AnalysisError,
+    AnalysisSettings,
+    FormAnalysis,
+    SessionAnalysis,
+    accept_estimates,
+    analyse_session,
+    estimate_eligibility,
+    form_summary,
+    send_to_review,
+)
+from exam_server.core.auth import role_required
+from exam_server.delivery.models import Attempt
+from exam_server.extensions import db
+from exam_server.sessions.models import ExamSession
+from item_bank.models import Item, ItemVersion
+from item_bank.review import STATUS_LABELS, Reviewer
+
+blueprint = Blueprint("analysis", __name__, url_prefix="/analysis")
+
+VIEW_ROLES = ("bank_manager", "centre_staff")
+ACT_ROLES = ("bank_manager",)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@blueprint.errorhandler(AnalysisError)
+def _refused(exc: AnalysisError) -> tuple[str, int]:
+    return render_template("analysis/refused.html", message=str(exc)), 409
+
+
+def _model() -> str | None:
+    model = request.values.get("model", "").lower()
+    return model if model in MODELS else None
+
+
+def _settings() -> AnalysisSettings:
+    return AnalysisSettings.from_config(current_app.config, model=_model())
+
+
+def _exam_session(session_id: int) -> ExamSession:
+    found = db.session.get(ExamSession, session_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _analysis(session_id: int) -> SessionAnalysis:
+    return analyse_session(db.session, _exam_session(session_id), _settings())
+
+
+def _form(analysis: SessionAnalysis, form_id: int) -> FormAnalysis:
+    try:
+        return analysis.form(form_id)
+    except AnalysisError:
+        abort(404)
+
+
+def _link(endpoint: str, **values: Any) -> str | None:
+    """A URL into another domain's screens, or None where that domain is not installed."""
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return None
+
+
+def _png(analysis: SessionAnalysis, key: tuple[Any, ...], draw: Any) -> WerkzeugResponse:
+    data = analysis.png.get(key)
+    if data is None:
+        data = analysis.png[key] = draw()
+    response = current_app.response_class(data, mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+def _bank_state(version_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Per analysed version: its item's external id, newest version and its status, and stored estimates."""
+    if not version_ids:
+        return {}
+    versions = {v.id: v for v in db.session.scalars(select(ItemVersion).where(ItemVersion.id.in_(version_ids)))}
+    item_ids = {v.item_id for v in versions.values()}
+    newest = {}
+    for v in db.session.scalars(
+        select(ItemVersion).where(ItemVersion.item_id.in_(item_ids)).order_by(ItemVersion.version_no)
+    ):
+        newest[v.item_id] = v
+    out = {}
+    for vid, v in versions.items():
+        head = newest[v.item_id]
+        out[vid] = {
+            "version": v,
+            "head_no": head.version_no,
+            "head_status": head.status,
+            "head_label": STATUS_LABELS.get(head.status, head.status),
+            "newer": head.id != v.id,
+        }
+    return out
+
+
+def _common(analysis: SessionAnalysis) -> dict[str, Any]:
+    model = analysis.settings.model
+    return {
+        "analysis": analysis,
+        "model": model,
+        "models": [(m, MODEL_LABELS[m]) for m in MODELS],
+        "model_label": MODEL_LABELS[model],
+        "type_labels": TYPE_LABELS,
+        "can_act": current_user.has_role(*ACT_ROLES),
+        "review_queue_url": _link("bank.review_queue"),
+        "fmt": _fmt,
+        "pct": _pct,
+    }
+
+
+def _fmt(x: Any, digits: int = 2) -> str:
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return "—" if not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _pct(x: Any) -> str:
+    try:
+        value = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return "—" if not np.isfinite(value) else f"{value:.0%}"
+
+
+# ---------------------------------------------------------------- pages
+
+
+@blueprint.get("/")
+@role_required(*VIEW_ROLES)
+def index() -> str:
+    counts = dict(
+        db.session.execute(
+            select(Attempt.session_id, func.count(Attempt.id))
+            .where(Attempt.status.in_(SCORABLE))
+            .group_by(Attempt.session_id)
+        ).all()
+    )
+    sessions = db.session.scalars(select(ExamSession).order_by(ExamSession.starts_at.desc())).all()
+    return render_template("analysis/index.html", sessions=sessions, counts=counts)
+
+
+@blueprint.get("/sessions/<int:session_id>")
+@role_required(*VIEW_ROLES)
+def session_page(session_id: int) -> str:
+    analysis = _analysis(session_id)
+    flagged = analysis.flagged_version_ids()
+    by_version: dict[int, list[dict[str, Any]]] = {}
+    for row in analysis.flags.to_dict("records"):
+        by_version.setdefault(int(row["version_id"]), []).append(row)
+    entries = []
+    for vid in flagged:
+        first = by_version[vid][0]
+        form = analysis.form(int(first["form_id"]))
+        item = form.item(vid)
+        stats = form.ctt.items.loc[vid]
+        entries.append({"item": item, "form": form, "stats": stats, "flags": by_version[vid]})
+    eligibility = estimate_eligibility(analysis)
+    return render_template(
+        "analysis/session.html",
+        entries=entries,
+        summary=form_summary(analysis).to_dict("records"),
+        bank=_bank_state(flagged),
+        eligible=sum(1 for _, _, why in eligibility if why is None),
+        not_eligible=[(vid, why) for vid, _, why in eligibility if why is not None],
+        **_common(analysis),
+    )
+
+
+@blueprint.get("/sessions/<int:session_id>/forms/<int:form_id>")
+@role_required(*VIEW_ROLES)
+def form_page(session_id: int, form_id: int) -> str:
+    analysis = _analysis(session_id)
+    form = _form(analysis, form_id)
+    summary = next(r for r in form_summary(analysis).to_dict("records") if r["form_id"] == form_id)
+    return render_template(
+        "analysis/form.html",
+        form=form,
+        rows=form.table.to_dict("records"),
+        distractors=form.ctt.distractors.to_dict("records"),
+        positions={it.version_id: it for it in form.data.items},
+        summary=summary,
+        **_common(analysis),
+    )
+
+
+@blueprint.get("/sessions/<int:session_id>/forms/<int:form_id>/items/<int:version_id>")
+@role_required(*VIEW_ROLES)
+def item_page(session_id: int, form_id: int, version_id: int) -> str:
+    analysis = _analysis(session_id)
+    form = _form(analysis, form_id)
+    try:
+        item = form.item(version_id)
+    except AnalysisError:
+        abort(404)
+    version = db.session.get(ItemVersion, version_id)
+    external_id = db.session.scalar(select(Item.external_id).where(Item.id == item.item_id))
+    d = form.ctt.distractors
+    return render_template(
+        "analysis/item.html",
+        form=form,
+        item=item,
+        version=version,
+        options=list(version.options) if version is not None else [],
+        row=next(r for r in form.table.to_dict("records") if r["version_id"] == version_id),
+        distractors=d[d["item"] == version_id].to_dict("records") if len(d) else [],
+        flags=form.ctt.flags[form.ctt.flags["item"] == version_id].to_dict("records"),
+        bank=_bank_state([version_id]).get(version_id),
+        bank_url=_link("bank.item_detail", external_id=external_id),
+        **_common(analysis),
+    )
+
+
+# ---------------------------------------------------------------- plots
+
+
+@blueprint.get("/sessions/<int:session_id>/forms/<int:form_id>/<any(histogram, information):plot>.png")
+@role_required(*VIEW_ROLES)
+def form_png(session_id: int, form_id: int, plot: str) -> WerkzeugResponse:
+    analysis = _analysis(session_id)
+    form = _form(analysis, form_id)
+    if plot == "information" and not analysis.irt.fitted:
+        abort(404)
+    draw = plots.form_histogram if plot == "histogram" else plots.form_information
+    return _png(analysis, (plot, form_id), lambda: draw(analysis, form))
+
+
+@blueprint.get("/sessions/<int:session_id>/forms/<int:form_id>/items/<int:version_id>/<any(icc, distractors):plot>.png")
+@role_required(*VIEW_ROLES)
+def item_png(session_id: int, form_id: int, version_id: int, plot: str) -> WerkzeugResponse:
+    analysis = _analysis(session_id)
+    form = _form(analysis, form_id)
+    if version_id not in {it.version_id for it in form.data.items}:
+        abort(404)
+    if plot == "icc":
+        return _png(analysis, (plot, form_id, version_id), lambda: plots.item_icc(analysis, form, version_id))
+    return _png(analysis, (plot, form_id, version_id), lambda: plots.item_distractors(form, version_id))
+
+
+# ---------------------------------------------------------------- actions
+
+
+def _back(session_id: int) -> WerkzeugResponse:
+    model = _model()
+    return redirect(url_for("analysis.session_page", session_id=session_id, **({"model": model} if model else {})))
+
+
+@blueprint.post("/sessions/<int:session_id>/review")
+@role_required(*ACT_ROLES)
+def review(session_id: int) -> WerkzeugResponse:
+    analysis = _analysis(session_id)
+    ids = [int(v) for v in request.form.getlist("version_id") if v.isdigit()]
+    if not ids:
+        flash("请先勾选要送审的试题。")
+        return _back(session_id)
+    user = current_user.user
+    who = Reviewer(current_user.actor, user.id, frozenset(user.roles or []))
+    report = send_to_review(db.session, analysis, who, ids)
+    for line in report.lines():
+        flash(line.strip())
+    return _back(session_id)
+
+
+@blueprint.post("/sessions/<int:session_id>/accept")
+@role_required(*ACT_ROLES)
+def accept(session_id: int) -> WerkzeugResponse:
+    analysis = _analysis(session_id)
+    report = accept_estimates(db.session, analysis, current_user.actor)
+    lines = report.lines()
+    flash(lines[0] + "；题库组卷将按这些难度与IRT参数计算难度和信息量目标。")
+    if report.skipped:
+        flash(f"未保存的 {len(report.skipped)} 题见下方“不能保存估计值的试题”。")
+    return _back(session_id)
+
+
+@blueprint.get("/sessions/<int:session_id>/export.xlsx")
+@role_required(*VIEW_ROLES)
+def export(session_id: int) -> WerkzeugResponse:
+    analysis = _analysis(session_id)
+    response = current_app.response_class(export_excel(analysis), mimetype=XLSX)
+    filename = f"item-analysis-{analysis.code}-{analysis.settings.model}.xlsx"
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
