@@ -383,6 +383,7 @@ def _validate(spec: BlueprintSpec) -> list[SpecProblem]:
     if not spec.sections:
         p.append(SpecProblem("sections", "至少需要一个题型部分"))
     seen: set[str] = set()
+    labels: set[str] = set()
     for i, s in enumerate(spec.sections):
         path = f"sections[{i}]"
         if s.type not in SECTION_TYPES:
@@ -394,6 +395,9 @@ def _validate(spec: BlueprintSpec) -> list[SpecProblem]:
                 SpecProblem(f"{path}.type", f"题型 {TYPE_LABELS[s.type]} 出现了两次；同一题型只能有一个部分")
             )
         seen.add(s.type)
+        if s.label in labels:
+            p.append(SpecProblem(f"{path}.title", f"标题「{s.label}」与前面的部分重复"))
+        labels.add(s.label)
         if s.count <= 0:
             p.append(SpecProblem(f"{path}.count", f"题量必须大于 0，实际为 {s.count}"))
         if s.points <= 0:

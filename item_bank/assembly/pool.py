@@ -11,12 +11,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import desc, select
+from sqlalchemy import desc, func, select
 from sqlalchemy.orm import Session
 
 from item_bank.blueprints import BlueprintSpec
 from item_bank.db import Base
-from item_bank.models import APPROVED, Form, FormItem, Item, ItemVersion, KnowledgeArea
+from item_bank.models import APPROVED, RETIRED, Form, FormItem, Item, ItemVersion, KnowledgeArea
 from item_bank.text import normalise_stem
 
 # Logistic scaling constant of the IRT model (1.0: the plain logistic, as mirt and ltm report it).
@@ -179,7 +179,18 @@ def load_pool(session: Session, spec: BlueprintSpec) -> Pool:
             seen_items.add(version.item_id)
             newest.append((version, external_id))
     records, area_names, unknown = _records(session, spec, newest, recent_item_ids(session, spec))
-    return Pool(spec, records, _units(records, spec), area_names, unknown, [])
+    set_ids = {r.set_id for r in records if r.set_id is not None}
+    set_sizes: dict[int, int] = {}
+    if set_ids:
+        # A set travels whole: every live child item must be approved (a draft child keeps the set out).
+        set_sizes = dict(
+            session.execute(
+                select(ItemVersion.item_set_id, func.count(func.distinct(ItemVersion.item_id)))
+                .where(ItemVersion.item_set_id.in_(set_ids), ItemVersion.status != RETIRED)
+                .group_by(ItemVersion.item_set_id)
+            ).all()
+        )
+    return Pool(spec, records, _units(records, spec, set_sizes), area_names, unknown, [])
 
 
 def records_for_versions(session: Session, spec: BlueprintSpec, version_ids: list[int]) -> list[ItemRecord]:
@@ -265,7 +276,9 @@ def _records(
     return records, area_names, unknown
 
 
-def _units(records: list[ItemRecord], spec: BlueprintSpec) -> list[Unit]:
+def _units(
+    records: list[ItemRecord], spec: BlueprintSpec, set_sizes: dict[int, int] | None = None
+) -> list[Unit]:
     units: list[Unit] = []
     sets: dict[int, list[ItemRecord]] = defaultdict(list)
     for rec in records:
@@ -279,7 +292,8 @@ def _units(records: list[ItemRecord], spec: BlueprintSpec) -> list[Unit]:
         hard = [r.reason for r in children if r.reason is not None and not r.restricted]
         restricted = [r.reason for r in children if r.restricted]
         reason: str | None = None
-        if hard or len({r.type for r in children}) > 1:
+        incomplete = set_sizes is not None and set_sizes.get(set_id, len(children)) > len(children)
+        if hard or incomplete or len({r.type for r in children}) > 1:
             reason = "set_broken"
         elif not spec.item_sets_allowed:
             reason = "sets_disallowed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import pytest
 from assembly_bank import BankBuilder, make_areas, rich_bank, small_spec
@@ -13,6 +14,8 @@ from item_bank.assembly import AssemblyInfeasible, assemble_forms
 from item_bank.audit import AuditEvent
 from item_bank.blueprints import SectionSpec, create_blueprint
 from item_bank.models import Form, FormItem, ItemVersion
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "exam_server" / "forms" / "examples" / "level5_theory.yaml"
 
 
 def stored(session: Session, form: Form) -> list[tuple[FormItem, ItemVersion]]:
@@ -306,3 +309,55 @@ def test_unsatisfiable_enemies_are_explained(session: Session) -> None:
         assemble_forms(session, bp, 1, time_limit_s=20)
     message = str(info.value)
     assert "互斥" in message or "判断题" in message
+
+
+def test_item_set_with_a_draft_child_stays_out(session: Session) -> None:
+    areas = make_areas(session, ["法律", "消防"])
+    bank = BankBuilder(session)
+    for area in areas.values():
+        bank.add_many(4, "judge", area)
+        bank.add_many(3, "multiple", area)
+        bank.add_many(2, "single", area)
+    item_set, _children = bank.add_set(2, "single", areas["法律"])
+    bank.add("single", areas["法律"], item_set=item_set, set_position=3, status="draft")
+    spec = small_spec(
+        sections=[
+            SectionSpec("judge", 4, 1.0),
+            SectionSpec("single", 4, 1.0),
+            SectionSpec("multiple", 2, 1.0),
+        ],
+        area_tolerance=0.5,
+    )
+    bp = create_blueprint(session, spec, "t")
+    (form,) = assemble_forms(session, bp, 1, time_limit_s=20).forms
+    assert all(v.item_set_id is None for v in items_of(session, form))
+
+
+def test_demo_paper_from_the_shared_bank(session: Session, shared_bank_csv: Path) -> None:
+    """The lead's demo: the imported 1,696-item bank, 100 items (20 judge / 60 single / 20 multiple)."""
+    import time
+
+    from item_bank.blueprints import load_spec
+    from item_bank.importing import import_items
+    from item_bank.text import normalise_stem
+
+    import_items(session, shared_bank_csv, actor="test", status="approved")
+    session.commit()
+    spec = load_spec(EXAMPLE)
+    bp = create_blueprint(session, spec, "t")
+    started = time.perf_counter()
+    result = assemble_forms(session, bp, 2, time_limit_s=30)
+    assert time.perf_counter() - started < 30
+    assert result.report["solver"]["gap"] <= 0.01
+    for form in result.forms:
+        versions = items_of(session, form)
+        assert Counter(v.type for v in versions) == {"single": 60, "judge": 20, "multiple": 20}
+        stems = Counter(normalise_stem(v.stem) for v in versions)
+        assert max(stems.values()) == 1  # stem variants never share a form
+        groups = Counter(v.enemy_group for v in versions if v.enemy_group)
+        assert not groups or max(groups.values()) == 1
+        by_area: dict[str, int] = Counter(v.knowledge_area.name for v in versions)
+        for name, share in spec.area_shares.items():
+            assert abs(by_area.get(name, 0) / 100 - share) <= spec.area_tolerance + 1e-9, name
+    a, b = ({v.item_id for v in items_of(session, f)} for f in result.forms)
+    assert len(a & b) <= 10
