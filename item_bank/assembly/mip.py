@@ -216,7 +216,7 @@ class MipModel:
             vals = np.fromiter(start.values(), dtype=np.float64, count=len(start))
             h.setSolution(len(cols), cols, vals)
         t0 = time.perf_counter()
-        h.run()
+        _run(h)
         seconds = time.perf_counter() - t0
         status = h.getModelStatus()
         info = h.getInfo()
@@ -253,6 +253,24 @@ class MipModel:
             "rows": len(self.rows),
             "nonzeros": int(sum(len(r.idx) for r in self.rows)),
         }
+
+
+def _run(h: highspy.Highs) -> None:
+    """Run HiGHS; under gevent in a native thread, so a long solve never stalls the event loop.
+
+    (highspy releases the GIL while it solves, so other greenlets keep serving sockets meanwhile.)
+    """
+    try:
+        from gevent import monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency, but item_bank does not need it
+        h.run()
+        return
+    if monkey.is_module_patched("threading"):
+        import gevent
+
+        gevent.get_hub().threadpool.apply(h.run)
+    else:
+        h.run()
 
 
 def _gap(objective: float | None, bound: float | None) -> float | None:

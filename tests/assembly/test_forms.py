@@ -98,3 +98,43 @@ def test_candidate_order_reproducible_and_respects_rules(session: Session) -> No
     if child_ids[0] in order_a:
         at = order_a.index(child_ids[0])
         assert order_a[at : at + 3] == child_ids
+
+
+def test_candidate_order_keeps_item_sets_together(session: Session) -> None:
+    areas = make_areas(session, ["法律", "消防"])
+    bank = BankBuilder(session)
+    for area in areas.values():
+        bank.add_many(2, "judge", area)
+        bank.add_many(1, "multiple", area)
+        bank.add_many(2, "single", area)
+    # Singles are scarce: the 3-item set must be used to reach 7.
+    _set, children = bank.add_set(3, "single", areas["法律"])
+    bank.add("single", areas["消防"])
+    spec = small_spec(
+        sections=[
+            SectionSpec("judge", 4, 1.0),
+            SectionSpec("single", 8, 1.0),
+            SectionSpec("multiple", 2, 1.0),
+        ],
+        area_tolerance=0.5,
+    )
+    bp = create_blueprint(session, spec, "t")
+    form = assemble_forms(session, bp, 1, time_limit_s=20).forms[0]
+    session.commit()
+    child_ids = [c.id for c in children]
+    starts = set()
+    for seed in range(12):
+        order, _options = candidate_order(form, seed)
+        at = order.index(child_ids[0])
+        assert order[at : at + 3] == child_ids  # together, in set order
+        starts.add(at)
+    assert len(starts) > 1  # the set moves as a block within its section
+
+
+def test_summary_option_stays_in_place() -> None:
+    from item_bank.forms import _SeededStream, _shuffle_options
+
+    letters = ["A", "B", "C", "D"]
+    for seed in range(20):
+        out = _shuffle_options(_SeededStream(seed), letters, ["甲", "乙", "以上都对", "丁"])
+        assert out[2] == "C" and sorted(out) == letters
