@@ -19,6 +19,9 @@ from item_bank.text import normalise_stem
 from item_bank.tree import descendants
 
 UNCLASSIFIED = -1
+# Counting stops here: past a few thousand matches people refine the search rather than page, and
+# an exact count would read the whole bank on every keystroke-sized query.
+COUNT_LIMIT = 2000
 SORTS = ("id", "newest", "oldest", "stem")
 
 
@@ -104,10 +107,20 @@ class SearchResult:
     query: ItemQuery
     elapsed_ms: float
     area_names: dict[int, str] = field(default_factory=dict)
+    # True when `total` is a lower bound (more than COUNT_LIMIT matched).
+    more: bool = False
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.query.per_page))
+        pages = max(1, -(-self.total // self.query.per_page))
+        # Past the counted matches, offer the next page as long as this one was full.
+        if self.more and self.query.page >= pages and len(self.rows) == self.query.per_page:
+            return self.query.page + 1
+        return pages
+
+    @property
+    def total_label(self) -> str:
+        return f"{self.total:,}+" if self.more else f"{self.total:,}"
 
 
 def head_id() -> Any:
@@ -150,7 +163,7 @@ def search_items(session: Session, q: ItemQuery) -> SearchResult:
     # "newest" walks the head_version_id index backwards and stops after one page.
     order = {
         "id": (Item.id,),
-        "newest": (Item.head_version_id.desc().nulls_last(), Item.id.desc()),
+        "newest": (Item.head_version_id.desc(), Item.id.desc()),
         "oldest": (v.id,),
         "stem": (v.stem_norm,),
     }[q.sort]
@@ -197,10 +210,14 @@ def search_items(session: Session, q: ItemQuery) -> SearchResult:
         )
         for r in rows
     ]
+    more = False
     if q.page == 1 and len(out) < q.per_page:
         total = len(out)  # the whole result fits on the first page: no second scan to count it
     else:
-        total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        limit = max(COUNT_LIMIT, q.page * q.per_page)
+        total = session.scalar(select(func.count()).select_from(base.limit(limit + 1).subquery())) or 0
+        if total > limit:
+            total, more = limit, True
     area_ids = {r.area_id for r in out if r.area_id}
     names = (
         dict(
@@ -211,7 +228,7 @@ def search_items(session: Session, q: ItemQuery) -> SearchResult:
         if area_ids
         else {}
     )
-    return SearchResult(out, int(total), q, (time.perf_counter() - started) * 1000, names)
+    return SearchResult(out, int(total), q, (time.perf_counter() - started) * 1000, names, more)
 
 
 def review_queue(session: Session, q: ItemQuery | None = None) -> SearchResult:

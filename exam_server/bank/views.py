@@ -806,6 +806,7 @@ def api_items() -> WerkzeugResponse:
     return jsonify(
         {
             "total": result.total,
+            "total_is_lower_bound": result.more,
             "page": result.query.page,
             "per_page": result.query.per_page,
             "elapsed_ms": round(result.elapsed_ms, 1),
