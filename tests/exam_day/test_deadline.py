@@ -1,0 +1,55 @@
+"""The server submits at the deadline with nobody's browser open, and even when it was down at the
+deadline: the first sweep after the restart submits the attempt as of its deadline."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from browser_support import chromium_browser
+from sqlalchemy.orm import Session
+
+from exam_server.delivery import operations as ops
+from exam_server.delivery.models import Attempt
+from item_bank.db import utcnow
+
+pytestmark = pytest.mark.browser
+
+DURATION_S = 12
+EXTENSION_S = 15
+
+
+def test_the_deadline_submits_with_the_browser_closed_and_across_a_restart(exam_day: Any, poll: Any) -> None:
+    exam_day.seed(duration_s=DURATION_S)
+    server = exam_day.serve()
+    given: dict[int, dict[int, str]] = {}
+    with chromium_browser() as browser:
+        for index in (0, 1):
+            screen = exam_day.open_exam(browser, index)
+            screen.start()
+            item_id, value = screen.answer(0)
+            given[screen.attempt_id] = {item_id: value}
+            screen.context.close()  # the browser is gone; only the server's clock is left
+    first, second = exam_day.attempt_ids()
+
+    # The second candidate gets more time (a reason is required), so their deadline falls while the server is down.
+    with Session(exam_day.engine) as s:
+        ops.extend(s, s.get(Attempt, second), "proctor", EXTENSION_S, "开考时电脑故障，补足时间")
+    deadlines = {a: exam_day.attempt(a).deadline_at for a in (first, second)}
+
+    done = poll(lambda: exam_day.attempt(first).status in ("submitted", "scored") and exam_day.attempt(first),
+                DURATION_S + 10, "the sweeper to submit the first attempt")
+    assert done.submit_reason == "deadline"
+    assert done.submitted_at == deadlines[first]  # as of the deadline, not as of the sweep
+    assert exam_day.answers(first) == given[first]  # the acknowledged answer counts
+    assert exam_day.attempt(second).status == "in_progress"
+
+    server.kill()
+    time.sleep(max(0.0, (deadlines[second] - utcnow()).total_seconds()) + 1.0)
+    assert exam_day.attempt(second).status == "in_progress"  # nobody could submit it while the server was down
+    server.start()
+    done = poll(lambda: exam_day.attempt(second).status in ("submitted", "scored") and exam_day.attempt(second),
+                15, "the first sweep after the restart")
+    assert done.submit_reason == "deadline" and done.submitted_at == deadlines[second]
+    assert exam_day.answers(second) == given[second]
