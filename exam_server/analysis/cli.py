@@ -10,19 +10,18 @@ from flask import current_app
 from sqlalchemy import select
 
 from exam_server.analysis import plots
-from exam_server.analysis.export import export_excel
-from exam_server.analysis.operations import (
+from exam_server.analysis.compute import (
     MODELS,
     OPTION_TYPES,
     AnalysisError,
     AnalysisSettings,
     SessionAnalysis,
-    accept_estimates,
     analyse_session,
     find_session,
     form_summary,
-    send_to_review,
 )
+from exam_server.analysis.export import export_excel
+from exam_server.analysis.operations import accept_estimates, send_to_review
 from exam_server.core.models import User
 from exam_server.extensions import db
 from item_bank.review import Reviewer
@@ -46,14 +45,24 @@ def _reviewer(username: str | None) -> Reviewer:
 
 @click.command("item-analysis")
 @click.argument("session_ref", metavar="SESSION")
-@click.option("--model", type=click.Choice(MODELS), default=None, help="IRT 模型（默认 2pl 或 ITEM_ANALYSIS_MODEL）")
+@click.option(
+    "--model", type=click.Choice(MODELS), default=None, help="IRT 模型（默认 2pl 或 ITEM_ANALYSIS_MODEL）"
+)
 @click.option("--min-n", type=int, default=None, help="接受估计值所需的最少作答人数（默认 200）")
-@click.option("--excel", "excel_path", type=click.Path(dir_okay=False, path_type=Path), help="导出 Excel 到此文件")
-@click.option("--plots", "plots_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="把总分分布、测验信息和被标记试题的图写入此目录")
+@click.option(
+    "--excel", "excel_path", type=click.Path(dir_okay=False, path_type=Path), help="导出 Excel 到此文件"
+)
+@click.option(
+    "--plots",
+    "plots_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="把总分分布、测验信息和被标记试题的图写入此目录",
+)
 @click.option("--send-to-review", "send", is_flag=True, help="把被标记的试题送题库审核（附统计）")
 @click.option("--accept", is_flag=True, help="把估计值（p、a、b、c）写入题库")
-@click.option("--user", "username", default=None, help="以此工作人员的身份送审（默认：命令行，题库管理员权限）")
+@click.option(
+    "--user", "username", default=None, help="以此工作人员的身份送审（默认：命令行，题库管理员权限）"
+)
 def item_analysis_command(
     session_ref: str,
     model: str | None,
@@ -72,7 +81,9 @@ def item_analysis_command(
     except AnalysisError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"考试场次 {analysis.code}：{analysis.name}")
-    click.echo(f"已交卷 {analysis.n_attempts} 人，{len(analysis.forms)} 套试卷，用时 {analysis.seconds:.1f} 秒")
+    click.echo(
+        f"已交卷 {analysis.n_attempts} 人，{len(analysis.forms)} 套试卷，用时 {analysis.seconds:.1f} 秒"
+    )
     click.echo("")
     click.echo("试卷     人数  题数  平均分  标准差  α(KR-20)   SEM  合格率  标记")
     for s in form_summary(analysis).to_dict("records"):
@@ -99,8 +110,10 @@ def item_analysis_command(
                 continue
             it = f.item(vid)
             s = f.ctt.items.loc[vid]
-            click.echo(f"  试卷 {f.form_code} 第 {it.position} 题 {it.external_id}（答案 {it.key_text}）"
-                       f" p={_f(s['p'])} r={_f(s['r_corrected'])}")
+            click.echo(
+                f"  试卷 {f.form_code} 第 {it.position} 题 {it.external_id}（答案 {it.key_text}）"
+                f" p={_f(s['p'])} r={_f(s['r_corrected'])}"
+            )
             for reason in f.ctt.flags[f.ctt.flags["item"] == vid]["reason"]:
                 click.echo(f"      - {reason}")
     if excel_path is not None:

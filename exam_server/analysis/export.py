@@ -6,18 +6,44 @@ import io
 
 import pandas as pd
 
-from exam_server.analysis.operations import MODEL_LABELS, SessionAnalysis, form_summary
+from exam_server.analysis.compute import MODEL_LABELS, SessionAnalysis, form_summary
 
 ITEM_COLUMNS = {
-    "form_code": "试卷", "position": "题号", "external_id": "试题编号", "version_id": "版本ID", "type": "题型",
-    "key": "答案", "points": "分值", "n": "作答人数", "mean": "平均得分", "p": "难度p", "r_corrected": "校正题总相关r",
-    "omit_rate": "未答率", "a": "区分度a", "b": "难度b", "c": "猜测c", "se_a": "a标准误", "se_b": "b标准误",
+    "form_code": "试卷",
+    "position": "题号",
+    "external_id": "试题编号",
+    "version_id": "版本ID",
+    "type": "题型",
+    "key": "答案",
+    "points": "分值",
+    "n": "作答人数",
+    "mean": "平均得分",
+    "p": "难度p",
+    "r_corrected": "校正题总相关r",
+    "omit_rate": "未答率",
+    "a": "区分度a",
+    "b": "难度b",
+    "c": "猜测c",
+    "se_a": "a标准误",
+    "se_b": "b标准误",
     "flags": "标记原因",
 }
 FORM_COLUMNS = {
-    "form_code": "试卷", "n_persons": "人数", "n_items": "题数", "max_total": "满分", "mean": "平均分", "sd": "标准差",
-    "min": "最低分", "q1": "下四分位", "median": "中位数", "q3": "上四分位", "max": "最高分",
-    "alpha": "信度α(KR-20)", "sem": "测量标准误SEM", "pass_rate": "合格率", "n_flagged": "标记题数",
+    "form_code": "试卷",
+    "n_persons": "人数",
+    "n_items": "题数",
+    "max_total": "满分",
+    "mean": "平均分",
+    "sd": "标准差",
+    "min": "最低分",
+    "q1": "下四分位",
+    "median": "中位数",
+    "q3": "上四分位",
+    "max": "最高分",
+    "alpha": "信度α(KR-20)",
+    "sem": "测量标准误SEM",
+    "pass_rate": "合格率",
+    "n_flagged": "标记题数",
 }
 
 
@@ -36,42 +62,121 @@ def export_excel(analysis: SessionAnalysis) -> bytes:
                 external_id=[meta[int(v)].external_id for v in d["item"]],
             )
             dis_frames.append(d)
-    distractors = pd.concat(dis_frames, ignore_index=True) if dis_frames else pd.DataFrame(
-        columns=["form_code", "position", "external_id", "option", "is_key", "share", "share_upper", "share_lower",
-                 "upper_minus_lower", "upper_distractor", "miskey"])
-    hist = pd.concat([f.ctt.histogram.assign(form_code=f.form_code) for f in analysis.forms], ignore_index=True)
+    distractors = (
+        pd.concat(dis_frames, ignore_index=True)
+        if dis_frames
+        else pd.DataFrame(
+            columns=[
+                "form_code",
+                "position",
+                "external_id",
+                "option",
+                "is_key",
+                "share",
+                "share_upper",
+                "share_lower",
+                "upper_minus_lower",
+                "upper_distractor",
+                "miskey",
+            ]
+        )
+    )
+    hist = pd.concat(
+        [f.ctt.histogram.assign(form_code=f.form_code) for f in analysis.forms], ignore_index=True
+    )
     if analysis.irt.fitted:
         names = {it.version_id: it.external_id for f in analysis.forms for it in f.data.items}
         irt = analysis.irt.params.reset_index()
         irt.insert(1, "external_id", [names.get(int(v), "") for v in irt["version_id"]])
-        irt = irt.rename(columns={"version_id": "版本ID", "external_id": "试题编号", "n": "作答人数",
-                                  "a": "区分度a", "b": "难度b", "c": "猜测c", "d": "截距d"})
+        irt = irt.rename(
+            columns={
+                "version_id": "版本ID",
+                "external_id": "试题编号",
+                "n": "作答人数",
+                "a": "区分度a",
+                "b": "难度b",
+                "c": "猜测c",
+                "d": "截距d",
+            }
+        )
     else:
         irt = pd.DataFrame({"说明": [analysis.irt.message or "未做IRT估计"]})
-    about = pd.DataFrame({
-        "项目": ["考试场次", "名称", "作答人数", "IRT模型", "IRT收敛", "对数似然", "计算时间", "标记规则"],
-        "内容": [analysis.code, analysis.name, analysis.n_attempts, MODEL_LABELS[analysis.settings.model],
-               "是" if analysis.irt.converged else "否", analysis.irt.loglik, f"{analysis.computed_at:%Y-%m-%d %H:%M} UTC",
-               f"p<{analysis.settings.thresholds.p_min:g} 或 p>{analysis.settings.thresholds.p_max:g}，"
-               f"r<{analysis.settings.thresholds.r_min:g}，高分组更多选择的干扰项，疑似答案错误"],
-    })
+    about = pd.DataFrame(
+        {
+            "项目": [
+                "考试场次",
+                "名称",
+                "作答人数",
+                "IRT模型",
+                "IRT收敛",
+                "对数似然",
+                "计算时间",
+                "标记规则",
+            ],
+            "内容": [
+                analysis.code,
+                analysis.name,
+                analysis.n_attempts,
+                MODEL_LABELS[analysis.settings.model],
+                "是" if analysis.irt.converged else "否",
+                analysis.irt.loglik,
+                f"{analysis.computed_at:%Y-%m-%d %H:%M} UTC",
+                f"p<{analysis.settings.thresholds.p_min:g} 或 p>{analysis.settings.thresholds.p_max:g}，"
+                f"r<{analysis.settings.thresholds.r_min:g}，高分组更多选择的干扰项，疑似答案错误",
+            ],
+        }
+    )
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as xl:
         about.to_excel(xl, sheet_name="说明", index=False)
-        form_summary(analysis)[list(FORM_COLUMNS)].rename(columns=FORM_COLUMNS).to_excel(xl, sheet_name="试卷统计", index=False)
-        items[list(ITEM_COLUMNS)].rename(columns=ITEM_COLUMNS).to_excel(xl, sheet_name="试题统计", index=False)
-        distractors[["form_code", "position", "external_id", "option", "is_key", "share", "share_upper",
-                     "share_lower", "upper_minus_lower", "upper_distractor", "miskey"]].rename(columns={
-            "form_code": "试卷", "position": "题号", "external_id": "试题编号", "option": "选项", "is_key": "是否答案",
-            "share": "全体选择率", "share_upper": "高分组选择率", "share_lower": "低分组选择率",
-            "upper_minus_lower": "高低组差", "upper_distractor": "高分组偏好的干扰项", "miskey": "疑似答案错误",
-        }).to_excel(xl, sheet_name="干扰项分析", index=False)
-        analysis.flags.drop(columns=["form_id"]).rename(columns={
-            "form_code": "试卷", "version_id": "版本ID", "position": "题号", "external_id": "试题编号", "code": "代码",
-            "reason": "原因"}).to_excel(xl, sheet_name="标记试题", index=False)
-        hist[["form_code", "bin_left", "bin_right", "count"]].rename(columns={
-            "form_code": "试卷", "bin_left": "分数下限", "bin_right": "分数上限", "count": "人数"}).to_excel(
-            xl, sheet_name="分数分布", index=False)
+        form_summary(analysis)[list(FORM_COLUMNS)].rename(columns=FORM_COLUMNS).to_excel(
+            xl, sheet_name="试卷统计", index=False
+        )
+        items[list(ITEM_COLUMNS)].rename(columns=ITEM_COLUMNS).to_excel(
+            xl, sheet_name="试题统计", index=False
+        )
+        distractors[
+            [
+                "form_code",
+                "position",
+                "external_id",
+                "option",
+                "is_key",
+                "share",
+                "share_upper",
+                "share_lower",
+                "upper_minus_lower",
+                "upper_distractor",
+                "miskey",
+            ]
+        ].rename(
+            columns={
+                "form_code": "试卷",
+                "position": "题号",
+                "external_id": "试题编号",
+                "option": "选项",
+                "is_key": "是否答案",
+                "share": "全体选择率",
+                "share_upper": "高分组选择率",
+                "share_lower": "低分组选择率",
+                "upper_minus_lower": "高低组差",
+                "upper_distractor": "高分组偏好的干扰项",
+                "miskey": "疑似答案错误",
+            }
+        ).to_excel(xl, sheet_name="干扰项分析", index=False)
+        analysis.flags.drop(columns=["form_id"]).rename(
+            columns={
+                "form_code": "试卷",
+                "version_id": "版本ID",
+                "position": "题号",
+                "external_id": "试题编号",
+                "code": "代码",
+                "reason": "原因",
+            }
+        ).to_excel(xl, sheet_name="标记试题", index=False)
+        hist[["form_code", "bin_left", "bin_right", "count"]].rename(
+            columns={"form_code": "试卷", "bin_left": "分数下限", "bin_right": "分数上限", "count": "人数"}
+        ).to_excel(xl, sheet_name="分数分布", index=False)
         irt.to_excel(xl, sheet_name="IRT参数", index=False)
         for ws in xl.book.worksheets:
             for column in ws.columns:

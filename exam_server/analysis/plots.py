@@ -21,7 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from exam_server.analysis.operations import (
+from exam_server.analysis.compute import (
     OPTION_TYPES,
     FormAnalysis,
     SessionAnalysis,
@@ -46,8 +46,11 @@ def cjk_font() -> str | None:
 
 def _rc() -> dict[str, object]:
     font = cjk_font()
-    return {"font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"], "axes.unicode_minus": False,
-            "font.size": 10}
+    return {
+        "font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"],
+        "axes.unicode_minus": False,
+        "font.size": 10,
+    }
 
 
 def _draw(width: float, height: float) -> tuple[Figure, dict[str, object]]:
@@ -85,14 +88,24 @@ def icc_png(
         if model is not None:
             a, b, c = model
             p = c + (1 - c) / (1 + np.exp(-a * (THETA - b)))
-            ax.plot(THETA, p, color=COLOURS[0], linewidth=2.2, label=f"模型曲线 a={a:.2f} b={b:.2f} c={c:.2f}")
+            ax.plot(
+                THETA, p, color=COLOURS[0], linewidth=2.2, label=f"模型曲线 a={a:.2f} b={b:.2f} c={c:.2f}"
+            )
             if -4 <= b <= 4:
                 ax.axvline(b, color=COLOURS[0], linewidth=0.8, linestyle=":")
         n = np.asarray(observed_n, dtype=float)
         if len(n):
             sizes = 20 + 180 * n / max(n.max(), 1)
-            ax.scatter(observed_x, observed_y, s=sizes, color=COLOURS[1], alpha=0.85, zorder=3,
-                       edgecolors="white", label="实际答对比例（按能力分组，点大小=人数）")
+            ax.scatter(
+                observed_x,
+                observed_y,
+                s=sizes,
+                color=COLOURS[1],
+                alpha=0.85,
+                zorder=3,
+                edgecolors="white",
+                label="实际答对比例（按能力分组，点大小=人数）",
+            )
         ax.set_ylim(-0.03, 1.03)
         if model is not None:
             ax.set_xlim(-4, 4)
@@ -120,9 +133,13 @@ def distractor_png(
             is_key = option in (key or "")
             label = f"{option}（答案）" if is_key else ("未答" if option == "-" else option)
             ax.plot(
-                x, values, marker="o", linewidth=2.6 if is_key else 1.5,
+                x,
+                values,
+                marker="o",
+                linewidth=2.6 if is_key else 1.5,
                 color=KEY_COLOUR if is_key else ("#9aa0a6" if option == "-" else COLOURS[i % len(COLOURS)]),
-                linestyle="-" if is_key else ("--" if option != "-" else ":"), label=label,
+                linestyle="-" if is_key else ("--" if option != "-" else ":"),
+                label=label,
             )
         ax.set_xticks(x, list(groups))
         ax.set_ylim(-0.03, 1.03)
@@ -190,7 +207,15 @@ def information_png(title: str, *, a: np.ndarray, b: np.ndarray, c: np.ndarray) 
         se_ax.set_ylim(0, min(float(finite.max()) if len(finite) else 2.0, 2.0) * 1.05)
         se_ax.spines[["top"]].set_visible(False)
         lines = ax.get_lines() + se_ax.get_lines()
-        ax.legend(lines, [ln.get_label() for ln in lines], loc="upper right", fontsize=8, frameon=False)
+        ax.legend(
+            lines,
+            [ln.get_label() for ln in lines],
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.16),
+            ncol=2,
+            fontsize=8,
+            frameon=False,
+        )
         return _png(fig)
 
 
@@ -217,7 +242,9 @@ def form_information(analysis: SessionAnalysis, form: FormAnalysis) -> bytes | N
     p = p[p["a"] > 0]
     return information_png(
         f"试卷 {form.form_code} 测验信息函数（{analysis.irt.model.upper()}，{len(p)} 题）",
-        a=p["a"].to_numpy(), b=p["b"].to_numpy(), c=p["c"].fillna(0.0).to_numpy(),
+        a=p["a"].to_numpy(),
+        b=p["b"].to_numpy(),
+        c=p["c"].fillna(0.0).to_numpy(),
     )
 
 
@@ -231,7 +258,11 @@ def item_icc(analysis: SessionAnalysis, form: FormAnalysis, version_id: int) -> 
     xs, ys, ns, by_theta = empirical_icc(analysis, form, version_id)
     return icc_png(
         f"第 {item.position} 题 {item.external_id} 项目特征曲线",
-        model=model, observed_x=xs, observed_y=ys, observed_n=ns, x_label="能力 θ" if by_theta else "总分",
+        model=model,
+        observed_x=xs,
+        observed_y=ys,
+        observed_n=ns,
+        x_label="能力 θ" if by_theta else "总分",
     )
 
 
@@ -241,5 +272,7 @@ def item_distractors(form: FormAnalysis, version_id: int) -> bytes:
     groups, shares = distractor_curves(form, version_id)
     return distractor_png(
         f"第 {item.position} 题 {item.external_id} 选项分析（答案 {item.key_text}）",
-        groups=groups, shares=shares, key=item.key_text if item.type in OPTION_TYPES else "",
+        groups=groups,
+        shares=shares,
+        key=item.key_text if item.type in OPTION_TYPES else "",
     )

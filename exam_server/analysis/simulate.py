@@ -175,15 +175,35 @@ def simulate_sitting(
         if attempt.status == SCHEDULED:
             check_transition("check_in", attempt.status, CHECKED_IN)
             attempt.checked_in_at = began - dt.timedelta(minutes=10)
-            event_rows.append(dict(attempt_id=attempt.id, kind="checked_in", actor=actor,
-                                   payload={"simulated": True}, at=attempt.checked_in_at))
+            event_rows.append(
+                dict(
+                    attempt_id=attempt.id,
+                    kind="checked_in",
+                    actor=actor,
+                    payload={"simulated": True},
+                    at=attempt.checked_in_at,
+                )
+            )
         check_transition("start", CHECKED_IN, IN_PROGRESS)
-        event_rows.append(dict(attempt_id=attempt.id, kind="started", actor="candidate", at=began,
-                               payload={"deadline_at": (began + dt.timedelta(seconds=duration)).isoformat(),
-                                        "simulated": True}))
-        answered = 0
+        event_rows.append(
+            dict(
+                attempt_id=attempt.id,
+                kind="started",
+                actor="candidate",
+                at=began,
+                payload={
+                    "deadline_at": (began + dt.timedelta(seconds=duration)).isoformat(),
+                    "simulated": True,
+                },
+            )
+        )
+        saves: list[dict[str, Any]] = []
         order = list(attempt.item_order)
-        for seq, version_id in enumerate(order, start=1):
+        seq_of = {v: i for i, v in enumerate(order, start=1)}
+        # Draws go item by item in form order, not the candidate's shuffled order, so one seed always
+        # gives the same answers; the saves still follow the order the candidate saw.
+        for version_id in sorted(order):
+            seq = seq_of[version_id]
             t = truth[version_id]
             kind, letters, key = kinds[version_id]
             if rng.random() < omit_rate:
@@ -192,7 +212,11 @@ def simulate_sitting(
             know = bool(rng.random() < p)
             value: Any
             if kind in OPTION_TYPES:
-                value = t.answer if know else _wrong_choice(rng, kind, t.answer, letters, distractor_weights[version_id])
+                value = (
+                    t.answer
+                    if know
+                    else _wrong_choice(rng, kind, t.answer, letters, distractor_weights[version_id])
+                )
                 if not value:
                     continue
             elif kind == "fill":
@@ -202,15 +226,41 @@ def simulate_sitting(
             else:
                 continue
             saved = began + dt.timedelta(seconds=used * seq / (len(order) + 1))
-            response_rows.append(dict(attempt_id=attempt.id, item_version_id=version_id, value=value, seq=seq,
-                                      saved_at=saved, flagged=False, flag_seq=0))
-            event_rows.append(dict(attempt_id=attempt.id, kind="save", actor="candidate", at=saved,
-                                   item_version_id=version_id, seq=seq,
-                                   payload={"value": value, "applied": True, "simulated": True}))
-            answered += 1
+            response_rows.append(
+                dict(
+                    attempt_id=attempt.id,
+                    item_version_id=version_id,
+                    value=value,
+                    seq=seq,
+                    saved_at=saved,
+                    flagged=False,
+                    flag_seq=0,
+                )
+            )
+            saves.append(
+                dict(
+                    attempt_id=attempt.id,
+                    kind="save",
+                    actor="candidate",
+                    at=saved,
+                    item_version_id=version_id,
+                    seq=seq,
+                    payload={"value": value, "applied": True, "simulated": True},
+                )
+            )
+        # The log is read in insertion order, so the saves go in as the candidate made them.
+        event_rows.extend(sorted(saves, key=lambda e: e["seq"]))
+        answered = len(saves)
         check_transition("submit", IN_PROGRESS, SUBMITTED)
-        event_rows.append(dict(attempt_id=attempt.id, kind="submitted", actor="candidate", at=finished,
-                               payload={"reason": "candidate", "note": "", "simulated": True}))
+        event_rows.append(
+            dict(
+                attempt_id=attempt.id,
+                kind="submitted",
+                actor="candidate",
+                at=finished,
+                payload={"reason": "candidate", "note": "", "simulated": True},
+            )
+        )
         attempt.status = SUBMITTED
         attempt.started_at = began
         attempt.submitted_at = finished
@@ -227,15 +277,28 @@ def simulate_sitting(
         session.execute(insert(AttemptEvent), event_rows)
     session.flush()
     report.responses = len(response_rows)
-    audit(session, actor, "simulate_sitting", "exam_session", exam_session.id,
-          after={"attempts": report.attempts, "responses": report.responses, "seed": seed})
+    audit(
+        session,
+        actor,
+        "simulate_sitting",
+        "exam_session",
+        exam_session.id,
+        after={"attempts": report.attempts, "responses": report.responses, "seed": seed},
+    )
     session.commit()
     if score:
         # The same vectorised path staff use after a sitting (examctl score-session); it commits.
         score_session(session, exam_session, actor)
-    report.truth = pd.DataFrame(
-        [{"version_id": t.version_id, "a": t.a, "b": t.b, "c": t.c, "answer": t.answer} for t in truth.values()]
-    ).set_index("version_id") if truth else pd.DataFrame()
+    report.truth = (
+        pd.DataFrame(
+            [
+                {"version_id": t.version_id, "a": t.a, "b": t.b, "c": t.c, "answer": t.answer}
+                for t in truth.values()
+            ]
+        ).set_index("version_id")
+        if truth
+        else pd.DataFrame()
+    )
     return report
 
 
@@ -250,8 +313,14 @@ class PastSession:
     weak: list[int] = field(default_factory=list)
 
 
-def plant_faults(session: Session, form: Form, *, miskeyed: int = 1, too_easy: int = 1, weak: int = 1,
-                 ) -> tuple[dict[int, str], dict[int, tuple[float, float, float]], list[int], list[int]]:
+def plant_faults(
+    session: Session,
+    form: Form,
+    *,
+    miskeyed: int = 1,
+    too_easy: int = 1,
+    weak: int = 1,
+) -> tuple[dict[int, str], dict[int, tuple[float, float, float]], list[int], list[int]]:
     """Pick items of `form` to be miskeyed (single choice), too easy and not discriminating (judge first).
 
     Returns (answers, params, too_easy ids, weak ids) for `simulate_sitting`.
@@ -265,7 +334,7 @@ def plant_faults(session: Session, form: Form, *, miskeyed: int = 1, too_easy: i
         answers[v.id] = letters[(letters.index(v.key) + 1) % len(letters)]
     params: dict[int, tuple[float, float, float]] = {}
     easy_ids = [v.id for v in others[:too_easy]]
-    weak_ids = [v.id for v in others[too_easy:too_easy + weak]]
+    weak_ids = [v.id for v in others[too_easy : too_easy + weak]]
     for vid in easy_ids:
         params[vid] = (1.6, -4.5, 0.0)
     for vid in weak_ids:
@@ -313,29 +382,47 @@ def create_past_sitting(
     people = []
     for i in range(n_candidates):
         born = dt.date(1970, 1, 1) + dt.timedelta(days=int(rng.integers(0, 365 * 30)))
-        people.append(dict(
-            id_number=f"440306{born:%Y%m%d}{i % 10000:04d}",
-            name=str(rng.choice(surnames)) + "".join(rng.choice(given, int(rng.integers(1, 3)))),
-            guard_cert_no=f"粤公保证字{2019 + i % 6}{50000 + i:05d}",
-            guard_cert_date=today - dt.timedelta(days=int(500 + 11 * i)),
-            employer=str(rng.choice(employers)),
-            city="深圳",
-        ))
-    known = {c.id_number: c for c in session.scalars(
-        select(Candidate).where(Candidate.id_number.in_([p["id_number"] for p in people])))}
+        people.append(
+            dict(
+                id_number=f"440306{born:%Y%m%d}{i % 10000:04d}",
+                name=str(rng.choice(surnames)) + "".join(rng.choice(given, int(rng.integers(1, 3)))),
+                guard_cert_no=f"粤公保证字{2019 + i % 6}{50000 + i:05d}",
+                guard_cert_date=today - dt.timedelta(days=int(500 + 11 * i)),
+                employer=str(rng.choice(employers)),
+                city="深圳",
+            )
+        )
+    known = {
+        c.id_number: c
+        for c in session.scalars(
+            select(Candidate).where(Candidate.id_number.in_([p["id_number"] for p in people]))
+        )
+    }
     fresh = [Candidate(**p) for p in people if p["id_number"] not in known]
     session.add_all(fresh)
     session.flush()
     known.update({c.id_number: c for c in fresh})
     password_hash = hash_password(secrets.token_urlsafe(16))
-    session.add_all([
-        Ticket(number=f"{starts:%y%m%d}{exam_session.id:03d}{i + 1:04d}", session_id=exam_session.id,
-               candidate_id=known[p["id_number"]].id, password_hash=password_hash)
-        for i, p in enumerate(people)
-    ])
+    session.add_all(
+        [
+            Ticket(
+                number=f"{starts:%y%m%d}{exam_session.id:03d}{i + 1:04d}",
+                session_id=exam_session.id,
+                candidate_id=known[p["id_number"]].id,
+                password_hash=password_hash,
+            )
+            for i, p in enumerate(people)
+        ]
+    )
     session.flush()
-    audit(session, actor, "simulate_candidates", "exam_session", exam_session.id,
-          after={"candidates": n_candidates, "new": len(fresh)})
+    audit(
+        session,
+        actor,
+        "simulate_candidates",
+        "exam_session",
+        exam_session.id,
+        after={"candidates": n_candidates, "new": len(fresh)},
+    )
     session.commit()
     from exam_server.delivery.operations import prepare_attempts
 
@@ -357,16 +444,18 @@ def add_past_session(
 ) -> PastSession:
     """A finished sitting of `forms`: every candidate answered (simulated), submitted and scored, with a
     miskeyed, a too easy and a weak item planted on the first form unless `plant` is False. Commits."""
-    exam_session = create_past_sitting(session, forms, n_candidates=n_candidates, days_ago=days_ago, code=code,
-                                       seed=seed, actor=actor)
+    exam_session = create_past_sitting(
+        session, forms, n_candidates=n_candidates, days_ago=days_ago, code=code, seed=seed, actor=actor
+    )
     answers: dict[int, str] = {}
     params: dict[int, tuple[float, float, float]] = {}
     easy: list[int] = []
     weak: list[int] = []
     if plant:
         answers, params, easy, weak = plant_faults(session, forms[0])
-    report = simulate_sitting(session, exam_session, seed=seed, params=params, answers=answers, actor=actor,
-                              score=score)
+    report = simulate_sitting(
+        session, exam_session, seed=seed, params=params, answers=answers, actor=actor, score=score
+    )
     exam_session.status = "closed"
     audit(session, actor, "close_exam_session", "exam_session", exam_session.id, after={"status": "closed"})
     session.commit()

@@ -25,22 +25,21 @@ from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.analysis import plots
-from exam_server.analysis.export import export_excel
-from exam_server.analysis.operations import (
+from exam_server.analysis.compute import (
     MODEL_LABELS,
     MODELS,
+    OPTION_TYPES,
     SCORABLE,
     TYPE_LABELS,
     AnalysisError,
     AnalysisSettings,
     FormAnalysis,
     SessionAnalysis,
-    accept_estimates,
     analyse_session,
-    estimate_eligibility,
     form_summary,
-    send_to_review,
 )
+from exam_server.analysis.export import export_excel
+from exam_server.analysis.operations import accept_estimates, estimate_eligibility, send_to_review
 from exam_server.core.auth import role_required
 from exam_server.delivery.models import Attempt
 from exam_server.extensions import db
@@ -108,7 +107,9 @@ def _bank_state(version_ids: list[int]) -> dict[int, dict[str, Any]]:
     """Per analysed version: its item's external id, newest version and its status, and stored estimates."""
     if not version_ids:
         return {}
-    versions = {v.id: v for v in db.session.scalars(select(ItemVersion).where(ItemVersion.id.in_(version_ids)))}
+    versions = {
+        v.id: v for v in db.session.scalars(select(ItemVersion).where(ItemVersion.id.in_(version_ids)))
+    }
     item_ids = {v.item_id for v in versions.values()}
     newest = {}
     for v in db.session.scalars(
@@ -192,13 +193,18 @@ def session_page(session_id: int) -> str:
         stats = form.ctt.items.loc[vid]
         entries.append({"item": item, "form": form, "stats": stats, "flags": by_version[vid]})
     eligibility = estimate_eligibility(analysis)
+    names = {it.version_id: it.external_id for f in analysis.forms for it in f.data.items}
+    stored = db.session.scalar(
+        select(func.count(ItemVersion.id)).where(ItemVersion.stats_session_id == analysis.exam_session_id)
+    )
     return render_template(
         "analysis/session.html",
         entries=entries,
         summary=form_summary(analysis).to_dict("records"),
         bank=_bank_state(flagged),
         eligible=sum(1 for _, _, why in eligibility if why is None),
-        not_eligible=[(vid, why) for vid, _, why in eligibility if why is not None],
+        not_eligible=[(names.get(vid, vid), why) for vid, _, why in eligibility if why is not None],
+        stored=stored or 0,
         **_common(analysis),
     )
 
@@ -232,6 +238,25 @@ def item_page(session_id: int, form_id: int, version_id: int) -> str:
     version = db.session.get(ItemVersion, version_id)
     external_id = db.session.scalar(select(Item.external_id).where(Item.id == item.item_id))
     d = form.ctt.distractors
+    rows = d[d["item"] == version_id].to_dict("records") if len(d) else []
+    # Options nobody chose have no row in the table of scoring.ctt; show them with zero shares.
+    chosen = {r["option"] for r in rows}
+    for k in range(item.n_options if item.type in OPTION_TYPES else 0):
+        letter = chr(65 + k)
+        if letter not in chosen:
+            rows.append(
+                dict(
+                    option=letter,
+                    is_key=letter in item.key_text,
+                    share=0.0,
+                    share_upper=0.0,
+                    share_lower=0.0,
+                    upper_minus_lower=0.0,
+                    upper_distractor=False,
+                    miskey=False,
+                )
+            )
+    rows.sort(key=lambda r: r["option"])
     return render_template(
         "analysis/item.html",
         form=form,
@@ -239,7 +264,7 @@ def item_page(session_id: int, form_id: int, version_id: int) -> str:
         version=version,
         options=list(version.options) if version is not None else [],
         row=next(r for r in form.table.to_dict("records") if r["version_id"] == version_id),
-        distractors=d[d["item"] == version_id].to_dict("records") if len(d) else [],
+        distractors=rows,
         flags=form.ctt.flags[form.ctt.flags["item"] == version_id].to_dict("records"),
         bank=_bank_state([version_id]).get(version_id),
         bank_url=_link("bank.item_detail", external_id=external_id),
@@ -261,7 +286,9 @@ def form_png(session_id: int, form_id: int, plot: str) -> WerkzeugResponse:
     return _png(analysis, (plot, form_id), lambda: draw(analysis, form))
 
 
-@blueprint.get("/sessions/<int:session_id>/forms/<int:form_id>/items/<int:version_id>/<any(icc, distractors):plot>.png")
+@blueprint.get(
+    "/sessions/<int:session_id>/forms/<int:form_id>/items/<int:version_id>/<any(icc, distractors):plot>.png"
+)
 @role_required(*VIEW_ROLES)
 def item_png(session_id: int, form_id: int, version_id: int, plot: str) -> WerkzeugResponse:
     analysis = _analysis(session_id)
@@ -278,7 +305,9 @@ def item_png(session_id: int, form_id: int, version_id: int, plot: str) -> Werkz
 
 def _back(session_id: int) -> WerkzeugResponse:
     model = _model()
-    return redirect(url_for("analysis.session_page", session_id=session_id, **({"model": model} if model else {})))
+    return redirect(
+        url_for("analysis.session_page", session_id=session_id, **({"model": model} if model else {}))
+    )
 
 
 @blueprint.post("/sessions/<int:session_id>/review")

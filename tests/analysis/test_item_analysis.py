@@ -17,7 +17,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam_server.analysis.operations import AnalysisSettings, analyse_session, estimate_eligibility
+from exam_server.analysis.compute import AnalysisSettings, analyse_session
+from exam_server.analysis.operations import estimate_eligibility
 from exam_server.analysis.simulate import PastSession, add_past_session, create_past_sitting, simulate_sitting
 from exam_server.delivery.models import Attempt
 from item_bank.audit import AuditEvent
@@ -32,15 +33,23 @@ def past(app: Flask, session: Session, shared_bank_csv: Path) -> PastSession:
     """A finished sitting of the 10-item paper, 220 simulated candidates, one item miskeyed, one too easy."""
     from exam_server.demo import seed_exam
 
-    seeded = seed_exam(session, bank_path=shared_bank_csv, sections=SMALL_PAPER, n_candidates=1,
-                       hash_profile="low", staff_password="pw-staff")
+    seeded = seed_exam(
+        session,
+        bank_path=shared_bank_csv,
+        sections=SMALL_PAPER,
+        n_candidates=1,
+        hash_profile="low",
+        staff_password="pw-staff",
+    )
     forms = [session.get(Form, i) for i in seeded.form_ids]
     return add_past_session(session, forms, n_candidates=N_PAST)
 
 
 def login(client: FlaskClient, username: str) -> str:
     token = csrf_token_from(client.get("/staff/login").get_data(as_text=True))
-    response = client.post("/staff/login", data={"username": username, "password": "pw-staff", "csrf_token": token})
+    response = client.post(
+        "/staff/login", data={"username": username, "password": "pw-staff", "csrf_token": token}
+    )
     assert response.status_code == 302, response.get_data(as_text=True)
     return token
 
@@ -79,7 +88,8 @@ def test_flags_the_miskeyed_and_the_too_easy_item(session: Session, past: PastSe
     assert analysis.irt.fitted and analysis.irt.converged
     # The miskeyed item discriminates backwards: the better candidates get it "wrong".
     assert form.ctt.items.loc[miskeyed, "r_corrected"] < 0
-    assert analysis.irt.params.loc[miskeyed, "a"] < 0
+    # Its few right answers come from weak candidates: either a negative slope, or too few to estimate.
+    assert miskeyed in analysis.irt.excluded or analysis.irt.params.loc[miskeyed, "a"] < 0
 
 
 def test_estimates_recover_the_generating_parameters(session: Session, past: PastSession) -> None:
@@ -130,7 +140,9 @@ def test_pages_show_flags_with_plots(client: FlaskClient, session: Session, past
     form_id = past.exam_session.forms[0].form_id
     form_html = client.get(f"/analysis/sessions/{sid}/forms/{form_id}").get_data(as_text=True)
     assert form_html.count("<tr class=") >= 10 and "干扰项分析" in form_html
-    item_html = client.get(f"/analysis/sessions/{sid}/forms/{form_id}/items/{miskeyed}").get_data(as_text=True)
+    item_html = client.get(f"/analysis/sessions/{sid}/forms/{form_id}/items/{miskeyed}").get_data(
+        as_text=True
+    )
     assert "疑似答案错误" in item_html and "项目特征曲线" in item_html
     assert client.get(f"/analysis/sessions/{sid}?model=3pl").status_code == 200
 
@@ -144,8 +156,10 @@ def test_send_to_review_puts_items_in_the_queue_with_statistics(
     sid = past.exam_session.id
     (miskeyed,) = past.miskeyed
     (easy,) = past.too_easy
-    response = client.post(f"/analysis/sessions/{sid}/review",
-                           data={"csrf_token": token, "version_id": [str(miskeyed), str(easy)]})
+    response = client.post(
+        f"/analysis/sessions/{sid}/review",
+        data={"csrf_token": token, "version_id": [str(miskeyed), str(easy)]},
+    )
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "已送审 2 题" in page
@@ -158,11 +172,15 @@ def test_send_to_review_puts_items_in_the_queue_with_statistics(
         newest = max(original.item.versions, key=lambda v: v.version_no)
         assert newest.status == IN_REVIEW and newest.id in queued
         assert newest.stem == original.stem and newest.key == original.key
-        (comment,) = session.scalars(select(ReviewComment).where(ReviewComment.item_version_id == newest.id)).all()
+        assert newest.author_id == original.author_id  # the content is still its author's
+        (comment,) = session.scalars(
+            select(ReviewComment).where(ReviewComment.item_version_id == newest.id)
+        ).all()
         assert comment.text.startswith(f"【试题分析 {past.exam_session.code}】")
-        assert "难度 p=" in comment.text and "校正题总相关" in comment.text and "a=" in comment.text
+        assert "难度 p=" in comment.text and "校正题总相关" in comment.text and "IRT" in comment.text
     miskey_comment = session.scalar(
-        select(ReviewComment.text).join(ItemVersion, ItemVersion.id == ReviewComment.item_version_id)
+        select(ReviewComment.text)
+        .join(ItemVersion, ItemVersion.id == ReviewComment.item_version_id)
         .where(ItemVersion.item_id == session.get(ItemVersion, miskeyed).item_id)
     )
     assert "疑似答案错误" in miskey_comment and "高分组27%" in miskey_comment
@@ -184,7 +202,8 @@ def test_accept_stores_estimates_on_the_versions_assembly_reads(
     form = past.exam_session.forms[0].form
     response = client.post(f"/analysis/sessions/{sid}/accept", data={"csrf_token": token})
     assert response.status_code == 302
-    assert "已保存估计值" in client.get(response.headers["Location"]).get_data(as_text=True)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "已保存估计值" in page and 'id="stored-count"' in page
 
     (miskeyed,) = past.miskeyed
     used = [fi.item_version_id for fi in session.scalars(select(FormItem).where(FormItem.form_id == form.id))]
@@ -193,8 +212,11 @@ def test_accept_stores_estimates_on_the_versions_assembly_reads(
     for v in stored.values():
         session.refresh(v)
     accepted = [v for v in stored.values() if v.stats_n is not None]
-    eligible = {vid for vid, _, why in estimate_eligibility(analyse_session(session, past.exam_session))
-                if why is None}
+    eligible = {
+        vid
+        for vid, _, why in estimate_eligibility(analyse_session(session, past.exam_session))
+        if why is None
+    }
     assert {v.id for v in accepted} == eligible and len(accepted) >= 6
     assert stored[miskeyed].stats_n is None  # negative discrimination is not an estimate to build papers on
     for v in accepted:
@@ -231,7 +253,8 @@ def test_excel_export_has_every_table(client: FlaskClient, past: PastSession) ->
     assert {"疑似答案错误", "高分组选择率", "低分组选择率"} <= set(sheets["干扰项分析"].columns)
     assert "miskey" in set(sheets["标记试题"]["代码"])
     assert sheets["分数分布"]["人数"].sum() == N_PAST
-    assert len(sheets["IRT参数"]) == 10
+    # An item everybody got right (the too-easy one may be) has no IRT estimate.
+    assert 9 <= len(sheets["IRT参数"]) <= 10
 
 
 def test_who_may_see_and_act(client: FlaskClient, past: PastSession) -> None:
@@ -246,8 +269,9 @@ def test_who_may_see_and_act(client: FlaskClient, past: PastSession) -> None:
     assert client.get(f"/analysis/sessions/{sid}").status_code == 403
 
 
-def test_a_sitting_without_submissions_is_refused_with_a_reason(client: FlaskClient, session: Session,
-                                                                 past: PastSession) -> None:
+def test_a_sitting_without_submissions_is_refused_with_a_reason(
+    client: FlaskClient, session: Session, past: PastSession
+) -> None:
     login(client, "manager")
     demo = session.scalar(select(Attempt.session_id).where(Attempt.session_id != past.exam_session.id))
     response = client.get(f"/analysis/sessions/{demo}")
@@ -255,13 +279,24 @@ def test_a_sitting_without_submissions_is_refused_with_a_reason(client: FlaskCli
     assert "还没有已交卷的作答" in response.get_data(as_text=True)
 
 
-def test_cli_reports_exports_sends_and_accepts(app: Flask, session: Session, past: PastSession,
-                                               tmp_path: Path) -> None:
+def test_cli_reports_exports_sends_and_accepts(
+    app: Flask, session: Session, past: PastSession, tmp_path: Path
+) -> None:
     runner = app.test_cli_runner()
     excel = tmp_path / "analysis.xlsx"
     plots = tmp_path / "plots"
-    result = runner.invoke(args=["item-analysis", past.exam_session.code, "--excel", str(excel),
-                                 "--plots", str(plots), "--send-to-review", "--accept"])
+    result = runner.invoke(
+        args=[
+            "item-analysis",
+            past.exam_session.code,
+            "--excel",
+            str(excel),
+            "--plots",
+            str(plots),
+            "--send-to-review",
+            "--accept",
+        ]
+    )
     assert result.exit_code == 0, result.output
     (miskeyed,) = past.miskeyed
     out = result.output
@@ -270,7 +305,9 @@ def test_cli_reports_exports_sends_and_accepts(app: Flask, session: Session, pas
     assert "已送审" in out and "已保存估计值" in out
     assert set(pd.read_excel(excel, sheet_name=None)) == SHEETS
     names = {p.name for p in plots.iterdir()}
-    assert any(n.endswith("-histogram.png") for n in names) and any(n.endswith("-information.png") for n in names)
+    assert any(n.endswith("-histogram.png") for n in names) and any(
+        n.endswith("-information.png") for n in names
+    )
     assert any(external_id(session, miskeyed) in n and n.endswith("-distractors.png") for n in names)
     assert session.scalar(select(ItemVersion).where(ItemVersion.status == IN_REVIEW)) is not None
 
