@@ -135,8 +135,8 @@ def seed_seated(session: Session, bank: Path, n: int = 4, check_in_all: bool = F
 
 
 @pytest.fixture
-def seated(app: Flask, session: Session, shared_bank_csv: Path) -> Seated:
-    return seed_seated(session, shared_bank_csv)
+def seated(app: Flask, session: Session, small_bank_csv: Path) -> Seated:
+    return seed_seated(session, small_bank_csv)
 
 
 def exam_socket(app: Flask, client: FlaskClient) -> Any:

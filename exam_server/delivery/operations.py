@@ -202,6 +202,11 @@ class _FrozenItem:
 _FORM_CACHE: dict[tuple[str, int], dict[int, _FrozenItem]] = {}
 
 
+def clear_form_cache() -> None:
+    """Forget cached forms (only needed when a database is emptied and ids start again)."""
+    _FORM_CACHE.clear()
+
+
 def form_items(session: Session, form_id: int) -> dict[int, _FrozenItem]:
     """The form's items by version id. Locked forms never change, so they are cached per process."""
     cache_key = (str(session.get_bind().url), form_id)

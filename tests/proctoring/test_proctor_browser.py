@@ -38,8 +38,8 @@ def seed_live_database(tmp_path: Path, bank: Path) -> tuple[str, Any]:
 
 
 @pytest.fixture
-def live(tmp_path: Path, shared_bank_csv: Path) -> Iterator[tuple[LiveServer, Any]]:
-    url, seeded = seed_live_database(tmp_path, shared_bank_csv)
+def live(tmp_path: Path, small_bank_csv: Path) -> Iterator[tuple[LiveServer, Any]]:
+    url, seeded = seed_live_database(tmp_path, small_bank_csv)
     server = LiveServer(url, tmp_path / "instance").start()
     try:
         yield server, seeded
