@@ -124,6 +124,8 @@ class BlueprintSpec:
     # Share of the paper's points per knowledge area (code or name), each within ± area_tolerance.
     area_shares: dict[str, float] = field(default_factory=dict)
     area_tolerance: float = 0.03
+    # Spread each section's items over the areas like the points (no area takes all true/false items).
+    spread_types: bool = True
     difficulty: DifficultySpec | None = None
     information: InformationSpec | None = None
     # Item sets (题组) always travel whole; these limit how they are used.
@@ -335,6 +337,7 @@ def _parse(data: Any, source: str) -> BlueprintSpec:
         sections=sections,
         area_shares=area_shares,
         area_tolerance=_num(data, "area_tolerance", "", problems, 0.03, float),
+        spread_types=_num(data, "spread_types", "", problems, True, bool),
         difficulty=difficulty,
         information=information,
         item_sets_allowed=_num(data, "item_sets_allowed", "", problems, True, bool),

@@ -273,6 +273,7 @@ def spec_data_from_form(form: Any) -> dict[str, Any]:
         "sections": sections,
         "area_shares": shares,
         "area_tolerance": _number(form, "area_tolerance", 0.01) if form.get("area_tolerance") else 0.03,
+        "spread_types": form.get("spread_types") == "on",
         "item_sets_allowed": form.get("item_sets_allowed") == "on",
         "max_item_sets": _number(form, "max_item_sets"),
         "same_stem_enemies": form.get("same_stem_enemies") == "on",

@@ -137,6 +137,33 @@ def build_area_shares(b: Build) -> None:
             )
 
 
+def build_type_spread(b: Build) -> None:
+    """Each section's items spread over the areas like the paper's points (soft, with a dead band).
+
+    Without it a form may meet every area share while, say, all true/false items come from one area;
+    the two-way table (双向细目表) reads area × type, so each cell stays near share × section count.
+    """
+    spec = b.spec
+    if not spec.spread_types or b.elastic:
+        return
+    cells: dict[tuple[str, str], np.ndarray] = {}
+    for j, unit in enumerate(b.units):
+        for r in unit.records:
+            if r.area in spec.area_shares:
+                cell = cells.setdefault((r.type, r.area), np.zeros(len(b.units)))
+                cell[j] += 1
+    for sec in spec.sections:
+        for key, share in spec.area_shares.items():
+            counts = cells.get((sec.type, key))
+            if counts is None:
+                continue  # no such items at all: nothing to spread
+            expected = share * sec.count
+            band = max(1.0, expected / 2)
+            cols = np.flatnonzero(counts)
+            for f in range(b.n_forms):
+                b.soft(b.x[f, cols], counts[cols], expected - band, expected + band, band)
+
+
 def build_difficulty(b: Build) -> None:
     """Mean p of each form inside the band (hard); parallel forms' mean p close together (soft)."""
     d = b.spec.difficulty
@@ -277,6 +304,7 @@ Builder = Callable[[Build], None]
 BUILDERS: list[Builder] = [
     build_section_counts,
     build_area_shares,
+    build_type_spread,
     build_difficulty,
     build_information,
     build_item_sets,

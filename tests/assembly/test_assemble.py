@@ -361,3 +361,23 @@ def test_demo_paper_from_the_shared_bank(session: Session, shared_bank_csv: Path
             assert abs(by_area.get(name, 0) / 100 - share) <= spec.area_tolerance + 1e-9, name
     a, b = ({v.item_id for v in items_of(session, f)} for f in result.forms)
     assert len(a & b) <= 10
+
+
+def test_types_spread_over_areas(session: Session) -> None:
+    areas = make_areas(session, ["法律", "消防"])
+    bank = BankBuilder(session)
+    # Plenty of everything, but the 消防 judge items come first in id order: without the spread rule a
+    # form could take all four true/false items from one area and balance points with other types.
+    for area in (areas["消防"], areas["法律"]):
+        bank.add_many(8, "judge", area)
+        bank.add_many(8, "single", area)
+        bank.add_many(4, "multiple", area)
+    spec = small_spec(
+        sections=[SectionSpec("judge", 8, 1.0), SectionSpec("single", 8, 1.0)], area_tolerance=0.0
+    )
+    bp = create_blueprint(session, spec, "t")
+    for form in assemble_forms(session, bp, 2, time_limit_s=20).forms:
+        cells = Counter((v.type, v.knowledge_area_id) for v in items_of(session, form))
+        for t in ("judge", "single"):
+            for area in areas.values():
+                assert 2 <= cells[(t, area.id)] <= 6  # share 50 % of 8 = 4, within ±max(1, 2)

@@ -75,6 +75,7 @@ def editor_data(token: str, **overrides: str) -> dict[str, str]:
         "max_overlap": "10",
         "same_stem_enemies": "on",
         "item_sets_allowed": "on",
+        "spread_types": "on",
         "enemy_groups": "T-00001 T-00002",
     }
     data.update(overrides)
@@ -107,7 +108,7 @@ def test_write_blueprint_in_browser_assemble_review_lock(
     assert [s.type for s in spec.sections] == ["judge", "single", "multiple"]
     assert spec.sections[2].scoring_rule == "all_or_nothing" and spec.sections[0].shuffle_options is False
     assert spec.area_shares == {"A01": 0.5, "A02": 0.5} and spec.area_tolerance == pytest.approx(0.05)
-    assert spec.enemy_groups == [["T-00001", "T-00002"]]
+    assert spec.enemy_groups == [["T-00001", "T-00002"]] and spec.spread_types
     detail = client.get(f"/assembly/blueprints/{bp.id}").get_data(as_text=True)
     assert 'id="supply"' in detail and "开始组卷" in detail
     done = client.post(
