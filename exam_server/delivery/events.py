@@ -6,9 +6,12 @@ each event is checked against the candidate's own attempt before anything is don
 
 from __future__ import annotations
 
+import json
+import logging
+import uuid
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import join_room
 
@@ -22,9 +25,59 @@ from exam_server.extensions import db, socketio
 _connections: dict[str, dict[str, Any]] = {}
 
 
-def connected_attempt_ids() -> set[int]:
-    """Attempts that have a live /exam socket in this process (for the proctor's seat map)."""
+log = logging.getLogger(__name__)
+
+# With several processes behind one Redis message queue, a proctor on one process must see the
+# candidates whose sockets another process holds: each process publishes its attempt ids under its
+# own key with a short expiry (a killed process drops out by itself), and the seat map reads them all.
+PRESENCE_PREFIX = "exam:presence:"
+PRESENCE_EVERY_S = 5.0
+_presence: dict[str, Any] = {"key": PRESENCE_PREFIX + uuid.uuid4().hex, "redis": None, "started": False}
+
+
+def _local_attempt_ids() -> set[int]:
     return {conn["attempt_id"] for conn in list(_connections.values()) if conn.get("attempt_id")}
+
+
+def _presence_store() -> Any:
+    """The Redis client of the message queue, or None for a single process."""
+    url = current_app.config.get("SOCKETIO_MESSAGE_QUEUE") or ""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    if _presence["redis"] is None:
+        import redis
+
+        _presence["redis"] = redis.Redis.from_url(url, socket_timeout=2)
+    return _presence["redis"]
+
+
+def _publish_presence_forever(store: Any) -> None:
+    while True:
+        try:
+            store.set(_presence["key"], json.dumps(sorted(_local_attempt_ids())), ex=int(3 * PRESENCE_EVERY_S))
+        except Exception:  # Redis away for a moment: the next round publishes again
+            log.warning("could not publish socket presence", exc_info=True)
+        socketio.sleep(PRESENCE_EVERY_S)
+
+
+def _start_presence() -> None:
+    if not _presence["started"] and _presence_store() is not None:
+        _presence["started"] = True
+        socketio.start_background_task(_publish_presence_forever, _presence_store())
+
+
+def connected_attempt_ids() -> set[int]:
+    """Attempts that have a live /exam socket in this process or, with a Redis queue, in any process."""
+    ids = _local_attempt_ids()
+    store = _presence_store()
+    if store is not None:
+        try:
+            keys = list(store.scan_iter(match=PRESENCE_PREFIX + "*", count=100))
+            for raw in store.mget(keys) if keys else []:
+                ids.update(json.loads(raw or "[]"))
+        except Exception:  # the seat map still shows this process's own sockets
+            log.warning("could not read socket presence", exc_info=True)
+    return ids
 
 
 def _candidate_id() -> int | None:
@@ -47,6 +100,7 @@ def on_connect(auth: Any = None) -> bool:
         return False  # refused: no candidate session
     _connections[request.sid] = {"candidate_id": current_user.ticket.candidate_id,  # type: ignore[attr-defined]
                                  "ticket_id": current_user.ticket.id}
+    _start_presence()
     return True
 
 
