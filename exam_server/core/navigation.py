@@ -1,0 +1,45 @@
+"""The top navigation: what each kind of user can reach, in the order they use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, request, url_for
+from flask_login import current_user
+
+# (label, endpoint, roles allowed); admin sees everything.
+STAFF_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("考试场次", "staff.sessions", ("centre_staff",)),
+    ("考点考场", "sessions.sites", ("centre_staff",)),
+    ("监考台", "proctoring.console", ("proctor", "centre_staff")),
+    ("试题", "bank.items", ("author", "reviewer", "bank_manager")),
+    ("审题", "bank.review_queue", ("reviewer", "bank_manager")),
+    ("知识点", "bank.tree", ("bank_manager",)),
+    ("题库覆盖", "bank.coverage_page", ("bank_manager",)),
+    ("导入导出", "bank.exchange", ("bank_manager",)),
+    ("组卷蓝图", "forms.blueprints", ("bank_manager",)),
+    ("试卷", "forms.forms", ("bank_manager",)),
+    ("题目分析", "analysis.index", ("bank_manager", "centre_staff")),
+    ("阅卷", "grading.queue", ("grader",)),
+    ("阅卷监控", "grading.monitor", ("chief_grader",)),
+    ("复核申请", "results.reviews", ("centre_staff",)),
+)
+CANDIDATE_NAV = (("考试", "delivery.exam_page"), ("准考证", "sessions.my_ticket"), ("我的成绩", "results.mine"))
+
+
+def navigation() -> list[dict[str, Any]]:
+    """The links the logged-in user may follow, with the current one marked."""
+    if not current_user.is_authenticated:
+        return []
+    views = current_app.view_functions
+    if current_user.is_candidate:
+        entries = [(label, endpoint) for label, endpoint in CANDIDATE_NAV if endpoint in views]
+    else:
+        entries = [
+            (label, endpoint) for label, endpoint, roles in STAFF_NAV
+            if endpoint in views and current_user.has_role(*roles)
+        ]
+    return [
+        {"label": label, "url": url_for(endpoint), "active": request.endpoint == endpoint}
+        for label, endpoint in entries
+    ]
