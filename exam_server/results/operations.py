@@ -9,6 +9,7 @@ different outcome is a new row that supersedes the old one, which stays.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import time
 from collections import defaultdict
@@ -17,13 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import insert, select, update
+import pandas as pd
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from exam_server.core.timefmt import DISPLAY_ZONE
 from exam_server.delivery.models import SCORED, SUBMITTED, Attempt, Response
 from exam_server.delivery.states import check_transition
 from exam_server.grading.rules import GradingRules
+from exam_server.results.bulk import insert_rows
 from exam_server.results.models import (
     PROVISIONAL,
     RELEASED,
@@ -113,7 +116,9 @@ def _exemption_fields(candidate: Candidate, exam_session: ExamSession) -> dict[s
     }
 
 
-def _score_fields(plan: ScoringPlan, row: np.ndarray, rules: GradingRules, pass_mark: float) -> dict[str, Any]:
+def _score_fields(
+    plan: ScoringPlan, row: Sequence[float] | np.ndarray, rules: GradingRules, pass_mark: float
+) -> dict[str, Any]:
     earned, score = plan.part_score(row, rules.section_weights)
     basis: dict[str, Any] = {"form_id": plan.form_id}
     if plan.corrections:
@@ -382,15 +387,16 @@ def score_session(
             plan = build_plan(session, form_id, corrections)
         except PlanError as exc:
             raise ResultsError(str(exc)) from None
-        points = _session_points(session, exam_session.id, form_id, plan, group)
+        matrix = _session_points(session, exam_session.id, form_id, plan, group).tolist()
         old_detail: dict[int, dict[str, float]] = {}
         new_detail: dict[int, dict[str, float]] = {}
         change_reason: dict[int, str] = {}
         for r, (attempt_id, candidate_id) in enumerate(group):
-            row = points[r]
-            if plan.has_human_items and np.isnan(row).any():
+            row = matrix[r]
+            missing = [h for h in plan.human if math.isnan(row[h.column])]
+            if missing:
                 report.awaiting_grading += 1
-                needs_tasks.append((attempt_id, candidate_id, [h for h in plan.human if math.isnan(row[h.column])]))
+                needs_tasks.append((attempt_id, candidate_id, missing))
                 continue
             fields = _score_fields(plan, row, rules, pass_mark)
             prev = current.get(attempt_id)
@@ -432,10 +438,19 @@ def score_session(
     for start in range(0, len(superseded), CHUNK):
         session.execute(update(Result).where(Result.id.in_(superseded[start:start + CHUNK])).values(superseded=True))
     if new_rows:
-        ids = session.execute(
-            insert(Result).returning(Result.id, sort_by_parameter_order=True), new_rows
-        ).scalars().all()
-        session.execute(insert(AuditEvent), [
+        # Core inserts on the session's connection: the ORM's bulk path costs more than the writing.
+        result_table, audit_table = Result.__table__, AuditEvent.__table__
+        connection = session.connection()
+        insert_rows(connection, result_table, new_rows)
+        # Ids read back in one query (RETURNING in parameter order runs row by row on SQLite).
+        id_of = dict(connection.execute(
+            select(result_table.c.attempt_id, result_table.c.id).where(
+                result_table.c.session_id == exam_session.id, result_table.c.superseded.is_(False),
+                result_table.c.attempt_id.is_not(None), result_table.c.exempt.is_(False),
+            )
+        ).all())
+        ids = [id_of[row["attempt_id"]] for row in new_rows]
+        insert_rows(connection, audit_table, [
             {
                 "at": now, "actor": actor, "action": "result.record", "entity": "result", "entity_id": str(rid),
                 "before": {"result_id": row["supersedes_id"]} if row["supersedes_id"] else None,
@@ -466,43 +481,59 @@ def score_session(
     return report
 
 
+def _response_rows(session: Session, session_id: int, form_id: int) -> list[tuple[int, int, str | None]]:
+    """(attempt id, item version id, stored JSON text) of every response of one form's scorable attempts.
+
+    Read through the DBAPI cursor of the session's own connection and transaction: a session has a
+    million responses, and building a SQLAlchemy row (and decoding JSON) for each costs more than
+    the scoring. The values stay JSON text, decoded once per distinct answer by the caller.
+    """
+    connection = session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    response, attempt = Response.__tablename__, Attempt.__tablename__
+    sql = (
+        f"SELECT r.attempt_id, r.item_version_id, CAST(r.value AS TEXT) FROM {response} r "
+        f"JOIN {attempt} a ON a.id = r.attempt_id "
+        f"WHERE a.session_id = {mark} AND a.form_id = {mark} AND a.status IN ({mark}, {mark})"
+    )
+    cursor = connection.connection.driver_connection.cursor()
+    try:
+        cursor.execute(sql, (session_id, form_id, *SCORABLE))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def _session_points(
     session: Session, session_id: int, form_id: int, plan: ScoringPlan, group: list[tuple[int, int]]
 ) -> np.ndarray:
-    """The points matrix of one form's attempts in a session, read straight from the response table."""
-    row_of = {attempt_id: r for r, (attempt_id, _) in enumerate(group)}
-    option_col = {int(plan.version_ids[c]): j for j, c in enumerate(plan.option_columns)}
-    masks: dict[Any, int] = {}
-    r_idx: list[int] = []
-    c_idx: list[int] = []
-    m_val: list[int] = []
-    others: list[dict[int, Any]] = [{} for _ in group]
-    query = (
-        select(Response.attempt_id, Response.item_version_id, Response.value)
-        .join(Attempt, Attempt.id == Response.attempt_id)
-        .where(Attempt.session_id == session_id, Attempt.form_id == form_id, Attempt.status.in_(SCORABLE))
-    )
-    for attempt_id, version_id, value in session.execute(query):
-        r = row_of.get(attempt_id)
-        if r is None or value is None:
-            continue
-        j = option_col.get(version_id)
-        if j is None:
-            others[r][version_id] = value
-            continue
-        if isinstance(value, str):
-            mask = masks.get(value)
-            if mask is None:
-                mask = masks[value] = mask_of(value)
-        else:
-            mask = 0
-        if mask:
-            r_idx.append(r)
-            c_idx.append(j)
-            m_val.append(mask)
+    """The points matrix of one form's attempts in a session (rows in `group` order, sorted by attempt id)."""
+    rows = _response_rows(session, session_id, form_id)
     chosen = np.zeros((len(group), len(plan.option_columns)), dtype=np.uint32)
-    if m_val:
-        chosen[np.asarray(r_idx), np.asarray(c_idx)] = np.asarray(m_val, dtype=np.uint32)
+    others: list[dict[int, Any]] = [{} for _ in group]
+    if rows:
+        attempt_ids = np.fromiter((a for a, _ in group), dtype=np.int64, count=len(group))
+        att_a = np.fromiter((t[0] for t in rows), dtype=np.int64, count=len(rows))
+        ver_a = np.fromiter((t[1] for t in rows), dtype=np.int64, count=len(rows))
+        raw = [t[2] for t in rows]
+        r = np.searchsorted(attempt_ids, att_a).clip(0, len(group) - 1)
+        in_group = attempt_ids[r] == att_a
+        version_ids = np.asarray(plan.version_ids, dtype=np.int64)  # sorted by construction
+        col = np.searchsorted(version_ids, ver_a).clip(0, len(version_ids) - 1)
+        on_form = version_ids[col] == ver_a
+        option_of_col = np.full(len(version_ids), -1, dtype=np.int64)
+        option_of_col[plan.option_columns] = np.arange(len(plan.option_columns))
+        j = option_of_col[col]
+        # Distinct stored answers are few: decode each once.
+        codes, uniques = pd.factorize(np.asarray(raw, dtype=object))
+        unique_masks = np.fromiter((mask_of(json.loads(u)) for u in uniques), dtype=np.uint32, count=len(uniques))
+        masks = np.where(codes >= 0, unique_masks[codes.clip(0)], 0).astype(np.uint32)
+        take = in_group & on_form & (j >= 0) & (masks != 0)
+        chosen[r[take], j[take]] = masks[take]
+        for k in np.flatnonzero(in_group & on_form & (j < 0) & (codes >= 0)).tolist():
+            value = json.loads(raw[k])
+            if value is not None:
+                others[int(r[k])][int(ver_a[k])] = value
     marks: list[dict[int, float]] | None = None
     if plan.has_human_items:
         found = _final_marks(session, [a for a, _ in group])

@@ -8,7 +8,7 @@ session's key corrections, which never change once made, so plans are cached per
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,10 +58,10 @@ class ScoringPlan:
     fill: tuple[tuple[int, Any, float], ...]
     human: tuple[HumanItem, ...]
     corrections: tuple[tuple[int, int], ...]
-
-    @property
-    def max_points(self) -> float:
-        return math.fsum(float(p) for p, t in zip(self.points, self.types, strict=True) if t != "set")
+    max_points: float
+    detail_keys: tuple[str, ...]
+    # Indices of the columns that count, or None when all do (no item-set stimulus on the form).
+    kept: tuple[int, ...] | None
 
     @property
     def column_of(self) -> dict[int, int]:
@@ -113,23 +113,34 @@ class ScoringPlan:
                 out[r, h.column] = np.nan if mark is None else float(mark)
         return out
 
-    def detail(self, row: np.ndarray) -> dict[str, float]:
-        """One attempt's points per item version id (the `Result.detail` of DESIGN.md)."""
-        return {str(v): float(p) for v, p, t in zip(self.version_ids, row, self.types, strict=True) if t != "set"}
+    def _values(self, row: Sequence[float] | np.ndarray) -> list[float]:
+        # Python floats, without the stimulus columns of item sets (they earn nothing and count nothing).
+        values = row.tolist() if isinstance(row, np.ndarray) else list(row)
+        return values if self.kept is None else [values[i] for i in self.kept]
 
-    def part_score(self, row: np.ndarray, section_weights: Mapping[str, float] | None = None) -> tuple[float, float]:
-        """(earned points, 100-point part score) of one attempt's complete row."""
-        kept = [(t, float(p), float(m)) for t, p, m in zip(self.types, row, self.points, strict=True) if t != "set"]
-        earned = math.fsum(p for _, p, _ in kept)
+    def detail(self, row: Sequence[float] | np.ndarray) -> dict[str, float]:
+        """One attempt's points per item version id (the `Result.detail` of DESIGN.md)."""
+        return dict(zip(self.detail_keys, self._values(row), strict=True))
+
+    def part_score(
+        self, row: Sequence[float] | np.ndarray, section_weights: Mapping[str, float] | None = None
+    ) -> tuple[float, float]:
+        """(earned points, 100-point part score) of one attempt's complete row; sums are exact (fsum)."""
+        values = self._values(row)
+        earned = math.fsum(values)
         if not section_weights:
             return earned, part_score(earned, self.max_points)
-        earned_by: dict[str, float] = {}
-        max_by: dict[str, float] = {}
-        for t, p, m in kept:
-            earned_by[t] = math.fsum([earned_by.get(t, 0.0), p])
-            max_by[t] = math.fsum([max_by.get(t, 0.0), m])
+        types = self.types if self.kept is None else [self.types[i] for i in self.kept]
+        maxima = self.points.tolist() if self.kept is None else [float(self.points[i]) for i in self.kept]
+        earned_by: dict[str, list[float]] = {}
+        max_by: dict[str, list[float]] = {}
+        for t, p, m in zip(types, values, maxima, strict=True):
+            earned_by.setdefault(t, []).append(p)
+            max_by.setdefault(t, []).append(m)
         weights = {t: float(section_weights.get(t, 0.0)) for t in max_by}
-        return earned, weighted_part_score(earned_by, max_by, weights)
+        return earned, weighted_part_score(
+            {t: math.fsum(v) for t, v in earned_by.items()}, {t: math.fsum(v) for t, v in max_by.items()}, weights
+        )
 
 
 def mask_of(value: Any) -> int:
@@ -216,6 +227,9 @@ def build_plan(
         fill=tuple(fill),
         human=tuple(human),
         corrections=fixes,
+        max_points=math.fsum(p for p, t in zip(points, types, strict=True) if t != "set"),
+        detail_keys=tuple(str(v) for v, t in zip(version_ids, types, strict=True) if t != "set"),
+        kept=None if "set" not in types else tuple(i for i, t in enumerate(types) if t != "set"),
     )
     if locked:
         _PLAN_CACHE[cache_key] = plan

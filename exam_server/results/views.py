@@ -71,11 +71,15 @@ def session_results(session_id: int) -> str:
     exam_session = _exam_session(session_id)
     tickets = db.session.scalars(select(Ticket).where(Ticket.session_id == session_id).order_by(Ticket.number)).all()
     by_candidate: dict[int, dict[str, Result]] = defaultdict(dict)
+    sat: dict[int, dict[str, Result]] = defaultdict(dict)
     for r in ops.session_results(db.session, session_id):
         have = by_candidate[r.candidate_id].get(r.part)
-        # An exemption and a sat paper can both be current for level-5 theory: show the exemption first.
+        # An exemption and a sat paper can both be current for level-5 theory: the exemption counts,
+        # the sat score is shown beside it.
         if have is None or (r.exempt, r.id) > (have.exempt, have.id):
             by_candidate[r.candidate_id][r.part] = r
+        if not r.exempt:
+            sat[r.candidate_id][r.part] = r
     outcomes = {
         t.candidate_id: next((v for v in ops.candidate_levels(db.session, t.candidate_id, released_only=False)
                               if v.level == exam_session.level), None)
@@ -86,7 +90,7 @@ def session_results(session_id: int) -> str:
     ).all()
     provisional = sum(1 for parts in by_candidate.values() for r in parts.values() if r.status != "released")
     return render_template(
-        "results/session.html", exam_session=exam_session, tickets=tickets, by_candidate=by_candidate,
+        "results/session.html", exam_session=exam_session, tickets=tickets, by_candidate=by_candidate, sat=sat,
         outcomes=outcomes, corrections=corrections, provisional=provisional,
         parts=[p for p in ("theory", "skill", "written", "defence") if
                any(p in parts for parts in by_candidate.values()) or p == exam_session.part],
