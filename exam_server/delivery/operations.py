@@ -30,7 +30,7 @@ from exam_server.delivery.models import (
 from exam_server.delivery.states import check_transition
 from exam_server.sessions.models import ExamSession, Ticket
 from item_bank.db import utcnow
-from item_bank.models import FormItem, ItemVersion
+from item_bank.models import FormItem, ItemSet, ItemVersion
 from item_bank.types import ItemContent, item_type
 
 # Stable error codes of the wire protocol (DESIGN.md §7) with the sentence the candidate reads.
@@ -197,6 +197,13 @@ class _FrozenItem:
     points: float
     scoring_rule: str
     section: str
+    # The shared stimulus of an item set (情景 / 案例): {"id", "title", "text", "media"}.
+    stimulus: dict[str, Any] | None = None
+
+    @property
+    def media_digests(self) -> set[str]:
+        refs = list(self.content.media) + list((self.stimulus or {}).get("media") or [])
+        return {str(m.get("sha256")) for m in refs if m.get("sha256")}
 
 
 _FORM_CACHE: dict[tuple[str, int], dict[int, _FrozenItem]] = {}
@@ -214,21 +221,28 @@ def form_items(session: Session, form_id: int) -> dict[int, _FrozenItem]:
     if cached is not None:
         return cached
     rows = session.execute(
-        select(FormItem, ItemVersion)
+        select(FormItem, ItemVersion, ItemSet)
         .join(ItemVersion, FormItem.item_version_id == ItemVersion.id)
+        .outerjoin(ItemSet, ItemVersion.item_set_id == ItemSet.id)
         .where(FormItem.form_id == form_id)
     ).all()
     items = {
         version.id: _FrozenItem(
             item_version_id=version.id,
             content=ItemContent(
-                type=version.type, stem=version.stem, content=version.content, key=version.key, points=fi.points
+                type=version.type, stem=version.stem, content=version.content, key=version.key, points=fi.points,
+                media=list(version.media or []),
             ),
             points=fi.points,
             scoring_rule=fi.scoring_rule,
             section=fi.section,
+            stimulus=(
+                {"id": item_set.id, "title": item_set.title, "text": item_set.stimulus,
+                 "media": list(item_set.media or [])}
+                if item_set is not None else None
+            ),
         )
-        for fi, version in rows
+        for fi, version, item_set in rows
     }
     from item_bank.models import Form
 
@@ -257,9 +271,28 @@ def render_attempt(session: Session, attempt: Attempt, now: dt.datetime | None =
         kind = item_type(frozen.content.type)
         view = kind.render(frozen.content, attempt.option_orders.get(str(version_id)))
         view.update(item_id=version_id, number=number, points=frozen.points, section=frozen.section)
+        for ref in view.get("media", []):
+            ref["url"] = media_url(attempt.id, ref["sha256"])
+        if frozen.stimulus is not None:
+            view["stimulus"] = {
+                "id": frozen.stimulus["id"], "title": frozen.stimulus["title"], "text": frozen.stimulus["text"],
+                "media": [{"name": m.get("name", ""), "url": media_url(attempt.id, str(m.get("sha256")))}
+                          for m in frozen.stimulus["media"] if m.get("sha256")],
+            }
         rendered.append(view)
     body["items"] = rendered
     return body
+
+
+def media_url(attempt_id: int, digest: str) -> str:
+    return f"/api/attempts/{attempt_id}/media/{digest}"
+
+
+def attempt_may_show(session: Session, attempt: Attempt, digest: str) -> bool:
+    """True when the image `digest` belongs to an item of this attempt's form and the attempt is running."""
+    if attempt.status != IN_PROGRESS:
+        return False
+    return any(digest in frozen.media_digests for frozen in form_items(session, attempt.form_id).values())
 
 
 def answers_of(session: Session, attempt_id: int) -> tuple[dict[str, Any], list[int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, abort, current_app, jsonify, render_template, request
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -39,6 +39,23 @@ def api_attempt() -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     if attempt is None:
         return jsonify(ok=False, error="not_your_attempt", message="没有找到您的考试。"), 404
     return jsonify(ops.render_attempt(db.session, attempt))
+
+
+@blueprint.get("/api/attempts/<int:attempt_id>/media/<digest>")
+@candidate_required
+def attempt_media(attempt_id: int, digest: str) -> WerkzeugResponse:
+    """An image of an item in the candidate's own running attempt, and nothing else."""
+    from item_bank.media import get_media
+
+    attempt = current_attempt()
+    if attempt is None or attempt.id != attempt_id or not ops.attempt_may_show(db.session, attempt, digest):
+        abort(404)
+    found = get_media(db.session, digest)
+    if found is None:
+        abort(404)
+    response = current_app.response_class(found.data, mimetype=found.mime)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 def _body() -> dict[str, Any]:

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from browser_support import LiveServer, chromium_browser
 from conftest import SMALL_PAPER, app_config
+
 from item_bank.db import Base, make_engine
 
 pytestmark = pytest.mark.browser

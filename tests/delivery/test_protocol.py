@@ -6,12 +6,12 @@ import datetime as dt
 import json
 from typing import Any
 
+from conftest import Sitting, exam_socket
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from conftest import Sitting, exam_socket
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
 from exam_server.delivery.operations import submit_overdue
 from item_bank.db import utcnow
@@ -217,7 +217,7 @@ def test_http_fallback_uses_the_same_rules(app: Flask, client: FlaskClient, sitt
 
 
 def test_a_second_workstation_is_held(app: Flask, client: FlaskClient, sitting: Sitting) -> None:
-    sock, attempt_id, _items = started(app, client, sitting)
+    _sock, attempt_id, _items = started(app, client, sitting)
     other = exam_socket(app, client)
     held = other.emit("join", {"attempt_id": attempt_id, "workstation": "another"}, namespace=NS, callback=True)
     assert held["ok"] is False and held["error"] == "awaiting_move"

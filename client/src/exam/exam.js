@@ -208,6 +208,11 @@
     if (connectFailures >= 3 && state.mode === "socket") { state.mode = "http"; rejoin(); }
     updateNetbar();
   });
+  // A socket that neither opens nor fails (a proxy that accepts it and then holds it) would leave the
+  // screen blank until Socket.IO's own 20 s timeouts ran out three times: fall back to HTTP sooner.
+  setTimeout(function () {
+    if (state.mode === "socket" && !socket.connected && state.status === null) { state.mode = "http"; rejoin(); }
+  }, 800000);
   socket.on("attempt_state", function (msg) {
     if (msg.attempt_id !== attemptId) return;
     setRemaining(msg.remaining_s, 0);
@@ -326,7 +331,10 @@
     $("q-number").textContent = "第 " + (state.index + 1) + " 题 / 共 " + state.items.length + " 题";
     $("q-type").textContent = TYPE_LABELS[item.type] || item.type;
     $("q-points").textContent = "（" + item.points + " 分）";
+    renderStimulus(item);
     $("q-stem").textContent = item.stem;
+    var pics = $("q-media"); pics.innerHTML = "";
+    (item.media || []).forEach(function (m) { pics.appendChild(image(m)); });
     var box = $("q-options"); box.innerHTML = "";
     var value = valueOf(item);
     if (item.options && item.options.length) {
@@ -370,6 +378,23 @@
     $("btn-prev").disabled = state.index === 0;
     $("btn-next").disabled = state.index === state.items.length - 1;
     renderSaved(); refreshNavigator();
+  }
+
+  function image(m) {
+    var img = document.createElement("img"); img.src = m.url; img.alt = m.name || "题目图片"; img.className = "q-image";
+    return img;
+  }
+
+  function renderStimulus(item) {
+    var box = $("q-stimulus"), st = item.stimulus;
+    box.hidden = !st; box.innerHTML = "";
+    if (!st) return;
+    var head = document.createElement("div"); head.className = "stimulus-title";
+    head.textContent = "【材料】" + (st.title || "") + "（本材料与第 " + state.items.filter(function (i) { return i.stimulus && i.stimulus.id === st.id; })
+      .map(function (i) { return state.items.indexOf(i) + 1; }).join("、") + " 题相关）";
+    var text = document.createElement("div"); text.className = "stimulus-text"; text.textContent = st.text || "";
+    box.appendChild(head); box.appendChild(text);
+    (st.media || []).forEach(function (m) { box.appendChild(image(m)); });
   }
 
   function renderSaved() {
