@@ -212,7 +212,7 @@
   // screen blank until Socket.IO's own 20 s timeouts ran out three times: fall back to HTTP sooner.
   setTimeout(function () {
     if (state.mode === "socket" && !socket.connected && state.status === null) { state.mode = "http"; rejoin(); }
-  }, 800000);
+  }, 8000);
   socket.on("attempt_state", function (msg) {
     if (msg.attempt_id !== attemptId) return;
     setRemaining(msg.remaining_s, 0);
