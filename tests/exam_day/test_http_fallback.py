@@ -60,3 +60,20 @@ def test_the_exam_runs_over_http_when_no_socket_can_be_opened(exam_day: Any, pol
     done = exam_day.attempt(screen.attempt_id)
     assert done.status in ("submitted", "scored") and done.submit_reason == "candidate"
     assert exam_day.answers(screen.attempt_id) == given
+
+
+def test_a_socket_that_opens_but_never_answers_falls_back_to_http(exam_day: Any) -> None:
+    """A proxy that accepts the WebSocket and then holds it: no error ever comes, only silence."""
+    exam_day.seed()
+    exam_day.serve()
+
+    def swallow_socketio(page: Any) -> None:
+        page.route_web_socket(lambda url: urlparse(url).path.startswith("/socket.io/"), lambda ws: None)
+        page.route(lambda url: urlparse(url).path.startswith("/socket.io/"), lambda route: None)
+
+    with chromium_browser() as browser:
+        screen = exam_day.open_exam(browser, 0, before_login=swallow_socketio)
+        screen.page.get_by_role("button", name="开始考试").wait_for(timeout=15000)
+        screen.start()
+        item_id, value = screen.answer(1)
+        assert exam_day.answers(screen.attempt_id) == {item_id: value}
