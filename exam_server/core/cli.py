@@ -14,7 +14,7 @@ from exam_server.extensions import db, socketio
 
 @click.command("init-db")
 def init_db() -> None:
-    """Create or upgrade the database schema to the newest migration."""
+    """建库/升级：把数据库结构升级到最新迁移版本（Alembic）。"""
     upgrade_to_head(current_app.config["DATABASE_URL"])
     click.echo(f"数据库已升级到最新版本: {db.engine.url.render_as_string(hide_password=True)}")
 
@@ -25,7 +25,7 @@ def init_db() -> None:
 @click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), required=True)
 @click.password_option()
 def create_user(username: str, display_name: str | None, roles: tuple[str, ...], password: str) -> None:
-    """Create a staff account with one or more roles."""
+    """新建工作人员账号，可指定一个或多个角色。"""
     session = db.session
     if session.scalar(select(User).where(User.username == username)):
         raise click.ClickException(f"用户 {username} 已存在")
@@ -55,7 +55,7 @@ def serve(host: str, port: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def run(host: str, port: int) -> None:
-    """Run the exam server."""
+    """启动考试服务（gevent，含服务器端计时与到时自动交卷）。"""
     click.echo(f"考试服务运行于 http://{host}:{port}")
     serve(host, port)
 

@@ -35,7 +35,7 @@ def _attempt(ref: str) -> Attempt:
               help="回放到这一时刻（北京时间 HH:MM[:SS]，或 ISO 时间）；默认现在")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出屏幕状态")
 def attempt_log(attempt_ref: str, at_text: str | None, as_json: bool) -> None:
-    """Replay ATTEMPT's event log (id or ticket number) into what the candidate's screen showed."""
+    """作答回放：按作答记录（编号或准考证号）的事件日志，还原考生屏幕在任一时刻的状态。"""
     attempt = _attempt(attempt_ref)
     at = None
     if at_text:
@@ -56,7 +56,7 @@ def attempt_log(attempt_ref: str, at_text: str | None, as_json: bool) -> None:
 @click.argument("site_code")
 @click.argument("room_code")
 def assign_proctor(username: str, site_code: str, room_code: str) -> None:
-    """Make USERNAME (a proctor) the proctor of room ROOM_CODE at site SITE_CODE."""
+    """指定监考员：让监考员 USERNAME 负责考点 SITE_CODE 的考场 ROOM_CODE。"""
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         raise click.ClickException(f"没有用户 {username}")

@@ -37,7 +37,7 @@ def _room(ref: str) -> Room:
 @click.option("--city", default="")
 @click.option("--address", default="")
 def create_site(code: str, name: str, city: str, address: str) -> None:
-    """Create a test site (考点) CODE named NAME."""
+    """新建考点：编号 CODE，名称 NAME。"""
     try:
         site = ops.create_site(db.session, code=code, name=name, city=city, address=address, actor=ACTOR)
     except ops.SessionSetupError as exc:
@@ -52,7 +52,7 @@ def create_site(code: str, name: str, city: str, address: str) -> None:
 @click.argument("name")
 @click.option("--seats", type=int, required=True, help="座位数")
 def create_room(site_code: str, code: str, name: str, seats: int) -> None:
-    """Create room CODE named NAME at site SITE_CODE with seats 1..N."""
+    """在考点 SITE_CODE 新建考场 CODE（名称 NAME），座位 1..N。"""
     site = db.session.scalar(select(Site).where(Site.code == site_code))
     if site is None:
         raise click.ClickException(f"没有考点 {site_code}")
@@ -68,7 +68,7 @@ def create_room(site_code: str, code: str, name: str, seats: int) -> None:
 @click.argument("session_code")
 @click.option("--room", "rooms", multiple=True, required=True, help="考点编号:考场编号，可重复，按顺序排座")
 def seat_candidates(session_code: str, rooms: tuple[str, ...]) -> None:
-    """Seat every unseated candidate of SESSION_CODE in the given rooms, by ticket number."""
+    """编排座位：把场次 SESSION_CODE 尚未安排座位的考生按准考证号排入指定考场。"""
     exam_session = _exam_session(session_code)
     try:
         seated = ops.seat_candidates(db.session, exam_session, [_room(r) for r in rooms], ACTOR)
@@ -83,7 +83,7 @@ def seat_candidates(session_code: str, rooms: tuple[str, ...]) -> None:
 @click.option("--room", default=None, help="只打印这个考场（考点编号:考场编号）")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def print_tickets(session_code: str, room: str | None, output: Path) -> None:
-    """Write the admission tickets (准考证) of SESSION_CODE to a PDF."""
+    """打印准考证：把场次 SESSION_CODE 的准考证写成 PDF。"""
     exam_session = _exam_session(session_code)
     rows = ops.seating(db.session, exam_session, _room(room) if room else None)
     try:
@@ -98,7 +98,7 @@ def print_tickets(session_code: str, room: str | None, output: Path) -> None:
 @click.argument("room_ref", metavar="SITE:ROOM")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def print_seating(session_code: str, room_ref: str, output: Path) -> None:
-    """Write the seating list (座位表) of one room of SESSION_CODE to a PDF."""
+    """打印座位表：把场次 SESSION_CODE 某一考场的座位表写成 PDF。"""
     exam_session = _exam_session(session_code)
     room = _room(room_ref)
     rows = ops.seating(db.session, exam_session, room)
