@@ -283,15 +283,14 @@ def build_reuse(b: Build) -> None:
                 need=Need("forms_per_item", str(j), None, "份", 1.0),
             )
     if b.tier == TIER_DISJOINT:
-        for j in range(n_units):
-            b.model.add_row(b.x[:, j], 1.0, hi=1.0)
+        b.model.add_rows(b.x.T, 1.0, hi=1.0)
     elif b.tier == TIER_PAIRWISE:
         limit = overlap_limit(spec)
         for f in range(F):
             for g in range(f + 1, F):
+                # y[j] >= x[f, j] + x[g, j] - 1: item j is on both forms.
                 y = b.model.add_vars(n_units, 0.0, 1.0)
-                for j in range(n_units):
-                    b.model.add_row([b.x[f, j], b.x[g, j], y[j]], [1.0, 1.0, -1.0], hi=1.0)
+                b.model.add_rows(np.stack([b.x[f], b.x[g], y], axis=1), np.array([1.0, 1.0, -1.0]), hi=1.0)
                 b.model.add_row(y, b.sizes, hi=limit, need=Need("overlap", f"{f}-{g}", None, "道", 1.0))
 
 

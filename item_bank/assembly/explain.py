@@ -160,8 +160,9 @@ def describe(b: Build, result: SolveResult) -> list[Shortfall]:
         amount = max(below, above)
         bound = row.lo if side == "lo" else row.hi
         # Pairs of forms are one requirement (the overlap limit); forms of one requirement likewise.
-        key = "*" if need.kind == "overlap" else need.key
-        detail = need.key if need.kind == "overlap" else str(need.form)
+        pooled = need.kind in ("overlap", "forms_per_item")
+        key = "*" if pooled else need.key
+        detail = need.key if pooled else str(need.form)
         k = (need.kind, key, side)
         if k not in worst or amount > worst[k][0]:
             worst[k] = (amount, bound, detail)
@@ -172,6 +173,9 @@ def describe(b: Build, result: SolveResult) -> list[Shortfall]:
         hit = len(hits[(kind, key, side)] - {"None"})
         if kind == "overlap":
             scope = f"（共 {hit} 对试卷超出）" if hit > 1 else ""
+            key = detail
+        elif kind == "forms_per_item":
+            scope = f"（共 {hit} 道题）" if hit > 1 else ""
             key = detail
         else:
             scope = f"（{F} 份平行卷中有 {hit} 份做不到）" if F > 1 and hit else ""

@@ -95,6 +95,8 @@ class MipModel:
         self._int: list[np.ndarray] = []
         self.n_cols = 0
         self.rows: list[Row] = []
+        # Unlabelled rows added in bulk: (idx (k, w), val (k, w), lo (k,), hi (k,)), placed after `rows`.
+        self.blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._slack_cols: dict[int, tuple[int | None, int | None]] = {}
         self.names: dict[str, np.ndarray] = {}
         self._cost_override: dict[int, float] = {}
@@ -154,6 +156,17 @@ class MipModel:
         self.rows.append(Row(idx, val, lo, hi, need))
         return row_no
 
+    def add_rows(self, idx: np.ndarray, val: np.ndarray, lo: float = -INF, hi: float = INF) -> None:
+        """Add many unlabelled rows of equal width at once: lo <= sum(val[k] * x[idx[k]]) <= hi."""
+        idx = np.asarray(idx, dtype=np.int64)
+        val = np.broadcast_to(np.asarray(val, dtype=float), idx.shape)
+        k = idx.shape[0]
+        self.blocks.append((idx, val, np.full(k, lo, dtype=float), np.full(k, hi, dtype=float)))
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.rows) + sum(len(b[2]) for b in self.blocks)
+
     # ----- solving -----
     def solve(
         self,
@@ -168,30 +181,47 @@ class MipModel:
         options: dict[str, Any] | None = None,
     ) -> SolveResult:
         """Solve with HiGHS; a time limit returns the best solution found, with its gap."""
-        n, m = self.n_cols, len(self.rows)
+        n, m = self.n_cols, self.n_rows
         lb = np.concatenate(self._lb) if self._lb else np.zeros(0)
         ub = np.concatenate(self._ub) if self._ub else np.zeros(0)
         cost = np.concatenate(self._cost) if self._cost else np.zeros(0)
         integ = np.concatenate(self._int) if self._int else np.zeros(0, dtype=bool)
         for i, c in self._cost_override.items():
             cost[i] = c
+        row_parts = [np.full(len(r.idx), i) for i, r in enumerate(self.rows)]
+        col_parts = [r.idx for r in self.rows]
+        val_parts = [r.val for r in self.rows]
+        row_lo = [np.array([r.lo for r in self.rows])]
+        row_hi = [np.array([r.hi for r in self.rows])]
+        first = len(self.rows)
+        for idx, val, lo, hi in self.blocks:
+            k, w = idx.shape
+            row_parts.append(np.repeat(np.arange(first, first + k), w))
+            col_parts.append(idx.ravel())
+            val_parts.append(val.ravel())
+            row_lo.append(lo)
+            row_hi.append(hi)
+            first += k
         if m:
-            row_ids = np.concatenate([np.full(len(r.idx), i) for i, r in enumerate(self.rows)])
-            col_ids = np.concatenate([r.idx for r in self.rows])
-            vals = np.concatenate([r.val for r in self.rows])
+            row_ids = np.concatenate(row_parts)
+            col_ids = np.concatenate(col_parts)
+            vals = np.concatenate(val_parts)
         else:
             row_ids = col_ids = np.zeros(0, dtype=np.int64)
             vals = np.zeros(0)
-        matrix = sparse.csc_matrix((vals, (row_ids, col_ids)), shape=(m, n))
+        keep = vals != 0
+        matrix = sparse.csc_matrix((vals[keep], (row_ids[keep], col_ids[keep])), shape=(m, n))
         matrix.sum_duplicates()
+        lower = np.concatenate(row_lo) if m else np.zeros(0)
+        upper = np.concatenate(row_hi) if m else np.zeros(0)
         lp = highspy.HighsLp()
         lp.num_col_ = n
         lp.num_row_ = m
         lp.col_cost_ = cost
         lp.col_lower_ = lb
         lp.col_upper_ = np.where(np.isinf(ub), highspy.kHighsInf, ub)
-        lp.row_lower_ = np.array([r.lo if r.lo > -INF else -highspy.kHighsInf for r in self.rows])
-        lp.row_upper_ = np.array([r.hi if r.hi < INF else highspy.kHighsInf for r in self.rows])
+        lp.row_lower_ = np.where(np.isinf(lower), -highspy.kHighsInf, lower)
+        lp.row_upper_ = np.where(np.isinf(upper), highspy.kHighsInf, upper)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = matrix.indptr
         lp.a_matrix_.index_ = matrix.indices
@@ -250,8 +280,8 @@ class MipModel:
         return {
             "columns": self.n_cols,
             "integer_columns": int(integ.sum()),
-            "rows": len(self.rows),
-            "nonzeros": int(sum(len(r.idx) for r in self.rows)),
+            "rows": self.n_rows,
+            "nonzeros": int(sum(len(r.idx) for r in self.rows) + sum(b[0].size for b in self.blocks)),
         }
 
 
