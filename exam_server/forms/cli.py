@@ -89,6 +89,10 @@ def print_assembly(result: AssemblyResult) -> None:
             f"  {form.code}: {m['n_items']} 题 {m['points']:g} 分，知识点比重最大偏差 {m['max_area_deviation']:.1%}，"
             f"平均难度 {mean_p}，违反约束 {len(m['violations'])} 项"
         )
+    if sol["status"] != "optimal":
+        click.echo(
+            "  提示：在时间上限内未能证明最优；以上试卷满足蓝图的全部硬性要求，延长 --time-limit 可缩小差距。"
+        )
     if len(result.forms) > 1:
         click.echo(
             f"  平行卷两两最多重复 {measured['max_overlap']} 道（上限 {measured['overlap_limit']} 道）"
