@@ -147,10 +147,12 @@ def prepare_attempts(session: Session, exam_session: ExamSession, actor: str) ->
     ).all()
     rng = random.SystemRandom()
     created = 0
+    per_form: dict[int, int] = {}
     for index, ticket in enumerate(tickets):
         if ticket.id in have:
             continue
         form = forms[index % len(forms)]
+        per_form[form.id] = per_form.get(form.id, 0) + 1
         seed = rng.randrange(1, 2**31 - 1)
         order, option_orders = candidate_order(form, seed)
         session.add(
@@ -167,9 +169,17 @@ def prepare_attempts(session: Session, exam_session: ExamSession, actor: str) ->
         )
         created += 1
     session.flush()
+    # Exposure: every candidate given a form sees each of its items once (assembly limits on it).
+    for form_id, n in per_form.items():
+        form_version_ids = select(FormItem.item_version_id).where(FormItem.form_id == form_id)
+        session.execute(
+            update(ItemVersion).where(ItemVersion.id.in_(form_version_ids))
+            .values(exposure_count=ItemVersion.exposure_count + n)
+        )
     from item_bank.audit import audit
 
-    audit(session, actor, "prepare_attempts", "exam_session", exam_session.id, after={"created": created})
+    audit(session, actor, "prepare_attempts", "exam_session", exam_session.id,
+          after={"created": created, "per_form": {str(k): v for k, v in per_form.items()}})
     session.commit()
     return created
 

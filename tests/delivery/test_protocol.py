@@ -233,3 +233,13 @@ def test_login_is_rate_limited(app: Flask, client: FlaskClient, sitting: Sitting
     assert codes[:5] == [401] * 5 and codes[5] == 429
     good = client.post("/login", data={"ticket": number, "password": sitting.seeded.logins[0][1], "csrf_token": token})
     assert good.status_code == 429  # still locked out for the window
+
+
+def test_preparing_attempts_counts_item_exposure(sitting: Sitting, session: Session) -> None:
+    from item_bank.models import FormItem
+
+    attempt = session.get(Attempt, sitting.attempt_ids[0])
+    version_ids = session.scalars(select(FormItem.item_version_id).where(FormItem.form_id == attempt.form_id)).all()
+    session.expire_all()
+    exposures = {session.get(ItemVersion, v).exposure_count for v in version_ids}
+    assert exposures == {3}  # three candidates, one form
