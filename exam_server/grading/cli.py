@@ -14,6 +14,7 @@ from exam_server.extensions import db
 from exam_server.grading import operations as ops
 from exam_server.grading.states import STATUS_LABELS
 from exam_server.results.cli import find_session
+from item_bank.db import utcnow
 
 
 def _actor() -> str:
@@ -74,7 +75,8 @@ def demo_grading(host: str, port: int, candidates: int, no_serve: bool) -> None:
     _reset_database(url)
     session = db.session
     seeded = seed_written_sitting(session, n_candidates=candidates, staff_password="demo",
-                                  hash_profile=current_app.config.get("PASSWORD_HASH_PROFILE", "default"))
+                                  hash_profile=current_app.config.get("PASSWORD_HASH_PROFILE", "default"),
+                                  code=f"L2-{utcnow():%Y%m%d}")
     for attempt_id in seeded.attempt_ids:
         sit_written(session, attempt_id)
     exam_session = session.get(ExamSession, seeded.exam_session_id)

@@ -38,7 +38,6 @@ from exam_server.grading.models import (
     DEFENCE,
     NEEDS_ADJUDICATION,
     OPEN,
-    SCAN,
     THESIS,
     GradingDocument,
     GradingTask,
@@ -52,6 +51,10 @@ from exam_server.sessions.models import ExamSession, Ticket
 blueprint = Blueprint("grading", __name__, url_prefix="/grading")
 
 GRADERS = ("grader", "chief_grader")
+ATTEMPT_LABELS = {
+    "scheduled": "未入场", "checked_in": "已入场", "in_progress": "答题中", "paused": "已暂停",
+    "submitted": "已交卷", "scored": "已评分", "finalised": "已归档",
+}
 
 
 def _user() -> User:
@@ -265,7 +268,7 @@ def setup(session_id: int) -> str:
     return render_template(
         "grading/setup.html", exam_session=exam_session, tickets=tickets, tasks=tasks, scans=scans,
         attempts=attempts, panels=panels, members=members, graders=ops.session_graders(db.session),
-        status_labels=STATUS_LABELS, has_defence=exam_session.level in (1, 2), SCAN=SCAN,
+        status_labels=STATUS_LABELS, has_defence=exam_session.level in (1, 2), attempt_labels=ATTEMPT_LABELS,
     )
 
 
