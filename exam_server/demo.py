@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -99,10 +100,9 @@ def seed_exam(
     name: str = "2026年保安员（五级/初级）理论知识 上机考试",
 ) -> SeededExam:
     """Import the bank, build and lock the paper, and set up a sitting with tickets and attempts."""
-    from item_bank.forms import approve_form, lock_form
-
     from item_bank.assembly import assemble_forms
     from item_bank.blueprints import create_blueprint
+    from item_bank.forms import approve_form, lock_form
     from item_bank.importing import import_items
 
     import_items(session, bank_path, actor=ACTOR, status="approved")
@@ -159,7 +159,7 @@ def seed_exam(
             check_in(session, attempt, ACTOR)
     staff = []
     for username, display, roles in STAFF_ACCOUNTS:
-        password = staff_password or f"{username}-{rng.randint(1000, 9999)}"
+        password = staff_password or f"{username}-{secrets.randbelow(10**6):06d}"
         if session.scalar(select(User).where(User.username == username)) is None:
             session.add(User(username=username, display_name=display, roles=roles,
                              password_hash=hash_password(password, hash_profile),
