@@ -730,7 +730,20 @@ def complete_defence(session: Session, session_id: int, candidate_id: int, actor
 
 
 def release_results(session: Session, session_id: int, actor: str) -> int:
-    """Release every current provisional result of an exam session to its candidates; returns how many. Commits."""
+    """Release every current provisional result of an exam session to its candidates; returns how many.
+
+    A level-5 sitting first records the theory exemptions still missing, so a release never leaves an
+    exempt candidate without theirs. Commits.
+    """
+    exam_session = session.get(ExamSession, session_id)
+    if exam_session is not None and exam_session.level == 5:
+        candidates = {
+            c.id: c for c in session.scalars(
+                select(Candidate).join(Ticket, Ticket.candidate_id == Candidate.id).where(Ticket.session_id == session_id)
+            )
+        }
+        exempt_ids = {cid for cid, c in candidates.items() if is_exempt(c, exam_session)}
+        _record_missing_exemptions(session, exam_session, candidates, exempt_ids, actor)
     rows = session.scalars(
         select(Result).where(
             Result.session_id == session_id, Result.superseded.is_(False), Result.status != RELEASED
@@ -740,7 +753,6 @@ def release_results(session: Session, session_id: int, actor: str) -> int:
     for row in rows:
         row.status = RELEASED
         row.released_at = now
-    exam_session = session.get(ExamSession, session_id)
     if exam_session is not None:
         exam_session.results_released_at = now
     audit(session, actor, "release_results", "exam_session", session_id, after={"released": len(rows)})

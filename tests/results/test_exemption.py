@@ -105,3 +105,16 @@ def test_levels_below_five_have_no_exemption(session: Session) -> None:
     report = score_session(session, session.get(ExamSession, seeded.exam_session_id), "staff")
     assert report.exempt == 0
     assert session.scalar(select(Result).where(Result.exempt.is_(True))) is None
+
+
+def test_releasing_a_level_five_sitting_records_missing_exemptions(session: Session) -> None:
+    today = dt.date.today()
+    seeded = seed_paper_sitting(session, PAPER, level=5, part="theory", hash_profile="low", candidates=PEOPLE[:2],
+                                guard_cert_dates=[today - dt.timedelta(days=100), dt.date(2000, 1, 1)], code="T5R",
+                                name="五级理论")
+    for attempt_id in seeded.attempt_ids:
+        sit(session, attempt_id, _answers(seeded.version_ids, 3))  # scored at submit, no session scoring
+    assert session.scalar(select(Result).where(Result.exempt.is_(True))) is None
+    assert release_results(session, seeded.exam_session_id, "staff") == 3
+    (exemption,) = session.scalars(select(Result).where(Result.exempt.is_(True))).all()
+    assert exemption.candidate_id == seeded.candidate_ids[0] and exemption.status == RELEASED
