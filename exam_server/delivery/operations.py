@@ -317,6 +317,9 @@ def answers_of(session: Session, attempt_id: int) -> tuple[dict[str, Any], list[
     return answers, sorted(flags)
 
 
+JOIN_TOUCH_S = 60.0
+
+
 def join(session: Session, attempt: Attempt, workstation: str, actor: str) -> dict[str, Any]:
     """A workstation opens the attempt: its state, acknowledged answers and flags.
 
@@ -336,7 +339,10 @@ def join(session: Session, attempt: Attempt, workstation: str, actor: str) -> di
     if active and attempt.workstation != workstation:
         attempt.workstation = workstation
         _log(session, attempt, "workstation", actor, {"workstation": workstation[:12]})
-    attempt.last_activity_at = now
+    # A rejoin (a reconnect after a network blip or a server restart) only refreshes a stale activity
+    # time: a whole room rejoining at once then costs reads, not one disk sync per candidate.
+    if attempt.last_activity_at is None or (now - attempt.last_activity_at).total_seconds() > JOIN_TOUCH_S:
+        attempt.last_activity_at = now
     session.commit()
     answers, flags = answers_of(session, attempt.id)
     return {
