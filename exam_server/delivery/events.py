@@ -90,6 +90,12 @@ def _workstation() -> str | None:
     return conn.get("workstation") if conn else None
 
 
+def _actor() -> str:
+    """The audit name of the connected candidate, kept from the connect (no ticket lookup per event)."""
+    conn = _connections.get(request.sid)  # type: ignore[attr-defined]
+    return str(conn["actor"]) if conn else "candidate"
+
+
 def _arg(data: Any, name: str) -> Any:
     return data.get(name) if isinstance(data, dict) else None
 
@@ -99,7 +105,8 @@ def on_connect(auth: Any = None) -> bool:
     if not current_user.is_authenticated or not current_user.is_candidate:
         return False  # refused: no candidate session
     _connections[request.sid] = {"candidate_id": current_user.ticket.candidate_id,  # type: ignore[attr-defined]
-                                 "ticket_id": current_user.ticket.id}
+                                 "ticket_id": current_user.ticket.id,
+                                 "actor": f"candidate:{current_user.ticket.number}"}
     _start_presence()
     return True
 
@@ -122,7 +129,7 @@ def on_join(data: Any) -> dict[str, Any]:
         return ops.DeliveryError("not_your_attempt").ack()
     workstation = str(_arg(data, "workstation") or request.sid)  # type: ignore[attr-defined]
     try:
-        state = ops.join(db.session, attempt, workstation, f"candidate:{attempt.ticket.number}")
+        state = ops.join(db.session, attempt, workstation, _actor())
     except ops.DeliveryError as exc:
         db.session.rollback()
         push_seat(attempt)
@@ -142,7 +149,7 @@ def on_start(data: Any) -> dict[str, Any]:
     if candidate_id is None or attempt is None or attempt.candidate_id != candidate_id:
         return ops.DeliveryError("not_your_attempt").ack()
     try:
-        ack = ops.start(db.session, attempt, f"candidate:{attempt.ticket.number}", _workstation())
+        ack = ops.start(db.session, attempt, _actor(), _workstation())
     except ops.DeliveryError as exc:
         db.session.rollback()
         return exc.ack()
