@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 13:41:20.350445
+Create Date: 2026-11-25 14:18:12.866921
 """
 
 from collections.abc import Sequence
