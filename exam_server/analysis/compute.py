@@ -512,7 +512,7 @@ def _display_table(f: FormAnalysis, irt: IRTFit) -> pd.DataFrame:
 
 _CACHE: OrderedDict[tuple[Any, ...], SessionAnalysis] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 8
+_CACHE_SIZE = 4
 
 
 def _fingerprint(session: Session, exam_session_id: int) -> tuple[Any, ...]:

@@ -124,20 +124,30 @@ def distractor_png(
     shares: Mapping[str, Sequence[float]],
     key: str,
 ) -> bytes:
-    """Share choosing each option (and omitting) across score groups, lowest to highest; the key in black."""
+    """Share choosing each option (and omitting) across score groups, lowest to highest; keys solid (a single
+    key in black), distractors dashed."""
     fig, rc = _draw(6.0, 3.8)
     with matplotlib.rc_context(rc):
         ax = fig.add_subplot()
         x = np.arange(len(groups))
+        several_keys = len(key or "") > 1
         for i, (option, values) in enumerate(shares.items()):
             is_key = option in (key or "")
             label = f"{option}（答案）" if is_key else ("未答" if option == "-" else option)
+            if option == "-":
+                colour = "#9aa0a6"
+            elif is_key and not several_keys:
+                colour = KEY_COLOUR
+            else:
+                # Several keyed options (multiple response) each keep a colour, told apart from the
+                # distractors by their solid lines.
+                colour = COLOURS[i % len(COLOURS)]
             ax.plot(
                 x,
                 values,
                 marker="o",
                 linewidth=2.6 if is_key else 1.5,
-                color=KEY_COLOUR if is_key else ("#9aa0a6" if option == "-" else COLOURS[i % len(COLOURS)]),
+                color=colour,
                 linestyle="-" if is_key else ("--" if option != "-" else ":"),
                 label=label,
             )

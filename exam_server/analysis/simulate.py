@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.core.security import hash_password
@@ -272,9 +272,9 @@ def simulate_sitting(
         attempt.last_activity_at = finished
         report.attempts += 1
     if response_rows:
-        session.execute(insert(Response), response_rows)
+        session.connection().execute(Response.__table__.insert(), response_rows)
     if event_rows:
-        session.execute(insert(AttemptEvent), event_rows)
+        session.connection().execute(AttemptEvent.__table__.insert(), event_rows)
     session.flush()
     report.responses = len(response_rows)
     audit(

@@ -205,6 +205,7 @@ def session_page(session_id: int) -> str:
         eligible=sum(1 for _, _, why in eligibility if why is None),
         not_eligible=[(names.get(vid, vid), why) for vid, _, why in eligibility if why is not None],
         stored=stored or 0,
+        names=names,
         **_common(analysis),
     )
 
