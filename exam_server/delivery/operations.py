@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -209,6 +209,9 @@ class _FrozenItem:
     section: str
     # The shared stimulus of an item set (情景 / 案例): {"id", "title", "text", "media"}.
     stimulus: dict[str, Any] | None = None
+    # The item as candidates see it, by option order: rendered once per process for a whole room
+    # (it lives and dies with the cached form, and a locked form never changes).
+    views: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def media_digests(self) -> set[str]:
@@ -278,11 +281,15 @@ def render_attempt(session: Session, attempt: Attempt, now: dt.datetime | None =
     rendered = []
     for number, version_id in enumerate(attempt.item_order, start=1):
         frozen = items[version_id]
-        kind = item_type(frozen.content.type)
-        view = kind.render(frozen.content, attempt.option_orders.get(str(version_id)))
-        view.update(item_id=version_id, number=number, points=frozen.points, section=frozen.section)
-        for ref in view.get("media", []):
-            ref["url"] = media_url(attempt.id, ref["sha256"])
+        order = attempt.option_orders.get(str(version_id))
+        base = frozen.views.get(tuple(order or ()))
+        if base is None:
+            base = item_type(frozen.content.type).render(frozen.content, order)
+            base.update(item_id=version_id, points=frozen.points, section=frozen.section)
+            frozen.views[tuple(order or ())] = base
+        view = dict(base, number=number)
+        if "media" in base:  # the image addresses are the attempt's own
+            view["media"] = [dict(ref, url=media_url(attempt.id, ref["sha256"])) for ref in base["media"]]
         if frozen.stimulus is not None:
             view["stimulus"] = {
                 "id": frozen.stimulus["id"], "title": frozen.stimulus["title"], "text": frozen.stimulus["text"],
