@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from conftest import POSTGRES_ADMIN_URL, _postgres_available, need_service
 from sqlalchemy import create_engine, inspect, text
 
 import exam_server.models  # noqa: F401
-from conftest import POSTGRES_ADMIN_URL, _postgres_available, need_service
 from exam_server.core.migrate import upgrade_to_head
 from item_bank.db import Base, make_engine
 
