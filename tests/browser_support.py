@@ -104,6 +104,30 @@ class LiveServer:
         self.start()
 
 
+def seed_file_database(tmp_path: Path, bank: Path, **seed_options: Any) -> tuple[str, Any]:
+    """A SQLite file with a small sitting (tests/conftest.py's SMALL_PAPER), seeded in this process for a
+    server process to serve; `seed_options` go to exam_server.demo.seed_exam."""
+    from conftest import SMALL_PAPER, app_config
+
+    from exam_server import create_app
+    from exam_server.demo import seed_exam
+    from exam_server.extensions import db
+    from item_bank.db import Base, make_engine
+
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    app = create_app(app_config(url))
+    options: dict[str, Any] = {"sections": SMALL_PAPER, "n_candidates": 3, "hash_profile": "low",
+                               "staff_password": "pw-staff"}
+    options.update(seed_options)
+    with app.app_context():
+        seeded = seed_exam(db.session, bank_path=bank, **options)
+        db.dispose()
+    return url, seeded
+
+
 @contextmanager
 def live_server(database_url: str, instance: Path, **env: str) -> Iterator[LiveServer]:
     server = LiveServer(database_url, instance, **env).start()

@@ -100,6 +100,16 @@ def _arg(data: Any, name: str) -> Any:
     return data.get(name) if isinstance(data, dict) else None
 
 
+def _own_attempt(data: Any) -> Attempt | None:
+    """The attempt named in `data` if it is the connected candidate's own, else None."""
+    candidate_id = _candidate_id()
+    attempt_id = _arg(data, "attempt_id")
+    attempt = db.session.get(Attempt, attempt_id) if isinstance(attempt_id, int) else None
+    if candidate_id is None or attempt is None or attempt.candidate_id != candidate_id:
+        return None
+    return attempt
+
+
 @socketio.on("connect", namespace=EXAM_NS)
 def on_connect(auth: Any = None) -> bool:
     if not current_user.is_authenticated or not current_user.is_candidate:
@@ -122,10 +132,8 @@ def on_disconnect(*_args: Any) -> None:
 
 @socketio.on("join", namespace=EXAM_NS)
 def on_join(data: Any) -> dict[str, Any]:
-    candidate_id = _candidate_id()
-    attempt_id = _arg(data, "attempt_id")
-    attempt = db.session.get(Attempt, attempt_id) if isinstance(attempt_id, int) else None
-    if candidate_id is None or attempt is None or attempt.candidate_id != candidate_id:
+    attempt = _own_attempt(data)
+    if attempt is None:
         return ops.DeliveryError("not_your_attempt").ack()
     workstation = str(_arg(data, "workstation") or request.sid)  # type: ignore[attr-defined]
     try:
@@ -143,10 +151,8 @@ def on_join(data: Any) -> dict[str, Any]:
 
 @socketio.on("start", namespace=EXAM_NS)
 def on_start(data: Any) -> dict[str, Any]:
-    candidate_id = _candidate_id()
-    attempt_id = _arg(data, "attempt_id")
-    attempt = db.session.get(Attempt, attempt_id) if isinstance(attempt_id, int) else None
-    if candidate_id is None or attempt is None or attempt.candidate_id != candidate_id:
+    attempt = _own_attempt(data)
+    if attempt is None:
         return ops.DeliveryError("not_your_attempt").ack()
     try:
         ack = ops.start(db.session, attempt, _actor(), _workstation())
@@ -202,9 +208,7 @@ def on_submit(data: Any) -> dict[str, Any]:
 @socketio.on("ping_time", namespace=EXAM_NS)
 def on_ping_time(data: Any) -> dict[str, Any]:
     """The remaining time now, for the browser's latency-corrected countdown."""
-    candidate_id = _candidate_id()
-    attempt_id = _arg(data, "attempt_id")
-    attempt = db.session.get(Attempt, attempt_id) if isinstance(attempt_id, int) else None
-    if candidate_id is None or attempt is None or attempt.candidate_id != candidate_id:
+    attempt = _own_attempt(data)
+    if attempt is None:
         return ops.DeliveryError("not_your_attempt").ack()
     return {"ok": True, "status": attempt.status, "remaining_s": round(ops.remaining_seconds(attempt), 3)}

@@ -438,6 +438,42 @@ def _remember(session: Session, event: AttemptEvent, ack: dict[str, Any]) -> dic
     return ack
 
 
+@dataclass
+class _ItemStep:
+    """An answer or flag change that passed the checks shared by both, with the response row it changes."""
+
+    attempt: Attempt
+    response: Response
+    now: dt.datetime
+
+
+def _begin_item_step(
+    session: Session, candidate_id: int, attempt_id: Any, item_id: Any, seq: Any, key: str | None,
+    workstation: str | None,
+) -> _ItemStep | dict[str, Any]:
+    """Lock the attempt and check a save or flag; a repeated `key` returns its first acknowledgement."""
+    attempt = _attempt_for(session, attempt_id, candidate_id)
+    previous = _previous_ack(session, attempt.id, key)
+    if previous is not None:
+        return previous
+    _require_workstation(attempt, workstation)
+    now = utcnow()
+    _check_writable(session, attempt, now)
+    if not isinstance(seq, int) or seq < 1 or not isinstance(key, str) or not key or len(key) > 80:
+        raise DeliveryError("invalid_value", "请求缺少序号或幂等键。")
+    if not isinstance(item_id, int) or item_id not in attempt.item_order:
+        raise DeliveryError("unknown_item")
+    response = session.scalar(
+        select(Response).where(Response.attempt_id == attempt.id, Response.item_version_id == item_id)
+    )
+    if response is None:
+        response = Response(attempt_id=attempt.id, item_version_id=item_id, seq=0, flag_seq=0, flagged=False)
+        session.add(response)
+    attempt.last_seq = max(attempt.last_seq, seq)
+    attempt.last_activity_at = now
+    return _ItemStep(attempt, response, now)
+
+
 def save_answer(
     session: Session,
     candidate_id: int,
@@ -454,44 +490,25 @@ def save_answer(
     without being applied. The same `key` always gets the same acknowledgement.
     """
     try:
-        attempt = _attempt_for(session, attempt_id, candidate_id)
-        previous = _previous_ack(session, attempt.id, key)
-        if previous is not None:
-            return previous
-        _require_workstation(attempt, workstation)
-        now = utcnow()
-        _check_writable(session, attempt, now)
-        if not isinstance(seq, int) or seq < 1 or not isinstance(key, str) or not key or len(key) > 80:
-            raise DeliveryError("invalid_value", "保存请求缺少序号或幂等键。")
-        items = form_items(session, attempt.form_id)
-        if not isinstance(item_id, int) or item_id not in items or item_id not in attempt.item_order:
-            raise DeliveryError("unknown_item")
-        frozen = items[item_id]
+        step = _begin_item_step(session, candidate_id, attempt_id, item_id, seq, key, workstation)
+        if isinstance(step, dict):
+            return step
+        frozen = form_items(session, step.attempt.form_id)[item_id]
         kind = item_type(frozen.content.type)
         reason = kind.check_value(frozen.content, value)
         if reason:
             raise DeliveryError("invalid_value", f"答案格式不正确：{reason}")
-
-        response = session.scalar(
-            select(Response).where(Response.attempt_id == attempt.id, Response.item_version_id == item_id)
-        )
-        if response is None:
-            response = Response(attempt_id=attempt.id, item_version_id=item_id, seq=0, flag_seq=0, flagged=False)
-            session.add(response)
+        response = step.response
         applied = seq > response.seq
         if applied:
             was_answered = response.seq > 0 and kind.is_answered(response.value)
-            response.value = value
-            response.seq = seq
-            response.saved_at = now
-            attempt.answered_count += int(kind.is_answered(value)) - int(was_answered)
-        attempt.last_seq = max(attempt.last_seq, seq)
-        attempt.last_activity_at = now
+            response.value, response.seq, response.saved_at = value, seq, step.now
+            step.attempt.answered_count += int(kind.is_answered(value)) - int(was_answered)
         event = _log(
-            session, attempt, "save", "candidate", {"value": value, "applied": applied},
-            item_version_id=item_id, seq=seq, key=key, at=now,
+            session, step.attempt, "save", "candidate", {"value": value, "applied": applied},
+            item_version_id=item_id, seq=seq, key=key, at=step.now,
         )
-        return _remember(session, event, {"ok": True, "seq": seq, "saved_at": iso(now)})
+        return _remember(session, event, {"ok": True, "seq": seq, "saved_at": iso(step.now)})
     except DeliveryError as exc:
         session.rollback()
         return exc.ack()
@@ -509,31 +526,15 @@ def set_flag(
 ) -> dict[str, Any]:
     """Mark or unmark an item for review (标记); same ordering and idempotency rules as a save."""
     try:
-        attempt = _attempt_for(session, attempt_id, candidate_id)
-        previous = _previous_ack(session, attempt.id, key)
-        if previous is not None:
-            return previous
-        _require_workstation(attempt, workstation)
-        now = utcnow()
-        _check_writable(session, attempt, now)
-        if not isinstance(seq, int) or seq < 1 or not isinstance(key, str) or not key or len(key) > 80:
-            raise DeliveryError("invalid_value", "请求缺少序号或幂等键。")
-        if not isinstance(item_id, int) or item_id not in attempt.item_order:
-            raise DeliveryError("unknown_item")
-        response = session.scalar(
-            select(Response).where(Response.attempt_id == attempt.id, Response.item_version_id == item_id)
-        )
-        if response is None:
-            response = Response(attempt_id=attempt.id, item_version_id=item_id, seq=0, flag_seq=0, flagged=False)
-            session.add(response)
-        applied = seq > response.flag_seq
+        step = _begin_item_step(session, candidate_id, attempt_id, item_id, seq, key, workstation)
+        if isinstance(step, dict):
+            return step
+        applied = seq > step.response.flag_seq
         if applied:
-            response.flagged = bool(flagged)
-            response.flag_seq = seq
-        attempt.last_seq = max(attempt.last_seq, seq)
+            step.response.flagged, step.response.flag_seq = bool(flagged), seq
         event = _log(
-            session, attempt, "flag", "candidate", {"flagged": bool(flagged), "applied": applied},
-            item_version_id=item_id, seq=seq, key=key, at=now,
+            session, step.attempt, "flag", "candidate", {"flagged": bool(flagged), "applied": applied},
+            item_version_id=item_id, seq=seq, key=key, at=step.now,
         )
         return _remember(session, event, {"ok": True, "seq": seq, "flagged": bool(flagged)})
     except DeliveryError as exc:

@@ -7,30 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import LiveServer, chromium_browser
-from conftest import SMALL_PAPER, app_config
-
-from item_bank.db import Base, make_engine
+from browser_support import LiveServer, chromium_browser, seed_file_database
 
 pytestmark = pytest.mark.browser
-
-
-def seed_file_database(tmp_path: Path, shared_bank_csv: Path, **kwargs: Any) -> tuple[str, Any]:
-    """A SQLite file with a small sitting, seeded in this process for a server process to serve."""
-    from exam_server import create_app
-    from exam_server.demo import seed_exam
-    from exam_server.extensions import db
-
-    url = f"sqlite:///{tmp_path / 'live.db'}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    app = create_app(app_config(url))
-    with app.app_context():
-        seeded = seed_exam(db.session, bank_path=shared_bank_csv, sections=SMALL_PAPER, n_candidates=3,
-                           hash_profile="low", staff_password="pw-staff", **kwargs)
-        db.dispose()
-    return url, seeded
 
 
 @pytest.fixture

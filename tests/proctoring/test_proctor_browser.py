@@ -10,36 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_support import LiveServer, chromium_browser
-from conftest import SMALL_PAPER, app_config
-
-from item_bank.db import Base, make_engine
+from browser_support import LiveServer, chromium_browser, seed_file_database
 
 pytestmark = pytest.mark.browser
 PAUSE_BUDGET_S = 2.0
 
 
-def seed_live_database(tmp_path: Path, bank: Path) -> tuple[str, Any]:
-    """A SQLite file with a seated sitting (nobody checked in), seeded here for a server process."""
-    from exam_server import create_app
-    from exam_server.demo import seed_exam
-    from exam_server.extensions import db
-
-    url = f"sqlite:///{tmp_path / 'live.db'}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    app = create_app(app_config(url))
-    with app.app_context():
-        seeded = seed_exam(db.session, bank_path=bank, sections=SMALL_PAPER, n_candidates=2, hash_profile="low",
-                           staff_password="pw-staff", check_in_all=False)
-        db.dispose()
-    return url, seeded
-
-
 @pytest.fixture
 def live(tmp_path: Path, small_bank_csv: Path) -> Iterator[tuple[LiveServer, Any]]:
-    url, seeded = seed_live_database(tmp_path, small_bank_csv)
+    url, seeded = seed_file_database(tmp_path, small_bank_csv, n_candidates=2, check_in_all=False)
     server = LiveServer(url, tmp_path / "instance").start()
     try:
         yield server, seeded
