@@ -1,6 +1,7 @@
 """Shared fixtures: an application on a fresh database for every test, on SQLite and PostgreSQL.
 
-`TEST_BACKENDS` (default "sqlite,postgresql") chooses the databases the `app` fixture runs on.
+`TEST_BACKENDS` (default "sqlite,postgresql"; "postgresql" when DATABASE_URL names a PostgreSQL
+server) chooses the databases the `app` fixture runs on.
 PostgreSQL is 127.0.0.1:5432 unless `TEST_POSTGRES_URL` says otherwise; tests create and drop
 their own database there. Where the server is missing the PostgreSQL runs skip with the reason,
 except under CI=true, where a missing service fails the run.
@@ -26,8 +27,18 @@ import exam_server.models  # noqa: F401  (fills Base.metadata)
 from item_bank.db import Base
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-BACKENDS = [b.strip() for b in os.environ.get("TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
+_ENV_URL = os.environ.get("DATABASE_URL", "")
+# DATABASE_URL pointing at a PostgreSQL server runs the suite there (in a database it creates and drops).
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL") or (
+    _ENV_URL if _ENV_URL.startswith("postgresql") else "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = [
+    b.strip()
+    for b in os.environ.get(
+        "TEST_BACKENDS", "postgresql" if _ENV_URL.startswith("postgresql") else "sqlite,postgresql"
+    ).split(",")
+    if b.strip()
+]
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
