@@ -94,7 +94,10 @@
   }
 
   // ------------------------------------------------------------ transport
-  var socket = io("/exam", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 3000 });
+  // Reconnects back off to 10 s (±50%): after a server restart a whole centre's browsers then come back
+  // spread over several seconds instead of all in the same second (saves go over HTTP meanwhile).
+  var socket = io("/exam", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 10000,
+                             randomizationFactor: 0.5 });
   var connectFailures = 0;
 
   function http(path, body) {
