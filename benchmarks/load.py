@@ -8,8 +8,8 @@ Run from the repository root (defaults: 2,000 candidates, SQLite, one server pro
     python benchmarks/load.py --sitting-s 2400                          # the whole 100 items at 10-30 s each
 
 Each simulated candidate logs in over HTTP (before the timed part), opens a python-socketio connection to
-/exam with its session cookie, joins, and at t0 the whole room presses 开始考试 at once (start + GET
-/api/attempt: the start burst). Then each answers an item every 10-30 s (some answers change an earlier
+/exam with its session cookie, joins, and from t0 the whole room presses 开始考试 within 10 s (start + GET
+/api/attempt: the start burst; --start-spread 0 for all in one instant). Then each answers an item every 10-30 s (some answers change an earlier
 item), keeping unacknowledged saves and replaying them with the same idempotency key after a reconnect,
 like the browser does. Midway one server process is killed with SIGKILL and restarted. At the end everyone
 submits at once (the submit burst). Every (value, seq) a client saw acknowledged is then checked against
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import multiprocessing as mp
 import os
 import random
@@ -48,6 +49,9 @@ DEFAULT_BANK = ROOT.parent / "shared" / "data" / "baoan_items.csv"
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 SECRET = "load-benchmark-secret"
 ACK_TIMEOUT_S = 15.0
+# The clients' own chatter about dropped connections is expected here (the server is killed).
+QUIET = logging.getLogger("load.clients")
+QUIET.setLevel(logging.CRITICAL)
 
 
 # ------------------------------------------------------------------ the plan every client follows
@@ -62,6 +66,7 @@ class Plan:
     gap_max: float
     change_rate: float
     seed: int
+    start_spread_s: float = 10.0
 
 
 @dataclass
@@ -369,7 +374,9 @@ class Worker:
                 await super().connect(*args, **kwargs)
 
         assert self.loop is not None
-        sio = PatientClient(reconnection_delay=0.5, reconnection_delay_max=3, http_session=c.http,
+        # The exam page's backoff: 0.5 s doubling to 10 s with jitter (python-socketio's is ± seconds).
+        sio = PatientClient(reconnection_delay=0.5, reconnection_delay_max=10, randomization_factor=3,
+                            http_session=c.http, logger=QUIET, engineio_logger=QUIET,
                                    handle_sigint=False)
         c.sio = sio
         loop = self.loop
@@ -424,6 +431,8 @@ class Worker:
 
     async def start(self, c: Candidate, t0: float) -> None:
         assert self.loop is not None
+        # People press 开始考试 within a few seconds of the official start, not in the same millisecond.
+        await asyncio.sleep(c.rng.uniform(0.0, self.plan.start_spread_s))
         ack, _ = await self.reliable(c, "start", {})
         if not ack.get("ok"):
             self.errors[f"start:{ack.get('error')}"] += 1
@@ -519,9 +528,6 @@ class Worker:
 
 def worker_main(target: Target, plan: Plan, logins: list[tuple[int, tuple[str, str] | None]],
                 ready: Any, control: Any, results: Any) -> None:
-    import logging
-
-    # The clients' own chatter about dropped connections is expected here (the server is killed).
     for name in ("engineio", "socketio", "aiohttp", "asyncio"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
@@ -596,6 +602,8 @@ def run_phase(name: str, target: Target, servers: list[ServerProcess], plan: Pla
     merged["acked"] = {int(a): {int(i): tuple(v) for i, v in items.items()}
                        for p in parts for a, items in p["acked"].items()}
     merged["elapsed"] = max(p["elapsed"] for p in parts)
+    # Every save's (seconds after t0 it was sent, seconds to its acknowledgement), for a closer look.
+    (servers[0].log_path.parent / f"latencies-{name}.json").write_text(json.dumps(sorted(merged["save_lat"])))
     return merged
 
 
@@ -651,11 +659,15 @@ def main() -> None:
     parser.add_argument("--sitting-s", type=float, default=150.0, help="seconds from the start burst to the submit burst")
     parser.add_argument("--gap", type=float, nargs=2, default=[10.0, 30.0], metavar=("MIN", "MAX"),
                         help="seconds between a candidate's answers")
+    parser.add_argument("--start-spread", type=float, default=10.0,
+                        help="seconds over which the room presses 开始考试 (0: all in the same instant)")
     parser.add_argument("--change-rate", type=float, default=0.15, help="share of answers that change an earlier item")
     parser.add_argument("--kill-at", type=float, default=0.5, help="kill + restart one server at this share of the sitting; <0: never")
     parser.add_argument("--client-procs", type=int, default=2, help="load-generator processes (asyncio each)")
     parser.add_argument("--pool-size", type=int, default=10, help="DB_POOL_SIZE of each product process")
     parser.add_argument("--no-echo", action="store_true", help="skip the bare echo-server phase")
+    parser.add_argument("--no-product", action="store_true", help="run only the bare echo-server phase")
+    parser.add_argument("--reuse-seed", action="store_true", help="SQLite: reuse the last seeded database of this size")
     parser.add_argument("--bank", type=Path, default=DEFAULT_BANK)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/exam-load"))
     parser.add_argument("--seed", type=int, default=7)
@@ -669,7 +681,7 @@ def main() -> None:
         import redis
 
         redis.Redis.from_url(mq).flushdb()
-    plan = Plan(args.sitting_s, args.gap[0], args.gap[1], args.change_rate, args.seed)
+    plan = Plan(args.sitting_s, args.gap[0], args.gap[1], args.change_rate, args.seed, args.start_spread)
     kill_at = args.kill_at if args.kill_at >= 0 else None
     started = time.monotonic()
     print(f"load benchmark: {args.candidates} candidates, {args.backend}, {args.processes} server process(es)"
@@ -677,8 +689,22 @@ def main() -> None:
           f"{plan.gap_max:.0f} s, {args.client_procs} client process(es), {os.cpu_count()} cores", flush=True)
 
     t = time.monotonic()
-    url = fresh_database(args.backend, args.workdir)
-    logins = seed(url, args.candidates, args.bank, duration_s=int(plan.sitting_s) + 3 * 3600)
+    pristine = args.workdir / f"seeded-{args.candidates}.db"
+    logins_file = args.workdir / f"seeded-{args.candidates}.json"
+    if args.reuse_seed and args.backend == "sqlite" and pristine.exists():
+        import shutil
+
+        url = fresh_database(args.backend, args.workdir)
+        shutil.copyfile(pristine, args.workdir / "load.db")
+        logins = [tuple(x) for x in json.loads(logins_file.read_text())]
+    else:
+        url = fresh_database(args.backend, args.workdir)
+        logins = seed(url, args.candidates, args.bank, duration_s=int(plan.sitting_s) + 3 * 3600)
+        if args.backend == "sqlite":
+            import shutil
+
+            shutil.copyfile(args.workdir / "load.db", pristine)
+            logins_file.write_text(json.dumps(logins))
     print(f"  seeded {args.candidates} candidates on a 100-item paper in {time.monotonic() - t:.1f} s", flush=True)
 
     rows = []
@@ -695,6 +721,10 @@ def main() -> None:
         for e in examples:
             print("  LOST (echo)", e)
 
+    if args.no_product:
+        for r in rows:
+            print(r)
+        return
     servers = product_servers(args.processes, url, mq, args.pool_size, args.workdir)
     target = Target("product", [s.url for s in servers])
     m = run_phase("product", target, servers, plan, list(logins), args.client_procs, kill_at)
@@ -706,8 +736,9 @@ def main() -> None:
         print("  LOST", e)
 
     print("")
+    load1, load5, _ = os.getloadavg()
     print(f"candidates {args.candidates} · {args.backend} · {args.processes} process(es) · "
-          f"total run {time.monotonic() - started:.0f} s")
+          f"total run {time.monotonic() - started:.0f} s · load average at the end {load1:.1f} / {load5:.1f} (1 / 5 min)")
     head = f"{'':18}{'saves':>7}{'saves/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'max ms':>8}" \
            f"{'p99 ex-restart':>15}{'start s':>9}{'submit s':>9}{'lost':>6}"
     print(head)
