@@ -16,8 +16,8 @@ from item_bank.db import utcnow
 
 pytestmark = pytest.mark.browser
 
-DURATION_S = 12
-EXTENSION_S = 15
+DURATION_S = 10
+EXTENSION_S = 10
 
 
 def test_the_deadline_submits_with_the_browser_closed_and_across_a_restart(exam_day: Any, poll: Any) -> None:
