@@ -198,21 +198,9 @@ def fresh_database(backend: str, workdir: Path) -> str:
 
 def seed(url: str, n: int, bank: Path, duration_s: int) -> list[tuple[str, str]]:
     """The real sitting (import, blueprint, assembly, lock, tickets, attempts, check-in); returns the logins."""
-    import itertools
-
-    from exam_server import create_app, demo
+    from exam_server import create_app
     from exam_server.demo import seed_exam
     from exam_server.extensions import db
-
-    # seed_exam makes 19-character ID numbers from the 1,000th candidate on, which PostgreSQL's
-    # VARCHAR(18) refuses (SQLite does not check): keep them 18 long and unique here.
-    register, serial = demo.register_candidate, itertools.count()
-
-    def register_18(*args: Any, **kwargs: Any) -> Any:
-        kwargs["id_number"] = kwargs["id_number"][:14] + f"{next(serial):04d}"
-        return register(*args, **kwargs)
-
-    demo.register_candidate = register_18  # type: ignore[assignment]
 
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET, "PASSWORD_HASH_PROFILE": "low",
                       "SOCKETIO_ASYNC_MODE": "threading", "RUN_BACKGROUND_TASKS": False})

@@ -71,6 +71,15 @@ class SeededExam:
     item_count: int = 0
 
 
+def demo_id_number(index: int, rng: random.Random) -> str:
+    """A well-formed, unique 18-character 居民身份证号 (GB 11643) for demo candidate `index`."""
+    district = f"4401{(index // 1000) % 100:02d}"  # the district changes every 1,000 candidates
+    body = f"{district}19{rng.randint(70, 99):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{index % 1000:03d}"
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    check = "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
+    return body + check
+
+
 def bank_area_shares(session: Session, level: int = 5) -> dict[str, float]:
     """Each knowledge area's share of the approved bank, rounded: a blueprint close to the bank's own mix."""
     rows = session.execute(
@@ -141,7 +150,7 @@ def seed_exam(
     for i in range(n_candidates):
         person = register_candidate(
             session,
-            id_number=f"44010619{rng.randint(70, 99):02d}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{i:03d}{rng.randint(0, 9)}",
+            id_number=demo_id_number(i, rng),
             name=rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)[: rng.randint(0, 1)],
             guard_cert_no=f"粤公保证字{2020 + i % 5}{i:05d}",
             guard_cert_date=today - dt.timedelta(days=400 + 37 * i),
