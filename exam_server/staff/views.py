@@ -50,9 +50,7 @@ def session_detail(session_id: int) -> str:
             select(Result).where(Result.session_id == session_id, Result.superseded.is_(False))
         )
     }
-    n_items = len(exam_session.blueprint.spec.get("sections", [])) and sum(
-        int(s.get("count", 0)) for s in exam_session.blueprint.spec.get("sections", [])
-    )
+    n_items = sum(int(s.get("count", 0)) for s in exam_session.blueprint.spec.get("sections", []))
     rows = []
     for t in tickets:
         a = attempts.get(t.id)
