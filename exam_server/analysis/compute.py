@@ -250,8 +250,21 @@ def scorable_attempts(session: Session, exam_session_id: int) -> list[tuple[int,
     ]
 
 
-def form_items(session: Session, form_id: int) -> list[AnalysedItem]:
-    """The objective items of a form in position order (items people grade are left out)."""
+def corrected_keys(session: Session, exam_session_id: int) -> dict[int, Any]:
+    """The sitting's key corrections (复核更正): the key to use per version id on its forms."""
+    from exam_server.results.models import KeyCorrection
+
+    rows = session.execute(
+        select(KeyCorrection.old_version_id, ItemVersion.key)
+        .join(ItemVersion, ItemVersion.id == KeyCorrection.new_version_id)
+        .where(KeyCorrection.session_id == exam_session_id)
+    ).all()
+    return {int(old): key for old, key in rows}
+
+
+def form_items(session: Session, form_id: int, keys: dict[int, Any] | None = None) -> list[AnalysedItem]:
+    """The objective items of a form in position order (items people grade are left out), scored with
+    the sitting's corrected `keys` where there are any, as the results are."""
     rows = session.execute(
         select(FormItem, ItemVersion, Item.external_id)
         .join(ItemVersion, ItemVersion.id == FormItem.item_version_id)
@@ -274,7 +287,7 @@ def form_items(session: Session, form_id: int) -> list[AnalysedItem]:
                 position=number,
                 section=fi.section,
                 type=version.type,
-                key=version.key,
+                key=(keys or {}).get(version.id, version.key),
                 points=float(fi.points),
                 rule=fi.scoring_rule or "exact",
                 n_options=len(version.options),
@@ -284,9 +297,12 @@ def form_items(session: Session, form_id: int) -> list[AnalysedItem]:
     return items
 
 
-def load_form_data(session: Session, form: Form, attempt_ids: Sequence[int]) -> FormData:
-    """Score the stored responses of `attempt_ids` (all on `form`) item by item with the form's keys."""
-    items = form_items(session, form.id)
+def load_form_data(
+    session: Session, form: Form, attempt_ids: Sequence[int], keys: dict[int, Any] | None = None
+) -> FormData:
+    """Score the stored responses of `attempt_ids` (all on `form`) item by item with the form's keys,
+    or the sitting's corrected `keys` (version id → key)."""
+    items = form_items(session, form.id, keys)
     n, k = len(attempt_ids), len(items)
     row_of = {a: r for r, a in enumerate(attempt_ids)}
     col_of = {it.version_id: c for c, it in enumerate(items)}
@@ -516,7 +532,7 @@ _CACHE_SIZE = 4
 
 
 def _fingerprint(session: Session, exam_session_id: int) -> tuple[Any, ...]:
-    """Changes whenever an attempt of the sitting is submitted, reopened or resubmitted."""
+    """Changes whenever an attempt of the sitting is submitted, reopened or resubmitted, or a key is corrected."""
     # The attempts' random seeds tell apart two databases rebuilt with the same ids and times.
     count, top, last, seeds = session.execute(
         select(
@@ -526,7 +542,13 @@ def _fingerprint(session: Session, exam_session_id: int) -> tuple[Any, ...]:
             func.sum(Attempt.seed),
         ).where(Attempt.session_id == exam_session_id, Attempt.status.in_(SCORABLE))
     ).one()
-    return int(count or 0), int(top or 0), str(last), int(seeds or 0)
+    from exam_server.results.models import KeyCorrection
+
+    corrections = session.execute(
+        select(func.count(KeyCorrection.id), func.max(KeyCorrection.created_at))
+        .where(KeyCorrection.session_id == exam_session_id)
+    ).one()
+    return int(count or 0), int(top or 0), str(last), int(seeds or 0), int(corrections[0] or 0), str(corrections[1])
 
 
 def analyse_session(
@@ -554,11 +576,12 @@ def analyse_session(
         by_form.setdefault(form_id, []).append(attempt_id)
     if not by_form:
         raise AnalysisError(f"考试场次 {exam_session.code} 还没有已交卷的作答，无法分析")
+    keys = corrected_keys(session, exam_session.id)
     datas = []
     for form_id in sorted(by_form):
         form = session.get(Form, form_id)
         assert form is not None
-        data = load_form_data(session, form, by_form[form_id])
+        data = load_form_data(session, form, by_form[form_id], keys)
         if data.items:
             datas.append(data)
     if not datas:

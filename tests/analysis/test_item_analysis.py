@@ -321,3 +321,22 @@ def test_plots_find_a_chinese_font() -> None:
     assert plots.cjk_font() in plots.CJK_FONTS
     png = plots.histogram_png("总分分布", edges=[0, 50, 100], counts=[3, 7], mean=60.0, pass_mark=60)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_key_correction_is_used_by_the_analysis(session: Session, past: PastSession) -> None:
+    """After 答案更正 the analysis scores with the corrected key, as the results do: the miskey flag goes."""
+    from dataclasses import replace
+
+    from exam_server.analysis.compute import analyse_session
+    from exam_server.results.operations import correct_key
+    from item_bank.versions import ItemDraft, revise_item
+
+    (miskeyed,) = past.miskeyed
+    assert "miskey" in flag_codes(analyse_session(session, past.exam_session), miskeyed)
+    version = session.get(ItemVersion, miskeyed)
+    fixed = replace(ItemDraft.from_version(version), key=past.miskeyed[miskeyed])
+    revise_item(session, version.item, fixed, actor="test", author_id=None)
+    session.commit()
+    correct_key(session, past.exam_session, version.item.external_id, actor="test", reason="答案有误")
+    after = analyse_session(session, past.exam_session)
+    assert "miskey" not in flag_codes(after, miskeyed)
