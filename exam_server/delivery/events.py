@@ -125,41 +125,45 @@ def on_connect(auth: Any = None) -> bool:
 def on_disconnect(*_args: Any) -> None:
     conn = _connections.pop(request.sid, None)  # type: ignore[attr-defined]
     if conn and conn.get("attempt_id"):
-        attempt = db.session.get(Attempt, conn["attempt_id"])
-        if attempt is not None:
-            push_seat(attempt)
+        state = ops.attempt_state(db.session, conn["attempt_id"])
+        if state is not None:
+            push_seat(state)
 
 
 @socketio.on("join", namespace=EXAM_NS)
 def on_join(data: Any) -> dict[str, Any]:
-    attempt = _own_attempt(data)
-    if attempt is None:
+    candidate_id, attempt_id = _candidate_id(), _arg(data, "attempt_id")
+    if candidate_id is None:
         return ops.DeliveryError("not_your_attempt").ack()
     workstation = str(_arg(data, "workstation") or request.sid)  # type: ignore[attr-defined]
     try:
-        state = ops.join(db.session, attempt, workstation, _actor())
+        body, state = ops.join(db.session, attempt_id, workstation, _actor(), candidate_id=candidate_id)
     except ops.DeliveryError as exc:
         db.session.rollback()
-        push_seat(attempt)
+        if exc.code != "not_your_attempt":  # the proctor sees the held workstation
+            held = ops.attempt_state(db.session, attempt_id)
+            if held is not None:
+                push_seat(held)
         return exc.ack()
     conn = _connections[request.sid]  # type: ignore[attr-defined]
-    conn.update(attempt_id=attempt.id, workstation=workstation)
-    join_room(attempt_room(attempt.id))
-    push_seat(attempt)
-    return state
+    conn.update(attempt_id=state.id, workstation=workstation)
+    join_room(attempt_room(state.id))
+    push_seat(state)
+    return body
 
 
 @socketio.on("start", namespace=EXAM_NS)
 def on_start(data: Any) -> dict[str, Any]:
-    attempt = _own_attempt(data)
-    if attempt is None:
+    candidate_id = _candidate_id()
+    if candidate_id is None:
         return ops.DeliveryError("not_your_attempt").ack()
     try:
-        ack = ops.start(db.session, attempt, _actor(), _workstation())
+        ack, state = ops.start(db.session, _arg(data, "attempt_id"), _actor(), _workstation(),
+                               candidate_id=candidate_id)
     except ops.DeliveryError as exc:
         db.session.rollback()
         return exc.ack()
-    push_seat(attempt)
+    push_seat(state)
     return ack
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from exam_server.delivery.models import Attempt
-from exam_server.delivery.operations import remaining_seconds
+from exam_server.delivery.operations import AttemptState, remaining_seconds
 from exam_server.extensions import socketio
 
 EXAM_NS = "/exam"
@@ -20,17 +20,16 @@ def proctor_room(room_id: int) -> str:
     return f"room:{room_id}"
 
 
-def seat_summary(attempt: Attempt) -> dict[str, Any]:
+def seat_summary(state: AttemptState) -> dict[str, Any]:
     """What a proctor's seat map shows of one attempt."""
-    ticket = attempt.ticket
     return {
-        "attempt_id": attempt.id,
-        "status": attempt.status,
-        "remaining_s": round(remaining_seconds(attempt), 1),
-        "answered": attempt.answered_count,
-        "seat": ticket.seat.number if ticket.seat else None,
-        "ticket": ticket.number,
-        "pending_move": bool(attempt.pending_workstation),
+        "attempt_id": state.id,
+        "status": state.status,
+        "remaining_s": round(remaining_seconds(state), 1),
+        "answered": state.answered_count,
+        "seat": state.seat,
+        "ticket": state.ticket,
+        "pending_move": bool(state.pending_workstation),
     }
 
 
@@ -42,10 +41,10 @@ def push_attempt_state(attempt: Attempt, reason: str = "") -> None:
     push_seat(attempt)
 
 
-def push_seat(attempt: Attempt) -> None:
-    seat = attempt.ticket.seat
-    if seat is not None:
-        socketio.emit("seat", seat_summary(attempt), to=proctor_room(seat.room_id), namespace=PROCTOR_NS)
+def push_seat(attempt: Attempt | AttemptState) -> None:
+    state = attempt if isinstance(attempt, AttemptState) else AttemptState.of(attempt)
+    if state.room_id is not None:
+        socketio.emit("seat", seat_summary(state), to=proctor_room(state.room_id), namespace=PROCTOR_NS)
 
 
 def push_closed(attempt: Attempt, workstation: str | None, reason: str) -> None:

@@ -8,11 +8,12 @@ as the change it makes, and a candidate's acknowledgement is only ever built aft
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Integer, String, bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +29,7 @@ from exam_server.delivery.models import (
     Response,
 )
 from exam_server.delivery.states import check_transition
-from exam_server.sessions.models import ExamSession, Ticket
+from exam_server.sessions.models import ExamSession, Seat, Ticket
 from item_bank.db import utcnow
 from item_bank.models import FormItem, ItemSet, ItemVersion
 from item_bank.types import ItemContent, item_type
@@ -68,7 +69,7 @@ def iso(value: dt.datetime | None) -> str | None:
 # ---------------------------------------------------------------- time
 
 
-def remaining_seconds(attempt: Attempt, now: dt.datetime | None = None) -> float:
+def remaining_seconds(attempt: Attempt | AttemptState, now: dt.datetime | None = None) -> float:
     """Seconds left: from the deadline while running, else the stored remainder."""
     if attempt.status == IN_PROGRESS and attempt.deadline_at is not None:
         now = now or utcnow()
@@ -83,6 +84,70 @@ def _is_overdue(attempt: Attempt, now: dt.datetime) -> bool:
 
 
 # ---------------------------------------------------------------- events
+
+_ATTEMPT = Attempt.__table__
+_RESPONSE = Response.__table__
+_EVENT = AttemptEvent.__table__
+
+# The statements of what a whole room does at once (join, start, save, flag), composed once: building
+# a statement per call cost more than running it. Each runs on the session's own connection.
+_A, _R, _E = _ATTEMPT, _RESPONSE, _EVENT
+_ATTEMPT_ID = bindparam("attempt", type_=Integer)
+_STATE = (
+    select(_A.c.id, _A.c.candidate_id, _A.c.status, _A.c.deadline_at, _A.c.remaining_s, _A.c.workstation,
+           _A.c.pending_workstation, _A.c.last_seq, _A.c.last_activity_at, _A.c.answered_count, _A.c.started_at,
+           ExamSession.__table__.c.duration_s, ExamSession.__table__.c.starts_at,
+           Ticket.__table__.c.number.label("ticket"), Seat.__table__.c.number.label("seat"),
+           Seat.__table__.c.room_id)
+    .select_from(_A.join(ExamSession.__table__, ExamSession.__table__.c.id == _A.c.session_id)
+                 .join(Ticket.__table__, Ticket.__table__.c.id == _A.c.ticket_id)
+                 .outerjoin(Seat.__table__, Seat.__table__.c.id == Ticket.__table__.c.seat_id))
+    .where(_A.c.id == _ATTEMPT_ID)
+)
+_ITEM_STEP = (
+    select(_A.c.candidate_id, _A.c.status, _A.c.deadline_at, _A.c.workstation, _A.c.form_id, _A.c.last_seq,
+           _R.c.id.label("response_id"), _R.c.value, _R.c.seq.label("value_seq"), _R.c.flag_seq, _E.c.ack)
+    .select_from(
+        _A.outerjoin(_R, (_R.c.attempt_id == _A.c.id) & (_R.c.item_version_id == bindparam("item", type_=Integer)))
+        .outerjoin(_E, (_E.c.attempt_id == _A.c.id) & (_E.c.key == bindparam("key", type_=String)))
+    )
+    .where(_A.c.id == _ATTEMPT_ID)
+)
+_LOCKED = {id(_STATE): _STATE.with_for_update(of=_A), id(_ITEM_STEP): _ITEM_STEP.with_for_update(of=_A)}
+_ANSWERS = select(_R.c.item_version_id, _R.c.value, _R.c.seq, _R.c.saved_at, _R.c.flagged).where(
+    _R.c.attempt_id == _ATTEMPT_ID
+)
+_INSERT_EVENT = insert(_E)
+_INSERT_RESPONSE = insert(_R)
+# Executed with the changed columns by name and the row's id as `b_id`.
+_UPDATE_ATTEMPT = update(_A).where(_A.c.id == bindparam("b_id"))
+_UPDATE_RESPONSE = update(_R).where(_R.c.id == bindparam("b_id"))
+_STEP_SEQ = bindparam("b_seq", type_=Integer)
+_TOUCH_AFTER_STEP = (
+    update(_A).where(_A.c.id == bindparam("b_id")).values(
+        last_activity_at=bindparam("b_at", type_=_A.c.last_activity_at.type),
+        last_seq=case((_A.c.last_seq < _STEP_SEQ, _STEP_SEQ), else_=_A.c.last_seq),
+        answered_count=_A.c.answered_count + bindparam("b_delta", type_=Integer),
+    )
+)
+
+
+def _commit_core(session: Session) -> None:
+    """Commit what the prepared statements wrote, and forget any ORM copy of what they changed.
+
+    An event's session is new and holds nothing; a longer-lived one (a test, a CLI) may hold the
+    attempt or its responses from before, which would otherwise shadow the new rows.
+    """
+    session.commit()
+    session.expire_all()
+
+
+def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool = False) -> Any:
+    """Run a prepared statement on the session's connection; `lock` takes the attempt row on PostgreSQL."""
+    connection = session.connection()
+    if lock and connection.dialect.name != "sqlite":  # SQLite serialises writers itself
+        statement = _LOCKED[id(statement)]
+    return connection.execute(statement, params)
 
 
 def _log(
@@ -212,6 +277,7 @@ class _FrozenItem:
     # The item as candidates see it, by option order: rendered once per process for a whole room
     # (it lives and dies with the cached form, and a locked form never changes).
     views: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
+    encoded: dict[tuple[str, ...], str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def media_digests(self) -> set[str]:
@@ -265,40 +331,87 @@ def form_items(session: Session, form_id: int) -> dict[int, _FrozenItem]:
     return items
 
 
-def render_attempt(session: Session, attempt: Attempt, now: dt.datetime | None = None) -> dict[str, Any]:
-    """`GET /api/attempt`: the items in the candidate's order, without any key, only while in progress."""
-    now = now or utcnow()
-    body: dict[str, Any] = {
+def _attempt_head(attempt: Attempt, now: dt.datetime) -> dict[str, Any]:
+    return {
         "attempt_id": attempt.id,
         "status": attempt.status,
         "remaining_s": round(remaining_seconds(attempt, now), 3),
         "server_now": iso(now),
         "items": [],
     }
+
+
+def _base_view(frozen: _FrozenItem, order: list[str] | None) -> dict[str, Any]:
+    """The item as candidates with this option order see it (rendered once per process)."""
+    base = frozen.views.get(tuple(order or ()))
+    if base is None:
+        base = item_type(frozen.content.type).render(frozen.content, order)
+        base.update(item_id=frozen.item_version_id, points=frozen.points, section=frozen.section)
+        frozen.views[tuple(order or ())] = base
+    return base
+
+
+def _is_attempt_specific(frozen: _FrozenItem, base: dict[str, Any]) -> bool:
+    """Image addresses are the attempt's own, so an item with images is rendered per attempt."""
+    return bool(base.get("media")) or frozen.stimulus is not None
+
+
+def _item_view(frozen: _FrozenItem, base: dict[str, Any], attempt_id: int, number: int) -> dict[str, Any]:
+    view = dict(base, number=number)
+    if "media" in base:
+        view["media"] = [dict(ref, url=media_url(attempt_id, ref["sha256"])) for ref in base["media"]]
+    if frozen.stimulus is not None:
+        view["stimulus"] = {
+            "id": frozen.stimulus["id"], "title": frozen.stimulus["title"], "text": frozen.stimulus["text"],
+            "media": [{"name": m.get("name", ""), "url": media_url(attempt_id, str(m.get("sha256")))}
+                      for m in frozen.stimulus["media"] if m.get("sha256")],
+        }
+    return view
+
+
+def render_attempt(session: Session, attempt: Attempt, now: dt.datetime | None = None) -> dict[str, Any]:
+    """`GET /api/attempt`: the items in the candidate's order, without any key, only while in progress."""
+    body = _attempt_head(attempt, now or utcnow())
     if attempt.status != IN_PROGRESS:
         return body
     items = form_items(session, attempt.form_id)
-    rendered = []
+    for number, version_id in enumerate(attempt.item_order, start=1):
+        frozen = items[version_id]
+        base = _base_view(frozen, attempt.option_orders.get(str(version_id)))
+        body["items"].append(_item_view(frozen, base, attempt.id, number))
+    return body
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def render_attempt_json(session: Session, attempt: Attempt, now: dt.datetime | None = None) -> str:
+    """`render_attempt` as JSON text, built from item fragments encoded once per process.
+
+    The whole room asks for its paper in the same minute (the start burst); encoding a 100-item
+    paper per candidate was most of that burst's cost, and each item's text is the same for every
+    candidate who sees its options in the same order.
+    """
+    head = _attempt_head(attempt, now or utcnow())
+    if attempt.status != IN_PROGRESS:
+        return _compact(head)
+    items = form_items(session, attempt.form_id)
+    parts = []
     for number, version_id in enumerate(attempt.item_order, start=1):
         frozen = items[version_id]
         order = attempt.option_orders.get(str(version_id))
-        base = frozen.views.get(tuple(order or ()))
-        if base is None:
-            base = item_type(frozen.content.type).render(frozen.content, order)
-            base.update(item_id=version_id, points=frozen.points, section=frozen.section)
-            frozen.views[tuple(order or ())] = base
-        view = dict(base, number=number)
-        if "media" in base:  # the image addresses are the attempt's own
-            view["media"] = [dict(ref, url=media_url(attempt.id, ref["sha256"])) for ref in base["media"]]
-        if frozen.stimulus is not None:
-            view["stimulus"] = {
-                "id": frozen.stimulus["id"], "title": frozen.stimulus["title"], "text": frozen.stimulus["text"],
-                "media": [{"name": m.get("name", ""), "url": media_url(attempt.id, str(m.get("sha256")))}
-                          for m in frozen.stimulus["media"] if m.get("sha256")],
-            }
-        rendered.append(view)
-    body["items"] = rendered
-    return body
+        base = _base_view(frozen, order)
+        if _is_attempt_specific(frozen, base):
+            parts.append(_compact(_item_view(frozen, base, attempt.id, number)))
+            continue
+        fragment = frozen.encoded.get(tuple(order or ()))
+        if fragment is None:  # the view without its opening brace, to follow the candidate's number
+            fragment = frozen.encoded[tuple(order or ())] = _compact(base)[1:]
+        parts.append(f'{{"number":{number},{fragment}')
+    encoded = _compact(head)
+    assert encoded.endswith('"items":[]}')
+    return encoded[:-2] + ",".join(parts) + "]}"
 
 
 def media_url(attempt_id: int, digest: str) -> str:
@@ -316,7 +429,7 @@ def answers_of(session: Session, attempt_id: int) -> tuple[dict[str, Any], list[
     """The acknowledged answers {item_id: {value, seq, saved_at}} and the flagged item ids."""
     answers: dict[str, Any] = {}
     flags: list[int] = []
-    for r in session.scalars(select(Response).where(Response.attempt_id == attempt_id)):
+    for r in _run(session, _ANSWERS, {"attempt": attempt_id}):
         if r.seq:
             answers[str(r.item_version_id)] = {"value": r.value, "seq": r.seq, "saved_at": iso(r.saved_at)}
         if r.flagged:
@@ -327,42 +440,69 @@ def answers_of(session: Session, attempt_id: int) -> tuple[dict[str, Any], list[
 JOIN_TOUCH_S = 60.0
 
 
-def join(session: Session, attempt: Attempt, workstation: str, actor: str) -> dict[str, Any]:
-    """A workstation opens the attempt: its state, acknowledged answers and flags.
+@dataclass
+class AttemptState:
+    """An attempt's clock, workstation and seat as one query reads them.
 
-    One workstation at a time: a different one is held (`awaiting_move`) until a proctor allows it.
+    Joining and starting are what a whole room does at once (the start of the sitting, everyone
+    reconnecting after a server restart), so those paths read this instead of ORM objects.
     """
-    attempt = _lock_attempt(session, attempt.id) or attempt
-    now = utcnow()
-    if _is_overdue(attempt, now):
-        _submit_locked(session, attempt, actor="server", reason="deadline", at=attempt.deadline_at)
-    active = attempt.status in (CHECKED_IN, IN_PROGRESS, PAUSED)
-    if active and attempt.workstation and attempt.workstation != workstation:
-        if attempt.pending_workstation != workstation:
-            attempt.pending_workstation = workstation
-            _log(session, attempt, "move_requested", actor, {"workstation": workstation[:12]})
-        session.commit()
-        raise DeliveryError("awaiting_move")
-    if active and attempt.workstation != workstation:
-        attempt.workstation = workstation
-        _log(session, attempt, "workstation", actor, {"workstation": workstation[:12]})
-    # A rejoin (a reconnect after a network blip or a server restart) only refreshes a stale activity
-    # time: a whole room rejoining at once then costs reads, not one disk sync per candidate.
-    if attempt.last_activity_at is None or (now - attempt.last_activity_at).total_seconds() > JOIN_TOUCH_S:
-        attempt.last_activity_at = now
-    session.commit()
-    answers, flags = answers_of(session, attempt.id)
-    return {
-        "ok": True,
-        "attempt_id": attempt.id,
-        "status": attempt.status,
-        "remaining_s": round(remaining_seconds(attempt, now), 3),
-        "duration_s": attempt.session.duration_s,
-        "server_now": iso(now),
-        "last_seq": attempt.last_seq,
-        "answers": answers,
-        "flags": flags,
-    }
+
+    id: int
+    candidate_id: int
+    status: str
+    deadline_at: dt.datetime | None
+    remaining_s: float
+    workstation: str | None
+    pending_workstation: str | None
+    last_seq: int
+    last_activity_at: dt.datetime | None
+    answered_count: int
+    started_at: dt.datetime | None
+    duration_s: int
+    starts_at: dt.datetime
+    ticket: str
+    seat: int | None
+    room_id: int | None
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> AttemptState:
+        """The state of an ORM attempt (the rarer proctor paths hold one already)."""
+        seat = attempt.ticket.seat
+        return cls(
+            id=attempt.id, candidate_id=attempt.candidate_id, status=attempt.status, deadline_at=attempt.deadline_at,
+            remaining_s=attempt.remaining_s, workstation=attempt.workstation,
+            pending_workstation=attempt.pending_workstation, last_seq=attempt.last_seq,
+            last_activity_at=attempt.last_activity_at, answered_count=attempt.answered_count,
+            started_at=attempt.started_at, duration_s=attempt.session.duration_s,
+            starts_at=attempt.session.starts_at, ticket=attempt.ticket.number,
+            seat=seat.number if seat else None, room_id=seat.room_id if seat else None,
+        )
+
+
+def attempt_state(session: Session, attempt_id: int, *, lock: bool = False) -> AttemptState | None:
+    """The state of attempt `attempt_id`, its row locked for this transaction on PostgreSQL if `lock`."""
+    row = _run(session, _STATE, {"attempt": attempt_id}, lock=lock).one_or_none()
+    return AttemptState(**row._asdict()) if row is not None else None
+
+
+def _own_state(session: Session, attempt_id: Any, candidate_id: int | None) -> AttemptState:
+    """The locked state of the candidate's own attempt, or `not_your_attempt`."""
+    state = attempt_state(session, attempt_id, lock=True) if isinstance(attempt_id, int) else None
+    if state is None or (candidate_id is not None and state.candidate_id != candidate_id):
+        raise DeliveryError("not_your_attempt")
+    return state
+
+
+def _submit_if_overdue(session: Session, state: AttemptState, now: dt.datetime) -> AttemptState:
+    """Submit an attempt whose clock ran out (as of its deadline) and return its new state."""
+    if not (state.status == IN_PROGRESS and state.deadline_at is not None and now >= state.deadline_at):
+        return state
+    attempt = _lock_attempt(session, state.id)
+    assert attempt is not None
+    _submit_locked(session, attempt, actor="server", reason="deadline", at=attempt.deadline_at)
+    session.flush()
+    return AttemptState.of(attempt)
 
 
 def _require_workstation(attempt: Attempt, workstation: str | None) -> None:
@@ -370,32 +510,90 @@ def _require_workstation(attempt: Attempt, workstation: str | None) -> None:
         raise DeliveryError("moved")
 
 
-def start(session: Session, attempt: Attempt, actor: str, workstation: str | None = None) -> dict[str, Any]:
-    """The candidate has read the instructions: start the clock (a repeat is harmless)."""
-    attempt = _lock_attempt(session, attempt.id) or attempt
-    _require_workstation(attempt, workstation)
+def _log_row(session: Session, attempt_id: int, kind: str, actor: str, payload: dict[str, Any],
+             at: dt.datetime) -> None:
+    _run(session, _INSERT_EVENT, {"attempt_id": attempt_id, "kind": kind, "actor": actor, "payload": payload, "at": at,
+                                  "item_version_id": None, "seq": None, "key": None, "ack": None})
+
+
+def join(
+    session: Session, attempt_id: int, workstation: str, actor: str, candidate_id: int | None = None
+) -> tuple[dict[str, Any], AttemptState]:
+    """A workstation opens the attempt: its state, acknowledged answers and flags (and the seat's state).
+
+    One workstation at a time: a different one is held (`awaiting_move`) until a proctor allows it.
+    `candidate_id`, when given, must own the attempt.
+    """
     now = utcnow()
-    if attempt.status == SCHEDULED:
+    state = _submit_if_overdue(session, _own_state(session, attempt_id, candidate_id), now)
+    active = state.status in (CHECKED_IN, IN_PROGRESS, PAUSED)
+    changes: dict[str, Any] = {}
+    if active and state.workstation and state.workstation != workstation:
+        if state.pending_workstation != workstation:
+            state.pending_workstation = workstation
+            _run(session, _UPDATE_ATTEMPT, {"b_id": state.id, "pending_workstation": workstation})
+            _log_row(session, state.id, "move_requested", actor, {"workstation": workstation[:12]}, now)
+        _commit_core(session)
+        raise DeliveryError("awaiting_move")
+    if active and state.workstation != workstation:
+        state.workstation = changes["workstation"] = workstation
+        _log_row(session, state.id, "workstation", actor, {"workstation": workstation[:12]}, now)
+    # A rejoin (a reconnect after a network blip or a server restart) only refreshes a stale activity
+    # time: a whole room rejoining at once then costs reads, not one disk sync per candidate.
+    if state.last_activity_at is None or (now - state.last_activity_at).total_seconds() > JOIN_TOUCH_S:
+        state.last_activity_at = changes["last_activity_at"] = now
+    if changes:
+        _run(session, _UPDATE_ATTEMPT, {"b_id": state.id, **changes})
+    answers, flags = answers_of(session, state.id)
+    _commit_core(session)
+    body = {
+        "ok": True,
+        "attempt_id": state.id,
+        "status": state.status,
+        "remaining_s": round(remaining_seconds(state, now), 3),
+        "duration_s": state.duration_s,
+        "server_now": iso(now),
+        "last_seq": state.last_seq,
+        "answers": answers,
+        "flags": flags,
+    }
+    return body, state
+
+
+def start(
+    session: Session, attempt_id: int, actor: str, workstation: str | None = None, candidate_id: int | None = None
+) -> tuple[dict[str, Any], AttemptState]:
+    """The candidate has read the instructions: start the clock (a repeat is harmless)."""
+    state = _own_state(session, attempt_id, candidate_id)
+    if workstation is not None and state.workstation and state.workstation != workstation:
+        raise DeliveryError("moved")
+    now = utcnow()
+    if state.status == SCHEDULED:
         raise DeliveryError("not_checked_in")
-    if attempt.status == CHECKED_IN:
-        if attempt.session.starts_at > now:
-            raise DeliveryError("not_started", f"考试将于 {attempt.session.starts_at:%H:%M} (UTC) 开始，请稍候。")
-        check_transition("start", attempt.status, IN_PROGRESS)
-        if workstation and not attempt.workstation:
+    if state.status == CHECKED_IN:
+        if state.starts_at > now:
+            raise DeliveryError("not_started", f"考试将于 {state.starts_at:%H:%M} (UTC) 开始，请稍候。")
+        check_transition("start", state.status, IN_PROGRESS)
+        changes: dict[str, Any] = {}
+        if workstation and not state.workstation:
             # Joined while not yet admitted (no workstation was claimed then): this one claims it now,
             # so a second login elsewhere is held until a proctor allows the move.
-            attempt.workstation = workstation
-            _log(session, attempt, "workstation", actor, {"workstation": workstation[:12]}, at=now)
-        attempt.status = IN_PROGRESS
-        attempt.started_at = now
-        attempt.deadline_at = now + dt.timedelta(seconds=attempt.remaining_s)
-        attempt.last_activity_at = now
-        _log(session, attempt, "started", actor, {"deadline_at": iso(attempt.deadline_at)}, at=now)
-        session.commit()
-    elif _is_overdue(attempt, now):
-        _submit_locked(session, attempt, actor="server", reason="deadline", at=attempt.deadline_at)
-        session.commit()
-    return {"ok": True, "status": attempt.status, "remaining_s": round(remaining_seconds(attempt, now), 3)}
+            state.workstation = changes["workstation"] = workstation
+            _log_row(session, state.id, "workstation", actor, {"workstation": workstation[:12]}, now)
+        state.status = changes["status"] = IN_PROGRESS
+        state.started_at = changes["started_at"] = now
+        state.deadline_at = changes["deadline_at"] = now + dt.timedelta(seconds=state.remaining_s)
+        state.last_activity_at = changes["last_activity_at"] = now
+        _run(session, _UPDATE_ATTEMPT, {"b_id": state.id, **changes})
+        _log_row(session, state.id, "started", actor, {"deadline_at": iso(state.deadline_at)}, now)
+        _commit_core(session)
+    else:
+        before = state.status
+        state = _submit_if_overdue(session, state, now)
+        if state.status != before:
+            session.commit()
+    ack = {"ok": True, "status": state.status, "remaining_s": round(remaining_seconds(state, now), 3)}
+    return ack, state
 
 
 # ---------------------------------------------------------------- answers
@@ -440,10 +638,19 @@ def _remember(session: Session, event: AttemptEvent, ack: dict[str, Any]) -> dic
 
 @dataclass
 class _ItemStep:
-    """An answer or flag change that passed the checks shared by both, with the response row it changes."""
+    """An answer or flag change that passed the checks shared by both: the locked attempt's state
+    and the response row it changes (None when the item has none yet)."""
 
-    attempt: Attempt
-    response: Response
+    attempt_id: int
+    form_id: int
+    item_id: int
+    seq: int
+    key: str
+    last_seq: int
+    response_id: int | None
+    value: Any
+    value_seq: int
+    flag_seq: int
     now: dt.datetime
 
 
@@ -451,27 +658,75 @@ def _begin_item_step(
     session: Session, candidate_id: int, attempt_id: Any, item_id: Any, seq: Any, key: str | None,
     workstation: str | None,
 ) -> _ItemStep | dict[str, Any]:
-    """Lock the attempt and check a save or flag; a repeated `key` returns its first acknowledgement."""
-    attempt = _attempt_for(session, attempt_id, candidate_id)
-    previous = _previous_ack(session, attempt.id, key)
-    if previous is not None:
-        return previous
-    _require_workstation(attempt, workstation)
+    """Lock the attempt and check a save or flag; a repeated `key` returns its first acknowledgement.
+
+    Saves are most of exam day's traffic, so this is one statement that reads the attempt (locked on
+    PostgreSQL), the item's response and any earlier step with the same key, instead of loading ORM
+    objects (DESIGN.md §7: the acknowledgement waits on this path).
+    """
+    if not isinstance(attempt_id, int):
+        raise DeliveryError("not_your_attempt")
+    key_ok = isinstance(key, str) and 0 < len(key) <= 80
+    item_ok = isinstance(item_id, int) and not isinstance(item_id, bool)
+    params = {"attempt": attempt_id, "item": item_id if item_ok else -1, "key": key if key_ok else None}
+    row = _run(session, _ITEM_STEP, params, lock=True).one_or_none()
+    if row is None or row.candidate_id != candidate_id:
+        raise DeliveryError("not_your_attempt")
+    if row.ack is not None:
+        return dict(row.ack)
+    if workstation is not None and row.workstation and row.workstation != workstation:
+        raise DeliveryError("moved")
     now = utcnow()
-    _check_writable(session, attempt, now)
-    if not isinstance(seq, int) or seq < 1 or not isinstance(key, str) or not key or len(key) > 80:
+    if row.status == IN_PROGRESS and row.deadline_at is not None and now >= row.deadline_at:
+        # The clock ran out before this write arrived: the attempt is submitted as of its deadline.
+        attempt = _lock_attempt(session, attempt_id)
+        assert attempt is not None
+        _check_writable(session, attempt, now)
+    if row.status == PAUSED:
+        raise DeliveryError("paused")
+    if row.status in (SUBMITTED, SCORED, "finalised"):
+        raise DeliveryError("submitted")
+    if row.status != IN_PROGRESS:
+        raise DeliveryError("not_in_progress")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or not key_ok:
         raise DeliveryError("invalid_value", "请求缺少序号或幂等键。")
-    if not isinstance(item_id, int) or item_id not in attempt.item_order:
+    if not item_ok or item_id not in form_items(session, row.form_id):
         raise DeliveryError("unknown_item")
-    response = session.scalar(
-        select(Response).where(Response.attempt_id == attempt.id, Response.item_version_id == item_id)
+    return _ItemStep(
+        attempt_id=attempt_id, form_id=row.form_id, item_id=item_id, seq=seq, key=str(key),
+        last_seq=row.last_seq, response_id=row.response_id, value=row.value, value_seq=row.value_seq or 0,
+        flag_seq=row.flag_seq or 0, now=now,
     )
-    if response is None:
-        response = Response(attempt_id=attempt.id, item_version_id=item_id, seq=0, flag_seq=0, flagged=False)
-        session.add(response)
-    attempt.last_seq = max(attempt.last_seq, seq)
-    attempt.last_activity_at = now
-    return _ItemStep(attempt, response, now)
+
+
+def _finish_item_step(
+    session: Session, step: _ItemStep, kind: str, payload: dict[str, Any], ack: dict[str, Any],
+    response: dict[str, Any], answered_delta: int = 0,
+) -> dict[str, Any]:
+    """Write the response change, the log entry and the attempt's counters; commit; return the ack."""
+    if response and step.response_id is None:
+        _run(session, _INSERT_RESPONSE, {
+            "attempt_id": step.attempt_id, "item_version_id": step.item_id,
+            **{"value": None, "seq": 0, "saved_at": None, "flagged": False, "flag_seq": 0, **response},
+        })
+    elif response:
+        _run(session, _UPDATE_RESPONSE, {"b_id": step.response_id, **response})
+    _run(session, _INSERT_EVENT, {
+        "attempt_id": step.attempt_id, "at": step.now, "kind": kind, "actor": "candidate",
+        "item_version_id": step.item_id, "seq": step.seq, "key": step.key, "payload": payload, "ack": ack,
+    })
+    _run(session, _TOUCH_AFTER_STEP, {"b_id": step.attempt_id, "b_at": step.now, "b_seq": step.seq,
+                                      "b_delta": answered_delta})
+    try:
+        _commit_core(session)
+    except IntegrityError:
+        # A resend of the same key that raced this one (two processes): it got there first.
+        session.rollback()
+        previous = _previous_ack(session, step.attempt_id, step.key)
+        if previous is None:
+            raise
+        return previous
+    return ack
 
 
 def save_answer(
@@ -493,22 +748,22 @@ def save_answer(
         step = _begin_item_step(session, candidate_id, attempt_id, item_id, seq, key, workstation)
         if isinstance(step, dict):
             return step
-        frozen = form_items(session, step.attempt.form_id)[item_id]
+        frozen = form_items(session, step.form_id)[step.item_id]
         kind = item_type(frozen.content.type)
         reason = kind.check_value(frozen.content, value)
         if reason:
             raise DeliveryError("invalid_value", f"答案格式不正确：{reason}")
-        response = step.response
-        applied = seq > response.seq
+        applied = step.seq > step.value_seq
+        delta = 0
         if applied:
-            was_answered = response.seq > 0 and kind.is_answered(response.value)
-            response.value, response.seq, response.saved_at = value, seq, step.now
-            step.attempt.answered_count += int(kind.is_answered(value)) - int(was_answered)
-        event = _log(
-            session, step.attempt, "save", "candidate", {"value": value, "applied": applied},
-            item_version_id=item_id, seq=seq, key=key, at=step.now,
+            was_answered = step.value_seq > 0 and kind.is_answered(step.value)
+            delta = int(kind.is_answered(value)) - int(was_answered)
+        return _finish_item_step(
+            session, step, "save", {"value": value, "applied": applied},
+            {"ok": True, "seq": step.seq, "saved_at": iso(step.now)},
+            {"value": value, "seq": step.seq, "saved_at": step.now} if applied else {},
+            answered_delta=delta,
         )
-        return _remember(session, event, {"ok": True, "seq": seq, "saved_at": iso(step.now)})
     except DeliveryError as exc:
         session.rollback()
         return exc.ack()
@@ -529,14 +784,12 @@ def set_flag(
         step = _begin_item_step(session, candidate_id, attempt_id, item_id, seq, key, workstation)
         if isinstance(step, dict):
             return step
-        applied = seq > step.response.flag_seq
-        if applied:
-            step.response.flagged, step.response.flag_seq = bool(flagged), seq
-        event = _log(
-            session, step.attempt, "flag", "candidate", {"flagged": bool(flagged), "applied": applied},
-            item_version_id=item_id, seq=seq, key=key, at=step.now,
+        applied = step.seq > step.flag_seq
+        return _finish_item_step(
+            session, step, "flag", {"flagged": bool(flagged), "applied": applied},
+            {"ok": True, "seq": step.seq, "flagged": bool(flagged)},
+            {"flagged": bool(flagged), "flag_seq": step.seq} if applied else {},
         )
-        return _remember(session, event, {"ok": True, "seq": seq, "flagged": bool(flagged)})
     except DeliveryError as exc:
         session.rollback()
         return exc.ack()

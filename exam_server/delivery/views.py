@@ -38,7 +38,7 @@ def api_attempt() -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     attempt = current_attempt()
     if attempt is None:
         return jsonify(ok=False, error="not_your_attempt", message="没有找到您的考试。"), 404
-    return jsonify(ops.render_attempt(db.session, attempt))
+    return current_app.response_class(ops.render_attempt_json(db.session, attempt), mimetype="application/json")
 
 
 @blueprint.get("/api/attempts/<int:attempt_id>/media/<digest>")
@@ -120,11 +120,12 @@ def http_join(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int
         return jsonify(ok=False, error="not_your_attempt", message=ops.MESSAGES["not_your_attempt"]), 403
     try:
         workstation = str(body.get("workstation") or "http")
-        state = ops.join(db.session, attempt, workstation, current_user.actor)
+        state, seat = ops.join(db.session, attempt.id, workstation, current_user.actor)
         if body.get("start"):
-            state.update(ops.start(db.session, attempt, current_user.actor, workstation))
+            ack, seat = ops.start(db.session, attempt.id, current_user.actor, workstation)
+            state.update(ack)
     except ops.DeliveryError as exc:
         db.session.rollback()
         return jsonify(exc.ack()), 409
-    push_seat(attempt)
+    push_seat(seat)
     return jsonify(state)
