@@ -285,6 +285,7 @@ class Worker:
         self.submit_done: list[float] = []
         self.errors: Counter[str] = Counter()
         self.sent = self.resent = 0
+        self.retry_reasons: Counter[str] = Counter()
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # -------------------------------------------------------- transport
@@ -311,19 +312,30 @@ class Worker:
             c.inflight.discard(fut)
 
     async def reliable(self, c: Candidate, event: str, data: dict[str, Any]) -> tuple[dict[str, Any], float]:
-        """Send until acknowledged (same body, same key), waiting for each rejoin; returns (ack, latency)."""
+        """Send until acknowledged (same body, same key), waiting for each rejoin; returns (ack, latency).
+
+        The latency runs from the first send on the connection that delivered the acknowledgement: a
+        resend after an acknowledgement timeout keeps the clock running, a resend after a lost
+        connection (the candidate's screen says it is offline) starts it again.
+        """
         assert self.loop is not None
         first = True
+        t: float | None = None
         while True:
             while not c.joined.is_set():
                 await c.joined.wait()
             if not first:
                 self.resent += 1
             first = False
-            t = self.loop.time()
+            if t is None:
+                t = self.loop.time()
             try:
                 ack = await self.emit(c, event, dict(data, attempt_id=c.attempt_id))
-            except ConnectionError:
+            except ConnectionError as exc:
+                timed_out = str(exc) == "ack timeout"
+                self.retry_reasons["ack timeout" if timed_out else "connection lost"] += 1
+                if not timed_out:
+                    t = None
                 await asyncio.sleep(0.2)
                 continue
             return ack, self.loop.time() - t
@@ -519,6 +531,7 @@ class Worker:
             "errors": dict(self.errors),
             "sent": self.sent,
             "resent": self.resent,
+            "retry_reasons": dict(self.retry_reasons),
             "unacked": sum(c.unacked for c in self.candidates),
             "outages": [o for c in self.candidates for o in c.outages],
             "acked": {c.attempt_id: {k: list(v) for k, v in c.acked.items()} for c in self.candidates},
@@ -599,6 +612,7 @@ def run_phase(name: str, target: Target, servers: list[ServerProcess], plan: Pla
     for key in ("sent", "resent", "unacked"):
         merged[key] = sum(p[key] for p in parts)
     merged["errors"] = dict(sum((Counter(p["errors"]) for p in parts), Counter()))
+    merged["retry_reasons"] = dict(sum((Counter(p["retry_reasons"]) for p in parts), Counter()))
     merged["acked"] = {int(a): {int(i): tuple(v) for i, v in items.items()}
                        for p in parts for a, items in p["acked"].items()}
     merged["elapsed"] = max(p["elapsed"] for p in parts)
@@ -643,6 +657,7 @@ def summarise(name: str, m: dict[str, Any], plan: Plan, checked: int, lost: int)
         "max_outage_s": max(m["outages"]) if m["outages"] else 0.0,
         "reconnected": len(m["outages"]),
         "resent": m["resent"],
+        "retry_reasons": m["retry_reasons"],
         "unacked": m["unacked"],
         "errors": m["errors"],
         "checked": checked,
@@ -749,7 +764,8 @@ def main() -> None:
     for r in rows:
         restart = f"restart {r['restart_s']:.1f} s, " if r["restart_s"] is not None else ""
         print(f"  {r['phase']}: {restart}{r['reconnected']} clients reconnected (longest outage "
-              f"{r['max_outage_s']:.1f} s), {r['resent']} sends retried, {r['checked']} acknowledged answers "
+              f"{r['max_outage_s']:.1f} s), {r['resent']} sends retried "
+              f"({', '.join(f'{n} after {why}' for why, n in r['retry_reasons'].items()) or 'none'}), {r['checked']} acknowledged answers "
               f"checked, {r['lost']} lost, {r['unacked']} refused, errors {r['errors'] or 'none'}")
     product = rows[-1]
     print(f"  product: start burst {product['start_burst_s']:.1f} s (median candidate {product['start_p50_s']:.1f} s), "

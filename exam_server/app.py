@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from exam_server.core.config import load_config
+from exam_server.core.cookies import ConnectionSessionInterface
 from exam_server.core.navigation import navigation
 from exam_server.core.timefmt import local
 from exam_server.extensions import csrf, db, login_manager, socketio
@@ -57,6 +58,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS"),
         manage_session=False,
     )
+    app.session_interface = ConnectionSessionInterface()
     app.jinja_env.filters["local"] = local
     app.jinja_env.globals["navigation"] = navigation
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from flask import abort
 from flask_login import current_user
+from sqlalchemy import bindparam, select
 
 from exam_server.core.models import User
 from exam_server.extensions import db, login_manager
@@ -42,14 +43,33 @@ class StaffPrincipal:
 
 @dataclass
 class CandidatePrincipal:
-    ticket: Ticket
+    """A candidate logged in with an admission ticket.
+
+    Loaded on every candidate request and Socket.IO connection (a whole room reconnects at once after
+    a server restart), so it carries the few ticket fields those need and loads the ORM ticket only
+    when a page asks for more.
+    """
+
+    ticket_id: int
+    candidate_id: int
+    number: str
     is_authenticated: bool = True
     is_active: bool = True
     is_anonymous: bool = False
     is_candidate: bool = True
 
+    @classmethod
+    def of(cls, ticket: Ticket) -> CandidatePrincipal:
+        return cls(ticket_id=ticket.id, candidate_id=ticket.candidate_id, number=ticket.number)
+
+    @property
+    def ticket(self) -> Ticket:
+        ticket = db.session.get(Ticket, self.ticket_id)
+        assert ticket is not None, "a logged-in ticket is never deleted"
+        return ticket
+
     def get_id(self) -> str:
-        return f"t:{self.ticket.id}"
+        return f"t:{self.ticket_id}"
 
     @property
     def name(self) -> str:
@@ -57,10 +77,16 @@ class CandidatePrincipal:
 
     @property
     def actor(self) -> str:
-        return f"candidate:{self.ticket.number}"
+        return f"candidate:{self.number}"
 
     def has_role(self, *roles: str) -> bool:
         return False
+
+
+_TICKET = Ticket.__table__
+_PRINCIPAL_OF_TICKET = select(_TICKET.c.id, _TICKET.c.candidate_id, _TICKET.c.number).where(
+    _TICKET.c.id == bindparam("ticket")
+)
 
 
 @login_manager.user_loader
@@ -72,8 +98,8 @@ def load_principal(principal_id: str) -> StaffPrincipal | CandidatePrincipal | N
         user = db.session.get(User, int(raw))
         return StaffPrincipal(user) if user is not None and user.active else None
     if kind == "t":
-        ticket = db.session.get(Ticket, int(raw))
-        return CandidatePrincipal(ticket) if ticket is not None else None
+        row = db.session.connection().execute(_PRINCIPAL_OF_TICKET, {"ticket": int(raw)}).one_or_none()
+        return CandidatePrincipal(ticket_id=row.id, candidate_id=row.candidate_id, number=row.number) if row else None
     return None
 
 

@@ -77,7 +77,7 @@ def candidate_login() -> str | WerkzeugResponse | tuple[str, int]:
         record_login_failure(db.session, key, cfg["LOGIN_WINDOW_S"])
         return render_template("core/candidate_login.html", error="准考证号或密码不正确。", ticket=number), 401
     clear_login_failures(db.session, key)
-    login_user(CandidatePrincipal(ticket))
+    login_user(CandidatePrincipal.of(ticket))
     return redirect(url_for("delivery.exam_page"))
 
 

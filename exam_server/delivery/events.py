@@ -114,9 +114,9 @@ def _own_attempt(data: Any) -> Attempt | None:
 def on_connect(auth: Any = None) -> bool:
     if not current_user.is_authenticated or not current_user.is_candidate:
         return False  # refused: no candidate session
-    _connections[request.sid] = {"candidate_id": current_user.ticket.candidate_id,  # type: ignore[attr-defined]
-                                 "ticket_id": current_user.ticket.id,
-                                 "actor": f"candidate:{current_user.ticket.number}"}
+    _connections[request.sid] = {"candidate_id": current_user.candidate_id,  # type: ignore[attr-defined]
+                                 "ticket_id": current_user.ticket_id,
+                                 "actor": f"candidate:{current_user.number}"}
     _start_presence()
     return True
 

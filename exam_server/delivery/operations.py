@@ -144,7 +144,11 @@ def _commit_core(session: Session) -> None:
 
 def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool = False) -> Any:
     """Run a prepared statement on the session's connection; `lock` takes the attempt row on PostgreSQL."""
-    connection = session.connection()
+    # Session.connection() walks the session's transaction machinery on every call; within one
+    # transaction it is always the same connection, so it is looked up once.
+    connection = session.info.get("delivery.connection")
+    if connection is None or connection.closed or not connection.in_transaction():
+        connection = session.info["delivery.connection"] = session.connection()
     if lock and connection.dialect.name != "sqlite":  # SQLite serialises writers itself
         statement = _LOCKED[id(statement)]
     return connection.execute(statement, params)

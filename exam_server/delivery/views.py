@@ -21,7 +21,7 @@ blueprint = Blueprint("delivery", __name__)
 
 def current_attempt() -> Attempt | None:
     """The logged-in candidate's attempt for their ticket."""
-    return db.session.scalar(select(Attempt).where(Attempt.ticket_id == current_user.ticket.id))
+    return db.session.scalar(select(Attempt).where(Attempt.ticket_id == current_user.ticket_id))
 
 
 @blueprint.get("/exam")
@@ -66,7 +66,7 @@ def _body() -> dict[str, Any]:
 def _reply(ack: dict[str, Any], attempt_id: Any) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     if isinstance(attempt_id, int):
         attempt = db.session.get(Attempt, attempt_id)
-        if attempt is not None and attempt.candidate_id == current_user.ticket.candidate_id:
+        if attempt is not None and attempt.candidate_id == current_user.candidate_id:
             push_seat(attempt)
     if ack.get("ok"):
         return jsonify(ack)
@@ -81,7 +81,7 @@ def _reply(ack: dict[str, Any], attempt_id: Any) -> WerkzeugResponse | tuple[Wer
 def http_save(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     body = _body()
     ack = ops.save_answer(
-        db.session, current_user.ticket.candidate_id, attempt_id, body.get("item_id"), body.get("value"),
+        db.session, current_user.candidate_id, attempt_id, body.get("item_id"), body.get("value"),
         body.get("seq"), body.get("key"), body.get("workstation"),
     )
     return _reply(ack, attempt_id)
@@ -92,7 +92,7 @@ def http_save(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int
 def http_flag(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     body = _body()
     ack = ops.set_flag(
-        db.session, current_user.ticket.candidate_id, attempt_id, body.get("item_id"), body.get("flagged"),
+        db.session, current_user.candidate_id, attempt_id, body.get("item_id"), body.get("flagged"),
         body.get("seq"), body.get("key"), body.get("workstation"),
     )
     return _reply(ack, attempt_id)
@@ -102,7 +102,7 @@ def http_flag(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int
 @candidate_required
 def http_submit(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     body = _body()
-    ack = ops.submit(db.session, current_user.ticket.candidate_id, attempt_id, body.get("key"), body.get("workstation"))
+    ack = ops.submit(db.session, current_user.candidate_id, attempt_id, body.get("key"), body.get("workstation"))
     if ack.get("ok"):
         attempt = db.session.get(Attempt, attempt_id)
         if attempt is not None:

@@ -192,7 +192,7 @@ def decide(review_id: int) -> WerkzeugResponse:
 @blueprint.get("/mine")
 @candidate_required
 def mine() -> str:
-    candidate_id = current_user.ticket.candidate_id
+    candidate_id = current_user.candidate_id
     levels = ops.candidate_levels(db.session, candidate_id, released_only=True)
     sat = ops.sat_scores(db.session, candidate_id, released_only=True)
     requests = db.session.scalars(
@@ -209,7 +209,7 @@ def mine() -> str:
 def ask_review() -> WerkzeugResponse | tuple[str, int]:
     try:
         result_id = int(request.form.get("result_id", "0"))
-        ops.request_review(db.session, current_user.ticket.candidate_id, result_id, request.form.get("reason", ""),
+        ops.request_review(db.session, current_user.candidate_id, result_id, request.form.get("reason", ""),
                            current_user.actor)
     except ValueError:
         flash("成绩无效")
