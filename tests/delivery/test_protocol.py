@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
 
 from conftest import Sitting, exam_socket
+from delivery_support import save, started
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -18,25 +18,6 @@ from item_bank.db import utcnow
 from item_bank.models import ItemVersion
 
 NS = "/exam"
-
-
-def started(app: Flask, client: FlaskClient, sitting: Sitting, index: int = 0) -> tuple[Any, int, list[dict]]:
-    """Log candidate `index` in, join and start; returns the socket, attempt id and items."""
-    sitting.login(client, index)
-    sock = exam_socket(app, client)
-    assert sock.is_connected(NS)
-    attempt_id = sitting.attempt_ids[index]
-    joined = sock.emit("join", {"attempt_id": attempt_id, "workstation": f"ws-{index}"}, namespace=NS, callback=True)
-    assert joined["ok"] and joined["status"] == "checked_in"
-    ack = sock.emit("start", {"attempt_id": attempt_id}, namespace=NS, callback=True)
-    assert ack["ok"] and ack["status"] == "in_progress" and 0 < ack["remaining_s"] <= 90 * 60
-    items = client.get("/api/attempt").get_json()["items"]
-    return sock, attempt_id, items
-
-
-def save(sock: Any, attempt_id: int, item_id: int, value: Any, seq: int, key: str | None = None) -> dict:
-    body = {"attempt_id": attempt_id, "item_id": item_id, "value": value, "seq": seq, "key": key or f"k{seq}"}
-    return sock.emit("save", body, namespace=NS, callback=True)
 
 
 def stored(session: Session, attempt_id: int, item_id: int) -> Response | None:
