@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas is imported by grader_agreement on first use: the exam server imports this module when it
+# starts, and a restarted exam server must listen again within seconds.
 
 # Marks come in half points, but 8.3 - 6.3 is 2.0000000000000009 in binary floating point.
 _EPS = 1e-9
@@ -70,6 +75,8 @@ def grader_agreement(marks: pd.DataFrame, tolerance: float = 1.0) -> pd.DataFram
     `marks` has columns task, grader, mark; every other mark on the same task is a pair, so with double
     marking each mark is compared with the other marker's.
     """
+    import pandas as pd
+
     missing = {"task", "grader", "mark"} - set(marks.columns)
     if missing:
         raise ValueError(f"缺少列 {sorted(missing)}（grader_agreement needs columns task, grader, mark）")

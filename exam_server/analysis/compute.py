@@ -19,22 +19,28 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from threadpoolctl import threadpool_limits
 
 from exam_server.delivery.models import FINALISED, SCORED, SUBMITTED, Attempt, Response
 from exam_server.sessions.models import ExamSession
 from item_bank.db import utcnow
 from item_bank.models import Form, FormItem, Item, ItemVersion
 from item_bank.types import item_type
-from scoring.ctt import FlagThresholds, ItemAnalysis, item_analysis
-from scoring.irt import IRTConvergenceWarning, IRTModel
 from scoring.rules import Rule, ScoringError, letters_to_mask, score_matrix, score_response
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from scoring.ctt import FlagThresholds, ItemAnalysis
+    from scoring.irt import IRTModel
+
+# pandas, threadpoolctl, scoring.ctt and scoring.irt are imported by the functions that analyse, on first
+# use: the analysis web domain imports this module, and a restarted exam server must listen again within
+# seconds.
 
 SCORABLE = (SUBMITTED, SCORED, FINALISED)
 OPTION_TYPES = ("single", "judge", "multiple")
@@ -53,6 +59,12 @@ class AnalysisError(Exception):
     """An analysis that cannot be made or acted on: names the session, form or item at fault."""
 
 
+def _default_thresholds() -> FlagThresholds:
+    from scoring.ctt import FlagThresholds
+
+    return FlagThresholds(distractor_margin=0.05)
+
+
 @dataclass(frozen=True)
 class AnalysisSettings:
     """How a sitting is analysed: the IRT model, when estimates may be accepted, when items are flagged."""
@@ -68,7 +80,7 @@ class AnalysisSettings:
     max_iter: int = 500
     # A 5-point margin keeps sampling noise (about 80 people per 27 % group) from flagging every distractor
     # the upper group picks a hair more often than the lower.
-    thresholds: FlagThresholds = field(default_factory=lambda: FlagThresholds(distractor_margin=0.05))
+    thresholds: FlagThresholds = field(default_factory=_default_thresholds)
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -80,6 +92,8 @@ class AnalysisSettings:
     def from_config(cls, config: Mapping[str, Any], **overrides: Any) -> AnalysisSettings:
         """Settings from the app config (ITEM_ANALYSIS_MODEL, ITEM_ANALYSIS_MIN_N, ITEM_ANALYSIS_THRESHOLDS)
         or the same-named environment variables, then `overrides` (None values ignored)."""
+        from scoring.ctt import FlagThresholds
+
         model = config.get("ITEM_ANALYSIS_MODEL") or os.environ.get("ITEM_ANALYSIS_MODEL") or "2pl"
         min_n = config.get("ITEM_ANALYSIS_MIN_N") or os.environ.get("ITEM_ANALYSIS_MIN_N") or 200
         thresholds = FlagThresholds(
@@ -137,7 +151,21 @@ class FormData:
         return math.fsum(i.points for i in self.items)
 
     def frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.DataFrame(self.scores, columns=[i.version_id for i in self.items])
+
+
+def _empty_frame() -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame()
+
+
+def _empty_series() -> pd.Series:
+    import pandas as pd
+
+    return pd.Series(dtype=float)
 
 
 @dataclass
@@ -146,9 +174,9 @@ class IRTFit:
 
     model: str
     message: str = ""
-    params: pd.DataFrame = field(default_factory=pd.DataFrame)  # index version id: a b c se_a se_b se_c n
+    params: pd.DataFrame = field(default_factory=_empty_frame)  # index version id: a b c se_a se_b se_c n
     excluded: dict[int, str] = field(default_factory=dict)
-    theta: pd.Series = field(default_factory=lambda: pd.Series(dtype=float))  # index attempt id: EAP
+    theta: pd.Series = field(default_factory=_empty_series)  # index attempt id: EAP
     converged: bool = False
     loglik: float = float("nan")
     n_iter: int = 0
@@ -213,6 +241,8 @@ class SessionAnalysis:
 
     def version_stats(self) -> pd.DataFrame:
         """Per item version over the whole session: n presented, p (pooled over forms), and IRT estimates."""
+        import pandas as pd
+
         rows: dict[int, dict[str, float]] = {}
         for f in self.forms:
             for vid, row in f.ctt.items.iterrows():
@@ -374,6 +404,10 @@ def _histogram_edges(max_total: float, bins: int = 10) -> np.ndarray:
 
 def analyse_form(data: FormData, settings: AnalysisSettings) -> FormAnalysis:
     """The classical analysis of one form (scoring.ctt.item_analysis) with omissions from the responses."""
+    import pandas as pd
+
+    from scoring.ctt import item_analysis
+
     keys = [it.key if it.type in OPTION_TYPES else None for it in data.items]
     ctt = item_analysis(
         data.frame(),
@@ -392,6 +426,8 @@ def analyse_form(data: FormData, settings: AnalysisSettings) -> FormAnalysis:
 
 def fit_irt(forms: Sequence[FormData], settings: AnalysisSettings) -> IRTFit:
     """Calibrate the session's items together (full credit = 1); items not on a form are missing there."""
+    import pandas as pd
+
     fit = IRTFit(model=settings.model)
     columns: list[int] = list(dict.fromkeys(it.version_id for f in forms for it in f.items))
     attempt_ids = [a for f in forms for a in f.attempt_ids]
@@ -460,6 +496,11 @@ def fit_irt(forms: Sequence[FormData], settings: AnalysisSettings) -> IRTFit:
 def _fit_once(
     u: np.ndarray, ids: list[int], settings: AnalysisSettings
 ) -> tuple[IRTModel, np.ndarray, list[Any]]:
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    from scoring.irt import IRTConvergenceWarning, IRTModel
+
     frame = pd.DataFrame(u, columns=ids)
     model = IRTModel(settings.model, tol=settings.tol, max_iter=settings.max_iter)
     # The products are small (persons × items × 61 nodes): BLAS threads fighting the server's other work
@@ -472,6 +513,8 @@ def _fit_once(
 
 
 def _flag_frame(forms: Sequence[FormAnalysis]) -> pd.DataFrame:
+    import pandas as pd
+
     rows = []
     for f in forms:
         items = {it.version_id: it for it in f.data.items}
@@ -494,6 +537,8 @@ def _flag_frame(forms: Sequence[FormAnalysis]) -> pd.DataFrame:
 
 
 def _display_table(f: FormAnalysis, irt: IRTFit) -> pd.DataFrame:
+    import pandas as pd
+
     items = f.ctt.items
     reasons = f.ctt.flags.groupby("item")["reason"].apply(lambda s: "；".join(s)) if len(f.ctt.flags) else {}
     codes = f.ctt.flags.groupby("item")["code"].apply(lambda s: ",".join(s)) if len(f.ctt.flags) else {}
@@ -670,6 +715,8 @@ def empirical_icc(
 
 def form_summary(analysis: SessionAnalysis) -> pd.DataFrame:
     """One row per form: persons, items, the totals' distribution, alpha / KR-20, SEM and pass rate."""
+    import pandas as pd
+
     rows = []
     for f in analysis.forms:
         s = f.ctt.form.to_dict()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 
-import pandas as pd
-
 from exam_server.analysis.compute import MODEL_LABELS, SessionAnalysis, form_summary
 
 ITEM_COLUMNS = {
@@ -50,6 +48,10 @@ FORM_COLUMNS = {
 def export_excel(analysis: SessionAnalysis) -> bytes:
     """The analysis as an .xlsx workbook, one sheet per table (forms, items, distractors, flags,
     score distribution, IRT parameters)."""
+    # Imported here, on first use: the analysis web domain imports this module, and a restarted exam
+    # server must listen again within seconds.
+    import pandas as pd
+
     items = pd.concat([f.table.assign(form_code=f.form_code) for f in analysis.forms], ignore_index=True)
     dis_frames = []
     for f in analysis.forms:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,6 +18,9 @@ from item_bank.db import utcnow
 from item_bank.models import APPROVED, DRAFT, IN_REVIEW, Item, ItemVersion, ReviewComment
 from item_bank.review import Reviewer, ReviewError, transition
 from item_bank.versions import ItemDraft, ItemError, latest_version, revise_item
+
+if TYPE_CHECKING:
+    import pandas as pd  # only in annotations: the analysis web domain imports this module at start-up
 
 COMMENT_MARK = "【试题分析"
 MAX_ABS_B = 6.0

@@ -10,16 +10,10 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-
-import matplotlib
-
-matplotlib.use("Agg")  # no display on a server; must precede any backend import
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib import font_manager
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from exam_server.analysis.compute import (
     OPTION_TYPES,
@@ -28,6 +22,10 @@ from exam_server.analysis.compute import (
     distractor_curves,
     empirical_icc,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 # Debian's fonts-noto-cjk first, then fonts-wqy-zenhei; without either the labels fall back to
 # DejaVu Sans and Chinese characters show as boxes, but the plot is still drawn.
@@ -38,8 +36,22 @@ THETA = np.linspace(-4, 4, 161)
 
 
 @lru_cache(maxsize=1)
+def _matplotlib() -> ModuleType:
+    """matplotlib on the Agg backend, imported at the first plot rather than with this module (about half a
+    second): the analysis web domain imports this module, and a restarted exam server must listen again
+    within seconds."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a server; must precede any backend import
+    return matplotlib
+
+
+@lru_cache(maxsize=1)
 def cjk_font() -> str | None:
     """The first installed CJK font family matplotlib knows, or None."""
+    _matplotlib()
+    from matplotlib import font_manager
+
     installed = {f.name for f in font_manager.fontManager.ttflist}
     return next((name for name in CJK_FONTS if name in installed), None)
 
@@ -55,12 +67,18 @@ def _rc() -> dict[str, object]:
 
 def _draw(width: float, height: float) -> tuple[Figure, dict[str, object]]:
     """A blank figure and the rc settings every text of it must be created and drawn under."""
+    _matplotlib()
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     fig.set_facecolor("white")
     return fig, _rc()
 
 
 def _png(fig: Figure) -> bytes:
+    _matplotlib()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     buf = io.BytesIO()
     FigureCanvasAgg(fig).print_png(buf)
     return buf.getvalue()
@@ -83,7 +101,7 @@ def icc_png(
 ) -> bytes:
     """Item characteristic curve: the fitted P(θ) (if any) and the observed share right per ability group."""
     fig, rc = _draw(6.0, 3.8)
-    with matplotlib.rc_context(rc):
+    with _matplotlib().rc_context(rc):
         ax = fig.add_subplot()
         if model is not None:
             a, b, c = model
@@ -127,7 +145,7 @@ def distractor_png(
     """Share choosing each option (and omitting) across score groups, lowest to highest; keys solid (a single
     key in black), distractors dashed."""
     fig, rc = _draw(6.0, 3.8)
-    with matplotlib.rc_context(rc):
+    with _matplotlib().rc_context(rc):
         ax = fig.add_subplot()
         x = np.arange(len(groups))
         several_keys = len(key or "") > 1
@@ -171,7 +189,7 @@ def histogram_png(
 ) -> bytes:
     """Distribution of total scores as bars, with the mean and the pass mark marked."""
     fig, rc = _draw(6.4, 3.6)
-    with matplotlib.rc_context(rc):
+    with _matplotlib().rc_context(rc):
         ax = fig.add_subplot()
         e = np.asarray(edges, dtype=float)
         ax.bar(e[:-1], counts, width=np.diff(e), align="edge", color=COLOURS[0], edgecolor="white", alpha=0.9)
@@ -199,7 +217,7 @@ def test_information(a: np.ndarray, b: np.ndarray, c: np.ndarray, theta: np.ndar
 def information_png(title: str, *, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bytes:
     """Test information I(θ) of the items given, with the conditional standard error 1/√I(θ)."""
     fig, rc = _draw(6.4, 3.6)
-    with matplotlib.rc_context(rc):
+    with _matplotlib().rc_context(rc):
         ax = fig.add_subplot()
         info = test_information(a, b, c)
         ax.plot(THETA, info, color=COLOURS[0], linewidth=2.2, label="测验信息量 I(θ)")

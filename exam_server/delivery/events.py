@@ -137,7 +137,7 @@ def on_join(data: Any) -> dict[str, Any]:
         return ops.DeliveryError("not_your_attempt").ack()
     workstation = str(_arg(data, "workstation") or request.sid)  # type: ignore[attr-defined]
     try:
-        body, state = ops.join(db.session, attempt_id, workstation, _actor(), candidate_id=candidate_id)
+        body, state, seat_changed = ops.join(db.session, attempt_id, workstation, _actor(), candidate_id=candidate_id)
     except ops.DeliveryError as exc:
         db.session.rollback()
         if exc.code != "not_your_attempt":  # the proctor sees the held workstation
@@ -148,7 +148,8 @@ def on_join(data: Any) -> dict[str, Any]:
     conn = _connections[request.sid]  # type: ignore[attr-defined]
     conn.update(attempt_id=state.id, workstation=workstation)
     join_room(attempt_room(state.id))
-    push_seat(state)
+    if seat_changed:  # a whole room reconnecting after a restart sends the proctor nothing new
+        push_seat(state)
     return body
 
 

@@ -522,14 +522,17 @@ def _log_row(session: Session, attempt_id: int, kind: str, actor: str, payload: 
 
 def join(
     session: Session, attempt_id: int, workstation: str, actor: str, candidate_id: int | None = None
-) -> tuple[dict[str, Any], AttemptState]:
-    """A workstation opens the attempt: its state, acknowledged answers and flags (and the seat's state).
+) -> tuple[dict[str, Any], AttemptState, bool]:
+    """A workstation opens the attempt: its state, acknowledged answers and flags, the seat's state, and
+    whether the seat map has anything new to show (a plain reconnect of the same workstation has not).
 
     One workstation at a time: a different one is held (`awaiting_move`) until a proctor allows it.
     `candidate_id`, when given, must own the attempt.
     """
     now = utcnow()
-    state = _submit_if_overdue(session, _own_state(session, attempt_id, candidate_id), now)
+    before = _own_state(session, attempt_id, candidate_id)
+    state = _submit_if_overdue(session, before, now)
+    seat_changed = state is not before
     active = state.status in (CHECKED_IN, IN_PROGRESS, PAUSED)
     changes: dict[str, Any] = {}
     if active and state.workstation and state.workstation != workstation:
@@ -541,6 +544,7 @@ def join(
         raise DeliveryError("awaiting_move")
     if active and state.workstation != workstation:
         state.workstation = changes["workstation"] = workstation
+        seat_changed = True
         _log_row(session, state.id, "workstation", actor, {"workstation": workstation[:12]}, now)
     # A rejoin (a reconnect after a network blip or a server restart) only refreshes a stale activity
     # time: a whole room rejoining at once then costs reads, not one disk sync per candidate.
@@ -561,7 +565,7 @@ def join(
         "answers": answers,
         "flags": flags,
     }
-    return body, state
+    return body, state, seat_changed
 
 
 def start(

@@ -120,7 +120,7 @@ def http_join(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int
         return jsonify(ok=False, error="not_your_attempt", message=ops.MESSAGES["not_your_attempt"]), 403
     try:
         workstation = str(body.get("workstation") or "http")
-        state, seat = ops.join(db.session, attempt.id, workstation, current_user.actor)
+        state, seat, _ = ops.join(db.session, attempt.id, workstation, current_user.actor)
         if body.get("start"):
             ack, seat = ops.start(db.session, attempt.id, current_user.actor, workstation)
             state.update(ack)

@@ -13,9 +13,8 @@ import secrets
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -63,6 +62,12 @@ from scoring.grading import (
     needs_adjudication,
     panel_score,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas is imported on first use (grader agreement), not here: the grading web domain imports this
+# module, and a restarted exam server must listen again within seconds.
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read aloud and typed
 GRADER_ROLES = ("grader", "chief_grader")
@@ -889,6 +894,8 @@ class Monitor:
 def agreement(session: Session, session_id: int) -> tuple[pd.DataFrame, float]:
     """Per grader agreement with the other marker (n, exact, adjacent, Pearson r, mean difference) on the
     100-point scale of each task, with the adjacency tolerance used (the tasks' median, in %)."""
+    import pandas as pd
+
     rows = session.execute(
         select(Mark.task_id, Mark.grader_id, Mark.total, GradingTask.max_points, GradingTask.tolerance)
         .join(GradingTask, GradingTask.id == Mark.task_id)
@@ -904,6 +911,8 @@ def agreement(session: Session, session_id: int) -> tuple[pd.DataFrame, float]:
 
 def monitor(session: Session, exam_session: ExamSession) -> Monitor:
     """Progress, each grader's load and agreement, and what waits for the chief grader or a panel chair."""
+    import pandas as pd
+
     tasks = list(session.scalars(
         select(GradingTask).where(GradingTask.session_id == exam_session.id, GradingTask.superseded.is_(False))
         .order_by(GradingTask.id)

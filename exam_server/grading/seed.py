@@ -246,7 +246,7 @@ def sit(session: Session, attempt_id: int, answers: dict[int, Any]) -> dict[str,
     from exam_server.delivery.operations import save_answer, start, submit
 
     attempt = session.get(Attempt, attempt_id)
-    start(session, attempt, actor="candidate")
+    start(session, attempt.id, actor="candidate")
     for seq, (version_id, value) in enumerate(answers.items(), start=1):
         ack = save_answer(session, attempt.candidate_id, attempt.id, version_id, value, seq,
                           f"seed-{attempt.id}-{seq}")

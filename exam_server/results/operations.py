@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -508,6 +507,10 @@ def _session_points(
     session: Session, session_id: int, form_id: int, plan: ScoringPlan, group: list[tuple[int, int]]
 ) -> np.ndarray:
     """The points matrix of one form's attempts in a session (rows in `group` order, sorted by attempt id)."""
+    # pandas is imported here, on first use, not with the module: the results web domain imports this
+    # module, and a restarted exam server must listen again within seconds.
+    import pandas as pd
+
     rows = _response_rows(session, session_id, form_id)
     chosen = np.zeros((len(group), len(plan.option_columns)), dtype=np.uint32)
     others: list[dict[int, Any]] = [{} for _ in group]

@@ -13,17 +13,17 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-
-from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.pdfgen.canvas import Canvas
+from typing import TYPE_CHECKING
 
 from exam_server.core.timefmt import local
 from exam_server.sessions.models import ExamSession, Room, Ticket
 from exam_server.sessions.operations import mask_id_number
+
+if TYPE_CHECKING:
+    from reportlab.pdfgen.canvas import Canvas
+
+# reportlab is imported by the functions that draw, on first use: the sessions web domain imports this
+# module, and a restarted exam server must listen again within seconds.
 
 FONT_NAME = "CJK"
 FONT_CANDIDATES = (
@@ -72,6 +72,9 @@ def _find_font() -> str:
 
 def register_cjk_font() -> str:
     """Register the CJK font with reportlab once; returns its name for `setFont`."""
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
     if FONT_NAME not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(TTFont(FONT_NAME, _find_font(), subfontIndex=0))
     return FONT_NAME
@@ -99,6 +102,10 @@ def _place(ticket: Ticket) -> tuple[str, str, str]:
 
 def _draw_ticket(c: Canvas, ticket: Ticket, top: float, height: float) -> None:
     """One ticket in the band [top - height, top] of the page."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+
     width, _ = A4
     left, right = 18 * mm, width - 18 * mm
     c.setStrokeColor(colors.black)
@@ -154,6 +161,10 @@ def _draw_ticket(c: Canvas, ticket: Ticket, top: float, height: float) -> None:
 
 def tickets_pdf(tickets: Sequence[Ticket]) -> bytes:
     """Admission tickets, two per A4 page with a cutting line between them."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen.canvas import Canvas
+
     register_cjk_font()
     buf = io.BytesIO()
     c = Canvas(buf, pagesize=A4, pageCompression=1)
@@ -185,6 +196,11 @@ def tickets_pdf(tickets: Sequence[Ticket]) -> bytes:
 def seating_list_pdf(exam_session: ExamSession, room: Room, tickets: Sequence[Ticket]) -> bytes:
     """The seating list of one room for the door and the proctor's desk: seat, ticket, name, masked ID,
     and a column for the candidate's signature."""
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen.canvas import Canvas
+
     register_cjk_font()
     buf = io.BytesIO()
     c = Canvas(buf, pagesize=A4, pageCompression=1)

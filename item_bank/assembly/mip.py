@@ -12,11 +12,15 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import highspy
 import numpy as np
-from scipy import sparse
+
+if TYPE_CHECKING:
+    import highspy
+
+# highspy and scipy are imported when a model is solved, not with this module: the exam server's
+# paper-assembly screens import it, and a restarted exam server must listen again within seconds.
 
 INF = math.inf
 _banner_shown = False
@@ -25,6 +29,8 @@ _banner_shown = False
 def new_highs() -> highspy.Highs:
     """A HiGHS instance; the first one of the process prints a banner on fd 1, which we swallow."""
     global _banner_shown
+    import highspy
+
     if _banner_shown:
         return highspy.Highs()
     _banner_shown = True
@@ -181,6 +187,9 @@ class MipModel:
         options: dict[str, Any] | None = None,
     ) -> SolveResult:
         """Solve with HiGHS; a time limit returns the best solution found, with its gap."""
+        import highspy
+        from scipy import sparse
+
         n, m = self.n_cols, self.n_rows
         lb = np.concatenate(self._lb) if self._lb else np.zeros(0)
         ub = np.concatenate(self._ub) if self._ub else np.zeros(0)
