@@ -98,7 +98,11 @@ def load_principal(principal_id: str) -> StaffPrincipal | CandidatePrincipal | N
         user = db.session.get(User, int(raw))
         return StaffPrincipal(user) if user is not None and user.active else None
     if kind == "t":
-        row = db.session.connection().execute(_PRINCIPAL_OF_TICKET, {"ticket": int(raw)}).one_or_none()
+        # Its own short-lived connection: a request that then waits its turn (the burst gate of the
+        # exam page) must not hold one of the pool's few connections meanwhile.
+        assert db.engine is not None
+        with db.engine.connect() as connection:
+            row = connection.execute(_PRINCIPAL_OF_TICKET, {"ticket": int(raw)}).one_or_none()
         return CandidatePrincipal(ticket_id=row.id, candidate_id=row.candidate_id, number=row.number) if row else None
     return None
 

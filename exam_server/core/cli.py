@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import click
 from flask import current_app
 from sqlalchemy import select
@@ -48,6 +50,10 @@ def serve(host: str, port: int) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config["RUN_BACKGROUND_TASKS"]:
         start_deadline_sweeper(app)
+    # What start-up built (modules, mappers, the app) lives as long as the process: keep it out of
+    # the garbage collector's full passes, which otherwise stall every socket for their duration.
+    gc.collect()
+    gc.freeze()
     socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, log_output=False)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.core.auth import candidate_required
-from exam_server.delivery import events  # noqa: F401  (registers the /exam Socket.IO handlers)
+from exam_server.delivery import events  # also registers the /exam Socket.IO handlers
 from exam_server.delivery import operations as ops
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.notify import push_attempt_state, push_seat
@@ -35,10 +35,12 @@ def exam_page() -> str:
 @blueprint.get("/api/attempt")
 @candidate_required
 def api_attempt() -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
-    attempt = current_attempt()
-    if attempt is None:
-        return jsonify(ok=False, error="not_your_attempt", message="没有找到您的考试。"), 404
-    return current_app.response_class(ops.render_attempt_json(db.session, attempt), mimetype="application/json")
+    with events.burst_gate:  # the whole room fetches its paper at the start
+        attempt = current_attempt()
+        if attempt is None:
+            return jsonify(ok=False, error="not_your_attempt", message="没有找到您的考试。"), 404
+        body = ops.render_attempt_json(db.session, attempt)
+    return current_app.response_class(body, mimetype="application/json")
 
 
 @blueprint.get("/api/attempts/<int:attempt_id>/media/<digest>")
