@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Integer, String, bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -79,7 +79,15 @@ def remaining_seconds(attempt: Attempt | AttemptState, now: dt.datetime | None =
     return max(0.0, attempt.remaining_s)
 
 
-def _is_overdue(attempt: Attempt, now: dt.datetime) -> bool:
+class _Clocked(Protocol):
+    """What the checks below read of an attempt: an ORM attempt, an `AttemptState` or a row."""
+
+    status: str
+    deadline_at: dt.datetime | None
+    workstation: str | None
+
+
+def _is_overdue(attempt: _Clocked, now: dt.datetime) -> bool:
     return attempt.status == IN_PROGRESS and attempt.deadline_at is not None and now >= attempt.deadline_at
 
 
@@ -500,7 +508,7 @@ def _own_state(session: Session, attempt_id: Any, candidate_id: int | None) -> A
 
 def _submit_if_overdue(session: Session, state: AttemptState, now: dt.datetime) -> AttemptState:
     """Submit an attempt whose clock ran out (as of its deadline) and return its new state."""
-    if not (state.status == IN_PROGRESS and state.deadline_at is not None and now >= state.deadline_at):
+    if not _is_overdue(state, now):
         return state
     attempt = _lock_attempt(session, state.id)
     assert attempt is not None
@@ -509,7 +517,7 @@ def _submit_if_overdue(session: Session, state: AttemptState, now: dt.datetime) 
     return AttemptState.of(attempt)
 
 
-def _require_workstation(attempt: Attempt, workstation: str | None) -> None:
+def _require_workstation(attempt: _Clocked, workstation: str | None) -> None:
     if workstation is not None and attempt.workstation and attempt.workstation != workstation:
         raise DeliveryError("moved")
 
@@ -573,8 +581,7 @@ def start(
 ) -> tuple[dict[str, Any], AttemptState]:
     """The candidate has read the instructions: start the clock (a repeat is harmless)."""
     state = _own_state(session, attempt_id, candidate_id)
-    if workstation is not None and state.workstation and state.workstation != workstation:
-        raise DeliveryError("moved")
+    _require_workstation(state, workstation)
     now = utcnow()
     if state.status == SCHEDULED:
         raise DeliveryError("not_checked_in")
@@ -607,10 +614,12 @@ def start(
 # ---------------------------------------------------------------- answers
 
 
-def _check_writable(session: Session, attempt: Attempt, now: dt.datetime) -> None:
+def _check_writable(session: Session, attempt: _Clocked, attempt_id: int, now: dt.datetime) -> None:
     if _is_overdue(attempt, now):
         # The clock ran out before this write arrived: the attempt is submitted as of its deadline.
-        _submit_locked(session, attempt, actor="server", reason="deadline", at=attempt.deadline_at)
+        locked = _lock_attempt(session, attempt_id)
+        assert locked is not None
+        _submit_locked(session, locked, actor="server", reason="deadline", at=locked.deadline_at)
         session.commit()
         raise DeliveryError("deadline_passed")
     if attempt.status == PAUSED:
@@ -682,20 +691,9 @@ def _begin_item_step(
         raise DeliveryError("not_your_attempt")
     if row.ack is not None:
         return dict(row.ack)
-    if workstation is not None and row.workstation and row.workstation != workstation:
-        raise DeliveryError("moved")
+    _require_workstation(row, workstation)
     now = utcnow()
-    if row.status == IN_PROGRESS and row.deadline_at is not None and now >= row.deadline_at:
-        # The clock ran out before this write arrived: the attempt is submitted as of its deadline.
-        attempt = _lock_attempt(session, attempt_id)
-        assert attempt is not None
-        _check_writable(session, attempt, now)
-    if row.status == PAUSED:
-        raise DeliveryError("paused")
-    if row.status in (SUBMITTED, SCORED, "finalised"):
-        raise DeliveryError("submitted")
-    if row.status != IN_PROGRESS:
-        raise DeliveryError("not_in_progress")
+    _check_writable(session, row, attempt_id, now)
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or not key_ok:
         raise DeliveryError("invalid_value", "请求缺少序号或幂等键。")
     if not item_ok or item_id not in form_items(session, row.form_id):
