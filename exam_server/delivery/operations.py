@@ -710,23 +710,24 @@ def _finish_item_step(
     response: dict[str, Any], answered_delta: int = 0,
 ) -> dict[str, Any]:
     """Write the response change, the log entry and the attempt's counters; commit; return the ack."""
-    if response and step.response_id is None:
-        _run(session, _INSERT_RESPONSE, {
-            "attempt_id": step.attempt_id, "item_version_id": step.item_id,
-            **{"value": None, "seq": 0, "saved_at": None, "flagged": False, "flag_seq": 0, **response},
-        })
-    elif response:
-        _run(session, _UPDATE_RESPONSE, {"b_id": step.response_id, **response})
-    _run(session, _INSERT_EVENT, {
-        "attempt_id": step.attempt_id, "at": step.now, "kind": kind, "actor": "candidate",
-        "item_version_id": step.item_id, "seq": step.seq, "key": step.key, "payload": payload, "ack": ack,
-    })
-    _run(session, _TOUCH_AFTER_STEP, {"b_id": step.attempt_id, "b_at": step.now, "b_seq": step.seq,
-                                      "b_delta": answered_delta})
     try:
+        if response and step.response_id is None:
+            _run(session, _INSERT_RESPONSE, {
+                "attempt_id": step.attempt_id, "item_version_id": step.item_id,
+                **{"value": None, "seq": 0, "saved_at": None, "flagged": False, "flag_seq": 0, **response},
+            })
+        elif response:
+            _run(session, _UPDATE_RESPONSE, {"b_id": step.response_id, **response})
+        _run(session, _INSERT_EVENT, {
+            "attempt_id": step.attempt_id, "at": step.now, "kind": kind, "actor": "candidate",
+            "item_version_id": step.item_id, "seq": step.seq, "key": step.key, "payload": payload, "ack": ack,
+        })
+        _run(session, _TOUCH_AFTER_STEP, {"b_id": step.attempt_id, "b_at": step.now, "b_seq": step.seq,
+                                          "b_delta": answered_delta})
         _commit_core(session)
     except IntegrityError:
-        # A resend of the same key that raced this one (two processes): it got there first.
+        # The row lock serialises steps of one attempt, so only a resend of the same key that got in
+        # first (a lock-less database) ends here: it gets that first acknowledgement.
         session.rollback()
         previous = _previous_ack(session, step.attempt_id, step.key)
         if previous is None:
