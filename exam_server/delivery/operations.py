@@ -644,13 +644,21 @@ def _remember(session: Session, event: AttemptEvent, ack: dict[str, Any]) -> dic
     event.ack = ack
     try:
         session.commit()
-    except IntegrityError:
-        session.rollback()
-        previous = _previous_ack(session, event.attempt_id, event.key)
-        if previous is None:
-            raise
-        return previous
+    except IntegrityError as exc:
+        return _ack_after_conflict(session, event.attempt_id, event.key, exc)
     return ack
+
+
+def _ack_after_conflict(session: Session, attempt_id: int, key: str | None, exc: IntegrityError) -> dict[str, Any]:
+    """A step's key was already taken (a concurrent resend got there first): that step's acknowledgement.
+
+    The attempt's row lock serialises steps of one attempt, so this is only reached without one.
+    """
+    session.rollback()
+    previous = _previous_ack(session, attempt_id, key)
+    if previous is None:
+        raise exc
+    return previous
 
 
 @dataclass
@@ -725,14 +733,8 @@ def _finish_item_step(
         _run(session, _TOUCH_AFTER_STEP, {"b_id": step.attempt_id, "b_at": step.now, "b_seq": step.seq,
                                           "b_delta": answered_delta})
         _commit_core(session)
-    except IntegrityError:
-        # The row lock serialises steps of one attempt, so only a resend of the same key that got in
-        # first (a lock-less database) ends here: it gets that first acknowledgement.
-        session.rollback()
-        previous = _previous_ack(session, step.attempt_id, step.key)
-        if previous is None:
-            raise
-        return previous
+    except IntegrityError as exc:
+        return _ack_after_conflict(session, step.attempt_id, step.key, exc)
     return ack
 
 
