@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from flask import Flask
+from flask import Flask, abort
 
 from exam_server.core.config import load_config
 from exam_server.core.cookies import ConnectionSessionInterface
@@ -30,6 +30,10 @@ WEB_DOMAINS = (
 )
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
+
+
+def _answered_by_socketio() -> NoReturn:
+    abort(404)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -59,6 +63,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         manage_session=False,
     )
     app.session_interface = ConnectionSessionInterface()
+    # Each Socket.IO event runs in a request context built from its connection's first request, to
+    # /socket.io/. With no rule for that path, building the context raises NotFound and keeps it with
+    # its traceback: some fifty objects in reference cycles per event, freed only by the collector's
+    # full passes, which stall every socket of the process (100-300 ms, every few seconds, under
+    # benchmarks/load.py). The rules are never served: the Socket.IO middleware answers that path first.
+    for websocket in (False, True):  # a websocket's environ matches only rules for websockets
+        app.add_url_rule("/socket.io/", endpoint="socketio", view_func=_answered_by_socketio,
+                         methods=["GET"] if websocket else ["GET", "POST"], strict_slashes=False,
+                         websocket=websocket)
     app.jinja_env.filters["local"] = local
     app.jinja_env.globals["navigation"] = navigation
 

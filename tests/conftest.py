@@ -231,8 +231,8 @@ def sitting(app: Flask, session: Session, small_bank_csv: Path) -> Sitting:
     return Sitting(seeded, ids)
 
 
-def exam_socket(app: Flask, client: FlaskClient) -> Any:
-    """A Socket.IO test client on /exam carrying `client`'s login cookie."""
+def exam_socket(app: Flask, client: FlaskClient, headers: dict[str, str] | None = None) -> Any:
+    """A Socket.IO test client on /exam carrying `client`'s login cookie (and `headers`, if given)."""
     from exam_server.extensions import socketio
 
-    return socketio.test_client(app, namespace="/exam", flask_test_client=client)
+    return socketio.test_client(app, namespace="/exam", flask_test_client=client, headers=headers)

@@ -11,10 +11,11 @@ from flask.testing import FlaskClient
 NS = "/exam"
 
 
-def started(app: Flask, client: FlaskClient, sitting: Sitting, index: int = 0) -> tuple[Any, int, list[dict]]:
+def started(app: Flask, client: FlaskClient, sitting: Sitting, index: int = 0,
+            headers: dict[str, str] | None = None) -> tuple[Any, int, list[dict]]:
     """Log candidate `index` in, join and start; returns the socket, attempt id and items."""
     sitting.login(client, index)
-    sock = exam_socket(app, client)
+    sock = exam_socket(app, client, headers)
     assert sock.is_connected(NS)
     attempt_id = sitting.attempt_ids[index]
     joined = sock.emit("join", {"attempt_id": attempt_id, "workstation": f"ws-{index}"}, namespace=NS, callback=True)
