@@ -517,17 +517,20 @@ class Worker:
         t = time.monotonic()
         await asyncio.gather(*(self.setup(c, gate) for c in self.candidates))
         ready.put(time.monotonic() - t)
-        # A thousand clients are a big heap: the collector's full passes over it stalled this process
-        # for 0.2-0.7 s, adding that to every acknowledgement in flight, of either server. What the
-        # set-up built lives to the end, so it is kept out of those passes.
+        # A thousand clients and their papers are a big heap: the collector's passes over it stalled
+        # this process for up to 0.7 s, adding that to every acknowledgement in flight, of either
+        # server, and most at the worst moments (start burst, reconnect storm). The timed part leaves
+        # little garbage (the reconnects' teardown, thousands of objects), so it runs without them.
         gc.collect()
         gc.freeze()
+        gc.disable()
         t0_wall = await self.loop.run_in_executor(None, control.get)
         t0 = self.loop.time() + (t0_wall - time.time())
         await asyncio.sleep(max(0.0, t0 - self.loop.time()))
         t_end = t0 + self.plan.sitting_s
         await asyncio.gather(*(self.sit(c, t0, t_end) for c in self.candidates))
         t_done = self.loop.time()
+        gc.enable()
         await asyncio.gather(*(c.sio.disconnect() for c in self.candidates))
         await asyncio.gather(*(c.http.close() for c in self.candidates))
         results.put({

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import Integer, String, bindparam, case, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -140,6 +141,36 @@ _TOUCH_AFTER_STEP = (
 )
 
 
+# PostgreSQL runs a step's three writes (response, log row, counters) as one statement with
+# data-modifying CTEs: under a reconnect storm every round trip waits a turn of the server's event
+# loop, and a save used to make seven. SQLite has no such CTEs and no round trips to save.
+_STEP_EVENT = insert(_E).values(
+    attempt_id=bindparam("b_id"), at=bindparam("b_at"), kind=bindparam("e_kind"), actor=bindparam("e_actor"),
+    item_version_id=bindparam("e_item"), seq=bindparam("b_seq"), key=bindparam("e_key"),
+    payload=bindparam("e_payload", type_=_E.c.payload.type), ack=bindparam("e_ack", type_=_E.c.ack.type),
+).cte("step_event")
+_RESPONSE_COLUMNS = ("value", "seq", "saved_at", "flagged", "flag_seq")
+_STEP_WRITES: dict[tuple[bool, tuple[str, ...]], Any] = {}
+
+
+def _step_writes(insert_response: bool, columns: tuple[str, ...]) -> Any:
+    """The one statement of a step's writes on PostgreSQL, for a new response row (all columns) or
+    a change of `columns` of an existing one (none: the step changes no answer)."""
+    statement = _STEP_WRITES.get((insert_response, columns))
+    if statement is None:
+        statement = _TOUCH_AFTER_STEP.add_cte(_STEP_EVENT)
+        if insert_response:
+            values = {c: bindparam(f"r_{c}", type_=_R.c[c].type) for c in _RESPONSE_COLUMNS}
+            statement = statement.add_cte(insert(_R).values(
+                attempt_id=bindparam("b_id"), item_version_id=bindparam("e_item"), **values).cte("step_response"))
+        elif columns:
+            values = {c: bindparam(f"r_{c}", type_=_R.c[c].type) for c in columns}
+            statement = statement.add_cte(
+                update(_R).where(_R.c.id == bindparam("r_id")).values(**values).cte("step_response"))
+        _STEP_WRITES[(insert_response, columns)] = statement
+    return statement
+
+
 def _commit_core(session: Session) -> None:
     """Commit what the prepared statements wrote, and forget any ORM copy of what they changed.
 
@@ -150,13 +181,19 @@ def _commit_core(session: Session) -> None:
     session.expire_all()
 
 
-def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool = False) -> Any:
-    """Run a prepared statement on the session's connection; `lock` takes the attempt row on PostgreSQL."""
+def _connection(session: Session) -> Connection:
+    """The session's connection in its current transaction."""
     # Session.connection() walks the session's transaction machinery on every call; within one
     # transaction it is always the same connection, so it is looked up once.
     connection = session.info.get("delivery.connection")
     if connection is None or connection.closed or not connection.in_transaction():
         connection = session.info["delivery.connection"] = session.connection()
+    return connection
+
+
+def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool = False) -> Any:
+    """Run a prepared statement on the session's connection; `lock` takes the attempt row on PostgreSQL."""
+    connection = _connection(session)
     if lock and connection.dialect.name != "sqlite":  # SQLite serialises writers itself
         statement = _LOCKED[id(statement)]
     return connection.execute(statement, params)
@@ -719,6 +756,17 @@ def _finish_item_step(
 ) -> dict[str, Any]:
     """Write the response change, the log entry and the attempt's counters; commit; return the ack."""
     try:
+        if _connection(session).dialect.name == "postgresql":
+            columns = tuple(c for c in _RESPONSE_COLUMNS if c in response)
+            full = {"value": None, "seq": 0, "saved_at": None, "flagged": False, "flag_seq": 0, **response}
+            _run(session, _step_writes(bool(response) and step.response_id is None, columns), {
+                "b_id": step.attempt_id, "b_at": step.now, "b_seq": step.seq, "b_delta": answered_delta,
+                "e_kind": kind, "e_actor": "candidate", "e_item": step.item_id, "e_key": step.key,
+                "e_payload": payload, "e_ack": ack, "r_id": step.response_id,
+                **{f"r_{c}": v for c, v in full.items()},
+            })
+            _commit_core(session)
+            return ack
         if response and step.response_id is None:
             _run(session, _INSERT_RESPONSE, {
                 "attempt_id": step.attempt_id, "item_version_id": step.item_id,

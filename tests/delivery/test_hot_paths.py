@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
+import time
 from collections import Counter
 
 import pytest
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 from exam_server.delivery import operations as ops
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
 from exam_server.extensions import db
+from item_bank.db import make_session_factory
 from item_bank.models import FormItem
 
 NS = "/exam"
@@ -134,3 +137,42 @@ def test_socket_events_leave_no_exceptions_in_reference_cycles(
         gc.enable()
     assert not {"frame", "traceback"} & set(kinds), kinds
     assert kinds.total() < 10 * saves, kinds
+
+
+# Two transactions of one attempt at once happen with several server processes, on PostgreSQL; the
+# one process of the SQLite set-up runs its transactions one after another (gevent, no I/O inside).
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_resend_racing_its_original_is_stored_once_and_both_get_the_same_acknowledgement(
+    app: Flask, client: FlaskClient, sitting: Sitting, session: Session
+) -> None:
+    """The browser resent an answer before the first send was acknowledged, on a new connection: both
+    sends wait for the attempt's row and read before either commits, so the second finds the key
+    taken only when it writes (in the one statement of its writes)."""
+    _sock, attempt_id, items = started(app, client, sitting)
+    item, answer = items[0]["item_id"], items[0]["options"][1]["id"]
+    candidate_id = session.get(Attempt, attempt_id).candidate_id
+    holder = db.engine.connect()
+    holder.execute(text("SELECT id FROM attempt WHERE id = :id FOR UPDATE"), {"id": attempt_id})
+    acks: list[dict] = []
+
+    def send() -> None:
+        with make_session_factory(db.engine)() as own:
+            acks.append(ops.save_answer(own, candidate_id, attempt_id, item, answer, 4, "resent-4", "ws-0"))
+
+    senders = [threading.Thread(target=send) for _ in range(2)]
+    for sender in senders:
+        sender.start()
+    time.sleep(0.5)  # both are waiting for the row
+    holder.rollback()
+    holder.close()
+    for sender in senders:
+        sender.join(30)
+    assert len(acks) == 2 and acks[0] == acks[1] and acks[0]["ok"] and acks[0]["seq"] == 4
+    session.expire_all()
+    logged = session.scalars(select(AttemptEvent).where(AttemptEvent.attempt_id == attempt_id,
+                                                        AttemptEvent.key == "resent-4")).all()
+    assert len(logged) == 1
+    stored = session.scalar(select(Response).where(Response.attempt_id == attempt_id,
+                                                   Response.item_version_id == item))
+    assert (stored.value, stored.seq) == (answer, 4)
+    assert session.get(Attempt, attempt_id).answered_count == 1
