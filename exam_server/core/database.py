@@ -2,15 +2,53 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, scoped_session
 
 from item_bank.db import make_engine, make_session_factory
 
 if TYPE_CHECKING:
     from flask import Flask
+
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# A pooled connection idle this long is pinged before use: the database server may have restarted, or
+# a firewall dropped it. One in steady use is not: a ping is one more round trip for every answer
+# saved, and during a reconnect storm each round trip waits a turn of the server's event loop. A
+# connection that died while in use fails its operation, the pool then replaces every connection
+# as old as it, and the candidate's handlers run the step once more (`once_more_after_disconnect`).
+PING_AFTER_IDLE_S = 10.0
+
+
+def ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Ping a connection checked out after more than `idle_s` in the pool; replace it if dead."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned <= idle_s:  # new, or in steady use
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error:
+            alive = False
+        if not alive:
+            raise DisconnectionError("a pooled connection was found dead after idling")  # the pool retries
 
 
 class Database:
@@ -25,8 +63,10 @@ class Database:
         kwargs: dict[str, Any] = {}
         if not url.startswith("sqlite"):
             # A bounded pool: many sockets share few connections.
-            kwargs.update(pool_size=app.config["DB_POOL_SIZE"], max_overflow=5, pool_pre_ping=True)
+            kwargs.update(pool_size=app.config["DB_POOL_SIZE"], max_overflow=5)
         self.engine = make_engine(url, **kwargs)
+        if not url.startswith("sqlite"):
+            ping_when_idle(self.engine, PING_AFTER_IDLE_S)
         self._scoped = scoped_session(make_session_factory(self.engine))
 
         @app.teardown_appcontext
@@ -37,6 +77,28 @@ class Database:
     def session(self) -> Session:
         assert self._scoped is not None, "Database.init_app was not called"
         return self._scoped()
+
+    def once_more_after_disconnect(self, handler: Callable[P, T]) -> Callable[P, T]:
+        """Run a handler again if the connection it used had died (the database server restarted).
+
+        The pool pings only connections that sat idle, so the first step on one that died in use
+        fails, and the pool replaces it. Only for handlers that are safe to repeat: every candidate
+        step is (an answer or a submit by its key, a join or a start by the attempt's state).
+        """
+
+        @functools.wraps(handler)
+        def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            try:
+                return handler(*args, **kwargs)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                log.warning("database connection lost in %s; running it again", handler.__name__)
+                # Its connection may be dead too, and a rollback on it would raise: drop it unused.
+                self.session.invalidate()
+                return handler(*args, **kwargs)
+
+        return run
 
     def remove(self) -> None:
         if self._scoped is not None:

@@ -121,6 +121,7 @@ def _own_attempt(data: Any) -> Attempt | None:
 
 
 @socketio.on("connect", namespace=EXAM_NS)
+@db.once_more_after_disconnect
 def on_connect(auth: Any = None) -> bool:
     with burst_gate:
         if not current_user.is_authenticated or not current_user.is_candidate:
@@ -142,6 +143,7 @@ def on_disconnect(*_args: Any) -> None:
 
 
 @socketio.on("join", namespace=EXAM_NS)
+@db.once_more_after_disconnect
 def on_join(data: Any) -> dict[str, Any]:
     candidate_id, attempt_id = _candidate_id(), _arg(data, "attempt_id")
     if candidate_id is None:
@@ -167,6 +169,7 @@ def on_join(data: Any) -> dict[str, Any]:
 
 
 @socketio.on("start", namespace=EXAM_NS)
+@db.once_more_after_disconnect
 def on_start(data: Any) -> dict[str, Any]:
     candidate_id = _candidate_id()
     if candidate_id is None:
@@ -183,6 +186,7 @@ def on_start(data: Any) -> dict[str, Any]:
 
 
 @socketio.on("save", namespace=EXAM_NS)
+@db.once_more_after_disconnect
 def on_save(data: Any) -> dict[str, Any]:
     candidate_id = _candidate_id()
     if candidate_id is None:
@@ -200,6 +204,7 @@ def on_save(data: Any) -> dict[str, Any]:
 
 
 @socketio.on("flag", namespace=EXAM_NS)
+@db.once_more_after_disconnect
 def on_flag(data: Any) -> dict[str, Any]:
     candidate_id = _candidate_id()
     if candidate_id is None:
@@ -211,6 +216,7 @@ def on_flag(data: Any) -> dict[str, Any]:
 
 
 @socketio.on("submit", namespace=EXAM_NS)
+@db.once_more_after_disconnect
 def on_submit(data: Any) -> dict[str, Any]:
     candidate_id = _candidate_id()
     if candidate_id is None:
@@ -225,6 +231,7 @@ def on_submit(data: Any) -> dict[str, Any]:
 
 
 @socketio.on("ping_time", namespace=EXAM_NS)
+@db.once_more_after_disconnect
 def on_ping_time(data: Any) -> dict[str, Any]:
     """The remaining time now, for the browser's latency-corrected countdown."""
     attempt = _own_attempt(data)

@@ -79,6 +79,7 @@ def _reply(ack: dict[str, Any], attempt_id: Any) -> WerkzeugResponse | tuple[Wer
 
 
 @blueprint.post("/api/attempts/<int:attempt_id>/save")
+@db.once_more_after_disconnect
 @candidate_required
 def http_save(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     body = _body()
@@ -90,6 +91,7 @@ def http_save(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int
 
 
 @blueprint.post("/api/attempts/<int:attempt_id>/flag")
+@db.once_more_after_disconnect
 @candidate_required
 def http_flag(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     body = _body()
@@ -101,6 +103,7 @@ def http_flag(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int
 
 
 @blueprint.post("/api/attempts/<int:attempt_id>/submit")
+@db.once_more_after_disconnect
 @candidate_required
 def http_submit(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     body = _body()
@@ -113,6 +116,7 @@ def http_submit(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, i
 
 
 @blueprint.post("/api/attempts/<int:attempt_id>/join")
+@db.once_more_after_disconnect
 @candidate_required
 def http_join(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     """The fallback for `join` and `start` when no socket can be opened."""
