@@ -150,6 +150,7 @@ _STEP_EVENT = insert(_E).values(
     payload=bindparam("e_payload", type_=_E.c.payload.type), ack=bindparam("e_ack", type_=_E.c.ack.type),
 ).cte("step_event")
 _RESPONSE_COLUMNS = ("value", "seq", "saved_at", "flagged", "flag_seq")
+_NEW_RESPONSE: dict[str, Any] = {"value": None, "seq": 0, "saved_at": None, "flagged": False, "flag_seq": 0}
 _STEP_WRITES: dict[tuple[bool, tuple[str, ...]], Any] = {}
 
 
@@ -758,7 +759,7 @@ def _finish_item_step(
     try:
         if _connection(session).dialect.name == "postgresql":
             columns = tuple(c for c in _RESPONSE_COLUMNS if c in response)
-            full = {"value": None, "seq": 0, "saved_at": None, "flagged": False, "flag_seq": 0, **response}
+            full = {**_NEW_RESPONSE, **response}
             _run(session, _step_writes(bool(response) and step.response_id is None, columns), {
                 "b_id": step.attempt_id, "b_at": step.now, "b_seq": step.seq, "b_delta": answered_delta,
                 "e_kind": kind, "e_actor": "candidate", "e_item": step.item_id, "e_key": step.key,
@@ -770,7 +771,7 @@ def _finish_item_step(
         if response and step.response_id is None:
             _run(session, _INSERT_RESPONSE, {
                 "attempt_id": step.attempt_id, "item_version_id": step.item_id,
-                **{"value": None, "seq": 0, "saved_at": None, "flagged": False, "flag_seq": 0, **response},
+                **_NEW_RESPONSE, **response,
             })
         elif response:
             _run(session, _UPDATE_RESPONSE, {"b_id": step.response_id, **response})
