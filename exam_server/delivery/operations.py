@@ -157,7 +157,8 @@ _STEP_WRITES: dict[tuple[bool, tuple[str, ...]], Any] = {}
 def _step_writes(insert_response: bool, columns: tuple[str, ...]) -> Any:
     """The one statement of a step's writes on PostgreSQL, for a new response row (all columns) or
     a change of `columns` of an existing one (none: the step changes no answer)."""
-    statement = _STEP_WRITES.get((insert_response, columns))
+    shape = (True, _RESPONSE_COLUMNS) if insert_response else (False, columns)  # a new row has every column
+    statement = _STEP_WRITES.get(shape)
     if statement is None:
         statement = _TOUCH_AFTER_STEP.add_cte(_STEP_EVENT)
         if insert_response:
@@ -168,7 +169,7 @@ def _step_writes(insert_response: bool, columns: tuple[str, ...]) -> Any:
             values = {c: bindparam(f"r_{c}", type_=_R.c[c].type) for c in columns}
             statement = statement.add_cte(
                 update(_R).where(_R.c.id == bindparam("r_id")).values(**values).cte("step_response"))
-        _STEP_WRITES[(insert_response, columns)] = statement
+        _STEP_WRITES[shape] = statement
     return statement
 
 
