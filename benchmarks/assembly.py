@@ -38,7 +38,7 @@ from item_bank.blueprints import (  # noqa: E402
 from item_bank.db import Base, make_engine, make_session_factory  # noqa: E402
 from item_bank.models import APPROVED, Item, ItemSet, ItemVersion, KnowledgeArea  # noqa: E402
 
-# The shared bank's mix (shared/data/baoan_items.csv): items per area label and type (judge, multiple, single).
+# The shared bank's mix (item_bank/data/baoan_items.csv): items per area label and type (judge, multiple, single).
 BANK_MIX = {
     "保安服务业基础": (28, 37, 134),
     "保安服务法律法规": (25, 26, 91),

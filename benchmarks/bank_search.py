@@ -4,7 +4,7 @@
     python benchmarks/bank_search.py --items 20000 --repeat 30
     python benchmarks/bank_search.py --database-url postgresql+psycopg2://postgres@127.0.0.1:5432/bench
 
-1. Imports shared/data/baoan_items.csv (1,696 items) into an empty bank through `import_items` (the same
+1. Imports item_bank/data/baoan_items.csv (1,696 items) into an empty bank through `import_items` (the same
    operation as `examctl import-items`), three times into fresh databases, and prints items/s.
 2. Generates a 50,000-item bank as a CSV (the shared bank's stems, options, types and areas, varied so
    every stem is distinct; 2 % left in review, 1 % unclassified) and imports it the same way.
@@ -30,12 +30,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import exam_server.models  # noqa: E402,F401  (fills Base.metadata)
+from item_bank.data import DEMO_BANK_CSV  # noqa: E402
 from item_bank.db import Base, make_engine, make_session_factory  # noqa: E402
 from item_bank.importing import import_items  # noqa: E402
 from item_bank.models import IN_REVIEW, ItemVersion, KnowledgeArea  # noqa: E402
 from item_bank.search import UNCLASSIFIED, ItemQuery, review_queue, search_items  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data" / "baoan_items.csv"
+SHARED = DEMO_BANK_CSV
 PLACES = ["小区", "商场", "医院", "学校", "工厂", "车站", "银行", "写字楼", "仓库", "体育馆", "码头", "机场"]
 TIMES = ["夜间", "清晨", "节假日", "雨天", "交接班时", "大型活动期间", "停电时", "高峰时段"]
 

@@ -45,8 +45,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from item_bank.data import DEMO_BANK_CSV  # noqa: E402
+
 NS = "/exam"
-DEFAULT_BANK = ROOT.parent / "shared" / "data" / "baoan_items.csv"
+DEFAULT_BANK = DEMO_BANK_CSV
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 SECRET = "load-benchmark-secret"
 ACK_TIMEOUT_S = 15.0

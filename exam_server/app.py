@@ -25,7 +25,7 @@ WEB_DOMAINS = (
     "exam_server.grading.views",
     "exam_server.results.views",
     "exam_server.bank.views",
-    "exam_server.forms.views",
+    "exam_server.assembly.views",
     "exam_server.analysis.views",
 )
 

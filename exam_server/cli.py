@@ -17,7 +17,7 @@ DOMAIN_COMMANDS = (
     "exam_server.core.cli",
     "exam_server.bank.cli",
     "exam_server.delivery.cli",
-    "exam_server.forms.cli",
+    "exam_server.assembly.cli",
     "exam_server.sessions.cli",
     "exam_server.proctoring.cli",
     "exam_server.grading.cli",

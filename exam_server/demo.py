@@ -32,14 +32,15 @@ from exam_server.sessions.operations import (
     register_candidate,
     seat_at_site,
 )
+from item_bank.data import DEMO_BANK_CSV
 from item_bank.db import Base, utcnow
 from item_bank.models import ItemVersion, KnowledgeArea
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_BANK = REPO_ROOT.parent / "shared" / "data" / "baoan_items.csv"
+DEFAULT_BANK = DEMO_BANK_CSV
 ACTOR = "system:demo"
 
-# The public syllabus's paper (shared/data/README.md): 100 items at 1 point in 90 minutes.
+# The public syllabus's paper (item_bank/data/README.md): 100 items at 1 point in 90 minutes.
 LEVEL5_THEORY_SECTIONS = [
     {"type": "judge", "count": 20, "points": 1, "title": "一、判断题"},
     {"type": "single", "count": 60, "points": 1, "title": "二、单项选择题"},

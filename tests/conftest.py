@@ -24,6 +24,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 import exam_server.models  # noqa: F401  (fills Base.metadata)
+from item_bank.data import DEMO_BANK_CSV
 from item_bank.db import Base
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -39,7 +40,6 @@ BACKENDS = [
     ).split(",")
     if b.strip()
 ]
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 def need_service(reason: str) -> None:
@@ -159,10 +159,7 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture(scope="session")
 def shared_bank_csv() -> Path:
-    path = SHARED_DATA / "baoan_items.csv"
-    if not path.exists():
-        pytest.fail(f"shared data missing: {path}")
-    return path
+    return DEMO_BANK_CSV
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from item_bank.audit import AuditEvent
 from item_bank.blueprints import SectionSpec, create_blueprint
 from item_bank.models import Form, FormItem, ItemVersion
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "exam_server" / "forms" / "examples" / "level5_theory.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "exam_server" / "assembly" / "examples" / "level5_theory.yaml"
 
 
 def stored(session: Session, form: Form) -> list[tuple[FormItem, ItemVersion]]:

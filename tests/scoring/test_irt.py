@@ -4,7 +4,6 @@ parameter recovery from simulated data, abilities, and the estimator's contract.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,9 +11,8 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import expit, logsumexp
 
+from scoring.data import LSAT7_CSV
 from scoring.irt import IRTConvergenceWarning, IRTModel, marginal_loglik
-
-LSAT7_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "lsat7.csv"
 
 # Published estimates for LSAT7 (Bock & Lieberman, 1970; N = 1,000) from mirt's own test suite:
 # github.com/philchalmers/mirt, tests/testthat/test-01-mirtOne.R, test 'dich' (commit 099d6d7e),

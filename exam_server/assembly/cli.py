@@ -339,7 +339,7 @@ def form_report(code: str, plot_path: Path | None) -> None:
     for line in report_lines(review):
         click.echo(line)
     if plot_path is not None:
-        from exam_server.forms.plots import review_png
+        from exam_server.assembly.plots import review_png
 
         plot_path.write_bytes(review_png(review))
         click.echo(f"图已保存到 {plot_path}")

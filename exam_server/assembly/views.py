@@ -57,7 +57,7 @@ from item_bank.forms import (
 from item_bank.models import Blueprint as BlueprintRow
 from item_bank.models import Form, ItemVersion, KnowledgeArea
 
-blueprint = Blueprint("forms", __name__, url_prefix="/assembly")
+blueprint = Blueprint("assembly", __name__, url_prefix="/assembly")
 
 MANAGERS = ("bank_manager",)
 RULE_LABELS = {"exact": "按题计分", "all_or_nothing": "全对得分", "partial": "部分得分"}
@@ -124,7 +124,7 @@ def blueprints() -> str:
             specs[bp.id] = spec_of(bp)
         except BlueprintError:
             specs[bp.id] = None
-    return render_template("forms/blueprints.html", rows=rows, specs=specs, counts=counts, **_common())
+    return render_template("assembly/blueprints.html", rows=rows, specs=specs, counts=counts, **_common())
 
 
 @blueprint.post("/blueprints/import")
@@ -142,7 +142,7 @@ def import_blueprint() -> WerkzeugResponse | tuple[str, int]:
         rows = db.session.scalars(select(BlueprintRow).order_by(BlueprintRow.name)).all()
         specs = {b.id: spec_of(b) for b in rows}
         return render_template(
-            "forms/blueprints.html",
+            "assembly/blueprints.html",
             rows=rows,
             specs=specs,
             counts={},
@@ -151,7 +151,7 @@ def import_blueprint() -> WerkzeugResponse | tuple[str, int]:
             **_common(),
         ), 400
     flash(f"已导入蓝图「{bp.name}」")
-    return redirect(url_for("forms.blueprint_detail", bp_id=bp.id))
+    return redirect(url_for("assembly.blueprint_detail", bp_id=bp.id))
 
 
 def _area_rows(level: int, part: str) -> list[dict[str, Any]]:
@@ -208,7 +208,7 @@ def _editor(
         section_rows.append({**{"shuffle_items": True, "shuffle_options": t != "judge"}, **s, "order": i + 1})
     fields = {p.field.split("[")[0].split(".")[0] for p in problems or []}
     return render_template(
-        "forms/editor.html",
+        "assembly/editor.html",
         spec=spec,
         bp=bp,
         area_rows=rows,
@@ -319,7 +319,7 @@ def _save(bp: BlueprintRow | None) -> WerkzeugResponse | tuple[str, int]:
         draft = _draft_spec(data)
         return _editor(draft, bp, exc.problems, request.form, 400)
     flash(f"蓝图「{bp.name}」已保存")
-    return redirect(url_for("forms.blueprint_detail", bp_id=bp.id))
+    return redirect(url_for("assembly.blueprint_detail", bp_id=bp.id))
 
 
 def _draft_spec(data: dict[str, Any]) -> BlueprintSpec:
@@ -365,8 +365,8 @@ def edit_blueprint_text(bp_id: int) -> WerkzeugResponse | tuple[str, int]:
             problems = exc.problems
         else:
             flash(f"蓝图「{bp.name}」已保存")
-            return redirect(url_for("forms.blueprint_detail", bp_id=bp.id))
-    return render_template("forms/text.html", bp=bp, text=text, problems=problems), 400 if problems else 200
+            return redirect(url_for("assembly.blueprint_detail", bp_id=bp.id))
+    return render_template("assembly/text.html", bp=bp, text=text, problems=problems), 400 if problems else 200
 
 
 @blueprint.get("/blueprints/<int:bp_id>/export.<fmt>")
@@ -428,7 +428,7 @@ def _detail(bp: BlueprintRow, infeasible: AssemblyError | None = None, n_forms: 
     for g in groups.values():
         g.sort(key=lambda f: f.code)
     return render_template(
-        "forms/blueprint.html",
+        "assembly/blueprint.html",
         bp=bp,
         spec=spec,
         supply=supply_table(spec),
@@ -463,7 +463,7 @@ def assemble(bp_id: int) -> WerkzeugResponse | tuple[str, int]:
         f"已组成 {len(result.forms)} 份试卷（最优性差距 {'-' if gap is None else f'{gap:.2%}'}，"
         f"用时 {result.seconds:.1f} 秒）"
     )
-    return redirect(url_for("forms.form_review", form_id=result.forms[0].id))
+    return redirect(url_for("assembly.form_review", form_id=result.forms[0].id))
 
 
 # ----- forms -----
@@ -474,7 +474,7 @@ def assemble(bp_id: int) -> WerkzeugResponse | tuple[str, int]:
 def forms() -> str:
     rows = db.session.scalars(select(Form).order_by(Form.id.desc())).all()
     names = dict(db.session.execute(select(BlueprintRow.id, BlueprintRow.name)).all())
-    return render_template("forms/forms.html", rows=rows, names=names, **_common())
+    return render_template("assembly/forms.html", rows=rows, names=names, **_common())
 
 
 @blueprint.get("/forms/<int:form_id>")
@@ -482,13 +482,13 @@ def forms() -> str:
 def form_review(form_id: int) -> str:
     form = _form_or_404(form_id)
     review = review_form(db.session, form)
-    return render_template("forms/review.html", form=form, review=review, **_common())
+    return render_template("assembly/review.html", form=form, review=review, **_common())
 
 
 @blueprint.get("/forms/<int:form_id>/plot.png")
 @role_required(*MANAGERS)
 def form_plot(form_id: int) -> Response:
-    from exam_server.forms.plots import review_png
+    from exam_server.assembly.plots import review_png
 
     form = _form_or_404(form_id)
     response = Response(review_png(review_form(db.session, form)), mimetype="image/png")
@@ -508,7 +508,7 @@ def form_order(form_id: int) -> str:
         {"n": i + 1, "v": versions[vid], "section": sections[vid], "options": options.get(vid, [])}
         for i, vid in enumerate(order)
     ]
-    return render_template("forms/order.html", form=form, seed=seed, rows=rows, **_common())
+    return render_template("assembly/order.html", form=form, seed=seed, rows=rows, **_common())
 
 
 @blueprint.post("/forms/<int:form_id>/<action>")
@@ -520,7 +520,7 @@ def form_action(form_id: int, action: str) -> WerkzeugResponse | tuple[str, int]
     reason = (request.form.get("reason") or "").strip()
     if action == "retire" and not reason:
         flash("停用试卷需要填写原因")
-        return redirect(url_for("forms.form_review", form_id=form.id))
+        return redirect(url_for("assembly.form_review", form_id=form.id))
     try:
         ACTIONS[action](db.session, form, _actor(), reason)
         db.session.commit()
@@ -528,7 +528,7 @@ def form_action(form_id: int, action: str) -> WerkzeugResponse | tuple[str, int]
         db.session.rollback()
         review = review_form(db.session, form)
         return render_template(
-            "forms/review.html", form=form, review=review, error=str(exc), **_common()
+            "assembly/review.html", form=form, review=review, error=str(exc), **_common()
         ), 409
     flash(f"试卷 {form.code} 已{ACTION_LABELS[action]}")
-    return redirect(url_for("forms.form_review", form_id=form.id))
+    return redirect(url_for("assembly.form_review", form_id=form.id))
