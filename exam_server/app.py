@@ -10,6 +10,7 @@ from flask import Flask, abort
 
 from exam_server.core.config import load_config
 from exam_server.core.cookies import ConnectionSessionInterface
+from exam_server.core.errors import register_error_handlers
 from exam_server.core.navigation import navigation
 from exam_server.core.timefmt import local
 from exam_server.extensions import csrf, db, login_manager, socketio
@@ -77,6 +78,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     for module in modules:
         app.register_blueprint(module.blueprint)
+    register_error_handlers(app)
 
     from exam_server.cli import register_commands
 

@@ -1,0 +1,25 @@
+"""The named steps of the results pipeline: submitted → scored → grading tasks → result completed.
+
+Each signal is sent inside the transaction of the step that raises it, with the SQLAlchemy session as the
+sender, so a receiver's writes commit or roll back with it. The receivers are connected in one place,
+`exam_server/pipeline.py`, so that delivery, results and grading need not import each other to follow on.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_pipeline = Namespace()
+
+# sender: Session; attempt: Attempt; actor: str. Sent when an attempt has moved to submitted.
+attempt_submitted = _pipeline.signal("attempt-submitted")
+
+# sender: Session; attempt: Attempt; result: Result | None; actor: str. Sent after an attempt's machine-scored
+# points are stored; human-graded items of the attempt still need grading tasks.
+attempt_scored = _pipeline.signal("attempt-scored")
+
+# sender: Session; task: GradingTask; actor: str. Sent when a grading task's final mark is set.
+grading_task_finalised = _pipeline.signal("grading-task-finalised")
+
+# sender: Session; result: Result; actor: str. Sent when a review request (复核) asks for human re-marking.
+regrade_requested = _pipeline.signal("regrade-requested")
