@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 from flask import Flask, abort
 
+import exam_server.pipeline  # noqa: F401  (connects the results pipeline's signal receivers)
 from exam_server.core.config import load_config
 from exam_server.core.cookies import ConnectionSessionInterface
 from exam_server.core.errors import register_error_handlers
