@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from item_bank.audit import audit
 from item_bank.db import utcnow
+from item_bank.kernel.errors import DomainError
 from item_bank.models import AreaWeight, Blueprint, KnowledgeArea
 
 PARTS = ("theory", "skill", "written", "thesis", "defence")
@@ -54,16 +55,19 @@ class SpecProblem:
         return f"{self.field}: {self.reason}"
 
 
-class BlueprintError(ValueError):
+class BlueprintError(DomainError, ValueError):
     """A blueprint that cannot be used as given; `problems` names every wrong field."""
+
+    default_code = "blueprint_invalid"
+    default_status = 422
 
     def __init__(self, problems: list[SpecProblem] | str, source: str = "") -> None:
         if isinstance(problems, str):
             problems = [SpecProblem("blueprint", problems)]
+        head = f"{source}: " if source else ""
+        super().__init__(head + "; ".join(str(p) for p in problems), source=source)
         self.problems = problems
         self.source = source
-        head = f"{source}: " if source else ""
-        super().__init__(head + "; ".join(str(p) for p in problems))
 
 
 @dataclass

@@ -17,14 +17,18 @@ from sqlalchemy.orm import Session
 
 from item_bank.exchange.flat import OPTION_LETTERS, TYPE_LABELS, format_blanks, format_rubric
 from item_bank.exchange.records import ItemRecord, MediaRecord, SetRecord
+from item_bank.kernel.errors import DomainError
 from item_bank.models import RETIRED, Item, ItemSet, ItemVersion, KnowledgeArea, MediaFile
 from item_bank.tree import PART_LABELS
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".zip": "qti"}
 
 
-class ExportError(Exception):
+class ExportError(DomainError):
     """An export that cannot be written (unknown format, nothing to export)."""
+
+    default_code = "export_refused"
+    default_status = 400
 
 
 @dataclass

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 
 from item_bank.assembly.evaluate import evaluate_form, evaluate_forms
 from item_bank.assembly.pool import ItemRecord, item_information, records_for_versions, resolve_areas
-from item_bank.audit import audit
 from item_bank.blueprints import TYPE_LABELS, BlueprintSpec, spec_of
 from item_bank.db import utcnow
+from item_bank.kernel.errors import DomainError
+from item_bank.kernel.states import StateMachine
 from item_bank.models import (
     ASSEMBLED,
     FORM_APPROVED,
@@ -35,44 +36,67 @@ from item_bank.models import (
     ItemVersion,
 )
 
-# The form lifecycle (DESIGN.md §4): state -> states it may move to.
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    ASSEMBLED: (FORM_APPROVED, FORM_RETIRED),
-    FORM_APPROVED: (LOCKED, ASSEMBLED, FORM_RETIRED),
-    LOCKED: (FORM_RETIRED,),
-    FORM_RETIRED: (),
-}
 STATUS_LABELS = {ASSEMBLED: "已组卷", FORM_APPROVED: "已审核", LOCKED: "已锁定", FORM_RETIRED: "已停用"}
+# The action that moves a form into each state, and what staff call it.
+ACTION_INTO = {FORM_APPROVED: "approve", ASSEMBLED: "return", LOCKED: "lock", FORM_RETIRED: "retire"}
+ACTION_LABELS = {"approve": "审核通过", "return": "退回重组", "lock": "锁定", "retire": "停用"}
+# The form lifecycle (DESIGN.md §4): (from, to) -> the action that makes the move.
+TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
+    (ASSEMBLED, FORM_APPROVED): frozenset({"approve"}),
+    (ASSEMBLED, FORM_RETIRED): frozenset({"retire"}),
+    (FORM_APPROVED, LOCKED): frozenset({"lock"}),
+    (FORM_APPROVED, ASSEMBLED): frozenset({"return"}),
+    (FORM_APPROVED, FORM_RETIRED): frozenset({"retire"}),
+    (LOCKED, FORM_RETIRED): frozenset({"retire"}),
+}
 FROZEN_STATES = (LOCKED, FORM_RETIRED)
 # Option texts that refer to other options ("以上都对") keep their place when options are shuffled.
 PINNED_OPTION = re.compile(r"以上|上述|都不|均不|都对|均对|都是|均是|全部|都正确|均正确")
 CHOICE_TYPES = ("single", "multiple")
 
 
-class FormStateError(ValueError):
-    """A form cannot make the requested change in its current state; names the form and state."""
+class FormStateError(DomainError, ValueError):
+    """A form cannot make the requested change in its current state; names the form and state.
+
+    `form_status` is the form's state (`status`, as on every DomainError, is the HTTP status).
+    """
+
+    default_code = "form_state"
+    default_status = 409
 
     def __init__(self, form: Form, message: str) -> None:
+        super().__init__(
+            f"试卷 {form.code}（{STATUS_LABELS.get(form.status, form.status)}）: {message}",
+            form=form.code,
+            state=form.status,
+        )
         self.form_code = form.code
-        self.status = form.status
-        super().__init__(f"试卷 {form.code}（{STATUS_LABELS.get(form.status, form.status)}）: {message}")
+        self.form_status = form.status
 
 
 class FormLocked(FormStateError):
     """A change was attempted to a locked (frozen) form or to an item version it uses."""
 
+    default_code = "form_locked"
+
+
+FORM_LIFECYCLE = StateMachine(
+    "试卷",
+    TRANSITIONS,
+    entity="form",
+    state_labels=STATUS_LABELS,
+    action_labels=ACTION_LABELS,
+    refuse=lambda form, _action, current, target: FormStateError(
+        form, f"不能从「{STATUS_LABELS.get(current, current)}」变为「{STATUS_LABELS.get(target, target)}」"
+    ),
+)
+
 
 def transition(session: Session, form: Form, to: str, actor: str, reason: str = "") -> Form:
     """Move `form` to state `to` if the lifecycle allows it, with an audit row; flushes."""
-    if to not in TRANSITIONS.get(form.status, ()):
-        raise FormStateError(
-            form,
-            f"不能从「{STATUS_LABELS.get(form.status, form.status)}」变为「{STATUS_LABELS.get(to, to)}」",
-        )
-    before = {"status": form.status}
-    form.status = to
+    action = ACTION_INTO.get(to, to)
+    FORM_LIFECYCLE.apply(session, form, action, to, actor, audit_action=f"form.{to}", reason=reason)
     session.flush()
-    audit(session, actor, f"form.{to}", "form", form.id, before=before, after={"status": to}, reason=reason)
     return form
 
 
@@ -91,6 +115,13 @@ def retire_form(session: Session, form: Form, actor: str, reason: str = "") -> F
     return transition(session, form, FORM_RETIRED, actor, reason)
 
 
+def apply_action(session: Session, form: Form, action: str, actor: str, reason: str = "") -> Form:
+    """One of staff's actions on a form by name (approve, return, lock, retire); the caller commits."""
+    if action not in FORM_ACTIONS:
+        raise FormStateError(form, f"未知操作 {action!r}")
+    return FORM_ACTIONS[action](session, form, actor, reason)
+
+
 def lock_form(session: Session, form: Form, actor: str, reason: str = "") -> Form:
     """Freeze a form (approving it first if it is only assembled): versions, keys, points and order rules.
 
@@ -98,7 +129,7 @@ def lock_form(session: Session, form: Form, actor: str, reason: str = "") -> For
     """
     if form.status == ASSEMBLED:
         approve_form(session, form, actor, reason or "锁定前审核通过")
-    if form.status != FORM_APPROVED:
+    if not FORM_LIFECYCLE.allows("lock", form.status, LOCKED):
         raise FormStateError(form, "只有审核通过的试卷可以锁定")
     snapshot = form_snapshot(session, form)
     report = dict(form.assembly_report or {})
@@ -112,6 +143,9 @@ def lock_form(session: Session, form: Form, actor: str, reason: str = "") -> For
     form.assembly_report = report
     form.locked_at = utcnow()
     return transition(session, form, LOCKED, actor, reason)
+
+
+FORM_ACTIONS = {"approve": approve_form, "return": return_form, "lock": lock_form, "retire": retire_form}
 
 
 def form_snapshot(session: Session, form: Form) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from item_bank.kernel.errors import DomainError
 from item_bank.models import MediaFile
 
 MAX_MEDIA_BYTES = 2 * 1024 * 1024
@@ -28,8 +29,11 @@ MIME_BY_SUFFIX = {
 }
 
 
-class MediaError(Exception):
+class MediaError(DomainError):
     """An image that cannot be stored, with the reason."""
+
+    default_code = "media_refused"
+    default_status = 400
 
 
 def check_image(name: str, data: bytes, max_bytes: int = MAX_MEDIA_BYTES) -> str:

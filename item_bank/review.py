@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from item_bank.audit import audit
 from item_bank.db import utcnow
+from item_bank.kernel.errors import DomainError
+from item_bank.kernel.states import StateMachine
 from item_bank.models import APPROVED, DRAFT, IN_REVIEW, RETIRED, Item, ItemVersion, ReviewComment
 from item_bank.types import item_type
 from item_bank.versions import content_of
@@ -42,14 +43,37 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("discard", "放弃草稿", DRAFT, RETIRED, ("author", "bank_manager")),
 )
 BY_ACTION = {t.action: t for t in TRANSITIONS}
+ACTION_LABELS = {t.action: t.label for t in TRANSITIONS}
 
 
-class ReviewError(Exception):
+class ReviewError(DomainError):
     """A review step refused: the version, its state and the reason."""
 
+    default_code = "review_refused"
+    default_status = 409
+
     def __init__(self, message: str, version_id: int | None = None) -> None:
+        super().__init__(message, version_id=version_id)
         self.version_id = version_id
-        super().__init__(message)
+
+
+def _state_refusal(version: ItemVersion, action: str) -> str:
+    return (
+        f"第 {version.version_no} 版当前状态为“{STATUS_LABELS.get(version.status, version.status)}”，"
+        f"不能{ACTION_LABELS.get(action, action)}"
+    )
+
+
+REVIEW_LIFECYCLE = StateMachine(
+    "试题版本",
+    {(t.source, t.target): frozenset({t.action}) for t in TRANSITIONS},
+    entity="item_version",
+    state_labels=STATUS_LABELS,
+    action_labels=ACTION_LABELS,
+    refuse=lambda version, action, _current, _target: ReviewError(
+        _state_refusal(version, action), version.id
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -70,16 +94,27 @@ def allowed_actions(version: ItemVersion, who: Reviewer) -> list[Transition]:
 
 
 def _refusal(version: ItemVersion, who: Reviewer, step: Transition) -> str | None:
-    if version.status != step.source:
-        return (
-            f"第 {version.version_no} 版当前状态为“{STATUS_LABELS.get(version.status, version.status)}”，"
-            f"不能{step.label}"
-        )
+    if not REVIEW_LIFECYCLE.allows(step.action, version.status, step.target):
+        return _state_refusal(version, step.action)
     if not who.has_role(*step.roles):
         return f"{step.label}需要角色 {'/'.join(step.roles)}"
     if step.action == "approve" and who.user_id is not None and version.author_id == who.user_id:
         return "不能审核通过自己编写的试题（需另一位审题人）"
     return None
+
+
+def supersede(session: Session, version: ItemVersion, actor: str, reason: str) -> None:
+    """Retire the item's other approved versions: an item has at most one approved version."""
+    for other in session.scalars(
+        select(ItemVersion).where(
+            ItemVersion.item_id == version.item_id,
+            ItemVersion.status == APPROVED,
+            ItemVersion.id != version.id,
+        )
+    ):
+        REVIEW_LIFECYCLE.apply(
+            session, other, "retire", RETIRED, actor, audit_action="item.supersede", reason=reason
+        )
 
 
 def transition(
@@ -101,31 +136,12 @@ def transition(
             raise ReviewError(
                 "内容不完整，不能提交审核：" + "；".join(p.reason for p in problems), version.id
             )
-    before = {"status": version.status}
-    version.status = step.target
     item = session.get(Item, version.item_id)
     assert item is not None
     if step.action == "approve":
         version.reviewer_id = who.user_id
         version.reviewed_at = utcnow()
-        for other in session.scalars(
-            select(ItemVersion).where(
-                ItemVersion.item_id == version.item_id,
-                ItemVersion.status == APPROVED,
-                ItemVersion.id != version.id,
-            )
-        ):
-            other.status = RETIRED
-            audit(
-                session,
-                who.actor,
-                "item.supersede",
-                "item_version",
-                other.id,
-                {"status": APPROVED},
-                {"status": RETIRED},
-                reason=f"被第 {version.version_no} 版取代",
-            )
+        supersede(session, version, who.actor, reason=f"被第 {version.version_no} 版取代")
         item.current_version_id = version.id
     elif step.target == RETIRED and item.current_version_id == version.id:
         # Show the newest version still alive, or keep the retired one so history stays reachable.
@@ -145,15 +161,16 @@ def transition(
                 item_version_id=version.id, author_id=who.user_id, text=comment, created_at=utcnow()
             )
         )
-    audit(
+    REVIEW_LIFECYCLE.apply(
         session,
+        version,
+        step.action,
+        step.target,
         who.actor,
-        f"item.{step.action}",
-        "item_version",
-        version.id,
-        before,
-        {"status": version.status, "external_id": item.external_id, "version_no": version.version_no},
+        audit_action=f"item.{step.action}",
         reason=comment,
+        external_id=item.external_id,
+        version_no=version.version_no,
     )
     return version
 

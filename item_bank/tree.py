@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from item_bank.audit import audit
+from item_bank.kernel.errors import DomainError
 from item_bank.models import AreaWeight, Item, ItemVersion, KnowledgeArea
 
 THEORY = "theory"
@@ -90,8 +91,11 @@ KINDS = (
 )
 
 
-class TreeError(Exception):
+class TreeError(DomainError):
     """A knowledge-tree edit that cannot be made, with the area and the reason."""
+
+    default_code = "tree_refused"
+    default_status = 409
 
 
 # Starting weight table (比重表) for level-5 theory: each label's share of the public bank, rounded

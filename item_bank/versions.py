@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from item_bank.audit import audit
 from item_bank.db import utcnow
+from item_bank.kernel.errors import DomainError
 from item_bank.models import (
     APPROVED,
     DRAFT,
@@ -33,17 +34,31 @@ from item_bank.text import normalise_stem
 from item_bank.types import ContentProblem, ItemContent, item_type
 
 
-class ItemError(Exception):
+class ItemError(DomainError):
     """An item operation refused, with the field (if any) and a reason the author can act on."""
 
-    def __init__(self, message: str, field: str = "", problems: list[ContentProblem] | None = None) -> None:
+    default_code = "item_refused"
+    default_status = 409
+
+    def __init__(
+        self,
+        message: str,
+        field: str = "",
+        problems: list[ContentProblem] | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, status=status, field=field)
         self.field = field
         self.problems = list(problems or [])
-        super().__init__(message)
 
 
 class ItemValidationError(ItemError):
     """The content is not a valid item of its type; `problems` lists every field at fault."""
+
+    default_code = "item_invalid"
+    default_status = 422
 
     def __init__(self, problems: list[ContentProblem]) -> None:
         super().__init__("；".join(f"{p.field}: {p.reason}" for p in problems), problems[0].field, problems)
@@ -52,9 +67,13 @@ class ItemValidationError(ItemError):
 class VersionFrozenError(ItemError):
     """Someone tried to change or delete a stored version (content never changes; locked forms freeze all)."""
 
+    default_code = "version_frozen"
+
 
 class EditConflict(ItemError):
     """The author edited an older version than the newest one (someone else saved in between)."""
+
+    default_code = "edit_conflict"
 
 
 # What authors write; everything else about a version is lifecycle or statistics.

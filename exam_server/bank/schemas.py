@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from item_bank.exchange.flat import ALT_SEP, parse_rubric
+from item_bank.kernel import DomainError
 from item_bank.models import Item, ItemVersion
 from item_bank.types import LETTERS
 from item_bank.versions import ItemDraft
@@ -15,12 +16,15 @@ HUMAN_TYPES = ("short", "essay")
 JUDGE_OPTIONS = ["正确", "错误"]
 
 
-class DraftError(ValueError):
+class DraftError(DomainError, ValueError):
     """A request that does not describe an item at all (bad JSON, wrong field types)."""
 
+    default_code = "draft_malformed"
+    default_status = 400
+
     def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}", field=field)
         self.field = field
-        super().__init__(f"{field}: {reason}")
 
 
 def _float(value: Any, field: str, default: float | None = None) -> float | None:

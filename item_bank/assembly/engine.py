@@ -35,6 +35,7 @@ from item_bank.assembly.pool import RESTRICTED_REASONS, ItemRecord, Pool, Unit, 
 from item_bank.audit import audit
 from item_bank.blueprints import BlueprintSpec, spec_of
 from item_bank.db import utcnow
+from item_bank.kernel.errors import DomainError
 from item_bank.models import ASSEMBLED, Blueprint, Form, FormItem
 
 try:
@@ -50,24 +51,31 @@ HEURISTIC_SHARE = 0.5
 PERFECT = 1e-7
 
 
-class AssemblyError(Exception):
+class AssemblyError(DomainError):
     """Assembly could not produce forms; the message says why in the blueprint's terms."""
+
+    default_code = "assembly_failed"
+    default_status = 422
 
 
 class AssemblyInfeasible(AssemblyError):
     """No form can meet the blueprint; `shortfalls` name each requirement that cannot hold and by how much."""
 
+    default_code = "assembly_infeasible"
+
     def __init__(self, blueprint_name: str, shortfalls: list[Shortfall], n_forms: int = 1) -> None:
+        lines = "\n".join(f"- {s.message}" for s in shortfalls) or "- 约束之间互相矛盾（未能定位到具体约束）"
+        what = f" {n_forms} 份平行卷" if n_forms > 1 else "试卷"
+        super().__init__(f"蓝图「{blueprint_name}」无法组成{what}：\n{lines}", blueprint=blueprint_name)
         self.blueprint_name = blueprint_name
         self.shortfalls = shortfalls
         self.n_forms = n_forms
-        lines = "\n".join(f"- {s.message}" for s in shortfalls) or "- 约束之间互相矛盾（未能定位到具体约束）"
-        what = f" {n_forms} 份平行卷" if n_forms > 1 else "试卷"
-        super().__init__(f"蓝图「{blueprint_name}」无法组成{what}：\n{lines}")
 
 
 class AssemblyTimeout(AssemblyError):
     """The time limit ran out before any form meeting the blueprint was found (nor proven impossible)."""
+
+    default_code = "assembly_timeout"
 
 
 @dataclass

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from item_bank.kernel.errors import DomainError
+
 
 @dataclass(frozen=True)
 class RowProblem:
@@ -25,8 +27,11 @@ class RowProblem:
         return f"{self.file}:{row}:{self.column}: {self.reason}"
 
 
-class BankImportError(Exception):
+class BankImportError(DomainError):
     """An import refused as a whole; `problems` lists every bad row. Nothing was stored."""
+
+    default_code = "import_refused"
+    default_status = 422
 
     def __init__(self, problems: list[RowProblem]) -> None:
         self.problems = list(problems)

@@ -11,10 +11,10 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from item_bank.audit import AuditEvent
+from item_bank.audit import AuditEvent, audit
 from item_bank.db import utcnow
 from item_bank.exchange.records import (
     BankImportError,
@@ -36,9 +36,11 @@ from item_bank.models import (
     MediaFile,
     ReviewComment,
 )
+from item_bank.review import supersede
 from item_bank.text import bigrams, normalise_stem, similarity
 from item_bank.tree import AreaIndex, ensure_standard_tree
 from item_bank.types import ItemContent, item_type
+from item_bank.versions import next_version_no
 
 IMPORT_STATUSES = (DRAFT, IN_REVIEW, APPROVED)
 DUPLICATE_THRESHOLD = 0.9
@@ -373,32 +375,13 @@ def _store_sets(session: Session, parsed: ParsedFile, now: Any) -> dict[str, int
 
 
 def _add_version(session: Session, item: Item, row: dict[str, Any], actor: str, record: ItemRecord) -> None:
-    from item_bank.audit import audit
-
-    number = (
-        session.scalar(select(func.max(ItemVersion.version_no)).where(ItemVersion.item_id == item.id)) or 0
-    ) + 1
+    number = next_version_no(session, item.id)
     version = ItemVersion(item_id=item.id, version_no=number, **row)
     session.add(version)
     session.flush()
     item.head_version_id = version.id
     if version.status == APPROVED:
-        for other in session.scalars(
-            select(ItemVersion).where(
-                ItemVersion.item_id == item.id, ItemVersion.status == APPROVED, ItemVersion.id != version.id
-            )
-        ):
-            other.status = RETIRED
-            audit(
-                session,
-                actor,
-                "item.supersede",
-                "item_version",
-                other.id,
-                {"status": APPROVED},
-                {"status": RETIRED},
-                reason=f"被导入的第 {number} 版取代",
-            )
+        supersede(session, version, actor, reason=f"被导入的第 {number} 版取代")
         item.current_version_id = version.id
     elif item.current_version is None or item.current_version.status != APPROVED:
         item.current_version_id = version.id

@@ -27,6 +27,8 @@ class StateMachine:
 
     `refusal` builds the sentence a user reads; the default names the state and the action in Chinese.
     `error` is the exception raised (a subclass of TransitionRefused, so each domain keeps its own type).
+    `refuse`, where given, builds the exception instead from the object refused, for a domain whose error
+    names the object (a form's code, a version's number) and predates this table.
     """
 
     def __init__(
@@ -39,6 +41,7 @@ class StateMachine:
         action_labels: Mapping[str, str] | None = None,
         error: type[TransitionRefused] = TransitionRefused,
         refusal: Callable[[StateMachine, str, str, str], str] | None = None,
+        refuse: Callable[[Any, str, str, str], DomainError] | None = None,
     ) -> None:
         self.name = name
         self.transitions = dict(transitions)
@@ -47,6 +50,7 @@ class StateMachine:
         self.action_labels = dict(action_labels or {})
         self.error = error
         self._refusal = refusal
+        self._refuse = refuse
 
     def label(self, state: str) -> str:
         return self.state_labels.get(state, state)
@@ -59,10 +63,13 @@ class StateMachine:
             return self._refusal(self, action, current, target)
         return f"{self.name}状态为「{self.label(current)}」，不能执行「{self.action_labels.get(action, action)}」"
 
-    def check(self, action: str, current: str, target: str) -> None:
-        """Raise `error` unless `action` may move an entity from `current` to `target`."""
-        if not self.allows(action, current, target):
-            raise self.error(self.refusal_message(action, current, target), action, current, target)
+    def check(self, action: str, current: str, target: str, obj: Any = None) -> None:
+        """Raise `error` (or what `refuse` builds for `obj`) unless `action` may move `current` to `target`."""
+        if self.allows(action, current, target):
+            return
+        if self._refuse is not None and obj is not None:
+            raise self._refuse(obj, action, current, target)
+        raise self.error(self.refusal_message(action, current, target), action, current, target)
 
     def apply(
         self,
@@ -79,7 +86,7 @@ class StateMachine:
     ) -> None:
         """Check the transition, set `obj.<attribute>` and add the audit row, in the caller's transaction."""
         current = getattr(obj, attribute)
-        self.check(action, current, target)
+        self.check(action, current, target, obj)
         setattr(obj, attribute, target)
         audit(
             session,
