@@ -19,11 +19,15 @@ from sqlalchemy.orm import Session
 
 from item_bank.audit import audit
 from item_bank.db import utcnow
+from item_bank.kernel.actors import system_actor
 from item_bank.kernel.errors import DomainError
 from item_bank.models import AreaWeight, Blueprint, KnowledgeArea
+from item_bank.tree import PART_LABELS
 
-PARTS = ("theory", "skill", "written", "thesis", "defence")
+PARTS = tuple(PART_LABELS)
 LEVELS = (1, 2, 3, 4, 5)
+# Who wrote a blueprint, when a caller does not say.
+DEFAULT_ACTOR = system_actor("blueprints")
 SCORING_RULES = ("exact", "all_or_nothing", "partial")
 # Types assembly can place; human-graded types are allowed, their items just need no key check here.
 SECTION_TYPES = ("single", "multiple", "judge", "fill", "essay", "short")
@@ -34,13 +38,6 @@ TYPE_LABELS = {
     "fill": "填空题",
     "essay": "论述题",
     "short": "简答题",
-}
-PART_LABELS = {
-    "theory": "理论知识",
-    "skill": "操作技能",
-    "written": "笔试",
-    "thesis": "论文",
-    "defence": "答辩",
 }
 
 
@@ -232,6 +229,17 @@ def _num(
     return value
 
 
+def _table(data: dict[str, Any], key: str, problems: list[SpecProblem]) -> dict[str, Any] | None:
+    """The key-value table under `key`, or None (with a problem when something else stands there)."""
+    raw = data.get(key)
+    if not raw:
+        return None
+    if not isinstance(raw, dict):
+        problems.append(SpecProblem(key, "应为键值表"))
+        return None
+    return raw
+
+
 _TOP_KEYS = {f for f in BlueprintSpec.__dataclass_fields__} | {"duration_min"}
 
 
@@ -282,43 +290,37 @@ def _parse(data: Any, source: str) -> BlueprintSpec:
             if math.isnan(area_shares[str(code)]):
                 problems.append(SpecProblem(f"area_shares.{code}", f"比重应为数字，实际为 {share!r}"))
     difficulty = None
-    if data.get("difficulty"):
-        raw = data["difficulty"]
-        if not isinstance(raw, dict):
-            problems.append(SpecProblem("difficulty", "应为键值表"))
-        else:
-            band = raw.get("mean_p")
-            p_min = _num(raw, "p_min", "difficulty.", problems, 0.0, float)
-            p_max = _num(raw, "p_max", "difficulty.", problems, 1.0, float)
-            if isinstance(band, list | tuple) and len(band) == 2:
-                p_min, p_max = float(band[0]), float(band[1])
-            missing = raw.get("missing_p")
-            difficulty = DifficultySpec(
-                p_min=p_min,
-                p_max=p_max,
-                missing_p=None
-                if missing in (None, "exclude")
-                else _num(raw, "missing_p", "difficulty.", problems, None, float),
-                parallel_tolerance=_num(raw, "parallel_tolerance", "difficulty.", problems, 0.01, float),
-            )
+    raw = _table(data, "difficulty", problems)
+    if raw is not None:
+        band = raw.get("mean_p")
+        p_min = _num(raw, "p_min", "difficulty.", problems, 0.0, float)
+        p_max = _num(raw, "p_max", "difficulty.", problems, 1.0, float)
+        if isinstance(band, list | tuple) and len(band) == 2:
+            p_min, p_max = float(band[0]), float(band[1])
+        missing = raw.get("missing_p")
+        difficulty = DifficultySpec(
+            p_min=p_min,
+            p_max=p_max,
+            missing_p=None
+            if missing in (None, "exclude")
+            else _num(raw, "missing_p", "difficulty.", problems, None, float),
+            parallel_tolerance=_num(raw, "parallel_tolerance", "difficulty.", problems, 0.01, float),
+        )
     information = None
-    if data.get("information"):
-        raw = data["information"]
-        if not isinstance(raw, dict):
-            problems.append(SpecProblem("information", "应为键值表"))
-        else:
-            try:
-                thetas = [float(t) for t in raw.get("thetas") or []]
-                targets = [float(t) for t in raw.get("targets") or []]
-            except (TypeError, ValueError):
-                problems.append(SpecProblem("information.thetas", "能力点与目标信息量应为数字列表"))
-                thetas, targets = [], []
-            information = InformationSpec(
-                thetas=thetas,
-                targets=targets,
-                tolerance=_num(raw, "tolerance", "information.", problems, 0.1, float),
-                parallel_tolerance=_num(raw, "parallel_tolerance", "information.", problems, 0.02, float),
-            )
+    raw = _table(data, "information", problems)
+    if raw is not None:
+        try:
+            thetas = [float(t) for t in raw.get("thetas") or []]
+            targets = [float(t) for t in raw.get("targets") or []]
+        except (TypeError, ValueError):
+            problems.append(SpecProblem("information.thetas", "能力点与目标信息量应为数字列表"))
+            thetas, targets = [], []
+        information = InformationSpec(
+            thetas=thetas,
+            targets=targets,
+            tolerance=_num(raw, "tolerance", "information.", problems, 0.1, float),
+            parallel_tolerance=_num(raw, "parallel_tolerance", "information.", problems, 0.02, float),
+        )
     enemy_groups_raw = data.get("enemy_groups") or []
     enemy_groups: list[list[str]] = []
     if not isinstance(enemy_groups_raw, list):
@@ -536,7 +538,7 @@ def get_blueprint(session: Session, name_or_id: str | int) -> Blueprint | None:
 
 
 def create_blueprint(
-    session: Session, spec: BlueprintSpec | dict[str, Any], actor: str = "system"
+    session: Session, spec: BlueprintSpec | dict[str, Any], actor: str = DEFAULT_ACTOR
 ) -> Blueprint:
     """Store a new blueprint from a spec (validated); flushes, the caller commits."""
     if not isinstance(spec, BlueprintSpec):
@@ -562,7 +564,7 @@ def create_blueprint(
 
 
 def update_blueprint(
-    session: Session, blueprint: Blueprint, spec: BlueprintSpec, actor: str = "system"
+    session: Session, blueprint: Blueprint, spec: BlueprintSpec, actor: str = DEFAULT_ACTOR
 ) -> Blueprint:
     """Replace a blueprint's spec (forms already assembled keep their own copy in their report)."""
     problems = spec.validate()

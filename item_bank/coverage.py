@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
+from item_bank.blueprints import BlueprintError, spec_of
 from item_bank.models import APPROVED, AreaWeight, Blueprint, ItemVersion, KnowledgeArea
 from item_bank.tree import AreaIndex, descendants, tree_rows
 
@@ -56,8 +57,6 @@ class CoverageTable:
 
 def coverage(session: Session, level: int, part: str = "theory") -> CoverageTable:
     """The coverage table of a level and part (rows: the weight table's areas, else the whole tree)."""
-    from item_bank.blueprints import BlueprintError, spec_of
-
     specs = []
     problems = []
     for bp in session.scalars(select(Blueprint).where(Blueprint.level == level, Blueprint.part == part)):

@@ -91,11 +91,14 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(session: Session) -> Iterator[Session]:
-    """Commit what the block did, or roll all of it back if it raises."""
+def transaction(session: Session, *, dry_run: bool = False) -> Iterator[Session]:
+    """Commit what the block did, or roll all of it back if it raises (or if it was a `dry_run`)."""
     try:
         yield session
-        session.commit()
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
     except BaseException:
         session.rollback()
         raise

@@ -8,6 +8,7 @@ What an export writes, the matching import reads back as the same items.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,18 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from item_bank.db import transaction
+from item_bank.exchange.csv_io import write_csv
+from item_bank.exchange.excel import write_xlsx
 from item_bank.exchange.flat import OPTION_LETTERS, TYPE_LABELS, format_blanks, format_rubric
+from item_bank.exchange.json_io import write_json
+from item_bank.exchange.qti import write_qti
 from item_bank.exchange.records import ItemRecord, MediaRecord, SetRecord
+from item_bank.kernel.actors import system_actor
 from item_bank.kernel.errors import DomainError
 from item_bank.models import RETIRED, Item, ItemSet, ItemVersion, KnowledgeArea, MediaFile
-from item_bank.tree import PART_LABELS
+from item_bank.tree import PART_LABELS, ensure_standard_tree
+from item_bank.versions import authored
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".zip": "qti"}
 
@@ -94,13 +102,7 @@ def collect(
                 file="",
                 row=external_id,
                 external_id=external_id,
-                type=v.type,
-                stem=v.stem,
-                content=dict(v.content or {}),
-                key=v.key,
-                points=v.points,
-                levels=list(v.levels or []),
-                part=v.part,
+                **authored(v),
                 area=area_label(area) or None,
                 source=v.source,
                 enemy_group=v.enemy_group,
@@ -145,8 +147,6 @@ def _set_order(items: list[ItemRecord]) -> list[ItemRecord]:
 
 
 def media_filename(m: MediaRecord) -> str:
-    import hashlib
-
     return f"{hashlib.sha256(m.data).hexdigest()[:12]}_{Path(m.name).name}"
 
 
@@ -229,12 +229,18 @@ def area_choices_of(session: Session) -> list[str]:
 
 
 def write_template(session: Session, path: Path | str) -> None:
-    """A blank Excel import template: instructions sheet, headers, validation, the bank's areas."""
-    from item_bank.exchange.excel import write_xlsx
-    from item_bank.tree import ensure_standard_tree
+    """A blank Excel import template: instructions sheet, headers, validation, the bank's areas.
 
-    if ensure_standard_tree(session, "system:template"):
-        session.commit()
+    A bank without a knowledge tree gets the shipped one first (committed), so the template lists its areas;
+    `write_blank_template` writes what the bank has and never writes to it.
+    """
+    with transaction(session):
+        ensure_standard_tree(session, system_actor("template"))
+    write_blank_template(session, path)
+
+
+def write_blank_template(session: Session, path: Path | str) -> None:
+    """The Excel import template listing the areas the bank has now (reads only)."""
     write_xlsx(Path(path), [], area_choices_of(session))
 
 
@@ -263,20 +269,12 @@ def export_items(
         media_dir = f"{path.stem}_图片"
         rows, files = flat_rows(items, sets, media_dir)
         if fmt == "csv":
-            from item_bank.exchange.csv_io import write_csv
-
             write_csv(path, rows)
         else:
-            from item_bank.exchange.excel import write_xlsx
-
             write_xlsx(path, rows, area_choices if area_choices is not None else area_choices_of(session))
         write_media(path.parent, files)
     elif fmt == "json":
-        from item_bank.exchange.json_io import write_json
-
         write_json(path, items, sets)
     else:
-        from item_bank.exchange.qti import write_qti
-
         write_qti(path, items, sets)
     return ExportReport(path.name, fmt, len(items), len(sets), media_count, time.perf_counter() - started)

@@ -14,6 +14,11 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from item_bank.audit import audit
+from item_bank.db import transaction
+from item_bank.exchange.csv_io import read_csv
+from item_bank.exchange.excel import read_xlsx
+from item_bank.exchange.json_io import read_json
+from item_bank.exchange.qti import read_qti
 from item_bank.exchange.records import BankImportError, ImportReport, ParsedFile, RowProblem
 from item_bank.exchange.store import IMPORT_STATUSES, store
 from item_bank.models import APPROVED
@@ -31,6 +36,7 @@ __all__ = [
 # Images larger than this are refused (a candidate's workstation loads them over the test-site LAN).
 MAX_MEDIA_BYTES = 2 * 1024 * 1024
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".zip": "qti"}
+READERS = {"csv": read_csv, "xlsx": read_xlsx, "json": read_json, "qti": read_qti}
 
 
 def read_file(
@@ -59,21 +65,8 @@ def read_file(
         )
     if not path.is_file():
         return ParsedFile(name, FORMATS[suffix], problems=[RowProblem(name, None, "-", "文件不存在")])
-    if suffix == ".csv":
-        from item_bank.exchange.csv_io import read_csv
-
-        return read_csv(path, name=name, default_levels=levels, max_media_bytes=max_media_bytes)
-    if suffix == ".xlsx":
-        from item_bank.exchange.excel import read_xlsx
-
-        return read_xlsx(path, name=name, default_levels=levels, max_media_bytes=max_media_bytes)
-    if suffix == ".json":
-        from item_bank.exchange.json_io import read_json
-
-        return read_json(path, name=name, default_levels=levels, max_media_bytes=max_media_bytes)
-    from item_bank.exchange.qti import read_qti
-
-    return read_qti(path, name=name, default_levels=levels, max_media_bytes=max_media_bytes)
+    reader = READERS[FORMATS[suffix]]
+    return reader(path, name=name, default_levels=levels, max_media_bytes=max_media_bytes)
 
 
 def import_items(
@@ -99,7 +92,7 @@ def import_items(
     report = ImportReport(
         file=parsed.file, format=parsed.format, dry_run=dry_run, status=status, encoding=parsed.encoding
     )
-    try:
+    with transaction(session, dry_run=dry_run):
         store(session, parsed, report, actor=actor, status=status, author_id=author_id)
         report.elapsed_s = time.perf_counter() - started
         audit(
@@ -120,12 +113,5 @@ def import_items(
                 "source": str(path),
             },
         )
-        if dry_run:
-            session.rollback()
-        else:
-            session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     report.elapsed_s = time.perf_counter() - started
     return report

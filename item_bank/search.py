@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from item_bank.models import APPROVED, IN_REVIEW, Item, ItemVersion, KnowledgeArea
+from item_bank.models import APPROVED, IN_REVIEW, Item, ItemVersion
 from item_bank.text import normalise_stem
-from item_bank.tree import descendants
+from item_bank.tree import area_names, descendants
 
 UNCLASSIFIED = -1
 # Counting stops here: past a few thousand matches people refine the search rather than page, and
@@ -218,16 +218,7 @@ def search_items(session: Session, q: ItemQuery) -> SearchResult:
         total = session.scalar(select(func.count()).select_from(base.limit(limit + 1).subquery())) or 0
         if total > limit:
             total, more = limit, True
-    area_ids = {r.area_id for r in out if r.area_id}
-    names = (
-        dict(
-            session.execute(
-                select(KnowledgeArea.id, KnowledgeArea.name).where(KnowledgeArea.id.in_(area_ids))
-            ).all()
-        )
-        if area_ids
-        else {}
-    )
+    names = area_names(session, {r.area_id for r in out})
     return SearchResult(out, int(total), q, (time.perf_counter() - started) * 1000, names, more)
 
 

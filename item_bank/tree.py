@@ -19,64 +19,33 @@ from item_bank.models import AreaWeight, Item, ItemVersion, KnowledgeArea
 
 THEORY = "theory"
 
-# (code, name, kind, children). The leaves are the 15 content labels of the public bank
-# (shared/data/README.md); 综合 is the bank's "not yet classified" label.
-LEVEL5_THEORY_TREE: list[tuple[str, str, str, list]] = [
-    (
-        "1",
-        "基本要求",
-        "基本要求",
-        [
-            ("1.1", "职业道德", "职业道德", [("1.1.1", "职业道德与礼仪", "知识点", [])]),
-            (
-                "1.2",
-                "基础知识",
-                "基础知识",
-                [
-                    ("1.2.1", "法律基础知识", "知识点", []),
-                    ("1.2.2", "保安服务法律法规", "知识点", []),
-                    ("1.2.3", "保安服务业基础", "知识点", []),
-                    ("1.2.4", "消防安全", "知识点", []),
-                    ("1.2.5", "道路交通安全", "知识点", []),
-                    ("1.2.6", "现场急救", "知识点", []),
-                ],
-            ),
-        ],
-    ),
-    (
-        "2",
-        "工作要求",
-        "工作要求",
-        [
-            (
-                "2.1",
-                "守护与出入管理",
-                "职业功能",
-                [
-                    ("2.1.1", "门卫与出入口管理", "工作内容", []),
-                    ("2.1.2", "押运与守护", "工作内容", []),
-                    ("2.1.3", "随身护卫", "工作内容", []),
-                ],
-            ),
-            (
-                "2.2",
-                "巡逻与安全检查",
-                "职业功能",
-                [("2.2.1", "巡逻", "工作内容", []), ("2.2.2", "安全检查与技防", "工作内容", [])],
-            ),
-            (
-                "2.3",
-                "秩序维护与应急处置",
-                "职业功能",
-                [
-                    ("2.3.1", "秩序维护与大型活动", "工作内容", []),
-                    ("2.3.2", "突发事件与应急处置", "工作内容", []),
-                ],
-            ),
-        ],
-    ),
-    ("9", "综合", "label", []),
-]
+# The shipped tree as (code, name, kind) in display order; a code's parent is the code without its last part
+# ("1.2.4" sits under "1.2"). The leaves are the 15 content labels of the public bank (item_bank/data);
+# 综合 is the bank's "not yet classified" label.
+LEVEL5_THEORY_TREE: tuple[tuple[str, str, str], ...] = (
+    ("1", "基本要求", "基本要求"),
+    ("1.1", "职业道德", "职业道德"),
+    ("1.1.1", "职业道德与礼仪", "知识点"),
+    ("1.2", "基础知识", "基础知识"),
+    ("1.2.1", "法律基础知识", "知识点"),
+    ("1.2.2", "保安服务法律法规", "知识点"),
+    ("1.2.3", "保安服务业基础", "知识点"),
+    ("1.2.4", "消防安全", "知识点"),
+    ("1.2.5", "道路交通安全", "知识点"),
+    ("1.2.6", "现场急救", "知识点"),
+    ("2", "工作要求", "工作要求"),
+    ("2.1", "守护与出入管理", "职业功能"),
+    ("2.1.1", "门卫与出入口管理", "工作内容"),
+    ("2.1.2", "押运与守护", "工作内容"),
+    ("2.1.3", "随身护卫", "工作内容"),
+    ("2.2", "巡逻与安全检查", "职业功能"),
+    ("2.2.1", "巡逻", "工作内容"),
+    ("2.2.2", "安全检查与技防", "工作内容"),
+    ("2.3", "秩序维护与应急处置", "职业功能"),
+    ("2.3.1", "秩序维护与大型活动", "工作内容"),
+    ("2.3.2", "突发事件与应急处置", "工作内容"),
+    ("9", "综合", "label"),
+)
 
 KINDS = (
     "基本要求",
@@ -137,25 +106,26 @@ def ensure_standard_tree(session: Session, actor: str, level: int = 5, part: str
     )
     if exists:
         return 0
-    created = 0
-
-    def add(nodes: list[tuple[str, str, str, list]], parent: KnowledgeArea | None) -> None:
-        nonlocal created
-        for position, (code, name, kind, children) in enumerate(nodes):
-            area = KnowledgeArea(
-                code=code, name=name, kind=kind, level=level, part=part, parent=parent, position=position
-            )
-            session.add(area)
-            created += 1
-            add(children, area)
-
-    add(LEVEL5_THEORY_TREE, None)
+    by_code: dict[str, KnowledgeArea] = {}
+    positions: dict[str, int] = {}
+    for code, name, kind in LEVEL5_THEORY_TREE:
+        parent_code = code.rpartition(".")[0]
+        position = positions[parent_code] = positions.get(parent_code, -1) + 1
+        area = KnowledgeArea(
+            code=code,
+            name=name,
+            kind=kind,
+            level=level,
+            part=part,
+            parent=by_code.get(parent_code),
+            position=position,
+        )
+        session.add(area)
+        by_code[code] = area
+    created = len(by_code)
     session.flush()
-    by_code = {
-        a.code: a.id for a in session.scalars(select(KnowledgeArea).where(KnowledgeArea.level == level))
-    }
     for code, share in LEVEL5_THEORY_WEIGHTS.items():
-        session.add(AreaWeight(level=level, part=part, area_id=by_code[code], share=share))
+        session.add(AreaWeight(level=level, part=part, area_id=by_code[code].id, share=share))
     audit(session, actor, "tree.seed", "knowledge_area", f"{level}/{part}", after={"areas": created})
     return created
 
@@ -202,6 +172,16 @@ class AreaIndex:
             seen.add(area_id)
             area_id = self._merged[area_id]
         return area_id
+
+
+def area_names(session: Session, area_ids: set[int | None]) -> dict[int, str]:
+    """The names of the given areas by id (None and unknown ids are left out)."""
+    ids = {a for a in area_ids if a}
+    if not ids:
+        return {}
+    return dict(
+        session.execute(select(KnowledgeArea.id, KnowledgeArea.name).where(KnowledgeArea.id.in_(ids))).all()
+    )
 
 
 def area_path(area: KnowledgeArea) -> str:

@@ -31,6 +31,7 @@ from item_bank.models import (
     KnowledgeArea,
 )
 from item_bank.text import normalise_stem
+from item_bank.tree import area_names
 from item_bank.types import ContentProblem, ItemContent, item_type
 
 
@@ -76,15 +77,11 @@ class EditConflict(ItemError):
     default_code = "edit_conflict"
 
 
-# What authors write; everything else about a version is lifecycle or statistics.
+# The fields an author writes in every item, whatever else a copy of it (a draft, an export) carries.
+AUTHORED_FIELDS = ("type", "stem", "content", "key", "points", "levels", "part")
+# What a stored version never changes; everything else about a version is lifecycle or statistics.
 CONTENT_FIELDS = (
-    "type",
-    "stem",
-    "content",
-    "key",
-    "points",
-    "levels",
-    "part",
+    *AUTHORED_FIELDS,
     "item_set_id",
     "set_position",
     "enemy_group",
@@ -138,13 +135,7 @@ class ItemDraft:
     @classmethod
     def from_version(cls, v: ItemVersion) -> ItemDraft:
         return cls(
-            type=v.type,
-            stem=v.stem,
-            content=dict(v.content or {}),
-            key=v.key,
-            points=v.points,
-            levels=list(v.levels or []),
-            part=v.part,
+            **authored(v),
             knowledge_area_id=v.knowledge_area_id,
             item_set_id=v.item_set_id,
             set_position=v.set_position,
@@ -155,6 +146,14 @@ class ItemDraft:
 
     def as_content(self) -> ItemContent:
         return ItemContent(self.type, self.stem, self.content, self.key, self.points, self.media)
+
+
+def authored(version: ItemVersion) -> dict[str, Any]:
+    """The `AUTHORED_FIELDS` of a stored version, as copies a draft or an export may change freely."""
+    values = {name: getattr(version, name) for name in AUTHORED_FIELDS}
+    values["content"] = dict(version.content or {})
+    values["levels"] = list(version.levels or [])
+    return values
 
 
 def content_of(version: ItemVersion) -> ItemContent:
@@ -402,19 +401,10 @@ def _text_of(version: ItemVersion, name: str, area_names: dict[int, str]) -> str
 
 def diff_versions(session: Session, old: ItemVersion, new: ItemVersion) -> list[FieldDiff]:
     """The fields that differ between two versions, each with character-level side-by-side segments."""
-    area_ids = {a for a in (old.knowledge_area_id, new.knowledge_area_id) if a}
-    area_names = (
-        dict(
-            session.execute(
-                select(KnowledgeArea.id, KnowledgeArea.name).where(KnowledgeArea.id.in_(area_ids))
-            ).all()
-        )
-        if area_ids
-        else {}
-    )
+    names = area_names(session, {old.knowledge_area_id, new.knowledge_area_id})
     diffs = []
     for name, label in FIELD_LABELS.items():
-        a, b = _text_of(old, name, area_names), _text_of(new, name, area_names)
+        a, b = _text_of(old, name, names), _text_of(new, name, names)
         if a == b:
             continue
         left: list[tuple[str, str]] = []

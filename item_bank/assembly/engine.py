@@ -35,6 +35,7 @@ from item_bank.assembly.pool import RESTRICTED_REASONS, ItemRecord, Pool, Unit, 
 from item_bank.audit import audit
 from item_bank.blueprints import BlueprintSpec, spec_of
 from item_bank.db import utcnow
+from item_bank.kernel.actors import system_actor
 from item_bank.kernel.errors import DomainError
 from item_bank.models import ASSEMBLED, Blueprint, Form, FormItem
 
@@ -49,6 +50,8 @@ DEFAULT_GAP = 0.01
 HEURISTIC_SHARE = 0.5
 # An objective this small is zero: every target met within its dead band.
 PERFECT = 1e-7
+# Who assembled, when a caller does not say.
+DEFAULT_ACTOR = system_actor("assembly")
 
 
 class AssemblyError(DomainError):
@@ -108,17 +111,26 @@ class Solution:
     heuristic: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class SolverSettings:
+    """How long the solver may search, the optimality gap it may stop at, and the seed that makes a run repeatable."""
+
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S
+    seed: int = 0
+    gap: float = DEFAULT_GAP
+
+
 def solve_blueprint(
     spec: BlueprintSpec,
     pool: Pool,
     n_forms: int = 1,
     *,
-    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
-    seed: int = 0,
-    gap: float = DEFAULT_GAP,
+    settings: SolverSettings | None = None,
     name: str | None = None,
 ) -> Solution:
     """Choose items for `n_forms` forms; raises AssemblyInfeasible / AssemblyTimeout. No database writes."""
+    settings = settings or SolverSettings()
+    time_limit_s, seed, gap = settings.time_limit_s, settings.seed, settings.gap
     name = name or spec.name
     shortfalls = precheck(pool, spec, n_forms)
     if shortfalls:
@@ -345,7 +357,7 @@ def assemble_forms(
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     seed: int = 0,
     gap: float = DEFAULT_GAP,
-    actor: str = "system",
+    actor: str = DEFAULT_ACTOR,
 ) -> AssemblyResult:
     """Assemble and store `n_forms` parallel forms (status "assembled"); flushes, the caller commits.
 
@@ -359,7 +371,7 @@ def assemble_forms(
     pool = load_pool(session, spec)
     load_s = time.perf_counter() - t0
     sol = solve_blueprint(
-        spec, pool, n_forms, time_limit_s=time_limit_s, seed=seed, gap=gap, name=blueprint.name
+        spec, pool, n_forms, settings=SolverSettings(time_limit_s, seed, gap), name=blueprint.name
     )
     forms_items = [order_form(spec, units) for units in sol.forms]
     measured = evaluate_forms(spec, forms_items)

@@ -40,7 +40,7 @@ from item_bank.review import supersede
 from item_bank.text import bigrams, normalise_stem, similarity
 from item_bank.tree import AreaIndex, ensure_standard_tree
 from item_bank.types import ItemContent, item_type
-from item_bank.versions import next_version_no
+from item_bank.versions import AUTHORED_FIELDS, next_version_no
 
 IMPORT_STATUSES = (DRAFT, IN_REVIEW, APPROVED)
 DUPLICATE_THRESHOLD = 0.9
@@ -170,18 +170,7 @@ def _version_row(record: ItemRecord, status: str, author_id: int | None, now: An
     }
 
 
-COMPARED = (
-    "type",
-    "stem",
-    "content",
-    "key",
-    "points",
-    "levels",
-    "part",
-    "knowledge_area_id",
-    "enemy_group",
-    "media",
-)
+COMPARED = (*AUTHORED_FIELDS, "knowledge_area_id", "enemy_group", "media")
 
 
 def _same(version: ItemVersion, row: dict[str, Any]) -> bool:
