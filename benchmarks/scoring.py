@@ -187,11 +187,11 @@ def _copy_responses(engine, attempt_ids, items, values, right, pick, omitted, no
 
 def time_scoring(url: str, session_id: int) -> tuple[float, int, object]:
     """Score the stored session end to end in a fresh process state; returns seconds, results, report."""
-    from exam_server.delivery.operations import _FORM_CACHE
+    from exam_server.delivery.paper import FORM_CACHE
     from exam_server.results import plan
     from exam_server.results.operations import score_session
 
-    _FORM_CACHE.clear()
+    FORM_CACHE.clear()
     plan._PLAN_CACHE.clear()
     engine = make_engine(url)
     session = make_session_factory(engine)()

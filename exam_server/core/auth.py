@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from flask import abort
 from flask_login import current_user
-from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
 from exam_server.extensions import db, login_manager
-from exam_server.sessions.models import Ticket
+from item_bank.kernel import user_actor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +35,7 @@ class StaffPrincipal:
 
     @property
     def actor(self) -> str:
-        return f"user:{self.user.username}"
+        return user_actor(self.user.username)
 
     def has_role(self, *roles: str) -> bool:
         return self.user.has_role(*roles)
@@ -46,8 +46,9 @@ class CandidatePrincipal:
     """A candidate logged in with an admission ticket.
 
     Loaded on every candidate request and Socket.IO connection (a whole room reconnects at once after
-    a server restart), so it carries the few ticket fields those need and loads the ORM ticket only
-    when a page asks for more.
+    a server restart), so it carries the few ticket fields those need. Tickets are the sessions package's:
+    it registers the accounts that load and sign in candidates (`register_candidate_accounts`), and its
+    principal adds the ORM ticket and the candidate's name for the pages that show them.
     """
 
     ticket_id: int
@@ -58,35 +59,39 @@ class CandidatePrincipal:
     is_anonymous: bool = False
     is_candidate: bool = True
 
-    @classmethod
-    def of(cls, ticket: Ticket) -> CandidatePrincipal:
-        return cls(ticket_id=ticket.id, candidate_id=ticket.candidate_id, number=ticket.number)
-
-    @property
-    def ticket(self) -> Ticket:
-        ticket = db.session.get(Ticket, self.ticket_id)
-        assert ticket is not None, "a logged-in ticket is never deleted"
-        return ticket
-
     def get_id(self) -> str:
         return f"t:{self.ticket_id}"
 
     @property
-    def name(self) -> str:
-        return self.ticket.candidate.name
-
-    @property
     def actor(self) -> str:
-        return f"candidate:{self.number}"
+        return user_actor(self.number)
 
     def has_role(self, *roles: str) -> bool:
         return False
 
 
-_TICKET = Ticket.__table__
-_PRINCIPAL_OF_TICKET = select(_TICKET.c.id, _TICKET.c.candidate_id, _TICKET.c.number).where(
-    _TICKET.c.id == bindparam("ticket")
-)
+class CandidateAccounts(Protocol):
+    """How candidates log in, implemented where tickets live (exam_server/sessions/accounts.py)."""
+
+    def load(self, ticket_id: int) -> CandidatePrincipal | None:
+        """The principal of a logged-in ticket, or None if it is gone."""
+
+    def authenticate(self, session: Session, number: str, password: str) -> CandidatePrincipal | None:
+        """The principal of ticket `number` if `password` is its password, else None."""
+
+
+_accounts: list[CandidateAccounts] = []
+
+
+def register_candidate_accounts(accounts: CandidateAccounts) -> None:
+    """Make `accounts` the one way candidates log in (the sessions package calls this when imported)."""
+    _accounts[:] = [accounts]
+
+
+def candidate_accounts() -> CandidateAccounts:
+    if not _accounts:
+        raise RuntimeError("no candidate accounts registered (exam_server.sessions.accounts was not imported)")
+    return _accounts[0]
 
 
 @login_manager.user_loader
@@ -98,12 +103,7 @@ def load_principal(principal_id: str) -> StaffPrincipal | CandidatePrincipal | N
         user = db.session.get(User, int(raw))
         return StaffPrincipal(user) if user is not None and user.active else None
     if kind == "t":
-        # Its own short-lived connection: a request that then waits its turn (the burst gate of the
-        # exam page) must not hold one of the pool's few connections meanwhile.
-        assert db.engine is not None
-        with db.engine.connect() as connection:
-            row = connection.execute(_PRINCIPAL_OF_TICKET, {"ticket": int(raw)}).one_or_none()
-        return CandidatePrincipal(ticket_id=row.id, candidate_id=row.candidate_id, number=row.number) if row else None
+        return candidate_accounts().load(int(raw))
     return None
 
 

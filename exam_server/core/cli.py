@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+import functools
 import gc
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 from flask import current_app
 from sqlalchemy import select
 
+from exam_server.core.background import start_background_tasks
 from exam_server.core.migrate import upgrade_to_head
 from exam_server.core.models import ROLES, User
 from exam_server.core.security import hash_password
 from exam_server.extensions import db, socketio
+from item_bank.kernel import DomainError, cli_actor
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def refusals_as_click_errors(command: F) -> F:
+    """A domain refusal raised by a command becomes click's error: its Chinese message and exit code 1."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+
+    return run  # type: ignore[return-value]
+
+
+def command_actor() -> str:
+    """The audit actor of the running `examctl` command: `cli:<command name>`."""
+    return cli_actor(click.get_current_context().info_name or "examctl")
 
 
 @click.command("init-db")
@@ -44,12 +69,11 @@ def create_user(username: str, display_name: str | None, roles: tuple[str, ...],
 
 
 def serve(host: str, port: int) -> None:
-    """Serve the app with Socket.IO on host:port (gevent in production, see DESIGN.md §10), with its clock."""
-    from exam_server.delivery.clock import start_deadline_sweeper
-
+    """Serve the app with Socket.IO on host:port (gevent in production, see DESIGN.md §10), with its background
+    work (the deadline sweeper)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config["RUN_BACKGROUND_TASKS"]:
-        start_deadline_sweeper(app)
+        start_background_tasks(app)
     # What start-up built (modules, mappers, the app) lives as long as the process: keep it out of
     # the garbage collector's full passes, which otherwise stall every socket for their duration.
     gc.collect()

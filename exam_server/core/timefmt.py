@@ -15,3 +15,8 @@ def local(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(DISPLAY_ZONE).strftime(fmt)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """A datetime as the wire protocol's UTC text (`2026-05-01T02:15:30Z`); None for None."""
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if value else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import (
     Blueprint,
     current_app,
@@ -16,7 +18,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from exam_server.core.auth import CandidatePrincipal, StaffPrincipal
+from exam_server.core.auth import CandidatePrincipal, StaffPrincipal, candidate_accounts
 from exam_server.core.models import User
 from exam_server.core.security import (
     TooManyAttempts,
@@ -26,7 +28,6 @@ from exam_server.core.security import (
     verify_password,
 )
 from exam_server.extensions import db
-from exam_server.sessions.models import Ticket
 
 blueprint = Blueprint("core", __name__)
 
@@ -60,45 +61,56 @@ def index() -> WerkzeugResponse:
     return redirect(url_for("core.candidate_login"))
 
 
-@blueprint.route("/login", methods=["GET", "POST"])
-def candidate_login() -> str | WerkzeugResponse | tuple[str, int]:
-    if request.method == "GET":
-        return render_template("core/candidate_login.html")
-    number = request.form.get("ticket", "").strip()
-    password = request.form.get("password", "")
-    key = _throttle_key("ticket", number)
+def _login(
+    kind: str, name: str, page: str, wrong: str, shown: dict[str, str],
+    authenticate: Callable[[], StaffPrincipal | CandidatePrincipal | None],
+) -> tuple[str, int] | None:
+    """Log in whom `authenticate` finds, throttled per name and address; else the login page, refused."""
+    key = _throttle_key(kind, name)
     cfg = current_app.config
     try:
         check_login_allowed(db.session, key, cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_WINDOW_S"])
     except TooManyAttempts as exc:
-        return render_template("core/candidate_login.html", error=str(exc), ticket=number), 429
-    ticket = db.session.scalar(select(Ticket).where(Ticket.number == number))
-    if ticket is None or not verify_password(ticket.password_hash, password):
+        return render_template(page, error=str(exc), **shown), 429
+    principal = authenticate()
+    if principal is None:
         record_login_failure(db.session, key, cfg["LOGIN_WINDOW_S"])
-        return render_template("core/candidate_login.html", error="准考证号或密码不正确。", ticket=number), 401
+        return render_template(page, error=wrong, **shown), 401
     clear_login_failures(db.session, key)
-    login_user(CandidatePrincipal.of(ticket))
-    return redirect(url_for("delivery.exam_page"))
+    login_user(principal)
+    return None
+
+
+def _staff_principal(username: str, password: str) -> StaffPrincipal | None:
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        return None
+    return StaffPrincipal(user)
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def candidate_login() -> str | WerkzeugResponse | tuple[str, int]:
+    page = "core/candidate_login.html"
+    if request.method == "GET":
+        return render_template(page)
+    number = request.form.get("ticket", "").strip()
+    password = request.form.get("password", "")
+    refused = _login("ticket", number, page, "准考证号或密码不正确。", {"ticket": number},
+                     lambda: candidate_accounts().authenticate(db.session, number, password))
+    return refused or redirect(url_for("delivery.exam_page"))
 
 
 @blueprint.route("/staff/login", methods=["GET", "POST"])
 def staff_login() -> str | WerkzeugResponse | tuple[str, int]:
+    page = "core/staff_login.html"
     if request.method == "GET":
-        return render_template("core/staff_login.html")
+        return render_template(page)
     username = request.form.get("username", "").strip()
     password = request.form.get("password", "")
-    key = _throttle_key("user", username)
-    cfg = current_app.config
-    try:
-        check_login_allowed(db.session, key, cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_WINDOW_S"])
-    except TooManyAttempts as exc:
-        return render_template("core/staff_login.html", error=str(exc), username=username), 429
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not verify_password(user.password_hash, password):
-        record_login_failure(db.session, key, cfg["LOGIN_WINDOW_S"])
-        return render_template("core/staff_login.html", error="用户名或密码不正确。", username=username), 401
-    clear_login_failures(db.session, key)
-    login_user(StaffPrincipal(user))
+    refused = _login("user", username, page, "用户名或密码不正确。", {"username": username},
+                     lambda: _staff_principal(username, password))
+    if refused:
+        return refused
     next_url = request.args.get("next", "")
     # Only local paths: never bounce a login to another site.
     if next_url.startswith("/") and not next_url.startswith("//"):

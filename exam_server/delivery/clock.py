@@ -1,47 +1,186 @@
-"""The server's own clock: submits every attempt whose deadline passed, browser or no browser.
-
-It runs in every server process; row locks make a double submit impossible, and after a restart
-the first sweep submits what became due while the server was down (as of each deadline).
+"""The server owns time: a running attempt has a stored `deadline_at`; a paused or not yet started one has
+`remaining_s`. Here: the time left, the deadline's submit, and the proctor's hand on the clock (pause,
+resume, extend, force-submit, allow a move). Each verb locks the attempt, logs its step and commits.
 """
 
 from __future__ import annotations
 
-import logging
+import datetime as dt
+from typing import Protocol
 
-from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from exam_server.delivery.models import Attempt
-from exam_server.extensions import db, socketio
+from exam_server.core.signals import attempt_submitted
+from exam_server.delivery import store
+from exam_server.delivery.errors import DeliveryError
+from exam_server.delivery.models import (
+    CHECKED_IN,
+    FINALISED,
+    IN_PROGRESS,
+    PAUSED,
+    SCORED,
+    SUBMITTED,
+    Attempt,
+)
+from exam_server.delivery.states import move
+from item_bank.db import utcnow
+from item_bank.kernel import system_actor
 
-log = logging.getLogger(__name__)
-
-
-def sweep_once(app: Flask) -> list[int]:
-    """Submit what is overdue now and tell the screens; returns the attempt ids submitted."""
-    from exam_server.delivery.notify import push_attempt_state
-    from exam_server.delivery.operations import submit_overdue
-
-    with app.app_context():
-        try:
-            done = submit_overdue(db.session)
-            for attempt_id in done:
-                attempt = db.session.get(Attempt, attempt_id)
-                if attempt is not None:
-                    push_attempt_state(attempt, "deadline")
-            return done
-        finally:
-            db.remove()
+DONE = (SUBMITTED, SCORED, FINALISED)
+# Who submits an attempt whose time ran out: the server's clock, whichever path noticed it first.
+DEADLINE_ACTOR = system_actor("deadline")
 
 
-def start_deadline_sweeper(app: Flask) -> None:
-    interval = float(app.config["DEADLINE_SWEEP_S"])
+class Clocked(Protocol):
+    """What the clock reads of an attempt: an ORM attempt, a `queries.AttemptState` or a row."""
 
-    def loop() -> None:
-        while True:
-            try:
-                sweep_once(app)
-            except Exception:  # keep the clock alive through a passing database fault
-                log.exception("deadline sweep failed")
-            socketio.sleep(interval)
+    status: str
+    deadline_at: dt.datetime | None
 
-    socketio.start_background_task(loop)
+
+class Remaining(Clocked, Protocol):
+    remaining_s: float
+
+
+def remaining_seconds(attempt: Remaining, now: dt.datetime | None = None) -> float:
+    """Seconds left: from the deadline while running, else the stored remainder."""
+    if attempt.status == IN_PROGRESS and attempt.deadline_at is not None:
+        now = now or utcnow()
+        return max(0.0, (attempt.deadline_at - now).total_seconds())
+    if attempt.status in DONE:
+        return 0.0
+    return max(0.0, attempt.remaining_s)
+
+
+def is_overdue(attempt: Clocked, now: dt.datetime) -> bool:
+    """A running attempt whose deadline has passed (the sweeper may not have submitted it yet)."""
+    return attempt.status == IN_PROGRESS and attempt.deadline_at is not None and now >= attempt.deadline_at
+
+
+# ---------------------------------------------------------------- submitting
+
+
+def submit_locked(
+    session: Session, attempt: Attempt, actor: str, reason: str, at: dt.datetime | None = None, note: str = ""
+) -> None:
+    """Move a locked, running or paused attempt to submitted, in the caller's transaction.
+
+    Scoring follows on the `attempt_submitted` signal (exam_server/pipeline.py), in the same transaction.
+    """
+    at = at or utcnow()
+    move(session, attempt, "submit", SUBMITTED, actor, "submitted", {"reason": reason, "note": note}, at=at)
+    attempt.submitted_at = at
+    attempt.submit_reason = reason
+    attempt.remaining_s = 0.0
+    attempt.deadline_at = None
+    attempt_submitted.send(session, attempt=attempt, actor=actor)
+
+
+def submit_at_deadline(session: Session, attempt: Attempt) -> None:
+    """Submit a locked attempt whose time ran out, as of its deadline (not as of whoever noticed)."""
+    submit_locked(session, attempt, actor=DEADLINE_ACTOR, reason="deadline", at=attempt.deadline_at)
+
+
+def submit_overdue(session: Session, now: dt.datetime | None = None) -> list[int]:
+    """Submit every running attempt whose deadline has passed, as of its deadline; returns their ids."""
+    now = now or utcnow()
+    due = session.scalars(
+        select(Attempt.id).where(Attempt.status == IN_PROGRESS, Attempt.deadline_at <= now).limit(500)
+    ).all()
+    session.rollback()
+    done = []
+    for attempt_id in due:
+        attempt = store.lock_attempt(session, attempt_id)
+        if attempt is not None and is_overdue(attempt, now):
+            submit_at_deadline(session, attempt)
+            session.commit()
+            done.append(attempt_id)
+        else:
+            session.rollback()
+    return done
+
+
+def force_submit(session: Session, attempt: Attempt, actor: str, reason: str) -> Attempt:
+    """A proctor submits a candidate's attempt; the reason is required and logged."""
+    if not reason.strip():
+        raise DeliveryError("reason_required", "强制交卷必须填写原因。")
+    attempt = store.lock_attempt(session, attempt.id) or attempt
+    if attempt.status in (IN_PROGRESS, PAUSED):
+        submit_locked(session, attempt, actor=actor, reason="proctor", note=reason)
+        session.commit()
+    return attempt
+
+
+# ---------------------------------------------------------------- the clock under a proctor's hand
+
+
+def pause(session: Session, attempt: Attempt, actor: str, reason: str = "") -> Attempt:
+    """Stop the clock: the remaining time is stored and the deadline cleared."""
+    attempt = store.lock_attempt(session, attempt.id) or attempt
+    now = utcnow()
+    if is_overdue(attempt, now):
+        submit_at_deadline(session, attempt)
+        session.commit()
+        return attempt
+    if attempt.status not in (IN_PROGRESS, CHECKED_IN):
+        return attempt
+    remaining = remaining_seconds(attempt, now)
+    # Remember where to return to: a paused, never-started attempt resumes to checked_in.
+    payload = {"reason": reason, "from": attempt.status, "remaining_s": remaining}
+    move(session, attempt, "pause", PAUSED, actor, "paused", payload, at=now)
+    attempt.remaining_s = remaining
+    attempt.deadline_at = None
+    session.commit()
+    return attempt
+
+
+def resume(session: Session, attempt: Attempt, actor: str, reason: str = "") -> Attempt:
+    """Restart the clock from the stored remaining time."""
+    attempt = store.lock_attempt(session, attempt.id) or attempt
+    if attempt.status != PAUSED:
+        return attempt
+    now = utcnow()
+    back_to = (attempt.started_at and IN_PROGRESS) or CHECKED_IN
+    move(session, attempt, "resume", back_to, actor, "resumed", {"reason": reason, "remaining_s": attempt.remaining_s},
+         at=now)
+    if back_to == IN_PROGRESS:
+        attempt.deadline_at = now + dt.timedelta(seconds=attempt.remaining_s)
+    session.commit()
+    return attempt
+
+
+def extend(session: Session, attempt: Attempt, actor: str, seconds: int, reason: str) -> Attempt:
+    """Give extra time (延时); a reason is required and logged."""
+    if not reason.strip():
+        raise DeliveryError("reason_required", "延长时间必须填写原因。")
+    if not 0 < seconds <= 4 * 3600:
+        raise DeliveryError("invalid_value", "延长时间应在 1 秒到 4 小时之间。")
+    attempt = store.lock_attempt(session, attempt.id) or attempt
+    now = utcnow()
+    if attempt.status in DONE or is_overdue(attempt, now):
+        raise DeliveryError("submitted", "该考生已交卷，不能延长时间。")
+    if attempt.status == IN_PROGRESS and attempt.deadline_at is not None:
+        attempt.deadline_at = attempt.deadline_at + dt.timedelta(seconds=seconds)
+    else:
+        attempt.remaining_s += seconds
+    store.log_event(session, attempt, "extended", actor, {"seconds": seconds, "reason": reason}, at=now)
+    session.commit()
+    return attempt
+
+
+def allow_move(session: Session, attempt: Attempt, actor: str, reason: str = "") -> Attempt:
+    """Let the waiting workstation take over the attempt; the old one is closed."""
+    attempt = store.lock_attempt(session, attempt.id) or attempt
+    if attempt.pending_workstation:
+        old = attempt.workstation
+        attempt.workstation = attempt.pending_workstation
+        attempt.pending_workstation = None
+        store.log_event(session, attempt, "moved", actor, {"reason": reason, "from": (old or "")[:12],
+                                                            "to": attempt.workstation[:12]})
+    else:
+        # Unlock: the next workstation to join takes over (the old one died before anyone asked).
+        attempt.workstation = None
+        store.log_event(session, attempt, "unlocked", actor, {"reason": reason})
+    session.commit()
+    return attempt

@@ -6,19 +6,25 @@ each event is checked against the candidate's own attempt before anything is don
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import join_room
 
-from exam_server.delivery import operations as ops
+from exam_server.core.errors import socket_ack
+from exam_server.delivery import steps
+from exam_server.delivery.clock import remaining_seconds
+from exam_server.delivery.errors import DeliveryError
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.notify import EXAM_NS, attempt_room, push_attempt_state, push_seat
+from exam_server.delivery.queries import attempt_state
 from exam_server.extensions import db, socketio
 
 # Per connection (sid): who is connected and from which workstation. With several processes a
@@ -55,7 +61,7 @@ def _presence_store() -> Any:
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return None
     if _presence["redis"] is None:
-        import redis
+        import redis  # only a multi-process set-up has a Redis queue; one process never loads the client
 
         _presence["redis"] = redis.Redis.from_url(url, socket_timeout=2)
     return _presence["redis"]
@@ -103,7 +109,7 @@ def _workstation() -> str | None:
 def _actor() -> str:
     """The audit name of the connected candidate, kept from the connect (no ticket lookup per event)."""
     conn = _connections.get(request.sid)  # type: ignore[attr-defined]
-    return str(conn["actor"]) if conn else "candidate"
+    return str(conn["actor"]) if conn else steps.CANDIDATE
 
 
 def _arg(data: Any, name: str) -> Any:
@@ -120,6 +126,27 @@ def _own_attempt(data: Any) -> Attempt | None:
     return attempt
 
 
+Step = Callable[[int, Any], dict[str, Any]]
+
+
+def _candidate_step(step: Step) -> Callable[[Any], dict[str, Any]]:
+    """An /exam event of the connected candidate (refused without one), run again if the database connection
+    had died; a refusal is rolled back and becomes the acknowledgement."""
+
+    @functools.wraps(step)
+    def handler(data: Any) -> dict[str, Any]:
+        candidate_id = _candidate_id()
+        if candidate_id is None:
+            return socket_ack(DeliveryError("not_your_attempt"))
+        try:
+            return step(candidate_id, data)
+        except DeliveryError as exc:
+            db.session.rollback()
+            return socket_ack(exc)
+
+    return db.once_more_after_disconnect(handler)
+
+
 @socketio.on("connect", namespace=EXAM_NS)
 @db.once_more_after_disconnect
 def on_connect(auth: Any = None) -> bool:
@@ -128,7 +155,7 @@ def on_connect(auth: Any = None) -> bool:
             return False  # refused: no candidate session
         _connections[request.sid] = {"candidate_id": current_user.candidate_id,  # type: ignore[attr-defined]
                                      "ticket_id": current_user.ticket_id,
-                                     "actor": f"candidate:{current_user.number}"}
+                                     "actor": current_user.actor}
     _start_presence()
     return True
 
@@ -137,29 +164,27 @@ def on_connect(auth: Any = None) -> bool:
 def on_disconnect(*_args: Any) -> None:
     conn = _connections.pop(request.sid, None)  # type: ignore[attr-defined]
     if conn and conn.get("attempt_id"):
-        state = ops.attempt_state(db.session, conn["attempt_id"])
+        state = attempt_state(db.session, conn["attempt_id"])
         if state is not None:
             push_seat(state)
 
 
 @socketio.on("join", namespace=EXAM_NS)
-@db.once_more_after_disconnect
-def on_join(data: Any) -> dict[str, Any]:
-    candidate_id, attempt_id = _candidate_id(), _arg(data, "attempt_id")
-    if candidate_id is None:
-        return ops.DeliveryError("not_your_attempt").ack()
+@_candidate_step
+def on_join(candidate_id: int, data: Any) -> dict[str, Any]:
+    attempt_id = _arg(data, "attempt_id")
     workstation = str(_arg(data, "workstation") or request.sid)  # type: ignore[attr-defined]
     try:
         with burst_gate:
-            body, state, seat_changed = ops.join(db.session, attempt_id, workstation, _actor(),
-                                                 candidate_id=candidate_id)
-    except ops.DeliveryError as exc:
+            body, state, seat_changed = steps.join(db.session, attempt_id, workstation, _actor(),
+                                                   candidate_id=candidate_id)
+    except DeliveryError as exc:
         db.session.rollback()
         if exc.code != "not_your_attempt":  # the proctor sees the held workstation
-            held = ops.attempt_state(db.session, attempt_id)
+            held = attempt_state(db.session, attempt_id)
             if held is not None:
                 push_seat(held)
-        return exc.ack()
+        return socket_ack(exc)
     conn = _connections[request.sid]  # type: ignore[attr-defined]
     conn.update(attempt_id=state.id, workstation=workstation)
     join_room(attempt_room(state.id))
@@ -169,30 +194,20 @@ def on_join(data: Any) -> dict[str, Any]:
 
 
 @socketio.on("start", namespace=EXAM_NS)
-@db.once_more_after_disconnect
-def on_start(data: Any) -> dict[str, Any]:
-    candidate_id = _candidate_id()
-    if candidate_id is None:
-        return ops.DeliveryError("not_your_attempt").ack()
-    try:
-        with burst_gate:
-            ack, state = ops.start(db.session, _arg(data, "attempt_id"), _actor(), _workstation(),
-                                   candidate_id=candidate_id)
-    except ops.DeliveryError as exc:
-        db.session.rollback()
-        return exc.ack()
+@_candidate_step
+def on_start(candidate_id: int, data: Any) -> dict[str, Any]:
+    with burst_gate:
+        ack, state = steps.start(db.session, _arg(data, "attempt_id"), _actor(), _workstation(),
+                                 candidate_id=candidate_id)
     push_seat(state)
     return ack
 
 
 @socketio.on("save", namespace=EXAM_NS)
-@db.once_more_after_disconnect
-def on_save(data: Any) -> dict[str, Any]:
-    candidate_id = _candidate_id()
-    if candidate_id is None:
-        return ops.DeliveryError("not_your_attempt").ack()
+@_candidate_step
+def on_save(candidate_id: int, data: Any) -> dict[str, Any]:
     attempt_id = _arg(data, "attempt_id")
-    ack = ops.save_answer(
+    ack = steps.save_answer(
         db.session, candidate_id, attempt_id, _arg(data, "item_id"), _arg(data, "value"),
         _arg(data, "seq"), _arg(data, "key"), _workstation(),
     )
@@ -204,25 +219,19 @@ def on_save(data: Any) -> dict[str, Any]:
 
 
 @socketio.on("flag", namespace=EXAM_NS)
-@db.once_more_after_disconnect
-def on_flag(data: Any) -> dict[str, Any]:
-    candidate_id = _candidate_id()
-    if candidate_id is None:
-        return ops.DeliveryError("not_your_attempt").ack()
-    return ops.set_flag(
+@_candidate_step
+def on_flag(candidate_id: int, data: Any) -> dict[str, Any]:
+    return steps.set_flag(
         db.session, candidate_id, _arg(data, "attempt_id"), _arg(data, "item_id"), _arg(data, "flagged"),
         _arg(data, "seq"), _arg(data, "key"), _workstation(),
     )
 
 
 @socketio.on("submit", namespace=EXAM_NS)
-@db.once_more_after_disconnect
-def on_submit(data: Any) -> dict[str, Any]:
-    candidate_id = _candidate_id()
-    if candidate_id is None:
-        return ops.DeliveryError("not_your_attempt").ack()
+@_candidate_step
+def on_submit(candidate_id: int, data: Any) -> dict[str, Any]:
     attempt_id = _arg(data, "attempt_id")
-    ack = ops.submit(db.session, candidate_id, attempt_id, _arg(data, "key"), _workstation())
+    ack = steps.submit(db.session, candidate_id, attempt_id, _arg(data, "key"), _workstation())
     if ack.get("ok"):
         attempt = db.session.get(Attempt, attempt_id)
         if attempt is not None:
@@ -236,5 +245,5 @@ def on_ping_time(data: Any) -> dict[str, Any]:
     """The remaining time now, for the browser's latency-corrected countdown."""
     attempt = _own_attempt(data)
     if attempt is None:
-        return ops.DeliveryError("not_your_attempt").ack()
-    return {"ok": True, "status": attempt.status, "remaining_s": round(ops.remaining_seconds(attempt), 3)}
+        return socket_ack(DeliveryError("not_your_attempt"))
+    return {"ok": True, "status": attempt.status, "remaining_s": round(remaining_seconds(attempt), 3)}

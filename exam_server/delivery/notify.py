@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from exam_server.delivery.clock import remaining_seconds
 from exam_server.delivery.models import Attempt
-from exam_server.delivery.operations import AttemptState, remaining_seconds
+from exam_server.delivery.queries import AttemptState
 from exam_server.extensions import socketio
 
 EXAM_NS = "/exam"

@@ -1,6 +1,12 @@
-"""The attempt lifecycle (DESIGN.md §4): the allowed transitions in one table."""
+"""The attempt lifecycle (DESIGN.md §4): the allowed transitions in one table, and the one function that moves an
+attempt, checking the table and appending the step to the attempt's log (an attempt's audit trail)."""
 
 from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from exam_server.delivery.models import (
     CHECKED_IN,
@@ -10,7 +16,12 @@ from exam_server.delivery.models import (
     SCHEDULED,
     SCORED,
     SUBMITTED,
+    Attempt,
+    AttemptEvent,
 )
+from exam_server.delivery.store import log_event
+from item_bank.kernel import StateMachine
+from item_bank.kernel import TransitionRefused as _Refused
 
 # (from, to) -> the actions that may take it.
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
@@ -31,13 +42,40 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
 }
 
 
-class TransitionRefused(Exception):
-    def __init__(self, action: str, current: str, target: str) -> None:
-        super().__init__(f"作答记录状态为 {current}，不能执行 {action}（→ {target}）")
-        self.action, self.current, self.target = action, current, target
+class TransitionRefused(_Refused):
+    """An attempt asked to move where its lifecycle does not go from its state."""
+
+    default_code = "refused"
+
+
+def _refusal(_machine: StateMachine, action: str, current: str, target: str) -> str:
+    return f"作答记录状态为 {current}，不能执行 {action}（→ {target}）"
+
+
+LIFECYCLE = StateMachine("作答记录", TRANSITIONS, entity="attempt", error=TransitionRefused, refusal=_refusal)
 
 
 def check_transition(action: str, current: str, target: str) -> None:
     """Raise TransitionRefused unless `action` may move an attempt from `current` to `target`."""
-    if action not in TRANSITIONS.get((current, target), frozenset()):
-        raise TransitionRefused(action, current, target)
+    LIFECYCLE.check(action, current, target)
+
+
+def move(
+    session: Session,
+    attempt: Attempt,
+    action: str,
+    target: str,
+    actor: str,
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    at: dt.datetime | None = None,
+) -> AttemptEvent:
+    """Check `action` from the attempt's status to `target`, set it, and log the step as `kind`.
+
+    The caller holds the attempt's row lock and commits. (Starting, a whole room at once, checks with
+    `check_transition` and writes by prepared statements instead.)
+    """
+    check_transition(action, attempt.status, target)
+    attempt.status = target
+    return log_event(session, attempt, kind, actor, payload, at=at)

@@ -10,11 +10,17 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.core.auth import candidate_required
-from exam_server.delivery import events  # also registers the /exam Socket.IO handlers
-from exam_server.delivery import operations as ops
+from exam_server.delivery import (
+    events,  # also registers the /exam Socket.IO handlers
+    steps,
+    sweeper,  # noqa: F401  (registers the deadline sweeper with `examctl run`)
+)
+from exam_server.delivery.errors import MESSAGES, DeliveryError, status_of
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.notify import push_attempt_state, push_seat
+from exam_server.delivery.paper import attempt_may_show, render_attempt_json
 from exam_server.extensions import db
+from item_bank.media import get_media
 
 blueprint = Blueprint("delivery", __name__)
 
@@ -39,7 +45,7 @@ def api_attempt() -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
         attempt = current_attempt()
         if attempt is None:
             return jsonify(ok=False, error="not_your_attempt", message="没有找到您的考试。"), 404
-        body = ops.render_attempt_json(db.session, attempt)
+        body = render_attempt_json(db.session, attempt)
     return current_app.response_class(body, mimetype="application/json")
 
 
@@ -47,10 +53,8 @@ def api_attempt() -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
 @candidate_required
 def attempt_media(attempt_id: int, digest: str) -> WerkzeugResponse:
     """An image of an item in the candidate's own running attempt, and nothing else."""
-    from item_bank.media import get_media
-
     attempt = current_attempt()
-    if attempt is None or attempt.id != attempt_id or not ops.attempt_may_show(db.session, attempt, digest):
+    if attempt is None or attempt.id != attempt_id or not attempt_may_show(db.session, attempt, digest):
         abort(404)
     found = get_media(db.session, digest)
     if found is None:
@@ -72,10 +76,7 @@ def _reply(ack: dict[str, Any], attempt_id: Any) -> WerkzeugResponse | tuple[Wer
             push_seat(attempt)
     if ack.get("ok"):
         return jsonify(ack)
-    status = 403 if ack.get("error") in ("not_your_attempt", "moved", "awaiting_move") else 409
-    if ack.get("error") in ("invalid_value", "unknown_item"):
-        status = 400
-    return jsonify(ack), status
+    return jsonify(ack), status_of(str(ack.get("error")))
 
 
 @blueprint.post("/api/attempts/<int:attempt_id>/save")
@@ -83,7 +84,7 @@ def _reply(ack: dict[str, Any], attempt_id: Any) -> WerkzeugResponse | tuple[Wer
 @candidate_required
 def http_save(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     body = _body()
-    ack = ops.save_answer(
+    ack = steps.save_answer(
         db.session, current_user.candidate_id, attempt_id, body.get("item_id"), body.get("value"),
         body.get("seq"), body.get("key"), body.get("workstation"),
     )
@@ -95,7 +96,7 @@ def http_save(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int
 @candidate_required
 def http_flag(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     body = _body()
-    ack = ops.set_flag(
+    ack = steps.set_flag(
         db.session, current_user.candidate_id, attempt_id, body.get("item_id"), body.get("flagged"),
         body.get("seq"), body.get("key"), body.get("workstation"),
     )
@@ -107,7 +108,7 @@ def http_flag(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int
 @candidate_required
 def http_submit(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     body = _body()
-    ack = ops.submit(db.session, current_user.candidate_id, attempt_id, body.get("key"), body.get("workstation"))
+    ack = steps.submit(db.session, current_user.candidate_id, attempt_id, body.get("key"), body.get("workstation"))
     if ack.get("ok"):
         attempt = db.session.get(Attempt, attempt_id)
         if attempt is not None:
@@ -123,14 +124,15 @@ def http_join(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int
     body = _body()
     attempt = current_attempt()
     if attempt is None or attempt.id != attempt_id:
-        return jsonify(ok=False, error="not_your_attempt", message=ops.MESSAGES["not_your_attempt"]), 403
+        return jsonify(ok=False, error="not_your_attempt", message=MESSAGES["not_your_attempt"]), 403
     try:
         workstation = str(body.get("workstation") or "http")
-        state, seat, _ = ops.join(db.session, attempt.id, workstation, current_user.actor)
+        state, seat, _ = steps.join(db.session, attempt.id, workstation, current_user.actor)
         if body.get("start"):
-            ack, seat = ops.start(db.session, attempt.id, current_user.actor, workstation)
+            ack, seat = steps.start(db.session, attempt.id, current_user.actor, workstation)
             state.update(ack)
-    except ops.DeliveryError as exc:
+    except DeliveryError as exc:
+        # The page's fallback loop reads any refused join as "not now" (409), whoever holds the attempt.
         db.session.rollback()
         return jsonify(exc.ack()), 409
     push_seat(seat)

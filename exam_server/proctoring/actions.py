@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
-from exam_server.delivery import operations as delivery
+from exam_server.core.timefmt import iso
+from exam_server.delivery.clock import remaining_seconds
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.notify import (
     EXAM_NS,
@@ -20,10 +21,10 @@ from exam_server.delivery.notify import (
     push_closed,
     push_seat,
 )
-from exam_server.delivery.states import TransitionRefused
 from exam_server.extensions import socketio
 from exam_server.proctoring import operations as ops
 from item_bank.db import utcnow
+from item_bank.kernel import DomainError
 
 MOVED_TEXT = "监考员已允许您在另一台电脑上继续考试，本机上的考试已关闭。请按监考员指示操作。"
 
@@ -39,7 +40,7 @@ def push_activity(room_id: int | None, kind: str, actor: str, who: str, payload:
     """Tell every console watching the room that something was done (their activity list)."""
     if room_id is not None:
         socketio.emit("activity", {"kind": kind, "actor": actor, "who": who, "payload": payload,
-                                   "at": delivery.iso(utcnow())},
+                                   "at": iso(utcnow())},
                       to=proctor_room(room_id), namespace=PROCTOR_NS)
 
 
@@ -162,16 +163,10 @@ def perform(session: Session, user: User | None, actor: str, action: str, data: 
             push_activity(ops.room_id_of(attempt), kind, actor, _who(attempt),
                           {k: data[k] for k in ("reason", "minutes", "category") if k in data})
             return {"ok": True, "action": action, "attempt_id": attempt.id, "status": attempt.status,
-                    "remaining_s": round(delivery.remaining_seconds(attempt), 1)}
+                    "remaining_s": round(remaining_seconds(attempt), 1)}
         if action in ROOM_ACTIONS:
             return _room_action(session, user, actor, action, data)
         raise ops.ProctorError("unknown_action", f"未知的操作：{action}", 400)
-    except ops.ProctorError as exc:
+    except DomainError as exc:  # a proctor's refusal, a delivery one, or a lifecycle the table refuses
         session.rollback()
         return {**exc.ack(), "http_status": exc.status}
-    except delivery.DeliveryError as exc:
-        session.rollback()
-        return {**exc.ack(), "http_status": 409}
-    except TransitionRefused as exc:
-        session.rollback()
-        return {"ok": False, "error": "refused", "message": str(exc), "http_status": 409}

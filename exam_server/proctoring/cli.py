@@ -1,4 +1,5 @@
-"""Proctoring from a shell: replay an attempt's log, and put a proctor in charge of a room."""
+"""Proctoring from a shell: replay an attempt's log. (Putting a proctor in charge of a room is a set-up step:
+`examctl assign-proctor`, in exam_server/sessions/cli.py.)"""
 
 from __future__ import annotations
 
@@ -7,15 +8,11 @@ import json
 import click
 from sqlalchemy import select
 
-from exam_server.core.models import User
 from exam_server.core.timefmt import DISPLAY_ZONE
 from exam_server.delivery.models import Attempt
 from exam_server.extensions import db
-from exam_server.proctoring import operations as ops
 from exam_server.proctoring.replay import parse_moment, render_text, replay_attempt, screen_as_dict
-from exam_server.sessions.models import Room, Site, Ticket
-
-ACTOR = "cli"
+from exam_server.sessions.models import Ticket
 
 
 def _attempt(ref: str) -> Attempt:
@@ -51,23 +48,4 @@ def attempt_log(attempt_ref: str, at_text: str | None, as_json: bool) -> None:
         click.echo(render_text(db.session, attempt, at))
 
 
-@click.command("assign-proctor")
-@click.argument("username")
-@click.argument("site_code")
-@click.argument("room_code")
-def assign_proctor(username: str, site_code: str, room_code: str) -> None:
-    """指定监考员：让监考员 USERNAME 负责考点 SITE_CODE 的考场 ROOM_CODE。"""
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise click.ClickException(f"没有用户 {username}")
-    room = db.session.scalar(select(Room).join(Site).where(Site.code == site_code, Room.code == room_code))
-    if room is None:
-        raise click.ClickException(f"考点 {site_code} 没有考场 {room_code}")
-    try:
-        ops.assign_proctor(db.session, user, room, ACTOR)
-    except ops.ProctorError as exc:
-        raise click.ClickException(exc.message) from exc
-    click.echo(f"{user.display_name}（{username}）现在监考 {room.site.name} {room.name}")
-
-
-commands = [attempt_log, assign_proctor]
+commands = [attempt_log]

@@ -9,7 +9,7 @@ event in the attempt's append-only log.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from exam_server.core.models import User
-from exam_server.delivery import operations as delivery
+from exam_server.core.timefmt import iso
+from exam_server.delivery import clock
+from exam_server.delivery.errors import DeliveryError
 from exam_server.delivery.models import (
     CHECKED_IN,
     FINALISED,
@@ -29,9 +31,11 @@ from exam_server.delivery.models import (
     Attempt,
     AttemptEvent,
 )
+from exam_server.delivery.operations import check_in
 from exam_server.sessions.models import Candidate, ExamSession, Room, Seat, Ticket
 from item_bank.audit import audit
 from item_bank.db import utcnow
+from item_bank.kernel import DomainError
 
 # Incident categories (事件类别) a proctor chooses from.
 INCIDENT_CATEGORIES = {
@@ -62,15 +66,14 @@ ACTIVE = (CHECKED_IN, IN_PROGRESS, PAUSED)
 DONE = (SUBMITTED, SCORED, FINALISED)
 
 
-class ProctorError(Exception):
+class ProctorError(DomainError):
     """A refused proctor action: a stable `code`, a Chinese `message`, and the HTTP status it maps to."""
 
-    def __init__(self, code: str, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
+    default_code = "refused"
+    default_status = 409
 
-    def ack(self) -> dict[str, Any]:
-        return {"ok": False, "error": self.code, "message": self.message}
+    def __init__(self, code: str, message: str, status: int = 409) -> None:
+        super().__init__(message, code=code, status=status)
 
 
 # ---------------------------------------------------------------- authorisation
@@ -222,7 +225,7 @@ def view_of(attempt: Attempt, now: dt.datetime, connected: set[int], idle_after_
     return SeatView(
         seat=seat.number if seat else 0, state=state, attempt_id=attempt.id, ticket=attempt.ticket.number,
         name=attempt.candidate.name, answered=attempt.answered_count, n_items=len(attempt.item_order),
-        remaining_s=delivery.remaining_seconds(attempt, now), pending_move=bool(attempt.pending_workstation),
+        remaining_s=clock.remaining_seconds(attempt, now), pending_move=bool(attempt.pending_workstation),
         connected=attempt.id in connected, idle_s=idle_s,
     )
 
@@ -250,7 +253,7 @@ def seat_map(
     return {
         "room_id": room.id,
         "session_id": exam_session.id if exam_session else None,
-        "server_now": delivery.iso(now),
+        "server_now": iso(now),
         "seats": [v.as_dict() for v in seats],
         "counts": counts,
     }
@@ -301,7 +304,7 @@ def admit(session: Session, attempt: Attempt, actor: str) -> Attempt:
         if attempt.status in ACTIVE:
             return attempt  # already admitted; a second click is harmless
         raise ProctorError("not_admissible", "该考生已交卷，不能再次入场。")
-    return delivery.check_in(session, attempt, actor)
+    return check_in(session, attempt, actor)
 
 
 # ---------------------------------------------------------------- acting on one attempt
@@ -311,14 +314,14 @@ def pause(session: Session, attempt: Attempt, actor: str, reason: Any = "") -> A
     """Pause one candidate's clock (暂停)."""
     if attempt.status not in (IN_PROGRESS, CHECKED_IN):
         raise ProctorError("not_running", "只有已入场或答题中的考生可以暂停。")
-    return delivery.pause(session, attempt, actor, _reason(reason, False, "暂停"))
+    return clock.pause(session, attempt, actor, _reason(reason, False, "暂停"))
 
 
 def resume(session: Session, attempt: Attempt, actor: str, reason: Any = "") -> Attempt:
     """Resume one paused candidate (恢复)."""
     if attempt.status != PAUSED:
         raise ProctorError("not_paused", "该考生的考试没有暂停。")
-    return delivery.resume(session, attempt, actor, _reason(reason, False, "恢复"))
+    return clock.resume(session, attempt, actor, _reason(reason, False, "恢复"))
 
 
 def extend(session: Session, attempt: Attempt, actor: str, minutes: Any, reason: Any) -> Attempt:
@@ -329,8 +332,8 @@ def extend(session: Session, attempt: Attempt, actor: str, minutes: Any, reason:
         raise ProctorError("invalid_value", "延长时间应为 1 到 240 分钟。", 400)
     text = _reason(reason, True, "延长时间")
     try:
-        return delivery.extend(session, attempt, actor, minutes * 60, text)
-    except delivery.DeliveryError as exc:
+        return clock.extend(session, attempt, actor, minutes * 60, text)
+    except DeliveryError as exc:
         session.rollback()
         raise ProctorError(exc.code, exc.message) from exc
 
@@ -340,7 +343,7 @@ def force_submit(session: Session, attempt: Attempt, actor: str, reason: Any) ->
     text = _reason(reason, True, "强制交卷")
     if attempt.status not in (IN_PROGRESS, PAUSED):
         raise ProctorError("not_running", "只有答题中或已暂停的考试可以强制交卷。")
-    return delivery.force_submit(session, attempt, actor, text)
+    return clock.force_submit(session, attempt, actor, text)
 
 
 def allow_move(session: Session, attempt: Attempt, actor: str, reason: Any = "") -> tuple[Attempt, str | None]:
@@ -349,15 +352,20 @@ def allow_move(session: Session, attempt: Attempt, actor: str, reason: Any = "")
     if attempt.status not in ACTIVE:
         raise ProctorError("not_running", "该考生的考试不在进行中，无需换机。")
     old = attempt.workstation
-    attempt = delivery.allow_move(session, attempt, actor, _reason(reason, False, "换机"))
+    attempt = clock.allow_move(session, attempt, actor, _reason(reason, False, "换机"))
     return attempt, old
+
+
+def _incident(category: Any, reason: Any) -> str:
+    """The incident's account, once its category is one of INCIDENT_CATEGORIES and a reason is given."""
+    if category not in INCIDENT_CATEGORIES:
+        raise ProctorError("invalid_value", "请选择事件类别：" + "、".join(INCIDENT_CATEGORIES.values()) + "。", 400)
+    return _reason(reason, True, "事件记录")
 
 
 def log_incident(session: Session, attempt: Attempt, actor: str, category: Any, reason: Any) -> AttemptEvent:
     """Record an incident (考场事件) against one candidate: a category and what happened."""
-    if category not in INCIDENT_CATEGORIES:
-        raise ProctorError("invalid_value", "请选择事件类别：" + "、".join(INCIDENT_CATEGORIES.values()) + "。", 400)
-    text = _reason(reason, True, "事件记录")
+    text = _incident(category, reason)
     event = AttemptEvent(attempt_id=attempt.id, kind="incident", actor=actor,
                          payload={"category": category, "reason": text, "scope": "attempt"}, at=utcnow())
     session.add(event)
@@ -369,28 +377,32 @@ def log_incident(session: Session, attempt: Attempt, actor: str, category: Any, 
 # ---------------------------------------------------------------- acting on the room
 
 
-def pause_room(session: Session, room_id: int, exam_session_id: int, actor: str, reason: Any = "") -> list[Attempt]:
-    """Pause every running candidate in the room (全场暂停); returns the attempts paused."""
-    text = _reason(reason, False, "全场暂停")
-    done = []
-    for attempt in room_attempts(session, room_id, exam_session_id):
-        if attempt.status in (IN_PROGRESS, CHECKED_IN):
-            done.append(delivery.pause(session, attempt, actor, text or "全场暂停"))
-    audit(session, actor, "pause_room", "room", room_id, after={"attempts": [a.id for a in done]}, reason=text)
+ClockVerb = Callable[[Session, Attempt, str, str], Attempt]
+
+
+def _on_room(
+    session: Session, room_id: int, exam_session_id: int, actor: str, reason: Any, *,
+    action: str, label: str, applies: tuple[str, ...], verb: ClockVerb,
+) -> list[Attempt]:
+    """Apply a clock `verb` to every attempt of the room whose status is in `applies`; audit it as `action`."""
+    text = _reason(reason, False, label)
+    done = [verb(session, attempt, actor, text or label)
+            for attempt in room_attempts(session, room_id, exam_session_id) if attempt.status in applies]
+    audit(session, actor, action, "room", room_id, after={"attempts": [a.id for a in done]}, reason=text)
     session.commit()
     return done
+
+
+def pause_room(session: Session, room_id: int, exam_session_id: int, actor: str, reason: Any = "") -> list[Attempt]:
+    """Pause every running candidate in the room (全场暂停); returns the attempts paused."""
+    return _on_room(session, room_id, exam_session_id, actor, reason, action="pause_room", label="全场暂停",
+                    applies=(IN_PROGRESS, CHECKED_IN), verb=clock.pause)
 
 
 def resume_room(session: Session, room_id: int, exam_session_id: int, actor: str, reason: Any = "") -> list[Attempt]:
     """Resume every paused candidate in the room (全场恢复); returns the attempts resumed."""
-    text = _reason(reason, False, "全场恢复")
-    done = []
-    for attempt in room_attempts(session, room_id, exam_session_id):
-        if attempt.status == PAUSED:
-            done.append(delivery.resume(session, attempt, actor, text or "全场恢复"))
-    audit(session, actor, "resume_room", "room", room_id, after={"attempts": [a.id for a in done]}, reason=text)
-    session.commit()
-    return done
+    return _on_room(session, room_id, exam_session_id, actor, reason, action="resume_room", label="全场恢复",
+                    applies=(PAUSED,), verb=clock.resume)
 
 
 def announce(session: Session, room_id: int, exam_session_id: int, actor: str, text: Any) -> list[Attempt]:
@@ -414,9 +426,7 @@ def log_room_incident(
     session: Session, room_id: int, exam_session_id: int, actor: str, category: Any, reason: Any
 ) -> list[AttemptEvent]:
     """Record an incident affecting the whole room; it is logged on every admitted candidate's attempt."""
-    if category not in INCIDENT_CATEGORIES:
-        raise ProctorError("invalid_value", "请选择事件类别：" + "、".join(INCIDENT_CATEGORIES.values()) + "。", 400)
-    text = _reason(reason, True, "事件记录")
+    text = _incident(category, reason)
     now = utcnow()
     events = []
     for attempt in room_attempts(session, room_id, exam_session_id):
@@ -461,22 +471,8 @@ def room_activity(session: Session, room_id: int, exam_session_id: int, limit: i
             who = "全场"
         else:
             who = f"{seat} 号 {name}"
-        out.append({"at": delivery.iso(event.at), "kind": event.kind, "actor": event.actor, "who": who,
+        out.append({"at": iso(event.at), "kind": event.kind, "actor": event.actor, "who": who,
                     "ticket": ticket, "payload": event.payload})
         if len(out) >= limit:
             break
     return out
-
-
-# ---------------------------------------------------------------- staffing a room
-
-
-def assign_proctor(session: Session, user: User, room: Room | None, actor: str) -> User:
-    """Make `user` (a proctor) the proctor of `room` (None clears it)."""
-    if "proctor" not in user.roles:
-        raise ProctorError("not_a_proctor", f"用户 {user.username} 没有监考员角色。", 400)
-    before = {"room_id": user.room_id}
-    user.room_id = room.id if room is not None else None
-    audit(session, actor, "assign_proctor", "user", user.id, before=before, after={"room_id": user.room_id})
-    session.commit()
-    return user

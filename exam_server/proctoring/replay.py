@@ -15,8 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam_server.core.timefmt import DISPLAY_ZONE, local
-from exam_server.delivery import operations as delivery
+from exam_server.core.timefmt import DISPLAY_ZONE, iso, local
 from exam_server.delivery.models import (
     CHECKED_IN,
     IN_PROGRESS,
@@ -26,6 +25,7 @@ from exam_server.delivery.models import (
     Attempt,
     AttemptEvent,
 )
+from exam_server.delivery.paper import form_items
 from exam_server.proctoring.operations import INCIDENT_CATEGORIES
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -189,7 +189,7 @@ def shown_letters(value: Any, option_order: list[str] | None) -> str:
 
 def screen_items(session: Session, attempt: Attempt, screen: Screen) -> list[dict[str, Any]]:
     """Each item in the candidate's order with the answer and flag the screen showed."""
-    items = delivery.form_items(session, attempt.form_id)
+    items = form_items(session, attempt.form_id)
     rows = []
     for number, item_id in enumerate(attempt.item_order, start=1):
         frozen = items.get(item_id)
@@ -289,10 +289,10 @@ def render_text(session: Session, attempt: Attempt, at: dt.datetime | None = Non
 
 def screen_as_dict(session: Session, attempt: Attempt, screen: Screen) -> dict[str, Any]:
     return {
-        "attempt_id": attempt.id, "at": delivery.iso(screen.at), "status": screen.status, "screen": screen.screen,
+        "attempt_id": attempt.id, "at": iso(screen.at), "status": screen.status, "screen": screen.screen,
         "remaining_s": round(screen.remaining_s, 1), "pending_move": screen.pending_move,
         "workstation": screen.workstation, "closed_workstations": screen.closed_workstations,
         "announcement": screen.announcement, "submit_reason": screen.submit_reason,
-        "incidents": [{**i, "at": delivery.iso(i["at"])} for i in screen.incidents],
+        "incidents": [{**i, "at": iso(i["at"])} for i in screen.incidents],
         "items": screen_items(session, attempt, screen), "events": screen.events,
     }

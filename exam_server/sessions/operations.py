@@ -1,4 +1,10 @@
-"""Setting up a sitting: exam sessions, their forms, candidates and admission tickets."""
+"""Setting up a sitting: exam sessions, their forms, candidates and admission tickets; places (sites, rooms,
+seats), seating, and the proctor in charge of a room.
+
+The verbs a screen or a command runs on their own (creating a site or a room, seating, moving a candidate,
+staffing a room) commit; the building blocks a whole set-up composes (a sitting, its forms, tickets) flush,
+and their caller commits once (the demo, the seed).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +14,19 @@ import secrets
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
+from exam_server.core.models import User
 from exam_server.core.security import hash_password
 from exam_server.sessions.models import Candidate, ExamSession, Room, Seat, SessionForm, Site, Ticket
 from item_bank.audit import audit
+from item_bank.kernel import DomainError, transaction
 from item_bank.models import Blueprint, Form
 
 
-class SessionSetupError(Exception):
-    """A sitting cannot be set up as asked; the message names what is wrong."""
+class SessionSetupError(DomainError):
+    """A sitting or a place cannot be set up as asked; the message names what is wrong."""
+
+    default_code = "session_setup"
+    default_status = 400
 
 
 def create_exam_session(
@@ -114,7 +125,12 @@ def issue_ticket(
 def create_site(
     session: Session, *, code: str, name: str, actor: str, city: str = "", address: str = ""
 ) -> Site:
-    """A new test site (考点); its code is unique."""
+    """A new test site (考点); its code is unique. Commits."""
+    with transaction(session):
+        return _add_site(session, code=code, name=name, actor=actor, city=city, address=address)
+
+
+def _add_site(session: Session, *, code: str, name: str, actor: str, city: str, address: str) -> Site:
     code, name = code.strip(), name.strip()
     if not code or not name:
         raise SessionSetupError("考点编号和名称都必须填写")
@@ -128,7 +144,12 @@ def create_site(
 
 
 def create_room(session: Session, site: Site, *, code: str, name: str, actor: str, seats: int = 0) -> Room:
-    """A new exam room (考场) of `site` with seats numbered 1..`seats`."""
+    """A new exam room (考场) of `site` with seats numbered 1..`seats`. Commits."""
+    with transaction(session):
+        return _add_room(session, site, code=code, name=name, actor=actor, seats=seats)
+
+
+def _add_room(session: Session, site: Site, *, code: str, name: str, actor: str, seats: int) -> Room:
     code, name = code.strip(), name.strip()
     if not code or not name:
         raise SessionSetupError("考场编号和名称都必须填写")
@@ -139,7 +160,7 @@ def create_room(session: Session, site: Site, *, code: str, name: str, actor: st
     session.flush()
     audit(session, actor, "create_room", "room", room.id, after={"site": site.code, "code": code, "name": name})
     if seats:
-        set_seat_count(session, room, seats, actor)
+        _add_seats(session, room, seats, actor)
     return room
 
 
@@ -147,7 +168,13 @@ MAX_SEATS_PER_ROOM = 200
 
 
 def set_seat_count(session: Session, room: Room, count: int, actor: str) -> list[Seat]:
-    """Make the room have seats 1..`count`: adds the missing ones; never removes a seat (tickets may use it)."""
+    """Make the room have seats 1..`count`: adds the missing ones; never removes a seat (tickets may use it).
+    Commits."""
+    with transaction(session):
+        return _add_seats(session, room, count, actor)
+
+
+def _add_seats(session: Session, room: Room, count: int, actor: str) -> list[Seat]:
     if not 1 <= count <= MAX_SEATS_PER_ROOM:
         raise SessionSetupError(f"座位数应在 1 到 {MAX_SEATS_PER_ROOM} 之间（填写的是 {count}）")
     have = set(session.scalars(select(Seat.number).where(Seat.room_id == room.id)))
@@ -166,7 +193,12 @@ def seat_candidates(
     session: Session, exam_session: ExamSession, rooms: list[Room], actor: str
 ) -> list[Ticket]:
     """Seat every unseated ticket of the sitting, in ticket-number order, on the free seats of `rooms`
-    (in the order given, seat numbers ascending). Returns the tickets seated; all or nothing."""
+    (in the order given, seat numbers ascending). Returns the tickets seated; all or nothing. Commits."""
+    with transaction(session):
+        return _seat_unseated(session, exam_session, rooms, actor)
+
+
+def _seat_unseated(session: Session, exam_session: ExamSession, rooms: list[Room], actor: str) -> list[Ticket]:
     unseated = session.scalars(
         select(Ticket).where(Ticket.session_id == exam_session.id, Ticket.seat_id.is_(None)).order_by(Ticket.number)
     ).all()
@@ -190,7 +222,12 @@ def seat_candidates(
 
 
 def assign_seat(session: Session, ticket: Ticket, seat: Seat | None, actor: str) -> Ticket:
-    """Move one ticket to `seat` (None unseats it); a seat holds one candidate per sitting."""
+    """Move one ticket to `seat` (None unseats it); a seat holds one candidate per sitting. Commits."""
+    with transaction(session):
+        return _move_ticket(session, ticket, seat, actor)
+
+
+def _move_ticket(session: Session, ticket: Ticket, seat: Seat | None, actor: str) -> Ticket:
     if seat is not None:
         holder = session.scalar(
             select(Ticket).where(Ticket.session_id == ticket.session_id, Ticket.seat_id == seat.id)
@@ -247,9 +284,9 @@ def seat_at_site(
     city: str = "",
 ) -> list[Room]:
     """Seat every unseated ticket of the sitting at site `site_code` (created if new), adding rooms
-    of `room_size` seats (第1考场, 第2考场 ...) as needed; returns the rooms used, in order."""
-    site = session.scalar(select(Site).where(Site.code == site_code)) or create_site(
-        session, code=site_code, name=site_name, city=city, actor=actor
+    of `room_size` seats (第1考场, 第2考场 ...) as needed; returns the rooms used, in order. Flushes."""
+    site = session.scalar(select(Site).where(Site.code == site_code)) or _add_site(
+        session, code=site_code, name=site_name, city=city, actor=actor, address=""
     )
     unseated = session.scalar(
         select(func.count()).select_from(Ticket).where(Ticket.session_id == exam_session.id, Ticket.seat_id.is_(None))
@@ -263,8 +300,22 @@ def seat_at_site(
         free += sum(1 for seat in room.seats if seat.id not in taken)
     while free < unseated:
         number = len(rooms) + 1
-        room = create_room(session, site, code=f"{number:02d}", name=f"第{number}考场", seats=room_size, actor=actor)
+        room = _add_room(session, site, code=f"{number:02d}", name=f"第{number}考场", seats=room_size, actor=actor)
         rooms.append(room)
         free += room_size
-    seat_candidates(session, exam_session, rooms, actor)
+    _seat_unseated(session, exam_session, rooms, actor)
     return [r for r in rooms_of_session(session, exam_session) if r.site_id == site.id]
+
+
+# ---------------------------------------------------------------- staffing a room
+
+
+def assign_proctor(session: Session, user: User, room: Room | None, actor: str) -> User:
+    """Make `user` (a proctor) the proctor of `room` (None clears it). Commits."""
+    if "proctor" not in user.roles:
+        raise SessionSetupError(f"用户 {user.username} 没有监考员角色。", code="not_a_proctor")
+    with transaction(session):
+        before = {"room_id": user.room_id}
+        user.room_id = room.id if room is not None else None
+        audit(session, actor, "assign_proctor", "user", user.id, before=before, after={"room_id": user.room_id})
+    return user

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from exam_server.core.timefmt import local
 from exam_server.sessions.models import ExamSession, Room, Ticket
 from exam_server.sessions.operations import mask_id_number
+from item_bank.kernel import DomainError
 
 if TYPE_CHECKING:
     from reportlab.pdfgen.canvas import Canvas
@@ -44,8 +45,11 @@ TICKET_RULES = (
 )
 
 
-class PdfFontMissing(Exception):
+class PdfFontMissing(DomainError):
     """No TrueType CJK font for reportlab; the message says which Debian package to install."""
+
+    default_code = "pdf_font_missing"
+    default_status = 503
 
 
 def _find_font() -> str:

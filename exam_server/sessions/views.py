@@ -12,9 +12,13 @@ URL table (centre staff unless noted):
   GET  /centre/sessions/<session>/tickets.pdf      admission tickets (?room= one room)
   GET  /centre/sessions/<session>/rooms/<room>/seating.pdf   a room's seating list
   GET  /my-ticket.pdf                              the logged-in candidate's own ticket
+
+A refused set-up shows its page again with the reason (400); a missing PDF font is the error page (503).
 """
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -25,10 +29,10 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from exam_server.core.auth import candidate_required, role_required
 from exam_server.core.models import User
 from exam_server.extensions import db
-from exam_server.proctoring.operations import ProctorError, assign_proctor
+from exam_server.sessions import accounts  # noqa: F401  (registers ticket logins with core's login)
 from exam_server.sessions import operations as ops
 from exam_server.sessions.models import ExamSession, Room, Seat, Site, Ticket
-from exam_server.sessions.pdf import PdfFontMissing, seating_list_pdf, tickets_pdf
+from exam_server.sessions.pdf import seating_list_pdf, tickets_pdf
 
 blueprint = Blueprint("sessions", __name__)
 
@@ -39,8 +43,6 @@ def _int_field(name: str) -> int | None:
 
 
 def _pdf(data: bytes, filename: str) -> WerkzeugResponse:
-    from urllib.parse import quote
-
     response = WerkzeugResponse(data, mimetype="application/pdf")
     # RFC 5987: Chinese file names survive every browser.
     response.headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(filename)}"
@@ -79,9 +81,7 @@ def create_site() -> WerkzeugResponse | tuple[str, int]:
                                city=request.form.get("city", ""), address=request.form.get("address", ""),
                                actor=current_user.actor)
     except ops.SessionSetupError as exc:
-        db.session.rollback()
-        return _sites_page(str(exc), 400)
-    db.session.commit()
+        return _sites_page(exc.message, exc.status)
     flash(f"已创建考点 {site.name}。")
     return redirect(url_for("sessions.sites"))
 
@@ -95,9 +95,7 @@ def create_room(site_id: int) -> WerkzeugResponse | tuple[str, int]:
                                name=request.form.get("name", ""), seats=_int_field("seats") or 0,
                                actor=current_user.actor)
     except ops.SessionSetupError as exc:
-        db.session.rollback()
-        return _sites_page(str(exc), 400)
-    db.session.commit()
+        return _sites_page(exc.message, exc.status)
     flash(f"已创建考场 {site.name} {room.name}。")
     return redirect(url_for("sessions.sites"))
 
@@ -109,9 +107,7 @@ def set_seats(room_id: int) -> WerkzeugResponse | tuple[str, int]:
     try:
         ops.set_seat_count(db.session, room, _int_field("seats") or 0, current_user.actor)
     except ops.SessionSetupError as exc:
-        db.session.rollback()
-        return _sites_page(str(exc), 400)
-    db.session.commit()
+        return _sites_page(exc.message, exc.status)
     flash(f"{room.name} 现有 {len(room.seats)} 个座位。")
     return redirect(url_for("sessions.sites"))
 
@@ -125,10 +121,9 @@ def set_proctor(room_id: int) -> WerkzeugResponse | tuple[str, int]:
     if user is None:
         return _sites_page("请选择监考员。", 400)
     try:
-        assign_proctor(db.session, user, room, current_user.actor)
-    except ProctorError as exc:
-        db.session.rollback()
-        return _sites_page(exc.message, 400)
+        ops.assign_proctor(db.session, user, room, current_user.actor)
+    except ops.SessionSetupError as exc:
+        return _sites_page(exc.message, exc.status)
     flash(f"{user.display_name} 现在监考 {room.site.name} {room.name}。")
     return redirect(url_for("sessions.sites"))
 
@@ -174,9 +169,7 @@ def seat_candidates(session_id: int) -> WerkzeugResponse | tuple[str, int]:
     try:
         seated = ops.seat_candidates(db.session, exam_session, rooms, current_user.actor)
     except ops.SessionSetupError as exc:
-        db.session.rollback()
-        return _seating_page(exam_session, str(exc), 400)
-    db.session.commit()
+        return _seating_page(exam_session, exc.message, exc.status)
     flash(f"已为 {len(seated)} 名考生安排座位。")
     return redirect(url_for("sessions.seating", session_id=session_id))
 
@@ -192,9 +185,7 @@ def move_ticket(ticket_id: int) -> WerkzeugResponse | tuple[str, int]:
     try:
         ops.assign_seat(db.session, ticket, seat, current_user.actor)
     except ops.SessionSetupError as exc:
-        db.session.rollback()
-        return _seating_page(ticket.session, str(exc), 400)
-    db.session.commit()
+        return _seating_page(ticket.session, exc.message, exc.status)
     flash(f"考生 {ticket.candidate.name} 已调整到 {seat.room.name} {seat.number} 号。")
     return redirect(url_for("sessions.seating", session_id=ticket.session_id))
 
@@ -209,11 +200,7 @@ def tickets(session_id: int) -> WerkzeugResponse:
     room = None
     if request.args.get("room", "").isdigit():
         room = db.session.get(Room, int(request.args["room"])) or abort(404)
-    rows = ops.seating(db.session, exam_session, room)
-    try:
-        data = tickets_pdf(rows)
-    except PdfFontMissing as exc:
-        abort(503, str(exc))
+    data = tickets_pdf(ops.seating(db.session, exam_session, room))
     suffix = f"-{room.code}" if room else ""
     return _pdf(data, f"准考证-{exam_session.code}{suffix}.pdf")
 
@@ -226,10 +213,7 @@ def seating_pdf(session_id: int, room_id: int) -> WerkzeugResponse:
     user = db.session.get(User, current_user.user.id)
     if user is None or not (user.has_role("centre_staff") or user.room_id == room.id):
         abort(403)
-    try:
-        data = seating_list_pdf(exam_session, room, ops.seating(db.session, exam_session, room))
-    except PdfFontMissing as exc:
-        abort(503, str(exc))
+    data = seating_list_pdf(exam_session, room, ops.seating(db.session, exam_session, room))
     return _pdf(data, f"座位表-{exam_session.code}-{room.site.code}-{room.code}.pdf")
 
 
@@ -238,8 +222,5 @@ def seating_pdf(session_id: int, room_id: int) -> WerkzeugResponse:
 def my_ticket() -> WerkzeugResponse:
     """A candidate prints their own admission ticket."""
     ticket = current_user.ticket
-    try:
-        data = tickets_pdf([ticket])
-    except PdfFontMissing as exc:
-        abort(503, str(exc))
+    data = tickets_pdf([ticket])
     return _pdf(data, f"准考证-{ticket.number}.pdf")

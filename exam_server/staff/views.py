@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from exam_server.core.auth import role_required
+from exam_server.delivery.clock import remaining_seconds
 from exam_server.delivery.models import Attempt
-from exam_server.delivery.operations import remaining_seconds
 from exam_server.extensions import db
 from exam_server.results.models import Result
 from exam_server.sessions.models import ExamSession, Ticket

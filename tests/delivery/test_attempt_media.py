@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from exam_server.delivery.models import Attempt
-from exam_server.delivery.operations import clear_form_cache
+from exam_server.delivery.paper import clear_form_cache
 from item_bank.models import FormItem, MediaFile
 
 PNG = bytes.fromhex(

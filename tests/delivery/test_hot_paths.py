@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from exam_server.delivery import operations as ops
+from exam_server.delivery import paper, steps
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
 from exam_server.extensions import db
 from item_bank.db import make_session_factory
@@ -39,7 +39,7 @@ def test_the_paper_as_served_is_the_rendered_paper_for_every_candidate(
     session.execute(text("UPDATE item_version SET media = :m WHERE id = :id"),
                     {"m": json.dumps([{"sha256": "c" * 64, "name": "图.png"}]), "id": with_image})
     session.commit()
-    ops.clear_form_cache()
+    paper.clear_form_cache()
     for index, attempt_id in enumerate(sitting.attempt_ids):
         other = app.test_client()
         started(app, other, sitting, index)
@@ -48,7 +48,7 @@ def test_the_paper_as_served_is_the_rendered_paper_for_every_candidate(
         served = other.get("/api/attempt")
         assert served.mimetype == "application/json"
         body = served.get_json()
-        expected = ops.render_attempt(db.session, attempt)
+        expected = paper.render_attempt(db.session, attempt)
         assert body["items"] == expected["items"]
         assert [i["item_id"] for i in body["items"]] == attempt.item_order
         assert [i["number"] for i in body["items"]] == list(range(1, len(attempt.item_order) + 1))
@@ -157,7 +157,7 @@ def test_a_resend_racing_its_original_is_stored_once_and_both_get_the_same_ackno
 
     def send() -> None:
         with make_session_factory(db.engine)() as own:
-            acks.append(ops.save_answer(own, candidate_id, attempt_id, item, answer, 4, "resent-4", "ws-0"))
+            acks.append(steps.save_answer(own, candidate_id, attempt_id, item, answer, 4, "resent-4", "ws-0"))
 
     senders = [threading.Thread(target=send) for _ in range(2)]
     for sender in senders:

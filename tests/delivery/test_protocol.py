@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exam_server.delivery.clock import submit_overdue
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
-from exam_server.delivery.operations import submit_overdue
 from item_bank.db import utcnow
 from item_bank.models import ItemVersion
 

@@ -10,7 +10,7 @@ import pytest
 from browser_support import chromium_browser
 from sqlalchemy.orm import Session
 
-from exam_server.delivery import operations as ops
+from exam_server.delivery import clock
 from exam_server.delivery.models import Attempt
 from item_bank.db import utcnow
 
@@ -35,7 +35,7 @@ def test_the_deadline_submits_with_the_browser_closed_and_across_a_restart(exam_
 
     # The second candidate gets more time (a reason is required), so their deadline falls while the server is down.
     with Session(exam_day.engine) as s:
-        ops.extend(s, s.get(Attempt, second), "proctor", EXTENSION_S, "开考时电脑故障，补足时间")
+        clock.extend(s, s.get(Attempt, second), "proctor", EXTENSION_S, "开考时电脑故障，补足时间")
     deadlines = {a: exam_day.attempt(a).deadline_at for a in (first, second)}
 
     done = poll(lambda: exam_day.attempt(first).status in ("submitted", "scored") and exam_day.attempt(first),

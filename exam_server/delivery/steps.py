@@ -1,0 +1,370 @@
+"""The candidate's steps: join, start, save an answer, flag an item, submit.
+
+Every step is appended to the attempt's event log in the same transaction as the change it makes, and a
+candidate's acknowledgement is only ever built after that commit. A step's idempotency key makes a resend
+return the first acknowledgement without applying anything twice (DESIGN.md §7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from exam_server.core.timefmt import iso
+from exam_server.delivery import store
+from exam_server.delivery.clock import (
+    Clocked,
+    is_overdue,
+    remaining_seconds,
+    submit_at_deadline,
+    submit_locked,
+)
+from exam_server.delivery.errors import DeliveryError
+from exam_server.delivery.models import (
+    CHECKED_IN,
+    FINALISED,
+    IN_PROGRESS,
+    PAUSED,
+    SCHEDULED,
+    SCORED,
+    SUBMITTED,
+    Attempt,
+    AttemptEvent,
+)
+from exam_server.delivery.paper import form_items
+from exam_server.delivery.queries import AttemptState, answers_of, attempt_state
+from exam_server.delivery.states import check_transition
+from item_bank.db import utcnow
+from item_bank.types import item_type
+
+# The actor of a candidate's own saves, flags and submits: the hot path knows the attempt, not the login.
+CANDIDATE = "candidate"
+JOIN_TOUCH_S = 60.0
+
+
+class _AtWorkstation(Clocked, Protocol):
+    workstation: str | None
+
+
+def _require_workstation(attempt: _AtWorkstation, workstation: str | None) -> None:
+    if workstation is not None and attempt.workstation and attempt.workstation != workstation:
+        raise DeliveryError("moved")
+
+
+def _check_writable(session: Session, attempt: Clocked, attempt_id: int, now: dt.datetime) -> None:
+    if is_overdue(attempt, now):
+        # The clock ran out before this write arrived: the attempt is submitted as of its deadline.
+        locked = store.lock_attempt(session, attempt_id)
+        assert locked is not None
+        submit_at_deadline(session, locked)
+        session.commit()
+        raise DeliveryError("deadline_passed")
+    if attempt.status == PAUSED:
+        raise DeliveryError("paused")
+    if attempt.status in (SUBMITTED, SCORED, FINALISED):
+        raise DeliveryError("submitted")
+    if attempt.status != IN_PROGRESS:
+        raise DeliveryError("not_in_progress")
+
+
+# ---------------------------------------------------------------- join and start
+
+
+def _own_state(session: Session, attempt_id: Any, candidate_id: int | None) -> AttemptState:
+    """The locked state of the candidate's own attempt, or `not_your_attempt`."""
+    state = attempt_state(session, attempt_id, lock=True) if isinstance(attempt_id, int) else None
+    if state is None or (candidate_id is not None and state.candidate_id != candidate_id):
+        raise DeliveryError("not_your_attempt")
+    return state
+
+
+def _submit_if_overdue(session: Session, state: AttemptState, now: dt.datetime) -> AttemptState:
+    """Submit an attempt whose clock ran out (as of its deadline) and return its new state."""
+    if not is_overdue(state, now):
+        return state
+    attempt = store.lock_attempt(session, state.id)
+    assert attempt is not None
+    submit_at_deadline(session, attempt)
+    session.flush()
+    return AttemptState.of(attempt)
+
+
+def join(
+    session: Session, attempt_id: int, workstation: str, actor: str, candidate_id: int | None = None
+) -> tuple[dict[str, Any], AttemptState, bool]:
+    """A workstation opens the attempt: its state, acknowledged answers and flags, the seat's state, and
+    whether the seat map has anything new to show (a plain reconnect of the same workstation has not).
+
+    One workstation at a time: a different one is held (`awaiting_move`) until a proctor allows it.
+    `candidate_id`, when given, must own the attempt.
+    """
+    now = utcnow()
+    before = _own_state(session, attempt_id, candidate_id)
+    state = _submit_if_overdue(session, before, now)
+    seat_changed = state is not before
+    active = state.status in (CHECKED_IN, IN_PROGRESS, PAUSED)
+    changes: dict[str, Any] = {}
+    if active and state.workstation and state.workstation != workstation:
+        if state.pending_workstation != workstation:
+            state.pending_workstation = workstation
+            store.update_attempt(session, state.id, {"pending_workstation": workstation})
+            store.log_row(session, state.id, "move_requested", actor, {"workstation": workstation[:12]}, now)
+        store.commit_core(session)
+        raise DeliveryError("awaiting_move")
+    if active and state.workstation != workstation:
+        state.workstation = changes["workstation"] = workstation
+        seat_changed = True
+        store.log_row(session, state.id, "workstation", actor, {"workstation": workstation[:12]}, now)
+    # A rejoin (a reconnect after a network blip or a server restart) only refreshes a stale activity
+    # time: a whole room rejoining at once then costs reads, not one disk sync per candidate.
+    if state.last_activity_at is None or (now - state.last_activity_at).total_seconds() > JOIN_TOUCH_S:
+        state.last_activity_at = changes["last_activity_at"] = now
+    if changes:
+        store.update_attempt(session, state.id, changes)
+    answers, flags = answers_of(session, state.id)
+    store.commit_core(session)
+    body = {
+        "ok": True,
+        "attempt_id": state.id,
+        "status": state.status,
+        "remaining_s": round(remaining_seconds(state, now), 3),
+        "duration_s": state.duration_s,
+        "server_now": iso(now),
+        "last_seq": state.last_seq,
+        "answers": answers,
+        "flags": flags,
+    }
+    return body, state, seat_changed
+
+
+def start(
+    session: Session, attempt_id: int, actor: str, workstation: str | None = None, candidate_id: int | None = None
+) -> tuple[dict[str, Any], AttemptState]:
+    """The candidate has read the instructions: start the clock (a repeat is harmless)."""
+    state = _own_state(session, attempt_id, candidate_id)
+    _require_workstation(state, workstation)
+    now = utcnow()
+    if state.status == SCHEDULED:
+        raise DeliveryError("not_checked_in")
+    if state.status == CHECKED_IN:
+        if state.starts_at > now:
+            raise DeliveryError("not_started", f"考试将于 {state.starts_at:%H:%M} (UTC) 开始，请稍候。")
+        check_transition("start", state.status, IN_PROGRESS)
+        changes: dict[str, Any] = {}
+        if workstation and not state.workstation:
+            # Joined while not yet admitted (no workstation was claimed then): this one claims it now,
+            # so a second login elsewhere is held until a proctor allows the move.
+            state.workstation = changes["workstation"] = workstation
+            store.log_row(session, state.id, "workstation", actor, {"workstation": workstation[:12]}, now)
+        state.status = changes["status"] = IN_PROGRESS
+        state.started_at = changes["started_at"] = now
+        state.deadline_at = changes["deadline_at"] = now + dt.timedelta(seconds=state.remaining_s)
+        state.last_activity_at = changes["last_activity_at"] = now
+        store.update_attempt(session, state.id, changes)
+        store.log_row(session, state.id, "started", actor, {"deadline_at": iso(state.deadline_at)}, now)
+        store.commit_core(session)
+    else:
+        before = state.status
+        state = _submit_if_overdue(session, state, now)
+        if state.status != before:
+            session.commit()
+    ack = {"ok": True, "status": state.status, "remaining_s": round(remaining_seconds(state, now), 3)}
+    return ack, state
+
+
+# ---------------------------------------------------------------- answers and flags
+
+
+def _ack_after_conflict(session: Session, attempt_id: int, key: str | None, exc: IntegrityError) -> dict[str, Any]:
+    """A step's key was already taken (a concurrent resend got there first): that step's acknowledgement.
+
+    The attempt's row lock serialises steps of one attempt, so this is only reached without one.
+    """
+    session.rollback()
+    previous = store.previous_ack(session, attempt_id, key)
+    if previous is None:
+        raise exc
+    return previous
+
+
+@dataclass
+class _ItemStep:
+    """An answer or flag change that passed the checks shared by both: the locked attempt's state
+    and the response row it changes (None when the item has none yet)."""
+
+    attempt_id: int
+    form_id: int
+    item_id: int
+    seq: int
+    key: str
+    last_seq: int
+    response_id: int | None
+    value: Any
+    value_seq: int
+    flag_seq: int
+    now: dt.datetime
+
+
+def _begin_item_step(
+    session: Session, candidate_id: int, attempt_id: Any, item_id: Any, seq: Any, key: str | None,
+    workstation: str | None,
+) -> _ItemStep | dict[str, Any]:
+    """Lock the attempt and check a save or flag; a repeated `key` returns its first acknowledgement.
+
+    Saves are most of exam day's traffic, so this is one statement that reads the attempt (locked on
+    PostgreSQL), the item's response and any earlier step with the same key, instead of loading ORM
+    objects (DESIGN.md §7: the acknowledgement waits on this path).
+    """
+    if not isinstance(attempt_id, int):
+        raise DeliveryError("not_your_attempt")
+    key_ok = isinstance(key, str) and 0 < len(key) <= 80
+    item_ok = isinstance(item_id, int) and not isinstance(item_id, bool)
+    row = store.item_step_row(session, attempt_id, item_id if item_ok else -1, key if key_ok else None)
+    if row is None or row.candidate_id != candidate_id:
+        raise DeliveryError("not_your_attempt")
+    if row.ack is not None:
+        return dict(row.ack)
+    _require_workstation(row, workstation)
+    now = utcnow()
+    _check_writable(session, row, attempt_id, now)
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or not key_ok:
+        raise DeliveryError("invalid_value", "请求缺少序号或幂等键。")
+    if not item_ok or item_id not in form_items(session, row.form_id):
+        raise DeliveryError("unknown_item")
+    return _ItemStep(
+        attempt_id=attempt_id, form_id=row.form_id, item_id=item_id, seq=seq, key=str(key),
+        last_seq=row.last_seq, response_id=row.response_id, value=row.value, value_seq=row.value_seq or 0,
+        flag_seq=row.flag_seq or 0, now=now,
+    )
+
+
+def _finish_item_step(
+    session: Session, step: _ItemStep, kind: str, payload: dict[str, Any], ack: dict[str, Any],
+    response: dict[str, Any], answered_delta: int = 0,
+) -> dict[str, Any]:
+    """Write the response change, the log entry and the attempt's counters; commit; return the ack."""
+    try:
+        store.write_item_step(
+            session, attempt_id=step.attempt_id, item_id=step.item_id, seq=step.seq, key=step.key, now=step.now,
+            response_id=step.response_id, kind=kind, actor=CANDIDATE, payload=payload, ack=ack,
+            response=response, answered_delta=answered_delta,
+        )
+    except IntegrityError as exc:
+        return _ack_after_conflict(session, step.attempt_id, step.key, exc)
+    return ack
+
+
+def save_answer(
+    session: Session,
+    candidate_id: int,
+    attempt_id: Any,
+    item_id: Any,
+    value: Any,
+    seq: Any,
+    key: str | None,
+    workstation: str | None = None,
+) -> dict[str, Any]:
+    """Store one answer change; returns the acknowledgement (built only after the commit).
+
+    The response keeps the value with the highest `seq`; a lower one is logged and acknowledged
+    without being applied. The same `key` always gets the same acknowledgement.
+    """
+    try:
+        step = _begin_item_step(session, candidate_id, attempt_id, item_id, seq, key, workstation)
+        if isinstance(step, dict):
+            return step
+        frozen = form_items(session, step.form_id)[step.item_id]
+        kind = item_type(frozen.content.type)
+        reason = kind.check_value(frozen.content, value)
+        if reason:
+            raise DeliveryError("invalid_value", f"答案格式不正确：{reason}")
+        applied = step.seq > step.value_seq
+        delta = 0
+        if applied:
+            was_answered = step.value_seq > 0 and kind.is_answered(step.value)
+            delta = int(kind.is_answered(value)) - int(was_answered)
+        return _finish_item_step(
+            session, step, "save", {"value": value, "applied": applied},
+            {"ok": True, "seq": step.seq, "saved_at": iso(step.now)},
+            {"value": value, "seq": step.seq, "saved_at": step.now} if applied else {},
+            answered_delta=delta,
+        )
+    except DeliveryError as exc:
+        session.rollback()
+        return exc.ack()
+
+
+def set_flag(
+    session: Session,
+    candidate_id: int,
+    attempt_id: Any,
+    item_id: Any,
+    flagged: Any,
+    seq: Any,
+    key: str | None,
+    workstation: str | None = None,
+) -> dict[str, Any]:
+    """Mark or unmark an item for review (标记); same ordering and idempotency rules as a save."""
+    try:
+        step = _begin_item_step(session, candidate_id, attempt_id, item_id, seq, key, workstation)
+        if isinstance(step, dict):
+            return step
+        applied = step.seq > step.flag_seq
+        return _finish_item_step(
+            session, step, "flag", {"flagged": bool(flagged), "applied": applied},
+            {"ok": True, "seq": step.seq, "flagged": bool(flagged)},
+            {"flagged": bool(flagged), "flag_seq": step.seq} if applied else {},
+        )
+    except DeliveryError as exc:
+        session.rollback()
+        return exc.ack()
+
+
+# ---------------------------------------------------------------- submitting
+
+
+def _attempt_for(session: Session, attempt_id: Any, candidate_id: int) -> Attempt:
+    if not isinstance(attempt_id, int):
+        raise DeliveryError("not_your_attempt")
+    attempt = store.lock_attempt(session, attempt_id)
+    if attempt is None or attempt.candidate_id != candidate_id:
+        raise DeliveryError("not_your_attempt")
+    return attempt
+
+
+def _remember(session: Session, event: AttemptEvent, ack: dict[str, Any]) -> dict[str, Any]:
+    """Commit the step with its acknowledgement; a concurrent resend of the same key gets the first ack."""
+    event.ack = ack
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        return _ack_after_conflict(session, event.attempt_id, event.key, exc)
+    return ack
+
+
+def submit(
+    session: Session, candidate_id: int, attempt_id: Any, key: str | None, workstation: str | None = None
+) -> dict[str, Any]:
+    """The candidate submits (交卷). A repeat, or a submit after the deadline did it, is acknowledged."""
+    try:
+        attempt = _attempt_for(session, attempt_id, candidate_id)
+        previous = store.previous_ack(session, attempt.id, key)
+        if previous is not None:
+            return previous
+        _require_workstation(attempt, workstation)
+        now = utcnow()
+        if is_overdue(attempt, now):
+            submit_at_deadline(session, attempt)
+        elif attempt.status in (IN_PROGRESS, PAUSED):
+            submit_locked(session, attempt, actor=CANDIDATE, reason="candidate", at=now)
+        elif attempt.status not in (SUBMITTED, SCORED, FINALISED):
+            raise DeliveryError("not_in_progress")
+        event = store.log_event(session, attempt, "submit_ack", CANDIDATE, {}, key=key, at=now)
+        return _remember(session, event, {"ok": True, "status": attempt.status})
+    except DeliveryError as exc:
+        session.rollback()
+        return exc.ack()

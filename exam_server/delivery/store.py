@@ -1,0 +1,226 @@
+"""How delivery reads and writes its rows: the only module that knows SQL dialects.
+
+What a whole room does at once (join, start, save, flag) runs as Core statements composed once at import:
+building a statement per call cost more than running it. Each runs on the session's own connection. On
+PostgreSQL the attempt's row is locked for the step's transaction and a step's three writes are one
+statement; SQLite serialises writers itself and has no round trips to save.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Integer, Row, String, bindparam, case, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from exam_server.delivery.models import Attempt, AttemptEvent, Response
+from exam_server.sessions.models import ExamSession, Seat, Ticket
+from item_bank.db import utcnow
+from item_bank.kernel import process_cache
+
+_A, _R, _E = Attempt.__table__, Response.__table__, AttemptEvent.__table__
+_S, _T, _SEAT = ExamSession.__table__, Ticket.__table__, Seat.__table__
+
+_ATTEMPT_ID = bindparam("attempt", type_=Integer)
+# An attempt's clock, workstation and seat (queries.AttemptState).
+_STATE = (
+    select(_A.c.id, _A.c.candidate_id, _A.c.status, _A.c.deadline_at, _A.c.remaining_s, _A.c.workstation,
+           _A.c.pending_workstation, _A.c.last_seq, _A.c.last_activity_at, _A.c.answered_count, _A.c.started_at,
+           _S.c.duration_s, _S.c.starts_at, _T.c.number.label("ticket"), _SEAT.c.number.label("seat"),
+           _SEAT.c.room_id)
+    .select_from(_A.join(_S, _S.c.id == _A.c.session_id)
+                 .join(_T, _T.c.id == _A.c.ticket_id)
+                 .outerjoin(_SEAT, _SEAT.c.id == _T.c.seat_id))
+    .where(_A.c.id == _ATTEMPT_ID)
+)
+# What a save or flag checks: the attempt, the item's response and any earlier step with the same key.
+_ITEM_STEP = (
+    select(_A.c.candidate_id, _A.c.status, _A.c.deadline_at, _A.c.workstation, _A.c.form_id, _A.c.last_seq,
+           _R.c.id.label("response_id"), _R.c.value, _R.c.seq.label("value_seq"), _R.c.flag_seq, _E.c.ack)
+    .select_from(
+        _A.outerjoin(_R, (_R.c.attempt_id == _A.c.id) & (_R.c.item_version_id == bindparam("item", type_=Integer)))
+        .outerjoin(_E, (_E.c.attempt_id == _A.c.id) & (_E.c.key == bindparam("key", type_=String)))
+    )
+    .where(_A.c.id == _ATTEMPT_ID)
+)
+_LOCKED = {id(_STATE): _STATE.with_for_update(of=_A), id(_ITEM_STEP): _ITEM_STEP.with_for_update(of=_A)}
+_ANSWERS = select(_R.c.item_version_id, _R.c.value, _R.c.seq, _R.c.saved_at, _R.c.flagged).where(
+    _R.c.attempt_id == _ATTEMPT_ID
+)
+_INSERT_EVENT = insert(_E)
+_INSERT_RESPONSE = insert(_R)
+# Executed with the changed columns by name and the row's id as `b_id`.
+_UPDATE_ATTEMPT = update(_A).where(_A.c.id == bindparam("b_id"))
+_UPDATE_RESPONSE = update(_R).where(_R.c.id == bindparam("b_id"))
+_STEP_SEQ = bindparam("b_seq", type_=Integer)
+_TOUCH_AFTER_STEP = (
+    update(_A).where(_A.c.id == bindparam("b_id")).values(
+        last_activity_at=bindparam("b_at", type_=_A.c.last_activity_at.type),
+        last_seq=case((_A.c.last_seq < _STEP_SEQ, _STEP_SEQ), else_=_A.c.last_seq),
+        answered_count=_A.c.answered_count + bindparam("b_delta", type_=Integer),
+    )
+)
+
+
+# PostgreSQL runs a step's three writes (response, log row, counters) as one statement with
+# data-modifying CTEs: under a reconnect storm every round trip waits a turn of the server's event
+# loop, and a save used to make seven. SQLite has no such CTEs and no round trips to save.
+_STEP_EVENT = insert(_E).values(
+    attempt_id=bindparam("b_id"), at=bindparam("b_at"), kind=bindparam("e_kind"), actor=bindparam("e_actor"),
+    item_version_id=bindparam("e_item"), seq=bindparam("b_seq"), key=bindparam("e_key"),
+    payload=bindparam("e_payload", type_=_E.c.payload.type), ack=bindparam("e_ack", type_=_E.c.ack.type),
+).cte("step_event")
+RESPONSE_COLUMNS = ("value", "seq", "saved_at", "flagged", "flag_seq")
+_NEW_RESPONSE: dict[str, Any] = {"value": None, "seq": 0, "saved_at": None, "flagged": False, "flag_seq": 0}
+# Composed statements by shape (a handful): no ids in the key, so clearing it only costs a recompose.
+_STEP_WRITES = process_cache("delivery.step_writes")
+
+
+def _step_writes(insert_response: bool, columns: tuple[str, ...]) -> Any:
+    """The one statement of a step's writes on PostgreSQL, for a new response row (all columns) or
+    a change of `columns` of an existing one (none: the step changes no answer)."""
+    shape = (True, RESPONSE_COLUMNS) if insert_response else (False, columns)  # a new row has every column
+    statement = _STEP_WRITES.get(shape)
+    if statement is None:
+        statement = _TOUCH_AFTER_STEP.add_cte(_STEP_EVENT)
+        if insert_response:
+            values = {c: bindparam(f"r_{c}", type_=_R.c[c].type) for c in RESPONSE_COLUMNS}
+            statement = statement.add_cte(insert(_R).values(
+                attempt_id=bindparam("b_id"), item_version_id=bindparam("e_item"), **values).cte("step_response"))
+        elif columns:
+            values = {c: bindparam(f"r_{c}", type_=_R.c[c].type) for c in columns}
+            statement = statement.add_cte(
+                update(_R).where(_R.c.id == bindparam("r_id")).values(**values).cte("step_response"))
+        _STEP_WRITES[shape] = statement
+    return statement
+
+
+# ---------------------------------------------------------------- the session's connection
+
+
+def commit_core(session: Session) -> None:
+    """Commit what the prepared statements wrote, and forget any ORM copy of what they changed.
+
+    An event's session is new and holds nothing; a longer-lived one (a test, a CLI) may hold the
+    attempt or its responses from before, which would otherwise shadow the new rows.
+    """
+    session.commit()
+    session.expire_all()
+
+
+def _connection(session: Session) -> Connection:
+    """The session's connection in its current transaction."""
+    # Session.connection() walks the session's transaction machinery on every call; within one
+    # transaction it is always the same connection, so it is looked up once.
+    connection = session.info.get("delivery.connection")
+    if connection is None or connection.closed or not connection.in_transaction():
+        connection = session.info["delivery.connection"] = session.connection()
+    return connection
+
+
+def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool = False) -> Any:
+    """Run a prepared statement on the session's connection; `lock` takes the attempt row on PostgreSQL."""
+    connection = _connection(session)
+    if lock and connection.dialect.name != "sqlite":  # SQLite serialises writers itself
+        statement = _LOCKED[id(statement)]
+    return connection.execute(statement, params)
+
+
+# ---------------------------------------------------------------- reads
+
+
+def state_row(session: Session, attempt_id: int, *, lock: bool = False) -> Row[Any] | None:
+    """The row of `queries.AttemptState`, the attempt locked for this transaction on PostgreSQL if `lock`."""
+    return _run(session, _STATE, {"attempt": attempt_id}, lock=lock).one_or_none()
+
+
+def item_step_row(session: Session, attempt_id: int, item_id: int, key: str | None) -> Row[Any] | None:
+    """The locked attempt with its response to `item_id` and the acknowledgement of an earlier `key`."""
+    return _run(session, _ITEM_STEP, {"attempt": attempt_id, "item": item_id, "key": key}, lock=True).one_or_none()
+
+
+def answer_rows(session: Session, attempt_id: int) -> Any:
+    """The attempt's responses: item, value, seq, saved_at, flagged."""
+    return _run(session, _ANSWERS, {"attempt": attempt_id})
+
+
+def lock_attempt(session: Session, attempt_id: int) -> Attempt | None:
+    """The attempt as an ORM object, locked for this transaction on PostgreSQL (SQLite serialises writers)."""
+    return session.get(Attempt, attempt_id, with_for_update=True, populate_existing=True)
+
+
+def previous_ack(session: Session, attempt_id: int, key: str | None) -> dict[str, Any] | None:
+    """The acknowledgement an earlier step with `key` got, if any."""
+    if not key:
+        return None
+    return session.scalar(
+        select(AttemptEvent.ack).where(AttemptEvent.attempt_id == attempt_id, AttemptEvent.key == key)
+    )
+
+
+# ---------------------------------------------------------------- writes
+
+
+def log_event(
+    session: Session,
+    attempt: Attempt,
+    kind: str,
+    actor: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    key: str | None = None,
+    at: dt.datetime | None = None,
+) -> AttemptEvent:
+    """Append an event to an ORM attempt's log (the rarer paths: submit, the proctor's verbs)."""
+    event = AttemptEvent(attempt_id=attempt.id, kind=kind, actor=actor, payload=payload or {}, key=key,
+                         at=at or utcnow())
+    session.add(event)
+    return event
+
+
+def log_row(session: Session, attempt_id: int, kind: str, actor: str, payload: dict[str, Any],
+            at: dt.datetime) -> None:
+    """Append an event to the log by a prepared statement (join and start)."""
+    _run(session, _INSERT_EVENT, {"attempt_id": attempt_id, "kind": kind, "actor": actor, "payload": payload,
+                                  "at": at, "item_version_id": None, "seq": None, "key": None, "ack": None})
+
+
+def update_attempt(session: Session, attempt_id: int, changes: dict[str, Any]) -> None:
+    """Set `changes` (columns by name) on the attempt's row."""
+    _run(session, _UPDATE_ATTEMPT, {"b_id": attempt_id, **changes})
+
+
+def write_item_step(
+    session: Session, *, attempt_id: int, item_id: int, seq: int, key: str, now: dt.datetime,
+    response_id: int | None, kind: str, actor: str, payload: dict[str, Any], ack: dict[str, Any],
+    response: dict[str, Any], answered_delta: int,
+) -> None:
+    """A save's or flag's writes: the response change (`response`: its changed columns, none for a step
+    that changes no answer), the log row with its acknowledgement, and the attempt's counters; committed.
+
+    Raises IntegrityError when the step's key was taken meanwhile (a concurrent resend).
+    """
+    if _connection(session).dialect.name == "postgresql":
+        columns = tuple(c for c in RESPONSE_COLUMNS if c in response)
+        full = {**_NEW_RESPONSE, **response}
+        _run(session, _step_writes(bool(response) and response_id is None, columns), {
+            "b_id": attempt_id, "b_at": now, "b_seq": seq, "b_delta": answered_delta,
+            "e_kind": kind, "e_actor": actor, "e_item": item_id, "e_key": key,
+            "e_payload": payload, "e_ack": ack, "r_id": response_id,
+            **{f"r_{c}": v for c, v in full.items()},
+        })
+        commit_core(session)
+        return
+    if response and response_id is None:
+        _run(session, _INSERT_RESPONSE, {"attempt_id": attempt_id, "item_version_id": item_id,
+                                         **_NEW_RESPONSE, **response})
+    elif response:
+        _run(session, _UPDATE_RESPONSE, {"b_id": response_id, **response})
+    _run(session, _INSERT_EVENT, {
+        "attempt_id": attempt_id, "at": now, "kind": kind, "actor": actor,
+        "item_version_id": item_id, "seq": seq, "key": key, "payload": payload, "ack": ack,
+    })
+    _run(session, _TOUCH_AFTER_STEP, {"b_id": attempt_id, "b_at": now, "b_seq": seq, "b_delta": answered_delta})
+    commit_core(session)

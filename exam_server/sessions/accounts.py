@@ -1,0 +1,55 @@
+"""Candidates log in with their admission ticket: the ticket side of core's login (exam_server/core/auth.py),
+registered with core when this module is imported."""
+
+from __future__ import annotations
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from exam_server.core.auth import CandidatePrincipal, register_candidate_accounts
+from exam_server.core.security import verify_password
+from exam_server.extensions import db
+from exam_server.sessions.models import Ticket
+
+
+class TicketHolder(CandidatePrincipal):
+    """A logged-in candidate, with their ticket (and name) loaded only when a page asks for it."""
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketHolder:
+        return cls(ticket_id=ticket.id, candidate_id=ticket.candidate_id, number=ticket.number)
+
+    @property
+    def ticket(self) -> Ticket:
+        ticket = db.session.get(Ticket, self.ticket_id)
+        assert ticket is not None, "a logged-in ticket is never deleted"
+        return ticket
+
+    @property
+    def name(self) -> str:
+        return self.ticket.candidate.name
+
+
+_TICKET = Ticket.__table__
+_PRINCIPAL_OF_TICKET = select(_TICKET.c.id, _TICKET.c.candidate_id, _TICKET.c.number).where(
+    _TICKET.c.id == bindparam("ticket")
+)
+
+
+class TicketAccounts:
+    def load(self, ticket_id: int) -> TicketHolder | None:
+        # Its own short-lived connection: a request that then waits its turn (the burst gate of the
+        # exam page) must not hold one of the pool's few connections meanwhile.
+        assert db.engine is not None
+        with db.engine.connect() as connection:
+            row = connection.execute(_PRINCIPAL_OF_TICKET, {"ticket": ticket_id}).one_or_none()
+        return TicketHolder(ticket_id=row.id, candidate_id=row.candidate_id, number=row.number) if row else None
+
+    def authenticate(self, session: Session, number: str, password: str) -> TicketHolder | None:
+        ticket = session.scalar(select(Ticket).where(Ticket.number == number))
+        if ticket is None or not verify_password(ticket.password_hash, password):
+            return None
+        return TicketHolder.of(ticket)
+
+
+register_candidate_accounts(TicketAccounts())
