@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 import exam_server.models  # noqa: F401  (fills Base.metadata)
 from item_bank.data import DEMO_BANK_CSV
 from item_bank.db import Base
+from item_bank.kernel import clear_all
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _ENV_URL = os.environ.get("DATABASE_URL", "")
@@ -47,6 +48,15 @@ def need_service(reason: str) -> None:
     if CI:
         pytest.fail(f"CI=true and {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches() -> Iterator[None]:
+    """Every test starts with empty process caches (item_bank.kernel.process_cache): PostgreSQL tests reuse one
+    database with its identities restarted, so a cached form id can mean another form in the next test."""
+    clear_all()
+    yield
+    clear_all()
 
 
 def _postgres_available() -> str | None:
@@ -103,9 +113,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_server_url")
         _truncate_postgres(url)
-        from exam_server.delivery.operations import clear_form_cache
-
-        clear_form_cache()  # ids restart after the truncate
         return url
     raise ValueError(f"unknown backend {request.param}")
 

@@ -33,16 +33,6 @@ from exam_server.sessions.models import Candidate, ExamSession, Ticket
 from item_bank.audit import AuditEvent
 
 
-@pytest.fixture(autouse=True)
-def _fresh_form_cache() -> None:
-    # delivery.form_items caches locked forms by (database URL, form id); PostgreSQL tests reuse one
-    # database with identities restarted, so a form id can mean another form in the next test.
-    from exam_server.delivery.operations import _FORM_CACHE
-
-    _FORM_CACHE.clear()
-
-
-
 class Written:
     """A level-2 written sitting with two candidates' papers submitted."""
 

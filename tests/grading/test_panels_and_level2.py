@@ -20,16 +20,6 @@ from exam_server.results.models import RELEASED, Result, ReviewRequest
 from exam_server.results.operations import ResultsError, decide_review, release_results, request_review
 from exam_server.sessions.models import ExamSession
 
-
-@pytest.fixture(autouse=True)
-def _fresh_form_cache() -> None:
-    # delivery.form_items caches locked forms by (database URL, form id); PostgreSQL tests reuse one
-    # database with identities restarted, so a form id can mean another form in the next test.
-    from exam_server.delivery.operations import _FORM_CACHE
-
-    _FORM_CACHE.clear()
-
-
 THESIS_TEXT = "论小区物业保安服务质量的提升\n\n一、问题的提出……".encode()
 
 

@@ -24,14 +24,6 @@ PNG = bytes.fromhex(
 )
 
 
-@pytest.fixture(autouse=True)
-def _fresh_form_cache() -> None:
-    # delivery.form_items caches locked forms by (database URL, form id); PostgreSQL tests reuse one
-    # database with identities restarted, so a form id can mean another form in the next test.
-    from exam_server.delivery.operations import _FORM_CACHE
-
-    _FORM_CACHE.clear()
-
 
 def login(client: FlaskClient, username: str) -> str:
     token = csrf_token_from(client.get("/staff/login").get_data(as_text=True))

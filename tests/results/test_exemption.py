@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,16 +18,6 @@ from exam_server.results.operations import (
 )
 from exam_server.sessions.models import ExamSession
 from scoring.results import years_before
-
-
-@pytest.fixture(autouse=True)
-def _fresh_form_cache() -> None:
-    # delivery.form_items caches locked forms by (database URL, form id); PostgreSQL tests reuse one
-    # database with identities restarted, so a form id can mean another form in the next test.
-    from exam_server.delivery.operations import _FORM_CACHE
-
-    _FORM_CACHE.clear()
-
 
 PAPER = [
     {"type": "single", "stem": f"单选 {i}（ ）", "options": ["甲", "乙", "丙", "丁"], "key": "A", "points": 1}

@@ -3,7 +3,6 @@ scored with `examctl score-session`, released with `examctl release-results`, an
 
 from __future__ import annotations
 
-import pytest
 from conftest import Sitting, csrf_token_from
 from flask import Flask
 from flask.testing import FlaskClient
@@ -14,15 +13,6 @@ from exam_server.grading.seed import sit
 from exam_server.results.models import Result
 from exam_server.sessions.models import ExamSession
 from item_bank.models import ItemVersion
-
-
-@pytest.fixture(autouse=True)
-def _fresh_form_cache() -> None:
-    # delivery.form_items caches locked forms by (database URL, form id); PostgreSQL tests reuse one
-    # database with identities restarted, so a form id can mean another form in the next test.
-    from exam_server.delivery.operations import _FORM_CACHE
-
-    _FORM_CACHE.clear()
 
 
 def test_level_five_scored_and_released_end_to_end(

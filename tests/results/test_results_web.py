@@ -3,7 +3,6 @@ and the chief grader's assignment and reassignment forms."""
 
 from __future__ import annotations
 
-import pytest
 from conftest import csrf_token_from
 from flask import Flask
 from flask.testing import FlaskClient
@@ -20,14 +19,6 @@ from item_bank.versions import ItemDraft, revise_item
 PAPER = [{"type": "single", "stem": f"单选 {i}（ ）", "options": ["甲", "乙", "丙"], "key": "A", "points": 1}
          for i in range(4)]
 
-
-@pytest.fixture(autouse=True)
-def _fresh_form_cache() -> None:
-    # delivery.form_items caches locked forms by (database URL, form id); PostgreSQL tests reuse one
-    # database with identities restarted, so a form id can mean another form in the next test.
-    from exam_server.delivery.operations import _FORM_CACHE
-
-    _FORM_CACHE.clear()
 
 
 def login(client: FlaskClient, username: str) -> None:

@@ -16,16 +16,6 @@ from exam_server.results.operations import (
     request_review,
 )
 
-
-@pytest.fixture(autouse=True)
-def _fresh_form_cache() -> None:
-    # delivery.form_items caches locked forms by (database URL, form id); PostgreSQL tests reuse one
-    # database with identities restarted, so a form id can mean another form in the next test.
-    from exam_server.delivery.operations import _FORM_CACHE
-
-    _FORM_CACHE.clear()
-
-
 PAPER = [{"type": "judge", "stem": f"判断 {i}", "options": ["正确", "错误"], "key": "A", "points": 1}
          for i in range(4)]
 

@@ -17,16 +17,6 @@ from item_bank.audit import AuditEvent
 from item_bank.models import APPROVED, ItemVersion
 from item_bank.versions import ItemDraft, revise_item
 
-
-@pytest.fixture(autouse=True)
-def _fresh_form_cache() -> None:
-    # delivery.form_items caches locked forms by (database URL, form id); PostgreSQL tests reuse one
-    # database with identities restarted, so a form id can mean another form in the next test.
-    from exam_server.delivery.operations import _FORM_CACHE
-
-    _FORM_CACHE.clear()
-
-
 MIXED = [
     {"type": "single", "stem": "单选一（ ）", "options": ["甲", "乙", "丙", "丁"], "key": "B", "points": 1},
     {"type": "single", "stem": "单选二（ ）", "options": ["甲", "乙", "丙", "丁"], "key": "C", "points": 1},
