@@ -10,6 +10,7 @@ import click
 from exam_server.extensions import db
 from item_bank.exporting import ExportError, export_items, write_template
 from item_bank.importing import IMPORT_STATUSES, BankImportError, import_items
+from item_bank.kernel.actors import shell_actor
 
 
 @click.command("import-items")
@@ -30,10 +31,14 @@ def import_items_command(
     path: Path, dry_run: bool, status: str, levels: tuple[int, ...], actor: str | None
 ) -> None:
     """导入试题：按扩展名识别格式（.xlsx .csv .json .zip=QTI）；有任何错误则全部不保存。"""
-    actor = actor or f"cli:{_login_name()}"
     try:
         report = import_items(
-            db.session, path, actor=actor, status=status, dry_run=dry_run, default_levels=list(levels) or None
+            db.session,
+            path,
+            actor=shell_actor(actor),
+            status=status,
+            dry_run=dry_run,
+            default_levels=list(levels) or None,
         )
     except BankImportError as exc:
         for problem in exc.problems:
@@ -45,15 +50,6 @@ def import_items_command(
     for dup in report.duplicates:
         click.echo(f"疑似重复 {dup}")
     click.echo(report.summary())
-
-
-def _login_name() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers
-        return "unknown"
 
 
 @click.command("export-items")
@@ -71,7 +67,7 @@ def export_items_command(path: Path, include_retired: bool) -> None:
 @click.command("item-template")
 @click.argument("path", type=click.Path(path_type=Path), default="试题导入模板.xlsx")
 def item_template_command(path: Path) -> None:
-    """生成空白的 Excel 导入模板（含填写说明和下拉选项）。"""
+    """生成空白的 Excel 导入模板（含填写说明和下拉选项；题库还没有知识树时先建立标准知识树）。"""
     write_template(db.session, path)
     click.echo(f"已生成导入模板 {path}")
 

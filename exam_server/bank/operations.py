@@ -1,5 +1,6 @@
-"""The bank's verbs as the screens and the JSON API call them: each one transaction-sized and audited
-(the audit rows are written by the item_bank operations in the same transaction)."""
+"""The bank's verbs as the screens, the JSON API and the commands call them: each one transaction, audited by
+the item_bank operation it calls in that same transaction. Views never commit; these do.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +10,46 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from item_bank.importing import ImportReport, import_items
+from item_bank.kernel import transaction
 from item_bank.media import save_media
-from item_bank.models import APPROVED, Item, ItemVersion
+from item_bank.models import APPROVED, Item, ItemSet, ItemVersion, KnowledgeArea
 from item_bank.review import BulkResult, Reviewer, ReviewError, bulk_transition, transition
-from item_bank.versions import ItemDraft, ItemError, create_item, revise_item, tag_area
+from item_bank.tree import (
+    TreeError,
+    create_area,
+    ensure_standard_tree,
+    merge_areas,
+    move_area,
+    set_weight_table,
+    update_area,
+)
+from item_bank.versions import (
+    ItemDraft,
+    ItemError,
+    create_item,
+    create_item_set,
+    revise_item,
+    tag_area,
+    update_item_set,
+)
 
 AUTHOR_ROLES = ("author", "bank_manager")
+REVIEW_ROLES = ("reviewer", "bank_manager")
 BANK_ROLES = ("author", "reviewer", "bank_manager")
+MANAGER_ROLES = ("bank_manager",)
 
 
 def reviewer_of(principal: Any) -> Reviewer:
     """The review-side identity of a logged-in staff principal."""
     return Reviewer(principal.actor, principal.user.id, frozenset(principal.user.roles or []))
+
+
+def _require(who: Reviewer, roles: tuple[str, ...], refusal: str) -> None:
+    if not who.has_role(*roles):
+        raise ItemError(refusal, status=403)
+
+
+# ----- items and their review -----
 
 
 def save_item(
@@ -32,10 +61,9 @@ def save_item(
     base_version_id: int | None = None,
     submit: bool = False,
 ) -> ItemVersion:
-    """Create an item, or a new version of `item`; optionally submit it for review at once. Commits."""
-    if not who.has_role(*AUTHOR_ROLES):
-        raise ItemError("只有命题人或题库管理员可以编写试题")
-    try:
+    """Create an item, or a new version of `item`; optionally submit it for review at once."""
+    _require(who, AUTHOR_ROLES, "只有命题人或题库管理员可以编写试题")
+    with transaction(session):
         if item is None:
             version = create_item(session, draft, actor=who.actor, author_id=who.user_id)
         else:
@@ -44,76 +72,156 @@ def save_item(
             )
         if submit:
             transition(session, version, "submit", who)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return version
 
 
 def review(
     session: Session, version: ItemVersion, action: str, who: Reviewer, comment: str = ""
 ) -> ItemVersion:
-    """One review step on one version. Commits; ReviewError says why not."""
-    try:
+    """One review step on one version; ReviewError says why not."""
+    with transaction(session):
         transition(session, version, action, who, comment)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
     return version
 
 
 def bulk_review(
     session: Session, version_ids: list[int], action: str, who: Reviewer, comment: str = ""
 ) -> BulkResult:
-    """One review step on many versions (the reviewer's queue); refused ones are listed. Commits."""
+    """One review step on many versions (the reviewer's queue); refused ones are listed."""
     if not version_ids:
         raise ReviewError("请先勾选试题")
-    try:
-        result = bulk_transition(session, version_ids, action, who, comment)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return result
+    with transaction(session):
+        return bulk_transition(session, version_ids, action, who, comment)
 
 
 def tag(session: Session, version: ItemVersion, area_id: int | None, who: Reviewer) -> None:
-    """Set the knowledge area of a version (reviewers tag unclassified imports). Commits."""
-    if not who.has_role("reviewer", "bank_manager"):
-        raise ItemError("只有审题人或题库管理员可以归类试题")
-    try:
+    """Set the knowledge area of a version (reviewers tag unclassified imports)."""
+    _require(who, REVIEW_ROLES, "只有审题人或题库管理员可以归类试题")
+    with transaction(session):
         tag_area(session, version, area_id, actor=who.actor)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+
+
+# ----- item sets and images -----
+
+
+def create_set(
+    session: Session, who: Reviewer, *, title: str, stimulus: str, media: list[dict[str, Any]]
+) -> ItemSet:
+    """A new item set (题组) whose stimulus its child items share."""
+    with transaction(session):
+        return create_item_set(session, title=title, stimulus=stimulus, media=media, actor=who.actor)
+
+
+def update_set(
+    session: Session,
+    item_set: ItemSet,
+    who: Reviewer,
+    *,
+    title: str,
+    stimulus: str,
+    media: list[dict[str, Any]],
+) -> ItemSet:
+    """Change a set's stimulus (refused once a locked form delivers it)."""
+    with transaction(session):
+        return update_item_set(
+            session, item_set, title=title, stimulus=stimulus, media=media, actor=who.actor
+        )
 
 
 def upload_media(session: Session, name: str, data: bytes) -> dict[str, Any]:
-    """Store an uploaded image; returns the reference an item version keeps. Commits."""
-    try:
-        ref = save_media(session, name, data)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    return ref
+    """Store an uploaded image; returns the reference an item version keeps."""
+    with transaction(session):
+        return save_media(session, name, data)
+
+
+# ----- import -----
 
 
 def run_import(
     session: Session, path: Path, who: Reviewer, *, status: str, dry_run: bool, name: str | None = None
 ) -> ImportReport:
-    """Import a file uploaded on the screen; authors may only import drafts."""
-    if status == APPROVED and not who.has_role("bank_manager"):
-        raise ItemError("只有题库管理员可以直接导入为“已通过”")
+    """Import a file uploaded on the screen (all or nothing, one transaction); authors may only import drafts."""
+    if status == APPROVED:
+        _require(who, MANAGER_ROLES, "只有题库管理员可以直接导入为“已通过”")
     return import_items(
         session,
         path,
         actor=who.actor,
         status=status,
         dry_run=dry_run,
-        author_id=who.user_id if not who.has_role("bank_manager") else None,
+        author_id=who.user_id if not who.has_role(*MANAGER_ROLES) else None,
         name=name,
     )
+
+
+# ----- the knowledge tree -----
+
+
+def seed_standard_tree(session: Session, actor: str) -> int:
+    """Create the shipped level-5 tree and weight table if the bank has none; returns the areas created."""
+    with transaction(session):
+        return ensure_standard_tree(session, actor)
+
+
+def add_area(
+    session: Session,
+    who: Reviewer,
+    *,
+    level: int,
+    part: str,
+    code: str,
+    name: str,
+    kind: str,
+    parent_id: int | None,
+) -> KnowledgeArea:
+    """A new area under `parent_id` (or at the root) of a level's tree."""
+    with transaction(session):
+        return create_area(
+            session,
+            level=level,
+            part=part,
+            code=code,
+            name=name,
+            kind=kind,
+            parent_id=parent_id,
+            actor=who.actor,
+        )
+
+
+def rename_area(
+    session: Session,
+    area: KnowledgeArea,
+    who: Reviewer,
+    *,
+    name: str | None,
+    code: str | None,
+    kind: str | None,
+) -> KnowledgeArea:
+    """Rename, re-code or re-classify an area; items keep their tag because they point at its id."""
+    with transaction(session):
+        return update_area(session, area, actor=who.actor, name=name, code=code, kind=kind)
+
+
+def relocate_area(
+    session: Session, area: KnowledgeArea, who: Reviewer, *, parent_id: int | None, position: int | None
+) -> KnowledgeArea:
+    """Move an area, with its subtree and items, under another parent of the same tree."""
+    with transaction(session):
+        return move_area(session, area, parent_id=parent_id, position=position, actor=who.actor)
+
+
+def merge_area(
+    session: Session, area: KnowledgeArea, target_id: int | None, who: Reviewer
+) -> tuple[KnowledgeArea, int]:
+    """Merge `area` into the area `target_id`; returns the target and how many versions now count for it."""
+    target = session.get(KnowledgeArea, target_id or 0)
+    if target is None:
+        raise TreeError("请选择合并到哪个知识点")
+    with transaction(session):
+        return target, merge_areas(session, area, target, actor=who.actor)
+
+
+def set_weights(session: Session, level: int, part: str, shares: dict[int, float], who: Reviewer) -> None:
+    """Replace the weight table (比重表) of a level and part."""
+    with transaction(session):
+        set_weight_table(session, level, part, shares, actor=who.actor)

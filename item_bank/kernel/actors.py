@@ -5,6 +5,8 @@ Audit rows, attempt events and grading marks store this string, so a search for 
 
 from __future__ import annotations
 
+import getpass
+
 KINDS = ("user", "cli", "system")
 
 
@@ -26,6 +28,20 @@ def user_actor(login: str) -> str:
 def cli_actor(name: str) -> str:
     """An operator at `examctl`: the `--actor` given, or the command's name."""
     return actor("cli", name)
+
+
+def shell_actor(given: str | None = None) -> str:
+    """Who runs an `examctl` command: the `--actor` given (`cli:` added unless it names its kind), else
+    `cli:<login name of the shell>`."""
+    if given and kind_of(given):
+        return given
+    if given:
+        return cli_actor(given)
+    try:
+        login = getpass.getuser()
+    except Exception:  # no login name in some containers
+        login = "unknown"
+    return cli_actor(login)
 
 
 def system_actor(job: str) -> str:

@@ -14,9 +14,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exam_server.bank.operations import seed_standard_tree
 from exam_server.core.models import User
 from exam_server.core.security import hash_password
 from item_bank.audit import AuditEvent
+from item_bank.db import Base
 from item_bank.importing import import_items
 from item_bank.models import Item, ItemVersion, KnowledgeArea, MediaFile
 
@@ -39,6 +41,12 @@ def staff(session: Session) -> dict[str, int]:
         ids[username] = user.id
     session.commit()
     return ids
+
+
+@pytest.fixture
+def standard_tree(session: Session) -> None:
+    """The shipped knowledge tree, as a bank manager (or the first import) creates it."""
+    seed_standard_tree(session, "test")
 
 
 def csrf_token_from(html: str) -> str:
@@ -74,7 +82,7 @@ FIRE = {
 
 
 def test_author_writes_reviewer_approves_through_screens(
-    client: FlaskClient, session: Session, staff: dict[str, int]
+    client: FlaskClient, session: Session, staff: dict[str, int], standard_tree: None
 ) -> None:
     token = login(client, "author")
     page = client.get("/bank/items/new").get_data(as_text=True)
@@ -297,3 +305,30 @@ def test_item_set_screens(client: FlaskClient, session: Session, staff: dict[str
     )
     assert "情景材料不能为空" in client.get(response.location).get_data(as_text=True)
     assert client.get("/bank/sets").status_code == 200
+
+
+def row_counts(session: Session) -> dict[str, int]:
+    return {
+        t.name: session.scalar(select(func.count()).select_from(t)) or 0 for t in Base.metadata.sorted_tables
+    }
+
+
+def test_bank_pages_read_only_and_the_tree_is_made_on_request(
+    client: FlaskClient, session: Session, staff: dict[str, int]
+) -> None:
+    token = login(client, "manager")
+    before = row_counts(session)
+    assert before["knowledge_area"] == 0
+    pages = ("/bank/tree", "/bank/items", "/bank/items/new", "/bank/review", "/bank/coverage", "/bank/exchange",
+             "/bank/sets", "/bank/api/areas", "/bank/api/items", "/bank/exchange/template.xlsx")  # fmt: skip
+    for url in pages:
+        assert client.get(url).status_code == 200, url
+    session.expire_all()
+    assert row_counts(session) == before
+    assert 'action="/bank/tree/seed"' in client.get("/bank/tree").get_data(as_text=True)
+    assert client.post("/bank/tree/seed", data={"csrf_token": token}).status_code == 302
+    assert session.scalar(select(func.count()).select_from(KnowledgeArea)) == 22
+    seeded = session.scalar(select(AuditEvent).where(AuditEvent.action == "tree.seed"))
+    assert seeded is not None and seeded.actor == "user:manager"
+    page = client.get("/bank/tree").get_data(as_text=True)
+    assert "已建立标准知识树（22 个知识点）" in page and "消防安全" in page and "/bank/tree/seed" not in page

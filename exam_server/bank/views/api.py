@@ -1,0 +1,162 @@
+"""The bank's JSON API: the same operations as the screens, for scripts and the editor's live preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify, request
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from exam_server.bank import operations as ops
+from exam_server.bank import queries
+from exam_server.bank.schemas import DraftError, draft_from_json, item_json, version_json
+from exam_server.bank.views.common import (
+    AUTHORS,
+    BANK,
+    REVIEWERS,
+    candidate_view,
+    item_or_404,
+    json_refusal,
+    problem_json,
+    stimulus,
+    version_or_404,
+    who,
+)
+from exam_server.core.auth import role_required
+from exam_server.extensions import db
+from item_bank.models import Item
+from item_bank.review import ReviewError
+from item_bank.search import ItemQuery, search_items
+from item_bank.versions import ItemError, ItemValidationError, history, validate_draft
+
+
+@role_required(*BANK)
+def api_items() -> WerkzeugResponse:
+    result = search_items(db.session, ItemQuery.from_args(request.args))
+    return jsonify(
+        {
+            "total": result.total,
+            "total_is_lower_bound": result.more,
+            "page": result.query.page,
+            "per_page": result.query.per_page,
+            "elapsed_ms": round(result.elapsed_ms, 1),
+            "items": [
+                {
+                    "id": r.external_id,
+                    "version_id": r.version_id,
+                    "version_no": r.version_no,
+                    "status": r.status,
+                    "type": r.type,
+                    "stem": r.stem,
+                    "levels": r.levels,
+                    "knowledge_area_id": r.area_id,
+                    "knowledge_area": result.area_names.get(r.area_id or 0),
+                    "author_id": r.author_id,
+                }
+                for r in result.rows
+            ],
+        }
+    )
+
+
+@role_required(*BANK)
+def api_item(external_id: str) -> WerkzeugResponse:
+    item = item_or_404(external_id)
+    return jsonify(item_json(item, history(db.session, item)))
+
+
+def _api_save(item: Item | None) -> tuple[WerkzeugResponse, int]:
+    data = request.get_json(silent=True)
+    try:
+        draft = draft_from_json(data)
+        version = ops.save_item(
+            db.session,
+            draft,
+            who(),
+            item=item,
+            base_version_id=(data or {}).get("base_version_id"),
+            submit=bool((data or {}).get("submit")),
+        )
+    except DraftError as exc:
+        return json_refusal(str(exc), 400, field=exc.field)
+    except ItemValidationError as exc:
+        return json_refusal(str(exc), 422, problems=problem_json(exc.problems))
+    except (ItemError, ReviewError) as exc:
+        return json_refusal(str(exc), 409)
+    body = {"ok": True, "id": version.item.external_id, "version": version_json(version)}
+    return jsonify(body), 201 if item is None else 200
+
+
+@role_required(*AUTHORS)
+def api_create() -> tuple[WerkzeugResponse, int]:
+    return _api_save(None)
+
+
+@role_required(*AUTHORS)
+def api_revise(external_id: str) -> tuple[WerkzeugResponse, int]:
+    return _api_save(item_or_404(external_id))
+
+
+@role_required(*BANK)
+def api_transition(version_id: int) -> tuple[WerkzeugResponse, int]:
+    version = version_or_404(version_id)
+    data = request.get_json(silent=True) or {}
+    try:
+        ops.review(db.session, version, str(data.get("action", "")), who(), str(data.get("comment", "")))
+    except ReviewError as exc:
+        return json_refusal(str(exc), 409)
+    return jsonify({"ok": True, "version": version_json(version)}), 200
+
+
+@role_required(*REVIEWERS)
+def api_bulk() -> tuple[WerkzeugResponse, int]:
+    data = request.get_json(silent=True) or {}
+    ids = [int(v) for v in data.get("version_ids", []) if isinstance(v, int)]
+    try:
+        result = ops.bulk_review(
+            db.session, ids, str(data.get("action", "")), who(), str(data.get("comment", ""))
+        )
+    except ReviewError as exc:
+        return json_refusal(str(exc), 409)
+    refused = [{"version_id": v, "reason": r} for v, r in result.refused]
+    return jsonify({"ok": True, "done": result.done, "refused": refused}), 200
+
+
+@role_required(*BANK)
+def api_preview() -> tuple[WerkzeugResponse, int]:
+    """The candidate's view of an unsaved draft and every problem with it (the editor's live preview)."""
+    try:
+        draft = draft_from_json(request.get_json(silent=True))
+    except DraftError as exc:
+        return json_refusal(str(exc), 400, field=exc.field)
+    problems = validate_draft(db.session, draft)
+    view: dict[str, Any] | None
+    try:
+        view = candidate_view(draft)
+    except (KeyError, IndexError, TypeError, ValueError):
+        view = None  # a draft too broken to render; its problems say why
+    return jsonify(
+        {"ok": True, "view": view, "stimulus": stimulus(draft), "problems": problem_json(problems)}
+    ), 200
+
+
+@role_required(*BANK)
+def api_areas() -> WerkzeugResponse:
+    rows = queries.area_rows(db.session, request.args.get("level", type=int))
+    return jsonify(
+        [
+            {
+                "id": r.area.id,
+                "code": r.area.code,
+                "name": r.area.name,
+                "path": r.path,
+                "depth": r.depth,
+                "level": r.area.level,
+                "part": r.area.part,
+                "kind": r.area.kind,
+                "weight": r.weight,
+                "counts": r.counts,
+            }
+            for r in rows
+        ]
+    )
