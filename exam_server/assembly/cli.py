@@ -1,107 +1,34 @@
-"""`examctl assemble`, `examctl blueprint ...`, `examctl form ...`: blueprints, assembly and form review."""
+"""`examctl assemble`, `examctl blueprint ...`, `examctl form ...`: blueprints, assembly and form review.
+
+The commands call the same operations and read models as the screens; `report` prints what they show.
+"""
 
 from __future__ import annotations
 
-import getpass
 import sys
-import unicodedata
 from pathlib import Path
+from typing import NoReturn
 
 import click
-from sqlalchemy import select
 
+from exam_server.assembly import operations as ops
+from exam_server.assembly.plots import review_png
+from exam_server.assembly.queries import all_blueprints, form_by_code, forms_of
+from exam_server.assembly.report import assembly_lines, report_lines
 from exam_server.extensions import db
-from item_bank.assembly import AssemblyError, AssemblyResult, assemble_forms
-from item_bank.blueprints import (
-    BlueprintError,
-    create_blueprint,
-    dumps_spec,
-    get_blueprint,
-    load_spec,
-    spec_of,
-    update_blueprint,
-)
-from item_bank.forms import (
-    STATUS_LABELS,
-    FormReview,
-    FormStateError,
-    approve_form,
-    lock_form,
-    retire_form,
-    review_form,
-)
-from item_bank.models import Blueprint, Form
+from item_bank.assembly import AssemblyError
+from item_bank.blueprints import BlueprintError, dumps_spec, get_blueprint, load_spec, spec_of
+from item_bank.forms import STATUS_LABELS, FormStateError, review_form
+from item_bank.kernel.actors import shell_actor
+from item_bank.models import Form
 
-FILE_SUFFIXES = (".yaml", ".yml", ".json")
+# What a blueprint file did to the stored blueprints, as the operator reads it.
+RESOLVED = {ops.CREATED: "已创建蓝图「{}」（编号 {}）", ops.UPDATED: "已按文件更新蓝图「{}」（编号 {}）"}
 
 
-def _actor(actor: str | None) -> str:
-    if actor:
-        return actor
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no login name in some containers
-        return "cli:unknown"
-
-
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(message, err=True)
     sys.exit(1)
-
-
-def resolve_blueprint(name_or_file: str, actor: str) -> Blueprint:
-    """A stored blueprint by name or id, or one created / updated from a YAML or JSON file."""
-    session = db.session
-    path = Path(name_or_file)
-    if path.suffix.lower() in FILE_SUFFIXES or path.is_file():
-        spec = load_spec(path)
-        existing = get_blueprint(session, spec.name)
-        if existing is None:
-            bp = create_blueprint(session, spec, actor)
-            click.echo(f"已创建蓝图「{bp.name}」（编号 {bp.id}）")
-        elif spec_of(existing).to_dict() != spec.to_dict():
-            bp = update_blueprint(session, existing, spec, actor)
-            click.echo(f"已按文件更新蓝图「{bp.name}」（编号 {bp.id}）")
-        else:
-            bp = existing
-        session.commit()
-        return bp
-    bp = get_blueprint(session, name_or_file)
-    if bp is None:
-        raise BlueprintError(f"没有名为「{name_or_file}」的蓝图，也不是 .yaml/.json 文件")
-    return bp
-
-
-def print_assembly(result: AssemblyResult) -> None:
-    """The short summary staff read after assembling."""
-    rep = result.report
-    sol = rep["solver"]
-    measured = rep["measured"]
-    gap = "-" if sol["gap"] is None else f"{sol['gap']:.2%}"
-    click.echo(
-        f"求解器 {sol['name']}：{'最优' if sol['status'] == 'optimal' else '可行（达到时间限制）'}，"
-        f"最优性差距 {gap}（要求 ≤ {sol['gap_limit']:.0%}），目标值 {sol['objective']:.4f}，"
-        f"用时 {rep['seconds']['total']:.2f} 秒（限 {rep['time_limit_s']:.0f} 秒），模型 {sol['model']['integer_columns']} 个 0-1 变量"
-    )
-    for form, m in zip(result.forms, [f for f in _forms_measured(result)], strict=True):
-        mean_p = "-" if m["mean_p"] is None else f"{m['mean_p']:.3f}"
-        click.echo(
-            f"  {form.code}: {m['n_items']} 题 {m['points']:g} 分，知识点比重最大偏差 {m['max_area_deviation']:.1%}，"
-            f"平均难度 {mean_p}，违反约束 {len(m['violations'])} 项"
-        )
-    if sol["status"] != "optimal":
-        click.echo(
-            "  提示：在时间上限内未能证明最优；以上试卷满足蓝图的全部硬性要求，延长 --time-limit 可缩小差距。"
-        )
-    if len(result.forms) > 1:
-        click.echo(
-            f"  平行卷两两最多重复 {measured['max_overlap']} 道（上限 {measured['overlap_limit']} 道）"
-        )
-    click.echo(f"组卷批次 {result.group}；用 `examctl form report <试卷编号>` 查看详情。")
-
-
-def _forms_measured(result: AssemblyResult) -> list[dict]:
-    return [f.assembly_report["form"] for f in result.forms]
 
 
 @click.command("assemble")
@@ -117,19 +44,18 @@ def assemble_command(
     blueprint_ref: str, n_forms: int, time_limit: float, gap: float, seed: int, actor: str | None
 ) -> None:
     """按蓝图组卷：用 HiGHS 混合整数规划一次组成 N 份平行卷（状态为“已组卷”）。"""
-    actor = _actor(actor)
-    session = db.session
+    actor = shell_actor(actor)
     try:
-        bp = resolve_blueprint(blueprint_ref, actor)
-        result = assemble_forms(
-            session, bp, n_forms, time_limit_s=time_limit, seed=seed, gap=gap, actor=actor
+        bp, resolved = ops.resolve_blueprint(db.session, blueprint_ref, actor)
+        if resolved in RESOLVED:
+            click.echo(RESOLVED[resolved].format(bp.name, bp.id))
+        result = ops.assemble(
+            db.session, bp, n_forms, time_limit_s=time_limit, seed=seed, gap=gap, actor=actor
         )
-        session.commit()
     except (BlueprintError, AssemblyError) as exc:
-        session.rollback()
         _fail(str(exc))
-        return
-    print_assembly(result)
+    for line in assembly_lines(result):
+        click.echo(line)
 
 
 @click.group("blueprint")
@@ -143,19 +69,12 @@ def blueprint_group() -> None:
 @click.option("--actor", default=None)
 def blueprint_create(path: Path, replace: bool, actor: str | None) -> None:
     """从 YAML 或 JSON 文件创建蓝图。"""
-    session = db.session
     try:
         spec = load_spec(path)
-        existing = get_blueprint(session, spec.name)
-        if existing is not None and replace:
-            bp = update_blueprint(session, existing, spec, _actor(actor))
-        else:
-            bp = create_blueprint(session, spec, _actor(actor))
-        session.commit()
+        existing = get_blueprint(db.session, spec.name) if replace else None
+        bp = ops.save_blueprint(db.session, existing, spec, shell_actor(actor))
     except BlueprintError as exc:
-        session.rollback()
         _fail(str(exc))
-        return
     click.echo(f"蓝图「{bp.name}」已保存（编号 {bp.id}，{spec.item_count} 题，{spec.total_points:g} 分）")
 
 
@@ -167,14 +86,13 @@ def blueprint_show(name: str, fmt: str) -> None:
     bp = get_blueprint(db.session, name)
     if bp is None:
         _fail(f"没有名为「{name}」的蓝图")
-        return
     click.echo(dumps_spec(spec_of(bp), fmt), nl=False)
 
 
 @blueprint_group.command("list")
 def blueprint_list() -> None:
     """列出全部蓝图。"""
-    for bp in db.session.scalars(select(Blueprint).order_by(Blueprint.id)):
+    for bp in all_blueprints(db.session):
         spec = spec_of(bp)
         click.echo(
             f"{bp.id:>4}  {bp.name}  {bp.level}级 {spec.part_label()}  {spec.item_count} 题 {spec.total_points:g} 分  "
@@ -188,12 +106,9 @@ def form_group() -> None:
 
 
 def _get_form(code: str) -> Form:
-    form = db.session.scalar(select(Form).where(Form.code == code))
-    if form is None and code.isdigit():
-        form = db.session.get(Form, int(code))
+    form = form_by_code(db.session, code)
     if form is None:
         _fail(f"没有编号为 {code} 的试卷")
-    assert form is not None
     return form
 
 
@@ -201,126 +116,23 @@ def _get_form(code: str) -> Form:
 @click.option("--blueprint", "blueprint_ref", default=None, help="只列出该蓝图的试卷")
 def form_list(blueprint_ref: str | None) -> None:
     """列出试卷及其状态。"""
-    query = select(Form).order_by(Form.id)
-    if blueprint_ref:
-        bp = get_blueprint(db.session, blueprint_ref)
-        if bp is None:
-            _fail(f"没有名为「{blueprint_ref}」的蓝图")
-            return
-        query = query.where(Form.blueprint_id == bp.id)
-    for form in db.session.scalars(query):
+    try:
+        forms = forms_of(db.session, blueprint_ref)
+    except BlueprintError as exc:
+        _fail(str(exc))
+    for form in forms:
         click.echo(
             f"{form.code}  {STATUS_LABELS.get(form.status, form.status)}  批次 {form.assembly_group}  {len(form.items)} 题"
         )
 
 
 def _transition(code: str, action: str, actor: str | None, reason: str) -> None:
-    session = db.session
     form = _get_form(code)
     try:
-        {"approve": approve_form, "lock": lock_form, "retire": retire_form}[action](
-            session, form, _actor(actor), reason
-        )
-        session.commit()
+        ops.form_action(db.session, form, action, shell_actor(actor), reason)
     except FormStateError as exc:
-        session.rollback()
         _fail(str(exc))
-        return
     click.echo(f"试卷 {form.code} 现为「{STATUS_LABELS[form.status]}」")
-
-
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int, right: bool = False) -> str:
-    gap = " " * max(0, width - _width(text))
-    return gap + text if right else text + gap
-
-
-def report_lines(review: FormReview) -> list[str]:
-    """The form review as plain text (the same content as the review screen)."""
-    form, spec = review.form, review.spec
-    out = [
-        f"试卷 {form.code}（{STATUS_LABELS.get(form.status, form.status)}）  蓝图「{spec.name}」 {spec.level}级 "
-        f"{spec.part_label()}  {spec.item_count} 题 {spec.total_points:g} 分  {spec.duration_s // 60} 分钟",
-    ]
-    sol = review.solver
-    if sol:
-        rep = form.assembly_report
-        gap = "-" if sol.get("gap") is None else f"{sol['gap']:.2%}"
-        out.append(
-            f"组卷：{sol.get('name', 'HiGHS')}，{'最优' if sol.get('status') == 'optimal' else '可行解'}，最优性差距 {gap}，"
-            f"用时 {rep['seconds']['total']:.1f} 秒（限 {rep['time_limit_s']:.0f} 秒），种子 {rep['seed']}，"
-            f"批次 {form.assembly_group}（{len(review.group)} 份）"
-        )
-    out.append("")
-    out.append(
-        "题型："
-        + "；".join(
-            f"{t['label']} {t['count']}/{t['need']} 题 {t['points']:g}/{t['need_points']:g} 分"
-            for t in review.section_totals
-        )
-    )
-    types = [s.type for s in spec.sections]
-    labels = [s.label for s in spec.sections]
-    name_w = max([_width(r["name"]) for r in review.composition] + [8]) + 2
-    out.append("知识点 × 题型：")
-    out.append(
-        "  "
-        + _pad("知识点", name_w)
-        + "".join(_pad(lab, 8, True) for lab in labels)
-        + _pad("分值", 8, True)
-        + _pad("比重", 8, True)
-        + _pad("目标", 14, True)
-    )
-    for r in review.composition:
-        target = "-" if r["target"] is None else f"{r['target']:.0%}±{spec.area_tolerance:.0%}"
-        mark = "" if r["ok"] else "  ✗"
-        out.append(
-            "  "
-            + _pad(r["name"], name_w)
-            + "".join(_pad(str(r["by_type"].get(t, 0)), 8, True) for t in types)
-            + _pad(f"{r['points']:g}", 8, True)
-            + _pad(f"{r['share']:.1%}", 8, True)
-            + _pad(target, 14, True)
-            + mark
-        )
-    m = review.measured
-    if m["mean_p"] is not None:
-        band = (
-            f"（区间 [{spec.difficulty.p_min:.2f}, {spec.difficulty.p_max:.2f}]）" if spec.difficulty else ""
-        )
-        out.append(f"难度：平均 p = {m['mean_p']:.3f}{band}")
-    else:
-        out.append("难度：本卷题目还没有难度估计")
-    if m["information"] is not None and spec.information is not None:
-        info = spec.information
-        out.append(
-            "信息量："
-            + "；".join(
-                f"θ={th:g}: {v:.2f}（目标 {t:g} ±{info.tolerance:.0%}）"
-                for th, v, t in zip(info.thetas, m["information"], info.targets, strict=True)
-            )
-        )
-    if len(review.group) > 1:
-        g = review.group_measured
-        codes = [f.code.rsplit("-", 1)[-1] for f in review.group]
-        out.append(
-            f"平行卷重复题数（上限 {g['overlap_limit']} 道；平均难度极差 {g['mean_p_spread'] or 0:.3f}）："
-        )
-        out.append("      " + "".join(_pad(c, 6, True) for c in codes))
-        for c, row in zip(codes, g["overlap"], strict=True):
-            out.append("  " + _pad(c, 4) + "".join(_pad(str(v), 6, True) for v in row))
-    conflicts = m["enemy_conflicts"]
-    out.append(
-        "互斥检查：" + ("无冲突" if not conflicts else "；".join(", ".join(v) for v in conflicts.values()))
-    )
-    out.append("约束检查：" + ("全部满足" if not review.violations else ""))
-    out.extend(f"  ✗ {v}" for v in review.violations)
-    if review.lock_intact is not None:
-        out.append("锁定：" + ("内容与锁定时一致" if review.lock_intact else "内容与锁定快照不一致！"))
-    return out
 
 
 @form_group.command("report")
@@ -339,8 +151,6 @@ def form_report(code: str, plot_path: Path | None) -> None:
     for line in report_lines(review):
         click.echo(line)
     if plot_path is not None:
-        from exam_server.assembly.plots import review_png
-
         plot_path.write_bytes(review_png(review))
         click.echo(f"图已保存到 {plot_path}")
 

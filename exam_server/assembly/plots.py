@@ -7,19 +7,29 @@ report need nothing from the browser.
 from __future__ import annotations
 
 import io
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from matplotlib import font_manager
+from functools import lru_cache
+from types import ModuleType
 
 from item_bank.forms import THETA_GRID, FormReview
 
 CJK_FONTS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "Noto Sans CJK JP")
 
 
+@lru_cache(maxsize=1)
+def _pyplot() -> ModuleType:
+    """pyplot on the Agg backend, imported at the first plot rather than with this module (about half a
+    second): the assembly screens import this module, and a restarted exam server must listen again soon."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a server; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _font_family() -> list[str]:
+    from matplotlib import font_manager  # loaded by _pyplot() first, see there
+
     installed = {f.name for f in font_manager.fontManager.ttflist}
     # One CJK family, then the default for Latin glyphs (listing several CJK ones only adds warnings).
     cjk = [name for name in CJK_FONTS if name in installed]
@@ -29,6 +39,7 @@ def _font_family() -> list[str]:
 def review_png(review: FormReview) -> bytes:
     """Left: information curves of this form and its parallel forms with the blueprint's targets.
     Right: mean difficulty p of each parallel form against the band, or p of this form's items."""
+    plt = _pyplot()
     with plt.rc_context({"font.family": _font_family(), "axes.unicode_minus": False}):
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
         spec = review.spec
