@@ -14,20 +14,11 @@ from sqlalchemy.orm import Session
 from exam_server.core.signals import attempt_submitted
 from exam_server.delivery import store
 from exam_server.delivery.errors import DeliveryError
-from exam_server.delivery.models import (
-    CHECKED_IN,
-    FINALISED,
-    IN_PROGRESS,
-    PAUSED,
-    SCORED,
-    SUBMITTED,
-    Attempt,
-)
+from exam_server.delivery.models import CHECKED_IN, DONE, IN_PROGRESS, PAUSED, SUBMITTED, Attempt
 from exam_server.delivery.states import move
 from item_bank.db import utcnow
 from item_bank.kernel import system_actor
 
-DONE = (SUBMITTED, SCORED, FINALISED)
 # Who submits an attempt whose time ran out: the server's clock, whichever path noticed it first.
 DEADLINE_ACTOR = system_actor("deadline")
 

@@ -14,6 +14,9 @@ from item_bank.models import Form
 
 SCHEDULED, CHECKED_IN, IN_PROGRESS, PAUSED = "scheduled", "checked_in", "in_progress", "paused"
 SUBMITTED, SCORED, FINALISED = "submitted", "scored", "finalised"
+# Admitted and not yet submitted (a workstation may hold it); submitted, whether scored yet or not.
+ACTIVE = (CHECKED_IN, IN_PROGRESS, PAUSED)
+DONE = (SUBMITTED, SCORED, FINALISED)
 
 
 class Attempt(Base):

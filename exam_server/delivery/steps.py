@@ -25,13 +25,12 @@ from exam_server.delivery.clock import (
 )
 from exam_server.delivery.errors import DeliveryError
 from exam_server.delivery.models import (
+    ACTIVE,
     CHECKED_IN,
-    FINALISED,
+    DONE,
     IN_PROGRESS,
     PAUSED,
     SCHEDULED,
-    SCORED,
-    SUBMITTED,
     Attempt,
     AttemptEvent,
 )
@@ -65,7 +64,7 @@ def _check_writable(session: Session, attempt: Clocked, attempt_id: int, now: dt
         raise DeliveryError("deadline_passed")
     if attempt.status == PAUSED:
         raise DeliveryError("paused")
-    if attempt.status in (SUBMITTED, SCORED, FINALISED):
+    if attempt.status in DONE:
         raise DeliveryError("submitted")
     if attempt.status != IN_PROGRESS:
         raise DeliveryError("not_in_progress")
@@ -106,7 +105,7 @@ def join(
     before = _own_state(session, attempt_id, candidate_id)
     state = _submit_if_overdue(session, before, now)
     seat_changed = state is not before
-    active = state.status in (CHECKED_IN, IN_PROGRESS, PAUSED)
+    active = state.status in ACTIVE
     changes: dict[str, Any] = {}
     if active and state.workstation and state.workstation != workstation:
         if state.pending_workstation != workstation:
@@ -361,7 +360,7 @@ def submit(
             submit_at_deadline(session, attempt)
         elif attempt.status in (IN_PROGRESS, PAUSED):
             submit_locked(session, attempt, actor=CANDIDATE, reason="candidate", at=now)
-        elif attempt.status not in (SUBMITTED, SCORED, FINALISED):
+        elif attempt.status not in DONE:
             raise DeliveryError("not_in_progress")
         event = store.log_event(session, attempt, "submit_ack", CANDIDATE, {}, key=key, at=now)
         return _remember(session, event, {"ok": True, "status": attempt.status})

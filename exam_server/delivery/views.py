@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -79,28 +81,26 @@ def _reply(ack: dict[str, Any], attempt_id: Any) -> WerkzeugResponse | tuple[Wer
     return jsonify(ack), status_of(str(ack.get("error")))
 
 
+def _item_step(attempt_id: int, step: Callable[..., dict[str, Any]], field: str) -> ResponseReturnValue:
+    """A save or a flag from the page's HTTP fallback: the same step, arguments and acknowledgement as its socket."""
+    body = _body()
+    ack = step(db.session, current_user.candidate_id, attempt_id, body.get("item_id"), body.get(field),
+               body.get("seq"), body.get("key"), body.get("workstation"))
+    return _reply(ack, attempt_id)
+
+
 @blueprint.post("/api/attempts/<int:attempt_id>/save")
 @db.once_more_after_disconnect
 @candidate_required
-def http_save(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
-    body = _body()
-    ack = steps.save_answer(
-        db.session, current_user.candidate_id, attempt_id, body.get("item_id"), body.get("value"),
-        body.get("seq"), body.get("key"), body.get("workstation"),
-    )
-    return _reply(ack, attempt_id)
+def http_save(attempt_id: int) -> ResponseReturnValue:
+    return _item_step(attempt_id, steps.save_answer, "value")
 
 
 @blueprint.post("/api/attempts/<int:attempt_id>/flag")
 @db.once_more_after_disconnect
 @candidate_required
-def http_flag(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
-    body = _body()
-    ack = steps.set_flag(
-        db.session, current_user.candidate_id, attempt_id, body.get("item_id"), body.get("flagged"),
-        body.get("seq"), body.get("key"), body.get("workstation"),
-    )
-    return _reply(ack, attempt_id)
+def http_flag(attempt_id: int) -> ResponseReturnValue:
+    return _item_step(attempt_id, steps.set_flag, "flagged")
 
 
 @blueprint.post("/api/attempts/<int:attempt_id>/submit")

@@ -52,34 +52,19 @@ def _who(attempt: Attempt) -> str:
 # ---------------------------------------------------------------- on one attempt
 
 
-def _check_in(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
-    ops.admit(session, attempt, actor)
-    push_attempt_state(attempt, "checked_in")
-    return "checked_in"
+Action = Callable[[Session, Attempt, str, dict[str, Any]], str]
 
 
-def _pause(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
-    ops.pause(session, attempt, actor, data.get("reason"))
-    push_attempt_state(attempt, "paused")
-    return "paused"
+def _on_attempt(verb: Callable[..., Any], pushed: str, kind: str, *fields: str) -> Action:
+    """An action that runs `verb(session, attempt, actor, *data[fields])`, then tells the screens the attempt's
+    new state with the reason `pushed`; the console's activity list calls it `kind`."""
 
+    def act(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
+        verb(session, attempt, actor, *(data.get(name) for name in fields))
+        push_attempt_state(attempt, pushed)
+        return kind
 
-def _resume(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
-    ops.resume(session, attempt, actor, data.get("reason"))
-    push_attempt_state(attempt, "resumed")
-    return "resumed"
-
-
-def _extend(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
-    ops.extend(session, attempt, actor, data.get("minutes"), data.get("reason"))
-    push_attempt_state(attempt, "extended")
-    return "extended"
-
-
-def _force_submit(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
-    ops.force_submit(session, attempt, actor, data.get("reason"))
-    push_attempt_state(attempt, "proctor")
-    return "submitted"
+    return act
 
 
 def _allow_move(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
@@ -96,12 +81,12 @@ def _incident(session: Session, attempt: Attempt, actor: str, data: dict[str, An
     return "incident"
 
 
-ATTEMPT_ACTIONS: dict[str, Callable[[Session, Attempt, str, dict[str, Any]], str]] = {
-    "check_in": _check_in,
-    "pause": _pause,
-    "resume": _resume,
-    "extend": _extend,
-    "force_submit": _force_submit,
+ATTEMPT_ACTIONS: dict[str, Action] = {
+    "check_in": _on_attempt(ops.admit, "checked_in", "checked_in"),
+    "pause": _on_attempt(ops.pause, "paused", "paused", "reason"),
+    "resume": _on_attempt(ops.resume, "resumed", "resumed", "reason"),
+    "extend": _on_attempt(ops.extend, "extended", "extended", "minutes", "reason"),
+    "force_submit": _on_attempt(ops.force_submit, "proctor", "submitted", "reason"),
     "allow_move": _allow_move,
     "incident": _incident,
 }

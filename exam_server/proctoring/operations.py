@@ -21,13 +21,12 @@ from exam_server.core.timefmt import iso
 from exam_server.delivery import clock
 from exam_server.delivery.errors import DeliveryError
 from exam_server.delivery.models import (
+    ACTIVE,
     CHECKED_IN,
-    FINALISED,
+    DONE,
     IN_PROGRESS,
     PAUSED,
     SCHEDULED,
-    SCORED,
-    SUBMITTED,
     Attempt,
     AttemptEvent,
 )
@@ -62,8 +61,6 @@ SEAT_STATES = {
 DISCONNECT_GRACE_S = 20
 MAX_ANNOUNCEMENT = 300
 MAX_REASON = 500
-ACTIVE = (CHECKED_IN, IN_PROGRESS, PAUSED)
-DONE = (SUBMITTED, SCORED, FINALISED)
 
 
 class ProctorError(DomainError):

@@ -13,6 +13,7 @@ URL table:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
@@ -64,10 +65,6 @@ def _room_or_403(room_id: int) -> Room:
 def _session_arg() -> int | None:
     value = request.args.get("session", "")
     return int(value) if value.isdigit() else None
-
-
-def _json_error(exc: ops.ProctorError) -> tuple[WerkzeugResponse, int]:
-    return jsonify(exc.ack()), exc.status
 
 
 @blueprint.get("")
@@ -126,27 +123,25 @@ def _body() -> dict[str, Any]:
     return request.form.to_dict()
 
 
-def _reply(ack: dict[str, Any]) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
+def _perform(action: str, known: Collection[str], **target: int) -> tuple[WerkzeugResponse, int]:
+    """Carry out one of the `known` actions on `target` (a room or an attempt) as the logged-in proctor."""
+    if action not in known:
+        abort(404)
+    ack = actions.perform(db.session, _user(), current_user.actor, action, {**_body(), **target})
     status = ack.pop("http_status", 200)
     return jsonify(ack), status
 
 
 @blueprint.post("/rooms/<int:room_id>/<action>")
 @role_required(*PROCTOR_ROLES)
-def room_action(room_id: int, action: str) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
-    if action not in actions.ROOM_ACTIONS:
-        abort(404)
-    body = {**_body(), "room_id": room_id}
-    return _reply(actions.perform(db.session, _user(), current_user.actor, action, body))
+def room_action(room_id: int, action: str) -> tuple[WerkzeugResponse, int]:
+    return _perform(action, actions.ROOM_ACTIONS, room_id=room_id)
 
 
 @blueprint.post("/attempts/<int:attempt_id>/<action>")
 @role_required(*PROCTOR_ROLES)
-def attempt_action(attempt_id: int, action: str) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
-    if action not in actions.ATTEMPT_ACTIONS:
-        abort(404)
-    body = {**_body(), "attempt_id": attempt_id}
-    return _reply(actions.perform(db.session, _user(), current_user.actor, action, body))
+def attempt_action(attempt_id: int, action: str) -> tuple[WerkzeugResponse, int]:
+    return _perform(action, actions.ATTEMPT_ACTIONS, attempt_id=attempt_id)
 
 
 @blueprint.get("/attempts/<int:attempt_id>/log")

@@ -18,6 +18,8 @@ A refused set-up shows its page again with the reason (400); a missing PDF font 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from urllib.parse import quote
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -73,43 +75,54 @@ def sites() -> tuple[str, int]:
     return _sites_page()
 
 
+def _change(change: Callable[[], str], refused: Callable[[str, int], tuple[str, int]],
+            then: str) -> WerkzeugResponse | tuple[str, int]:
+    """Run a set-up `change` (an operation that commits); flash what it says and go to `then`, or show the
+    page again with why it was refused."""
+    try:
+        done = change()
+    except ops.SessionSetupError as exc:
+        return refused(exc.message, exc.status)
+    flash(done)
+    return redirect(then)
+
+
 @blueprint.post("/centre/sites")
 @role_required("centre_staff")
 def create_site() -> WerkzeugResponse | tuple[str, int]:
-    try:
+    def change() -> str:
         site = ops.create_site(db.session, code=request.form.get("code", ""), name=request.form.get("name", ""),
                                city=request.form.get("city", ""), address=request.form.get("address", ""),
                                actor=current_user.actor)
-    except ops.SessionSetupError as exc:
-        return _sites_page(exc.message, exc.status)
-    flash(f"已创建考点 {site.name}。")
-    return redirect(url_for("sessions.sites"))
+        return f"已创建考点 {site.name}。"
+
+    return _change(change, _sites_page, url_for("sessions.sites"))
 
 
 @blueprint.post("/centre/sites/<int:site_id>/rooms")
 @role_required("centre_staff")
 def create_room(site_id: int) -> WerkzeugResponse | tuple[str, int]:
     site = db.session.get(Site, site_id) or abort(404)
-    try:
+
+    def change() -> str:
         room = ops.create_room(db.session, site, code=request.form.get("code", ""),
                                name=request.form.get("name", ""), seats=_int_field("seats") or 0,
                                actor=current_user.actor)
-    except ops.SessionSetupError as exc:
-        return _sites_page(exc.message, exc.status)
-    flash(f"已创建考场 {site.name} {room.name}。")
-    return redirect(url_for("sessions.sites"))
+        return f"已创建考场 {site.name} {room.name}。"
+
+    return _change(change, _sites_page, url_for("sessions.sites"))
 
 
 @blueprint.post("/centre/rooms/<int:room_id>/seats")
 @role_required("centre_staff")
 def set_seats(room_id: int) -> WerkzeugResponse | tuple[str, int]:
     room = db.session.get(Room, room_id) or abort(404)
-    try:
+
+    def change() -> str:
         ops.set_seat_count(db.session, room, _int_field("seats") or 0, current_user.actor)
-    except ops.SessionSetupError as exc:
-        return _sites_page(exc.message, exc.status)
-    flash(f"{room.name} 现有 {len(room.seats)} 个座位。")
-    return redirect(url_for("sessions.sites"))
+        return f"{room.name} 现有 {len(room.seats)} 个座位。"
+
+    return _change(change, _sites_page, url_for("sessions.sites"))
 
 
 @blueprint.post("/centre/rooms/<int:room_id>/proctor")
@@ -120,12 +133,12 @@ def set_proctor(room_id: int) -> WerkzeugResponse | tuple[str, int]:
     user = db.session.get(User, user_id) if user_id is not None else None
     if user is None:
         return _sites_page("请选择监考员。", 400)
-    try:
+
+    def change() -> str:
         ops.assign_proctor(db.session, user, room, current_user.actor)
-    except ops.SessionSetupError as exc:
-        return _sites_page(exc.message, exc.status)
-    flash(f"{user.display_name} 现在监考 {room.site.name} {room.name}。")
-    return redirect(url_for("sessions.sites"))
+        return f"{user.display_name} 现在监考 {room.site.name} {room.name}。"
+
+    return _change(change, _sites_page, url_for("sessions.sites"))
 
 
 # ---------------------------------------------------------------- seating a sitting
@@ -166,12 +179,11 @@ def seat_candidates(session_id: int) -> WerkzeugResponse | tuple[str, int]:
     rooms = [r for r in (db.session.get(Room, i) for i in room_ids) if r is not None]
     if not rooms:
         return _seating_page(exam_session, "请至少选择一个考场。", 400)
-    try:
+    def change() -> str:
         seated = ops.seat_candidates(db.session, exam_session, rooms, current_user.actor)
-    except ops.SessionSetupError as exc:
-        return _seating_page(exam_session, exc.message, exc.status)
-    flash(f"已为 {len(seated)} 名考生安排座位。")
-    return redirect(url_for("sessions.seating", session_id=session_id))
+        return f"已为 {len(seated)} 名考生安排座位。"
+
+    return _change(change, partial(_seating_page, exam_session), url_for("sessions.seating", session_id=session_id))
 
 
 @blueprint.post("/centre/tickets/<int:ticket_id>/seat")
@@ -182,12 +194,12 @@ def move_ticket(ticket_id: int) -> WerkzeugResponse | tuple[str, int]:
     seat = db.session.scalar(select(Seat).where(Seat.room_id == room_id, Seat.number == number))
     if seat is None:
         return _seating_page(ticket.session, f"没有这个座位（考场 {room_id}，{number} 号）。", 400)
-    try:
+    def change() -> str:
         ops.assign_seat(db.session, ticket, seat, current_user.actor)
-    except ops.SessionSetupError as exc:
-        return _seating_page(ticket.session, exc.message, exc.status)
-    flash(f"考生 {ticket.candidate.name} 已调整到 {seat.room.name} {seat.number} 号。")
-    return redirect(url_for("sessions.seating", session_id=ticket.session_id))
+        return f"考生 {ticket.candidate.name} 已调整到 {seat.room.name} {seat.number} 号。"
+
+    return _change(change, partial(_seating_page, ticket.session),
+                   url_for("sessions.seating", session_id=ticket.session_id))
 
 
 # ---------------------------------------------------------------- printing
