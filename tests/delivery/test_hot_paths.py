@@ -139,6 +139,14 @@ def test_socket_events_leave_no_exceptions_in_reference_cycles(
     assert kinds.total() < 10 * saves, kinds
 
 
+def _sessions_waiting_for_a_lock() -> int:
+    """Connections to this test's database that wait for a lock now."""
+    # A connection of its own each time: PostgreSQL shows a transaction one snapshot of the activity view.
+    with db.engine.connect() as probe:
+        return int(probe.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                      "AND wait_event_type = 'Lock'")).scalar_one())
+
+
 # Two transactions of one attempt at once happen with several server processes, on PostgreSQL; the
 # one process of the SQLite set-up runs its transactions one after another (gevent, no I/O inside).
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -162,7 +170,10 @@ def test_a_resend_racing_its_original_is_stored_once_and_both_get_the_same_ackno
     senders = [threading.Thread(target=send) for _ in range(2)]
     for sender in senders:
         sender.start()
-    time.sleep(0.5)  # both are waiting for the row
+    deadline = time.monotonic() + 60
+    while _sessions_waiting_for_a_lock() < 2:  # both are waiting for the row
+        assert time.monotonic() < deadline, "the two sends never both waited for the attempt's row"
+        time.sleep(0.01)
     holder.rollback()
     holder.close()
     for sender in senders:
