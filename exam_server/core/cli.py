@@ -9,12 +9,11 @@ from typing import Any, TypeVar
 
 import click
 from flask import current_app
-from sqlalchemy import select
 
 from exam_server.core.background import start_background_tasks
 from exam_server.core.migrate import upgrade_to_head
-from exam_server.core.models import ROLES, User
-from exam_server.core.security import hash_password
+from exam_server.core.models import ROLES
+from exam_server.core.operations import create_user as create_user_account
 from exam_server.extensions import db, socketio
 from item_bank.kernel import DomainError, cli_actor
 
@@ -51,20 +50,11 @@ def init_db() -> None:
 @click.option("--name", "display_name", default=None, help="显示名称")
 @click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), required=True)
 @click.password_option()
+@refusals_as_click_errors
 def create_user(username: str, display_name: str | None, roles: tuple[str, ...], password: str) -> None:
     """新建工作人员账号，可指定一个或多个角色。"""
-    session = db.session
-    if session.scalar(select(User).where(User.username == username)):
-        raise click.ClickException(f"用户 {username} 已存在")
-    session.add(
-        User(
-            username=username,
-            display_name=display_name or username,
-            password_hash=hash_password(password, current_app.config["PASSWORD_HASH_PROFILE"]),
-            roles=list(roles),
-        )
-    )
-    session.commit()
+    create_user_account(db.session, username=username, display_name=display_name or username, roles=list(roles),
+                        password=password, hash_profile=current_app.config["PASSWORD_HASH_PROFILE"])
     click.echo(f"已创建用户 {username} ({', '.join(roles)})")
 
 
