@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from item_bank.exchange.flat import ALT_SEP, parse_rubric
+from item_bank.exchange.cells import ALT_SEP, parse_rubric
 from item_bank.kernel import DomainError
 from item_bank.models import Item, ItemVersion
 from item_bank.types import LETTERS
@@ -27,22 +27,22 @@ class DraftError(DomainError, ValueError):
         self.field = field
 
 
-def _float(value: Any, field: str, default: float | None = None) -> float | None:
+def _number(value: Any, field: str, kind: type[int] | type[float], default: float | None = None) -> Any:
+    """`value` as an int or float (`default` when empty); DraftError names the field otherwise."""
     if value in (None, ""):
         return default
     try:
-        return float(value)
+        return kind(value)
     except (TypeError, ValueError):
-        raise DraftError(field, f"{value!r} 不是数字") from None
+        raise DraftError(field, f"{value!r} 不是{'整数' if kind is int else '数字'}") from None
 
 
-def _int(value: Any, field: str) -> int | None:
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise DraftError(field, f"{value!r} 不是整数") from None
+def _points(value: Any) -> float:
+    return _number(value, "points", float, 1.0) or 0.0
+
+
+def _id(values: Any, field: str) -> int | None:
+    return _number(values.get(field), field, int)
 
 
 def draft_from_form(form: Any) -> ItemDraft:
@@ -78,11 +78,11 @@ def draft_from_form(form: Any) -> ItemDraft:
         stem=form.get("stem", "").strip(),
         content=content,
         key=key,
-        points=_float(form.get("points"), "points", 1.0) or 0.0,
+        points=_points(form.get("points")),
         levels=sorted({int(v) for v in form.getlist("levels") if str(v).isdigit()}),
         part=form.get("part", "theory"),
-        knowledge_area_id=_int(form.get("knowledge_area_id"), "knowledge_area_id"),
-        item_set_id=_int(form.get("item_set_id"), "item_set_id"),
+        knowledge_area_id=_id(form, "knowledge_area_id"),
+        item_set_id=_id(form, "item_set_id"),
         enemy_group=form.get("enemy_group", "").strip() or None,
         media=media if isinstance(media, list) else [],
         source=form.get("source", "").strip()[:200],
@@ -116,11 +116,11 @@ def draft_from_json(data: Any) -> ItemDraft:
         stem=str(data.get("stem") or "").strip(),
         content=content,
         key=data.get("key"),
-        points=_float(data.get("points"), "points", 1.0) or 0.0,
+        points=_points(data.get("points")),
         levels=[int(v) for v in levels if isinstance(v, int)],
         part=str(data.get("part") or "theory"),
-        knowledge_area_id=_int(data.get("knowledge_area_id"), "knowledge_area_id"),
-        item_set_id=_int(data.get("item_set_id"), "item_set_id"),
+        knowledge_area_id=_id(data, "knowledge_area_id"),
+        item_set_id=_id(data, "item_set_id"),
         enemy_group=data.get("enemy_group") or None,
         media=[m for m in media if isinstance(m, dict) and m.get("sha256")],
         source=str(data.get("source") or "")[:200],

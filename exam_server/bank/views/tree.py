@@ -17,10 +17,14 @@ from item_bank.search import UNCLASSIFIED
 from item_bank.tree import KINDS, PART_LABELS, THEORY, TreeError, tree_rows
 
 
+def _level_and_part(values: Any) -> tuple[int, str]:
+    """The tree a request is about: a level (5 unless given) and a part (theory unless given)."""
+    return values.get("level", 5, type=int), values.get("part", THEORY)
+
+
 @role_required(*BANK)
 def tree() -> str:
-    level = request.args.get("level", 5, type=int)
-    part = request.args.get("part", THEORY)
+    level, part = _level_and_part(request.args)
     rows = tree_rows(db.session, level, part)
     can_manage = who().has_role(*MANAGERS)
     return render_template(
@@ -103,8 +107,7 @@ def tree_update(area_id: int) -> WerkzeugResponse:
 
 @role_required(*MANAGERS)
 def tree_weights() -> WerkzeugResponse:
-    level = request.form.get("level", 5, type=int)
-    part = request.form.get("part", THEORY)
+    level, part = _level_and_part(request.form)
     shares: dict[int, float] = {}
     try:
         for name, value in request.form.items():
@@ -120,8 +123,7 @@ def tree_weights() -> WerkzeugResponse:
 
 @role_required(*BANK)
 def coverage_page() -> str:
-    level = request.args.get("level", 5, type=int)
-    part = request.args.get("part", THEORY)
+    level, part = _level_and_part(request.args)
     return render_template(
         "bank/coverage.html",
         table=coverage(db.session, level, part),
