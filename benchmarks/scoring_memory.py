@@ -18,7 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scoring.rules import Rule, mask_to_letters, score_matrix, score_response
+from item_bank.types import score_response
+from scoring.rules import Rule, mask_to_letters, score_matrix
 
 
 def make_session(n_attempts: int, n_items: int, seed: int) -> tuple[np.ndarray, ...]:

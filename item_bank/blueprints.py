@@ -23,22 +23,18 @@ from item_bank.kernel.actors import system_actor
 from item_bank.kernel.errors import DomainError
 from item_bank.models import AreaWeight, Blueprint, KnowledgeArea
 from item_bank.tree import PART_LABELS
+from item_bank.types import answerable_types, item_type, section_types, type_labels
 
 PARTS = tuple(PART_LABELS)
 LEVELS = (1, 2, 3, 4, 5)
 # Who wrote a blueprint, when a caller does not say.
 DEFAULT_ACTOR = system_actor("blueprints")
 SCORING_RULES = ("exact", "all_or_nothing", "partial")
-# Types assembly can place; human-graded types are allowed, their items just need no key check here.
-SECTION_TYPES = ("single", "multiple", "judge", "fill", "essay", "short")
-TYPE_LABELS = {
-    "single": "单选题",
-    "multiple": "多选题",
-    "judge": "判断题",
-    "fill": "填空题",
-    "essay": "论述题",
-    "short": "简答题",
-}
+# Types assembly can place (every type a candidate answers; human-graded ones need no key check here).
+SECTION_TYPES = section_types()
+TYPE_LABELS = type_labels()
+# The types whose sections may choose a rule other than "exact" (multiple response).
+RULE_CHOOSERS = "、".join(t.label for t in answerable_types() if len(t.scoring_rules) > 1)
 
 
 @dataclass
@@ -411,10 +407,11 @@ def _validate(spec: BlueprintSpec) -> list[SpecProblem]:
             p.append(SpecProblem(f"{path}.count", f"题量必须大于 0，实际为 {s.count}"))
         if s.points <= 0:
             p.append(SpecProblem(f"{path}.points", f"每题分值必须大于 0，实际为 {s.points}"))
+        allowed = item_type(s.type).scoring_rules if s.type in SECTION_TYPES else ("exact",)
         if s.scoring_rule not in SCORING_RULES:
             p.append(SpecProblem(f"{path}.scoring_rule", f"评分规则应为 {', '.join(SCORING_RULES)} 之一"))
-        elif s.scoring_rule != "exact" and s.type != "multiple":
-            p.append(SpecProblem(f"{path}.scoring_rule", "只有多选题可以设置全对/部分得分规则"))
+        elif s.scoring_rule not in allowed:
+            p.append(SpecProblem(f"{path}.scoring_rule", f"只有{RULE_CHOOSERS}可以设置全对/部分得分规则"))
     total_share = 0.0
     for code, share in spec.area_shares.items():
         if not code.strip():

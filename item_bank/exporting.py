@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from item_bank.db import transaction
 from item_bank.exchange.csv_io import write_csv
 from item_bank.exchange.excel import write_xlsx
-from item_bank.exchange.flat import OPTION_LETTERS, TYPE_LABELS, format_blanks, format_rubric
+from item_bank.exchange.flat import OPTION_LETTERS, TYPE_LABELS
 from item_bank.exchange.json_io import write_json
 from item_bank.exchange.qti import write_qti
 from item_bank.exchange.records import ItemRecord, MediaRecord, SetRecord
@@ -27,6 +27,7 @@ from item_bank.kernel.actors import system_actor
 from item_bank.kernel.errors import DomainError
 from item_bank.models import RETIRED, Item, ItemSet, ItemVersion, KnowledgeArea, MediaFile
 from item_bank.tree import PART_LABELS, ensure_standard_tree
+from item_bank.types import ItemSetType, item_type
 from item_bank.versions import authored
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".zip": "qti"}
@@ -174,7 +175,7 @@ def flat_rows(
             rows.append(
                 {
                     "id": s.external_id,
-                    "type": TYPE_LABELS["set"],
+                    "type": ItemSetType().column_label,
                     "stem": s.stimulus,
                     "explanation": s.title,
                     "media": media_cell(s.media),
@@ -198,13 +199,7 @@ def flat_rows(
         options = r.content.get("options") or []
         for letter, text in zip(OPTION_LETTERS, options, strict=False):
             row[f"option_{letter}"] = str(text)
-        if r.type == "fill":
-            row["answer"] = format_blanks(r.key)
-        elif r.type in ("short", "essay"):
-            row["rubric"] = format_rubric(r.content.get("rubric"))
-            row["model_answer"] = str(r.content.get("model_answer") or "")
-        else:
-            row["answer"] = "" if r.key is None else str(r.key)
+        row.update(item_type(r.type).write_row(r.content, r.key))
         rows.append(row)
     return rows, files
 

@@ -2,7 +2,8 @@
 
 Objective responses of a whole session are scored at once as an integer bitmask matrix:
 bit k of a cell is set when option letter k (A = bit 0) was chosen, and 0 means no answer.
-The scalar `score_response` serves one response at a time (the item types, fill-in items).
+The scalar rules (`score_options`, `score_blanks`) serve one response at a time. Nothing here knows
+item types: each type in item_bank.types names the `Method` (and option `Rule`) it is scored by.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import string
 import unicodedata
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import numpy as np
@@ -144,6 +146,56 @@ def normalise_text(text: str | None) -> str:
     return "".join(folded.split()).casefold()
 
 
+class Method(StrEnum):
+    """How responses become points: the names item types give their scoring by (item_bank.types)."""
+
+    OPTIONS = (
+        "options"  # option letters as bitmasks, a whole sitting at once by `score_matrix`, one Rule each
+    )
+    BLANKS = "blanks"  # one text per blank, each matched against its accepted answers by `score_blanks`
+    PEOPLE = "people"  # marked by graders against a rubric; no rule gives points
+    NOTHING = "nothing"  # earns and counts nothing (the shared stimulus of an item set)
+
+
+@dataclass(frozen=True)
+class ItemScoring:
+    """How one form item is scored: its method and, for option items, the rule code `score_matrix` takes."""
+
+    method: Method
+    rule: Rule = Rule.EXACT
+
+    @property
+    def automatic(self) -> bool:
+        """Scored by a rule here (True) or by people (False)."""
+        return self.method in (Method.OPTIONS, Method.BLANKS)
+
+    @property
+    def counts(self) -> bool:
+        """Part of the paper's points (False only for an item set's stimulus)."""
+        return self.method is not Method.NOTHING
+
+
+def _check_points(points: float) -> None:
+    if points is None or points < 0:
+        raise ScoringError(f"分值无效（invalid points: {points!r}）")
+
+
+def score_options(
+    key: str | None, value: str | None, points: float, rule: Rule | str | int = Rule.EXACT
+) -> float:
+    """Points earned by chosen letters `value` ("ACD") against `key` under `rule`; no answer earns 0."""
+    _check_points(points)
+    key_mask = letters_to_mask(key)
+    if key_mask == 0:
+        raise ScoringError("缺少答案（empty key for an option item）")
+    chosen = letters_to_mask(value) if value else 0
+    if Rule.parse(rule) == Rule.PARTIAL:
+        if chosen & ~key_mask:
+            return 0.0
+        return float(points) * (chosen & key_mask).bit_count() / key_mask.bit_count()
+    return float(points) if chosen == key_mask else 0.0
+
+
 def _accepted(blank: Any) -> set[str]:
     if isinstance(blank, str):
         answers: list[str] = [blank]
@@ -157,7 +209,10 @@ def _accepted(blank: Any) -> set[str]:
     return accepted
 
 
-def _fill_in_score(key: Any, value: Any, points: float) -> float:
+def score_blanks(key: Any, value: Any, points: float) -> float:
+    """Points earned by texts `value` (one per blank): each blank earns points/len(key) when its normalised
+    text is one of the blank's accepted answers or synonyms; no answer earns 0."""
+    _check_points(points)
     if isinstance(key, str | Mapping) or not isinstance(key, Sequence) or not key:
         raise ScoringError(f"填空题答案应为每空一组可接受答案的列表（key must be a list of blanks）: {key!r}")
     if value is None:
@@ -167,34 +222,16 @@ def _fill_in_score(key: Any, value: Any, points: float) -> float:
     correct = sum(
         1 for i, blank in enumerate(key) if i < len(value) and normalise_text(value[i]) in _accepted(blank)
     )
-    return points * correct / len(key)
+    return float(points) * correct / len(key)
 
 
-def score_response(
-    item_type: str, key: Any, value: Any, points: float, rule: Rule | str | int = Rule.EXACT
-) -> float:
-    """Points earned by one response; an omitted answer (None, "", []) earns 0.
-
-    single/judge/multiple take letters ("ACD"); fill-in takes a list of strings, one per blank, each
-    blank earning points/len(blanks) when its normalised text matches an accepted answer or synonym.
-    """
-    if points is None or points < 0:
-        raise ScoringError(f"分值无效（invalid points: {points!r}）")
-    kind = item_type.strip().lower()
-    if kind in ("fill", "fill_in", "fillin", "blank"):
-        return _fill_in_score(key, value, float(points))
-    if kind not in ("single", "judge", "multiple"):
-        raise ScoringError(f"题型 {item_type!r} 不能自动评分（not auto-scored; graded by people）")
-    key_mask = letters_to_mask(key)
-    if key_mask == 0:
-        raise ScoringError(f"缺少答案（empty key for a {kind} item）")
-    chosen = letters_to_mask(value) if value else 0
-    parsed = Rule.parse(rule) if kind == "multiple" else Rule.EXACT
-    if parsed == Rule.PARTIAL:
-        if chosen & ~key_mask:
-            return 0.0
-        return float(points) * (chosen & key_mask).bit_count() / key_mask.bit_count()
-    return float(points) if chosen == key_mask else 0.0
+def score_value(scoring: ItemScoring, key: Any, value: Any, points: float) -> float:
+    """Points earned by one response under `scoring`; ScoringError for what people grade."""
+    if scoring.method is Method.OPTIONS:
+        return score_options(key, value, points, scoring.rule)
+    if scoring.method is Method.BLANKS:
+        return score_blanks(key, value, points)
+    raise ScoringError(f"不能自动评分（{scoring.method.value}: not auto-scored; graded by people）")
 
 
 def _decimal(x: float) -> Decimal:

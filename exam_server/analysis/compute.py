@@ -30,7 +30,7 @@ from exam_server.sessions.models import ExamSession
 from item_bank.db import utcnow
 from item_bank.models import Form, FormItem, Item, ItemVersion
 from item_bank.types import item_type
-from scoring.rules import Rule, ScoringError, letters_to_mask, score_matrix, score_response
+from scoring.rules import Rule, ScoringError, letters_to_mask, score_blanks, score_matrix
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -379,7 +379,7 @@ def load_form_data(
     for c, it in enumerate(items):
         if it.type == "fill":
             try:
-                scores[:, c] = [score_response("fill", it.key, v, it.points) for v in values[:, c]]
+                scores[:, c] = [score_blanks(it.key, v, it.points) for v in values[:, c]]
             except ScoringError as exc:
                 raise AnalysisError(f"试卷 {form.code} {it.label} 不能评分：{exc}") from exc
     return FormData(form.id, form.code, items, list(attempt_ids), scores, chosen, omitted)

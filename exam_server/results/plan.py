@@ -22,8 +22,8 @@ from scoring.rules import (
     Rule,
     letters_to_mask,
     part_score,
+    score_blanks,
     score_matrix,
-    score_response,
     weighted_part_score,
 )
 
@@ -106,7 +106,7 @@ class ScoringPlan:
         for col, key, pts in self.fill:
             vid = self.version_ids[col]
             for r in range(n):
-                out[r, col] = score_response("fill", key, rows[r].get(vid), pts)
+                out[r, col] = score_blanks(key, rows[r].get(vid), pts)
         for h in self.human:
             for r in range(n):
                 mark = human_marks[r].get(h.version_id) if human_marks is not None else None

@@ -15,26 +15,32 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from item_bank.exchange.flat import EXPORT_COLUMNS, TYPE_LABELS, RowReader, map_headers
 from item_bank.exchange.records import ParsedFile, RowProblem
+from item_bank.types import answerable_types, item_types
+from scoring.rules import Method
 
 ITEM_SHEET = "试题"
 HELP_SHEET = "填写说明"
 AREA_SHEET = "知识点列表"
 VALIDATED_ROWS = 5000
 
+_KEYED = [t for t in answerable_types() if t.key_hint]
+_UNKEYED = "、".join(t.label for t in answerable_types() if not t.key_hint)
+_PEOPLE = "、".join(t.label for t in item_types() if t.method is Method.PEOPLE)
+_STEM_HINTS = "".join(f"{t.label}{t.stem_hint}。" for t in item_types() if t.stem_hint)
+_DEFAULT_OPTIONS = "；".join(
+    f"{t.label}可留空（默认为 {' / '.join(t.default_options)}）" for t in item_types() if t.default_options
+)
+
 INSTRUCTIONS: list[tuple[str, str]] = [
     (
         "试题编号",
         "每道题唯一的编号，如 BAY-0001。留空则按文件名和行号生成。编号已在题库中时，内容不同就保存为该题的新版本。",
     ),
-    ("题型", "从下拉列表选择：单选题、多选题、判断题、填空题、简答题、论述题、题组。"),
+    ("题型", f"从下拉列表选择：{'、'.join(TYPE_LABELS.values())}。"),
     ("所属题组", "情景题、案例题的子题填写所属题组的编号；题组本身占一行，题型选“题组”，题干写情景材料。"),
-    ("题干", "题目文字。填空题用（ ）或 ____ 标出每个空。"),
-    ("选项A-H", "选择题的选项，从 A 开始连续填写；判断题可留空（默认为 正确 / 错误）。"),
-    (
-        "答案",
-        "单选题一个字母（B）；多选题多个字母（ACD）；判断题 A=正确、B=错误（也可写 正确 / 错误）；"
-        "填空题每空之间用；分隔，同一空的同义答案用 | 分隔，如：119；120|一二零。简答题、论述题不填。",
-    ),
+    ("题干", f"题目文字。{_STEM_HINTS}"),
+    ("选项A-H", f"选择题的选项，从 A 开始连续填写；{_DEFAULT_OPTIONS}。"),
+    ("答案", "；".join(f"{t.label}{t.key_hint}" for t in _KEYED) + f"。{_UNKEYED}不填。"),
     ("分值", "本题分值，默认 1。"),
     ("等级", "1-5，可写多个，如 4,5。留空为 5 级。"),
     ("科目", "理论知识 或 操作技能，留空为理论知识。"),
@@ -44,8 +50,8 @@ INSTRUCTIONS: list[tuple[str, str]] = [
     ),
     ("难度", "答对比例 0-1，可留空。"),
     ("互斥组", "同一互斥组的题不会出现在同一份试卷中（如题干相同、选项不同的变式题）。"),
-    ("评分要点", "简答题、论述题必填：每行一条，可在末尾注明分值，如：说明报警程序（6分）。"),
-    ("参考答案", "简答题、论述题必填。"),
+    ("评分要点", f"{_PEOPLE}必填：每行一条，可在末尾注明分值，如：说明报警程序（6分）。"),
+    ("参考答案", f"{_PEOPLE}必填。"),
     ("解析", "可选。题组行在此填写题组标题。"),
     ("图片", "图片文件名，多个用；分隔；图片放在本文件所在的文件夹（或其子文件夹）中，单张不超过 2 MB。"),
     ("来源", "可选：题目出处。"),
@@ -100,22 +106,18 @@ def write_xlsx(path: Path, rows: list[dict[str, str]], area_choices: list[str]) 
     )
     types.add(f"{col['type']}2:{col['type']}{last}")
     t, a = col["type"], col["answer"]
-    # Choice keys: one letter for single / judge (or 正确/错误), two or more letters A-H for multiple.
-    letters_ok = (
-        f'SUMPRODUCT(--ISNUMBER(FIND(MID({a}2,ROW(INDIRECT("1:"&LEN({a}2))),1),"ABCDEFGH")))=LEN({a}2)'
-    )
-    formula = (
-        f'IF({t}2="单选题",AND(LEN({a}2)=1,ISNUMBER(FIND({a}2,"ABCDEFGH"))),'
-        f'IF({t}2="判断题",OR({a}2="A",{a}2="B",{a}2="正确",{a}2="错误"),'
-        f'IF({t}2="多选题",AND(LEN({a}2)>=2,{letters_ok}),TRUE)))'
-    )
+    # Each type with a key check of its own (the choice types): IF(type=…, its check, IF(…, TRUE)).
+    checked = [(k.column_label, k.excel_key_check) for k in item_types() if k.excel_key_check]
+    formula = "TRUE"
+    for label, (check, _) in reversed(checked):
+        formula = f'IF({t}2="{label}",{check.replace("{a}", a)},{formula})'
     keys = DataValidation(
         type="custom",
         formula1=formula,
         allow_blank=True,
         showErrorMessage=True,
         errorTitle="答案无效",
-        error="单选题填一个字母，多选题填两个以上字母（A-H），判断题填 A/B 或 正确/错误",
+        error="，".join(f"{label}{what}" for label, (_, what) in checked),
     )
     keys.add(f"{a}2:{a}{last}")
     ws.add_data_validation(types)

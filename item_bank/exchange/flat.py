@@ -11,6 +11,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from item_bank.exchange.records import (
     SetRecord,
     original_media_name,
 )
-from item_bank.types import LETTERS
+from item_bank.types import LETTERS, column_labels, item_type, type_aliases
 
 OPTION_LETTERS = LETTERS[:8]
 
@@ -72,24 +73,8 @@ EXPORT_COLUMNS: list[tuple[str, str]] = [
     ("source", "来源"),
 ]
 
-TYPE_ALIASES: dict[str, str] = {
-    **dict.fromkeys(("single", "单选", "单选题", "单项选择", "单项选择题"), "single"),
-    **dict.fromkeys(("multiple", "多选", "多选题", "多项选择", "多项选择题"), "multiple"),
-    **dict.fromkeys(("judge", "truefalse", "true_false", "判断", "判断题"), "judge"),
-    **dict.fromkeys(("fill", "fill_in", "填空", "填空题"), "fill"),
-    **dict.fromkeys(("short", "short_answer", "简答", "简答题"), "short"),
-    **dict.fromkeys(("essay", "论述", "论述题"), "essay"),
-    **dict.fromkeys(("set", "题组", "情景", "情景题", "案例", "案例题", "情景/案例"), "set"),
-}
-TYPE_LABELS = {
-    "single": "单选题",
-    "multiple": "多选题",
-    "judge": "判断题",
-    "fill": "填空题",
-    "short": "简答题",
-    "essay": "论述题",
-    "set": "题组",
-}
+# A type's every spelling, compared as headers are (see `_key`), and the word exports write.
+TYPE_LABELS = column_labels()
 PART_ALIASES = {
     "theory": "theory",
     "理论": "theory",
@@ -100,26 +85,6 @@ PART_ALIASES = {
     "written": "written",
     "笔试": "written",
 }
-JUDGE_ALIASES = {
-    "正确": "A",
-    "对": "A",
-    "√": "A",
-    "✓": "A",
-    "T": "A",
-    "TRUE": "A",
-    "是": "A",
-    "错误": "B",
-    "错": "B",
-    "×": "B",
-    "✗": "B",
-    "F": "B",
-    "FALSE": "B",
-    "否": "B",
-}
-
-BLANK_SEP = re.compile(r"[;；\n]")
-ALT_SEP = re.compile(r"[|｜]")
-RUBRIC_POINTS = re.compile(r"[（(]\s*([0-9]+(?:\.[0-9]+)?)\s*分?\s*[)）]\s*$")
 IMAGE_SUFFIXES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
@@ -134,6 +99,9 @@ def _key(header: str) -> str:
     return "".join(unicodedata.normalize("NFKC", str(header)).split()).casefold()
 
 
+TYPE_ALIASES = {_key(spelling): name for spelling, name in type_aliases().items()}
+
+
 def map_headers(headers: Iterable[str]) -> tuple[dict[str, int], dict[str, str]]:
     """Column index and header text of each canonical field found among `headers`."""
     lookup = {_key(alias): name for name, aliases in HEADERS.items() for alias in aliases}
@@ -145,57 +113,6 @@ def map_headers(headers: Iterable[str]) -> tuple[dict[str, int], dict[str, str]]
             index[name] = i
             label[name] = str(header).strip()
     return index, label
-
-
-def parse_answer_letters(text: str) -> str:
-    """Option letters from a key cell: "A,C,D", "acd", "ＡＣＤ" -> "ACD" (order kept for validation)."""
-    folded = unicodedata.normalize("NFKC", text).upper()
-    return "".join(ch for ch in folded if ch.isalpha() and ch.isascii())
-
-
-def parse_blanks(text: str) -> list[list[str]]:
-    """Fill-in key from a cell: a JSON list, or blanks split by ";" with alternatives split by "|"."""
-    text = text.strip()
-    if text.startswith("["):
-        data = json.loads(text)
-        return [[str(a) for a in (b if isinstance(b, list) else [b])] for b in data]
-    blanks = []
-    for part in BLANK_SEP.split(text):
-        answers = [a.strip() for a in ALT_SEP.split(part) if a.strip()]
-        if answers:
-            blanks.append(answers)
-    return blanks
-
-
-def format_blanks(key: Any) -> str:
-    return "；".join("|".join(str(a) for a in blank) for blank in (key or []))
-
-
-def parse_rubric(text: str) -> list[dict[str, Any]]:
-    """Rubric from a cell: one criterion per line or ";", each optionally ending in "(2分)"."""
-    text = text.strip()
-    if text.startswith("["):
-        return [dict(c) for c in json.loads(text)]
-    rubric: list[dict[str, Any]] = []
-    for line in BLANK_SEP.split(text):
-        line = line.strip()
-        if not line:
-            continue
-        match = RUBRIC_POINTS.search(line)
-        points = float(match.group(1)) if match else None
-        criterion = RUBRIC_POINTS.sub("", line).strip() if match else line
-        rubric.append({"criterion": criterion, "points": points})
-    return rubric
-
-
-def format_rubric(rubric: list[dict[str, Any]] | None) -> str:
-    lines = []
-    for c in rubric or []:
-        pts = c.get("points")
-        lines.append(
-            f"{c.get('criterion', '')}（{pts:g}分）" if pts is not None else str(c.get("criterion", ""))
-        )
-    return "\n".join(lines)
 
 
 def parse_levels(text: str) -> list[int]:
@@ -263,9 +180,7 @@ class RowReader:
         raw_type = self.cell(values, "type")
         kind = TYPE_ALIASES.get(_key(raw_type)) if raw_type else None
         if kind is None:
-            self.problem(
-                row, "type", f"未知题型 {raw_type!r}（可用: 单选题 多选题 判断题 填空题 简答题 论述题 题组）"
-            )
+            self.problem(row, "type", f"未知题型 {raw_type!r}（可用: {' '.join(TYPE_LABELS.values())}）")
             return
         external_id = self.cell(values, "id") or f"{Path(self.parsed.file).stem}-{row}"
         stem = self.cell(values, "stem")
@@ -284,7 +199,7 @@ class RowReader:
             "media": self.label.get("media", "media"),
             "level": self.label.get("level", "level"),
         }
-        if kind == "set":
+        if not item_type(kind).answerable:
             self.parsed.sets.append(
                 SetRecord(
                     self.parsed.file,
@@ -313,35 +228,16 @@ class RowReader:
             self.parsed.items.append(record)
 
     def _fill_content(self, row: int, values: list[Any], record: ItemRecord) -> None:
-        answer = self.cell(values, "answer")
-        content: dict[str, Any] = {}
-        if record.type in ("single", "multiple", "judge"):
-            options = self._options(row, values)
-            if options is None:
-                return
-            if record.type == "judge" and not options:
-                options = ["正确", "错误"]
-            content["options"] = options
-            if record.type == "judge":
-                judge = JUDGE_ALIASES.get(unicodedata.normalize("NFKC", answer).strip().upper())
-                record.key = judge or parse_answer_letters(answer)
-            else:
-                record.key = parse_answer_letters(answer)
-        elif record.type == "fill":
-            try:
-                record.key = parse_blanks(answer)
-            except (ValueError, TypeError) as exc:
-                self.problem(row, "answer", f"填空答案无法解析: {exc}")
-        else:
-            content["rubric"] = parse_rubric(self.cell(values, "rubric"))
-            content["model_answer"] = self.cell(values, "model_answer") or answer
-            record.key = None
+        read = item_type(record.type).read_row(_Cells(self, row, values))
+        if read is None:
+            return
+        content, record.key = read
         explanation = self.cell(values, "explanation")
         if explanation:
             content["explanation"] = explanation
         record.content = content
 
-    def _options(self, row: int, values: list[Any]) -> list[str] | None:
+    def options(self, row: int, values: list[Any]) -> list[str] | None:
         if "options" in self.index:
             raw = self.cell(values, "options")
             if not raw:
@@ -418,3 +314,21 @@ class RowReader:
                 )
             )
         return media
+
+
+@dataclass
+class _Cells:
+    """One data row as an item type reads it (`item_bank.types.RowCells`)."""
+
+    reader: RowReader
+    row: int
+    values: list[Any]
+
+    def cell(self, field: str) -> str:
+        return self.reader.cell(self.values, field)
+
+    def options(self) -> list[str] | None:
+        return self.reader.options(self.row, self.values)
+
+    def problem(self, field: str, reason: str) -> None:
+        self.reader.problem(self.row, field, reason)

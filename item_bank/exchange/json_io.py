@@ -5,7 +5,7 @@
       "item_sets": [{"id": "S-1", "title": "...", "stimulus": "...", "media": [MEDIA...]}],
       "items": [{
         "id": "BAY-0001",                      # required, unique
-        "type": "single" | "multiple" | "judge" | "fill" | "short" | "essay",
+        "type": "single" | "multiple" | "judge" | "fill" | "short" | "essay",   # item_bank.types.section_types()
         "stem": "...",                         # required
         "options": ["...", ...],               # choice types, in order A, B, C ...
         "key": "B" | "ACD" | [["119"], ["120", "一二零"]] | null,   # fill-in: blanks of accepted answers
@@ -33,6 +33,7 @@ from typing import Any
 
 from item_bank.exchange.flat import IMAGE_SUFFIXES, TYPE_ALIASES
 from item_bank.exchange.records import ItemRecord, MediaRecord, ParsedFile, RowProblem, SetRecord
+from item_bank.types import item_type, section_types
 
 FORMAT_NAME = "baoan-item-bank"
 FORMAT_VERSION = 1
@@ -159,22 +160,14 @@ class _Reader:
         if unknown:
             self.problem(where, unknown[0], f"未知字段 {', '.join(unknown)}")
         kind = TYPE_ALIASES.get(str(obj.get("type", "")).strip().casefold())
-        if kind is None or kind == "set":
-            self.problem(
-                where, "type", f"未知题型 {obj.get('type')!r}（single/multiple/judge/fill/short/essay）"
-            )
+        if kind is None or not item_type(kind).answerable:
+            self.problem(where, "type", f"未知题型 {obj.get('type')!r}（{'/'.join(section_types())}）")
             return
         stem = obj.get("stem")
         if not isinstance(stem, str):
             self.problem(where, "stem", "题干 stem 应为文字")
             stem = ""
-        content: dict[str, Any] = {}
-        if kind in ("single", "multiple", "judge"):
-            options = obj.get("options", ["正确", "错误"] if kind == "judge" else [])
-            if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
-                self.problem(where, "options", "options 应为文字列表")
-                options = []
-            content["options"] = options
+        content = item_type(kind).read_json(obj, lambda field, reason: self.problem(where, field, reason))
         for name in ("rubric", "model_answer", "explanation"):
             if name in obj:
                 content[name] = obj[name]

@@ -1,11 +1,12 @@
 """QTI 2.1 content packages: a zip with imsmanifest.xml, one assessmentItem file per item, images as
 package resources.
 
-Types map onto interactions: single choice and true/false → choiceInteraction (maxChoices 1; a
+Each item type writes and reads its own interaction (`qti_declare`, `qti_body`, `qti_process`,
+`qti_read` in item_bank.types): single choice and true/false → choiceInteraction (maxChoices 1; a
 true/false item is a two-choice 正确 / 错误 choice), multiple response → choiceInteraction with
 cardinality multiple, fill-in → textEntryInteraction per blank (accepted answers as a mapping),
 short answer / essay → extendedTextInteraction with the rubric and model answer in a scorer
-rubricBlock. What QTI has no place for (levels, knowledge area, enemy group, item sets) travels as
+rubricBlock. This module writes and reads the package around them. What QTI has no place for (levels, knowledge area, enemy group, item sets) travels as
 a JSON note in the manifest's resource metadata, so our own packages round-trip exactly; a package
 from another system simply lacks it and its items arrive unclassified.
 """
@@ -21,7 +22,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from item_bank.exchange.flat import IMAGE_SUFFIXES, RUBRIC_POINTS
+from item_bank.exchange.flat import IMAGE_SUFFIXES
+from item_bank.exchange.qti_xml import QTI_NS, QtiItem, q, sub, text_of
 from item_bank.exchange.records import (
     ItemRecord,
     MediaRecord,
@@ -30,19 +32,16 @@ from item_bank.exchange.records import (
     SetRecord,
     original_media_name,
 )
-from item_bank.types import BLANK_MARKER, LETTERS
+from item_bank.types import item_type, qti_interactions, read_qti_item
 
-QTI_NS = "http://www.imsglobal.org/xsd/imsqti_v2p1"
 CP_NS = "http://www.imsglobal.org/xsd/imscp_v1p1"
 BANK_NS = "urn:baoan-exam:item-bank:1"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 QTI_SCHEMA = (
     "http://www.imsglobal.org/xsd/imsqti_v2p1 http://www.imsglobal.org/xsd/qti/qtiv2p1/imsqti_v2p1.xsd"
 )
-MATCH_CORRECT = "http://www.imsglobal.org/question/qti_v2p1/rptemplates/match_correct"
 ITEM_RESOURCE = "imsqti_item_xmlv2p1"
-JUDGE_WORDS = {"正确", "错误", "对", "错", "true", "false", "是", "否"}
-SUPPORTED = ("choiceInteraction", "textEntryInteraction", "extendedTextInteraction")
+SUPPORTED = qti_interactions()
 _NCNAME = re.compile(r"[^A-Za-z0-9_.\-]")
 
 ET.register_namespace("bank", BANK_NS)
@@ -73,17 +72,6 @@ def qti_identifier(external_id: str) -> str:
 # ----- writing -----
 
 
-def _q(tag: str) -> str:
-    return f"{{{QTI_NS}}}{tag}"
-
-
-def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    el = ET.SubElement(parent, _q(tag), {k: v for k, v in attrs.items() if v is not None})
-    if text is not None:
-        el.text = text
-    return el
-
-
 def _media_path(m: MediaRecord) -> str:
     return f"media/{hashlib.sha256(m.data).hexdigest()[:12]}_{Path(m.name).name}"
 
@@ -91,17 +79,17 @@ def _media_path(m: MediaRecord) -> str:
 def _images(parent: ET.Element, media: list[MediaRecord], files: dict[str, bytes]) -> None:
     if not media:
         return
-    p = _sub(parent, "p")
+    p = sub(parent, "p")
     for m in media:
         href = _media_path(m)
         files[href] = m.data
-        _sub(p, "img", src=f"../{href}", alt=m.name)
+        sub(p, "img", src=f"../{href}", alt=m.name)
 
 
 def _item_xml(r: ItemRecord, stimulus: SetRecord | None, files: dict[str, bytes]) -> bytes:
     ident = qti_identifier(r.external_id)
     root = ET.Element(
-        _q("assessmentItem"),
+        q("assessmentItem"),
         {
             "identifier": ident,
             "title": r.external_id,
@@ -110,103 +98,22 @@ def _item_xml(r: ItemRecord, stimulus: SetRecord | None, files: dict[str, bytes]
             f"{{{XSI_NS}}}schemaLocation": QTI_SCHEMA,
         },
     )
-    options = list(r.content.get("options") or [])
-    if r.type in ("single", "multiple", "judge"):
-        decl = _sub(
-            root,
-            "responseDeclaration",
-            identifier="RESPONSE",
-            cardinality="multiple" if r.type == "multiple" else "single",
-            baseType="identifier",
-        )
-        correct = _sub(decl, "correctResponse")
-        for letter in str(r.key or ""):
-            _sub(correct, "value", letter)
-    elif r.type == "fill":
-        for i, blank in enumerate(r.key or [], start=1):
-            decl = _sub(
-                root,
-                "responseDeclaration",
-                identifier=f"RESPONSE_{i}",
-                cardinality="single",
-                baseType="string",
-            )
-            _sub(_sub(decl, "correctResponse"), "value", str(blank[0]))
-            mapping = _sub(decl, "mapping", defaultValue="0")
-            for answer in blank:
-                _sub(mapping, "mapEntry", mapKey=str(answer), mappedValue="1", caseSensitive="false")
-    else:
-        _sub(root, "responseDeclaration", identifier="RESPONSE", cardinality="single", baseType="string")
-    score = _sub(
+    kind = item_type(r.type)
+    kind.qti_declare(root, r)
+    score = sub(
         root, "outcomeDeclaration", identifier="SCORE", cardinality="single", baseType="float",
         normalMaximum=f"{r.points:g}",
     )  # fmt: skip
-    _sub(_sub(score, "defaultValue"), "value", "0")
+    sub(sub(score, "defaultValue"), "value", "0")
 
-    body = _sub(root, "itemBody")
+    body = sub(root, "itemBody")
     if stimulus is not None:
-        div = _sub(body, "div", **{"class": "stimulus"})
-        _sub(div, "p", stimulus.stimulus)
+        div = sub(body, "div", **{"class": "stimulus"})
+        sub(div, "p", stimulus.stimulus)
         _images(div, stimulus.media, files)
     _images(body, r.media, files)
-    if r.type in ("single", "multiple", "judge"):
-        interaction = _sub(
-            body,
-            "choiceInteraction",
-            responseIdentifier="RESPONSE",
-            shuffle="false",
-            maxChoices="0" if r.type == "multiple" else "1",
-        )
-        _sub(interaction, "prompt", r.stem)
-        for letter, text in zip(LETTERS, options, strict=False):
-            _sub(interaction, "simpleChoice", str(text), identifier=letter)
-    elif r.type == "fill":
-        p = _sub(body, "p")
-        pieces = BLANK_MARKER.split(r.stem)
-        markers = BLANK_MARKER.findall(r.stem)
-        blanks = len(r.key or [])
-        p.text = pieces[0]
-        last: ET.Element | None = None
-        for i in range(1, blanks + 1):
-            marker = markers[i - 1] if i - 1 < len(markers) else ""
-            # `label` keeps the author's own blank mark so the stem reads back unchanged.
-            last = _sub(
-                p,
-                "textEntryInteraction",
-                responseIdentifier=f"RESPONSE_{i}",
-                expectedLength="15",
-                label=marker,
-            )
-            last.tail = pieces[i] if i < len(pieces) else ""
-        if last is not None and len(pieces) > blanks + 1:
-            last.tail = (last.tail or "") + "".join(
-                m + s for m, s in zip(markers[blanks:], pieces[blanks + 1 :], strict=False)
-            )
-    else:
-        interaction = _sub(
-            body,
-            "extendedTextInteraction",
-            responseIdentifier="RESPONSE",
-            expectedLength=str(int(r.content.get("max_chars") or (5000 if r.type == "essay" else 1000))),
-        )
-        _sub(interaction, "prompt", r.stem)
-        rubric = _sub(body, "rubricBlock", view="scorer")
-        _sub(rubric, "p", str(r.content.get("model_answer") or ""), **{"class": "model-answer"})
-        ul = _sub(rubric, "ul", **{"class": "rubric"})
-        for c in r.content.get("rubric") or []:
-            pts = c.get("points")
-            _sub(
-                ul,
-                "li",
-                f"{c.get('criterion', '')}（{pts:g}分）" if pts is not None else str(c.get("criterion", "")),
-            )
-    if r.type in ("single", "multiple", "judge"):
-        _sub(root, "responseProcessing", template=MATCH_CORRECT)
-    elif r.type == "fill":
-        rp = _sub(root, "responseProcessing")
-        total = _sub(_sub(rp, "setOutcomeValue", identifier="SCORE"), "sum")
-        for i in range(1, len(r.key or []) + 1):
-            _sub(total, "mapResponse", identifier=f"RESPONSE_{i}")
+    kind.qti_body(body, r)
+    kind.qti_process(root, r)
     return _serialise(root, "qti")
 
 
@@ -288,10 +195,6 @@ def _strip_ns(root: ET.Element) -> ET.Element:
         if isinstance(el.tag, str) and "}" in el.tag:
             el.tag = el.tag.split("}", 1)[1]
     return root
-
-
-def _text(el: ET.Element | None) -> str:
-    return "" if el is None else "".join(el.itertext())
 
 
 class _PackageReader:
@@ -408,82 +311,12 @@ class _PackageReader:
             )
             if m is not None:
                 media.append(m)
-        kind = next(iter(kinds))
-        content: dict[str, Any] = {}
-        key: Any = None
-        item_type = note.get("type")
-        if kind == "choiceInteraction":
-            inter = interactions[0]
-            choices = inter.findall("simpleChoice")
-            letters = {c.get("identifier"): LETTERS[i] for i, c in enumerate(choices)}
-            content["options"] = [_text(c).strip() for c in choices]
-            decl = decls.get(inter.get("responseIdentifier"))
-            values = (
-                [_text(v).strip() for v in decl.findall("./correctResponse/value")]
-                if decl is not None
-                else []
-            )
-            unknown = [v for v in values if v not in letters]
-            if unknown:
-                self.problem(where, "correctResponse", f"正确答案 {', '.join(unknown)} 不是本题的选项")
-            key = "".join(sorted(letters[v] for v in values if v in letters))
-            multiple = (decl is not None and decl.get("cardinality") == "multiple") or inter.get(
-                "maxChoices"
-            ) not in ("1", None)
-            if item_type not in ("single", "multiple", "judge"):
-                words = {o.strip().casefold() for o in content["options"]}
-                item_type = (
-                    "multiple"
-                    if multiple
-                    else "judge"
-                    if len(choices) == 2 and words <= JUDGE_WORDS
-                    else "single"
-                )
-            stem = _text(inter.find("prompt")).strip() or self._loose_text(body, skip)
-        elif kind == "textEntryInteraction":
-            item_type = "fill"
-            blanks = []
-            for inter in interactions:
-                decl = decls.get(inter.get("responseIdentifier"))
-                answers = (
-                    [e.get("mapKey", "") for e in decl.findall("./mapping/mapEntry")]
-                    if decl is not None
-                    else []
-                )
-                if not answers and decl is not None:
-                    answers = [_text(v) for v in decl.findall("./correctResponse/value")]
-                blanks.append([a for a in answers if a.strip()])
-            key = blanks
-            holder = next(el for el in body.iter() if any(c in interactions for c in el))
-            parts = [holder.text or ""]
-            for child in holder:
-                if child in interactions:
-                    label = child.get("label")
-                    parts.append("（ ）" if label is None else label)
-                else:
-                    parts.append(_text(child))
-                parts.append(child.tail or "")
-            stem = "".join(parts)
-        else:
-            inter = interactions[0]
-            rubric_block = next(
-                (rb for rb in body.iter("rubricBlock") if "scorer" in (rb.get("view") or "")), None
-            )
-            model = rubric_block.find("./p[@class='model-answer']") if rubric_block is not None else None
-            rubric = []
-            if rubric_block is not None:
-                for li in rubric_block.iter("li"):
-                    line = _text(li).strip()
-                    match = RUBRIC_POINTS.search(line)
-                    rubric.append(
-                        {"criterion": RUBRIC_POINTS.sub("", line).strip() if match else line,
-                         "points": float(match.group(1)) if match else None}
-                    )  # fmt: skip
-            content["rubric"] = rubric
-            content["model_answer"] = _text(model).strip()
-            if item_type not in ("short", "essay"):
-                item_type = "essay" if int(inter.get("expectedLength") or 0) >= 2000 else "short"
-            stem = _text(inter.find("prompt")).strip() or self._loose_text(body, skip)
+        seen = QtiItem(
+            root, body, interactions, decls, lambda: self._loose_text(body, skip),
+            lambda column, reason: self.problem(where, column, reason),
+        )  # fmt: skip
+        kind, read = read_qti_item(next(iter(kinds)), seen, note.get("type"))
+        content, key, stem = read.content, read.key, read.stem
         for name in ("explanation", "max_chars"):
             if note.get(name):
                 content[name] = note[name]
@@ -500,7 +333,7 @@ class _PackageReader:
             self.parsed.file,
             where,
             external_id,
-            str(item_type),
+            kind.name,
             stem,
             content=content,
             key=key,
@@ -529,7 +362,7 @@ class _PackageReader:
         for child in body:
             if id(child) in skip or child.tag.endswith("Interaction") or child.tag == "rubricBlock":
                 continue
-            text = _text(child).strip()
+            text = text_of(child).strip()
             if text:
                 parts.append(text)
         return "\n".join(parts)

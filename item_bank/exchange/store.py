@@ -127,16 +127,8 @@ def validate(session: Session, parsed: ParsedFile, report: ImportReport) -> list
         content = ItemContent(record.type, record.stem, record.content, record.key, record.points)
         for p in kind.validate(content):
             add(record.row, record.column(p.field), p.reason)
-        options = record.content.get("options") or []
-        if (
-            record.type == "multiple"
-            and isinstance(record.key, str)
-            and len(options) > 1
-            and len(set(record.key)) == len(options)
-        ):
-            report.warnings.append(
-                RowProblem(file, record.row, record.column("key"), "多选题所有选项都是答案，请审题人确认")
-            )
+        for p in kind.import_warnings(content):
+            report.warnings.append(RowProblem(file, record.row, record.column(p.field), p.reason))
     for set_id, row in set_rows.items():
         if children.get(set_id, 0) == 0:
             add(row, "id", f"题组 {set_id} 没有子题")
