@@ -10,7 +10,7 @@ Run from the repository root:
    Target: at least 50 million responses per second.
 2. Stored session: a database with one locked 100-item form (60 single, 20 true/false, 20 multiple
    response on partial credit) and 10,000 submitted attempts with 1,000,000 stored responses; then
-   `exam_server.results.operations.score_session` reads the responses, scores them and writes
+   `exam_server.results.scoring.score_session` reads the responses, scores them and writes
    10,000 results with their audit rows, timed end to end. Target: under 10 s on SQLite and PostgreSQL.
    The database is built with bulk inserts (not timed); PostgreSQL gets a fresh database that is
    dropped afterwards (TEST_POSTGRES_URL or postgresql+psycopg2://postgres@127.0.0.1:5432/postgres).
@@ -189,7 +189,7 @@ def time_scoring(url: str, session_id: int) -> tuple[float, int, object]:
     """Score the stored session end to end in a fresh process state; returns seconds, results, report."""
     from exam_server.delivery.paper import FORM_CACHE
     from exam_server.results import plan
-    from exam_server.results.operations import score_session
+    from exam_server.results.scoring import score_session
 
     FORM_CACHE.clear()
     plan._PLAN_CACHE.clear()

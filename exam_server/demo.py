@@ -1,4 +1,5 @@
 """`examctl demo`: a seeded bank, an assembled and locked paper, a sitting that starts now, and a server.
+`examctl demo-grading`: a level-2 written paper sat by every candidate, theses, a defence panel and graders.
 
 `seed_exam` is the same path a real centre takes (import, blueprint, assembly, lock, session,
 tickets, attempts), so tests use it too with a smaller paper.
@@ -20,11 +21,17 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exam_server.core.cli import serve
 from exam_server.core.models import User
 from exam_server.core.security import hash_password
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.operations import check_in, prepare_attempts
 from exam_server.extensions import db
+from exam_server.grading.assignment import assign_panel, assign_tasks, create_panel
+from exam_server.grading.queries import defence_tasks
+from exam_server.grading.seed import seed_written_sitting, sit_written
+from exam_server.grading.tasks import submit_thesis
+from exam_server.sessions.models import ExamSession
 from exam_server.sessions.operations import (
     assign_forms,
     create_exam_session,
@@ -238,10 +245,46 @@ def demo(host: str, port: int, bank_path: Path, candidates: int, no_serve: bool,
     click.echo(f"准备用时 {ready:.1f} 秒。")
     if no_serve:
         return
-    from exam_server.core.cli import serve
-
     click.echo(f"考试服务运行于 http://{host}:{port} （Ctrl+C 停止）")
     serve(host, port)
 
 
-commands = [demo]
+@click.command("demo-grading")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--candidates", default=4, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="只准备数据，不启动服务")
+def demo_grading(host: str, port: int, candidates: int, no_serve: bool) -> None:
+    """阅卷演示：清空数据库，建一场保安师（二级）笔试与论文答辩，考生已交卷，任务已分配，并启动服务。"""
+    started = time.monotonic()
+    url = current_app.config["DATABASE_URL"]
+    click.echo(f"演示数据库: {url}（将被清空重建）")
+    _reset_database(url)
+    session = db.session
+    seeded = seed_written_sitting(session, n_candidates=candidates, staff_password="demo",
+                                  hash_profile=current_app.config.get("PASSWORD_HASH_PROFILE", "default"),
+                                  code=f"L2-{utcnow():%Y%m%d}")
+    for attempt_id in seeded.attempt_ids:
+        sit_written(session, attempt_id)
+    exam_session = session.get(ExamSession, seeded.exam_session_id)
+    for i, candidate_id in enumerate(seeded.candidate_ids, start=1):
+        text = (f"论小区物业保安服务质量的提升（第 {i} 篇）\n\n一、问题的提出\n……\n二、原因分析\n……\n"
+                "三、对策\n……\n四、结论\n……").encode()
+        submit_thesis(session, exam_session, candidate_id, f"论小区物业保安服务质量的提升（{i}）",
+                      ("thesis.txt", "text/plain", text), ACTOR)
+    staff = seeded.staff
+    panel = create_panel(session, exam_session, "答辩第1组", [staff["chief"], staff["examiner1"], staff["examiner2"]],
+                         staff["chief"], ACTOR)
+    assign_panel(session, panel, [t.code for t in defence_tasks(session, exam_session)], ACTOR)
+    assign_tasks(session, exam_session, [staff["grader1"], staff["grader2"]], ACTOR)
+    click.echo(f"考试场次 {exam_session.code}：{candidates} 名考生已交卷，论文与答辩任务已生成并分配。"
+               f"准备用时 {time.monotonic() - started:.1f} 秒。")
+    click.echo(f"工作人员登录 http://{host}:{port}/staff/login  （密码均为 demo）")
+    click.echo("  grader1 / grader2 阅卷员；chief 阅卷组长兼答辩组长；examiner1 / examiner2 答辩评委；staff 鉴定中心")
+    if no_serve:
+        return
+    click.echo(f"考试服务运行于 http://{host}:{port} （Ctrl+C 停止）")
+    serve(host, port)
+
+
+commands = [demo, demo_grading]

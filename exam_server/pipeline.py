@@ -5,35 +5,65 @@ and never import the step that follows; this module, at the composition root, co
 Each signal is sent inside the sending step's transaction with the SQLAlchemy session as sender, so what
 a receiver writes commits or rolls back with that step.
 
-    delivery  ── attempt_submitted ──▶ results.score_attempt
-    results   ── attempt_scored ─────▶ grading: a task per item people grade that has no final mark yet
-    grading   ── grading_task_finalised ▶ results: complete the result the final mark was waiting for
-    results   ── regrade_requested ──▶ grading: a new round of the tasks behind a reviewed result (复核)
+    delivery ── attempt_submitted ──────▶ results: score the attempt
+    results  ── attempt_scored ─────────▶ grading: a task for each item people grade without a final mark
+    grading  ── grading_task_finalised ─▶ results: complete the result the final mark was waiting for
+    results  ── regrade_requested ──────▶ grading: a new round of the tasks behind a reviewed result (复核)
 
-`create_app` imports this module; the receivers are connected once per process, at import.
+(Layers: grading sits below results, so results may read grading's tables and rules; neither calls the
+other's steps.) `create_app` imports this module; the receivers are connected once per process, at import.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from exam_server.core.signals import attempt_submitted
-from exam_server.results.operations import score_attempt
+from exam_server.core.signals import (
+    attempt_scored,
+    attempt_submitted,
+    grading_task_finalised,
+    regrade_requested,
+)
+from exam_server.delivery.models import Attempt
+from exam_server.grading.models import GradingTask
+from exam_server.grading.tasks import GradedItem, ensure_item_tasks, regrade_for_review
+from exam_server.results.models import Result
+from exam_server.results.scoring import complete_from_grading, score_attempt
 from item_bank.kernel import system_actor
 
 # Scoring at submit is the server's own step, whoever submitted (the candidate, the clock, a proctor).
 SCORING_ACTOR = system_actor("scoring")
 
 
-def _score_submitted(sender: Session, *, attempt: Any, actor: str, **_: Any) -> None:
-    score_attempt(sender, attempt, SCORING_ACTOR)
+def score_submitted(sender: Session, *, attempt: Attempt, **_: Any) -> Result | None:
+    return score_attempt(sender, attempt, SCORING_ACTOR)
+
+
+def create_grading_tasks(
+    sender: Session, *, attempt: Attempt, human_items: Sequence[GradedItem] = (), actor: str, **_: Any
+) -> list[GradingTask]:
+    if not human_items:
+        return []
+    return ensure_item_tasks(sender, attempt.session, attempt.id, attempt.candidate_id, human_items, actor)
+
+
+def complete_result(sender: Session, *, task: GradingTask, actor: str, **_: Any) -> Result | None:
+    return complete_from_grading(sender, task, actor)
+
+
+def regrade(sender: Session, *, result: Result, actor: str, **_: Any) -> list[GradingTask]:
+    return regrade_for_review(sender, result, actor)
 
 
 def connect_pipeline() -> None:
     """Connect every receiver of the pipeline's signals (idempotent: blinker keeps one connection each)."""
-    attempt_submitted.connect(_score_submitted)
+    attempt_submitted.connect(score_submitted)
+    attempt_scored.connect(create_grading_tasks)
+    grading_task_finalised.connect(complete_result)
+    regrade_requested.connect(regrade)
 
 
 connect_pipeline()

@@ -10,18 +10,12 @@ from flask import current_app
 from sqlalchemy import select
 
 from exam_server.analysis import plots
-from exam_server.analysis.compute import (
-    MODELS,
-    OPTION_TYPES,
-    AnalysisError,
-    AnalysisSettings,
-    SessionAnalysis,
-    analyse_session,
-    find_session,
-    form_summary,
-)
+from exam_server.analysis.compute import SessionAnalysis, analyse_session, find_session, form_summary
+from exam_server.analysis.errors import AnalysisError
 from exam_server.analysis.export import export_excel
+from exam_server.analysis.loading import OPTION_TYPES
 from exam_server.analysis.operations import accept_estimates, send_to_review
+from exam_server.analysis.settings import MODELS, AnalysisSettings
 from exam_server.core.models import User
 from exam_server.extensions import db
 from item_bank.review import Reviewer

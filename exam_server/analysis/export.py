@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 
-from exam_server.analysis.compute import MODEL_LABELS, SessionAnalysis, form_summary
+from exam_server.analysis.compute import SessionAnalysis, form_summary
+from exam_server.analysis.settings import MODEL_LABELS
 
 ITEM_COLUMNS = {
     "form_code": "试卷",

@@ -12,7 +12,9 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam_server.analysis.compute import MODEL_LABELS, AnalysisError, SessionAnalysis, fmt_num
+from exam_server.analysis.compute import SessionAnalysis, fmt_num
+from exam_server.analysis.errors import AnalysisError
+from exam_server.analysis.settings import MODEL_LABELS
 from item_bank.audit import audit
 from item_bank.db import utcnow
 from item_bank.models import APPROVED, DRAFT, IN_REVIEW, Item, ItemVersion, ReviewComment

@@ -15,13 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from exam_server.analysis.compute import (
-    OPTION_TYPES,
-    FormAnalysis,
-    SessionAnalysis,
-    distractor_curves,
-    empirical_icc,
-)
+from exam_server.analysis.compute import FormAnalysis, SessionAnalysis
+from exam_server.analysis.loading import OPTION_TYPES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -33,6 +28,54 @@ CJK_FONTS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "Noto Serif CJK SC", "Sour
 COLOURS = ("#0b57d0", "#b06000", "#137333", "#8e24aa", "#00838f", "#6d4c41", "#5f6368", "#c2185b")
 KEY_COLOUR = "#1b1b1b"
 THETA = np.linspace(-4, 4, 161)
+SCORE_GROUPS = 5
+ICC_GROUPS = 10
+
+
+# ---------------------------------------------------------------- what the plots show
+
+
+def distractor_curves(f: FormAnalysis, version_id: int) -> tuple[list[str], dict[str, list[float]]]:
+    """Share choosing each option (and omitting, "-") in each of five total-score groups, lowest first."""
+    it = f.item(version_id)
+    c = [i.version_id for i in f.data.items].index(version_id)
+    order = np.argsort(f.totals, kind="stable")
+    groups = [g for g in np.array_split(order, SCORE_GROUPS) if len(g)]
+    labels = []
+    for g in groups:
+        lo, hi = f.totals[g].min(), f.totals[g].max()
+        labels.append(f"{lo:g}-{hi:g}分\n{len(g)}人")
+    shares: dict[str, list[float]] = {}
+    letters = [chr(65 + k) for k in range(it.n_options)] if it.type in OPTION_TYPES else []
+    for letter in letters:
+        shares[letter] = [
+            float(np.mean([isinstance(v, str) and letter in v for v in f.data.chosen[g, c]])) for g in groups
+        ]
+    shares["-"] = [float(f.data.omitted[g, c].mean()) for g in groups]
+    return labels, shares
+
+
+def empirical_icc(
+    analysis: SessionAnalysis, f: FormAnalysis, version_id: int
+) -> tuple[list[float], list[float], list[int], bool]:
+    """Observed share of full credit per ability group: (x, y, n, x is θ). Groups by EAP θ when an
+    IRT model was fitted, else by total score."""
+    c = [i.version_id for i in f.data.items].index(version_id)
+    it = f.data.items[c]
+    right = (f.data.scores[:, c] >= it.points - 1e-9).astype(float)
+    by_theta = analysis.irt.fitted
+    x = analysis.irt.theta.reindex(f.data.attempt_ids).to_numpy() if by_theta else f.totals
+    order = np.argsort(x, kind="stable")
+    xs, ys, ns = [], [], []
+    for g in np.array_split(order, ICC_GROUPS):
+        if len(g):
+            xs.append(float(np.mean(x[g])))
+            ys.append(float(right[g].mean()))
+            ns.append(len(g))
+    return xs, ys, ns, by_theta
+
+
+# ---------------------------------------------------------------- drawing
 
 
 @lru_cache(maxsize=1)

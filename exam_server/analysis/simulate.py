@@ -30,7 +30,9 @@ from exam_server.delivery.models import (
     AttemptEvent,
     Response,
 )
+from exam_server.delivery.operations import prepare_attempts
 from exam_server.delivery.states import check_transition
+from exam_server.results.scoring import score_session
 from exam_server.sessions.models import Candidate, ExamSession, Ticket
 from exam_server.sessions.operations import assign_forms, create_exam_session
 from item_bank.audit import audit
@@ -40,6 +42,8 @@ from item_bank.types import item_type
 from scoring.rules import LETTERS
 
 ACTOR = "system:simulation"
+# The actor of a candidate's own steps in the attempt log, as delivery writes it.
+CANDIDATE = "candidate"
 OPTION_TYPES = ("single", "judge", "multiple")
 
 
@@ -109,6 +113,11 @@ def _fill_value(key: Any, know: bool) -> list[str]:
     return out
 
 
+def _event(attempt_id: int, kind: str, actor: str, at: dt.datetime, payload: dict[str, Any], **step: Any) -> dict[str, Any]:
+    """An attempt event row as the real step writes it, marked simulated."""
+    return dict(attempt_id=attempt_id, kind=kind, actor=actor, at=at, payload={**payload, "simulated": True}, **step)
+
+
 def _form_items(session: Session, form_id: int) -> list[tuple[FormItem, ItemVersion]]:
     rows = session.execute(
         select(FormItem, ItemVersion)
@@ -136,8 +145,6 @@ def simulate_sitting(
     `params` fixes (a, b, c) per item version id, `answers` the option letters a candidate who knows the
     item chooses (a letter other than the key plants a miskeyed item); other items get random parameters.
     """
-    from exam_server.results.operations import score_session
-
     rng = np.random.default_rng(seed)
     params, answers = dict(params or {}), dict(answers or {})
     attempts = list(
@@ -175,28 +182,10 @@ def simulate_sitting(
         if attempt.status == SCHEDULED:
             check_transition("check_in", attempt.status, CHECKED_IN)
             attempt.checked_in_at = began - dt.timedelta(minutes=10)
-            event_rows.append(
-                dict(
-                    attempt_id=attempt.id,
-                    kind="checked_in",
-                    actor=actor,
-                    payload={"simulated": True},
-                    at=attempt.checked_in_at,
-                )
-            )
+            event_rows.append(_event(attempt.id, "checked_in", actor, attempt.checked_in_at, {}))
         check_transition("start", CHECKED_IN, IN_PROGRESS)
-        event_rows.append(
-            dict(
-                attempt_id=attempt.id,
-                kind="started",
-                actor="candidate",
-                at=began,
-                payload={
-                    "deadline_at": (began + dt.timedelta(seconds=duration)).isoformat(),
-                    "simulated": True,
-                },
-            )
-        )
+        deadline = began + dt.timedelta(seconds=duration)
+        event_rows.append(_event(attempt.id, "started", CANDIDATE, began, {"deadline_at": deadline.isoformat()}))
         saves: list[dict[str, Any]] = []
         order = list(attempt.item_order)
         seq_of = {v: i for i, v in enumerate(order, start=1)}
@@ -237,30 +226,13 @@ def simulate_sitting(
                     flag_seq=0,
                 )
             )
-            saves.append(
-                dict(
-                    attempt_id=attempt.id,
-                    kind="save",
-                    actor="candidate",
-                    at=saved,
-                    item_version_id=version_id,
-                    seq=seq,
-                    payload={"value": value, "applied": True, "simulated": True},
-                )
-            )
+            saves.append(_event(attempt.id, "save", CANDIDATE, saved, {"value": value, "applied": True},
+                                item_version_id=version_id, seq=seq))
         # The log is read in insertion order, so the saves go in as the candidate made them.
         event_rows.extend(sorted(saves, key=lambda e: e["seq"]))
         answered = len(saves)
         check_transition("submit", IN_PROGRESS, SUBMITTED)
-        event_rows.append(
-            dict(
-                attempt_id=attempt.id,
-                kind="submitted",
-                actor="candidate",
-                at=finished,
-                payload={"reason": "candidate", "note": "", "simulated": True},
-            )
-        )
+        event_rows.append(_event(attempt.id, "submitted", CANDIDATE, finished, {"reason": "candidate", "note": ""}))
         attempt.status = SUBMITTED
         attempt.started_at = began
         attempt.submitted_at = finished
@@ -424,8 +396,6 @@ def create_past_sitting(
         after={"candidates": n_candidates, "new": len(fresh)},
     )
     session.commit()
-    from exam_server.delivery.operations import prepare_attempts
-
     prepare_attempts(session, exam_session, actor)
     return exam_session
 

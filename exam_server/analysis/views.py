@@ -26,20 +26,17 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.analysis import plots
 from exam_server.analysis.compute import (
-    MODEL_LABELS,
-    MODELS,
-    OPTION_TYPES,
-    SCORABLE,
     TYPE_LABELS,
-    AnalysisError,
-    AnalysisSettings,
     FormAnalysis,
     SessionAnalysis,
     analyse_session,
     form_summary,
 )
+from exam_server.analysis.errors import AnalysisError
 from exam_server.analysis.export import export_excel
+from exam_server.analysis.loading import OPTION_TYPES, SCORABLE
 from exam_server.analysis.operations import accept_estimates, estimate_eligibility, send_to_review
+from exam_server.analysis.settings import MODEL_LABELS, MODELS, AnalysisSettings
 from exam_server.core.auth import role_required
 from exam_server.delivery.models import Attempt
 from exam_server.extensions import db

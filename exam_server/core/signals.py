@@ -14,12 +14,15 @@ _pipeline = Namespace()
 # sender: Session; attempt: Attempt; actor: str. Sent when an attempt has moved to submitted.
 attempt_submitted = _pipeline.signal("attempt-submitted")
 
-# sender: Session; attempt: Attempt; result: Result | None; actor: str. Sent after an attempt's machine-scored
-# points are stored; human-graded items of the attempt still need grading tasks.
+# sender: Session; attempt: Attempt; result: Result | None; human_items: the items people grade that have no
+# final mark yet (result is None while there are any); actor: str. Sent when an attempt has been scored as far
+# as rules can; a receiver returns the grading tasks it created. (A sitting scored at once writes its complete
+# results in bulk and sends it only for the attempts that wait for people.)
 attempt_scored = _pipeline.signal("attempt-scored")
 
 # sender: Session; task: GradingTask; actor: str. Sent when a grading task's final mark is set.
 grading_task_finalised = _pipeline.signal("grading-task-finalised")
 
-# sender: Session; result: Result; actor: str. Sent when a review request (复核) asks for human re-marking.
+# sender: Session; result: Result; actor: str. Sent when a review request (复核) asks for human re-marking;
+# a receiver returns the new grading tasks.
 regrade_requested = _pipeline.signal("regrade-requested")

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -13,51 +15,24 @@ from sqlalchemy.orm import Session
 
 from exam_server.grading.models import Rubric
 from item_bank.audit import audit
+from item_bank.kernel import DomainError, system_actor
 
+# Stored as data beside this module (default_rubrics.json) so the centre can read and change them without code.
 DEFAULT_RUBRICS: dict[tuple[int, str], dict[str, Any]] = {
-    (2, "thesis"): {
-        "name": "保安师 论文评分表",
-        "criteria": [
-            {"criterion": "选题与实践价值", "points": 15, "guide": "选题源于保安服务实际，问题明确，有应用价值"},
-            {"criterion": "内容与论证", "points": 35, "guide": "观点正确，材料充分，分析有据，措施可行"},
-            {"criterion": "结构与逻辑", "points": 20, "guide": "层次清楚，前后连贯，结论与论证一致"},
-            {"criterion": "专业知识运用", "points": 20, "guide": "正确运用保安业务与法律法规知识"},
-            {"criterion": "文字表达与格式规范", "points": 10, "guide": "语言通顺，用语规范，格式与字数符合要求"},
-        ],
-    },
-    (2, "defence"): {
-        "name": "保安师 答辩评分表",
-        "criteria": [
-            {"criterion": "论文陈述", "points": 25, "guide": "在规定时间内讲清论文的问题、方法与结论"},
-            {"criterion": "回答问题的准确性", "points": 35, "guide": "切题，答案正确、完整"},
-            {"criterion": "专业知识与实务能力", "points": 25, "guide": "体现保安服务组织、管理与处置能力"},
-            {"criterion": "表达与仪态", "points": 15, "guide": "表达清楚，举止得体"},
-        ],
-    },
-    (1, "thesis"): {
-        "name": "高级保安师 论文评分表",
-        "criteria": [
-            {"criterion": "选题与创新", "points": 20, "guide": "选题有前瞻性，对保安服务管理有新的见解"},
-            {"criterion": "内容与论证", "points": 30, "guide": "论证严密，数据与案例可靠，对策可行"},
-            {"criterion": "管理与实践价值", "points": 20, "guide": "对企业或行业的管理改进有推广价值"},
-            {"criterion": "结构与逻辑", "points": 15, "guide": "结构完整，逻辑清楚"},
-            {"criterion": "文字表达与格式规范", "points": 15, "guide": "语言准确，引用规范，格式符合要求"},
-        ],
-    },
-    (1, "defence"): {
-        "name": "高级保安师 答辩评分表",
-        "criteria": [
-            {"criterion": "论文陈述", "points": 20, "guide": "重点突出，时间控制得当"},
-            {"criterion": "回答问题的准确性与深度", "points": 40, "guide": "切题、正确，有分析深度"},
-            {"criterion": "组织管理与决策能力", "points": 25, "guide": "体现培训指导、组织管理与应急决策能力"},
-            {"criterion": "表达与仪态", "points": 15, "guide": "表达清楚，举止得体"},
-        ],
-    },
+    (entry["level"], entry["part"]): {"name": entry["name"], "criteria": entry["criteria"]}
+    for entry in json.loads((Path(__file__).with_name("default_rubrics.json")).read_text(encoding="utf-8"))
 }
 
 
-class RubricError(ValueError):
+# The server stores the default rubrics itself, the first time a thesis or defence needs one.
+SYSTEM_ACTOR = system_actor("rubrics")
+
+
+class RubricError(DomainError, ValueError):
     """A rubric that cannot be used; names what is wrong."""
+
+    default_code = "rubric_invalid"
+    default_status = 400
 
 
 def _check_criteria(criteria: list[dict[str, Any]]) -> float:
@@ -85,22 +60,24 @@ def current_rubric(session: Session, level: int, part: str) -> Rubric:
     return rubric
 
 
-def ensure_rubrics(session: Session, actor: str = "system") -> int:
+def _store(session: Session, level: int, part: str, version: int, name: str, criteria: list[dict[str, Any]],
+           actor: str) -> Rubric:
+    total = _check_criteria(criteria)
+    row = Rubric(level=level, part=part, version=version, name=name, criteria=criteria, max_points=total)
+    session.add(row)
+    session.flush()
+    audit(session, actor, "grading.rubric_add", "grading_rubric", row.id,
+          after={"level": level, "part": part, "version": version, "max_points": total})
+    return row
+
+
+def ensure_rubrics(session: Session, actor: str = SYSTEM_ACTOR) -> int:
     """Store the default rubrics that are not stored yet; returns how many were added (flushes)."""
     have = {(lv, pt) for lv, pt in session.execute(select(Rubric.level, Rubric.part)).all()}
-    added = 0
-    for (level, part), data in DEFAULT_RUBRICS.items():
-        if (level, part) in have:
-            continue
-        total = _check_criteria(data["criteria"])
-        row = Rubric(level=level, part=part, version=1, name=data["name"], criteria=data["criteria"],
-                     max_points=total)
-        session.add(row)
-        session.flush()
-        audit(session, actor, "grading.rubric_add", "grading_rubric", row.id,
-              after={"level": level, "part": part, "version": 1, "max_points": total})
-        added += 1
-    return added
+    missing = [(key, data) for key, data in DEFAULT_RUBRICS.items() if key not in have]
+    for (level, part), data in missing:
+        _store(session, level, part, 1, data["name"], data["criteria"], actor)
+    return len(missing)
 
 
 def add_rubric_version(
@@ -109,14 +86,7 @@ def add_rubric_version(
     """A new version of a level's thesis or defence rubric; tasks created from now on use it (flushes)."""
     if part not in ("thesis", "defence"):
         raise RubricError(f"评分表只用于论文（thesis）或答辩（defence），不是 {part!r}")
-    total = _check_criteria(criteria)
     latest = session.scalar(
         select(func.max(Rubric.version)).where(Rubric.level == level, Rubric.part == part)
     ) or 0
-    row = Rubric(level=level, part=part, version=latest + 1, name=name.strip() or f"{level}级 {part}",
-                 criteria=criteria, max_points=total)
-    session.add(row)
-    session.flush()
-    audit(session, actor, "grading.rubric_add", "grading_rubric", row.id,
-          after={"level": level, "part": part, "version": row.version, "max_points": total})
-    return row
+    return _store(session, level, part, latest + 1, name.strip() or f"{level}级 {part}", criteria, actor)

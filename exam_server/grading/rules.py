@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from item_bank.kernel import DomainError
 
 FINAL_RULES = ("mean", "adjudicated")
 PANEL_RULES = ("mean", "trimmed_mean")
@@ -26,8 +28,19 @@ FINAL_RULE_LABELS = {"mean": "两评取平均，超差由组长仲裁定分", "a
 PANEL_RULE_LABELS = {"mean": "评委平均分", "trimmed_mean": "去掉一个最高分和一个最低分后的平均分"}
 
 
-class GradingRulesError(ValueError):
+class GradingRulesError(DomainError, ValueError):
     """A blueprint's grading settings that cannot be used; names the field."""
+
+    default_code = "grading_rules_invalid"
+    default_status = 400
+
+
+class _BlueprintSpec(Protocol):
+    spec: dict[str, Any]
+
+
+class _Sitting(Protocol):
+    blueprint: _BlueprintSpec
 
 
 @dataclass(frozen=True)
@@ -102,3 +115,8 @@ class GradingRules:
             mark_step=step,
             section_weights=section_weights,
         )
+
+
+def rules_of(exam_session: _Sitting) -> GradingRules:
+    """The grading and section-weight rules of a sitting's blueprint."""
+    return GradingRules.from_spec(exam_session.blueprint.spec)

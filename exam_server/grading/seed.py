@@ -8,7 +8,9 @@ the form is put together by hand because three human-graded items need no optimi
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -18,59 +20,23 @@ from exam_server.core.models import User
 from exam_server.core.security import hash_password
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.operations import check_in, prepare_attempts
+from exam_server.delivery.steps import save_answer, start, submit
 from exam_server.sessions.operations import (
     assign_forms,
     create_exam_session,
     issue_ticket,
     register_candidate,
 )
+from item_bank.blueprints import TYPE_LABELS, create_blueprint
 from item_bank.db import utcnow
+from item_bank.forms import lock_form
 from item_bank.models import APPROVED, Form, FormItem
 from item_bank.versions import ItemDraft, create_item
 
 ACTOR = "system:seed"
 
-WRITTEN_ITEMS: list[dict[str, Any]] = [
-    {
-        "type": "short",
-        "points": 20,
-        "stem": "简述保安员在巡逻中发现形迹可疑人员时的处置步骤。",
-        "model_answer": "保持警惕、礼貌询问并核查身份；注意观察其携带物品；必要时报告上级并监控其行踪；"
-                        "发现违法犯罪嫌疑时及时报警并保护现场；做好记录。",
-        "rubric": [
-            {"criterion": "询问与核查身份", "points": 5},
-            {"criterion": "观察与监控", "points": 5},
-            {"criterion": "报告与报警", "points": 5},
-            {"criterion": "记录与现场保护", "points": 5},
-        ],
-    },
-    {
-        "type": "short",
-        "points": 20,
-        "stem": "简述大型活动安全保卫工作方案应包括的主要内容。",
-        "model_answer": "活动概况；安保组织与职责分工；人员与装备配置；现场区域划分与出入口管理；"
-                        "安全检查；交通与疏散；应急处置预案；通信联络。",
-        "rubric": [
-            {"criterion": "组织与职责", "points": 5},
-            {"criterion": "人员装备与区域管理", "points": 5},
-            {"criterion": "安全检查与疏散", "points": 5},
-            {"criterion": "应急预案与通信", "points": 5},
-        ],
-    },
-    {
-        "type": "essay",
-        "points": 60,
-        "stem": "结合工作实际，论述保安服务公司如何建立有效的突发事件应急管理体系。",
-        "model_answer": "从风险评估、组织体系、预案编制与演练、培训、物资保障、信息报告、"
-                        "与公安机关协作、事后评估与改进等方面论述，观点明确，措施可行。",
-        "rubric": [
-            {"criterion": "观点明确、论点正确", "points": 15},
-            {"criterion": "措施全面、具体可行", "points": 25},
-            {"criterion": "结合工作实际", "points": 10},
-            {"criterion": "结构与表达", "points": 10},
-        ],
-    },
-]
+# Two short answers and an essay with their model answers and rubrics, as data beside this module.
+WRITTEN_ITEMS: list[dict[str, Any]] = json.loads(Path(__file__).with_name("written_paper.json").read_text("utf-8"))
 
 GRADING_STAFF = [
     ("staff", "鉴定中心 张老师", ["centre_staff"]),
@@ -140,9 +106,6 @@ def seed_paper_sitting(
     `items` are dicts with type, stem, points and, by type, options and key, scoring_rule (multiple
     response), or model_answer and rubric (people-graded); `candidates` are (ID number, name, employer).
     """
-    from item_bank.blueprints import TYPE_LABELS, create_blueprint
-    from item_bank.forms import lock_form
-
     staff = ensure_staff(session, staff_password, hash_profile)
     versions = []
     for spec in items:
@@ -243,8 +206,6 @@ def seed_written_sitting(
 
 def sit(session: Session, attempt_id: int, answers: dict[int, Any]) -> dict[str, Any]:
     """Play one candidate's attempt through the delivery operations: start, answer {version id: value}, submit."""
-    from exam_server.delivery.operations import save_answer, start, submit
-
     attempt = session.get(Attempt, attempt_id)
     start(session, attempt.id, actor="candidate")
     for seq, (version_id, value) in enumerate(answers.items(), start=1):

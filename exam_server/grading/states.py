@@ -1,4 +1,5 @@
-"""The grading-task lifecycle (DESIGN.md §4): the allowed transitions in one table.
+"""The grading-task lifecycle (DESIGN.md §4): the allowed transitions in one table, and `set_status`, the one
+function that moves a task (checks the table, sets the status, writes the audit row).
 
 pending → assigned → marked → (second mark) → agreed | needs_adjudication → final.
 A defence task walks the same road: assigned to a panel, marked while members score, agreed when
@@ -7,7 +8,20 @@ every member has scored, final when the chair confirms.
 
 from __future__ import annotations
 
-from exam_server.grading.models import AGREED, ASSIGNED, FINAL, MARKED, NEEDS_ADJUDICATION, PENDING
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from exam_server.grading.models import (
+    AGREED,
+    ASSIGNED,
+    FINAL,
+    MARKED,
+    NEEDS_ADJUDICATION,
+    PENDING,
+    GradingTask,
+)
+from item_bank.kernel import StateMachine, TransitionRefused
 
 # (from, to) -> the actions that may take it.
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
@@ -20,15 +34,6 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (AGREED, FINAL): frozenset({"finalise", "confirm"}),
     (NEEDS_ADJUDICATION, FINAL): frozenset({"adjudicate"}),
 }
-
-
-class TaskTransitionRefused(Exception):
-    """The task is not in a state where this action is allowed."""
-
-    def __init__(self, action: str, current: str, target: str) -> None:
-        super().__init__(f"阅卷任务状态为 {STATUS_LABELS.get(current, current)}，不能执行「{ACTION_LABELS.get(action, action)}」")
-        self.action, self.current, self.target = action, current, target
-
 
 STATUS_LABELS = {
     PENDING: "待分配",
@@ -50,7 +55,27 @@ ACTION_LABELS = {
 }
 
 
-def check_transition(action: str, current: str, target: str) -> None:
-    """Raise TaskTransitionRefused unless `action` may move a task from `current` to `target`."""
-    if action not in TRANSITIONS.get((current, target), frozenset()):
-        raise TaskTransitionRefused(action, current, target)
+class TaskTransitionRefused(TransitionRefused):
+    """The task is not in a state where this action is allowed."""
+
+    default_code = "grading_transition_refused"
+
+
+def _refusal(machine: StateMachine, action: str, current: str, target: str) -> str:
+    return f"阅卷任务状态为 {machine.label(current)}，不能执行「{machine.action_labels.get(action, action)}」"
+
+
+TASK_LIFECYCLE = StateMachine(
+    "阅卷任务",
+    TRANSITIONS,
+    entity="grading_task",
+    state_labels=STATUS_LABELS,
+    action_labels=ACTION_LABELS,
+    error=TaskTransitionRefused,
+    refusal=_refusal,
+)
+
+
+def set_status(session: Session, task: GradingTask, action: str, target: str, actor: str, **after: Any) -> None:
+    """Move `task` to `target` by `action` if the table allows it, with a `grading.<action>` audit row."""
+    TASK_LIFECYCLE.apply(session, task, action, target, actor, audit_action=f"grading.{action}", **after)

@@ -18,35 +18,32 @@ URL table:
   POST /grading/sessions/<session_id>/scans       upload answer-sheet scans      centre_staff
   POST /grading/sessions/<session_id>/panels      create a defence panel         centre_staff
   POST /grading/sessions/<session_id>/panels/<panel_id>/assign   defences → panel centre_staff
+
+A refused action (GradingError) returns to its page (`BACK`) with the message flashed; one that is not the
+person's to see (403) or does not exist (404), or a JSON client's, is answered as the app answers every refusal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from io import BytesIO
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import func, select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.core.auth import role_required
+from exam_server.core.errors import refusal_response, wants_json
 from exam_server.core.models import User
-from exam_server.delivery.models import Attempt
 from exam_server.extensions import db
-from exam_server.grading import operations as ops
-from exam_server.grading.models import (
-    DEFENCE,
-    NEEDS_ADJUDICATION,
-    OPEN,
-    THESIS,
-    GradingDocument,
-    GradingTask,
-    Panel,
-    PanelMember,
-)
-from exam_server.grading.rules import FINAL_RULE_LABELS, PANEL_RULE_LABELS
+from exam_server.grading import assignment, marking, queries, tasks
+from exam_server.grading.errors import GradingError
+from exam_server.grading.models import NEEDS_ADJUDICATION, OPEN, Panel
+from exam_server.grading.rules import FINAL_RULE_LABELS, PANEL_RULE_LABELS, rules_of
 from exam_server.grading.states import STATUS_LABELS
-from exam_server.sessions.models import ExamSession, Ticket
+from exam_server.sessions.models import ExamSession
 
 blueprint = Blueprint("grading", __name__, url_prefix="/grading")
 
@@ -55,7 +52,8 @@ ATTEMPT_LABELS = {
     "scheduled": "未入场", "checked_in": "已入场", "in_progress": "答题中", "paused": "已暂停",
     "submitted": "已交卷", "scored": "已评分", "finalised": "已归档",
 }
-
+# Served under a neutral name: the uploaded file name may carry the candidate's name.
+DOCUMENT_EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg", "text/plain": "txt"}
 
 def _user() -> User:
     return current_user.user
@@ -68,14 +66,53 @@ def _exam_session(session_id: int) -> ExamSession:
     return exam_session
 
 
-def _refuse(exc: ops.GradingError, back: str) -> WerkzeugResponse | tuple[str, int]:
-    db.session.rollback()
-    if request.accept_mimetypes.best == "application/json":
-        return {"ok": False, "message": exc.message}, exc.status  # type: ignore[return-value]
-    if exc.status in (403, 404):
-        return render_template("grading/refused.html", message=exc.message), exc.status
+def _to_task(code: str, **_: Any) -> str:
+    return url_for("grading.task", code=code)
+
+
+def _to_monitor(session_id: int, **_: Any) -> str:
+    return url_for("grading.session_monitor", session_id=session_id)
+
+
+def _to_setup(session_id: int, **_: Any) -> str:
+    return url_for("grading.setup", session_id=session_id)
+
+
+# Where a refused action returns to, by endpoint, with the message flashed.
+BACK: dict[str, Callable[..., str]] = {
+    "grading.mark": _to_task,
+    "grading.adjudicate": _to_task,
+    "grading.confirm": _to_task,
+    "grading.assign": _to_monitor,
+    "grading.reassign": _to_monitor,
+    "grading.upload_thesis": _to_setup,
+    "grading.upload_scans": _to_setup,
+    "grading.create_panel": _to_setup,
+    "grading.assign_panel": _to_setup,
+}
+
+
+@blueprint.errorhandler(GradingError)
+def _refused(exc: GradingError) -> ResponseReturnValue:
+    back = BACK.get(request.endpoint or "")
+    if back is None or exc.status in (403, 404) or wants_json():
+        return refusal_response(exc.code, exc.message, exc.status)
     flash(exc.message)
-    return redirect(back)
+    return redirect(back(**(request.view_args or {})))
+
+
+def _int(name: str, refusal: str) -> int:
+    try:
+        return int(request.form.get(name, "0"))
+    except ValueError:
+        raise GradingError(refusal) from None
+
+
+def _ints(name: str, refusal: str) -> list[int]:
+    try:
+        return [int(x) for x in request.form.getlist(name)]
+    except ValueError:
+        raise GradingError(refusal) from None
 
 
 def _float_list(name: str) -> list[str] | None:
@@ -97,81 +134,57 @@ def mark_filter(value: float | None) -> str:
 @blueprint.get("/")
 @role_required(*GRADERS)
 def queue() -> str:
-    rows = ops.grader_queue(db.session, _user().id)
+    rows = queries.grader_queue(db.session, _user().id)
     open_rows = [r for r in rows if r.status == OPEN]
     done_rows = [r for r in rows if r.status != OPEN]
     return render_template("grading/queue.html", open_rows=open_rows, done_rows=done_rows,
-                           kind_labels=ops.KIND_LABELS)
+                           kind_labels=queries.KIND_LABELS)
 
 
 @blueprint.get("/tasks/<code>")
 @role_required(*GRADERS)
-def task(code: str) -> str | WerkzeugResponse | tuple[str, int]:
-    try:
-        view = ops.task_view(db.session, code, _user())
-    except ops.GradingError as exc:
-        return _refuse(exc, url_for("grading.queue"))
-    remaining = [r for r in ops.grader_queue(db.session, _user().id) if r.status == OPEN and r.code != view.code]
+def task(code: str) -> str:
+    view = queries.task_view(db.session, code, _user())
+    remaining = [c for c in queries.open_codes(db.session, _user().id) if c != view.code]
     return render_template(
-        "grading/task.html", view=view, status_labels=STATUS_LABELS, next_code=remaining[0].code if remaining else None,
+        "grading/task.html", view=view, status_labels=STATUS_LABELS, next_code=remaining[0] if remaining else None,
         open_count=len(remaining), final_rule_labels=FINAL_RULE_LABELS, panel_rule_labels=PANEL_RULE_LABELS,
         is_chief=_user().has_role("chief_grader"), needs_adjudication=view.status == NEEDS_ADJUDICATION,
     )
 
 
-def _next_open_url() -> str:
-    rows = [r for r in ops.grader_queue(db.session, _user().id) if r.status == OPEN]
-    return url_for("grading.task", code=rows[0].code) if rows else url_for("grading.queue")
-
-
 @blueprint.post("/tasks/<code>/mark")
 @role_required(*GRADERS)
-def mark(code: str) -> WerkzeugResponse | tuple[str, int]:
-    try:
-        ops.submit_mark(db.session, code, _user(), _float_list("criterion"), request.form.get("total"),
+def mark(code: str) -> WerkzeugResponse:
+    marking.submit_mark(db.session, code, _user(), _float_list("criterion"), request.form.get("total"),
                         request.form.get("comment", ""), current_user.actor)
-    except ops.GradingError as exc:
-        return _refuse(exc, url_for("grading.task", code=code))
     flash(f"任务 {code.upper()} 的评分已提交。")
-    return redirect(_next_open_url())
+    codes = queries.open_codes(db.session, _user().id)
+    return redirect(_to_task(codes[0]) if codes else url_for("grading.queue"))
 
 
 @blueprint.post("/tasks/<code>/adjudicate")
 @role_required("chief_grader")
-def adjudicate(code: str) -> WerkzeugResponse | tuple[str, int]:
-    try:
-        ops.adjudicate(db.session, code, _user(), _float_list("criterion"), request.form.get("total"),
+def adjudicate(code: str) -> WerkzeugResponse:
+    marking.adjudicate(db.session, code, _user(), _float_list("criterion"), request.form.get("total"),
                        request.form.get("comment", ""), current_user.actor)
-    except ops.GradingError as exc:
-        return _refuse(exc, url_for("grading.task", code=code))
-    task_row = db.session.scalar(select(GradingTask).where(GradingTask.code == code.upper()))
     flash(f"任务 {code.upper()} 已仲裁定分。")
-    return redirect(url_for("grading.session_monitor", session_id=task_row.session_id) if task_row else
-                    url_for("grading.monitor"))
+    return redirect(_to_monitor(queries.task_by_code(db.session, code).session_id))
 
 
 @blueprint.post("/tasks/<code>/confirm")
 @role_required(*GRADERS)
-def confirm(code: str) -> WerkzeugResponse | tuple[str, int]:
-    try:
-        ops.confirm_panel(db.session, code, _user(), current_user.actor)
-    except ops.GradingError as exc:
-        return _refuse(exc, url_for("grading.task", code=code))
+def confirm(code: str) -> WerkzeugResponse:
+    marking.confirm_panel(db.session, code, _user(), current_user.actor)
     flash(f"答辩 {code.upper()} 的成绩已确认。")
     return redirect(url_for("grading.queue"))
 
 
 @blueprint.get("/tasks/<code>/documents/<int:n>")
 @role_required(*GRADERS)
-def document(code: str, n: int) -> Any:
-    try:
-        doc = ops.document_for(db.session, code, n, _user())
-    except ops.GradingError as exc:
-        abort(exc.status)
-    from io import BytesIO
-
-    # Served under a neutral name: the uploaded file name may carry the candidate's name.
-    ext = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg", "text/plain": "txt"}.get(doc.mime, "bin")
+def document(code: str, n: int) -> WerkzeugResponse:
+    doc = queries.document_for(db.session, code, n, _user())
+    ext = DOCUMENT_EXTENSIONS.get(doc.mime, "bin")
     response = send_file(BytesIO(doc.data), mimetype=doc.mime, download_name=f"{code.upper()}-{n}.{ext}")
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -183,59 +196,36 @@ def document(code: str, n: int) -> Any:
 @blueprint.get("/monitor")
 @role_required("chief_grader")
 def monitor() -> str:
-    rows = db.session.execute(
-        select(ExamSession, func.count(GradingTask.id))
-        .join(GradingTask, GradingTask.session_id == ExamSession.id)
-        .where(GradingTask.superseded.is_(False))
-        .group_by(ExamSession.id).order_by(ExamSession.starts_at.desc())
-    ).all()
-    return render_template("grading/monitor_index.html", rows=rows)
+    return render_template("grading/monitor_index.html", rows=queries.sessions_with_tasks(db.session))
 
 
 @blueprint.get("/monitor/<int:session_id>")
 @role_required("chief_grader")
 def session_monitor(session_id: int) -> str:
     exam_session = _exam_session(session_id)
-    data = ops.monitor(db.session, exam_session)
-    rules = ops.rules_of(exam_session)
     return render_template(
-        "grading/monitor.html", exam_session=exam_session, m=data, graders=ops.session_graders(db.session),
-        status_labels=STATUS_LABELS, kind_labels=ops.KIND_LABELS, rules=rules,
-        final_rule_labels=FINAL_RULE_LABELS, panel_rule_labels=PANEL_RULE_LABELS,
+        "grading/monitor.html", exam_session=exam_session, m=queries.monitor(db.session, exam_session),
+        graders=queries.session_graders(db.session), status_labels=STATUS_LABELS, kind_labels=queries.KIND_LABELS,
+        rules=rules_of(exam_session), final_rule_labels=FINAL_RULE_LABELS, panel_rule_labels=PANEL_RULE_LABELS,
     )
 
 
 @blueprint.post("/monitor/<int:session_id>/assign")
 @role_required("chief_grader")
-def assign(session_id: int) -> WerkzeugResponse | tuple[str, int]:
-    exam_session = _exam_session(session_id)
-    back = url_for("grading.session_monitor", session_id=session_id)
-    try:
-        ids = [int(x) for x in request.form.getlist("grader")]
-        n = ops.assign_tasks(db.session, exam_session, ids, current_user.actor)
-    except ValueError:
-        return _refuse(ops.GradingError("阅卷员编号无效"), back)
-    except ops.GradingError as exc:
-        return _refuse(exc, back)
+def assign(session_id: int) -> WerkzeugResponse:
+    n = assignment.assign_tasks(db.session, _exam_session(session_id), _ints("grader", "阅卷员编号无效"),
+                                current_user.actor)
     flash(f"已分配 {n} 个任务，每个任务两名阅卷员。" if n else "没有待分配的任务。")
-    return redirect(back)
+    return redirect(_to_monitor(session_id))
 
 
 @blueprint.post("/monitor/<int:session_id>/reassign")
 @role_required("chief_grader")
-def reassign(session_id: int) -> WerkzeugResponse | tuple[str, int]:
-    exam_session = _exam_session(session_id)
-    back = url_for("grading.session_monitor", session_id=session_id)
-    try:
-        n = ops.reassign(db.session, exam_session, int(request.form.get("from_grader", "0")),
-                         int(request.form.get("to_grader", "0")), current_user.actor,
-                         request.form.get("reason", ""))
-    except ValueError:
-        return _refuse(ops.GradingError("请选择阅卷员"), back)
-    except ops.GradingError as exc:
-        return _refuse(exc, back)
+def reassign(session_id: int) -> WerkzeugResponse:
+    n = assignment.reassign(db.session, _exam_session(session_id), _int("from_grader", "请选择阅卷员"),
+                            _int("to_grader", "请选择阅卷员"), current_user.actor, request.form.get("reason", ""))
     flash(f"已改派 {n} 个任务。")
-    return redirect(back)
+    return redirect(_to_monitor(session_id))
 
 
 # ---------------------------------------------------------------- levels 2-1: theses, scans, panels
@@ -245,106 +235,60 @@ def reassign(session_id: int) -> WerkzeugResponse | tuple[str, int]:
 @role_required("centre_staff")
 def setup(session_id: int) -> str:
     exam_session = _exam_session(session_id)
-    tickets = db.session.scalars(
-        select(Ticket).where(Ticket.session_id == session_id).order_by(Ticket.number)
-    ).all()
-    tasks: dict[int, dict[str, GradingTask]] = {}
-    for t in db.session.scalars(select(GradingTask).where(
-        GradingTask.session_id == session_id, GradingTask.superseded.is_(False), GradingTask.kind.in_((THESIS, DEFENCE))
-    )):
-        tasks.setdefault(t.candidate_id, {})[t.kind] = t
-    scans = dict(db.session.execute(
-        select(GradingDocument.candidate_id, func.count()).where(
-            GradingDocument.session_id == session_id, GradingDocument.kind == "scan"
-        ).group_by(GradingDocument.candidate_id)
-    ).all())
-    attempts = {a.candidate_id: a for a in db.session.scalars(select(Attempt).where(Attempt.session_id == session_id))}
-    panels = db.session.scalars(select(Panel).where(Panel.session_id == session_id).order_by(Panel.id)).all()
-    members = {
-        p.id: [db.session.get(User, m.user_id) for m in db.session.scalars(
-            select(PanelMember).where(PanelMember.panel_id == p.id).order_by(PanelMember.position))]
-        for p in panels
-    }
+    view = queries.setup_view(db.session, exam_session)
     return render_template(
-        "grading/setup.html", exam_session=exam_session, tickets=tickets, tasks=tasks, scans=scans,
-        attempts=attempts, panels=panels, members=members, graders=ops.session_graders(db.session),
-        status_labels=STATUS_LABELS, has_defence=exam_session.level in (1, 2), attempt_labels=ATTEMPT_LABELS,
+        "grading/setup.html", exam_session=exam_session, tickets=view.tickets, tasks=view.tasks, scans=view.scans,
+        attempts=view.attempts, panels=view.panels, members=view.members,
+        graders=queries.session_graders(db.session), status_labels=STATUS_LABELS,
+        has_defence=exam_session.level in (1, 2), attempt_labels=ATTEMPT_LABELS,
     )
-
-
-def _upload(name: str) -> tuple[str, str, bytes] | None:
-    f = request.files.get(name)
-    if f is None or not f.filename:
-        return None
-    return f.filename, (f.mimetype or "application/octet-stream"), f.read()
 
 
 @blueprint.post("/sessions/<int:session_id>/thesis")
 @role_required("centre_staff")
-def upload_thesis(session_id: int) -> WerkzeugResponse | tuple[str, int]:
+def upload_thesis(session_id: int) -> WerkzeugResponse:
     exam_session = _exam_session(session_id)
-    back = url_for("grading.setup", session_id=session_id)
-    file = _upload("file")
-    try:
-        if file is None:
-            raise ops.GradingError("请选择论文文件（PDF 或纯文本）")
-        thesis, _defence = ops.submit_thesis(db.session, exam_session, int(request.form.get("candidate_id", "0")),
-                                             request.form.get("title", ""), file, current_user.actor)
-    except ValueError:
-        return _refuse(ops.GradingError("考生无效"), back)
-    except ops.GradingError as exc:
-        return _refuse(exc, back)
+    f = request.files.get("file")
+    if f is None or not f.filename:
+        raise GradingError("请选择论文文件（PDF 或纯文本）")
+    file = (f.filename, f.mimetype or "application/octet-stream", f.read())
+    thesis, _defence = tasks.submit_thesis(db.session, exam_session, _int("candidate_id", "考生无效"),
+                                           request.form.get("title", ""), file, current_user.actor)
     flash(f"论文已登记，阅卷任务 {thesis.code} 已生成。")
-    return redirect(back)
+    return redirect(_to_setup(session_id))
 
 
 @blueprint.post("/sessions/<int:session_id>/scans")
 @role_required("centre_staff")
-def upload_scans(session_id: int) -> WerkzeugResponse | tuple[str, int]:
+def upload_scans(session_id: int) -> WerkzeugResponse:
     exam_session = _exam_session(session_id)
-    back = url_for("grading.setup", session_id=session_id)
     files = [(f.filename, f.mimetype or "application/octet-stream", f.read())
              for f in request.files.getlist("files") if f and f.filename]
-    try:
-        created = ops.upload_scans(db.session, exam_session, int(request.form.get("candidate_id", "0")), files,
-                                   current_user.actor)
-    except ValueError:
-        return _refuse(ops.GradingError("考生无效"), back)
-    except ops.GradingError as exc:
-        return _refuse(exc, back)
+    created = tasks.upload_scans(db.session, exam_session, _int("candidate_id", "考生无效"), files,
+                                 current_user.actor)
     flash(f"已上传 {len(files)} 页扫描件，生成 {len(created)} 个阅卷任务。")
-    return redirect(back)
+    return redirect(_to_setup(session_id))
 
 
 @blueprint.post("/sessions/<int:session_id>/panels")
 @role_required("centre_staff")
-def create_panel(session_id: int) -> WerkzeugResponse | tuple[str, int]:
+def create_panel(session_id: int) -> WerkzeugResponse:
     exam_session = _exam_session(session_id)
-    back = url_for("grading.setup", session_id=session_id)
-    try:
-        members = [int(x) for x in request.form.getlist("member")]
-        chair = int(request.form.get("chair", "0"))
-        panel = ops.create_panel(db.session, exam_session, request.form.get("name", ""), members, chair,
-                                 current_user.actor)
-    except ValueError:
-        return _refuse(ops.GradingError("请选择评委和组长"), back)
-    except ops.GradingError as exc:
-        return _refuse(exc, back)
+    members = _ints("member", "请选择评委和组长")
+    chair = _int("chair", "请选择评委和组长")
+    panel = assignment.create_panel(db.session, exam_session, request.form.get("name", ""), members, chair,
+                                    current_user.actor)
     flash(f"答辩小组「{panel.name}」已建立。")
-    return redirect(back)
+    return redirect(_to_setup(session_id))
 
 
 @blueprint.post("/sessions/<int:session_id>/panels/<int:panel_id>/assign")
 @role_required("centre_staff")
-def assign_panel(session_id: int, panel_id: int) -> WerkzeugResponse | tuple[str, int]:
+def assign_panel(session_id: int, panel_id: int) -> WerkzeugResponse:
     _exam_session(session_id)
-    back = url_for("grading.setup", session_id=session_id)
     panel = db.session.get(Panel, panel_id)
     if panel is None or panel.session_id != session_id:
         abort(404)
-    try:
-        n = ops.assign_panel(db.session, panel, request.form.getlist("task"), current_user.actor)
-    except ops.GradingError as exc:
-        return _refuse(exc, back)
+    n = assignment.assign_panel(db.session, panel, request.form.getlist("task"), current_user.actor)
     flash(f"已为答辩小组「{panel.name}」安排 {n} 名考生的答辩。")
-    return redirect(back)
+    return redirect(_to_setup(session_id))

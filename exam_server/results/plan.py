@@ -1,8 +1,9 @@
 """A form's scoring plan: its items laid out as the arrays `scoring.rules.score_matrix` takes.
 
-One plan serves both paths, the single attempt scored at submit and the whole session scored at
-once, so the two give the same numbers bit for bit. A plan is built from a locked form and the
-session's key corrections, which never change once made, so plans are cached per process.
+One plan serves every path: the single attempt scored at submit, the whole sitting scored at once, and
+the item analysis of a sitting, so all give the same numbers bit for bit. A plan is built from a locked
+form and the sitting's key corrections (复核更正), applied here and nowhere else; both never change once
+made, so plans are cached per process.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exam_server.results.models import KeyCorrection
+from item_bank.kernel import DomainError, process_cache
 from item_bank.models import Form, FormItem, ItemVersion
 from item_bank.types import item_type
 from scoring.rules import (
@@ -30,8 +33,11 @@ from scoring.rules import (
 OPTION_TYPES = frozenset({"single", "judge", "multiple"})
 
 
-class PlanError(ValueError):
+class PlanError(DomainError, ValueError):
     """A form or key correction that cannot be scored; names the item."""
+
+    default_code = "plan_refused"
+    default_status = 409
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class ScoringPlan:
     fill: tuple[tuple[int, Any, float], ...]
     human: tuple[HumanItem, ...]
     corrections: tuple[tuple[int, int], ...]
+    # The key each column is scored with (a corrected one where the sitting corrected it), as stored.
+    keys_as_stored: tuple[Any, ...]
     max_points: float
     detail_keys: tuple[str, ...]
     # Indices of the columns that count, or None when all do (no item-set stimulus on the form).
@@ -153,7 +161,24 @@ def mask_of(value: Any) -> int:
         return 0
 
 
-_PLAN_CACHE: dict[tuple[str, int, str, tuple[tuple[int, int], ...]], ScoringPlan] = {}
+# Keyed by database URL, form id, lock time and corrections: a locked form with the same corrections
+# always scores the same way.
+_PLAN_CACHE = process_cache("results.scoring_plans")
+
+
+def corrections_of(session: Session, session_id: int) -> tuple[tuple[int, int], ...]:
+    """The sitting's key corrections as (old version id, new version id), oldest first."""
+    rows = session.execute(
+        select(KeyCorrection.old_version_id, KeyCorrection.new_version_id)
+        .where(KeyCorrection.session_id == session_id)
+        .order_by(KeyCorrection.id)
+    ).all()
+    return tuple((int(a), int(b)) for a, b in rows)
+
+
+def sitting_plan(session: Session, form_id: int, session_id: int) -> ScoringPlan:
+    """The plan of a form as a sitting scores it: with the sitting's stored key corrections."""
+    return build_plan(session, form_id, corrections_of(session, session_id))
 
 
 def build_plan(
@@ -189,6 +214,7 @@ def build_plan(
     rules: list[int] = []
     fill: list[tuple[int, Any, float]] = []
     human: list[HumanItem] = []
+    stored_keys: list[Any] = []
     for col, vid in enumerate(version_ids):
         item_points, scoring_rule, kind, key = items[vid]
         if vid in fix:
@@ -198,6 +224,7 @@ def build_plan(
             if new.type != kind:
                 raise PlanError(f"试题版本 {vid} 的更正版本 {new.id} 题型不同（{kind} → {new.type}）")
             key = new.key
+        stored_keys.append(key)
         types.append(kind)
         points.append(item_points)
         if kind in OPTION_TYPES:
@@ -227,6 +254,7 @@ def build_plan(
         fill=tuple(fill),
         human=tuple(human),
         corrections=fixes,
+        keys_as_stored=tuple(stored_keys),
         max_points=math.fsum(p for p, t in zip(points, types, strict=True) if t != "set"),
         detail_keys=tuple(str(v) for v, t in zip(version_ids, types, strict=True) if t != "set"),
         kept=None if "set" not in types else tuple(i for i, t in enumerate(types) if t != "set"),
@@ -236,4 +264,4 @@ def build_plan(
     return plan
 
 
-__all__ = ["HumanItem", "PlanError", "ScoringPlan", "build_plan"]
+__all__ = ["HumanItem", "PlanError", "ScoringPlan", "build_plan", "corrections_of", "sitting_plan"]

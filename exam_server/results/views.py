@@ -11,31 +11,37 @@ URL table:
   POST /results/reviews/<review_id>                rescore / regrade / reject         centre_staff
   GET  /results/mine                               the candidate's released results   candidate
   POST /results/mine/review                        ask for a review                   candidate
+
+A refused action (ResultsError) returns to its page (`BACK`) with the message flashed.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.core.auth import candidate_required, role_required
+from exam_server.core.errors import refusal_response
 from exam_server.extensions import db
-from exam_server.results import operations as ops
+from exam_server.results import queries
+from exam_server.results.corrections import correct_key as correct_key_of
+from exam_server.results.errors import ResultsError
 from exam_server.results.models import (
     REVIEW_DONE,
     REVIEW_REGRADING,
     REVIEW_REJECTED,
     REVIEW_SUBMITTED,
-    KeyCorrection,
     Result,
-    ReviewRequest,
 )
-from exam_server.sessions.models import Candidate, ExamSession, Ticket
-from item_bank.audit import AuditEvent
+from exam_server.results.release import release_results
+from exam_server.results.review_requests import decide_review, request_review
+from exam_server.results.scoring import score_session
+from exam_server.sessions.models import ExamSession
 from scoring.results import PART_NAMES
 
 blueprint = Blueprint("results", __name__, url_prefix="/results")
@@ -49,7 +55,6 @@ REVIEW_LABELS = {
 LEVEL_NAMES = {5: "初级保安员（五级）", 4: "中级保安员（四级）", 3: "高级保安员（三级）", 2: "保安师（二级）",
                1: "高级保安师（一级）"}
 
-
 @blueprint.app_context_processor
 def _names() -> dict[str, object]:
     return {"part_names": PART_NAMES, "level_names": LEVEL_NAMES, "review_labels": REVIEW_LABELS}
@@ -62,6 +67,35 @@ def _exam_session(session_id: int) -> ExamSession:
     return exam_session
 
 
+def _to_session(session_id: int, **_: Any) -> str:
+    return url_for("results.session_results", session_id=session_id)
+
+
+# Where a refused action returns to, by endpoint, with the message flashed.
+BACK: dict[str, Callable[..., str]] = {
+    "results.score": _to_session,
+    "results.correct_key": _to_session,
+    "results.decide": lambda **_: url_for("results.reviews"),
+    "results.ask_review": lambda **_: url_for("results.mine"),
+}
+
+
+@blueprint.errorhandler(ResultsError)
+def _refused(exc: ResultsError) -> ResponseReturnValue:
+    back = BACK.get(request.endpoint or "")
+    if back is None:
+        return refusal_response(exc.code, exc.message, exc.status)
+    flash(exc.message)
+    return redirect(back(**(request.view_args or {})))
+
+
+def _number(raw: str, refusal: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ResultsError(refusal) from None
+
+
 # ---------------------------------------------------------------- centre staff
 
 
@@ -69,83 +103,43 @@ def _exam_session(session_id: int) -> ExamSession:
 @role_required("centre_staff")
 def session_results(session_id: int) -> str:
     exam_session = _exam_session(session_id)
-    tickets = db.session.scalars(select(Ticket).where(Ticket.session_id == session_id).order_by(Ticket.number)).all()
-    by_candidate: dict[int, dict[str, Result]] = defaultdict(dict)
-    sat: dict[int, dict[str, Result]] = defaultdict(dict)
-    for r in ops.session_results(db.session, session_id):
-        have = by_candidate[r.candidate_id].get(r.part)
-        # An exemption and a sat paper can both be current for level-5 theory: the exemption counts,
-        # the sat score is shown beside it.
-        if have is None or (r.exempt, r.id) > (have.exempt, have.id):
-            by_candidate[r.candidate_id][r.part] = r
-        if not r.exempt:
-            sat[r.candidate_id][r.part] = r
-    outcomes = {
-        t.candidate_id: next((v for v in ops.candidate_levels(db.session, t.candidate_id, released_only=False)
-                              if v.level == exam_session.level), None)
-        for t in tickets
-    }
-    corrections = db.session.scalars(
-        select(KeyCorrection).where(KeyCorrection.session_id == session_id).order_by(KeyCorrection.id)
-    ).all()
-    provisional = sum(1 for parts in by_candidate.values() for r in parts.values() if r.status != "released")
+    page = queries.sitting_results(db.session, exam_session)
     return render_template(
-        "results/session.html", exam_session=exam_session, tickets=tickets, by_candidate=by_candidate, sat=sat,
-        outcomes=outcomes, corrections=corrections, provisional=provisional,
-        parts=[p for p in ("theory", "skill", "written", "defence") if
-               any(p in parts for parts in by_candidate.values()) or p == exam_session.part],
+        "results/session.html", exam_session=exam_session, tickets=page.tickets, by_candidate=page.by_candidate,
+        sat=page.sat, outcomes=page.outcomes, corrections=page.corrections, provisional=page.provisional,
+        parts=page.parts,
     )
 
 
 @blueprint.post("/sessions/<int:session_id>/score")
 @role_required("centre_staff")
 def score(session_id: int) -> WerkzeugResponse:
-    exam_session = _exam_session(session_id)
-    try:
-        report = ops.score_session(db.session, exam_session, current_user.actor)
-    except ops.ResultsError as exc:
-        db.session.rollback()
-        flash(str(exc))
-    else:
-        for line in report.lines()[:30]:
-            flash(line)
-    return redirect(url_for("results.session_results", session_id=session_id))
+    report = score_session(db.session, _exam_session(session_id), current_user.actor)
+    for line in report.lines()[:30]:
+        flash(line)
+    return redirect(_to_session(session_id))
 
 
 @blueprint.post("/sessions/<int:session_id>/correct-key")
 @role_required("centre_staff")
-def correct_key(session_id: int) -> str | WerkzeugResponse | tuple[str, int]:
+def correct_key(session_id: int) -> str:
     exam_session = _exam_session(session_id)
     preview = request.form.get("apply") != "1"
     raw_version = request.form.get("new_version", "").strip()
-    try:
-        version_no = int(raw_version) if raw_version else None
-        report = ops.correct_key(db.session, exam_session, request.form.get("item", ""), current_user.actor,
-                                 request.form.get("reason", ""), new_version_no=version_no, dry_run=preview)
-    except ValueError:
-        flash("版本号应为数字")
-        return redirect(url_for("results.session_results", session_id=session_id))
-    except ops.ResultsError as exc:
-        db.session.rollback()
-        flash(str(exc))
-        return redirect(url_for("results.session_results", session_id=session_id))
-    names = {
-        a_id: name for a_id, name in db.session.execute(
-            select(Result.attempt_id, Candidate.name).join(Candidate, Candidate.id == Result.candidate_id)
-            .where(Result.session_id == session_id, Result.attempt_id.is_not(None))
-        )
-    }
+    version_no = _number(raw_version, "版本号应为数字") if raw_version else None
+    report = correct_key_of(db.session, exam_session, request.form.get("item", ""), current_user.actor,
+                            request.form.get("reason", ""), new_version_no=version_no, dry_run=preview)
     return render_template("results/correction.html", exam_session=exam_session, report=report, preview=preview,
-                           names=names, form=request.form)
+                           names=queries.candidate_names_by_attempt(db.session, session_id), form=request.form)
 
 
 @blueprint.post("/sessions/<int:session_id>/release")
 @role_required("centre_staff")
 def release(session_id: int) -> WerkzeugResponse:
     _exam_session(session_id)
-    n = ops.release_results(db.session, session_id, current_user.actor)
+    n = release_results(db.session, session_id, current_user.actor)
     flash(f"已发布 {n} 条成绩，考生登录后可以查看。")
-    return redirect(url_for("results.session_results", session_id=session_id))
+    return redirect(_to_session(session_id))
 
 
 @blueprint.get("/<int:result_id>/history")
@@ -154,35 +148,23 @@ def history(result_id: int) -> str:
     result = db.session.get(Result, result_id)
     if result is None:
         abort(404)
-    chain = ops.result_history(db.session, result)
-    events = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.entity == "result", AuditEvent.entity_id.in_([str(r.id) for r in chain]))
-        .order_by(AuditEvent.id)
-    ).all()
-    reviews = db.session.scalars(
-        select(ReviewRequest).where(ReviewRequest.result_id.in_([r.id for r in chain])).order_by(ReviewRequest.id)
-    ).all()
+    chain = queries.result_history(db.session, result)
+    events, reviews = queries.history_events(db.session, chain)
     return render_template("results/history.html", result=result, chain=chain, events=events, reviews=reviews)
 
 
 @blueprint.get("/reviews")
 @role_required("centre_staff")
 def reviews() -> str:
-    rows = db.session.scalars(select(ReviewRequest).order_by(ReviewRequest.id.desc()).limit(200)).all()
-    return render_template("results/reviews.html", rows=rows)
+    return render_template("results/reviews.html", rows=queries.recent_reviews(db.session))
 
 
 @blueprint.post("/reviews/<int:review_id>")
 @role_required("centre_staff")
 def decide(review_id: int) -> WerkzeugResponse:
-    try:
-        review = ops.decide_review(db.session, review_id, request.form.get("action", ""), current_user.actor,
-                                   request.form.get("note", ""))
-    except ops.ResultsError as exc:
-        db.session.rollback()
-        flash(str(exc))
-    else:
-        flash(f"复核申请 #{review.id}：{REVIEW_LABELS.get(review.status, review.status)}")
+    review = decide_review(db.session, review_id, request.form.get("action", ""), current_user.actor,
+                           request.form.get("note", ""))
+    flash(f"复核申请 #{review.id}：{REVIEW_LABELS.get(review.status, review.status)}")
     return redirect(url_for("results.reviews"))
 
 
@@ -193,29 +175,21 @@ def decide(review_id: int) -> WerkzeugResponse:
 @candidate_required
 def mine() -> str:
     candidate_id = current_user.candidate_id
-    levels = ops.candidate_levels(db.session, candidate_id, released_only=True)
-    sat = ops.sat_scores(db.session, candidate_id, released_only=True)
-    requests = db.session.scalars(
-        select(ReviewRequest).where(ReviewRequest.candidate_id == candidate_id).order_by(ReviewRequest.id.desc())
-    ).all()
-    open_for = {r.result_id for r in requests if r.status in (REVIEW_SUBMITTED, REVIEW_REGRADING)}
-    outcomes = {r.outcome_result_id: r for r in requests if r.outcome_result_id}
-    return render_template("results/mine.html", levels=levels, sat=sat, requests=requests, open_for=open_for,
-                           outcomes=outcomes, candidate=current_user.ticket.candidate)
+    requests = queries.reviews_of(db.session, candidate_id)
+    return render_template(
+        "results/mine.html", levels=queries.candidate_levels(db.session, candidate_id, released_only=True),
+        sat=queries.sat_scores(db.session, candidate_id, released_only=True), requests=requests,
+        open_for={r.result_id for r in requests if r.status in queries.OPEN_REVIEW_STATUSES},
+        outcomes={r.outcome_result_id: r for r in requests if r.outcome_result_id},
+        candidate=current_user.ticket.candidate,
+    )
 
 
 @blueprint.post("/mine/review")
 @candidate_required
-def ask_review() -> WerkzeugResponse | tuple[str, int]:
-    try:
-        result_id = int(request.form.get("result_id", "0"))
-        ops.request_review(db.session, current_user.candidate_id, result_id, request.form.get("reason", ""),
-                           current_user.actor)
-    except ValueError:
-        flash("成绩无效")
-    except ops.ResultsError as exc:
-        db.session.rollback()
-        flash(str(exc))
-    else:
-        flash("复核申请已提交，鉴定中心处理后会在本页显示结果。")
+def ask_review() -> WerkzeugResponse:
+    result_id = _number(request.form.get("result_id", "0"), "成绩无效")
+    request_review(db.session, current_user.candidate_id, result_id, request.form.get("reason", ""),
+                   current_user.actor)
+    flash("复核申请已提交，鉴定中心处理后会在本页显示结果。")
     return redirect(url_for("results.mine"))

@@ -17,8 +17,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam_server.analysis.compute import AnalysisSettings, analyse_session
+from exam_server.analysis.compute import analyse_session
 from exam_server.analysis.operations import estimate_eligibility
+from exam_server.analysis.settings import AnalysisSettings
 from exam_server.analysis.simulate import PastSession, add_past_session, create_past_sitting, simulate_sitting
 from exam_server.delivery.models import Attempt
 from item_bank.audit import AuditEvent
@@ -328,7 +329,7 @@ def test_a_key_correction_is_used_by_the_analysis(session: Session, past: PastSe
     from dataclasses import replace
 
     from exam_server.analysis.compute import analyse_session
-    from exam_server.results.operations import correct_key
+    from exam_server.results.corrections import correct_key
     from item_bank.versions import ItemDraft, revise_item
 
     (miskeyed,) = past.miskeyed

@@ -15,7 +15,10 @@ from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
 from exam_server.delivery.models import Attempt
-from exam_server.grading import operations as ops
+from exam_server.grading import queries
+from exam_server.grading.assignment import assign_tasks, reassign
+from exam_server.grading.errors import GradingError
+from exam_server.grading.marking import adjudicate, submit_mark
 from exam_server.grading.models import (
     ASSIGNED,
     FINAL,
@@ -27,6 +30,7 @@ from exam_server.grading.models import (
     GradingTask,
     Mark,
 )
+from exam_server.grading.queries import criteria_of
 from exam_server.grading.seed import seed_written_sitting, sit_written
 from exam_server.results.models import Result
 from exam_server.sessions.models import Candidate, ExamSession, Ticket
@@ -54,11 +58,11 @@ class Written:
         return list(self.session.scalars(query))
 
     def assign(self, *names: str) -> int:
-        return ops.assign_tasks(self.session, self.exam_session, [self.seeded.staff[n] for n in names or
+        return assign_tasks(self.session, self.exam_session, [self.seeded.staff[n] for n in names or
                                                                   ("grader1", "grader2")], "user:chief")
 
     def mark(self, task: GradingTask, grader: str, criteria: list[float], comment: str = "") -> Mark:
-        return ops.submit_mark(self.session, task.code, self.user(grader), criteria, None, comment, f"user:{grader}")
+        return submit_mark(self.session, task.code, self.user(grader), criteria, None, comment, f"user:{grader}")
 
 
 @pytest.fixture
@@ -114,18 +118,18 @@ def test_marks_beyond_tolerance_wait_for_the_chief_grader(session: Session, writ
     assert session.get(GradingTask, short1.id).status == NEEDS_ADJUDICATION
     assert session.get(GradingTask, short1.id).final_mark is None
     chief = written.user("chief")
-    with pytest.raises(ops.GradingError, match="理由"):
-        ops.adjudicate(session, short1.code, chief, [4, 5, 4, 4], None, "", "user:chief")
-    with pytest.raises(ops.GradingError, match="只有阅卷组长"):
-        ops.adjudicate(session, short1.code, written.user("grader3"), [4, 5, 4, 4], None, "理由", "user:grader3")
-    ops.adjudicate(session, short1.code, chief, [4, 5, 4, 4.5], None, "第二要点给分过宽", "user:chief")
+    with pytest.raises(GradingError, match="理由"):
+        adjudicate(session, short1.code, chief, [4, 5, 4, 4], None, "", "user:chief")
+    with pytest.raises(GradingError, match="只有阅卷组长"):
+        adjudicate(session, short1.code, written.user("grader3"), [4, 5, 4, 4], None, "理由", "user:grader3")
+    adjudicate(session, short1.code, chief, [4, 5, 4, 4.5], None, "第二要点给分过宽", "user:chief")
     session.expire_all()
     task = session.get(GradingTask, short1.id)
     assert task.status == FINAL and task.final_mark == 17.5
-    with pytest.raises(ops.GradingError, match="不需要仲裁"):
-        ops.adjudicate(session, short1.code, chief, [4, 5, 4, 4], None, "again", "user:chief")
+    with pytest.raises(GradingError, match="不需要仲裁"):
+        adjudicate(session, short1.code, chief, [4, 5, 4, 4], None, "again", "user:chief")
     for t in (short2, essay):
-        crit = [c["points"] / 2 for c in ops.criteria_of(session, t)]
+        crit = [c["points"] / 2 for c in criteria_of(session, t)]
         written.mark(t, "grader1", crit)
         written.mark(t, "grader2", crit)
     (result,) = session.scalars(select(Result)).all()
@@ -140,7 +144,7 @@ def test_the_adjudicated_rule_sends_every_task_to_the_chief(session: Session) ->
     written.mark(short1, "grader1", [4, 4, 4, 4])
     written.mark(short1, "grader2", [4, 4, 4, 4])
     assert session.get(GradingTask, short1.id).status == NEEDS_ADJUDICATION
-    ops.adjudicate(session, short1.code, written.user("chief"), [4, 4, 4, 5], None, "确认",
+    adjudicate(session, short1.code, written.user("chief"), [4, 4, 4, 5], None, "确认",
                    "user:chief")
     assert session.get(GradingTask, short1.id).final_mark == 17
 
@@ -148,17 +152,17 @@ def test_the_adjudicated_rule_sends_every_task_to_the_chief(session: Session) ->
 def test_marks_are_checked_against_the_rubric_and_given_once(session: Session, written: Written) -> None:
     written.assign()
     short1, _, _ = by_points(written.tasks(0))
-    with pytest.raises(ops.GradingError, match="0 到 5"):
+    with pytest.raises(GradingError, match="0 到 5"):
         written.mark(short1, "grader1", [6, 4, 4, 4])
-    with pytest.raises(ops.GradingError, match=r"0\.5 的整数倍"):
+    with pytest.raises(GradingError, match=r"0\.5 的整数倍"):
         written.mark(short1, "grader1", [4.3, 4, 4, 4])
-    with pytest.raises(ops.GradingError, match="全部 4 条"):
+    with pytest.raises(GradingError, match="全部 4 条"):
         written.mark(short1, "grader1", [4, 4])
-    with pytest.raises(ops.GradingError) as refused:
+    with pytest.raises(GradingError) as refused:
         written.mark(short1, "grader3", [4, 4, 4, 4])
     assert refused.value.status == 403
     written.mark(short1, "grader1", [4, 4, 4, 4])
-    with pytest.raises(ops.GradingError) as twice:
+    with pytest.raises(GradingError) as twice:
         written.mark(short1, "grader1", [5, 5, 5, 5])
     assert twice.value.status == 409
     assert [m.total for m in session.scalars(select(Mark))] == [16]
@@ -169,8 +173,8 @@ def test_a_chief_who_marked_a_task_cannot_adjudicate_it(session: Session, writte
     short1, _, _ = by_points(written.tasks(0))
     written.mark(short1, "grader1", [1, 1, 1, 1])
     written.mark(short1, "chief", [5, 5, 5, 5])
-    with pytest.raises(ops.GradingError, match="另一位组长"):
-        ops.adjudicate(session, short1.code, written.user("chief"), [3, 3, 3, 3], None, "x", "user:chief")
+    with pytest.raises(GradingError, match="另一位组长"):
+        adjudicate(session, short1.code, written.user("chief"), [3, 3, 3, 3], None, "x", "user:chief")
 
 
 def test_reassignment_moves_open_work_but_never_to_the_other_marker(session: Session, written: Written) -> None:
@@ -178,8 +182,8 @@ def test_reassignment_moves_open_work_but_never_to_the_other_marker(session: Ses
     short1, _, _ = by_points(written.tasks(0))
     written.mark(short1, "grader1", [4, 4, 4, 4])
     staff = written.seeded.staff
-    assert ops.reassign(session, written.exam_session, staff["grader1"], staff["grader2"], "user:chief") == 0
-    moved = ops.reassign(session, written.exam_session, staff["grader1"], staff["grader3"], "user:chief", "请假")
+    assert reassign(session, written.exam_session, staff["grader1"], staff["grader2"], "user:chief") == 0
+    moved = reassign(session, written.exam_session, staff["grader1"], staff["grader3"], "user:chief", "请假")
     assert moved == 5  # six tasks, one already marked by grader1
     open_by = {
         (a.task_id, a.grader_id) for a in session.scalars(select(GradingAssignment).where(GradingAssignment.status == "open"))
@@ -199,7 +203,7 @@ def test_monitor_reports_progress_and_agreement(session: Session, written: Writt
         m1, m2 = plan[i]
         written.mark(task, "grader1", m1)
         written.mark(task, "grader2", m2)
-    m = ops.monitor(session, written.exam_session)
+    m = queries.monitor(session, written.exam_session)
     assert m.total == 6 and m.by_status == {FINAL: 2, NEEDS_ADJUDICATION: 1, ASSIGNED: 3}
     assert [t.id for t in m.adjudication] == [tasks[2].id]
     g1 = next(g for g in m.graders if g.grader_id == written.seeded.staff["grader1"])

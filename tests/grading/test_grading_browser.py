@@ -27,7 +27,7 @@ CHIEF = ["12", "18", "8", "7"]  # 45
 def seed(tmp_path: Path) -> tuple[str, Any]:
     from exam_server import create_app
     from exam_server.extensions import db
-    from exam_server.grading import operations as ops
+    from exam_server.grading.assignment import assign_tasks
     from exam_server.grading.seed import seed_written_sitting, sit_written
     from exam_server.sessions.models import ExamSession
 
@@ -40,7 +40,7 @@ def seed(tmp_path: Path) -> tuple[str, Any]:
         seeded = seed_written_sitting(db.session, n_candidates=1, hash_profile="low")
         sit_written(db.session, seeded.attempt_ids[0])
         exam_session = db.session.get(ExamSession, seeded.exam_session_id)
-        ops.assign_tasks(db.session, exam_session, [seeded.staff["grader1"], seeded.staff["grader2"]], "test")
+        assign_tasks(db.session, exam_session, [seeded.staff["grader1"], seeded.staff["grader2"]], "test")
         db.dispose()
     return url, seeded
 

@@ -13,11 +13,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
-from exam_server.grading import operations as ops
+from exam_server.grading.assignment import assign_panel, assign_tasks, create_panel
+from exam_server.grading.errors import GradingError
+from exam_server.grading.marking import confirm_panel, submit_mark
 from exam_server.grading.models import AGREED, DEFENCE, FINAL, MARKED, PENDING, THESIS, GradingTask
+from exam_server.grading.queries import criteria_of, task_view
 from exam_server.grading.seed import seed_written_sitting, sit_written
+from exam_server.grading.tasks import submit_thesis
+from exam_server.results.errors import ResultsError
 from exam_server.results.models import RELEASED, Result, ReviewRequest
-from exam_server.results.operations import ResultsError, decide_review, release_results, request_review
+from exam_server.results.release import release_results
+from exam_server.results.review_requests import decide_review, request_review
 from exam_server.sessions.models import ExamSession
 
 THESIS_TEXT = "论小区物业保安服务质量的提升\n\n一、问题的提出……".encode()
@@ -36,15 +42,15 @@ class Level2:
         return self.session.get(User, self.uid(name))
 
     def thesis(self, index: int = 0) -> tuple[GradingTask, GradingTask]:
-        return ops.submit_thesis(self.session, self.exam_session, self.seeded.candidate_ids[index], "论保安服务质量",
+        return submit_thesis(self.session, self.exam_session, self.seeded.candidate_ids[index], "论保安服务质量",
                                  ("论文.txt", "text/plain", THESIS_TEXT), "user:staff")
 
     def panel(self, *names: str, chair: str | None = None) -> Any:
-        return ops.create_panel(self.session, self.exam_session, "答辩第1组", [self.uid(n) for n in names],
+        return create_panel(self.session, self.exam_session, "答辩第1组", [self.uid(n) for n in names],
                                 self.uid(chair or names[0]), "user:staff")
 
     def score(self, task: GradingTask, name: str, criteria: list[float]) -> None:
-        ops.submit_mark(self.session, task.code, self.user(name), criteria, None, "", f"user:{name}")
+        submit_mark(self.session, task.code, self.user(name), criteria, None, "", f"user:{name}")
 
     def mark(self, task: GradingTask, name: str, criteria: list[float]) -> None:
         self.score(task, name, criteria)
@@ -53,7 +59,7 @@ class Level2:
 def panel_of(level2: Level2, members: list[str], totals: list[list[float]], chair: str | None = None) -> GradingTask:
     _, defence = level2.thesis()
     panel = level2.panel(*members, chair=chair)
-    assert ops.assign_panel(level2.session, panel, [defence.code], "user:staff") == 1
+    assert assign_panel(level2.session, panel, [defence.code], "user:staff") == 1
     for name, criteria in zip(members, totals, strict=True):
         level2.score(defence, name, criteria)
     return defence
@@ -81,18 +87,18 @@ def test_panel_rules_with_three_and_five_members(
     defence = panel_of(level2, members, scores)
     session.expire_all()
     assert session.get(GradingTask, defence.id).status == AGREED
-    task = ops.confirm_panel(session, defence.code, level2.user(members[0]), "user:chair")
+    task = confirm_panel(session, defence.code, level2.user(members[0]), "user:chair")
     assert task.status == FINAL and task.final_mark == pytest.approx(expected)
     assert task.final_rule == rule
 
 
 def test_panel_size_and_chair_are_checked(session: Session) -> None:
     level2 = Level2(session, n=1)
-    with pytest.raises(ops.GradingError, match="3-5"):
+    with pytest.raises(GradingError, match="3-5"):
         level2.panel("grader1", "grader2")
-    with pytest.raises(ops.GradingError, match="3-5"):
+    with pytest.raises(GradingError, match="3-5"):
         level2.panel("grader1", "grader2", "grader3", "examiner1", "examiner2", "chief")
-    with pytest.raises(ops.GradingError, match="组长必须是"):
+    with pytest.raises(GradingError, match="组长必须是"):
         level2.panel("grader1", "grader2", "grader3", chair="chief")
 
 
@@ -100,24 +106,24 @@ def test_only_the_chair_confirms_and_only_once_everyone_scored(session: Session)
     level2 = Level2(session, n=1)
     _, defence = level2.thesis()
     panel = level2.panel("grader1", "grader2", "grader3", chair="grader2")
-    ops.assign_panel(session, panel, [defence.code], "user:staff")
+    assign_panel(session, panel, [defence.code], "user:staff")
     level2.score(defence, "grader1", SCORES_3[0])
     assert session.get(GradingTask, defence.id).status == MARKED
     # A member who has scored does not see the others; neither does the chair before everyone has.
-    assert ops.task_view(session, defence.code, level2.user("grader1")).other_marks == []
-    assert ops.task_view(session, defence.code, level2.user("grader2")).other_marks == []
-    with pytest.raises(ops.GradingError, match="还有评委"):
-        ops.confirm_panel(session, defence.code, level2.user("grader2"), "user:grader2")
+    assert task_view(session, defence.code, level2.user("grader1")).other_marks == []
+    assert task_view(session, defence.code, level2.user("grader2")).other_marks == []
+    with pytest.raises(GradingError, match="还有评委"):
+        confirm_panel(session, defence.code, level2.user("grader2"), "user:grader2")
     level2.score(defence, "grader2", SCORES_3[1])
     level2.score(defence, "grader3", SCORES_3[2])
-    with pytest.raises(ops.GradingError, match="只有答辩小组组长"):
-        ops.confirm_panel(session, defence.code, level2.user("grader1"), "user:grader1")
-    view = ops.task_view(session, defence.code, level2.user("grader2"))
+    with pytest.raises(GradingError, match="只有答辩小组组长"):
+        confirm_panel(session, defence.code, level2.user("grader1"), "user:grader1")
+    view = task_view(session, defence.code, level2.user("grader2"))
     assert sorted(m["total"] for m in view.other_marks) == [72, 80, 86] and view.panel_preview == 80
-    assert ops.task_view(session, defence.code, level2.user("grader1")).other_marks == []
-    ops.confirm_panel(session, defence.code, level2.user("grader2"), "user:grader2")
-    with pytest.raises(ops.GradingError):
-        ops.confirm_panel(session, defence.code, level2.user("grader2"), "user:grader2")
+    assert task_view(session, defence.code, level2.user("grader1")).other_marks == []
+    confirm_panel(session, defence.code, level2.user("grader2"), "user:grader2")
+    with pytest.raises(GradingError):
+        confirm_panel(session, defence.code, level2.user("grader2"), "user:grader2")
 
 
 # ---------------------------------------------------------------- level 2 end to end
@@ -142,7 +148,7 @@ def test_level_two_from_submission_to_a_released_result(app: Flask, session: Ses
     assert defence.code in setup and "答辩小组" in setup
 
     # Written paper and thesis: two graders each, the essay adjudicated.
-    assert ops.assign_tasks(session, level2.exam_session, [level2.uid("grader1"), level2.uid("grader2")],
+    assert assign_tasks(session, level2.exam_session, [level2.uid("grader1"), level2.uid("grader2")],
                             "user:chief") == 4
     tasks = {t.max_points: t for t in session.scalars(select(GradingTask).where(GradingTask.kind == "item"))}
     shorts = [t for t in session.scalars(select(GradingTask).where(GradingTask.kind == "item",
@@ -166,11 +172,11 @@ def test_level_two_from_submission_to_a_released_result(app: Flask, session: Ses
 
     # Defence: a panel of three, trimmed mean, chair confirms.
     panel = level2.panel("examiner1", "grader3", "chief", chair="examiner1")
-    ops.assign_panel(session, panel, [defence.code], "user:staff")
+    assign_panel(session, panel, [defence.code], "user:staff")
     for name, criteria in zip(["examiner1", "grader3", "chief"], SCORES_3, strict=True):
         level2.score(defence, name, criteria)
     assert session.scalar(select(Result).where(Result.part == "defence")) is None
-    ops.confirm_panel(session, defence.code, level2.user("examiner1"), "user:examiner1")
+    confirm_panel(session, defence.code, level2.user("examiner1"), "user:examiner1")
 
     session.expire_all()
     results = {r.part: r for r in session.scalars(select(Result).where(Result.superseded.is_(False)))}
@@ -206,14 +212,14 @@ def test_level_two_from_submission_to_a_released_result(app: Flask, session: Ses
     session.expire_all()
     new_tasks = session.scalars(select(GradingTask).where(GradingTask.round == 2)).all()
     assert len(new_tasks) == 3 and all(session.get(GradingTask, t.supersedes_id).superseded for t in new_tasks)
-    n = ops.assign_tasks(session, level2.exam_session,
+    n = assign_tasks(session, level2.exam_session,
                          [level2.uid(u) for u in ("grader1", "grader2", "grader3", "examiner2")], "user:chief")
     assert n == 3
     for t in new_tasks:
         graders = {a.grader_id for a in session.scalars(select(GradingTask).where(GradingTask.id == t.id)).one().assignments}
         assert graders == {level2.uid("grader3"), level2.uid("examiner2")}
     for t in new_tasks:
-        crit = [c["points"] * 0.9 for c in ops.criteria_of(session, t)]
+        crit = [c["points"] * 0.9 for c in criteria_of(session, t)]
         crit = [round(c * 2) / 2 for c in crit]
         level2.mark(t, "grader3", crit)
         level2.mark(t, "examiner2", crit)

@@ -11,9 +11,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam_server.grading import operations as ops
-from exam_server.grading.models import DEFENCE, SCAN, THESIS, GradingDocument, GradingTask
+from exam_server.core.models import User
+from exam_server.grading.assignment import assign_tasks
+from exam_server.grading.errors import GradingError
+from exam_server.grading.marking import submit_mark
+from exam_server.grading.models import DEFENCE, SCAN, THESIS, GradingDocument, GradingTask, Panel
+from exam_server.grading.queries import criteria_of
 from exam_server.grading.seed import seed_paper_sitting, seed_written_sitting
+from exam_server.grading.tasks import submit_thesis, upload_scans
 from exam_server.results.models import Result
 from exam_server.sessions.models import ExamSession
 
@@ -52,7 +57,7 @@ def test_scans_become_one_task_per_item_showing_the_pages(app: Flask, session: S
     assert [t.kind for t in tasks] == [SCAN] * 3 and {t.candidate_id for t in tasks} == {candidate_id}
     assert session.scalar(select(GradingDocument.original_name).limit(1)) == "陈志强-第1页.png"
 
-    ops.assign_tasks(session, exam_session, [seeded.staff["grader1"], seeded.staff["grader2"]], "user:chief")
+    assign_tasks(session, exam_session, [seeded.staff["grader1"], seeded.staff["grader2"]], "user:chief")
     grader = app.test_client()
     login(grader, "grader1")
     page = grader.get(f"/grading/tasks/{tasks[0].code}").get_data(as_text=True)
@@ -67,23 +72,23 @@ def test_scans_become_one_task_per_item_showing_the_pages(app: Flask, session: S
 
     # Once marked, the candidate's result is written like a typed paper's.
     for t in tasks:
-        crit = [c["points"] / 2 for c in ops.criteria_of(session, t)]
+        crit = [c["points"] / 2 for c in criteria_of(session, t)]
         for name in ("grader1", "grader2"):
-            ops.submit_mark(session, t.code, session.get(ops.User, seeded.staff[name]), crit, None, "", name)
+            submit_mark(session, t.code, session.get(User, seeded.staff[name]), crit, None, "", name)
     (result,) = session.scalars(select(Result)).all()
     assert result.candidate_id == candidate_id and result.score == 50.0 and result.part == "written"
-    with pytest.raises(ops.GradingError, match="已开始评阅"):
-        ops.upload_scans(session, exam_session, candidate_id, [("p.png", "image/png", PNG)], "user:staff")
+    with pytest.raises(GradingError, match="已开始评阅"):
+        upload_scans(session, exam_session, candidate_id, [("p.png", "image/png", PNG)], "user:staff")
 
 
 def test_scans_are_refused_for_papers_with_objective_items(session: Session) -> None:
     items = [{"type": "single", "stem": "单选（ ）", "options": ["甲", "乙"], "key": "A", "points": 1}]
     seeded = seed_paper_sitting(session, items, level=4, part="theory", hash_profile="low", code="OBJ")
     exam_session = session.get(ExamSession, seeded.exam_session_id)
-    with pytest.raises(ops.GradingError, match="须上机作答"):
-        ops.upload_scans(session, exam_session, seeded.candidate_ids[0], [("p.png", "image/png", PNG)], "user:staff")
-    with pytest.raises(ops.GradingError, match="不能上传"):
-        ops.upload_scans(session, exam_session, seeded.candidate_ids[0], [("p.gif", "image/gif", b"GIF")], "x")
+    with pytest.raises(GradingError, match="须上机作答"):
+        upload_scans(session, exam_session, seeded.candidate_ids[0], [("p.png", "image/png", PNG)], "user:staff")
+    with pytest.raises(GradingError, match="不能上传"):
+        upload_scans(session, exam_session, seeded.candidate_ids[0], [("p.gif", "image/gif", b"GIF")], "x")
 
 
 def test_a_thesis_upload_creates_the_thesis_and_defence_tasks(app: Flask, session: Session) -> None:
@@ -103,7 +108,7 @@ def test_a_thesis_upload_creates_the_thesis_and_defence_tasks(app: Flask, sessio
     assert (thesis.kind, defence.kind) == (THESIS, DEFENCE)
     assert thesis.title == "论文：论门卫管理" and thesis.rubric.level == 2 and defence.rubric.part == "defence"
     # Replacing it before grading starts keeps the same tasks.
-    again, _ = ops.submit_thesis(session, exam_session, seeded.candidate_ids[0], "论门卫管理（修订）",
+    again, _ = submit_thesis(session, exam_session, seeded.candidate_ids[0], "论门卫管理（修订）",
                                  ("t.txt", "text/plain", b"v2"), "user:staff")
     assert again.id == thesis.id and session.scalar(select(GradingDocument.data)) == b"v2"
     panel_form = staff.get(f"/grading/sessions/{exam_session.id}/setup").get_data(as_text=True)
@@ -111,7 +116,7 @@ def test_a_thesis_upload_creates_the_thesis_and_defence_tasks(app: Flask, sessio
     ids = [str(seeded.staff[n]) for n in ("grader1", "grader2", "examiner1")]
     assert staff.post(f"/grading/sessions/{exam_session.id}/panels",
                       data={"csrf_token": token, "name": "第一组", "member": ids, "chair": ids[2]}).status_code == 302
-    panel_id = session.scalar(select(ops.Panel.id))
+    panel_id = session.scalar(select(Panel.id))
     assert staff.post(f"/grading/sessions/{exam_session.id}/panels/{panel_id}/assign",
                       data={"csrf_token": token, "task": [defence.code]}).status_code == 302
     session.expire_all()

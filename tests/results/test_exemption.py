@@ -9,13 +9,9 @@ from sqlalchemy.orm import Session
 
 from exam_server.grading.seed import seed_paper_sitting, sit
 from exam_server.results.models import RELEASED, Result
-from exam_server.results.operations import (
-    EXEMPTION_RULE,
-    candidate_levels,
-    exam_date,
-    release_results,
-    score_session,
-)
+from exam_server.results.queries import candidate_levels
+from exam_server.results.release import release_results
+from exam_server.results.scoring import EXEMPTION_RULE, exam_date, score_session
 from exam_server.sessions.models import ExamSession
 from scoring.results import years_before
 

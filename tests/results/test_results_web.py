@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from exam_server.grading.models import GradingAssignment
 from exam_server.grading.seed import seed_paper_sitting, seed_written_sitting, sit, sit_written
 from exam_server.results.models import KeyCorrection, Result, ReviewRequest
-from exam_server.results.operations import request_review
+from exam_server.results.review_requests import request_review
 from item_bank.models import APPROVED, ItemVersion
 from item_bank.versions import ItemDraft, revise_item
 

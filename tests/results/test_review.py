@@ -7,14 +7,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.grading.seed import seed_paper_sitting, sit
+from exam_server.results.errors import ResultsError
 from exam_server.results.models import RELEASED, Result, ReviewRequest
-from exam_server.results.operations import (
-    ResultsError,
-    candidate_levels,
-    decide_review,
-    release_results,
-    request_review,
-)
+from exam_server.results.queries import candidate_levels
+from exam_server.results.release import release_results
+from exam_server.results.review_requests import decide_review, request_review
 
 PAPER = [{"type": "judge", "stem": f"判断 {i}", "options": ["正确", "错误"], "key": "A", "points": 1}
          for i in range(4)]

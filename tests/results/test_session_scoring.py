@@ -10,8 +10,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from exam_server.grading.seed import seed_paper_sitting, sit
+from exam_server.results.corrections import correct_key
+from exam_server.results.errors import ResultsError
 from exam_server.results.models import KeyCorrection, Result
-from exam_server.results.operations import ResultsError, correct_key, score_attempt, score_session
+from exam_server.results.scoring import score_attempt, score_session
 from exam_server.sessions.models import ExamSession
 from item_bank.audit import AuditEvent
 from item_bank.models import APPROVED, ItemVersion

@@ -1,0 +1,185 @@
+"""Reading results: a candidate's levels and outcomes, a sitting's results page, a result's history, the
+review requests (复核). Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from exam_server.results.models import (
+    RELEASED,
+    REVIEW_REGRADING,
+    REVIEW_SUBMITTED,
+    KeyCorrection,
+    Result,
+    ReviewRequest,
+)
+from exam_server.sessions.models import Candidate, ExamSession, Ticket
+from item_bank.audit import AuditEvent
+from scoring.results import LevelOutcome, level_outcome, required_parts
+
+OPEN_REVIEW_STATUSES = (REVIEW_SUBMITTED, REVIEW_REGRADING)
+PARTS = ("theory", "skill", "written", "defence")
+
+
+@dataclass
+class LevelView:
+    """A candidate's result at one level: the part results that count and the level outcome."""
+
+    level: int
+    parts: dict[str, Result]
+    outcome: LevelOutcome
+
+
+def _counts_over(row: Result, have: Result | None) -> bool:
+    # An exemption and a sat paper can both be current for level-5 theory: the exemption counts,
+    # else the newest row does.
+    return have is None or (row.exempt, row.id) > (have.exempt, have.id)
+
+
+def _latest_per_part(rows: Iterable[Result]) -> dict[tuple[int, str], Result]:
+    """Per (level, part) the row that counts: an exemption if there is one, else the newest score."""
+    latest: dict[tuple[int, str], Result] = {}
+    for row in rows:
+        key = (row.level, row.part)
+        if _counts_over(row, latest.get(key)):
+            latest[key] = row
+    return latest
+
+
+def _results_of(candidate_id: int, released_only: bool) -> Select[tuple[Result]]:
+    query = select(Result).where(Result.candidate_id == candidate_id)
+    return query.where(Result.status == RELEASED) if released_only else query.where(Result.superseded.is_(False))
+
+
+def sat_scores(session: Session, candidate_id: int, released_only: bool = True) -> dict[tuple[int, str], Result]:
+    """The newest scored (not exempt) result per (level, part): shown beside an exemption, never counted."""
+    out: dict[tuple[int, str], Result] = {}
+    for row in session.scalars(_results_of(candidate_id, released_only).where(Result.exempt.is_(False))):
+        key = (row.level, row.part)
+        if key not in out or row.id > out[key].id:
+            out[key] = row
+    return out
+
+
+def candidate_levels(session: Session, candidate_id: int, released_only: bool = True) -> list[LevelView]:
+    """Per level, the newest result of each required part (released ones only, for the candidate) and the outcome."""
+    latest = _latest_per_part(session.scalars(_results_of(candidate_id, released_only)))
+    views = []
+    for level in sorted({lv for lv, _ in latest}, reverse=True):
+        parts = {p: latest[(level, p)] for p in required_parts(level) if (level, p) in latest}
+        outcome = level_outcome(
+            level,
+            {p: r.score for p, r in parts.items() if not r.exempt},
+            exemptions=[p for p, r in parts.items() if r.exempt],
+        )
+        views.append(LevelView(level, parts, outcome))
+    return views
+
+
+def session_results(session: Session, session_id: int) -> list[Result]:
+    """The current results of a session (one per candidate and part), by candidate."""
+    return list(session.scalars(
+        select(Result).where(Result.session_id == session_id, Result.superseded.is_(False))
+        .order_by(Result.candidate_id, Result.part)
+    ))
+
+
+def result_history(session: Session, result: Result) -> list[Result]:
+    """`result` and every result it superseded, newest first."""
+    chain = [result]
+    seen = {result.id}
+    while chain[-1].supersedes_id is not None and chain[-1].supersedes_id not in seen:
+        older = session.get(Result, chain[-1].supersedes_id)
+        if older is None:
+            break
+        seen.add(older.id)
+        chain.append(older)
+    return chain
+
+
+def open_reviews(session: Session) -> list[ReviewRequest]:
+    """Review requests not finished yet, oldest first."""
+    return list(session.scalars(
+        select(ReviewRequest).where(ReviewRequest.status.in_(OPEN_REVIEW_STATUSES)).order_by(ReviewRequest.id)
+    ))
+
+
+# ---------------------------------------------------------------- what the screens show
+
+
+@dataclass
+class SittingResults:
+    """The centre's results page of a sitting: per candidate the part results that count and the sat scores
+    beside them, the level outcomes, the key corrections and how many results wait for release."""
+
+    tickets: list[Ticket]
+    by_candidate: dict[int, dict[str, Result]]
+    sat: dict[int, dict[str, Result]]
+    outcomes: dict[int, LevelView | None]
+    corrections: list[KeyCorrection]
+    provisional: int
+    parts: list[str]
+
+
+def sitting_results(session: Session, exam_session: ExamSession) -> SittingResults:
+    """What the centre's results page of `exam_session` shows."""
+    session_id = exam_session.id
+    tickets = list(session.scalars(select(Ticket).where(Ticket.session_id == session_id).order_by(Ticket.number)))
+    by_candidate: dict[int, dict[str, Result]] = defaultdict(dict)
+    sat: dict[int, dict[str, Result]] = defaultdict(dict)
+    for r in session_results(session, session_id):
+        if _counts_over(r, by_candidate[r.candidate_id].get(r.part)):
+            by_candidate[r.candidate_id][r.part] = r
+        if not r.exempt:
+            sat[r.candidate_id][r.part] = r
+    outcomes = {
+        t.candidate_id: next((v for v in candidate_levels(session, t.candidate_id, released_only=False)
+                              if v.level == exam_session.level), None)
+        for t in tickets
+    }
+    corrections = list(session.scalars(
+        select(KeyCorrection).where(KeyCorrection.session_id == session_id).order_by(KeyCorrection.id)
+    ))
+    provisional = sum(1 for parts in by_candidate.values() for r in parts.values() if r.status != RELEASED)
+    parts = [p for p in PARTS if any(p in got for got in by_candidate.values()) or p == exam_session.part]
+    return SittingResults(tickets, by_candidate, sat, outcomes, corrections, provisional, parts)
+
+
+def candidate_names_by_attempt(session: Session, session_id: int) -> dict[int, str]:
+    """The candidate's name behind each scored attempt of a sitting (for a key correction's report)."""
+    return {
+        a_id: name for a_id, name in session.execute(
+            select(Result.attempt_id, Candidate.name).join(Candidate, Candidate.id == Result.candidate_id)
+            .where(Result.session_id == session_id, Result.attempt_id.is_not(None))
+        )
+    }
+
+
+def history_events(session: Session, chain: list[Result]) -> tuple[list[AuditEvent], list[ReviewRequest]]:
+    """The audit rows and the review requests of a result's chain, oldest first."""
+    events = list(session.scalars(
+        select(AuditEvent).where(AuditEvent.entity == "result", AuditEvent.entity_id.in_([str(r.id) for r in chain]))
+        .order_by(AuditEvent.id)
+    ))
+    reviews = list(session.scalars(
+        select(ReviewRequest).where(ReviewRequest.result_id.in_([r.id for r in chain])).order_by(ReviewRequest.id)
+    ))
+    return events, reviews
+
+
+def recent_reviews(session: Session, limit: int = 200) -> list[ReviewRequest]:
+    """The newest review requests first."""
+    return list(session.scalars(select(ReviewRequest).order_by(ReviewRequest.id.desc()).limit(limit)))
+
+
+def reviews_of(session: Session, candidate_id: int) -> list[ReviewRequest]:
+    """A candidate's review requests, newest first."""
+    return list(session.scalars(
+        select(ReviewRequest).where(ReviewRequest.candidate_id == candidate_id).order_by(ReviewRequest.id.desc())
+    ))

@@ -1,0 +1,552 @@
+"""Turning attempts into results: one attempt at submit, a whole sitting at once, a result people's final
+marks complete, and the level-5 theory exemption.
+
+Every result is computed from stored data only (responses, the locked form, the sitting's key corrections,
+final marks), so scoring again gives the same numbers. A result is never edited: a different outcome is a
+new row that supersedes the old one, which stays.
+
+Items people grade become grading tasks through the pipeline: scoring sends `attempt_scored` with the items
+still without a final mark, and grading creates their tasks (exam_server/pipeline.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from exam_server.core.signals import attempt_scored
+from exam_server.core.timefmt import DISPLAY_ZONE
+from exam_server.delivery.models import SCORED, SUBMITTED, Attempt
+from exam_server.delivery.states import check_transition
+from exam_server.grading.models import DEFENCE, FINAL, THESIS, GradingTask
+from exam_server.grading.rules import GradingRules, rules_of
+from exam_server.results.answers import CHUNK, SCORABLE, score_rows, session_points
+from exam_server.results.bulk import insert_rows
+from exam_server.results.errors import ResultsError
+from exam_server.results.models import (
+    PROVISIONAL,
+    RELEASED,
+    REVIEW_DONE,
+    REVIEW_REGRADING,
+    Result,
+    ReviewRequest,
+)
+from exam_server.results.plan import (
+    HumanItem,
+    PlanError,
+    ScoringPlan,
+    build_plan,
+    corrections_of,
+    sitting_plan,
+)
+from exam_server.sessions.models import Candidate, ExamSession, Ticket
+from item_bank.audit import AuditEvent, audit
+from item_bank.db import utcnow
+from scoring.results import ResultChange, diff_results, part_passed, theory_exemption
+from scoring.rules import weighted_part_score
+
+EXEMPTION_RULE = "保安员证发证不满 3 年，五级理论知识免试"
+
+
+# ---------------------------------------------------------------- small facts
+
+
+def exam_date(exam_session: ExamSession) -> dt.date:
+    """The calendar day of the sitting in Beijing time (the date rules such as the exemption use)."""
+    return exam_session.starts_at.astimezone(DISPLAY_ZONE).date()
+
+
+def is_exempt(candidate: Candidate, exam_session: ExamSession) -> bool:
+    """True when the candidate is exempt from the level-5 theory part at this sitting."""
+    if exam_session.level != 5:
+        return False
+    try:
+        return theory_exemption(5, candidate.guard_cert_date, exam_date(exam_session))
+    except ValueError:
+        # A certificate dated after the exam is a data error; it never earns an exemption.
+        return False
+
+
+def grading_rules(exam_session: ExamSession) -> GradingRules:
+    """The grading and section-weight rules of the session's blueprint."""
+    return rules_of(exam_session)
+
+
+def exemption_fields(candidate: Candidate, exam_session: ExamSession) -> dict[str, Any]:
+    """A theory exemption as the fields of a result: no score, passed, and the dates it rests on."""
+    return {
+        "score": None,
+        "points": None,
+        "max_points": None,
+        "passed": True,
+        "exempt": True,
+        "detail": {},
+        "basis": {
+            "exemption": "theory",
+            "rule": EXEMPTION_RULE,
+            "guard_cert_no": candidate.guard_cert_no,
+            "guard_cert_date": candidate.guard_cert_date.isoformat(),
+            "exam_date": exam_date(exam_session).isoformat(),
+        },
+    }
+
+
+def score_fields(
+    plan: ScoringPlan, row: Sequence[float] | np.ndarray, rules: GradingRules, pass_mark: float
+) -> dict[str, Any]:
+    """One attempt's complete points row as the fields of a result."""
+    earned, score = plan.part_score(row, rules.section_weights)
+    basis: dict[str, Any] = {"form_id": plan.form_id}
+    if plan.corrections:
+        basis["corrections"] = [list(c) for c in plan.corrections]
+    if rules.section_weights:
+        basis["section_weights"] = rules.section_weights
+    return {
+        "score": score,
+        "points": earned,
+        "max_points": plan.max_points,
+        "passed": part_passed(score, pass_mark),
+        "exempt": False,
+        "detail": plan.detail(row),
+        "basis": basis,
+    }
+
+
+def _same(previous: Result | Any, fields: dict[str, Any]) -> bool:
+    return (
+        bool(previous.exempt) == fields["exempt"]
+        and previous.score == fields["score"]
+        and bool(previous.passed) == fields["passed"]
+        and (previous.detail or {}) == fields["detail"]
+    )
+
+
+def store_result(
+    session: Session,
+    *,
+    candidate_id: int,
+    exam_session: ExamSession,
+    attempt_id: int | None,
+    part: str,
+    fields: dict[str, Any],
+    previous: Result | None,
+    reason: str,
+    actor: str,
+    force: bool = False,
+    status: str = PROVISIONAL,
+) -> Result:
+    """Record `fields` as the current result, superseding `previous`; an unchanged result is kept as it is."""
+    if previous is not None and not force and _same(previous, fields):
+        return previous
+    now = utcnow()
+    result = Result(
+        candidate_id=candidate_id,
+        session_id=exam_session.id,
+        attempt_id=attempt_id,
+        level=exam_session.level,
+        part=part,
+        status=status,
+        released_at=now if status == RELEASED else None,
+        supersedes_id=previous.id if previous is not None else None,
+        reason=reason[:500],
+        created_at=now,
+        **fields,
+    )
+    if previous is not None:
+        previous.superseded = True
+    session.add(result)
+    session.flush()
+    audit(
+        session, actor, "result.record", "result", result.id,
+        before={"result_id": previous.id, "score": previous.score, "exempt": previous.exempt} if previous else None,
+        after={"attempt_id": attempt_id, "part": part, "score": result.score, "points": result.points,
+               "exempt": result.exempt, "passed": result.passed, "status": status},
+        reason=reason[:500],
+    )
+    return result
+
+
+def _mark_scored(attempt: Attempt) -> None:
+    if attempt.status == SUBMITTED:
+        check_transition("score", attempt.status, SCORED)
+        attempt.status = SCORED
+
+
+# ---------------------------------------------------------------- a review's regrade completes here
+
+
+def _open_regrade(session: Session, result: Result | None) -> ReviewRequest | None:
+    if result is None:
+        return None
+    return session.scalar(
+        select(ReviewRequest).where(ReviewRequest.result_id == result.id, ReviewRequest.status == REVIEW_REGRADING)
+    )
+
+
+def close_review(session: Session, review: ReviewRequest, outcome: Result, actor: str, note: str = "") -> None:
+    """A review (复核) is done: `outcome` is the result it led to (flushes nothing, audits)."""
+    review.status = REVIEW_DONE
+    review.outcome_result_id = outcome.id
+    review.decided_at = utcnow()
+    review.decided_by = review.decided_by or actor
+    if note:
+        review.note = note
+    audit(session, actor, "review.done", "review_request", review.id,
+          after={"outcome_result_id": outcome.id, "score": outcome.score}, reason=review.note)
+
+
+def _store_completed(
+    session: Session, fields: dict[str, Any], previous: Result | None, reason: str, actor: str, **where: Any
+) -> Result:
+    """Store a result that became complete; if its old result awaits a review's regrade, the new one is that
+    review's outcome (released at once, even when the numbers did not change)."""
+    review = _open_regrade(session, previous)
+    extra: dict[str, Any] = {}
+    if review is not None:
+        extra = {"force": True, "status": RELEASED}
+        reason = f"复核 #{review.id}：重新评阅后定分"
+    result = store_result(session, fields=fields, previous=previous, reason=reason, actor=actor, **where, **extra)
+    if review is not None:
+        close_review(session, review, result, actor)
+    return result
+
+
+# ---------------------------------------------------------------- one attempt (the submit path)
+
+
+def score_attempt(session: Session, attempt: Attempt, actor: str, reason: str = "评分") -> Result | None:
+    """Score `attempt` from its stored responses, the locked form, key corrections and final marks.
+
+    Runs inside the submit transaction (flushes, never commits). While items graded by people have no
+    final mark, `attempt_scored` asks for their grading tasks and None is returned; grading completes the
+    result. Scoring again with the same data keeps the same result; different numbers supersede it.
+    """
+    exam_session = attempt.session
+    previous = session.scalar(
+        select(Result).where(Result.attempt_id == attempt.id, Result.superseded.is_(False)).order_by(Result.id.desc())
+    )
+    plan = sitting_plan(session, attempt.form_id, attempt.session_id)
+    row = score_rows(session, plan, [attempt.id])[0]
+    if plan.has_human_items and np.isnan(row).any():
+        missing = [h for h in plan.human if math.isnan(row[h.column])]
+        attempt_scored.send(session, attempt=attempt, result=None, human_items=missing, actor=actor)
+        return None
+    fields = score_fields(plan, row, grading_rules(exam_session), exam_session.blueprint.pass_mark)
+    result = _store_completed(
+        session, fields, previous, reason, actor, candidate_id=attempt.candidate_id, exam_session=exam_session,
+        attempt_id=attempt.id, part=exam_session.part,
+    )
+    _mark_scored(attempt)
+    attempt_scored.send(session, attempt=attempt, result=result, human_items=[], actor=actor)
+    return result
+
+
+# ---------------------------------------------------------------- a whole sitting
+
+
+@dataclass
+class ScoringReport:
+    """What scoring a session did: results written, unchanged, waiting for people, and what changed why."""
+
+    session_code: str
+    attempts: int = 0
+    written: int = 0
+    unchanged: int = 0
+    exempt: int = 0
+    awaiting_grading: int = 0
+    tasks_created: int = 0
+    changes: list[ResultChange] = field(default_factory=list)
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    def lines(self) -> list[str]:
+        """The report as Chinese lines for the CLI and the staff page."""
+        head = "（试算，未保存）" if self.dry_run else ""
+        out = [
+            f"考试场次 {self.session_code}{head}：作答记录 {self.attempts} 份，新成绩 {self.written} 条，"
+            f"未变 {self.unchanged} 条，新记免试 {self.exempt} 人，待人工评阅 {self.awaiting_grading} 份"
+            f"（新建阅卷任务 {self.tasks_created} 个），用时 {self.seconds:.2f} 秒",
+        ]
+        for change in self.changes:
+            out.append(f"  作答记录 {change.attempt}: {change.reason}")
+        return out
+
+
+@dataclass
+class _Pending:
+    """What scoring a sitting will write: new result rows, the rows they supersede, the attempts scored, and
+    the attempts waiting for people with the items they wait on."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    superseded: list[int] = field(default_factory=list)
+    scored: list[int] = field(default_factory=list)
+    waiting: list[tuple[int, list[HumanItem]]] = field(default_factory=list)
+
+
+def score_session(
+    session: Session,
+    exam_session: ExamSession,
+    actor: str,
+    *,
+    reason: str = "评分",
+    dry_run: bool = False,
+    extra_corrections: Iterable[tuple[int, int]] = (),
+    replace: bool = False,
+) -> ScoringReport:
+    """Score every submitted attempt of a session at once (vectorised per form) and write the results.
+
+    Attempts whose numbers have not changed keep their result; changed ones get a new row superseding
+    the old with the item-by-item reason. Level-5 candidates exempt from theory get an exemption.
+    With `dry_run` nothing is written and the report says what would change. `extra_corrections` are
+    applied after the stored ones (`replace`: instead of stored ones for the same version). Commits.
+    """
+    started = time.perf_counter()
+    report = ScoringReport(exam_session.code, dry_run=dry_run)
+    extra = tuple(extra_corrections)
+    stored = corrections_of(session, exam_session.id)
+    if replace:
+        fixed = {old for old, _ in extra}
+        stored = tuple(c for c in stored if c[0] not in fixed)
+    corrections = stored + extra
+    try:
+        pending = _score_forms(session, exam_session, corrections, reason, report)
+        if dry_run:
+            session.rollback()
+        else:
+            _write(session, exam_session, pending, report, actor)
+            report.seconds = time.perf_counter() - started
+            audit(session, actor, "score_session", "exam_session", exam_session.id,
+                  after={"attempts": report.attempts, "written": report.written, "unchanged": report.unchanged,
+                         "exempt": report.exempt, "awaiting_grading": report.awaiting_grading,
+                         "changed": [int(c.attempt) for c in report.changes],
+                         "corrections": [list(c) for c in corrections]},
+                  reason=reason)
+            session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _score_forms(
+    session: Session, exam_session: ExamSession, corrections: tuple[tuple[int, int], ...], reason: str,
+    report: ScoringReport,
+) -> _Pending:
+    """Score each form's attempts of the sitting at once; compare with the current results (writes nothing)."""
+    rules = grading_rules(exam_session)
+    pass_mark = exam_session.blueprint.pass_mark
+    attempts = session.execute(
+        select(Attempt.id, Attempt.form_id, Attempt.candidate_id)
+        .where(Attempt.session_id == exam_session.id, Attempt.status.in_(SCORABLE))
+        .order_by(Attempt.id)
+    ).all()
+    report.attempts = len(attempts)
+    current: dict[int, Any] = {
+        row.attempt_id: row
+        for row in session.execute(
+            select(Result.id, Result.attempt_id, Result.score, Result.detail, Result.exempt, Result.passed)
+            .where(Result.session_id == exam_session.id, Result.superseded.is_(False), Result.attempt_id.is_not(None))
+        )
+    }
+    by_form: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for attempt_id, form_id, candidate_id in attempts:
+        by_form[form_id].append((attempt_id, candidate_id))
+    pending = _Pending()
+    now = utcnow()
+    for form_id, group in by_form.items():
+        try:
+            plan = build_plan(session, form_id, corrections)
+        except PlanError as exc:
+            raise ResultsError(str(exc)) from None
+        matrix = session_points(session, exam_session.id, form_id, plan, [a for a, _ in group]).tolist()
+        old_detail: dict[int, dict[str, float]] = {}
+        new_detail: dict[int, dict[str, float]] = {}
+        form_rows: list[dict[str, Any]] = []
+        for (attempt_id, candidate_id), row in zip(group, matrix, strict=True):
+            missing = [h for h in plan.human if math.isnan(row[h.column])]
+            if missing:
+                report.awaiting_grading += 1
+                pending.waiting.append((attempt_id, missing))
+                continue
+            fields = score_fields(plan, row, rules, pass_mark)
+            prev = current.get(attempt_id)
+            pending.scored.append(attempt_id)
+            if prev is not None and _same(prev, fields):
+                report.unchanged += 1
+                continue
+            if prev is not None:
+                pending.superseded.append(prev.id)
+                old_detail[attempt_id] = dict(prev.detail or {})
+                new_detail[attempt_id] = fields["detail"]
+            form_rows.append({
+                "candidate_id": candidate_id, "session_id": exam_session.id, "attempt_id": attempt_id,
+                "level": exam_session.level, "part": exam_session.part, "status": PROVISIONAL,
+                "supersedes_id": prev.id if prev is not None else None, "superseded": False,
+                "reason": reason, "created_at": now, **fields,
+            })
+        change_reason: dict[int, str] = {}
+        for change in diff_results(old_detail, new_detail, max_points=plan.max_points, pass_mark=pass_mark):
+            report.changes.append(change)
+            change_reason[int(change.attempt)] = f"{reason}：{change.reason}"
+        for row_ in form_rows:
+            if row_["attempt_id"] in change_reason:
+                row_["reason"] = change_reason[row_["attempt_id"]][:500]
+        pending.rows.extend(form_rows)
+    report.changes.sort(key=lambda c: int(c.attempt))
+    return pending
+
+
+def _write(session: Session, exam_session: ExamSession, pending: _Pending, report: ScoringReport, actor: str) -> None:
+    """Write what `_score_forms` found: tasks asked for, superseded rows, new results and their audit rows
+    (in bulk), attempts moved to scored, and the missing theory exemptions."""
+    for attempt_id, missing in pending.waiting:
+        attempt = session.get(Attempt, attempt_id)
+        replies = attempt_scored.send(session, attempt=attempt, result=None, human_items=missing, actor=actor)
+        report.tasks_created += sum(len(created or ()) for _receiver, created in replies)
+    for start in range(0, len(pending.superseded), CHUNK):
+        session.execute(
+            update(Result).where(Result.id.in_(pending.superseded[start:start + CHUNK])).values(superseded=True)
+        )
+    if pending.rows:
+        _insert_results(session, exam_session, pending.rows, actor)
+        report.written = len(pending.rows)
+    check_transition("score", SUBMITTED, SCORED)
+    for start in range(0, len(pending.scored), CHUNK):
+        session.execute(
+            update(Attempt)
+            .where(Attempt.id.in_(pending.scored[start:start + CHUNK]), Attempt.status == SUBMITTED)
+            .values(status=SCORED)
+        )
+    report.exempt = record_missing_exemptions(session, exam_session, actor)
+
+
+def _insert_results(session: Session, exam_session: ExamSession, rows: list[dict[str, Any]], actor: str) -> None:
+    # Core inserts on the session's connection: the ORM's bulk path costs more than the writing.
+    result_table, audit_table = Result.__table__, AuditEvent.__table__
+    connection = session.connection()
+    insert_rows(connection, result_table, rows)
+    # Ids read back in one query (RETURNING in parameter order runs row by row on SQLite).
+    id_of = dict(connection.execute(
+        select(result_table.c.attempt_id, result_table.c.id).where(
+            result_table.c.session_id == exam_session.id, result_table.c.superseded.is_(False),
+            result_table.c.attempt_id.is_not(None), result_table.c.exempt.is_(False),
+        )
+    ).all())
+    ids = [id_of[row["attempt_id"]] for row in rows]
+    now = rows[0]["created_at"]
+    insert_rows(connection, audit_table, [
+        {
+            "at": now, "actor": actor, "action": "result.record", "entity": "result", "entity_id": str(rid),
+            "before": {"result_id": row["supersedes_id"]} if row["supersedes_id"] else None,
+            "after": {"attempt_id": row["attempt_id"], "part": row["part"], "score": row["score"],
+                      "points": row["points"], "exempt": row["exempt"], "passed": row["passed"]},
+            "reason": row["reason"],
+        }
+        for rid, row in zip(ids, rows, strict=True)
+    ])
+
+
+def record_missing_exemptions(session: Session, exam_session: ExamSession, actor: str) -> int:
+    """Record the theory exemption of every exempt level-5 candidate of the sitting who has none yet.
+
+    The exemption is its own result row (no score). A theory paper an exempt candidate chose to sit
+    keeps its score as a fact, but the level outcome counts the exemption (see `candidate_levels`).
+    """
+    if exam_session.level != 5:
+        return 0
+    candidates = {
+        c.id: c for c in session.scalars(
+            select(Candidate).join(Ticket, Ticket.candidate_id == Candidate.id)
+            .where(Ticket.session_id == exam_session.id)
+        )
+    }
+    exempt_ids = {cid for cid, c in candidates.items() if is_exempt(c, exam_session)}
+    if not exempt_ids:
+        return 0
+    have = set(session.scalars(
+        select(Result.candidate_id).where(
+            Result.candidate_id.in_(list(exempt_ids)), Result.level == 5, Result.part == "theory",
+            Result.exempt.is_(True), Result.superseded.is_(False),
+        )
+    ))
+    added = 0
+    for candidate_id in sorted(exempt_ids - have):
+        store_result(session, candidate_id=candidate_id, exam_session=exam_session, attempt_id=None, part="theory",
+                     fields=exemption_fields(candidates[candidate_id], exam_session), previous=None,
+                     reason=EXEMPTION_RULE, actor=actor)
+        added += 1
+    return added
+
+
+# ---------------------------------------------------------------- people's marks into results
+
+
+def complete_from_grading(session: Session, task: GradingTask, actor: str) -> Result | None:
+    """A grading task became final: write the result it completes, if every part of it is now known (flushes)."""
+    if task.kind in (THESIS, DEFENCE):
+        return complete_defence(session, task.session_id, task.candidate_id, actor)
+    if task.attempt_id is None:
+        return None
+    attempt = session.get(Attempt, task.attempt_id)
+    return score_attempt(session, attempt, actor, reason="阅卷定分") if attempt is not None else None
+
+
+def defence_fields(session: Session, exam_session: ExamSession, candidate_id: int) -> dict[str, Any] | None:
+    """The levels 2-1 "defence" part (thesis + defence) from the final marks, or None while one is missing."""
+    tasks = {
+        t.kind: t
+        for t in session.scalars(
+            select(GradingTask).where(
+                GradingTask.session_id == exam_session.id, GradingTask.candidate_id == candidate_id,
+                GradingTask.kind.in_((THESIS, DEFENCE)), GradingTask.superseded.is_(False),
+            )
+        )
+    }
+    thesis, defence = tasks.get(THESIS), tasks.get(DEFENCE)
+    if thesis is None or defence is None or thesis.status != FINAL or defence.status != FINAL:
+        return None
+    weights = grading_rules(exam_session).defence_weights
+    score = weighted_part_score(
+        {"thesis": thesis.final_mark, "defence": defence.final_mark},
+        {"thesis": thesis.max_points, "defence": defence.max_points},
+        weights,
+    )
+    return {
+        "score": score,
+        "points": score,
+        "max_points": 100.0,
+        "passed": part_passed(score, exam_session.blueprint.pass_mark),
+        "exempt": False,
+        "detail": {"thesis": float(thesis.final_mark), "defence": float(defence.final_mark)},
+        "basis": {
+            "weights": weights,
+            "thesis": {"task": thesis.code, "max_points": thesis.max_points, "rule": thesis.final_rule},
+            "defence": {"task": defence.code, "max_points": defence.max_points, "rule": defence.final_rule},
+        },
+    }
+
+
+def complete_defence(session: Session, session_id: int, candidate_id: int, actor: str) -> Result | None:
+    """Write the thesis-and-defence result of a level 2-1 candidate once both are final (flushes)."""
+    exam_session = session.get(ExamSession, session_id)
+    if exam_session is None:
+        return None
+    fields = defence_fields(session, exam_session, candidate_id)
+    if fields is None:
+        return None
+    previous = session.scalar(
+        select(Result).where(Result.session_id == session_id, Result.candidate_id == candidate_id,
+                             Result.part == "defence", Result.superseded.is_(False))
+    )
+    return _store_completed(session, fields, previous, "论文与答辩定分", actor, candidate_id=candidate_id,
+                            exam_session=exam_session, attempt_id=None, part="defence")
