@@ -23,6 +23,7 @@ from exam_server.delivery.notify import push_attempt_state, push_seat
 from exam_server.delivery.paper import attempt_may_show, render_attempt_json
 from exam_server.extensions import db
 from item_bank.media import get_media
+from item_bank.types import client_catalogue
 
 blueprint = Blueprint("delivery", __name__)
 
@@ -37,7 +38,8 @@ def current_attempt() -> Attempt | None:
 def exam_page() -> str:
     attempt = current_attempt()
     ticket = current_user.ticket
-    return render_template("delivery/exam.html", attempt=attempt, ticket=ticket, exam_session=ticket.session)
+    return render_template("delivery/exam.html", attempt=attempt, ticket=ticket, exam_session=ticket.session,
+                           item_types=client_catalogue())
 
 
 @blueprint.get("/api/attempt")

@@ -13,7 +13,9 @@
   var attemptId = parseInt(app.dataset.attemptId, 10);
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var $ = function (id) { return document.getElementById(id); };
-  var TYPE_LABELS = { single: "单选题", multiple: "多选题", judge: "判断题", fill: "填空题", short: "简答题", essay: "论述题" };
+  // Each item type's label, renderer and hint, from the server's registry of types
+  // (item_bank.types.client_catalogue): this page knows renderers, never type names.
+  var TYPES = JSON.parse(app.dataset.itemTypes || "{}");
   var LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
   var ACK_TIMEOUT_MS = 6000;
 
@@ -332,33 +334,48 @@
   function render() {
     var item = state.items[state.index]; if (!item) return;
     $("q-number").textContent = "第 " + (state.index + 1) + " 题 / 共 " + state.items.length + " 题";
-    $("q-type").textContent = TYPE_LABELS[item.type] || item.type;
+    $("q-type").textContent = typeOf(item).label;
     $("q-points").textContent = "（" + item.points + " 分）";
     renderStimulus(item);
     $("q-stem").textContent = item.stem;
     var pics = $("q-media"); pics.innerHTML = "";
     (item.media || []).forEach(function (m) { pics.appendChild(image(m)); });
     var box = $("q-options"); box.innerHTML = "";
-    var value = valueOf(item);
-    if (item.options && item.options.length) {
-      var multi = item.type === "multiple";
-      box.setAttribute("role", multi ? "group" : "radiogroup");
-      item.options.forEach(function (opt, pos) {
-        var chosen = value ? value.indexOf(opt.id) >= 0 : false;
-        var b = document.createElement("button");
-        b.type = "button"; b.className = "option" + (chosen ? " chosen" : "");
-        b.setAttribute(multi ? "aria-pressed" : "aria-checked", chosen ? "true" : "false");
-        if (!multi) b.setAttribute("role", "radio");
-        b.dataset.option = opt.id;
-        var mark = document.createElement("span"); mark.className = "opt-mark"; mark.textContent = multi ? (chosen ? "☑" : "☐") : (chosen ? "●" : "○");
-        var letter = document.createElement("span"); letter.className = "opt-letter"; letter.textContent = LETTERS[pos] + ".";
-        var text = document.createElement("span"); text.className = "opt-text"; text.textContent = opt.text;
-        b.appendChild(mark); b.appendChild(letter); b.appendChild(text);
-        b.addEventListener("click", function () { choose(item, opt.id); });
-        box.appendChild(b);
-      });
-      if (multi) { var hint = document.createElement("p"); hint.className = "hint"; hint.textContent = "多选题：可选择多个选项，再点一次可取消。"; box.appendChild(hint); }
-    } else if (item.type === "fill") {
+    var kind = typeOf(item);
+    (RENDERERS[kind.renderer] || RENDERERS.text)(item, box, valueOf(item), kind);
+    $("btn-flag").textContent = state.flags[item.item_id] ? "取消标记" : "标记本题";
+    $("btn-flag").classList.toggle("on", !!state.flags[item.item_id]);
+    $("btn-prev").disabled = state.index === 0;
+    $("btn-next").disabled = state.index === state.items.length - 1;
+    renderSaved(); refreshNavigator();
+  }
+
+  function typeOf(item) { return TYPES[item.type] || { label: item.type, renderer: "text", hint: "" }; }
+
+  // ------------------------------------------------------------ renderers (one per ItemType.renderer)
+  function renderOptions(item, box, value, kind, multi) {
+    box.setAttribute("role", multi ? "group" : "radiogroup");
+    (item.options || []).forEach(function (opt, pos) {
+      var chosen = value ? value.indexOf(opt.id) >= 0 : false;
+      var b = document.createElement("button");
+      b.type = "button"; b.className = "option" + (chosen ? " chosen" : "");
+      b.setAttribute(multi ? "aria-pressed" : "aria-checked", chosen ? "true" : "false");
+      if (!multi) b.setAttribute("role", "radio");
+      b.dataset.option = opt.id;
+      var mark = document.createElement("span"); mark.className = "opt-mark"; mark.textContent = multi ? (chosen ? "☑" : "☐") : (chosen ? "●" : "○");
+      var letter = document.createElement("span"); letter.className = "opt-letter"; letter.textContent = LETTERS[pos] + ".";
+      var text = document.createElement("span"); text.className = "opt-text"; text.textContent = opt.text;
+      b.appendChild(mark); b.appendChild(letter); b.appendChild(text);
+      b.addEventListener("click", function () { choose(item, opt.id, multi); });
+      box.appendChild(b);
+    });
+    if (kind.hint) { var hint = document.createElement("p"); hint.className = "hint"; hint.textContent = kind.hint; box.appendChild(hint); }
+  }
+
+  var RENDERERS = {
+    "single-choice": function (item, box, value, kind) { renderOptions(item, box, value, kind, false); },
+    "multiple-choice": function (item, box, value, kind) { renderOptions(item, box, value, kind, true); },
+    blanks: function (item, box, value) {
       var n = item.blanks || 1, vals = Array.isArray(value) ? value : [];
       for (var k = 0; k < n; k++) {
         var inp = document.createElement("input"); inp.className = "blank"; inp.value = vals[k] || "";
@@ -369,19 +386,15 @@
         });
         box.appendChild(inp);
       }
-    } else {
+    },
+    text: function (item, box, value) {
       var ta = document.createElement("textarea"); ta.className = "essay"; ta.rows = 12; ta.value = value || "";
       var timer = null;
       ta.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(function () { answer(item, ta.value || null); }, 1500); });
       ta.addEventListener("blur", function () { clearTimeout(timer); if ((valueOf(item) || "") !== ta.value) answer(item, ta.value || null); });
       box.appendChild(ta);
     }
-    $("btn-flag").textContent = state.flags[item.item_id] ? "取消标记" : "标记本题";
-    $("btn-flag").classList.toggle("on", !!state.flags[item.item_id]);
-    $("btn-prev").disabled = state.index === 0;
-    $("btn-next").disabled = state.index === state.items.length - 1;
-    renderSaved(); refreshNavigator();
-  }
+  };
 
   function image(m) {
     var img = document.createElement("img"); img.src = m.url; img.alt = m.name || "题目图片"; img.className = "q-image";
@@ -413,9 +426,9 @@
 
   function showSaveError(message) { var el = $("q-saved"); el.textContent = message; el.className = "q-saved error"; }
 
-  function choose(item, optionId) {
+  function choose(item, optionId, multi) {
     var value = valueOf(item);
-    if (item.type === "multiple") {
+    if (multi) {
       var set = (value || "").split("").filter(Boolean);
       var i = set.indexOf(optionId);
       if (i >= 0) set.splice(i, 1); else set.push(optionId);
