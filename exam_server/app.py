@@ -15,6 +15,7 @@ from exam_server.core.errors import register_error_handlers
 from exam_server.core.navigation import navigation
 from exam_server.core.timefmt import local
 from exam_server.extensions import csrf, db, login_manager, socketio
+from exam_server.jobs.queue import init_app as init_jobs
 
 # Each web domain exposes `blueprint` (its whole URL table); its Socket.IO handlers are module-level
 # `@socketio.on(...)` in a module the web module imports.
@@ -29,7 +30,11 @@ WEB_DOMAINS = (
     "exam_server.bank.views",
     "exam_server.assembly.views",
     "exam_server.analysis.views",
+    "exam_server.jobs.views",
 )
+# Modules that register `@job_handler`s: imported by every process, so the web (labels, who may read)
+# and the worker (what to run) know the same kinds of job.
+JOB_MODULES: tuple[str, ...] = ()
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
 
@@ -50,12 +55,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from exam_server.core import auth  # noqa: F401  (registers the user loader)
 
     modules = [importlib.import_module(name) for name in WEB_DOMAINS]
+    for name in JOB_MODULES:
+        importlib.import_module(name)
 
     db.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "core.candidate_login"
     login_manager.login_message = "请先登录。"
+    init_jobs(app)
     socketio.init_app(
         app,
         message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"],

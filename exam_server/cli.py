@@ -23,6 +23,7 @@ DOMAIN_COMMANDS = (
     "exam_server.grading.cli",
     "exam_server.results.cli",
     "exam_server.analysis.cli",
+    "exam_server.jobs.cli",
     "exam_server.demo",
 )
 

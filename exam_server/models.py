@@ -11,6 +11,7 @@ from exam_server.grading.models import (  # noqa: F401
     PanelMember,
     Rubric,
 )
+from exam_server.jobs.models import Job  # noqa: F401
 from exam_server.results.models import KeyCorrection, Result, ReviewRequest  # noqa: F401
 from exam_server.sessions.models import (  # noqa: F401
     Candidate,

@@ -36,6 +36,13 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "DEADLINE_SWEEP_S": float(env.get("DEADLINE_SWEEP_S", "1.0")),
         "IDLE_AFTER_S": int(env.get("IDLE_AFTER_S", "300")),
         "RUN_BACKGROUND_TASKS": env.get("RUN_BACKGROUND_TASKS", "1") == "1",
+        # Background jobs (exam_server/jobs): sqlite | redis | immediate; unset paths live under instance/jobs/.
+        "JOBS_BACKEND": env.get("JOBS_BACKEND", "sqlite"),
+        "JOBS_QUEUE_DB": env.get("JOBS_QUEUE_DB") or None,
+        "JOBS_REDIS_URL": env.get("JOBS_REDIS_URL") or None,
+        "JOBS_QUEUE_NAME": env.get("JOBS_QUEUE_NAME", "exam-jobs"),
+        "JOBS_DIR": env.get("JOBS_DIR") or None,
+        "JOBS_UPLOAD_DIR": env.get("JOBS_UPLOAD_DIR") or None,
         "DISPLAY_TIMEZONE": "Asia/Shanghai",
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_SSL_STRICT": False,
