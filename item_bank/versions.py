@@ -1,13 +1,13 @@
 """Writing items: every edit is a new immutable version with its author and time.
 
 `create_item` and `revise_item` validate through the item's type and add a draft version;
-`history` and `diff_versions` show what changed; a flush guard refuses any change to a stored
-version's content and any change at all to a version frozen by a locked form.
+`history` lists them (`item_bank.diffs` compares two; `item_bank.item_sets` keeps the stimuli that
+items share); a flush guard refuses any change to a stored version's content and any change at all to
+a version frozen by a locked form.
 """
 
 from __future__ import annotations
 
-import difflib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +31,6 @@ from item_bank.models import (
     KnowledgeArea,
 )
 from item_bank.text import normalise_stem
-from item_bank.tree import area_names
 from item_bank.types import ContentProblem, ItemContent, item_type
 
 
@@ -351,78 +350,6 @@ def _summary(version: ItemVersion, item: Item) -> dict[str, Any]:
     }
 
 
-# ----- diff -----
-
-
-@dataclass
-class FieldDiff:
-    """One field that differs between two versions, with side-by-side segments for text."""
-
-    field: str
-    label: str
-    before: str
-    after: str
-    # [(tag, text)] with tag in "equal" / "delete" / "insert" for each side.
-    left: list[tuple[str, str]] = field(default_factory=list)
-    right: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _text_of(version: ItemVersion, name: str, area_names: dict[int, str]) -> str:
-    content = version.content or {}
-    if name == "options":
-        return "\n".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(content.get("options") or []))
-    if name == "key":
-        key = version.key
-        if isinstance(key, list):
-            return "；".join("|".join(map(str, b)) for b in key)
-        return "" if key is None else str(key)
-    if name == "knowledge_area":
-        return area_names.get(version.knowledge_area_id or 0, "（未分类）")
-    if name == "levels":
-        return "、".join(f"{lv}级" for lv in version.levels or [])
-    if name == "rubric":
-        return "\n".join(
-            f"{c.get('criterion', '')}（{c.get('points')}分）"
-            if c.get("points") is not None
-            else str(c.get("criterion"))
-            for c in content.get("rubric") or []
-        )
-    if name in ("model_answer", "explanation"):
-        return str(content.get(name) or "")
-    if name == "media":
-        return "\n".join(m.get("name", "") for m in version.media or [])
-    if name == "item_set":
-        return str(version.item_set_id or "")
-    value = getattr(version, name)
-    if isinstance(value, float):
-        return f"{value:g}"
-    return "" if value is None else str(value)
-
-
-def diff_versions(session: Session, old: ItemVersion, new: ItemVersion) -> list[FieldDiff]:
-    """The fields that differ between two versions, each with character-level side-by-side segments."""
-    names = area_names(session, {old.knowledge_area_id, new.knowledge_area_id})
-    diffs = []
-    for name, label in FIELD_LABELS.items():
-        a, b = _text_of(old, name, names), _text_of(new, name, names)
-        if a == b:
-            continue
-        left: list[tuple[str, str]] = []
-        right: list[tuple[str, str]] = []
-        # Character level suits Chinese text, which has no spaces between words.
-        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-            if tag == "equal":
-                left.append(("equal", a[i1:i2]))
-                right.append(("equal", b[j1:j2]))
-                continue
-            if i2 > i1:
-                left.append(("delete", a[i1:i2]))
-            if j2 > j1:
-                right.append(("insert", b[j1:j2]))
-        diffs.append(FieldDiff(name, label, a, b, left, right))
-    return diffs
-
-
 def next_version_no(session: Session, item_id: int) -> int:
     return (
         session.scalar(select(func.max(ItemVersion.version_no)).where(ItemVersion.item_id == item_id)) or 0
@@ -485,68 +412,3 @@ def _statuses_without_autoflush(session: Session, ids: set[int]) -> dict[int, st
         return dict(
             session.execute(select(ItemVersion.id, ItemVersion.status).where(ItemVersion.id.in_(ids))).all()
         )
-
-
-# ----- item sets (情景 / 案例) -----
-
-
-def _set_problems(stimulus: str) -> list[ContentProblem]:
-    return item_type("set").validate(ItemContent("set", stimulus))
-
-
-def create_item_set(
-    session: Session, *, title: str, stimulus: str, media: list[dict[str, Any]], actor: str
-) -> ItemSet:
-    """A new shared stimulus; child items join it by `item_set_id`. The caller commits."""
-    problems = _set_problems(stimulus)
-    if problems:
-        raise ItemValidationError(problems)
-    item_set = ItemSet(
-        external_id=f"tmp-{uuid.uuid4().hex}",
-        title=title.strip()[:200],
-        stimulus=stimulus.strip(),
-        media=media,
-        created_at=utcnow(),
-    )
-    session.add(item_set)
-    session.flush()
-    item_set.external_id = f"S{item_set.id:05d}"
-    audit(session, actor, "item_set.create", "item_set", item_set.id, None, {"title": item_set.title})
-    return item_set
-
-
-def set_children(session: Session, item_set: ItemSet) -> list[ItemVersion]:
-    """The newest version of every item in the set, in set order."""
-    rows = session.scalars(
-        select(ItemVersion)
-        .join(Item, ItemVersion.id == func.coalesce(Item.head_version_id, Item.current_version_id))
-        .where(ItemVersion.item_set_id == item_set.id)
-        .order_by(ItemVersion.set_position, Item.id)
-    )
-    return list(rows)
-
-
-def update_item_set(
-    session: Session, item_set: ItemSet, *, title: str, stimulus: str, media: list[dict[str, Any]], actor: str
-) -> ItemSet:
-    """Change a set's stimulus, unless a locked form delivers it (then make a new set instead)."""
-    problems = _set_problems(stimulus)
-    if problems:
-        raise ItemValidationError(problems)
-    used = list(session.scalars(select(ItemVersion.id).where(ItemVersion.item_set_id == item_set.id)))
-    if locked_version_ids(session, used):
-        raise VersionFrozenError(
-            f"题组 {item_set.external_id} 已用于锁定的试卷，情景材料不能再改；请新建题组并修改子题"
-        )
-    before = {"title": item_set.title, "stimulus": item_set.stimulus, "media": item_set.media}
-    item_set.title, item_set.stimulus, item_set.media = title.strip()[:200], stimulus.strip(), media
-    audit(
-        session,
-        actor,
-        "item_set.update",
-        "item_set",
-        item_set.id,
-        before,
-        {"title": item_set.title, "stimulus": item_set.stimulus, "media": item_set.media},
-    )
-    return item_set

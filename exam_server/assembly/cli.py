@@ -18,7 +18,8 @@ from exam_server.assembly.report import assembly_lines, report_lines
 from exam_server.extensions import db
 from item_bank.assembly import AssemblyError
 from item_bank.blueprints import BlueprintError, dumps_spec, get_blueprint, load_spec, spec_of
-from item_bank.forms import STATUS_LABELS, FormStateError, review_form
+from item_bank.form_review import review_form
+from item_bank.forms import STATUS_LABELS, FormStateError
 from item_bank.kernel.actors import shell_actor
 from item_bank.models import Form
 

@@ -10,7 +10,7 @@ import io
 from functools import lru_cache
 from types import ModuleType
 
-from item_bank.forms import THETA_GRID, FormReview
+from item_bank.form_review import THETA_GRID, FormReview
 
 CJK_FONTS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "Noto Sans CJK JP")
 

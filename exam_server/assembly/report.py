@@ -5,7 +5,8 @@ from __future__ import annotations
 import unicodedata
 
 from item_bank.assembly import AssemblyResult
-from item_bank.forms import STATUS_LABELS, FormReview
+from item_bank.form_review import FormReview
+from item_bank.forms import STATUS_LABELS
 
 
 def assembly_lines(result: AssemblyResult) -> list[str]:

@@ -50,7 +50,8 @@ from item_bank.blueprints import (
     loads_spec,
     spec_of,
 )
-from item_bank.forms import ACTION_LABELS, FORM_ACTIONS, STATUS_LABELS, FormStateError, review_form
+from item_bank.form_review import review_form
+from item_bank.forms import ACTION_LABELS, FORM_ACTIONS, STATUS_LABELS, FormStateError
 from item_bank.models import Blueprint as BlueprintRow
 from item_bank.models import Form
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from item_bank.importing import ImportReport, import_items
+from item_bank.item_sets import create_item_set, update_item_set
 from item_bank.kernel import transaction
 from item_bank.media import save_media
 from item_bank.models import APPROVED, Item, ItemSet, ItemVersion, KnowledgeArea
@@ -23,15 +24,7 @@ from item_bank.tree import (
     set_weight_table,
     update_area,
 )
-from item_bank.versions import (
-    ItemDraft,
-    ItemError,
-    create_item,
-    create_item_set,
-    revise_item,
-    tag_area,
-    update_item_set,
-)
+from item_bank.versions import ItemDraft, ItemError, create_item, revise_item, tag_area
 
 AUTHOR_ROLES = ("author", "bank_manager")
 REVIEW_ROLES = ("reviewer", "bank_manager")

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from item_bank.audit import AuditEvent
+from item_bank.diffs import diff_versions
 from item_bank.models import LOCKED, Blueprint, Form, FormItem, Item, ItemVersion, ReviewComment
 from item_bank.review import Reviewer, ReviewError, allowed_actions, bulk_transition, retire_item, transition
 from item_bank.tree import ensure_standard_tree
@@ -16,7 +17,6 @@ from item_bank.versions import (
     ItemValidationError,
     VersionFrozenError,
     create_item,
-    diff_versions,
     history,
     revise_item,
 )
@@ -194,7 +194,7 @@ def test_retire_item_keeps_history(session: Session) -> None:
 
 
 def test_item_set_stimulus_frozen_by_locked_form(session: Session) -> None:
-    from item_bank.versions import create_item_set, set_children, update_item_set
+    from item_bank.item_sets import create_item_set, set_children, update_item_set
 
     item_set = create_item_set(session, title="夜巡", stimulus="某小区夜间……", media=[], actor="a")
     child = create_item(session, ItemDraft(type="judge", stem="应当立即报警。", content={"options": ["正确", "错误"]},

@@ -23,6 +23,7 @@ from exam_server.bank.views.common import (
 )
 from exam_server.core.auth import role_required
 from exam_server.extensions import db
+from item_bank.diffs import diff_versions
 from item_bank.models import IN_REVIEW, Item, ItemVersion, KnowledgeArea
 from item_bank.review import ReviewError, allowed_actions, comments_for
 from item_bank.search import UNCLASSIFIED, ItemQuery, search_items, status_counts
@@ -32,7 +33,6 @@ from item_bank.versions import (
     ItemError,
     ItemValidationError,
     content_of,
-    diff_versions,
     form_usage,
     history,
 )

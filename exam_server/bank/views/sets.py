@@ -13,8 +13,9 @@ from exam_server.bank import queries
 from exam_server.bank.views.common import AUTHORS, BANK, candidate_view, found, set_stimulus, who
 from exam_server.core.auth import role_required
 from exam_server.extensions import db
+from item_bank.item_sets import set_children
 from item_bank.models import ItemSet
-from item_bank.versions import ItemError, set_children
+from item_bank.versions import ItemError
 
 
 def _posted_set() -> dict[str, Any]:
