@@ -30,8 +30,9 @@ from exam_server.core.signals import (
 from exam_server.delivery.models import Attempt
 from exam_server.grading.models import GradingTask
 from exam_server.grading.tasks import GradedItem, ensure_item_tasks, regrade_for_review
+from exam_server.results.completion import complete_from_grading
 from exam_server.results.models import Result
-from exam_server.results.scoring import complete_from_grading, score_attempt
+from exam_server.results.scoring import score_attempt
 from item_bank.kernel import system_actor
 
 # Scoring at submit is the server's own step, whoever submitted (the candidate, the clock, a proctor).

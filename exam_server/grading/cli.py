@@ -10,7 +10,8 @@ from exam_server.core.cli import command_actor, refusals_as_click_errors
 from exam_server.core.models import User
 from exam_server.extensions import db
 from exam_server.grading.assignment import assign_tasks
-from exam_server.grading.queries import exam_session_by_ref, monitor
+from exam_server.grading.monitoring import monitor
+from exam_server.grading.queries import exam_session_by_ref
 from exam_server.grading.states import STATUS_LABELS
 from exam_server.sessions.models import ExamSession
 

@@ -38,7 +38,7 @@ from exam_server.core.auth import role_required
 from exam_server.core.errors import refusal_response, wants_json
 from exam_server.core.models import User
 from exam_server.extensions import db
-from exam_server.grading import assignment, marking, queries, tasks
+from exam_server.grading import assignment, marking, monitoring, queries, tasks
 from exam_server.grading.errors import GradingError
 from exam_server.grading.models import NEEDS_ADJUDICATION, OPEN, Panel
 from exam_server.grading.rules import FINAL_RULE_LABELS, PANEL_RULE_LABELS, rules_of
@@ -196,7 +196,7 @@ def document(code: str, n: int) -> WerkzeugResponse:
 @blueprint.get("/monitor")
 @role_required("chief_grader")
 def monitor() -> str:
-    return render_template("grading/monitor_index.html", rows=queries.sessions_with_tasks(db.session))
+    return render_template("grading/monitor_index.html", rows=monitoring.sessions_with_tasks(db.session))
 
 
 @blueprint.get("/monitor/<int:session_id>")
@@ -204,7 +204,7 @@ def monitor() -> str:
 def session_monitor(session_id: int) -> str:
     exam_session = _exam_session(session_id)
     return render_template(
-        "grading/monitor.html", exam_session=exam_session, m=queries.monitor(db.session, exam_session),
+        "grading/monitor.html", exam_session=exam_session, m=monitoring.monitor(db.session, exam_session),
         graders=queries.session_graders(db.session), status_labels=STATUS_LABELS, kind_labels=queries.KIND_LABELS,
         rules=rules_of(exam_session), final_rule_labels=FINAL_RULE_LABELS, panel_rule_labels=PANEL_RULE_LABELS,
     )

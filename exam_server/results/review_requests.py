@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from exam_server.core.signals import regrade_requested
 from exam_server.delivery.models import Attempt
 from exam_server.results.answers import score_rows
+from exam_server.results.completion import defence_fields
 from exam_server.results.errors import ResultsError
 from exam_server.results.models import (
     RELEASED,
@@ -27,7 +28,6 @@ from exam_server.results.models import (
 from exam_server.results.plan import sitting_plan
 from exam_server.results.scoring import (
     close_review,
-    defence_fields,
     exemption_fields,
     grading_rules,
     is_exempt,

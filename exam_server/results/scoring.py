@@ -1,5 +1,5 @@
-"""Turning attempts into results: one attempt at submit, a whole sitting at once, a result people's final
-marks complete, and the level-5 theory exemption.
+"""Turning attempts into results: one attempt at submit, a whole sitting at once, and the level-5 theory
+exemption (a result people's final marks complete is written by completion.py through `store_completed`).
 
 Every result is computed from stored data only (responses, the locked form, the sitting's key corrections,
 final marks), so scoring again gives the same numbers. A result is never edited: a different outcome is a
@@ -27,10 +27,9 @@ from exam_server.core.signals import attempt_scored
 from exam_server.core.timefmt import DISPLAY_ZONE
 from exam_server.delivery.models import SCORED, SUBMITTED, Attempt
 from exam_server.delivery.states import check_transition
-from exam_server.grading.models import DEFENCE, FINAL, THESIS, GradingTask
 from exam_server.grading.rules import GradingRules, rules_of
 from exam_server.results.answers import CHUNK, SCORABLE, score_rows, session_points
-from exam_server.results.bulk import insert_rows
+from exam_server.results.bulk import insert_results
 from exam_server.results.errors import ResultsError
 from exam_server.results.models import (
     PROVISIONAL,
@@ -49,10 +48,9 @@ from exam_server.results.plan import (
     sitting_plan,
 )
 from exam_server.sessions.models import Candidate, ExamSession, Ticket
-from item_bank.audit import AuditEvent, audit
+from item_bank.audit import audit
 from item_bank.db import utcnow
 from scoring.results import ResultChange, diff_results, part_passed, theory_exemption
-from scoring.rules import weighted_part_score
 
 EXEMPTION_RULE = "保安员证发证不满 3 年，五级理论知识免试"
 
@@ -204,7 +202,7 @@ def close_review(session: Session, review: ReviewRequest, outcome: Result, actor
           after={"outcome_result_id": outcome.id, "score": outcome.score}, reason=review.note)
 
 
-def _store_completed(
+def store_completed(
     session: Session, fields: dict[str, Any], previous: Result | None, reason: str, actor: str, **where: Any
 ) -> Result:
     """Store a result that became complete; if its old result awaits a review's regrade, the new one is that
@@ -241,7 +239,7 @@ def score_attempt(session: Session, attempt: Attempt, actor: str, reason: str = 
         attempt_scored.send(session, attempt=attempt, result=None, human_items=missing, actor=actor)
         return None
     fields = score_fields(plan, row, grading_rules(exam_session), exam_session.blueprint.pass_mark)
-    result = _store_completed(
+    result = store_completed(
         session, fields, previous, reason, actor, candidate_id=attempt.candidate_id, exam_session=exam_session,
         attempt_id=attempt.id, part=exam_session.part,
     )
@@ -418,7 +416,7 @@ def _write(session: Session, exam_session: ExamSession, pending: _Pending, repor
             update(Result).where(Result.id.in_(pending.superseded[start:start + CHUNK])).values(superseded=True)
         )
     if pending.rows:
-        _insert_results(session, exam_session, pending.rows, actor)
+        insert_results(session.connection(), exam_session.id, pending.rows, actor)
         report.written = len(pending.rows)
     check_transition("score", SUBMITTED, SCORED)
     for start in range(0, len(pending.scored), CHUNK):
@@ -428,32 +426,6 @@ def _write(session: Session, exam_session: ExamSession, pending: _Pending, repor
             .values(status=SCORED)
         )
     report.exempt = record_missing_exemptions(session, exam_session, actor)
-
-
-def _insert_results(session: Session, exam_session: ExamSession, rows: list[dict[str, Any]], actor: str) -> None:
-    # Core inserts on the session's connection: the ORM's bulk path costs more than the writing.
-    result_table, audit_table = Result.__table__, AuditEvent.__table__
-    connection = session.connection()
-    insert_rows(connection, result_table, rows)
-    # Ids read back in one query (RETURNING in parameter order runs row by row on SQLite).
-    id_of = dict(connection.execute(
-        select(result_table.c.attempt_id, result_table.c.id).where(
-            result_table.c.session_id == exam_session.id, result_table.c.superseded.is_(False),
-            result_table.c.attempt_id.is_not(None), result_table.c.exempt.is_(False),
-        )
-    ).all())
-    ids = [id_of[row["attempt_id"]] for row in rows]
-    now = rows[0]["created_at"]
-    insert_rows(connection, audit_table, [
-        {
-            "at": now, "actor": actor, "action": "result.record", "entity": "result", "entity_id": str(rid),
-            "before": {"result_id": row["supersedes_id"]} if row["supersedes_id"] else None,
-            "after": {"attempt_id": row["attempt_id"], "part": row["part"], "score": row["score"],
-                      "points": row["points"], "exempt": row["exempt"], "passed": row["passed"]},
-            "reason": row["reason"],
-        }
-        for rid, row in zip(ids, rows, strict=True)
-    ])
 
 
 def record_missing_exemptions(session: Session, exam_session: ExamSession, actor: str) -> int:
@@ -486,67 +458,3 @@ def record_missing_exemptions(session: Session, exam_session: ExamSession, actor
                      reason=EXEMPTION_RULE, actor=actor)
         added += 1
     return added
-
-
-# ---------------------------------------------------------------- people's marks into results
-
-
-def complete_from_grading(session: Session, task: GradingTask, actor: str) -> Result | None:
-    """A grading task became final: write the result it completes, if every part of it is now known (flushes)."""
-    if task.kind in (THESIS, DEFENCE):
-        return complete_defence(session, task.session_id, task.candidate_id, actor)
-    if task.attempt_id is None:
-        return None
-    attempt = session.get(Attempt, task.attempt_id)
-    return score_attempt(session, attempt, actor, reason="阅卷定分") if attempt is not None else None
-
-
-def defence_fields(session: Session, exam_session: ExamSession, candidate_id: int) -> dict[str, Any] | None:
-    """The levels 2-1 "defence" part (thesis + defence) from the final marks, or None while one is missing."""
-    tasks = {
-        t.kind: t
-        for t in session.scalars(
-            select(GradingTask).where(
-                GradingTask.session_id == exam_session.id, GradingTask.candidate_id == candidate_id,
-                GradingTask.kind.in_((THESIS, DEFENCE)), GradingTask.superseded.is_(False),
-            )
-        )
-    }
-    thesis, defence = tasks.get(THESIS), tasks.get(DEFENCE)
-    if thesis is None or defence is None or thesis.status != FINAL or defence.status != FINAL:
-        return None
-    weights = grading_rules(exam_session).defence_weights
-    score = weighted_part_score(
-        {"thesis": thesis.final_mark, "defence": defence.final_mark},
-        {"thesis": thesis.max_points, "defence": defence.max_points},
-        weights,
-    )
-    return {
-        "score": score,
-        "points": score,
-        "max_points": 100.0,
-        "passed": part_passed(score, exam_session.blueprint.pass_mark),
-        "exempt": False,
-        "detail": {"thesis": float(thesis.final_mark), "defence": float(defence.final_mark)},
-        "basis": {
-            "weights": weights,
-            "thesis": {"task": thesis.code, "max_points": thesis.max_points, "rule": thesis.final_rule},
-            "defence": {"task": defence.code, "max_points": defence.max_points, "rule": defence.final_rule},
-        },
-    }
-
-
-def complete_defence(session: Session, session_id: int, candidate_id: int, actor: str) -> Result | None:
-    """Write the thesis-and-defence result of a level 2-1 candidate once both are final (flushes)."""
-    exam_session = session.get(ExamSession, session_id)
-    if exam_session is None:
-        return None
-    fields = defence_fields(session, exam_session, candidate_id)
-    if fields is None:
-        return None
-    previous = session.scalar(
-        select(Result).where(Result.session_id == session_id, Result.candidate_id == candidate_id,
-                             Result.part == "defence", Result.superseded.is_(False))
-    )
-    return _store_completed(session, fields, previous, "论文与答辩定分", actor, candidate_id=candidate_id,
-                            exam_session=exam_session, attempt_id=None, part="defence")

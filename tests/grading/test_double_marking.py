@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
 from exam_server.delivery.models import Attempt
-from exam_server.grading import queries
+from exam_server.grading import monitoring
 from exam_server.grading.assignment import assign_tasks, reassign
 from exam_server.grading.errors import GradingError
 from exam_server.grading.marking import adjudicate, submit_mark
@@ -203,7 +203,7 @@ def test_monitor_reports_progress_and_agreement(session: Session, written: Writt
         m1, m2 = plan[i]
         written.mark(task, "grader1", m1)
         written.mark(task, "grader2", m2)
-    m = queries.monitor(session, written.exam_session)
+    m = monitoring.monitor(session, written.exam_session)
     assert m.total == 6 and m.by_status == {FINAL: 2, NEEDS_ADJUDICATION: 1, ASSIGNED: 3}
     assert [t.id for t in m.adjudication] == [tasks[2].id]
     g1 = next(g for g in m.graders if g.grader_id == written.seeded.staff["grader1"])
