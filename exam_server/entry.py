@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-SERVING_COMMANDS = {"run", "demo"}
+SERVING_COMMANDS = {"run", "demo", "demo-grading"}
 
 
 def main() -> None:
