@@ -22,6 +22,7 @@ from exam_server.delivery.notify import (
     push_seat,
 )
 from exam_server.extensions import socketio
+from exam_server.proctoring import access, queries
 from exam_server.proctoring import operations as ops
 from item_bank.db import utcnow
 from item_bank.kernel import DomainError
@@ -106,11 +107,11 @@ def _int(value: Any) -> int | None:
 
 def _room_action(session: Session, user: User, actor: str, action: str, data: dict[str, Any]) -> dict[str, Any]:
     room_id = _int(data.get("room_id"))
-    ops.authorise_room(user, room_id)
+    access.authorise_room(user, room_id)
     assert room_id is not None
-    exam_session = ops.current_session(session, room_id, _int(data.get("session_id")))
+    exam_session = queries.current_session(session, room_id, _int(data.get("session_id")))
     if exam_session is None:
-        raise ops.ProctorError("no_session", "本考场当前没有考试场次。", 404)
+        raise access.ProctorError("no_session", "本考场当前没有考试场次。", 404)
     payload: dict[str, Any]
     if action == "pause_room":
         attempts = ops.pause_room(session, room_id, exam_session.id, actor, data.get("reason"))
@@ -141,17 +142,17 @@ def perform(session: Session, user: User | None, actor: str, action: str, data: 
     data = data if isinstance(data, dict) else {}
     try:
         if user is None:
-            raise ops.ProctorError("forbidden", "请先登录。", 401)
+            raise access.ProctorError("forbidden", "请先登录。", 401)
         if action in ATTEMPT_ACTIONS:
-            attempt = ops.attempt_for(session, user, _int(data.get("attempt_id")))
+            attempt = access.attempt_for(session, user, _int(data.get("attempt_id")))
             kind = ATTEMPT_ACTIONS[action](session, attempt, actor, data)
-            push_activity(ops.room_id_of(attempt), kind, actor, _who(attempt),
+            push_activity(access.room_id_of(attempt), kind, actor, _who(attempt),
                           {k: data[k] for k in ("reason", "minutes", "category") if k in data})
             return {"ok": True, "action": action, "attempt_id": attempt.id, "status": attempt.status,
                     "remaining_s": round(remaining_seconds(attempt), 1)}
         if action in ROOM_ACTIONS:
             return _room_action(session, user, actor, action, data)
-        raise ops.ProctorError("unknown_action", f"未知的操作：{action}", 400)
+        raise access.ProctorError("unknown_action", f"未知的操作：{action}", 400)
     except DomainError as exc:  # a proctor's refusal, a delivery one, or a lifecycle the table refuses
         session.rollback()
         return {**exc.ack(), "http_status": exc.status}

@@ -18,8 +18,7 @@ from exam_server.core.models import User
 from exam_server.delivery.events import connected_attempt_ids
 from exam_server.delivery.notify import PROCTOR_NS, proctor_room
 from exam_server.extensions import db, socketio
-from exam_server.proctoring import actions
-from exam_server.proctoring import operations as ops
+from exam_server.proctoring import access, actions, queries
 from exam_server.sessions.models import Room
 
 # Per connection (sid): the room it watches.
@@ -38,8 +37,8 @@ def staff_user() -> User | None:
 
 def room_seat_map(room: Room, session_id: int | None = None) -> dict[str, Any]:
     """The seat map of `room` for its current sitting, with this process's live /exam connections."""
-    exam_session = ops.current_session(db.session, room.id, session_id)
-    return ops.seat_map(db.session, room, exam_session, connected_attempt_ids(),
+    exam_session = queries.current_session(db.session, room.id, session_id)
+    return queries.seat_map(db.session, room, exam_session, connected_attempt_ids(),
                         float(current_app.config["IDLE_AFTER_S"]))
 
 
@@ -63,8 +62,8 @@ def _authorised_room(data: Any) -> tuple[Room | None, dict[str, Any]]:
     user = staff_user()
     room_id = _room_id(data)
     try:
-        ops.authorise_room(user, room_id)
-    except ops.ProctorError as exc:
+        access.authorise_room(user, room_id)
+    except access.ProctorError as exc:
         return None, exc.ack()
     room = db.session.get(Room, room_id) if room_id is not None else None
     if room is None:

@@ -26,7 +26,7 @@ from exam_server.core.auth import role_required
 from exam_server.core.models import User
 from exam_server.core.timefmt import DISPLAY_ZONE
 from exam_server.extensions import db
-from exam_server.proctoring import actions
+from exam_server.proctoring import access, actions, queries
 from exam_server.proctoring import events as proctor_events  # registers the /proctor Socket.IO handlers
 from exam_server.proctoring import operations as ops
 from exam_server.proctoring.replay import (
@@ -56,8 +56,8 @@ def _room_or_403(room_id: int) -> Room:
     if room is None:
         abort(404)
     try:
-        ops.authorise_room(_user(), room.id)
-    except ops.ProctorError as exc:
+        access.authorise_room(_user(), room.id)
+    except access.ProctorError as exc:
         abort(403, exc.message)
     return room
 
@@ -71,7 +71,7 @@ def _session_arg() -> int | None:
 @role_required(*PROCTOR_ROLES)
 def console() -> str | WerkzeugResponse:
     user = _user()
-    if not ops.may_act_anywhere(user):
+    if not access.may_act_anywhere(user):
         if user.room_id is None:
             return render_template("proctoring/no_room.html")
         return redirect(url_for("proctoring.room_console", room_id=user.room_id))
@@ -79,7 +79,7 @@ def console() -> str | WerkzeugResponse:
     rooms = []
     for site in sites:
         for room in site.rooms:
-            current = ops.current_session(db.session, room.id)
+            current = queries.current_session(db.session, room.id)
             rooms.append({"site": site, "room": room, "session": current})
     return render_template("proctoring/rooms.html", rooms=rooms)
 
@@ -88,12 +88,12 @@ def console() -> str | WerkzeugResponse:
 @role_required(*PROCTOR_ROLES)
 def room_console(room_id: int) -> str:
     room = _room_or_403(room_id)
-    exam_session = ops.current_session(db.session, room.id, _session_arg())
-    others = ops.sessions_in_room(db.session, room.id)
+    exam_session = queries.current_session(db.session, room.id, _session_arg())
+    others = queries.sessions_in_room(db.session, room.id)
     seat_map = proctor_events.room_seat_map(room, exam_session.id if exam_session else None)
     return render_template(
         "proctoring/console.html", room=room, exam_session=exam_session, others=others, seat_map=seat_map,
-        categories=ops.INCIDENT_CATEGORIES, states=ops.SEAT_STATES, kind_labels=KIND_LABELS,
+        categories=ops.INCIDENT_CATEGORIES, states=queries.SEAT_STATES, kind_labels=KIND_LABELS,
     )
 
 
@@ -101,9 +101,9 @@ def room_console(room_id: int) -> str:
 @role_required(*PROCTOR_ROLES)
 def room_seats(room_id: int) -> WerkzeugResponse:
     room = _room_or_403(room_id)
-    exam_session = ops.current_session(db.session, room.id, _session_arg())
+    exam_session = queries.current_session(db.session, room.id, _session_arg())
     body = proctor_events.room_seat_map(room, exam_session.id if exam_session else None)
-    body["activity"] = ops.room_activity(db.session, room.id, exam_session.id) if exam_session else []
+    body["activity"] = queries.room_activity(db.session, room.id, exam_session.id) if exam_session else []
     return jsonify(ok=True, **body)
 
 
@@ -111,8 +111,8 @@ def room_seats(room_id: int) -> WerkzeugResponse:
 @role_required(*PROCTOR_ROLES)
 def find(room_id: int) -> WerkzeugResponse:
     room = _room_or_403(room_id)
-    exam_session = ops.current_session(db.session, room.id, _session_arg())
-    found = ops.find_candidates(db.session, _user(), request.args.get("q", ""), exam_session, room.id)
+    exam_session = queries.current_session(db.session, room.id, _session_arg())
+    found = queries.find_candidates(db.session, _user(), request.args.get("q", ""), exam_session, room.id)
     return jsonify(ok=True, candidates=found)
 
 
@@ -148,8 +148,8 @@ def attempt_action(attempt_id: int, action: str) -> tuple[WerkzeugResponse, int]
 @role_required(*PROCTOR_ROLES)
 def attempt_log(attempt_id: int) -> str | tuple[str, int]:
     try:
-        attempt = ops.attempt_for(db.session, _user(), attempt_id)
-    except ops.ProctorError as exc:
+        attempt = access.attempt_for(db.session, _user(), attempt_id)
+    except access.ProctorError as exc:
         abort(exc.status, exc.message)
     events = attempt_events(db.session, attempt.id)
     at_text = request.args.get("at", "").strip()

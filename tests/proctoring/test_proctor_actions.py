@@ -413,7 +413,7 @@ def test_incidents_have_a_category_and_a_reason(app: Flask, seated: Seated, sess
 
 
 def test_the_seat_map_shows_each_state(app: Flask, seated: Seated, session: Session) -> None:
-    from exam_server.proctoring.operations import DISCONNECT_GRACE_S
+    from exam_server.proctoring.queries import DISCONNECT_GRACE_S
 
     sock0, client0 = admitted_and_started(app, seated, 0)
     sock1, _ = admitted_and_started(app, seated, 1)
