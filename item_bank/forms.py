@@ -31,6 +31,7 @@ from item_bank.models import (
     FormItem,
     ItemVersion,
 )
+from item_bank.types import item_type
 
 STATUS_LABELS = {ASSEMBLED: "已组卷", FORM_APPROVED: "已审核", LOCKED: "已锁定", FORM_RETIRED: "已停用"}
 # The action that moves a form into each state, and what staff call it.
@@ -48,7 +49,6 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
 FROZEN_STATES = (LOCKED, FORM_RETIRED)
 # Option texts that refer to other options ("以上都对") keep their place when options are shuffled.
 PINNED_OPTION = re.compile(r"以上|上述|都不|均不|都对|均对|都是|均是|全部|都正确|均正确")
-CHOICE_TYPES = ("single", "multiple")
 
 
 class FormStateError(DomainError, ValueError):
@@ -327,7 +327,7 @@ def candidate_order(form: Form, seed: int | str) -> tuple[list[int], dict[int, l
                 letters = _option_letters(v.content.get("options") or [])
                 if not letters:
                     continue
-                if v.type in CHOICE_TYPES and rule.get("shuffle_options", True):
+                if item_type(v.type).shuffles_options and rule.get("shuffle_options", True):
                     options[fi.item_version_id] = _shuffle_options(stream, letters, v.content["options"])
                 else:
                     options[fi.item_version_id] = letters

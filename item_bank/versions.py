@@ -168,7 +168,7 @@ def validate_draft(session: Session, draft: ItemDraft) -> list[ContentProblem]:
         kind = item_type(draft.type)
     except KeyError as exc:
         return [ContentProblem("type", str(exc.args[0]))]
-    if draft.type == "set":
+    if not kind.answerable:
         return [ContentProblem("type", "题组的情景材料请在题组中编辑，子题用各自的题型")]
     problems = kind.validate(draft.as_content())
     if not draft.levels or any(not isinstance(lv, int) or not 1 <= lv <= 5 for lv in draft.levels):

@@ -38,6 +38,7 @@ from item_bank.db import utcnow
 from item_bank.kernel.actors import system_actor
 from item_bank.kernel.errors import DomainError
 from item_bank.models import ASSEMBLED, Blueprint, Form, FormItem
+from item_bank.types import item_type
 
 try:
     HIGHSPY_VERSION = importlib.metadata.version("highspy")
@@ -433,7 +434,7 @@ def assemble_forms(
                     position=pos,
                     section=sec.label,
                     points=sec.points,
-                    scoring_rule=sec.scoring_rule if rec.type == "multiple" else "exact",
+                    scoring_rule=item_type(rec.type).form_rule(sec.scoring_rule),
                 )
             )
         session.add(form)
