@@ -26,7 +26,8 @@ from item_bank.exchange.records import ItemRecord, MediaRecord, SetRecord
 from item_bank.kernel.actors import system_actor
 from item_bank.kernel.errors import DomainError
 from item_bank.models import RETIRED, Item, ItemSet, ItemVersion, KnowledgeArea, MediaFile
-from item_bank.tree import PART_LABELS, ensure_standard_tree
+from item_bank.standard_tree import ensure_standard_tree
+from item_bank.tree import PART_LABELS
 from item_bank.types import ItemSetType, item_type
 from item_bank.versions import authored
 

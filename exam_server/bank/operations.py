@@ -15,10 +15,10 @@ from item_bank.kernel import transaction
 from item_bank.media import save_media
 from item_bank.models import APPROVED, Item, ItemSet, ItemVersion, KnowledgeArea
 from item_bank.review import BulkResult, Reviewer, ReviewError, bulk_transition, transition
+from item_bank.standard_tree import ensure_standard_tree
 from item_bank.tree import (
     TreeError,
     create_area,
-    ensure_standard_tree,
     merge_areas,
     move_area,
     set_weight_table,

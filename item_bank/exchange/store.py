@@ -37,8 +37,9 @@ from item_bank.models import (
     ReviewComment,
 )
 from item_bank.review import supersede
+from item_bank.standard_tree import ensure_standard_tree
 from item_bank.text import bigrams, normalise_stem, similarity
-from item_bank.tree import AreaIndex, ensure_standard_tree
+from item_bank.tree import AreaIndex
 from item_bank.types import ItemContent, item_type
 from item_bank.versions import AUTHORED_FIELDS, next_version_no
 

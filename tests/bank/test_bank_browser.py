@@ -24,7 +24,7 @@ def live(tmp_path: Path) -> Iterator[tuple[LiveServer, str]]:
     import exam_server.models  # noqa: F401
     from exam_server.core.models import User
     from exam_server.core.security import hash_password
-    from item_bank.tree import ensure_standard_tree
+    from item_bank.standard_tree import ensure_standard_tree
 
     url = f"sqlite:///{tmp_path / 'bank.db'}"
     engine = make_engine(url)

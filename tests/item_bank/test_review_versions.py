@@ -10,7 +10,7 @@ from item_bank.audit import AuditEvent
 from item_bank.diffs import diff_versions
 from item_bank.models import LOCKED, Blueprint, Form, FormItem, Item, ItemVersion, ReviewComment
 from item_bank.review import Reviewer, ReviewError, allowed_actions, bulk_transition, retire_item, transition
-from item_bank.tree import ensure_standard_tree
+from item_bank.standard_tree import ensure_standard_tree
 from item_bank.versions import (
     EditConflict,
     ItemDraft,

@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 
 from item_bank.importing import import_items
 from item_bank.models import AreaWeight, ItemVersion, KnowledgeArea
+from item_bank.standard_tree import ensure_standard_tree
 from item_bank.tree import (
     AreaIndex,
     TreeError,
     create_area,
     descendants,
-    ensure_standard_tree,
     merge_areas,
     move_area,
     set_weight_table,
