@@ -100,6 +100,8 @@ class ItemType:
     answerable: ClassVar[bool] = True
     #: The QTI 2.1 interaction the type is written as and read from.
     qti_interaction: ClassVar[str | None] = None
+    #: Why an empty stem is refused.
+    empty_stem: ClassVar[str] = "题干不能为空 (empty stem)"
     #: (formula over the Excel answer cell `{a}2`, what that cell must hold) for the template's check.
     excel_key_check: ClassVar[tuple[str, str] | None] = None
     #: name -> class of every registered type; filled by `item_bank.types`, the one list of types.
@@ -112,11 +114,13 @@ class ItemType:
 
     # ----- content
 
+    def stem_problems(self, item: ItemContent) -> list[ContentProblem]:
+        """The refusal of an empty stem, if the stem is empty."""
+        return [] if (item.stem or "").strip() else [ContentProblem("stem", self.empty_stem)]
+
     def validate(self, item: ItemContent) -> list[ContentProblem]:
         """Every problem with the item's content; an empty list means it is valid."""
-        problems = []
-        if not (item.stem or "").strip():
-            problems.append(ContentProblem("stem", "题干不能为空 (empty stem)"))
+        problems = self.stem_problems(item)
         if item.points is None or item.points <= 0:
             problems.append(ContentProblem("points", "分值必须大于 0 (points must be positive)"))
         return problems

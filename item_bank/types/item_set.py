@@ -18,16 +18,14 @@ class ItemSetType(ItemType):
     short_label = "题组"
     aliases = ("题组", "情景", "情景题", "案例", "案例题", "情景/案例")
     answerable = False
+    empty_stem = "情景材料不能为空"
 
     @property
     def column_label(self) -> str:
         return self.short_label
 
     def validate(self, item: ItemContent) -> list[ContentProblem]:
-        problems = []
-        if not (item.stem or "").strip():
-            problems.append(ContentProblem("stem", "情景材料不能为空"))
-        return problems
+        return self.stem_problems(item)
 
     def validate_set(self, stimulus: ItemContent, children: list[ItemContent]) -> list[ContentProblem]:
         """Problems with the stimulus and each child (fields prefixed "child N.")."""
