@@ -30,6 +30,8 @@ from exam_server.core.security import (
 from exam_server.extensions import db
 
 blueprint = Blueprint("core", __name__)
+CANDIDATE_LOGIN = "core/candidate_login.html"
+STAFF_LOGIN = "core/staff_login.html"
 
 # Where each kind of staff member lands after logging in, first match wins.
 STAFF_HOME = (
@@ -61,21 +63,24 @@ def index() -> WerkzeugResponse:
     return redirect(url_for("core.candidate_login"))
 
 
-def _login(
-    kind: str, name: str, page: str, wrong: str, shown: dict[str, str],
-    authenticate: Callable[[], StaffPrincipal | CandidatePrincipal | None],
-) -> tuple[str, int] | None:
-    """Log in whom `authenticate` finds, throttled per name and address; else the login page, refused."""
-    key = _throttle_key(kind, name)
+Authenticate = Callable[[str, str], StaffPrincipal | CandidatePrincipal | None]
+
+
+def _login(page: str, field: str, throttle: str, wrong: str, authenticate: Authenticate) -> tuple[str, int] | None:
+    """Log in whom `authenticate(name, password)` finds for the form's `field` and password, throttled per name
+    and address (`throttle` is the kind of name); else the login page again, refused."""
+    name = request.form.get(field, "").strip()
+    password = request.form.get("password", "")
+    key = _throttle_key(throttle, name)
     cfg = current_app.config
     try:
         check_login_allowed(db.session, key, cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_WINDOW_S"])
     except TooManyAttempts as exc:
-        return render_template(page, error=str(exc), **shown), 429
-    principal = authenticate()
+        return render_template(page, error=str(exc), **{field: name}), 429
+    principal = authenticate(name, password)
     if principal is None:
         record_login_failure(db.session, key, cfg["LOGIN_WINDOW_S"])
-        return render_template(page, error=wrong, **shown), 401
+        return render_template(page, error=wrong, **{field: name}), 401
     clear_login_failures(db.session, key)
     login_user(principal)
     return None
@@ -90,25 +95,18 @@ def _staff_principal(username: str, password: str) -> StaffPrincipal | None:
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def candidate_login() -> str | WerkzeugResponse | tuple[str, int]:
-    page = "core/candidate_login.html"
     if request.method == "GET":
-        return render_template(page)
-    number = request.form.get("ticket", "").strip()
-    password = request.form.get("password", "")
-    refused = _login("ticket", number, page, "准考证号或密码不正确。", {"ticket": number},
-                     lambda: candidate_accounts().authenticate(db.session, number, password))
+        return render_template(CANDIDATE_LOGIN)
+    refused = _login(CANDIDATE_LOGIN, "ticket", "ticket", "准考证号或密码不正确。",
+                     lambda number, password: candidate_accounts().authenticate(db.session, number, password))
     return refused or redirect(url_for("delivery.exam_page"))
 
 
 @blueprint.route("/staff/login", methods=["GET", "POST"])
 def staff_login() -> str | WerkzeugResponse | tuple[str, int]:
-    page = "core/staff_login.html"
     if request.method == "GET":
-        return render_template(page)
-    username = request.form.get("username", "").strip()
-    password = request.form.get("password", "")
-    refused = _login("user", username, page, "用户名或密码不正确。", {"username": username},
-                     lambda: _staff_principal(username, password))
+        return render_template(STAFF_LOGIN)
+    refused = _login(STAFF_LOGIN, "username", "user", "用户名或密码不正确。", _staff_principal)
     if refused:
         return refused
     next_url = request.args.get("next", "")
