@@ -138,7 +138,7 @@ def paper_items(session: Session, form_id: int) -> tuple[list[PaperItem], int]:
         .order_by(FormItem.item_version_id)
     ).all()
     # An item set's stimulus is neither: it earns nothing and nobody marks it.
-    counted = [(int(v), float(p), t) for v, p, t in rows if t != "set"]
+    counted = [(int(v), float(p), t) for v, p, t in rows if item_type(t).scoring().counts]
     human = [PaperItem(v, p, t) for v, p, t in counted if not item_type(t).auto_scored]
     return human, len(counted) - len(human)
 

@@ -27,6 +27,7 @@ from exam_server.delivery.models import (
 )
 from exam_server.delivery.paper import form_items
 from exam_server.proctoring.operations import INCIDENT_CATEGORIES
+from item_bank.types import short_labels
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 SCREENS = {
@@ -42,7 +43,7 @@ KIND_LABELS = {
     "extended": "延长时间", "submitted": "交卷", "submit_ack": "交卷确认", "moved": "允许换机",
     "unlocked": "解除工作站锁定", "incident": "事件记录", "announcement": "考场通知",
 }
-TYPE_LABELS = {"single": "单选", "multiple": "多选", "judge": "判断", "fill": "填空", "short": "简答", "essay": "论述"}
+TYPE_LABELS = short_labels()
 SUBMIT_REASONS = {"candidate": "考生交卷", "deadline": "时间到自动交卷", "proctor": "监考员强制交卷"}
 
 

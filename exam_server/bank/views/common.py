@@ -14,14 +14,14 @@ from exam_server.extensions import db
 from item_bank.exchange.flat import TYPE_LABELS
 from item_bank.models import Item, ItemSet, ItemVersion
 from item_bank.review import Reviewer
-from item_bank.types import ContentProblem, item_type
+from item_bank.types import ContentProblem, item_type, section_types
 from item_bank.versions import ItemDraft, content_of
 
 BANK = ops.BANK_ROLES
 AUTHORS = ops.AUTHOR_ROLES
 REVIEWERS = ops.REVIEW_ROLES
 MANAGERS = ops.MANAGER_ROLES
-EDIT_TYPES = ("single", "multiple", "judge", "fill", "short", "essay")
+EDIT_TYPES = section_types()
 
 
 def who() -> Reviewer:
