@@ -5,36 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
 from flask import current_app
 from sqlalchemy import select
 
 from exam_server.analysis import plots
-from exam_server.analysis.compute import SessionAnalysis, analyse_session, find_session, form_summary
-from exam_server.analysis.errors import AnalysisError
+from exam_server.analysis.compute import SessionAnalysis, analyse_session, find_session, fmt_num, form_summary
 from exam_server.analysis.export import export_excel
 from exam_server.analysis.loading import OPTION_TYPES
 from exam_server.analysis.operations import accept_estimates, send_to_review
 from exam_server.analysis.settings import MODELS, AnalysisSettings
+from exam_server.core.cli import command_actor, refusals_as_click_errors
 from exam_server.core.models import User
 from exam_server.extensions import db
+from item_bank.kernel import user_actor
 from item_bank.review import Reviewer
-
-CLI_ACTOR = "cli:item-analysis"
-
-
-def _f(x: float, digits: int = 2) -> str:
-    return "—" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
 def _reviewer(username: str | None) -> Reviewer:
     if username is None:
         # An operator at the server's shell acts as the bank manager; the audit rows say it was the CLI.
-        return Reviewer(CLI_ACTOR, None, frozenset({"bank_manager"}))
+        return Reviewer(command_actor(), None, frozenset({"bank_manager"}))
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         raise click.ClickException(f"没有用户 {username}")
-    return Reviewer(f"user:{user.username}", user.id, frozenset(user.roles or []))
+    return Reviewer(user_actor(user.username), user.id, frozenset(user.roles or []))
 
 
 @click.command("item-analysis")
@@ -57,6 +51,7 @@ def _reviewer(username: str | None) -> Reviewer:
 @click.option(
     "--user", "username", default=None, help="以此工作人员的身份送审（默认：命令行，题库管理员权限）"
 )
+@refusals_as_click_errors
 def item_analysis_command(
     session_ref: str,
     model: str | None,
@@ -68,12 +63,9 @@ def item_analysis_command(
     username: str | None,
 ) -> None:
     """试题分析：考试场次（编号或ID）各试卷的难度、区分度、干扰项、信度与IRT参数，标记有问题的试题。"""
-    try:
-        exam_session = find_session(db.session, session_ref)
-        settings = AnalysisSettings.from_config(current_app.config, model=model, min_n=min_n)
-        analysis = analyse_session(db.session, exam_session, settings)
-    except AnalysisError as exc:
-        raise click.ClickException(str(exc)) from exc
+    exam_session = find_session(db.session, session_ref)
+    settings = AnalysisSettings.from_config(current_app.config, model=model, min_n=min_n)
+    analysis = analyse_session(db.session, exam_session, settings)
     click.echo(f"考试场次 {analysis.code}：{analysis.name}")
     click.echo(
         f"已交卷 {analysis.n_attempts} 人，{len(analysis.forms)} 套试卷，用时 {analysis.seconds:.1f} 秒"
@@ -82,8 +74,8 @@ def item_analysis_command(
     click.echo("试卷     人数  题数  平均分  标准差  α(KR-20)   SEM  合格率  标记")
     for s in form_summary(analysis).to_dict("records"):
         click.echo(
-            f"{s['form_code']}  {int(s['n_persons']):>4}  {int(s['n_items']):>4}  {_f(s['mean'], 1):>6}  "
-            f"{_f(s['sd'], 1):>6}  {_f(s['alpha'], 3):>8}  {_f(s['sem'], 2):>5}  {s['pass_rate']:>6.0%}  {s['n_flagged']:>4}"
+            f"{s['form_code']}  {int(s['n_persons']):>4}  {int(s['n_items']):>4}  {fmt_num(s['mean'], 1):>6}  "
+            f"{fmt_num(s['sd'], 1):>6}  {fmt_num(s['alpha'], 3):>8}  {fmt_num(s['sem'], 2):>5}  {s['pass_rate']:>6.0%}  {s['n_flagged']:>4}"
         )
     irt = analysis.irt
     click.echo("")
@@ -102,13 +94,12 @@ def item_analysis_command(
         for vid in flagged:
             if vid not in {it.version_id for it in f.data.items}:
                 continue
-            it = f.item(vid)
-            s = f.ctt.items.loc[vid]
+            it, s = f.item(vid), f.ctt.items.loc[vid]
             click.echo(
                 f"  试卷 {f.form_code} 第 {it.position} 题 {it.external_id}（答案 {it.key_text}）"
-                f" p={_f(s['p'])} r={_f(s['r_corrected'])}"
+                f" p={fmt_num(s['p'])} r={fmt_num(s['r_corrected'])}"
             )
-            for reason in f.ctt.flags[f.ctt.flags["item"] == vid]["reason"]:
+            for reason in f.flag_reasons(vid):
                 click.echo(f"      - {reason}")
     if excel_path is not None:
         excel_path.write_bytes(export_excel(analysis))
@@ -116,22 +107,12 @@ def item_analysis_command(
     if plots_dir is not None:
         written = write_plots(analysis, plots_dir)
         click.echo(f"已写入 {written} 张图：{plots_dir}")
-    try:
-        if send:
-            if not flagged:
-                click.echo("\n没有需要送审的试题。")
-            else:
-                report = send_to_review(db.session, analysis, _reviewer(username))
-                click.echo("")
-                for line in report.lines():
-                    click.echo(line)
-        if accept:
-            report = accept_estimates(db.session, analysis, _reviewer(username).actor)
-            click.echo("")
-            for line in report.lines():
-                click.echo(line)
-    except AnalysisError as exc:
-        raise click.ClickException(str(exc)) from exc
+    if send and not flagged:
+        click.echo("\n没有需要送审的试题。")
+    elif send:
+        click.echo("\n" + "\n".join(send_to_review(db.session, analysis, _reviewer(username)).lines()))
+    if accept:
+        click.echo("\n" + "\n".join(accept_estimates(db.session, analysis, _reviewer(username).actor).lines()))
 
 
 def write_plots(analysis: SessionAnalysis, directory: Path) -> int:

@@ -113,6 +113,10 @@ class FormAnalysis:
                 return it
         raise AnalysisError(f"试卷 {self.form_code} 中没有试题版本 {version_id}")
 
+    def flag_reasons(self, version_id: int) -> list[str]:
+        """Why the classical analysis flagged this item on this form (none when it did not)."""
+        return list(self.ctt.flags[self.ctt.flags["item"] == version_id]["reason"])
+
 
 @dataclass
 class SessionAnalysis:
@@ -140,6 +144,14 @@ class SessionAnalysis:
 
     def flagged_version_ids(self) -> list[int]:
         return list(dict.fromkeys(int(v) for v in self.flags["version_id"]))
+
+    def appearances(self, version_id: int) -> list[tuple[FormAnalysis, AnalysedItem, pd.Series]]:
+        """Each form the item version is on, with the item there and its classical statistics on that form."""
+        return [
+            (f, f.item(version_id), f.ctt.items.loc[version_id])
+            for f in self.forms
+            if version_id in {it.version_id for it in f.data.items}
+        ]
 
     def version_stats(self) -> pd.DataFrame:
         """Per item version over the whole session: n presented, p (pooled over forms), and IRT estimates."""
@@ -452,5 +464,6 @@ def form_summary(analysis: SessionAnalysis) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def fmt_num(x: Any) -> str:
-    return "—" if x is None or not np.isfinite(float(x)) else f"{float(x):.2f}"
+def fmt_num(x: Any, digits: int = 2) -> str:
+    """A statistic for people to read: `digits` decimals, or "—" where there is none."""
+    return "—" if x is None or not np.isfinite(float(x)) else f"{float(x):.{digits}f}"

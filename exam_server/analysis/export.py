@@ -45,6 +45,20 @@ FORM_COLUMNS = {
     "n_flagged": "标记题数",
 }
 
+DISTRACTOR_COLUMNS = {
+    "form_code": "试卷",
+    "position": "题号",
+    "external_id": "试题编号",
+    "option": "选项",
+    "is_key": "是否答案",
+    "share": "全体选择率",
+    "share_upper": "高分组选择率",
+    "share_lower": "低分组选择率",
+    "upper_minus_lower": "高低组差",
+    "upper_distractor": "高分组偏好的干扰项",
+    "miskey": "疑似答案错误",
+}
+
 
 def export_excel(analysis: SessionAnalysis) -> bytes:
     """The analysis as an .xlsx workbook, one sheet per table (forms, items, distractors, flags,
@@ -68,21 +82,7 @@ def export_excel(analysis: SessionAnalysis) -> bytes:
     distractors = (
         pd.concat(dis_frames, ignore_index=True)
         if dis_frames
-        else pd.DataFrame(
-            columns=[
-                "form_code",
-                "position",
-                "external_id",
-                "option",
-                "is_key",
-                "share",
-                "share_upper",
-                "share_lower",
-                "upper_minus_lower",
-                "upper_distractor",
-                "miskey",
-            ]
-        )
+        else pd.DataFrame(columns=list(DISTRACTOR_COLUMNS))
     )
     hist = pd.concat(
         [f.ctt.histogram.assign(form_code=f.form_code) for f in analysis.forms], ignore_index=True
@@ -138,35 +138,9 @@ def export_excel(analysis: SessionAnalysis) -> bytes:
         items[list(ITEM_COLUMNS)].rename(columns=ITEM_COLUMNS).to_excel(
             xl, sheet_name="试题统计", index=False
         )
-        distractors[
-            [
-                "form_code",
-                "position",
-                "external_id",
-                "option",
-                "is_key",
-                "share",
-                "share_upper",
-                "share_lower",
-                "upper_minus_lower",
-                "upper_distractor",
-                "miskey",
-            ]
-        ].rename(
-            columns={
-                "form_code": "试卷",
-                "position": "题号",
-                "external_id": "试题编号",
-                "option": "选项",
-                "is_key": "是否答案",
-                "share": "全体选择率",
-                "share_upper": "高分组选择率",
-                "share_lower": "低分组选择率",
-                "upper_minus_lower": "高低组差",
-                "upper_distractor": "高分组偏好的干扰项",
-                "miskey": "疑似答案错误",
-            }
-        ).to_excel(xl, sheet_name="干扰项分析", index=False)
+        distractors[list(DISTRACTOR_COLUMNS)].rename(columns=DISTRACTOR_COLUMNS).to_excel(
+            xl, sheet_name="干扰项分析", index=False
+        )
         analysis.flags.drop(columns=["form_id"]).rename(
             columns={
                 "form_code": "试卷",

@@ -31,11 +31,7 @@ MAX_ABS_B = 6.0
 def review_comment(analysis: SessionAnalysis, version_id: int) -> str:
     """The statistics and flag reasons of one item version, as the comment reviewers read."""
     parts = [f"{COMMENT_MARK} {analysis.code}】{analysis.name}，共 {analysis.n_attempts} 名考生作答。"]
-    for f in analysis.forms:
-        if version_id not in {it.version_id for it in f.data.items}:
-            continue
-        it = f.item(version_id)
-        s = f.ctt.items.loc[version_id]
+    for f, it, s in analysis.appearances(version_id):
         parts.append(
             f"试卷 {f.form_code} 第 {it.position} 题（{it.external_id} 第 {it.version_no} 版，"
             f"答案 {it.key_text}）：作答 {int(s['n'])} 人，难度 p={s['p']:.2f}，"
@@ -49,9 +45,9 @@ def review_comment(analysis: SessionAnalysis, version_id: int) -> str:
                 for o in d.itertuples()
             )
             parts.append(f"各选项选择率（全体/高分组27%/低分组27%）：{shares}。")
-        flags = f.ctt.flags[f.ctt.flags["item"] == version_id]
-        if len(flags):
-            parts.append("标记原因：" + "；".join(flags["reason"]) + "。")
+        reasons = f.flag_reasons(version_id)
+        if reasons:
+            parts.append("标记原因：" + "；".join(reasons) + "。")
     if analysis.irt.fitted and version_id in analysis.irt.params.index:
         p = analysis.irt.params.loc[version_id]
         parts.append(

@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exam_server.analysis.loading import OPTION_TYPES
 from exam_server.core.security import hash_password
 from exam_server.delivery.models import (
     CHECKED_IN,
@@ -44,7 +45,6 @@ from scoring.rules import LETTERS
 ACTOR = "system:simulation"
 # The actor of a candidate's own steps in the attempt log, as delivery writes it.
 CANDIDATE = "candidate"
-OPTION_TYPES = ("single", "judge", "multiple")
 
 
 @dataclass(frozen=True)

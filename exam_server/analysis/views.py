@@ -20,11 +20,10 @@ from typing import Any
 import numpy as np
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from exam_server.analysis import plots
+from exam_server.analysis import plots, queries
 from exam_server.analysis.compute import (
     TYPE_LABELS,
     FormAnalysis,
@@ -34,15 +33,12 @@ from exam_server.analysis.compute import (
 )
 from exam_server.analysis.errors import AnalysisError
 from exam_server.analysis.export import export_excel
-from exam_server.analysis.loading import OPTION_TYPES, SCORABLE
 from exam_server.analysis.operations import accept_estimates, estimate_eligibility, send_to_review
 from exam_server.analysis.settings import MODEL_LABELS, MODELS, AnalysisSettings
 from exam_server.core.auth import role_required
-from exam_server.delivery.models import Attempt
 from exam_server.extensions import db
 from exam_server.sessions.models import ExamSession
-from item_bank.models import Item, ItemVersion
-from item_bank.review import STATUS_LABELS, Reviewer
+from item_bank.review import Reviewer
 
 blueprint = Blueprint("analysis", __name__, url_prefix="/analysis")
 
@@ -66,10 +62,7 @@ def _settings() -> AnalysisSettings:
 
 
 def _exam_session(session_id: int) -> ExamSession:
-    found = db.session.get(ExamSession, session_id)
-    if found is None:
-        abort(404)
-    return found
+    return db.session.get(ExamSession, session_id) or abort(404)
 
 
 def _analysis(session_id: int) -> SessionAnalysis:
@@ -98,32 +91,6 @@ def _png(analysis: SessionAnalysis, key: tuple[Any, ...], draw: Any) -> Werkzeug
     response = current_app.response_class(data, mimetype="image/png")
     response.headers["Cache-Control"] = "private, max-age=300"
     return response
-
-
-def _bank_state(version_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Per analysed version: its item's external id, newest version and its status, and stored estimates."""
-    if not version_ids:
-        return {}
-    versions = {
-        v.id: v for v in db.session.scalars(select(ItemVersion).where(ItemVersion.id.in_(version_ids)))
-    }
-    item_ids = {v.item_id for v in versions.values()}
-    newest = {}
-    for v in db.session.scalars(
-        select(ItemVersion).where(ItemVersion.item_id.in_(item_ids)).order_by(ItemVersion.version_no)
-    ):
-        newest[v.item_id] = v
-    out = {}
-    for vid, v in versions.items():
-        head = newest[v.item_id]
-        out[vid] = {
-            "version": v,
-            "head_no": head.version_no,
-            "head_status": head.status,
-            "head_label": STATUS_LABELS.get(head.status, head.status),
-            "newer": head.id != v.id,
-        }
-    return out
 
 
 def _common(analysis: SessionAnalysis) -> dict[str, Any]:
@@ -163,14 +130,7 @@ def _pct(x: Any) -> str:
 @blueprint.get("/")
 @role_required(*VIEW_ROLES)
 def index() -> str:
-    counts = dict(
-        db.session.execute(
-            select(Attempt.session_id, func.count(Attempt.id))
-            .where(Attempt.status.in_(SCORABLE))
-            .group_by(Attempt.session_id)
-        ).all()
-    )
-    sessions = db.session.scalars(select(ExamSession).order_by(ExamSession.starts_at.desc())).all()
+    sessions, counts = queries.sittings_with_answers(db.session)
     return render_template("analysis/index.html", sessions=sessions, counts=counts)
 
 
@@ -178,30 +138,16 @@ def index() -> str:
 @role_required(*VIEW_ROLES)
 def session_page(session_id: int) -> str:
     analysis = _analysis(session_id)
-    flagged = analysis.flagged_version_ids()
-    by_version: dict[int, list[dict[str, Any]]] = {}
-    for row in analysis.flags.to_dict("records"):
-        by_version.setdefault(int(row["version_id"]), []).append(row)
-    entries = []
-    for vid in flagged:
-        first = by_version[vid][0]
-        form = analysis.form(int(first["form_id"]))
-        item = form.item(vid)
-        stats = form.ctt.items.loc[vid]
-        entries.append({"item": item, "form": form, "stats": stats, "flags": by_version[vid]})
     eligibility = estimate_eligibility(analysis)
     names = {it.version_id: it.external_id for f in analysis.forms for it in f.data.items}
-    stored = db.session.scalar(
-        select(func.count(ItemVersion.id)).where(ItemVersion.stats_session_id == analysis.exam_session_id)
-    )
     return render_template(
         "analysis/session.html",
-        entries=entries,
+        entries=queries.flagged_entries(analysis),
         summary=form_summary(analysis).to_dict("records"),
-        bank=_bank_state(flagged),
+        bank=queries.bank_state(db.session, analysis.flagged_version_ids()),
         eligible=sum(1 for _, _, why in eligibility if why is None),
         not_eligible=[(names.get(vid, vid), why) for vid, _, why in eligibility if why is not None],
-        stored=stored or 0,
+        stored=queries.estimates_stored(db.session, analysis.exam_session_id),
         names=names,
         **_common(analysis),
     )
@@ -233,28 +179,7 @@ def item_page(session_id: int, form_id: int, version_id: int) -> str:
         item = form.item(version_id)
     except AnalysisError:
         abort(404)
-    version = db.session.get(ItemVersion, version_id)
-    external_id = db.session.scalar(select(Item.external_id).where(Item.id == item.item_id))
-    d = form.ctt.distractors
-    rows = d[d["item"] == version_id].to_dict("records") if len(d) else []
-    # Options nobody chose have no row in the table of scoring.ctt; show them with zero shares.
-    chosen = {r["option"] for r in rows}
-    for k in range(item.n_options if item.type in OPTION_TYPES else 0):
-        letter = chr(65 + k)
-        if letter not in chosen:
-            rows.append(
-                dict(
-                    option=letter,
-                    is_key=letter in item.key_text,
-                    share=0.0,
-                    share_upper=0.0,
-                    share_lower=0.0,
-                    upper_minus_lower=0.0,
-                    upper_distractor=False,
-                    miskey=False,
-                )
-            )
-    rows.sort(key=lambda r: r["option"])
+    version, external_id = queries.item_in_bank(db.session, item)
     return render_template(
         "analysis/item.html",
         form=form,
@@ -262,9 +187,9 @@ def item_page(session_id: int, form_id: int, version_id: int) -> str:
         version=version,
         options=list(version.options) if version is not None else [],
         row=next(r for r in form.table.to_dict("records") if r["version_id"] == version_id),
-        distractors=rows,
+        distractors=queries.option_rows(form, item),
         flags=form.ctt.flags[form.ctt.flags["item"] == version_id].to_dict("records"),
-        bank=_bank_state([version_id]).get(version_id),
+        bank=queries.bank_state(db.session, [version_id]).get(version_id),
         bank_url=_link("bank.item_detail", external_id=external_id),
         **_common(analysis),
     )

@@ -60,10 +60,7 @@ def _user() -> User:
 
 
 def _exam_session(session_id: int) -> ExamSession:
-    exam_session = db.session.get(ExamSession, session_id)
-    if exam_session is None:
-        abort(404)
-    return exam_session
+    return db.session.get(ExamSession, session_id) or abort(404)
 
 
 def _to_task(code: str, **_: Any) -> str:
@@ -113,6 +110,12 @@ def _ints(name: str, refusal: str) -> list[int]:
         return [int(x) for x in request.form.getlist(name)]
     except ValueError:
         raise GradingError(refusal) from None
+
+
+def _files(name: str) -> list[tuple[str, str, bytes]]:
+    """The files uploaded in a form field, as (name, type, bytes)."""
+    return [(f.filename, f.mimetype or "application/octet-stream", f.read())
+            for f in request.files.getlist(name) if f and f.filename]
 
 
 def _float_list(name: str) -> list[str] | None:
@@ -248,12 +251,11 @@ def setup(session_id: int) -> str:
 @role_required("centre_staff")
 def upload_thesis(session_id: int) -> WerkzeugResponse:
     exam_session = _exam_session(session_id)
-    f = request.files.get("file")
-    if f is None or not f.filename:
+    uploaded = _files("file")
+    if not uploaded:
         raise GradingError("请选择论文文件（PDF 或纯文本）")
-    file = (f.filename, f.mimetype or "application/octet-stream", f.read())
     thesis, _defence = tasks.submit_thesis(db.session, exam_session, _int("candidate_id", "考生无效"),
-                                           request.form.get("title", ""), file, current_user.actor)
+                                           request.form.get("title", ""), uploaded[0], current_user.actor)
     flash(f"论文已登记，阅卷任务 {thesis.code} 已生成。")
     return redirect(_to_setup(session_id))
 
@@ -261,23 +263,20 @@ def upload_thesis(session_id: int) -> WerkzeugResponse:
 @blueprint.post("/sessions/<int:session_id>/scans")
 @role_required("centre_staff")
 def upload_scans(session_id: int) -> WerkzeugResponse:
-    exam_session = _exam_session(session_id)
-    files = [(f.filename, f.mimetype or "application/octet-stream", f.read())
-             for f in request.files.getlist("files") if f and f.filename]
-    created = tasks.upload_scans(db.session, exam_session, _int("candidate_id", "考生无效"), files,
+    pages = _files("files")
+    created = tasks.upload_scans(db.session, _exam_session(session_id), _int("candidate_id", "考生无效"), pages,
                                  current_user.actor)
-    flash(f"已上传 {len(files)} 页扫描件，生成 {len(created)} 个阅卷任务。")
+    flash(f"已上传 {len(pages)} 页扫描件，生成 {len(created)} 个阅卷任务。")
     return redirect(_to_setup(session_id))
 
 
 @blueprint.post("/sessions/<int:session_id>/panels")
 @role_required("centre_staff")
 def create_panel(session_id: int) -> WerkzeugResponse:
-    exam_session = _exam_session(session_id)
-    members = _ints("member", "请选择评委和组长")
-    chair = _int("chair", "请选择评委和组长")
-    panel = assignment.create_panel(db.session, exam_session, request.form.get("name", ""), members, chair,
-                                    current_user.actor)
+    panel = assignment.create_panel(
+        db.session, _exam_session(session_id), request.form.get("name", ""), _ints("member", "请选择评委和组长"),
+        _int("chair", "请选择评委和组长"), current_user.actor,
+    )
     flash(f"答辩小组「{panel.name}」已建立。")
     return redirect(_to_setup(session_id))
 

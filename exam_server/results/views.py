@@ -61,10 +61,7 @@ def _names() -> dict[str, object]:
 
 
 def _exam_session(session_id: int) -> ExamSession:
-    exam_session = db.session.get(ExamSession, session_id)
-    if exam_session is None:
-        abort(404)
-    return exam_session
+    return db.session.get(ExamSession, session_id) or abort(404)
 
 
 def _to_session(session_id: int, **_: Any) -> str:
@@ -145,9 +142,7 @@ def release(session_id: int) -> WerkzeugResponse:
 @blueprint.get("/<int:result_id>/history")
 @role_required("centre_staff")
 def history(result_id: int) -> str:
-    result = db.session.get(Result, result_id)
-    if result is None:
-        abort(404)
+    result = db.session.get(Result, result_id) or abort(404)
     chain = queries.result_history(db.session, result)
     events, reviews = queries.history_events(db.session, chain)
     return render_template("results/history.html", result=result, chain=chain, events=events, reviews=reviews)
