@@ -11,7 +11,6 @@ from sqlalchemy import select
 from exam_server.analysis import plots
 from exam_server.analysis.compute import SessionAnalysis, analyse_session, find_session, fmt_num, form_summary
 from exam_server.analysis.export import export_excel
-from exam_server.analysis.loading import OPTION_TYPES
 from exam_server.analysis.operations import accept_estimates, send_to_review
 from exam_server.analysis.settings import MODELS, AnalysisSettings
 from exam_server.core.cli import command_actor, refusals_as_click_errors
@@ -129,7 +128,7 @@ def write_plots(analysis: SessionAnalysis, directory: Path) -> int:
             if it.version_id in flagged:
                 stem = f"{f.form_code}-{it.position:03d}-{it.external_id}"
                 files[f"{stem}-icc.png"] = plots.item_icc(analysis, f, it.version_id)
-                if it.type in OPTION_TYPES:
+                if it.has_options:
                     files[f"{stem}-distractors.png"] = plots.item_distractors(f, it.version_id)
         for name, data in files.items():
             if data is not None:

@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 import scoring
 from exam_server.analysis.errors import AnalysisError
 from exam_server.analysis.loading import (
-    OPTION_TYPES,
     SCORABLE,
     AnalysedItem,
     FormData,
@@ -40,6 +39,7 @@ from exam_server.sessions.models import ExamSession
 from item_bank.db import utcnow
 from item_bank.kernel import process_cache
 from item_bank.models import Form
+from item_bank.types import item_type
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 # use of their names (scoring/__init__.py): the analysis web domain imports this module, and a restarted exam
 # server must listen again within seconds.
 
-TYPE_LABELS = {"single": "单选", "multiple": "多选", "judge": "判断", "fill": "填空"}
 # An item enters the IRT calibration only with at least this many right and this many wrong answers.
 IRT_MIN_CLASS = 5
 # |a| or |b| beyond this after a calibration that did not converge: the item's estimates ran away.
@@ -190,7 +189,7 @@ def analyse_form(data: FormData, settings: AnalysisSettings) -> FormAnalysis:
     """The classical analysis of one form (scoring.ctt.item_analysis) with omissions from the responses."""
     import pandas as pd
 
-    keys = [it.key if it.type in OPTION_TYPES else None for it in data.items]
+    keys = [it.key if it.has_options else None for it in data.items]
     ctt = scoring.item_analysis(
         data.frame(),
         chosen=data.chosen,
@@ -331,7 +330,7 @@ def _display_table(f: FormAnalysis, irt: IRTFit) -> pd.DataFrame:
                 "position": it.position,
                 "version_id": it.version_id,
                 "external_id": it.external_id,
-                "type": TYPE_LABELS.get(it.type, it.type),
+                "type": item_type(it.type).short_label,
                 "key": it.key_text,
                 "points": it.points,
                 "n": int(s["n"]),

@@ -22,14 +22,13 @@ from exam_server.delivery.models import FINALISED, SCORED, SUBMITTED, Attempt
 from exam_server.results.answers import load_answers
 from exam_server.results.plan import PlanError, ScoringPlan, sitting_plan
 from item_bank.models import Form, FormItem, Item, ItemVersion
-from item_bank.types import item_type
-from scoring.rules import ScoringError, mask_to_letters
+from item_bank.types import item_type, scoring_rule_for
+from scoring.rules import Method, ScoringError, mask_to_letters
 
 if TYPE_CHECKING:
     import pandas as pd
 
 SCORABLE = (SUBMITTED, SCORED, FINALISED)
-OPTION_TYPES = ("single", "judge", "multiple")
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,11 @@ class AnalysedItem:
     @property
     def label(self) -> str:
         return f"第{self.position}题 {self.external_id}"
+
+    @property
+    def has_options(self) -> bool:
+        """Answered by choosing option letters (so it has distractors), as its type says."""
+        return scoring_rule_for(self.type).method is Method.OPTIONS
 
     @property
     def key_text(self) -> str:
@@ -111,7 +115,7 @@ def form_items(session: Session, form_id: int, plan: ScoringPlan) -> list[Analys
     items = []
     for number, (fi, version, external_id) in enumerate(rows, start=1):
         # Items people grade (short answer, essay) and item-set stimuli are not analysed.
-        if version.type not in OPTION_TYPES and version.type != "fill":
+        if not scoring_rule_for(version.type).automatic:
             continue
         items.append(
             AnalysedItem(

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from exam_server.analysis.compute import FormAnalysis, SessionAnalysis
-from exam_server.analysis.loading import OPTION_TYPES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -46,7 +45,7 @@ def distractor_curves(f: FormAnalysis, version_id: int) -> tuple[list[str], dict
         lo, hi = f.totals[g].min(), f.totals[g].max()
         labels.append(f"{lo:g}-{hi:g}分\n{len(g)}人")
     shares: dict[str, list[float]] = {}
-    letters = [chr(65 + k) for k in range(it.n_options)] if it.type in OPTION_TYPES else []
+    letters = [chr(65 + k) for k in range(it.n_options)] if it.has_options else []
     for letter in letters:
         shares[letter] = [
             float(np.mean([isinstance(v, str) and letter in v for v in f.data.chosen[g, c]])) for g in groups
@@ -345,5 +344,5 @@ def item_distractors(form: FormAnalysis, version_id: int) -> bytes:
         f"第 {item.position} 题 {item.external_id} 选项分析（答案 {item.key_text}）",
         groups=groups,
         shares=shares,
-        key=item.key_text if item.type in OPTION_TYPES else "",
+        key=item.key_text if item.has_options else "",
     )

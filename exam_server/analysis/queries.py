@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exam_server.analysis.compute import FormAnalysis, SessionAnalysis
-from exam_server.analysis.loading import OPTION_TYPES, SCORABLE, AnalysedItem
+from exam_server.analysis.loading import SCORABLE, AnalysedItem
 from exam_server.delivery.models import Attempt
 from exam_server.sessions.models import ExamSession
 from item_bank.models import Item, ItemVersion
@@ -83,7 +83,7 @@ def option_rows(form: FormAnalysis, item: AnalysedItem) -> list[dict[str, Any]]:
     rows = d[d["item"] == item.version_id].to_dict("records") if len(d) else []
     # Options nobody chose have no row in the table of scoring.ctt.
     chosen = {r["option"] for r in rows}
-    for k in range(item.n_options if item.type in OPTION_TYPES else 0):
+    for k in range(item.n_options if item.has_options else 0):
         letter = chr(65 + k)
         if letter not in chosen:
             rows.append(dict(option=letter, is_key=letter in item.key_text, share=0.0, share_upper=0.0,

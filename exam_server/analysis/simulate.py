@@ -20,7 +20,6 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam_server.analysis.loading import OPTION_TYPES
 from exam_server.core.security import hash_password
 from exam_server.delivery.models import (
     CHECKED_IN,
@@ -39,8 +38,8 @@ from exam_server.sessions.operations import assign_forms, create_exam_session
 from item_bank.audit import audit
 from item_bank.db import utcnow
 from item_bank.models import Form, FormItem, ItemVersion
-from item_bank.types import item_type
-from scoring.rules import LETTERS
+from item_bank.types import scoring_rule_for
+from scoring.rules import LETTERS, Method
 
 ACTOR = "system:simulation"
 # The actor of a candidate's own steps in the attempt log, as delivery writes it.
@@ -200,7 +199,8 @@ def simulate_sitting(
             p = t.c + (1 - t.c) / (1 + np.exp(-t.a * (theta - t.b)))
             know = bool(rng.random() < p)
             value: Any
-            if kind in OPTION_TYPES:
+            method = scoring_rule_for(kind).method
+            if method is Method.OPTIONS:
                 value = (
                     t.answer
                     if know
@@ -208,12 +208,10 @@ def simulate_sitting(
                 )
                 if not value:
                     continue
-            elif kind == "fill":
+            elif method is Method.BLANKS:
                 value = _fill_value(key, know)
-            elif not item_type(kind).auto_scored:
+            else:  # people grade it: any text will do
                 value = "（模拟作答）"
-            else:
-                continue
             saved = began + dt.timedelta(seconds=used * seq / (len(order) + 1))
             response_rows.append(
                 dict(

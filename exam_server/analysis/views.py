@@ -25,7 +25,6 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.analysis import plots, queries
 from exam_server.analysis.compute import (
-    TYPE_LABELS,
     FormAnalysis,
     SessionAnalysis,
     analyse_session,
@@ -39,6 +38,7 @@ from exam_server.core.auth import role_required
 from exam_server.extensions import db
 from exam_server.sessions.models import ExamSession
 from item_bank.review import Reviewer
+from item_bank.types import short_labels
 
 blueprint = Blueprint("analysis", __name__, url_prefix="/analysis")
 
@@ -100,7 +100,7 @@ def _common(analysis: SessionAnalysis) -> dict[str, Any]:
         "model": model,
         "models": [(m, MODEL_LABELS[m]) for m in MODELS],
         "model_label": MODEL_LABELS[model],
-        "type_labels": TYPE_LABELS,
+        "type_labels": short_labels(),
         "can_act": current_user.has_role(*ACT_ROLES),
         "review_queue_url": _link("bank.review_queue"),
         "fmt": _fmt,

@@ -20,17 +20,15 @@ from sqlalchemy.orm import Session
 from exam_server.results.models import KeyCorrection
 from item_bank.kernel import DomainError, process_cache
 from item_bank.models import Form, FormItem, ItemVersion
-from item_bank.types import item_type
+from item_bank.types import scoring_rule_for
 from scoring.rules import (
-    Rule,
+    Method,
     letters_to_mask,
     part_score,
     score_blanks,
     score_matrix,
     weighted_part_score,
 )
-
-OPTION_TYPES = frozenset({"single", "judge", "multiple"})
 
 
 class PlanError(DomainError, ValueError):
@@ -215,6 +213,7 @@ def build_plan(
     fill: list[tuple[int, Any, float]] = []
     human: list[HumanItem] = []
     stored_keys: list[Any] = []
+    counts: list[bool] = []  # False for what earns and counts nothing (an item set's stimulus)
     for col, vid in enumerate(version_ids):
         item_points, scoring_rule, kind, key = items[vid]
         if vid in fix:
@@ -227,21 +226,20 @@ def build_plan(
         stored_keys.append(key)
         types.append(kind)
         points.append(item_points)
-        if kind in OPTION_TYPES:
+        scoring = scoring_rule_for(kind, scoring_rule)
+        counts.append(scoring.counts)
+        if scoring.method is Method.OPTIONS:
             mask = letters_to_mask(key) if isinstance(key, str) else 0
             if mask == 0:
                 raise PlanError(f"试题版本 {vid} 没有答案，不能评分")
             option_cols.append(col)
             keys.append(mask)
-            rule = Rule.parse(scoring_rule or "exact") if kind == "multiple" else Rule.EXACT
-            rules.append(int(rule))
-        elif kind == "fill":
+            rules.append(int(scoring.rule))
+        elif scoring.method is Method.BLANKS:
             fill.append((col, key, item_points))
-        elif kind == "set":
-            continue
-        elif not item_type(kind).auto_scored:
+        elif scoring.method is Method.PEOPLE:
             human.append(HumanItem(col, vid, item_points, kind))
-        else:
+        elif scoring.counts:
             raise PlanError(f"题型 {kind} 不能评分（试题版本 {vid}）")
     plan = ScoringPlan(
         form_id=form_id,
@@ -255,9 +253,9 @@ def build_plan(
         human=tuple(human),
         corrections=fixes,
         keys_as_stored=tuple(stored_keys),
-        max_points=math.fsum(p for p, t in zip(points, types, strict=True) if t != "set"),
-        detail_keys=tuple(str(v) for v, t in zip(version_ids, types, strict=True) if t != "set"),
-        kept=None if "set" not in types else tuple(i for i, t in enumerate(types) if t != "set"),
+        max_points=math.fsum(p for p, c in zip(points, counts, strict=True) if c),
+        detail_keys=tuple(str(v) for v, c in zip(version_ids, counts, strict=True) if c),
+        kept=None if all(counts) else tuple(i for i, c in enumerate(counts) if c),
     )
     if locked:
         _PLAN_CACHE[cache_key] = plan
