@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exam_server.analysis.simulate import demo_past_session
 from exam_server.core.cli import serve
 from exam_server.core.models import User
 from exam_server.core.security import hash_password
@@ -222,8 +223,6 @@ def demo(host: str, port: int, bank_path: Path, candidates: int, no_serve: bool,
     click.echo(f"演示数据库: {url}（将被清空重建）")
     _reset_database(url)
     seeded = seed_exam(db.session, bank_path=bank_path, n_candidates=candidates)
-    from exam_server.analysis.simulate import demo_past_session
-
     past = demo_past_session(db.session, seeded.form_ids, past_candidates)
     counts = Counter(v for v in db.session.scalars(select(ItemVersion.type)))
     ready = time.monotonic() - started

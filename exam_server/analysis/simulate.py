@@ -13,10 +13,9 @@ import datetime as dt
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -41,9 +40,20 @@ from item_bank.models import Form, FormItem, ItemVersion
 from item_bank.types import scoring_rule_for
 from scoring.rules import LETTERS, Method
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 ACTOR = "system:simulation"
 # The actor of a candidate's own steps in the attempt log, as delivery writes it.
 CANDIDATE = "candidate"
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The true parameters by version id (empty without rows)."""
+    # pandas on first use: `examctl` (and the app, through its commands) imports this module at start-up.
+    import pandas as pd
+
+    return pd.DataFrame(rows).set_index("version_id") if rows else pd.DataFrame()
 
 
 @dataclass(frozen=True)
@@ -64,7 +74,7 @@ class SimulationReport:
     exam_session_id: int
     attempts: int = 0
     responses: int = 0
-    truth: pd.DataFrame = field(default_factory=pd.DataFrame)
+    truth: pd.DataFrame = field(default_factory=lambda: _frame([]))
     theta: dict[int, float] = field(default_factory=dict)
 
 
@@ -259,15 +269,8 @@ def simulate_sitting(
     if score:
         # The same vectorised path staff use after a sitting (examctl score-session); it commits.
         score_session(session, exam_session, actor)
-    report.truth = (
-        pd.DataFrame(
-            [
-                {"version_id": t.version_id, "a": t.a, "b": t.b, "c": t.c, "answer": t.answer}
-                for t in truth.values()
-            ]
-        ).set_index("version_id")
-        if truth
-        else pd.DataFrame()
+    report.truth = _frame(
+        [{"version_id": t.version_id, "a": t.a, "b": t.b, "c": t.c, "answer": t.answer} for t in truth.values()]
     )
     return report
 
