@@ -284,6 +284,7 @@ def task_view(session: Session, code: str, user: User) -> TaskView:
 
 
 def display_names(session: Session, user_ids: Sequence[int]) -> dict[int, str]:
+    """Each user's name as screens show it, by id."""
     return {u.id: u.display_name for u in session.scalars(select(User).where(User.id.in_(list(user_ids))))}
 
 
