@@ -9,6 +9,8 @@ from typing import Any, NoReturn
 from flask import Flask, abort
 
 import exam_server.pipeline  # noqa: F401  (connects the results pipeline's signal receivers)
+from exam_server.cli import register_commands
+from exam_server.core import auth  # noqa: F401  (registers the user loader)
 from exam_server.core.config import load_config
 from exam_server.core.cookies import ConnectionSessionInterface
 from exam_server.core.errors import register_error_handlers
@@ -52,8 +54,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     # Import the domains before socketio.init_app: handlers declared before the first init_app are
     # kept by Flask-SocketIO and attached to every app's server (each test builds a new app).
-    from exam_server.core import auth  # noqa: F401  (registers the user loader)
-
     modules = [importlib.import_module(name) for name in WEB_DOMAINS]
     for name in JOB_MODULES:
         importlib.import_module(name)
@@ -88,8 +88,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for module in modules:
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
-
-    from exam_server.cli import register_commands
 
     register_commands(app)
     return app

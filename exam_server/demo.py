@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from exam_server.analysis.simulate import demo_past_session
 from exam_server.core.cli import serve
+from exam_server.core.migrate import upgrade_to_head
 from exam_server.core.models import User
 from exam_server.core.security import hash_password
 from exam_server.delivery.models import Attempt
@@ -40,8 +41,12 @@ from exam_server.sessions.operations import (
     register_candidate,
     seat_at_site,
 )
+from item_bank.assembly import assemble_forms
+from item_bank.blueprints import create_blueprint
 from item_bank.data import DEMO_BANK_CSV
 from item_bank.db import Base, utcnow
+from item_bank.forms import approve_form, lock_form
+from item_bank.importing import import_items
 from item_bank.models import ItemVersion, KnowledgeArea
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -118,11 +123,6 @@ def seed_exam(
     name: str = "2026年保安员（五级/初级）理论知识 上机考试",
 ) -> SeededExam:
     """Import the bank, build and lock the paper, and set up a sitting with tickets and attempts."""
-    from item_bank.assembly import assemble_forms
-    from item_bank.blueprints import create_blueprint
-    from item_bank.forms import approve_form, lock_form
-    from item_bank.importing import import_items
-
     import_items(session, bank_path, actor=ACTOR, status="approved")
     session.commit()
     sections = sections or LEVEL5_THEORY_SECTIONS
@@ -191,8 +191,6 @@ def seed_exam(
 
 
 def _reset_database(url: str) -> None:
-    from exam_server.core.migrate import upgrade_to_head
-
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm"):

@@ -16,7 +16,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from browser_support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
