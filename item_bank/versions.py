@@ -114,21 +114,18 @@ FIELD_LABELS = {
 
 
 @dataclass
-class ItemDraft:
-    """What an author submits: the content of one version."""
+class ItemDraft(ItemContent):
+    """What an author submits: the content of one version plus where it sits in the bank.
 
-    type: str
-    stem: str
-    content: dict[str, Any] = field(default_factory=dict)
-    key: Any = None
-    points: float = 1.0
+    Built by keyword everywhere, so the inherited fields coming first changes no caller.
+    """
+
     levels: list[int] = field(default_factory=lambda: [5])
     part: str = "theory"
     knowledge_area_id: int | None = None
     item_set_id: int | None = None
     set_position: int = 0
     enemy_group: str | None = None
-    media: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
 
     @classmethod

@@ -254,9 +254,16 @@ class _PackageReader:
                     if m is not None
                 ]
                 self.parsed.sets.append(
-                    SetRecord(self.parsed.file, s["id"], s["id"], s.get("title", ""), s.get("stimulus", ""), media,
-                              {"stem": "stimulus"})
-                )  # fmt: skip
+                    SetRecord(
+                        self.parsed.file,
+                        s["id"],
+                        s["id"],
+                        title=s.get("title", ""),
+                        stimulus=s.get("stimulus", ""),
+                        media=media,
+                        columns={"stem": "stimulus"},
+                    )
+                )
         resources = [r for r in manifest.iter("resource") if (r.get("type") or "").startswith("imsqti_item")]
         if not resources:
             self.problem(None, "resources", "清单中没有 QTI 试题资源（imsqti_item_xmlv2p1）")

@@ -60,12 +60,25 @@ class MediaRecord:
 
 
 @dataclass
-class ItemRecord:
-    """One item as a file describes it, before validation; `columns` maps fields to the file's headers."""
+class FileRecord:
+    """What items and sets read from a file share: where they stand, their images, the file's headers."""
 
     file: str
     row: int | str
     external_id: str
+    # Keyword-only so each subclass's own fields follow `external_id` positionally.
+    media: list[MediaRecord] = field(default_factory=list, kw_only=True)
+    columns: dict[str, str] = field(default_factory=dict, kw_only=True)
+
+    def column(self, name: str) -> str:
+        """The header the file used for field `name` (problems name the file's own column)."""
+        return self.columns.get(name, name)
+
+
+@dataclass
+class ItemRecord(FileRecord):
+    """One item as a file describes it, before validation; `columns` maps fields to the file's headers."""
+
     type: str
     stem: str
     content: dict[str, Any] = field(default_factory=dict)
@@ -83,28 +96,14 @@ class ItemRecord:
     irt_a: float | None = None
     irt_b: float | None = None
     irt_c: float | None = None
-    media: list[MediaRecord] = field(default_factory=list)
-    columns: dict[str, str] = field(default_factory=dict)
-
-    def column(self, name: str) -> str:
-        """The header the file used for field `name` (problems name the file's own column)."""
-        return self.columns.get(name, name)
 
 
 @dataclass
-class SetRecord:
+class SetRecord(FileRecord):
     """An item set (情景 / 案例) as a file describes it: the stimulus shared by its child items."""
 
-    file: str
-    row: int | str
-    external_id: str
     title: str = ""
     stimulus: str = ""
-    media: list[MediaRecord] = field(default_factory=list)
-    columns: dict[str, str] = field(default_factory=dict)
-
-    def column(self, name: str) -> str:
-        return self.columns.get(name, name)
 
 
 @dataclass
