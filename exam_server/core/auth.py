@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, Protocol, TypeVar
 
@@ -19,11 +19,18 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
-class StaffPrincipal:
+class SignedIn:
+    """The flags Flask-Login reads from whoever is logged in, staff or candidate alike."""
+
+    # Keyword-only so each principal's own fields come first positionally.
+    is_authenticated: bool = field(default=True, kw_only=True)
+    is_active: bool = field(default=True, kw_only=True)
+    is_anonymous: bool = field(default=False, kw_only=True)
+
+
+@dataclass
+class StaffPrincipal(SignedIn):
     user: User
-    is_authenticated: bool = True
-    is_active: bool = True
-    is_anonymous: bool = False
     is_candidate: bool = False
 
     def get_id(self) -> str:
@@ -42,7 +49,7 @@ class StaffPrincipal:
 
 
 @dataclass
-class CandidatePrincipal:
+class CandidatePrincipal(SignedIn):
     """A candidate logged in with an admission ticket.
 
     Loaded on every candidate request and Socket.IO connection (a whole room reconnects at once after
@@ -54,9 +61,6 @@ class CandidatePrincipal:
     ticket_id: int
     candidate_id: int
     number: str
-    is_authenticated: bool = True
-    is_active: bool = True
-    is_anonymous: bool = False
     is_candidate: bool = True
 
     def get_id(self) -> str:
