@@ -134,7 +134,7 @@ def _candidate_step(step: Step) -> Callable[[Any], dict[str, Any]]:
     had died; a refusal is rolled back and becomes the acknowledgement."""
 
     @functools.wraps(step)
-    def handler(data: Any) -> dict[str, Any]:
+    def handler(data: Any = None) -> dict[str, Any]:  # a client may send an event with no payload
         candidate_id = _candidate_id()
         if candidate_id is None:
             return socket_ack(DeliveryError("not_your_attempt"))
@@ -241,7 +241,7 @@ def on_submit(candidate_id: int, data: Any) -> dict[str, Any]:
 
 @socketio.on("ping_time", namespace=EXAM_NS)
 @db.once_more_after_disconnect
-def on_ping_time(data: Any) -> dict[str, Any]:
+def on_ping_time(data: Any = None) -> dict[str, Any]:
     """The remaining time now, for the browser's latency-corrected countdown."""
     attempt = _own_attempt(data)
     if attempt is None:

@@ -45,6 +45,11 @@ CANDIDATE = "candidate"
 JOIN_TOUCH_S = 60.0
 
 
+# A step's sequence number is stored in a 32-bit column; a larger one would overflow it (or freeze the item
+# behind a value no later step can beat), so it is refused like any other malformed request.
+MAX_SEQ = 2**31 - 1
+
+
 class _AtWorkstation(Clocked, Protocol):
     workstation: str | None
 
@@ -230,8 +235,8 @@ def _begin_item_step(
     _require_workstation(row, workstation)
     now = utcnow()
     _check_writable(session, row, attempt_id, now)
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1 or not key_ok:
-        raise DeliveryError("invalid_value", "请求缺少序号或幂等键。")
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_SEQ or not key_ok:
+        raise DeliveryError("invalid_value", "请求缺少序号或幂等键，或序号超出范围。")
     if not item_ok or item_id not in form_items(session, row.form_id):
         raise DeliveryError("unknown_item")
     return _ItemStep(

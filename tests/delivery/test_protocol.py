@@ -224,3 +224,20 @@ def test_preparing_attempts_counts_item_exposure(sitting: Sitting, session: Sess
     session.expire_all()
     exposures = {session.get(ItemVersion, v).exposure_count for v in version_ids}
     assert exposures == {3}  # three candidates, one form
+
+
+def test_malformed_steps_are_refused_with_an_acknowledgement(
+    app: Flask, client: FlaskClient, sitting: Sitting, session: Session
+) -> None:
+    sock, attempt_id, items = started(app, client, sitting)
+    item = items[0]
+    option = item["options"][0]["id"]
+    for event in ("save", "flag", "submit", "ping_time", "join", "start"):
+        ack = sock.emit(event, namespace=NS, callback=True)  # no payload at all
+        assert isinstance(ack, dict) and ack.get("ok") is not True, (event, ack)
+    for seq in (0, -1, 2**31, 2**63 - 1, 10**30):
+        ack = save(sock, attempt_id, item["item_id"], option, seq)
+        assert ack == {"ok": False, "error": "invalid_value", "message": ack["message"]}, seq
+    assert stored(session, attempt_id, item["item_id"]) is None
+    ack = save(sock, attempt_id, item["item_id"], option, 2**31 - 1)
+    assert ack["ok"] is True
