@@ -65,3 +65,23 @@ def parse_rubric(text: str) -> list[dict[str, Any]]:
 
 def format_rubric(rubric: list[dict[str, Any]] | None) -> str:
     return "\n".join(criterion_line(c) for c in rubric or [])
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): an exported stem such
+# as "=HYPERLINK(...)" must reach the office as text. CSV has no cell types, so such a cell is written with a
+# leading apostrophe (Excel's own mark for text) and read back without it; xlsx cells are typed as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def starts_like_formula(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(FORMULA_STARTS)
+
+
+def csv_text(value: str) -> str:
+    """A cell value as CSV must hold it so that no spreadsheet evaluates it."""
+    return "'" + value if starts_like_formula(value) else value
+
+
+def from_csv_text(value: str) -> str:
+    """The value `csv_text` wrote (other cells unchanged)."""
+    return value[1:] if value.startswith("'") and starts_like_formula(value[1:]) else value

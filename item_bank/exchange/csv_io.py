@@ -6,6 +6,7 @@ import csv
 import io
 from pathlib import Path
 
+from item_bank.exchange.cells import csv_text, from_csv_text
 from item_bank.exchange.flat import EXPORT_COLUMNS, RowReader
 from item_bank.exchange.records import ParsedFile, RowProblem
 
@@ -35,7 +36,7 @@ def read_csv(
         parsed.problems.append(RowProblem(name, None, "-", "文件编码无法识别（应为 UTF-8 或 GBK/GB18030）"))
         return parsed
     try:
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        rows = [[from_csv_text(cell) for cell in row] for row in csv.reader(io.StringIO(text, newline=""))]
     except csv.Error as exc:
         parsed.problems.append(RowProblem(name, None, "-", f"CSV 格式错误: {exc}"))
         return parsed
@@ -58,4 +59,4 @@ def write_csv(path: Path, rows: list[dict[str, str]], encoding: str = "utf-8-sig
         writer = csv.writer(fh)
         writer.writerow([header for _, header in EXPORT_COLUMNS])
         for row in rows:
-            writer.writerow([row.get(field, "") for field, _ in EXPORT_COLUMNS])
+            writer.writerow([csv_text(row.get(field, "")) for field, _ in EXPORT_COLUMNS])

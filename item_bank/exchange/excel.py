@@ -13,6 +13,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from item_bank.exchange.cells import starts_like_formula
 from item_bank.exchange.flat import EXPORT_COLUMNS, TYPE_LABELS, RowReader, map_headers
 from item_bank.exchange.records import ParsedFile, RowProblem
 from item_bank.types import answerable_types, item_types
@@ -77,6 +78,9 @@ def write_xlsx(path: Path, rows: list[dict[str, str]], area_choices: list[str]) 
     ws.append(headers)
     for row in rows:
         ws.append([row.get(field, "") for field, _ in EXPORT_COLUMNS])
+        for cell in ws[ws.max_row]:
+            if starts_like_formula(cell.value):
+                cell.data_type = "s"  # openpyxl would store it as a formula
     bold = Font(bold=True)
     for col, (field, _) in enumerate(EXPORT_COLUMNS, start=1):
         cell = ws.cell(row=1, column=col)
