@@ -332,3 +332,23 @@ def test_bank_pages_read_only_and_the_tree_is_made_on_request(
     assert seeded is not None and seeded.actor == "user:manager"
     page = client.get("/bank/tree").get_data(as_text=True)
     assert "已建立标准知识树（22 个知识点）" in page and "消防安全" in page and "/bank/tree/seed" not in page
+
+
+def test_an_export_with_images_never_archives_itself(
+    client: FlaskClient, session: Session, staff: dict[str, int]
+) -> None:
+    import zipfile
+
+    token = login(client, "author")
+    ref = client.post("/bank/media", data={"file": (io.BytesIO(PNG), "scene.png")},
+                      headers={"X-CSRFToken": token}).get_json()
+    status, _ = api(client, token, "POST", "/bank/api/items", dict(FIRE, media=[ref]))
+    assert status == 201
+    login(client, "manager")
+    for fmt in ("xlsx", "csv"):
+        answer = client.get(f"/bank/exchange/export.{fmt}")
+        assert answer.status_code == 200 and answer.mimetype == "application/zip", fmt
+        members = zipfile.ZipFile(io.BytesIO(answer.data)).namelist()
+        assert not [m for m in members if m.endswith(".zip")], members  # the archive is not inside itself
+        assert any(m.endswith(f".{fmt}") for m in members) and any(m.endswith(".png") for m in members), members
+        assert len(answer.data) < 200_000

@@ -92,7 +92,11 @@ def import_upload() -> tuple[str, int]:
 def export(fmt: str) -> WerkzeugResponse:
     if fmt not in EXPORT_MIMES:
         abort(404)
-    folder = Path(tempfile.mkdtemp(dir=_upload_dir()))
+    # The table and its images go into a folder of their own; the zip is written beside that folder, never
+    # inside the folder it archives (zipping its own growing file once filled the disk).
+    workdir = Path(tempfile.mkdtemp(dir=_upload_dir()))
+    folder = workdir / "export"
+    folder.mkdir()
     path = folder / f"题库导出.{fmt}"
     try:
         export_items(db.session, path)
@@ -101,7 +105,7 @@ def export(fmt: str) -> WerkzeugResponse:
         return redirect(url_for("bank.exchange"))
     if fmt in ("xlsx", "csv") and any(p.is_dir() for p in folder.iterdir()):
         # Images sit beside a table export; ship both in one zip.
-        archive = shutil.make_archive(str(folder / "题库导出"), "zip", folder)
+        archive = shutil.make_archive(str(workdir / "题库导出"), "zip", folder)
         return send_file(
             archive, as_attachment=True, download_name=f"题库导出_{fmt}.zip", mimetype="application/zip"
         )
