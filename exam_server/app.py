@@ -14,6 +14,7 @@ from exam_server.core import auth  # noqa: F401  (registers the user loader)
 from exam_server.core.config import load_config
 from exam_server.core.cookies import ConnectionSessionInterface
 from exam_server.core.errors import register_error_handlers
+from exam_server.core.headers import register_security_headers
 from exam_server.core.navigation import navigation
 from exam_server.core.timefmt import local
 from exam_server.extensions import csrf, db, login_manager, socketio
@@ -88,6 +89,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for module in modules:
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
+    register_security_headers(app)
 
     register_commands(app)
     return app

@@ -66,3 +66,19 @@ def save_media(session: Session, name: str, data: bytes, max_bytes: int = MAX_ME
 
 def get_media(session: Session, digest: str) -> MediaFile | None:
     return session.scalar(select(MediaFile).where(MediaFile.sha256 == digest))
+
+
+def file_inside(base: Path | None, name: str) -> Path:
+    """The file `name` names inside the folder `base` of an imported file.
+
+    An import may only bring images that travel with it: an absolute path, a `..` step, or a link that leads
+    out of the folder would let a file name any file the server can read.
+    """
+    relative = Path(name.replace("\\", "/"))
+    if relative.is_absolute() or ".." in relative.parts or name.startswith(("/", "\\")) or ":" in name:
+        raise MediaError(f"图片路径 {name} 无效：只能写导入文件所在文件夹内的相对路径")
+    root = (base or Path.cwd()).resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root):
+        raise MediaError(f"图片路径 {name} 指向导入文件夹之外")
+    return path

@@ -48,6 +48,9 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "WTF_CSRF_SSL_STRICT": False,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Set SESSION_COOKIE_SECURE=1 where browsers reach the server over HTTPS (a centre behind a TLS proxy).
+        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
+        "REMEMBER_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
         "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
         "TESTING": False,
     }

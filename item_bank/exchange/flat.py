@@ -23,6 +23,7 @@ from item_bank.exchange.records import (
     SetRecord,
     original_media_name,
 )
+from item_bank.media import MIME_BY_SUFFIX, MediaError, check_image, file_inside
 from item_bank.types import LETTERS, column_labels, item_type, type_aliases
 
 OPTION_LETTERS = LETTERS[:8]
@@ -85,14 +86,8 @@ PART_ALIASES = {
     "written": "written",
     "笔试": "written",
 }
-IMAGE_SUFFIXES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".webp": "image/webp",
-    ".svg": "image/svg+xml",
-}
+# The raster images an import may bring (SVG can carry script, so it is refused on every path).
+IMAGE_SUFFIXES = MIME_BY_SUFFIX
 
 
 def _key(header: str) -> str:
@@ -292,9 +287,13 @@ class RowReader:
         for name in (n.strip() for n in re.split(r"[;；\n]", text) if n.strip()):
             suffix = Path(name).suffix.lower()
             if suffix not in IMAGE_SUFFIXES:
-                self.problem(row, "media", f"图片 {name} 不是支持的格式（png/jpg/gif/webp/svg）")
+                self.problem(row, "media", f"图片 {name} 不是支持的格式（png/jpg/gif/webp）")
                 continue
-            path = (self.base_dir / name) if self.base_dir else Path(name)
+            try:
+                path = file_inside(self.base_dir, name)
+            except MediaError as exc:
+                self.problem(row, "media", exc.message)
+                continue
             if not path.is_file():
                 self.problem(row, "media", f"找不到图片文件 {name}（应放在导入文件所在的文件夹）")
                 continue
@@ -308,6 +307,11 @@ class RowReader:
                 )
                 continue
             data = path.read_bytes()
+            try:
+                check_image(name, data, self.max_media_bytes)
+            except MediaError as exc:
+                self.problem(row, "media", exc.message)
+                continue
             media.append(
                 MediaRecord(
                     name=original_media_name(Path(name).name, data), data=data, mime=IMAGE_SUFFIXES[suffix]

@@ -33,6 +33,7 @@ from typing import Any
 
 from item_bank.exchange.flat import IMAGE_SUFFIXES, TYPE_ALIASES
 from item_bank.exchange.records import ItemRecord, MediaRecord, ParsedFile, RowProblem, SetRecord
+from item_bank.media import MediaError, check_image, file_inside
 from item_bank.types import item_type, section_types
 
 FORMAT_NAME = "baoan-item-bank"
@@ -124,7 +125,11 @@ class _Reader:
                     self.problem(where, f, f"图片 {m['name']} 的 data_base64 不是有效的 Base64")
                     continue
             elif "path" in m:
-                p = self.base_dir / str(m["path"])
+                try:
+                    p = file_inside(self.base_dir, str(m["path"]))
+                except MediaError as exc:
+                    self.problem(where, f, exc.message)
+                    continue
                 if not p.is_file():
                     self.problem(where, f, f"找不到图片文件 {m['path']}")
                     continue
@@ -139,6 +144,11 @@ class _Reader:
                     f"图片 {m['name']} 大小 {len(data) / 1024 / 1024:.1f} MB 超过上限 "
                     f"{self.max_media_bytes / 1024 / 1024:.1f} MB",
                 )
+                continue
+            try:
+                mime = check_image(str(m["name"]), data, self.max_media_bytes)
+            except MediaError as exc:
+                self.problem(where, f, exc.message)
                 continue
             out.append(MediaRecord(str(m["name"]), data, mime))
         return out

@@ -32,6 +32,7 @@ from item_bank.exchange.records import (
     SetRecord,
     original_media_name,
 )
+from item_bank.media import MediaError, check_image
 from item_bank.types import item_type, qti_interactions, read_qti_item
 
 CP_NS = "http://www.imsglobal.org/xsd/imscp_v1p1"
@@ -227,6 +228,11 @@ class _PackageReader:
             )
             return None
         data = self.zf.read(href)
+        try:
+            check_image(href, data, self.max_media_bytes)
+        except MediaError as exc:
+            self.problem(where, "img", exc.message)
+            return None
         return MediaRecord(
             name or original_media_name(posixpath.basename(href), data), data, IMAGE_SUFFIXES[suffix]
         )
