@@ -48,6 +48,8 @@ JOIN_TOUCH_S = 60.0
 # A step's sequence number is stored in a 32-bit column; a larger one would overflow it (or freeze the item
 # behind a value no later step can beat), so it is refused like any other malformed request.
 MAX_SEQ = 2**31 - 1
+# The attempt's workstation column holds 64 characters; the exam page's own names are about 20.
+MAX_WORKSTATION = 64
 
 
 class _AtWorkstation(Clocked, Protocol):
@@ -55,8 +57,16 @@ class _AtWorkstation(Clocked, Protocol):
 
 
 def _require_workstation(attempt: _AtWorkstation, workstation: str | None) -> None:
-    if workstation is not None and attempt.workstation and attempt.workstation != workstation:
+    """A step must come from the workstation the attempt is bound to: a step that names none (an HTTP call
+    without it, a socket whose join was refused) is a mismatch, never a way around the one-workstation rule."""
+    if attempt.workstation and attempt.workstation != workstation:
         raise DeliveryError("moved")
+
+
+def _check_workstation_name(workstation: Any) -> str:
+    if not isinstance(workstation, str) or not 0 < len(workstation) <= MAX_WORKSTATION:
+        raise DeliveryError("invalid_value", f"工作站标识无效：应为 1 到 {MAX_WORKSTATION} 个字符。")
+    return workstation
 
 
 def _check_writable(session: Session, attempt: Clocked, attempt_id: int, now: dt.datetime) -> None:
@@ -106,6 +116,7 @@ def join(
     One workstation at a time: a different one is held (`awaiting_move`) until a proctor allows it.
     `candidate_id`, when given, must own the attempt.
     """
+    workstation = _check_workstation_name(workstation)
     now = utcnow()
     before = _own_state(session, attempt_id, candidate_id)
     state = _submit_if_overdue(session, before, now)

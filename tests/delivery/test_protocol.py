@@ -241,3 +241,36 @@ def test_malformed_steps_are_refused_with_an_acknowledgement(
     assert stored(session, attempt_id, item["item_id"]) is None
     ack = save(sock, attempt_id, item["item_id"], option, 2**31 - 1)
     assert ack["ok"] is True
+
+
+def test_the_workstation_binding_holds_on_every_path(
+    app: Flask, client: FlaskClient, sitting: Sitting, session: Session
+) -> None:
+    _sock, attempt_id, items = started(app, client, sitting)  # bound to "ws-0"
+    item = items[0]
+    token = sitting.login(client)  # the same candidate again, for a CSRF token
+    option = item["options"][0]["id"]
+    # A socket whose join was refused cannot answer or start on the bound attempt.
+    other = exam_socket(app, client)
+    held = other.emit("join", {"attempt_id": attempt_id, "workstation": "another"}, namespace=NS, callback=True)
+    assert held["error"] == "awaiting_move"
+    assert save(other, attempt_id, item["item_id"], option, 1)["error"] == "moved"
+    flag = other.emit("flag", {"attempt_id": attempt_id, "item_id": item["item_id"], "flagged": True, "seq": 2,
+                               "key": "f2"}, namespace=NS, callback=True)
+    assert flag["error"] == "moved"
+    # Nor can a socket that never joined, nor an HTTP call that names no workstation or another one.
+    never = exam_socket(app, client)
+    assert save(never, attempt_id, item["item_id"], option, 3)["error"] == "moved"
+    url, headers = f"/api/attempts/{attempt_id}", {"X-CSRFToken": token}
+    body = {"item_id": item["item_id"], "value": option, "seq": 4, "key": "h4"}
+    for extra in ({}, {"workstation": "another"}):
+        refused = client.post(f"{url}/save", json=body | extra, headers=headers)
+        assert refused.get_json()["error"] == "moved", extra
+    assert stored(session, attempt_id, item["item_id"]) is None
+    # A workstation name longer than the column is refused, not stored.
+    huge = exam_socket(app, client).emit("join", {"attempt_id": attempt_id, "workstation": "w" * 1_000_000},
+                                         namespace=NS, callback=True)
+    assert huge["error"] == "invalid_value"
+    session.expire_all()
+    attempt = session.get(Attempt, attempt_id)
+    assert attempt.workstation == "ws-0" and attempt.pending_workstation == "another"
