@@ -126,6 +126,9 @@ def app_config(database_url: str, **extra: Any) -> dict[str, Any]:
         "SOCKETIO_ASYNC_MODE": "threading",
         "RUN_BACKGROUND_TASKS": False,
         "SERVER_NAME": "localhost",
+        # Jobs (imports, exports, assembly, ...) run inside submit_job, so a test sees their result at once;
+        # tests/jobs and the benchmarks exercise the real worker.
+        "JOBS_BACKEND": "immediate",
     }
     cfg.update(extra)
     return cfg
@@ -136,7 +139,12 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     from exam_server import create_app
     from exam_server.extensions import db
 
-    application = create_app(app_config(database_url))
+    application = create_app(app_config(
+        database_url,
+        JOBS_DIR=str(tmp_path / "jobs" / "files"),
+        JOBS_UPLOAD_DIR=str(tmp_path / "jobs" / "uploads"),
+        JOBS_QUEUE_DB=str(tmp_path / "jobs" / "queue.db"),
+    ))
     application.instance_path = str(tmp_path / "instance")
 
     @application.before_request
