@@ -37,16 +37,25 @@ class User(Base):
     room_id: Mapped[int | None] = mapped_column(ForeignKey("room.id"), nullable=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Every login session carries the epoch it began in; raising it (logout, a new password, disabling the
+    # account, new roles) ends every copy of every earlier session at its next request (core/auth.py).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     def has_role(self, *roles: str) -> bool:
         return "admin" in self.roles or any(r in self.roles for r in roles)
 
 
 class LoginThrottle(Base):
-    """Failed logins per key (ticket or username and address), for rate limiting across processes."""
+    """Failed logins per key (an account, or a client address), kept in the database so every process sees them.
+
+    A key with enough recent failures must wait until `blocked_until` before its next try (core/security.py).
+    """
 
     __tablename__ = "login_throttle"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
+    # The first failure of the current run of failures (a quiet spell starts a new run).
     window_start: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_failure_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    blocked_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)

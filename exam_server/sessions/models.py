@@ -120,6 +120,9 @@ class Ticket(Base):
     seat_id: Mapped[int | None] = mapped_column(ForeignKey("seat.id"), nullable=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The epoch of the candidate's login sessions: logging out raises it and so ends every copy of the
+    # session cookie, on HTTP and on the exam socket (core/auth.py, delivery/events.py).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     session: Mapped[ExamSession] = relationship()
     candidate: Mapped[Candidate] = relationship()
