@@ -17,6 +17,7 @@ from exam_server.core.errors import register_error_handlers
 from exam_server.core.headers import register_security_headers
 from exam_server.core.navigation import navigation
 from exam_server.core.timefmt import local
+from exam_server.delivery.limits import MAX_SOCKET_MESSAGE_BYTES
 from exam_server.extensions import csrf, db, login_manager, socketio
 from exam_server.jobs.queue import init_app as init_jobs
 
@@ -72,6 +73,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # Same origin only: the browser page and the socket come from this server.
         cors_allowed_origins=app.config.get("SOCKETIO_CORS_ORIGINS"),
         manage_session=False,
+        # Larger than any event the exam accepts (delivery/limits.py), so an oversized one is read and refused
+        # with an acknowledgement instead of closing the connection.
+        max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES,
     )
     app.session_interface = ConnectionSessionInterface()
     # Each Socket.IO event runs in a request context built from its connection's first request, to
