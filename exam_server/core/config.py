@@ -35,6 +35,8 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "LOGIN_WINDOW_S": int(env.get("LOGIN_WINDOW_S", "300")),
         "DEADLINE_SWEEP_S": float(env.get("DEADLINE_SWEEP_S", "1.0")),
         "IDLE_AFTER_S": int(env.get("IDLE_AFTER_S", "300")),
+        # Open /exam sockets one candidate may hold at once, over every process (0 = no limit).
+        "MAX_SOCKETS_PER_CANDIDATE": int(env.get("MAX_SOCKETS_PER_CANDIDATE", "3")),
         "RUN_BACKGROUND_TASKS": env.get("RUN_BACKGROUND_TASKS", "1") == "1",
         # Background jobs (exam_server/jobs): sqlite | redis | immediate; unset paths live under instance/jobs/.
         "JOBS_BACKEND": env.get("JOBS_BACKEND", "sqlite"),
