@@ -13,6 +13,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from item_bank.archives import DEFAULT_LIMITS, NOT_A_ZIP, ArchiveError, ArchiveLimits, check_archive
 from item_bank.exchange.cells import starts_like_formula
 from item_bank.exchange.flat import EXPORT_COLUMNS, TYPE_LABELS, RowReader, map_headers
 from item_bank.exchange.records import ParsedFile, RowProblem
@@ -158,11 +159,26 @@ def write_xlsx(path: Path, rows: list[dict[str, str]], area_choices: list[str]) 
 
 
 def read_xlsx(
-    path: Path, *, name: str | None = None, default_levels: list[int], max_media_bytes: int
+    path: Path,
+    *,
+    name: str | None = None,
+    default_levels: list[int],
+    max_media_bytes: int,
+    limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> ParsedFile:
-    """Every item row of the workbook's item sheet; a broken file is one problem, not a crash."""
+    """Every item row of the workbook's item sheet; a broken file is one problem, not a crash.
+
+    An .xlsx is a zip that openpyxl opens itself, so the zip is checked within `limits` first (a workbook
+    can be a zip bomb); openpyxl then parses its XML through defusedxml, which it uses when installed.
+    """
     name = name or path.name
     parsed = ParsedFile(file=name, format="xlsx")
+    try:
+        check_archive(path, name=name, limits=limits)
+    except ArchiveError as exc:
+        reason = "不是有效的 Excel 文件（.xlsx），无法打开" if exc.code == NOT_A_ZIP else exc.message
+        parsed.problems.append(RowProblem(name, None, exc.member or "-", reason))
+        return parsed
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:

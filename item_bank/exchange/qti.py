@@ -22,6 +22,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as parse_xml
+
+from item_bank.archives import DEFAULT_LIMITS, NOT_A_ZIP, ArchiveError, ArchiveLimits, SafeZip
 from item_bank.exchange.flat import IMAGE_SUFFIXES
 from item_bank.exchange.qti_xml import QTI_NS, QtiItem, q, sub, text_of
 from item_bank.exchange.records import (
@@ -43,6 +47,8 @@ QTI_SCHEMA = (
 )
 ITEM_RESOURCE = "imsqti_item_xmlv2p1"
 SUPPORTED = qti_interactions()
+# Entities are how a billion-laughs file multiplies itself and how an external entity reads a server file.
+_ENTITIES_REFUSED = "{file} 含 DTD 实体或外部引用（可能是 XML 炸弹或外部实体攻击），已拒绝"
 _NCNAME = re.compile(r"[^A-Za-z0-9_.\-]")
 
 ET.register_namespace("bank", BANK_NS)
@@ -199,9 +205,7 @@ def _strip_ns(root: ET.Element) -> ET.Element:
 
 
 class _PackageReader:
-    def __init__(
-        self, zf: zipfile.ZipFile, parsed: ParsedFile, default_levels: list[int], max_media_bytes: int
-    ):
+    def __init__(self, zf: SafeZip, parsed: ParsedFile, default_levels: list[int], max_media_bytes: int):
         self.zf = zf
         self.parsed = parsed
         self.default_levels = default_levels
@@ -219,7 +223,7 @@ class _PackageReader:
         if suffix not in IMAGE_SUFFIXES:
             self.problem(where, "img", f"{href} 不是支持的图片格式")
             return None
-        size = self.zf.getinfo(href).file_size
+        size = self.zf.file_size(href)
         if size > self.max_media_bytes:
             self.problem(
                 where,
@@ -244,9 +248,12 @@ class _PackageReader:
             return
         base = posixpath.dirname(manifest_name)
         try:
-            manifest = _strip_ns(ET.fromstring(self.zf.read(manifest_name)))
+            manifest = _strip_ns(parse_xml(self.zf.read(manifest_name)))
         except ET.ParseError as exc:
             self.problem(None, "imsmanifest.xml", f"清单文件 XML 格式错误: {exc}")
+            return
+        except DefusedXmlException:
+            self.problem(None, "imsmanifest.xml", _ENTITIES_REFUSED.format(file=manifest_name))
             return
         sets_note = manifest.find("./metadata/itemSets")
         if sets_note is not None and sets_note.text:
@@ -283,9 +290,12 @@ class _PackageReader:
                 self.problem(where, "href", f"包中找不到试题文件 {href}")
                 continue
             try:
-                item = _strip_ns(ET.fromstring(self.zf.read(href)))
+                item = _strip_ns(parse_xml(self.zf.read(href)))
             except ET.ParseError as exc:
                 self.problem(where, "assessmentItem", f"试题文件 {href} XML 格式错误: {exc}")
+                continue
+            except DefusedXmlException:
+                self.problem(where, "assessmentItem", _ENTITIES_REFUSED.format(file=href))
                 continue
             self.item(item, href, note)
 
@@ -382,16 +392,29 @@ class _PackageReader:
 
 
 def read_qti(
-    path: Path, *, name: str | None = None, default_levels: list[int], max_media_bytes: int
+    path: Path,
+    *,
+    name: str | None = None,
+    default_levels: list[int],
+    max_media_bytes: int,
+    limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> ParsedFile:
-    """Every item of a QTI 2.1 content package as records; problems name the resource or item id."""
+    """Every item of a QTI 2.1 content package as records; problems name the resource or item id.
+
+    The zip is read within `limits` and its XML without entities or external references: a hostile
+    package is one problem naming the member, never a full disk or memory.
+    """
     name = name or path.name
     parsed = ParsedFile(file=name, format="qti", encoding="utf-8")
     try:
-        with zipfile.ZipFile(path) as zf:
+        with SafeZip(path, name=name, limits=limits) as zf:
             _PackageReader(zf, parsed, default_levels, max_media_bytes).read()
-    except zipfile.BadZipFile:
-        parsed.problems.append(RowProblem(name, None, "-", "不是有效的 zip 文件（QTI 内容包应为 zip）"))
+    except ArchiveError as exc:
+        # A package that fails its limits is refused as a whole: nothing read from it is kept.
+        parsed.items.clear()
+        parsed.sets.clear()
+        reason = "不是有效的 zip 文件（QTI 内容包应为 zip）" if exc.code == NOT_A_ZIP else exc.message
+        parsed.problems.append(RowProblem(name, None, exc.member or "-", reason))
     except (json.JSONDecodeError, KeyError, ValueError) as exc:
         parsed.problems.append(RowProblem(name, None, "metadata", f"包内元数据无法读取: {exc}"))
     return parsed
