@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from item_bank.archives import DEFAULT_LIMITS, ArchiveLimits
 from item_bank.audit import audit
 from item_bank.db import transaction
 from item_bank.exchange.csv_io import read_csv
@@ -35,6 +36,10 @@ __all__ = [
 
 # Images larger than this are refused (a candidate's workstation loads them over the test-site LAN).
 MAX_MEDIA_BYTES = 2 * 1024 * 1024
+# A file larger than this is refused before it is read: a CSV is held in memory as rows, and the web's
+# upload cap does not bound the CLI.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+ZIPPED = ("xlsx", "qti")
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".zip": "qti"}
 READERS = {"csv": read_csv, "xlsx": read_xlsx, "json": read_json, "qti": read_qti}
 
@@ -45,8 +50,13 @@ def read_file(
     name: str | None = None,
     default_levels: list[int] | None = None,
     max_media_bytes: int = MAX_MEDIA_BYTES,
+    archive_limits: ArchiveLimits = DEFAULT_LIMITS,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> ParsedFile:
-    """Parse `path` by its extension into records and problems, without touching the database."""
+    """Parse `path` by its extension into records and problems, without touching the database.
+
+    Zipped formats (.xlsx, QTI .zip) are read within `archive_limits` (item_bank.archives).
+    """
     levels = list(default_levels or [5])
     name = name or path.name
     suffix = path.suffix.lower()
@@ -65,8 +75,27 @@ def read_file(
         )
     if not path.is_file():
         return ParsedFile(name, FORMATS[suffix], problems=[RowProblem(name, None, "-", "文件不存在")])
-    reader = READERS[FORMATS[suffix]]
-    return reader(path, name=name, default_levels=levels, max_media_bytes=max_media_bytes)
+    size = path.stat().st_size
+    if size > max_file_bytes:
+        return ParsedFile(
+            name,
+            FORMATS[suffix],
+            problems=[
+                RowProblem(
+                    name,
+                    None,
+                    "-",
+                    f"文件大小 {size / 1024 / 1024:.1f} MB 超过上限 {max_file_bytes / 1024 / 1024:.0f} MB，"
+                    "请拆分后分批导入",
+                )
+            ],
+        )
+    fmt = FORMATS[suffix]
+    if fmt in ZIPPED:
+        return READERS[fmt](
+            path, name=name, default_levels=levels, max_media_bytes=max_media_bytes, limits=archive_limits
+        )
+    return READERS[fmt](path, name=name, default_levels=levels, max_media_bytes=max_media_bytes)
 
 
 def import_items(
@@ -80,6 +109,7 @@ def import_items(
     default_levels: list[int] | None = None,
     name: str | None = None,
     max_media_bytes: int = MAX_MEDIA_BYTES,
+    archive_limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> ImportReport:
     """Import every item of `path` as versions in `status`, or nothing; commits unless `dry_run`.
 
@@ -88,7 +118,13 @@ def import_items(
     """
     path = Path(path)
     started = time.perf_counter()
-    parsed = read_file(path, name=name, default_levels=default_levels, max_media_bytes=max_media_bytes)
+    parsed = read_file(
+        path,
+        name=name,
+        default_levels=default_levels,
+        max_media_bytes=max_media_bytes,
+        archive_limits=archive_limits,
+    )
     report = ImportReport(
         file=parsed.file, format=parsed.format, dry_run=dry_run, status=status, encoding=parsed.encoding
     )
