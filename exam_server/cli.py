@@ -24,6 +24,7 @@ DOMAIN_COMMANDS = (
     "exam_server.results.cli",
     "exam_server.analysis.cli",
     "exam_server.jobs.cli",
+    "exam_server.ops.cli",
     "exam_server.demo",
 )
 
