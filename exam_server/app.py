@@ -15,6 +15,7 @@ from exam_server.core.config import load_config
 from exam_server.core.cookies import ConnectionSessionInterface
 from exam_server.core.errors import register_error_handlers
 from exam_server.core.headers import register_security_headers
+from exam_server.core.logs import configure_logging, init_request_ids
 from exam_server.core.navigation import navigation
 from exam_server.core.timefmt import local
 from exam_server.delivery.limits import MAX_SOCKET_MESSAGE_BYTES
@@ -35,10 +36,11 @@ WEB_DOMAINS = (
     "exam_server.assembly.views",
     "exam_server.analysis.views",
     "exam_server.jobs.views",
+    "exam_server.ops.views",
 )
 # Modules that register `@job_handler`s: imported by every process, so the web (labels, who may read)
 # and the worker (what to run) know the same kinds of job.
-JOB_MODULES: tuple[str, ...] = ()
+JOB_MODULES: tuple[str, ...] = ("exam_server.ops.jobs",)
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
 
@@ -94,6 +96,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     register_security_headers(app)
+    configure_logging(app)
+    init_request_ids(app)
 
     register_commands(app)
     return app
