@@ -27,6 +27,7 @@ MB = 1024 * 1024
 CHUNK = 64 * 1024
 #: The code of the refusal of a file that is no zip at all (a reader may word that in its own format's terms).
 NOT_A_ZIP = "not_a_zip"
+ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")  # a first member's local header, or an empty archive
 
 
 class ArchiveError(DomainError):
@@ -87,6 +88,12 @@ class SafeZip:
         self.name = name or self.path.name
         self.limits = limits
         try:
+            with self.path.open("rb") as fh:
+                head = fh.read(4)
+            # zipfile finds a zip's directory at the end and accepts anything before the first member, so an
+            # image or a page with a zip appended (a polyglot) would pass as a package: a zip starts as a zip.
+            if head not in ZIP_STARTS:
+                raise zipfile.BadZipFile("文件开头不是 zip 签名")
             self._zf = zipfile.ZipFile(self.path)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
             raise ArchiveError(

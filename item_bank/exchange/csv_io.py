@@ -35,10 +35,18 @@ def read_csv(
     except UnicodeDecodeError:
         parsed.problems.append(RowProblem(name, None, "-", "文件编码无法识别（应为 UTF-8 或 GBK/GB18030）"))
         return parsed
+    records = csv.reader(io.StringIO(text, newline=""))
+    rows: list[list[str]] = []
     try:
-        rows = [[from_csv_text(cell) for cell in row] for row in csv.reader(io.StringIO(text, newline=""))]
+        for record in records:
+            rows.append([from_csv_text(cell) for cell in record])
     except csv.Error as exc:
-        parsed.problems.append(RowProblem(name, None, "-", f"CSV 格式错误: {exc}"))
+        # The row being read is the next record; csv's own message is English and names no row.
+        if "field larger than field limit" in str(exc):
+            reason = f"单元格超过 {csv.field_size_limit()} 个字符的上限（文件可能已损坏，或引号未闭合）"
+        else:
+            reason = f"CSV 格式错误: {exc}"
+        parsed.problems.append(RowProblem(name, len(rows) + 1, "-", reason))
         return parsed
     if not rows:
         parsed.problems.append(RowProblem(name, 1, "-", "文件为空"))

@@ -180,7 +180,8 @@ def read_xlsx(
         parsed.problems.append(RowProblem(name, None, exc.member or "-", reason))
         return parsed
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
+        # Formulas are read as formulas (not their cached values) so that they can be refused below.
+        wb = load_workbook(path, read_only=True, data_only=False)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         parsed.problems.append(
             RowProblem(name, None, "-", f"不是有效的 Excel 文件（.xlsx），无法打开: {exc.__class__.__name__}")
@@ -194,15 +195,18 @@ def read_xlsx(
             )
             return parsed
         parsed.file = f"{name}[{sheet.title}]" if sheet.title != ITEM_SHEET else name
-        rows = sheet.iter_rows(values_only=True)
-        header = next(rows, None)
+        rows = sheet.iter_rows()
+        first = next(rows, None)
+        header = None if first is None else [_text(c.value) for c in first]
         reader = RowReader(parsed, path.parent, default_levels, max_media_bytes)
-        if header is None or not reader.read_header([_text(v) for v in header]):
+        if header is None or not reader.read_header(header):
             if header is None:
                 parsed.problems.append(RowProblem(parsed.file, 1, "-", "工作表为空"))
             return parsed
-        for number, values in enumerate(rows, start=2):
-            reader.read_row(number, list(values))
+        for number, cells in enumerate(rows, start=2):
+            if _refuse_formulas(parsed, number, header, cells):
+                continue
+            reader.read_row(number, [c.value for c in cells])
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         parsed.problems.append(
             RowProblem(name, None, "-", f"Excel 文件已损坏，无法读取: {exc.__class__.__name__}")
@@ -210,6 +214,30 @@ def read_xlsx(
     finally:
         wb.close()
     return parsed
+
+
+def _refuse_formulas(parsed: ParsedFile, row: int, header: list[str], cells: tuple[Any, ...]) -> bool:
+    """Report every formula cell of a row; True if there was one.
+
+    A bank holds text, and a formula's cached value is whatever the file's maker wrote, not what the formula
+    says: the author is asked for the text itself.
+    """
+    found = False
+    for i, cell in enumerate(cells):
+        if getattr(cell, "data_type", None) == "f":
+            column = header[i] if i < len(header) and header[i] else get_column_letter(i + 1)
+            formula = str(cell.value)
+            formula = formula if len(formula) <= 40 else formula[:40] + "…"
+            parsed.problems.append(
+                RowProblem(
+                    parsed.file,
+                    row,
+                    column,
+                    f"单元格是公式 {formula}：导入不计算公式，请改为文本（选择性粘贴为数值）",
+                )
+            )
+            found = True
+    return found
 
 
 def _text(value: Any) -> str:

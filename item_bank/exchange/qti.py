@@ -408,6 +408,9 @@ def read_qti(
     parsed = ParsedFile(file=name, format="qti", encoding="utf-8")
     try:
         with SafeZip(path, name=name, limits=limits) as zf:
+            # Members the manifest never names are checked too: a package with a bomb inside is refused,
+            # not imported around it.
+            zf.verify()
             _PackageReader(zf, parsed, default_levels, max_media_bytes).read()
     except ArchiveError as exc:
         # A package that fails its limits is refused as a whole: nothing read from it is kept.
