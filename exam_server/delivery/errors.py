@@ -17,16 +17,22 @@ MESSAGES = {
     "moved": "您的考试已转移到另一台电脑上继续。",
     "awaiting_move": "您的考试正在另一台电脑上进行。请举手，监考员确认后才能在这台电脑上继续。",
     "submitted": "您已交卷。",
+    "value_too_large": "答案过长，请删减后再保存。",
+    "payload_too_large": "提交的内容过大，未被保存。请删减答案后再保存。",
+    "too_many_sockets": "您同时打开的考试页面过多。请关闭其他窗口或标签页中的考试页面，然后刷新本页。",
 }
 
 # A refusal about who is asking is 403, one about what was sent 400; every other one is a conflict with
-# the attempt's state (409).
+# the attempt's state (409). Sizes: a body too large to read is 413, an answer longer than its item allows 422.
 STATUS = {
     "not_your_attempt": 403,
     "moved": 403,
     "awaiting_move": 403,
     "invalid_value": 400,
     "unknown_item": 400,
+    "payload_too_large": 413,
+    "value_too_large": 422,
+    "too_many_sockets": 429,
 }
 
 

@@ -16,12 +16,15 @@ from typing import Any
 
 from flask import current_app, request
 from flask_login import current_user
-from flask_socketio import join_room
+from flask_socketio import ConnectionRefusedError, join_room
 
+from exam_server.core import logs
+from exam_server.core.database import DatabaseUnavailable, database_unavailable
 from exam_server.core.errors import socket_ack
-from exam_server.delivery import steps
+from exam_server.delivery import sockets, steps
 from exam_server.delivery.clock import remaining_seconds
-from exam_server.delivery.errors import DeliveryError
+from exam_server.delivery.errors import MESSAGES, DeliveryError
+from exam_server.delivery.limits import MAX_PAYLOAD_CHARS, is_id, size_of
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.notify import EXAM_NS, attempt_room, push_attempt_state, push_seat
 from exam_server.delivery.queries import attempt_state
@@ -67,10 +70,18 @@ def _presence_store() -> Any:
     return _presence["redis"]
 
 
+def _slot_member(sid: str) -> str:
+    """A socket's name in the candidates' socket slots: unique across processes."""
+    return f"{_presence['key']}:{sid}"
+
+
 def _publish_presence_forever(store: Any) -> None:
     while True:
         try:
             store.set(_presence["key"], json.dumps(sorted(_local_attempt_ids())), ex=int(3 * PRESENCE_EVERY_S))
+            # The same heartbeat keeps this process's socket slots alive (a killed process's slots expire).
+            sockets.renew(store, [(conn["candidate_id"], _slot_member(sid))
+                                  for sid, conn in list(_connections.items())])
         except Exception:  # Redis away for a moment: the next round publishes again
             log.warning("could not publish socket presence", exc_info=True)
         socketio.sleep(PRESENCE_EVERY_S)
@@ -120,13 +131,34 @@ def _own_attempt(data: Any) -> Attempt | None:
     """The attempt named in `data` if it is the connected candidate's own, else None."""
     candidate_id = _candidate_id()
     attempt_id = _arg(data, "attempt_id")
-    attempt = db.session.get(Attempt, attempt_id) if isinstance(attempt_id, int) else None
+    attempt = db.session.get(Attempt, attempt_id) if is_id(attempt_id) else None
     if candidate_id is None or attempt is None or attempt.candidate_id != candidate_id:
         return None
     return attempt
 
 
 Step = Callable[[int, Any], dict[str, Any]]
+
+
+def _logged(event: str, handler: Callable[[Any], dict[str, Any]]) -> Callable[[Any], dict[str, Any]]:
+    """A candidate's event under a request id of its own, its attempt and ticket, ending in one log line."""
+
+    @functools.wraps(handler)
+    def run(data: Any = None) -> dict[str, Any]:
+        attempt_id = _arg(data, "attempt_id")
+        conn = _connections.get(request.sid) or {}  # type: ignore[attr-defined]
+        with logs.bound(request_id=logs.new_request_id(), event=event, ticket=conn.get("ticket"),
+                        attempt_id=attempt_id if isinstance(attempt_id, int) else None):
+            ack = handler(data)
+            log.info("%s %s", event, "ok" if ack.get("ok") else f"refused: {ack.get('error')}")
+            return ack
+
+    return run
+
+
+def _too_large(data: Any) -> bool:
+    """An event payload beyond what any step needs: refused before it is looked at (the count stops at the cap)."""
+    return size_of(data, MAX_PAYLOAD_CHARS) > MAX_PAYLOAD_CHARS
 
 
 def _candidate_step(step: Step) -> Callable[[Any], dict[str, Any]]:
@@ -138,31 +170,57 @@ def _candidate_step(step: Step) -> Callable[[Any], dict[str, Any]]:
         candidate_id = _candidate_id()
         if candidate_id is None:
             return socket_ack(DeliveryError("not_your_attempt"))
+        if _too_large(data):
+            return socket_ack(DeliveryError("payload_too_large"))
         try:
             return step(candidate_id, data)
         except DeliveryError as exc:
             db.session.rollback()
             return socket_ack(exc)
 
-    return db.once_more_after_disconnect(handler)
+    return _logged(step.__name__.removeprefix("on_"), db.once_more_after_disconnect(handler))
 
 
 @socketio.on("connect", namespace=EXAM_NS)
+@db.patient  # a refused connect is never retried by the browser: wait for the database instead
 @db.once_more_after_disconnect
 def on_connect(auth: Any = None) -> bool:
     with burst_gate:
         if not current_user.is_authenticated or not current_user.is_candidate:
             return False  # refused: no candidate session
+        cap = int(current_app.config.get("MAX_SOCKETS_PER_CANDIDATE") or 0)
+        if not sockets.take(_presence_store(), current_user.candidate_id, _slot_member(request.sid), cap):  # type: ignore[attr-defined]
+            # The page shows the reason (socket.io-client's connect_error carries it as err.data).
+            raise ConnectionRefusedError({"ok": False, "error": "too_many_sockets",
+                                          "message": MESSAGES["too_many_sockets"]})
         _connections[request.sid] = {"candidate_id": current_user.candidate_id,  # type: ignore[attr-defined]
                                      "ticket_id": current_user.ticket_id,
-                                     "actor": current_user.actor}
+                                     "actor": current_user.actor,
+                                     "ticket": current_user.number}  # type: ignore[attr-defined]
     _start_presence()
     return True
 
 
+@socketio.on_error(EXAM_NS)
+def on_exam_error(exc: Exception) -> Any:
+    """An event that could not reach the database stored nothing: its acknowledgement says so, and the
+    exam page sends it again (same key) a moment later. Any other error propagates as before."""
+    if not database_unavailable(exc):
+        raise exc
+    event = request.event["message"]  # type: ignore[attr-defined]
+    log.warning("database out of reach during %s: %s", event, str(exc).splitlines()[0][:200])
+    db.forget_connection()
+    if event == "connect":
+        return False
+    return socket_ack(DatabaseUnavailable())
+
+
 @socketio.on("disconnect", namespace=EXAM_NS)
 def on_disconnect(*_args: Any) -> None:
-    conn = _connections.pop(request.sid, None)  # type: ignore[attr-defined]
+    sid = request.sid  # type: ignore[attr-defined]
+    conn = _connections.pop(sid, None)
+    if conn:
+        sockets.give_back(_presence_store(), conn["candidate_id"], _slot_member(sid))
     if conn and conn.get("attempt_id"):
         state = attempt_state(db.session, conn["attempt_id"])
         if state is not None:
@@ -173,7 +231,10 @@ def on_disconnect(*_args: Any) -> None:
 @_candidate_step
 def on_join(candidate_id: int, data: Any) -> dict[str, Any]:
     attempt_id = _arg(data, "attempt_id")
-    workstation = str(_arg(data, "workstation") or request.sid)  # type: ignore[attr-defined]
+    # A join without a workstation name is this socket's own; any other value must be a valid name (steps.join).
+    workstation = _arg(data, "workstation")
+    if workstation is None or workstation == "":
+        workstation = request.sid  # type: ignore[attr-defined]
     try:
         with burst_gate:
             body, state, seat_changed = steps.join(db.session, attempt_id, workstation, _actor(),
@@ -243,6 +304,8 @@ def on_submit(candidate_id: int, data: Any) -> dict[str, Any]:
 @db.once_more_after_disconnect
 def on_ping_time(data: Any = None) -> dict[str, Any]:
     """The remaining time now, for the browser's latency-corrected countdown."""
+    if _too_large(data):
+        return socket_ack(DeliveryError("payload_too_large"))
     attempt = _own_attempt(data)
     if attempt is None:
         return socket_ack(DeliveryError("not_your_attempt"))

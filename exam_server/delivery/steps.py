@@ -24,6 +24,7 @@ from exam_server.delivery.clock import (
     submit_locked,
 )
 from exam_server.delivery.errors import DeliveryError
+from exam_server.delivery.limits import MAX_VALUE_CHARS, is_id, size_of, text_chars
 from exam_server.delivery.models import (
     ACTIVE,
     CHECKED_IN,
@@ -90,7 +91,7 @@ def _check_writable(session: Session, attempt: Clocked, attempt_id: int, now: dt
 
 def _own_state(session: Session, attempt_id: Any, candidate_id: int | None) -> AttemptState:
     """The locked state of the candidate's own attempt, or `not_your_attempt`."""
-    state = attempt_state(session, attempt_id, lock=True) if isinstance(attempt_id, int) else None
+    state = attempt_state(session, attempt_id, lock=True) if is_id(attempt_id) else None
     if state is None or (candidate_id is not None and state.candidate_id != candidate_id):
         raise DeliveryError("not_your_attempt")
     return state
@@ -224,6 +225,11 @@ class _ItemStep:
     now: dt.datetime
 
 
+def _key_ok(key: Any) -> bool:
+    """An idempotency key as the exam page makes them (workstation:attempt:seq), stored in 80 characters."""
+    return isinstance(key, str) and 0 < len(key) <= 80
+
+
 def _begin_item_step(
     session: Session, candidate_id: int, attempt_id: Any, item_id: Any, seq: Any, key: str | None,
     workstation: str | None,
@@ -234,10 +240,10 @@ def _begin_item_step(
     PostgreSQL), the item's response and any earlier step with the same key, instead of loading ORM
     objects (DESIGN.md §7: the acknowledgement waits on this path).
     """
-    if not isinstance(attempt_id, int):
+    if not is_id(attempt_id):
         raise DeliveryError("not_your_attempt")
-    key_ok = isinstance(key, str) and 0 < len(key) <= 80
-    item_ok = isinstance(item_id, int) and not isinstance(item_id, bool)
+    key_ok = _key_ok(key)
+    item_ok = is_id(item_id)
     row = store.item_step_row(session, attempt_id, item_id if item_ok else -1, key if key_ok else None)
     if row is None or row.candidate_id != candidate_id:
         raise DeliveryError("not_your_attempt")
@@ -289,11 +295,17 @@ def save_answer(
     without being applied. The same `key` always gets the same acknowledgement.
     """
     try:
+        # Measured before anything is read or locked, and never stored: an answer no item type allows.
+        if size_of(value, MAX_VALUE_CHARS) > MAX_VALUE_CHARS:
+            raise DeliveryError("value_too_large")
         step = _begin_item_step(session, candidate_id, attempt_id, item_id, seq, key, workstation)
         if isinstance(step, dict):
             return step
         frozen = form_items(session, step.form_id)[step.item_id]
         kind = item_type(frozen.content.type)
+        limit = kind.value_limit(frozen.content)
+        if text_chars(value) > limit:
+            raise DeliveryError("value_too_large", f"答案过长：本题答案不超过 {limit} 字，请删减后再保存。")
         reason = kind.check_value(frozen.content, value)
         if reason:
             raise DeliveryError("invalid_value", f"答案格式不正确：{reason}")
@@ -328,6 +340,8 @@ def set_flag(
         step = _begin_item_step(session, candidate_id, attempt_id, item_id, seq, key, workstation)
         if isinstance(step, dict):
             return step
+        if not isinstance(flagged, bool):  # bool("no") is True: only the page's own true/false counts
+            raise DeliveryError("invalid_value", "标记应为是或否。")
         applied = step.seq > step.flag_seq
         return _finish_item_step(
             session, step, "flag", {"flagged": bool(flagged), "applied": applied},
@@ -343,7 +357,7 @@ def set_flag(
 
 
 def _attempt_for(session: Session, attempt_id: Any, candidate_id: int) -> Attempt:
-    if not isinstance(attempt_id, int):
+    if not is_id(attempt_id):
         raise DeliveryError("not_your_attempt")
     attempt = store.lock_attempt(session, attempt_id)
     if attempt is None or attempt.candidate_id != candidate_id:
@@ -367,6 +381,8 @@ def submit(
     """The candidate submits (交卷). A repeat, or a submit after the deadline did it, is acknowledged."""
     try:
         attempt = _attempt_for(session, attempt_id, candidate_id)
+        if key is not None and not _key_ok(key):
+            raise DeliveryError("invalid_value", "请求的幂等键无效。")
         previous = store.previous_ack(session, attempt.id, key)
         if previous is not None:
             return previous

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.core.auth import candidate_required
@@ -18,6 +19,7 @@ from exam_server.delivery import (
     sweeper,  # noqa: F401  (registers the deadline sweeper with `examctl run`)
 )
 from exam_server.delivery.errors import MESSAGES, DeliveryError, status_of
+from exam_server.delivery.limits import MAX_HTTP_BODY_BYTES
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.notify import push_attempt_state, push_seat
 from exam_server.delivery.paper import attempt_may_show, render_attempt_json
@@ -69,8 +71,17 @@ def attempt_media(attempt_id: int, digest: str) -> WerkzeugResponse:
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    """The call's JSON object ({} for anything else); a body larger than any call needs is not read past the cap."""
+    request.max_content_length = MAX_HTTP_BODY_BYTES  # also stops a chunked body without a Content-Length
+    try:
+        body = request.get_json(silent=True)
+    except RequestEntityTooLarge:
+        raise DeliveryError("payload_too_large") from None
     return body if isinstance(body, dict) else {}
+
+
+def _too_large(exc: DeliveryError) -> tuple[WerkzeugResponse, int]:
+    return jsonify(exc.ack()), exc.status
 
 
 def _reply(ack: dict[str, Any], attempt_id: Any) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
@@ -85,7 +96,10 @@ def _reply(ack: dict[str, Any], attempt_id: Any) -> WerkzeugResponse | tuple[Wer
 
 def _item_step(attempt_id: int, step: Callable[..., dict[str, Any]], field: str) -> ResponseReturnValue:
     """A save or a flag from the page's HTTP fallback: the same step, arguments and acknowledgement as its socket."""
-    body = _body()
+    try:
+        body = _body()
+    except DeliveryError as exc:
+        return _too_large(exc)
     ack = step(db.session, current_user.candidate_id, attempt_id, body.get("item_id"), body.get(field),
                body.get("seq"), body.get("key"), body.get("workstation"))
     return _reply(ack, attempt_id)
@@ -109,7 +123,10 @@ def http_flag(attempt_id: int) -> ResponseReturnValue:
 @db.once_more_after_disconnect
 @candidate_required
 def http_submit(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
-    body = _body()
+    try:
+        body = _body()
+    except DeliveryError as exc:
+        return _too_large(exc)
     ack = steps.submit(db.session, current_user.candidate_id, attempt_id, body.get("key"), body.get("workstation"))
     if ack.get("ok"):
         attempt = db.session.get(Attempt, attempt_id)
@@ -123,12 +140,18 @@ def http_submit(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, i
 @candidate_required
 def http_join(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     """The fallback for `join` and `start` when no socket can be opened."""
-    body = _body()
+    try:
+        body = _body()
+    except DeliveryError as exc:
+        return _too_large(exc)
     attempt = current_attempt()
     if attempt is None or attempt.id != attempt_id:
         return jsonify(ok=False, error="not_your_attempt", message=MESSAGES["not_your_attempt"]), 403
     try:
-        workstation = str(body.get("workstation") or "http")
+        # No name means the page's generic one; any other value must be a valid name (steps.join checks it).
+        workstation = body.get("workstation")
+        if workstation is None or workstation == "":
+            workstation = "http"
         state, seat, _ = steps.join(db.session, attempt.id, workstation, current_user.actor)
         if body.get("start"):
             ack, seat = steps.start(db.session, attempt.id, current_user.actor, workstation)

@@ -142,6 +142,11 @@ class ItemType:
         """None if `value` is a well-formed answer to this item, else the reason it is not."""
         return None
 
+    def value_limit(self, item: ItemContent) -> int:
+        """The most characters an answer to `item` may hold in all (a longer one is refused as too large
+        before it is checked or stored); option letters fit in the default, typed answers raise it."""
+        return 64
+
     def is_answered(self, value: Any) -> bool:
         return value not in (None, "", [])
 

@@ -80,6 +80,9 @@ class FillIn(ItemType):
     def is_answered(self, value: Any) -> bool:
         return isinstance(value, list) and any(v and str(v).strip() for v in value)
 
+    def value_limit(self, item: ItemContent) -> int:
+        return max(1, len(self.blanks(item))) * self.max_answer_chars
+
     # ----- flat files
 
     def read_row(self, row: RowCells) -> tuple[dict[str, Any], Any] | None:

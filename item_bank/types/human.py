@@ -77,6 +77,9 @@ class HumanGraded(ItemType):
             return f"答案不超过 {limit} 字"
         return None
 
+    def value_limit(self, item: ItemContent) -> int:
+        return self.answer_limit(item.content)
+
     def score(self, item: ItemContent, value: Any, rule: str = "exact") -> float:
         raise HumanGradedError(f"{self.label}由阅卷员按评分要点评分，不能自动评分")
 

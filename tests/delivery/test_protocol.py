@@ -267,10 +267,13 @@ def test_the_workstation_binding_holds_on_every_path(
         refused = client.post(f"{url}/save", json=body | extra, headers=headers)
         assert refused.get_json()["error"] == "moved", extra
     assert stored(session, attempt_id, item["item_id"]) is None
-    # A workstation name longer than the column is refused, not stored.
-    huge = exam_socket(app, client).emit("join", {"attempt_id": attempt_id, "workstation": "w" * 1_000_000},
-                                         namespace=NS, callback=True)
-    assert huge["error"] == "invalid_value"
+    # A workstation name longer than the column is refused, not stored (a 1 MB one as a payload too large).
+    never.disconnect(NS)
+    other.disconnect(NS)  # a candidate holds at most MAX_SOCKETS_PER_CANDIDATE sockets
+    named = exam_socket(app, client)
+    for name, error in (("w" * 65, "invalid_value"), ("w" * 1_000_000, "payload_too_large")):
+        huge = named.emit("join", {"attempt_id": attempt_id, "workstation": name}, namespace=NS, callback=True)
+        assert huge["error"] == error
     session.expire_all()
     attempt = session.get(Attempt, attempt_id)
     assert attempt.workstation == "ws-0" and attempt.pending_workstation == "another"

@@ -18,6 +18,10 @@
   var TYPES = JSON.parse(app.dataset.itemTypes || "{}");
   var LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
   var ACK_TIMEOUT_MS = 6000;
+  // The server refuses an event larger than this (exam_server/delivery/limits.py MAX_PAYLOAD_CHARS) and closes
+  // the connection on a far larger one: such a change is refused here, with the same message, and never sent.
+  var MAX_PAYLOAD_CHARS = 64 * 1024;
+  var TOO_LARGE = { ok: false, error: "payload_too_large", message: "答案过长，请删减后再保存。" };
 
   // ------------------------------------------------------------ local storage
   var store = {
@@ -115,6 +119,7 @@
 
   function call(event, payload) {
     payload.attempt_id = attemptId;
+    if (JSON.stringify(payload).length > MAX_PAYLOAD_CHARS) return Promise.resolve(TOO_LARGE);
     if (state.mode === "socket" && socket.connected) {
       var t0 = performance.now();
       return new Promise(function (resolve, reject) {
@@ -207,7 +212,14 @@
     rejoin();
   });
   socket.on("disconnect", function () { updateNetbar(); });
-  socket.on("connect_error", function () {
+  socket.on("connect_error", function (err) {
+    if (err && err.data && err.data.error === "too_many_sockets") {
+      // Refused, not unreachable: too many exam pages are open for this candidate. Say so, and try again
+      // later (the socket does not retry a refusal by itself) once the other pages are closed.
+      wait("考试页面打开过多", err.data.message);
+      setTimeout(function () { socket.connect(); }, 10000);
+      return;
+    }
     connectFailures += 1;
     // No socket at all (a proxy that blocks it): carry on over plain HTTP.
     if (connectFailures >= 3 && state.mode === "socket") { state.mode = "http"; rejoin(); }
@@ -267,7 +279,7 @@
             if (a && a.seq === p.seq) { a.saved_at = ack.saved_at; a.pending = false; }
           }
           renderSaved(); refreshNavigator();
-        } else if (ack.error === "invalid_value" || ack.error === "unknown_item") {
+        } else if (["invalid_value", "unknown_item", "value_too_large", "payload_too_large"].indexOf(ack.error) >= 0) {
           state.pending = state.pending.filter(function (q) { return q.key !== p.key; }); persistPending();
           showSaveError(ack.message);
         } else { handleRefusal(ack); }
@@ -390,8 +402,16 @@
     text: function (item, box, value) {
       var ta = document.createElement("textarea"); ta.className = "essay"; ta.rows = 12; ta.value = value || "";
       var timer = null;
-      ta.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(function () { answer(item, ta.value || null); }, 1500); });
-      ta.addEventListener("blur", function () { clearTimeout(timer); if ((valueOf(item) || "") !== ta.value) answer(item, ta.value || null); });
+      // An answer over the item's limit is not sent (the server would refuse it): the candidate is told to shorten it.
+      function save() {
+        if (item.max_chars && ta.value.length > item.max_chars) {
+          showSaveError("答案过长（本题不超过 " + item.max_chars + " 字，现有 " + ta.value.length + " 字），请删减后再保存。");
+          return;
+        }
+        if ((valueOf(item) || "") !== ta.value) answer(item, ta.value || null);
+      }
+      ta.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(save, 1500); });
+      ta.addEventListener("blur", function () { clearTimeout(timer); save(); });
       box.appendChild(ta);
     }
   };
