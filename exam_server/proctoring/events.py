@@ -72,7 +72,7 @@ def _authorised_room(data: Any) -> tuple[Room | None, dict[str, Any]]:
 
 
 @socketio.on("watch", namespace=PROCTOR_NS)
-def on_watch(data: Any) -> dict[str, Any]:
+def on_watch(data: Any = None) -> dict[str, Any]:
     """Start receiving the room's `seat` and `activity` events; answers with the seat map."""
     room, refusal = _authorised_room(data)
     if room is None:
@@ -88,7 +88,7 @@ def on_watch(data: Any) -> dict[str, Any]:
 
 
 @socketio.on("seats", namespace=PROCTOR_NS)
-def on_seats(data: Any) -> dict[str, Any]:
+def on_seats(data: Any = None) -> dict[str, Any]:
     """The seat map of a room the user may watch."""
     room, refusal = _authorised_room(data)
     if room is None:
@@ -98,7 +98,7 @@ def on_seats(data: Any) -> dict[str, Any]:
 
 
 def _action_handler(action: str) -> Any:
-    def handler(data: Any) -> dict[str, Any]:
+    def handler(data: Any = None) -> dict[str, Any]:
         user = staff_user()
         actor = current_user.actor if user is not None else "anonymous"
         ack = actions.perform(db.session, user, actor, action, data)

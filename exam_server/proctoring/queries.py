@@ -23,7 +23,7 @@ from exam_server.delivery.models import (
     Attempt,
     AttemptEvent,
 )
-from exam_server.proctoring.access import can_act_on_room
+from exam_server.proctoring.access import can_act_on_room, may_act_anywhere
 from exam_server.sessions.models import Candidate, ExamSession, Room, Seat, Ticket
 from item_bank.db import utcnow
 
@@ -184,24 +184,43 @@ def find_candidates(
     session: Session, user: User, query: str, exam_session: ExamSession | None, room_id: int | None = None
 ) -> list[dict[str, Any]]:
     """Tickets of the sitting whose ticket number or ID number matches `query` (exact, or the ID
-    number's last 6 characters), each with its place and whether `user` may admit it here."""
-    text = query.strip().upper()
+    number's last 6 characters), each with its place and whether `user` may admit it here.
+
+    A proctor sees the candidates of the rooms they may act on. A candidate of another room shows only
+    when the query is their whole ticket or ID number (the proctor holds the document), and then only
+    where to send them: no name, no ID number. Centre staff see every room."""
+    text = query.strip().upper()[:40]
     if len(text) < 4 or exam_session is None:
         return []
-    conditions = [Ticket.number == text, Candidate.id_number == text]
+    exact = [Ticket.number == text, Candidate.id_number == text]
+    conditions = list(exact)
     if len(text) >= 6 and text.isalnum():
         conditions.append(Candidate.id_number.like(f"%{text[-6:]}"))
-    matches = session.scalars(
+    query_ = (
         select(Ticket).join(Candidate, Ticket.candidate_id == Candidate.id)
         .where(Ticket.session_id == exam_session.id, or_(*conditions))
-        .options(joinedload(Ticket.candidate), joinedload(Ticket.seat).joinedload(Seat.room).joinedload(Room.site))
+    )
+    everywhere = may_act_anywhere(user)
+    if not everywhere:
+        mine = select(Seat.id).where(Seat.room_id == user.room_id) if user.room_id is not None else None
+        query_ = query_.where(or_(*exact, Ticket.seat_id.in_(mine)) if mine is not None else or_(*exact))
+    matches = session.scalars(
+        query_.options(joinedload(Ticket.candidate), joinedload(Ticket.seat).joinedload(Seat.room).joinedload(Room.site))
         .order_by(Ticket.number).limit(10)
     ).unique().all()
     found = []
     for ticket in matches:
-        attempt = session.scalar(select(Attempt).where(Attempt.ticket_id == ticket.id))
         seat = ticket.seat
         here = seat is not None and (room_id is None or seat.room_id == room_id)
+        if not everywhere and not (seat is not None and can_act_on_room(user, seat.room_id)):
+            found.append({
+                "attempt_id": None, "ticket": ticket.number, "name": "", "id_number": "", "status": None,
+                "seat": seat.number if seat else None,
+                "room": f"{seat.room.site.name} {seat.room.name}" if seat else "未安排座位",
+                "in_this_room": False, "may_admit": False,
+            })
+            continue
+        attempt = session.scalar(select(Attempt).where(Attempt.ticket_id == ticket.id))
         found.append({
             "attempt_id": attempt.id if attempt else None,
             "ticket": ticket.number,

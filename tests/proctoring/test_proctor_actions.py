@@ -92,12 +92,21 @@ def test_find_by_id_number_and_the_other_room(app: Flask, seated: Seated, sessio
     other = session.scalar(select(Ticket).where(Ticket.number == seated.seeded.logins[-1][0]))
     assert other is not None
     id_number = session.get(Candidate, other.candidate_id).id_number
-    for query in (id_number, id_number[-6:]):
+    for query in (id_number, other.number):
         found = proctor.get(f"/proctor/rooms/{seated.room1}/find?q={query}").get_json()["candidates"]
         assert len(found) == 1 and found[0]["ticket"] == other.number
-        # Seated in room 2: the proctor of room 1 is told where to send them, and may not admit them.
+        # Seated in room 2: the proctor of room 1 is told where to send them, and may not admit them;
+        # another room's candidate is never shown with their name or ID number.
         assert found[0]["in_this_room"] is False and found[0]["may_admit"] is False
         assert "第2考场" in found[0]["room"]
+        assert found[0]["name"] == "" and found[0]["id_number"] == "" and found[0]["attempt_id"] is None
+    # A partial ID number finds only the proctor's own room's candidates; room 2's proctor and centre staff see them.
+    assert proctor.get(f"/proctor/rooms/{seated.room1}/find?q={id_number[-6:]}").get_json()["candidates"] == []
+    for username, room in (("proctor2", seated.room2), ("staff", seated.room1)):
+        other_client = app.test_client()
+        seated.staff_login(other_client, username)
+        found = other_client.get(f"/proctor/rooms/{room}/find?q={id_number[-6:]}").get_json()["candidates"]
+        assert [c["ticket"] for c in found] == [other.number] and found[0]["id_number"] == id_number
     assert proctor.get(f"/proctor/rooms/{seated.room1}/find?q=12").get_json()["candidates"] == []
 
 

@@ -278,9 +278,10 @@
       if (!body.candidates || !body.candidates.length) { out.appendChild(el("p", "error", "没有找到这名考生，请核对号码。")); return; }
       body.candidates.forEach(function (c) {
         var div = el("div", "found");
-        div.appendChild(el("div", "who", c.name + "　" + (c.seat ? c.seat + " 号座" : "")));
+        // Another room's candidate comes without name or ID number: only where to send them.
+        if (c.name) div.appendChild(el("div", "who", c.name + "　" + (c.seat ? c.seat + " 号座" : "")));
         div.appendChild(el("div", null, "准考证号 " + c.ticket));
-        div.appendChild(el("div", "idno", "身份证号 " + c.id_number));
+        if (c.id_number) div.appendChild(el("div", "idno", "身份证号 " + c.id_number));
         div.appendChild(el("div", "where" + (c.in_this_room ? "" : " other"), c.in_this_room ? "本考场考生" : "不在本考场：应到 " + c.room + (c.seat ? " " + c.seat + " 号" : "")));
         if (c.status === "scheduled" && c.may_admit) {
           var b = el("button", "primary big", "核验通过，准许入场"); b.type = "button";
