@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, scoped_session
 
 from item_bank.db import make_engine, make_session_factory
+from item_bank.kernel import DomainError
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -29,6 +31,29 @@ T = TypeVar("T")
 # connection that died while in use fails its operation, the pool then replaces every connection
 # as old as it, and the candidate's handlers run the step once more (`once_more_after_disconnect`).
 PING_AFTER_IDLE_S = 10.0
+
+
+# A step that hits these stored nothing: the database server is unreachable (restarting, refusing
+# connections, shutting down), the connection died, or no pooled connection came free in time. The
+# client is told to try again (DatabaseUnavailable) instead of getting no answer at all.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout)
+# How long a request that cannot answer "try again" (a socket's connect) waits for the database.
+CONNECT_PATIENCE_S = 15.0
+
+
+class DatabaseUnavailable(DomainError):
+    """The database could not be reached: nothing was stored, and the same request may be sent again."""
+
+    default_code = "unavailable"
+    default_status = 503
+
+    def __init__(self, message: str = "服务器暂时无法访问数据库，本次操作未被保存，请稍后重试。") -> None:
+        super().__init__(message)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means the database was out of reach (or the connection lost), not a fault of the request."""
+    return isinstance(exc, UNAVAILABLE_ERRORS) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def ping_when_idle(engine: Engine, idle_s: float) -> None:
@@ -95,10 +120,40 @@ class Database:
                     raise
                 log.warning("database connection lost in %s; running it again", handler.__name__)
                 # Its connection may be dead too, and a rollback on it would raise: drop it unused.
-                self.session.invalidate()
+                self.forget_connection()
                 return handler(*args, **kwargs)
 
         return run
+
+    def patient(self, handler: Callable[P, T]) -> Callable[P, T]:
+        """Run a handler again, for up to CONNECT_PATIENCE_S, while the database is out of reach.
+
+        For a request whose client cannot be told to try again: refusing a socket's connect makes the
+        browser's Socket.IO client give up on that socket, so its connect waits for the database
+        instead (under gevent a waiting request costs a greenlet, nothing more).
+        """
+
+        @functools.wraps(handler)
+        def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            waited = 0.0
+            while True:
+                try:
+                    return handler(*args, **kwargs)
+                except Exception as exc:
+                    if not database_unavailable(exc) or waited >= CONNECT_PATIENCE_S:
+                        raise
+                    self.forget_connection()
+                time.sleep(0.5)  # gevent's sleep when serving: only this greenlet waits
+                waited += 0.5
+
+        return run
+
+    def forget_connection(self) -> None:
+        """Drop the session and the connection it held without a rollback (on a dead connection that
+        would raise too), so the next statement checks out a new one."""
+        if self._scoped is not None:
+            self.session.invalidate()
+            self._scoped.remove()
 
     def remove(self) -> None:
         if self._scoped is not None:

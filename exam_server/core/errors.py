@@ -9,6 +9,7 @@ from flask import Flask, jsonify, make_response, render_template, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from exam_server.core.database import UNAVAILABLE_ERRORS, DatabaseUnavailable
 from item_bank.kernel import DomainError
 
 # Werkzeug's own pages are English; these replace their titles and sentences.
@@ -52,6 +53,16 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError) -> ResponseReturnValue:
         return refusal_response(exc.code, exc.message, exc.status)
+
+    def _database_unavailable(exc: Exception) -> ResponseReturnValue:
+        # Nothing was stored (the database restarting, a connection lost): 503, and the exam page's HTTP
+        # fallback sends the same step again. The session's dead connection is dropped at teardown.
+        app.logger.warning("database out of reach during %s: %s", request.path, str(exc).splitlines()[0][:200])
+        refusal = DatabaseUnavailable()
+        return refusal_response(refusal.code, refusal.message, refusal.status)
+
+    for error in UNAVAILABLE_ERRORS:
+        app.register_error_handler(error, _database_unavailable)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> ResponseReturnValue:
