@@ -187,6 +187,7 @@
   function rejoin() {
     if (state.closed) return;
     call("join", { workstation: workstation }).then(function (ack) {
+      if (!ack.ok && ack.error === "unavailable") { setTimeout(rejoin, 2000); return; }  // the database is restarting
       if (!ack.ok) { handleRefusal(ack); return; }
       applyJoin(ack); flush();
     }, function () { updateNetbar(); });
@@ -282,6 +283,9 @@
         } else if (["invalid_value", "unknown_item", "value_too_large", "payload_too_large"].indexOf(ack.error) >= 0) {
           state.pending = state.pending.filter(function (q) { return q.key !== p.key; }); persistPending();
           showSaveError(ack.message);
+        } else if (ack.error === "unavailable") {
+          // The server could not reach its database and stored nothing: keep it, send it again (same key).
+          setTimeout(flush, 2000);
         } else { handleRefusal(ack); }
         updateNetbar();
       }, function () {
