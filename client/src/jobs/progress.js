@@ -44,7 +44,11 @@
       } else {
         const job = await response.json();
         show(job);
-        if (job.finished) return;
+        if (job.finished) {
+          // What a finished job says (its summary lines, a link onward) is drawn by the server: show it.
+          if (job.status === "done" && job.result && (job.result.lines || job.result.link)) window.location.reload();
+          return;
+        }
         // Back off while nothing moves; come back to quick polls as soon as it does.
         delay = job.progress !== lastProgress ? FIRST_DELAY_MS : Math.min(delay * 1.5, MAX_DELAY_MS);
         lastProgress = job.progress;
