@@ -11,11 +11,14 @@ from item_bank.assembly.engine import (
     AssemblyInfeasible,
     AssemblyResult,
     AssemblyTimeout,
+    PlannedAssembly,
     Solution,
     SolverSettings,
     assemble_forms,
     order_form,
+    plan_assembly,
     solve_blueprint,
+    store_assembly,
 )
 from item_bank.assembly.evaluate import evaluate_form, evaluate_forms
 from item_bank.assembly.explain import Shortfall
@@ -27,6 +30,7 @@ __all__ = [
     "AssemblyResult",
     "AssemblyTimeout",
     "ItemRecord",
+    "PlannedAssembly",
     "Pool",
     "Shortfall",
     "Solution",
@@ -37,5 +41,7 @@ __all__ = [
     "evaluate_forms",
     "load_pool",
     "order_form",
+    "plan_assembly",
     "solve_blueprint",
+    "store_assembly",
 ]

@@ -8,6 +8,7 @@ forms with status "assembled" and a report measured on the forms themselves.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.metadata
 import secrets
 import time
@@ -365,6 +366,33 @@ def assemble_forms(
     Raises AssemblyInfeasible (message names what is short), AssemblyTimeout, or BlueprintError.
     Nothing is written when it raises.
     """
+    planned = plan_assembly(session, blueprint, n_forms, time_limit_s=time_limit_s, seed=seed, gap=gap)
+    return store_assembly(session, blueprint, planned, actor)
+
+
+@dataclass
+class PlannedAssembly:
+    """The forms an assembly run chose, not yet stored: what `plan_assembly` read and solved."""
+
+    spec: BlueprintSpec
+    group: str
+    now: dt.datetime
+    report: dict[str, Any]
+    forms_items: list[list[ItemRecord]]
+    form_measures: list[dict[str, Any]]
+
+
+def plan_assembly(
+    session: Session,
+    blueprint: Blueprint,
+    n_forms: int = 1,
+    *,
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    seed: int = 0,
+    gap: float = DEFAULT_GAP,
+) -> PlannedAssembly:
+    """Read the pool and solve, writing nothing: a background job ends its read before it takes the write
+    lock to store the forms (`store_assembly`), so a long solve never holds up others' writes."""
     if n_forms < 1:
         raise AssemblyError("平行卷份数至少为 1")
     t0 = time.perf_counter()
@@ -411,6 +439,14 @@ def assemble_forms(
         },
         "measured": {k: v for k, v in measured.items() if k != "forms"},
     }
+    return PlannedAssembly(spec, group, now, report, forms_items, list(measured["forms"]))
+
+
+def store_assembly(session: Session, blueprint: Blueprint, planned: PlannedAssembly, actor: str) -> AssemblyResult:
+    """Store the planned forms (status "assembled") with an audit row each; flushes, the caller commits."""
+    spec, group, now, report, forms_items = (
+        planned.spec, planned.group, planned.now, planned.report, planned.forms_items
+    )
     stamp = f"{now:%y%m%d%H%M%S}"
     prefix = f"L{spec.level}{PART_CODES.get(spec.part, 'X')}-{stamp}"
     if session.scalar(select(Form.id).where(Form.code.like(f"{prefix}-%"))) is not None:
@@ -422,7 +458,7 @@ def assemble_forms(
             blueprint_id=blueprint.id,
             status=ASSEMBLED,
             assembly_group=group,
-            assembly_report={**report, "form_index": k, "form": measured["forms"][k]},
+            assembly_report={**report, "form_index": k, "form": planned.form_measures[k]},
             created_at=now,
         )
         sections = {s.type: s for s in spec.sections}
@@ -447,6 +483,6 @@ def assemble_forms(
             "form.assemble",
             "form",
             form.id,
-            after={"code": form.code, "group": group, "items": len(form.items), "gap": res.gap},
+            after={"code": form.code, "group": group, "items": len(form.items), "gap": report["solver"]["gap"]},
         )
     return AssemblyResult(forms, group, report, forms_items)
