@@ -9,7 +9,9 @@ URL table (centre staff unless noted):
   GET  /centre/sessions/<session>/seating          who sits where; seat the unseated
   POST /centre/sessions/<session>/seating          seat every unseated candidate in the chosen rooms
   POST /centre/tickets/<ticket>/seat               move one candidate to another seat
-  GET  /centre/sessions/<session>/tickets.pdf      admission tickets (?room= one room)
+  GET  /centre/sessions/<session>/tickets.pdf      one room's admission tickets (?room=)
+  POST /centre/sessions/<session>/tickets.pdf      the whole sitting's tickets (a job: /jobs/<id>)
+  POST /centre/sessions/<session>/seating-lists    every room's seating list, zipped (a job)
   GET  /centre/sessions/<session>/rooms/<room>/seating.pdf   a room's seating list
   GET  /my-ticket.pdf                              the logged-in candidate's own ticket
 
@@ -31,7 +33,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from exam_server.core.auth import candidate_required, role_required
 from exam_server.core.models import User
 from exam_server.extensions import db
+from exam_server.jobs import submit_job
 from exam_server.sessions import accounts  # noqa: F401  (registers ticket logins with core's login)
+from exam_server.sessions import jobs as sessions_jobs
 from exam_server.sessions import operations as ops
 from exam_server.sessions.models import ExamSession, Room, Seat, Site, Ticket
 from exam_server.sessions.pdf import seating_list_pdf, tickets_pdf
@@ -208,13 +212,30 @@ def move_ticket(ticket_id: int) -> WerkzeugResponse | tuple[str, int]:
 @blueprint.get("/centre/sessions/<int:session_id>/tickets.pdf")
 @role_required("centre_staff")
 def tickets(session_id: int) -> WerkzeugResponse:
+    """One room's tickets at once; the whole sitting's are a job (POST), sent there from here."""
     exam_session = _exam_session(session_id)
-    room = None
-    if request.args.get("room", "").isdigit():
-        room = db.session.get(Room, int(request.args["room"])) or abort(404)
+    if not request.args.get("room", "").isdigit():
+        flash("整场准考证在后台生成：请点击「生成全部准考证」，完成后在任务页下载。")
+        return redirect(url_for("sessions.seating", session_id=session_id))
+    room = db.session.get(Room, int(request.args["room"])) or abort(404)
     data = tickets_pdf(ops.seating(db.session, exam_session, room))
-    suffix = f"-{room.code}" if room else ""
-    return _pdf(data, f"准考证-{exam_session.code}{suffix}.pdf")
+    return _pdf(data, f"准考证-{exam_session.code}-{room.code}.pdf")
+
+
+@blueprint.post("/centre/sessions/<int:session_id>/tickets.pdf")
+@role_required("centre_staff")
+def tickets_job(session_id: int) -> WerkzeugResponse:
+    _exam_session(session_id)
+    job = submit_job(sessions_jobs.TICKETS, {"session_id": session_id}, current_user.actor)
+    return redirect(url_for("jobs.page", job_id=job.id))
+
+
+@blueprint.post("/centre/sessions/<int:session_id>/seating-lists")
+@role_required("centre_staff")
+def seating_lists_job(session_id: int) -> WerkzeugResponse:
+    _exam_session(session_id)
+    job = submit_job(sessions_jobs.SEATING_LISTS, {"session_id": session_id}, current_user.actor)
+    return redirect(url_for("jobs.page", job_id=job.id))
 
 
 @blueprint.get("/centre/sessions/<int:session_id>/rooms/<int:room_id>/seating.pdf")

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from conftest import csrf_token_from
 from flask import Flask
-from sqlalchemy import select
+from job_routes import job_file, job_of, refused_job
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
+from exam_server.jobs.models import Job
 from exam_server.sessions import operations as ops
 from exam_server.sessions.models import Candidate, ExamSession, Room, Seat, Site, Ticket
 from exam_server.sessions.pdf import PdfFontMissing, seating_list_pdf, tickets_pdf
@@ -168,12 +172,15 @@ def test_only_centre_staff_manage_places(app: Flask, seated: Seated) -> None:
 
 def test_ticket_and_seating_pdfs(app: Flask, seated: Seated, session: Session, tmp_path: Path) -> None:
     staff = app.test_client()
-    seated.staff_login(staff, "staff")
+    token = seated.staff_login(staff, "staff")
     sid = seated.seeded.exam_session_id
-    response = staff.get(f"/centre/sessions/{sid}/tickets.pdf")
-    assert response.status_code == 200 and response.mimetype == "application/pdf"
-    assert response.data.startswith(b"%PDF") and "filename*=UTF-8''" in response.headers["Content-Disposition"]
-    text = pdf_text(response.data, tmp_path)
+    # The whole sitting's tickets are a job; its file is the PDF.
+    job = job_of(session, staff.post(f"/centre/sessions/{sid}/tickets.pdf", data={"csrf_token": token}),
+                 "sessions.tickets")
+    assert job.result_file == f"准考证-{session.get(ExamSession, sid).code}.pdf" and job.result["tickets"] == 4
+    data = job_file(staff, job)
+    assert data.startswith(b"%PDF")
+    text = pdf_text(data, tmp_path)
     ticket = session.scalar(select(Ticket).order_by(Ticket.number))
     person = session.get(Candidate, ticket.candidate_id)
     assert "准考证" in text and ticket.number in text and person.name in text
@@ -181,6 +188,7 @@ def test_ticket_and_seating_pdfs(app: Flask, seated: Seated, session: Session, t
     assert "第1考场" in text and "广州市保安员职业技能鉴定上机考点" in text and "（北京时间）" in text
     assert "考生须知" in text
     one_room = staff.get(f"/centre/sessions/{sid}/tickets.pdf?room={seated.room2}")
+    assert one_room.mimetype == "application/pdf" and "filename*=UTF-8''" in one_room.headers["Content-Disposition"]
     assert pdf_text(one_room.data, tmp_path).count("准考证号") == 1
 
     listing = staff.get(f"/centre/sessions/{sid}/rooms/{seated.room1}/seating.pdf")
@@ -194,6 +202,39 @@ def test_ticket_and_seating_pdfs(app: Flask, seated: Seated, session: Session, t
     mine = candidate.get("/my-ticket.pdf")
     assert mine.status_code == 200 and seated.seeded.logins[0][0] in pdf_text(mine.data, tmp_path)
     assert candidate.get(f"/centre/sessions/{sid}/tickets.pdf").status_code in (302, 401, 403)
+
+
+def test_whole_sitting_pdfs_are_jobs_only_centre_staff_start_or_read(
+    app: Flask, seated: Seated, session: Session, tmp_path: Path
+) -> None:
+    staff = app.test_client()
+    token = seated.staff_login(staff, "staff")
+    sid = seated.seeded.exam_session_id
+    # The whole sitting is no longer drawn on the exam server: the old link leads to the job's button.
+    moved = staff.get(f"/centre/sessions/{sid}/tickets.pdf")
+    assert moved.status_code == 302 and moved.headers["Location"].endswith(f"/centre/sessions/{sid}/seating")
+    assert "生成全部准考证" in staff.get(moved.headers["Location"]).get_data(as_text=True)
+
+    job = job_of(session, staff.post(f"/centre/sessions/{sid}/seating-lists", data={"csrf_token": token}),
+                 "sessions.seating_lists")
+    with zipfile.ZipFile(io.BytesIO(job_file(staff, job))) as archive:
+        names = sorted(archive.namelist())
+        assert len(names) == 2 and all(name.endswith(".pdf") for name in names)
+        texts = [pdf_text(archive.read(name), tmp_path) for name in names]
+    assert sorted(text.count("考场座位表") >= 1 and ("本考场考生 3 人" in text) for text in texts) == [False, True]
+    assert "已生成 2 个考场的座位表" in staff.get(f"/jobs/{job.id}").get_data(as_text=True)
+
+    before = session.scalar(select(func.count(Job.id)))
+    proctor = app.test_client()
+    ptoken = seated.staff_login(proctor, "proctor")
+    candidate = app.test_client()
+    ctoken = seated.candidate_login(candidate, 0)
+    for path in (f"/centre/sessions/{sid}/tickets.pdf", f"/centre/sessions/{sid}/seating-lists"):
+        assert proctor.post(path, data={"csrf_token": ptoken}).status_code == 403
+        assert candidate.post(path, data={"csrf_token": ctoken}).status_code in (302, 401, 403)
+    assert session.scalar(select(func.count(Job.id))) == before
+    refused_job(proctor, job)
+    refused_job(candidate, job)
 
 
 def test_a_missing_font_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
