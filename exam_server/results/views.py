@@ -3,9 +3,9 @@ result, review requests (复核), and a candidate's own result page. Thin: parse
 
 URL table:
   GET  /results/sessions/<session_id>              results of a sitting              centre_staff
-  POST /results/sessions/<session_id>/score        score the whole sitting            centre_staff
+  POST /results/sessions/<session_id>/score        score the whole sitting (a job)    centre_staff
   POST /results/sessions/<session_id>/correct-key  key correction (preview or apply)   centre_staff
-  POST /results/sessions/<session_id>/release      release the sitting's results      centre_staff
+  POST /results/sessions/<session_id>/release      release the results (a job)        centre_staff
   GET  /results/<result_id>/history                a result and what it superseded    centre_staff
   GET  /results/reviews                            review requests                    centre_staff
   POST /results/reviews/<review_id>                rescore / regrade / reject         centre_staff
@@ -28,6 +28,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from exam_server.core.auth import candidate_required, role_required
 from exam_server.core.errors import refusal_response
 from exam_server.extensions import db
+from exam_server.jobs import submit_job
+from exam_server.results import jobs as results_jobs
 from exam_server.results import queries
 from exam_server.results.corrections import correct_key as correct_key_of
 from exam_server.results.errors import ResultsError
@@ -38,9 +40,7 @@ from exam_server.results.models import (
     REVIEW_SUBMITTED,
     Result,
 )
-from exam_server.results.release import release_results
 from exam_server.results.review_requests import decide_review, request_review
-from exam_server.results.scoring import score_session
 from exam_server.sessions.models import ExamSession
 from scoring.results import PART_NAMES
 
@@ -111,10 +111,9 @@ def session_results(session_id: int) -> str:
 @blueprint.post("/sessions/<int:session_id>/score")
 @role_required("centre_staff")
 def score(session_id: int) -> WerkzeugResponse:
-    report = score_session(db.session, _exam_session(session_id), current_user.actor)
-    for line in report.lines()[:30]:
-        flash(line)
-    return redirect(_to_session(session_id))
+    _exam_session(session_id)
+    job = submit_job(results_jobs.SCORE, {"session_id": session_id}, current_user.actor)
+    return redirect(url_for("jobs.page", job_id=job.id))
 
 
 @blueprint.post("/sessions/<int:session_id>/correct-key")
@@ -134,9 +133,8 @@ def correct_key(session_id: int) -> str:
 @role_required("centre_staff")
 def release(session_id: int) -> WerkzeugResponse:
     _exam_session(session_id)
-    n = release_results(db.session, session_id, current_user.actor)
-    flash(f"已发布 {n} 条成绩，考生登录后可以查看。")
-    return redirect(_to_session(session_id))
+    job = submit_job(results_jobs.RELEASE, {"session_id": session_id}, current_user.actor)
+    return redirect(url_for("jobs.page", job_id=job.id))
 
 
 @blueprint.get("/<int:result_id>/history")

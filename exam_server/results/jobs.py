@@ -1,0 +1,61 @@
+"""Background jobs of results: scoring a whole sitting and releasing its results run in the worker, not on
+the exam server (`examctl score-session` / `release-results` still run in their own process)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exam_server.jobs import JobContext, job_handler
+from exam_server.results.errors import ResultsError
+from exam_server.results.release import release_results
+from exam_server.results.scoring import score_session
+from exam_server.sessions.models import ExamSession
+
+SCORE = "results.score"
+RELEASE = "results.release"
+ROLES = ("centre_staff",)
+# The job page shows at most this many of the report's lines (one per changed attempt after the first).
+MAX_LINES = 30
+
+
+def _exam_session(ctx: JobContext, session_id: int) -> ExamSession:
+    exam_session = ctx.session.get(ExamSession, session_id)
+    if exam_session is None:
+        raise ResultsError(f"考试场次 {session_id} 不存在。", status=404)
+    return exam_session
+
+
+def _back_to(session_id: int) -> dict[str, Any]:
+    return {"endpoint": "results.session_results", "values": {"session_id": session_id}, "text": "返回本场成绩"}
+
+
+@job_handler(SCORE, label="评定整场成绩", roles=ROLES)
+def score_sitting(ctx: JobContext, *, session_id: int) -> dict[str, Any]:
+    """Score every submitted attempt of the sitting (results/scoring.py, written in bulk by results/bulk.py)."""
+    ctx.progress(0.05, "正在读取交卷记录和评分方案")
+    # Scoring reads the answers and writes results from what it read: one transaction that holds the
+    # write lock from its start (the sitting is over, so no candidate waits on it).
+    ctx.begin_write()
+    report = score_session(ctx.session, _exam_session(ctx, session_id), ctx.actor)
+    ctx.progress(1.0, "评分完成")
+    return {
+        "lines": report.lines()[:MAX_LINES],
+        "written": report.written,
+        "unchanged": report.unchanged,
+        "link": _back_to(session_id),
+    }
+
+
+@job_handler(RELEASE, label="发布整场成绩", roles=ROLES)
+def release_sitting(ctx: JobContext, *, session_id: int) -> dict[str, Any]:
+    """Release every current provisional result of the sitting to its candidates."""
+    code = _exam_session(ctx, session_id).code
+    ctx.progress(0.1, "正在发布成绩")
+    ctx.begin_write()
+    released = release_results(ctx.session, session_id, ctx.actor)
+    ctx.progress(1.0, "发布完成")
+    return {
+        "lines": [f"考试场次 {code}：已发布 {released} 条成绩，考生登录后可以查看。"],
+        "released": released,
+        "link": _back_to(session_id),
+    }
