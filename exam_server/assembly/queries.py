@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from item_bank.assembly import load_pool
+from item_bank.assembly import AssemblyInfeasible, load_pool
+from item_bank.assembly.explain import precheck
 from item_bank.assembly.pool import OTHER_AREA, REASON_LABELS
 from item_bank.blueprints import BlueprintError, BlueprintSpec, get_blueprint, spec_of
 from item_bank.forms import candidate_order
@@ -96,6 +97,14 @@ def area_rows(session: Session, level: int, part: str) -> list[dict[str, Any]]:
 
     walk(None, 0)
     return out
+
+
+def certain_shortfall(session: Session, bp: Blueprint, n_forms: int) -> AssemblyInfeasible | None:
+    """What the bank certainly lacks for `n_forms` forms of `bp`, found by counting (no solver): the screen says
+    it at once instead of queuing a job that would only fail."""
+    spec = spec_of(bp)
+    shortfalls = precheck(load_pool(session, spec), spec, n_forms)
+    return AssemblyInfeasible(bp.name, shortfalls, n_forms) if shortfalls else None
 
 
 def supply_table(session: Session, spec: BlueprintSpec) -> dict[str, Any]:

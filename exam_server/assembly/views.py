@@ -6,7 +6,7 @@
 /assembly/blueprints/<id>/edit             editor
 /assembly/blueprints/<id>/text             edit as YAML/JSON text
 /assembly/blueprints/<id>/export.<fmt>     download (yaml | json)
-/assembly/blueprints/<id>/assemble   POST  build N parallel forms
+/assembly/blueprints/<id>/assemble   POST  build N parallel forms (a job: /jobs/<id>)
 /assembly/forms                            list of forms
 /assembly/forms/<id>                       review: composition, difficulty, information, overlap, enemies
 /assembly/forms/<id>/plot.png              information curves and difficulty (matplotlib)
@@ -25,6 +25,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from exam_server.assembly import jobs as assembly_jobs
 from exam_server.assembly import operations as ops
 from exam_server.assembly import queries
 from exam_server.assembly.editor import (
@@ -37,6 +38,7 @@ from exam_server.assembly.editor import (
 from exam_server.assembly.plots import review_png
 from exam_server.core.auth import role_required
 from exam_server.extensions import db
+from exam_server.jobs import submit_job
 from item_bank.assembly import AssemblyError
 from item_bank.blueprints import (
     LEVELS,
@@ -239,16 +241,13 @@ def assemble(bp_id: int) -> WerkzeugResponse | tuple[str, int]:
         seed = int(request.form.get("seed", 0) or 0)
     except ValueError:
         abort(400)
-    try:
-        result = ops.assemble(db.session, bp, n_forms, time_limit_s=time_limit, seed=seed, actor=_actor())
-    except AssemblyError as exc:
-        return _detail(bp, exc, n_forms), 422
-    gap = result.gap
-    flash(
-        f"已组成 {len(result.forms)} 份试卷（最优性差距 {'-' if gap is None else f'{gap:.2%}'}，"
-        f"用时 {result.seconds:.1f} 秒）"
-    )
-    return redirect(url_for("assembly.form_review", form_id=result.forms[0].id))
+    shortfall = queries.certain_shortfall(db.session, bp, n_forms)
+    if shortfall is not None:
+        return _detail(bp, shortfall, n_forms), 422
+    # The solve itself (up to time_limit seconds of HiGHS) runs in the worker.
+    params = {"blueprint_id": bp.id, "n_forms": n_forms, "time_limit_s": time_limit, "seed": seed}
+    job = submit_job(assembly_jobs.ASSEMBLE, params, _actor())
+    return redirect(url_for("jobs.page", job_id=job.id))
 
 
 # ----- forms -----
