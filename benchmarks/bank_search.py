@@ -30,13 +30,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import exam_server.models  # noqa: E402,F401  (fills Base.metadata)
+from item_bank.batches import approve_batch  # noqa: E402
 from item_bank.data import DEMO_BANK_CSV  # noqa: E402
 from item_bank.db import Base, make_engine, make_session_factory  # noqa: E402
 from item_bank.importing import import_items  # noqa: E402
 from item_bank.models import IN_REVIEW, ItemVersion, KnowledgeArea  # noqa: E402
+from item_bank.review import Reviewer  # noqa: E402
 from item_bank.search import UNCLASSIFIED, ItemQuery, review_queue, search_items  # noqa: E402
 
 SHARED = DEMO_BANK_CSV
+# An import waits for review; a second person approves its batch (the search is timed on an approved bank).
+IMPORTER, REVIEWER = Reviewer("bench:importer", 1, frozenset({"bank_manager"})), Reviewer("bench:reviewer", 2, frozenset({"reviewer"}))
 PLACES = ["小区", "商场", "医院", "学校", "工厂", "车站", "银行", "写字楼", "仓库", "体育馆", "码头", "机场"]
 TIMES = ["夜间", "清晨", "节假日", "雨天", "交接班时", "大型活动期间", "停电时", "高峰时段"]
 
@@ -56,7 +60,7 @@ def import_speed(url: str | None, folder: Path, runs: int) -> list[float]:
     for i in range(runs):
         engine, _ = fresh_database(url, folder, f"shared{i}")
         session = make_session_factory(engine)()
-        report = import_items(session, SHARED, actor="bench", status="approved")
+        report = import_items(session, SHARED, actor=IMPORTER.actor, author_id=IMPORTER.user_id)
         rates.append(report.items_per_s)
         print(
             f"  run {i + 1}: {report.items_read} items in {report.elapsed_s:.3f} s = {report.items_per_s:,.0f} items/s"
@@ -135,10 +139,12 @@ def main() -> None:
         generate_csv(big, args.items, args.seed)
         engine, url = fresh_database(args.database_url, folder, "big")
         session = make_session_factory(engine)()
-        report = import_items(session, big, actor="bench", status="approved")
+        report = import_items(session, big, actor=IMPORTER.actor, author_id=IMPORTER.user_id)
         print(
             f"  {report.items_read:,} items in {report.elapsed_s:.1f} s = {report.items_per_s:,.0f} items/s"
         )
+        approve_batch(session, report.batch_id or 0, REVIEWER)
+        session.commit()
         # Two percent of the bank waits for review.
         ids = session.scalars(select_ids()).all()
         rng = random.Random(args.seed)

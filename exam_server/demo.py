@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exam_server.analysis.simulate import demo_past_session
+from exam_server.bank.operations import approve_import_batch, reviewer_for, run_import
 from exam_server.core.cli import serve
 from exam_server.core.migrate import upgrade_to_head
 from exam_server.core.models import User
@@ -46,7 +47,6 @@ from item_bank.blueprints import create_blueprint
 from item_bank.data import DEMO_BANK_CSV
 from item_bank.db import Base, utcnow
 from item_bank.forms import approve_form, lock_form
-from item_bank.importing import import_items
 from item_bank.models import ItemVersion, KnowledgeArea
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -123,8 +123,8 @@ def seed_exam(
     name: str = "2026年保安员（五级/初级）理论知识 上机考试",
 ) -> SeededExam:
     """Import the bank, build and lock the paper, and set up a sitting with tickets and attempts."""
-    import_items(session, bank_path, actor=ACTOR, status="approved")
-    session.commit()
+    staff, accounts = _staff_accounts(session, staff_password, hash_profile)
+    import_reviewed_bank(session, bank_path, importer=accounts["manager"], reviewer=accounts["reviewer"])
     sections = sections or LEVEL5_THEORY_SECTIONS
     n_items = sum(int(s["count"]) for s in sections)
     spec = {
@@ -170,24 +170,46 @@ def seed_exam(
         logins.append((ticket.number, password, person.name))
     rooms = seat_at_site(session, exam_session, site_code="GZ01", site_name="广州市保安员职业技能鉴定上机考点",
                          city="广州", actor=ACTOR)
+    for username, _password, _roles in staff:  # a proctor created now watches the first room
+        if "proctor" in accounts[username].roles and rooms:
+            accounts[username].room_id = rooms[0].id
     session.commit()
     prepare_attempts(session, exam_session, ACTOR)
     if check_in_all:
         for attempt in session.scalars(select(Attempt).where(Attempt.session_id == exam_session.id)):
             check_in(session, attempt, ACTOR)
-    staff = []
-    for username, display, roles in STAFF_ACCOUNTS:
-        password = staff_password or f"{username}-{secrets.randbelow(10**6):06d}"
-        if session.scalar(select(User).where(User.username == username)) is None:
-            session.add(User(username=username, display_name=display, roles=roles,
-                             password_hash=hash_password(password, hash_profile),
-                             room_id=rooms[0].id if "proctor" in roles and rooms else None))
-            staff.append((username, password, ",".join(roles)))
-    session.commit()
     return SeededExam(
         exam_session_id=exam_session.id, blueprint_id=blueprint.id, form_ids=[f.id for f in forms],
         logins=logins, staff=staff, item_count=sum(int(s["count"]) for s in spec["sections"]),
     )
+
+
+def _staff_accounts(
+    session: Session, staff_password: str | None, hash_profile: str
+) -> tuple[list[tuple[str, str, str]], dict[str, User]]:
+    """The demo's staff accounts (made if missing): the new ones with their passwords, and every one by name."""
+    created = []
+    accounts = {}
+    for username, display, roles in STAFF_ACCOUNTS:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            password = staff_password or f"{username}-{secrets.randbelow(10**6):06d}"
+            user = User(username=username, display_name=display, roles=roles,
+                        password_hash=hash_password(password, hash_profile))
+            session.add(user)
+            created.append((username, password, ",".join(roles)))
+        accounts[username] = user
+    session.commit()
+    return created, accounts
+
+
+def import_reviewed_bank(session: Session, bank_path: Path, *, importer: User, reviewer: User) -> int:
+    """The bank as a centre gets it: the bank manager imports it (its versions wait for review), then a reviewer,
+    another person, approves the import batch through the review queue's own operation. Returns the items approved."""
+    report = run_import(session, bank_path, reviewer_for(importer), dry_run=False)
+    if report.batch_id is None:
+        return 0
+    return len(approve_import_batch(session, report.batch_id, reviewer_for(reviewer)).done)
 
 
 def _reset_database(url: str) -> None:

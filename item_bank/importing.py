@@ -1,9 +1,12 @@
 """Importing items: one operation for every format, all-or-nothing, with a dry run.
 
-    report = import_items(session, Path("baoan_items.csv"), actor="user:wang", status="approved")
+    report = import_items(session, Path("baoan_items.csv"), actor="user:wang", author_id=wang.id)
 
 The format follows the file's extension (.csv, .xlsx, .json, .zip = QTI 2.1 content package).
 A file with any bad row raises `BankImportError` listing every problem and stores nothing.
+
+Imported versions wait for review (or stay drafts): never approved. The import's audit row is its batch
+(`item_bank.batches`), which a second person, not the importer, approves as a whole or item by item.
 """
 
 from __future__ import annotations
@@ -21,16 +24,19 @@ from item_bank.exchange.excel import read_xlsx
 from item_bank.exchange.json_io import read_json
 from item_bank.exchange.qti import read_qti
 from item_bank.exchange.records import BankImportError, ImportReport, ParsedFile, RowProblem
-from item_bank.exchange.store import IMPORT_STATUSES, store
-from item_bank.models import APPROVED
+from item_bank.exchange.store import IMPORT_STATUSES, ImportStatusRefused, store
+from item_bank.models import IN_REVIEW
 
 __all__ = [
     "FORMATS",
+    "IMPORT_ACTION",
     "IMPORT_STATUSES",
     "BankImportError",
     "ImportReport",
+    "ImportStatusRefused",
     "RowProblem",
     "import_items",
+    "import_parsed",
     "read_file",
 ]
 
@@ -40,6 +46,7 @@ MAX_MEDIA_BYTES = 2 * 1024 * 1024
 # upload cap does not bound the CLI.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 ZIPPED = ("xlsx", "qti")
+IMPORT_ACTION = "bank.import"  # the audit action of an import: its row is the import's batch
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".zip": "qti"}
 READERS = {"csv": read_csv, "xlsx": read_xlsx, "json": read_json, "qti": read_qti}
 
@@ -103,7 +110,7 @@ def import_items(
     path: Path | str,
     *,
     actor: str,
-    status: str = APPROVED,
+    status: str = IN_REVIEW,
     dry_run: bool = False,
     author_id: int | None = None,
     default_levels: list[int] | None = None,
@@ -111,7 +118,8 @@ def import_items(
     max_media_bytes: int = MAX_MEDIA_BYTES,
     archive_limits: ArchiveLimits = DEFAULT_LIMITS,
 ) -> ImportReport:
-    """Import every item of `path` as versions in `status`, or nothing; commits unless `dry_run`.
+    """Import every item of `path` as versions in `status` (in review, or draft), or nothing; commits unless
+    `dry_run`. `author_id` is the importer's staff account: the version's author, who may not approve it.
 
     Raises BankImportError (every bad row with file, row, column, reason) and stores nothing when
     any row is bad. A dry run does all the work, reports it, then rolls it back.
@@ -125,20 +133,41 @@ def import_items(
         max_media_bytes=max_media_bytes,
         archive_limits=archive_limits,
     )
+    return import_parsed(
+        session, parsed, actor=actor, status=status, dry_run=dry_run, author_id=author_id, source=str(path),
+        started=started,
+    )
+
+
+def import_parsed(
+    session: Session,
+    parsed: ParsedFile,
+    *,
+    actor: str,
+    status: str = IN_REVIEW,
+    dry_run: bool = False,
+    author_id: int | None = None,
+    source: str = "",
+    started: float | None = None,
+) -> ImportReport:
+    """Store what `read_file` got out of a file, as `import_items` does (a background job reads the file before
+    it takes the database's write lock, so candidates' saves never wait behind the parsing)."""
+    started = time.perf_counter() if started is None else started
     report = ImportReport(
         file=parsed.file, format=parsed.format, dry_run=dry_run, status=status, encoding=parsed.encoding
     )
     with transaction(session, dry_run=dry_run):
         store(session, parsed, report, actor=actor, status=status, author_id=author_id)
         report.elapsed_s = time.perf_counter() - started
-        audit(
+        row = audit(
             session,
             actor,
-            "bank.import",
+            IMPORT_ACTION,
             "import",
-            parsed.file,
+            parsed.file[:60],
             None,
             {
+                "file": parsed.file,
                 "format": parsed.format,
                 "status": status,
                 "items": report.items_read,
@@ -146,8 +175,14 @@ def import_items(
                 "new_versions": report.new_versions,
                 "unchanged": report.unchanged,
                 "duplicates": len(report.duplicates),
-                "source": str(path),
+                "source": source,
+                "author_id": author_id,
+                "versions": report.version_ids,
             },
         )
+        session.flush()
+        batch_id = row.id if report.version_ids else None
+    if not dry_run:
+        report.batch_id = batch_id
     report.elapsed_s = time.perf_counter() - started
     return report

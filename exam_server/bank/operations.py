@@ -9,11 +9,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from item_bank.importing import ImportReport, import_items
+from exam_server.core.models import User
+from item_bank.batches import approve_batch
+from item_bank.importing import IMPORT_STATUSES, ImportReport, ImportStatusRefused, import_items
 from item_bank.item_sets import create_item_set, update_item_set
-from item_bank.kernel import transaction
+from item_bank.kernel import transaction, user_actor
 from item_bank.media import save_media
-from item_bank.models import APPROVED, Item, ItemSet, ItemVersion, KnowledgeArea
+from item_bank.models import IN_REVIEW, Item, ItemSet, ItemVersion, KnowledgeArea
 from item_bank.review import BulkResult, Reviewer, ReviewError, bulk_transition, transition
 from item_bank.standard_tree import ensure_standard_tree
 from item_bank.tree import (
@@ -35,6 +37,11 @@ MANAGER_ROLES = ("bank_manager",)
 def reviewer_of(principal: Any) -> Reviewer:
     """The review-side identity of a logged-in staff principal."""
     return Reviewer(principal.actor, principal.user.id, frozenset(principal.user.roles or []))
+
+
+def reviewer_for(user: User) -> Reviewer:
+    """The review-side identity of a staff account acting outside a request (a job, the CLI, the demo)."""
+    return Reviewer(user_actor(user.username), user.id, frozenset(user.roles or []))
 
 
 def _require(who: Reviewer, roles: tuple[str, ...], refusal: str) -> None:
@@ -131,20 +138,36 @@ def upload_media(session: Session, name: str, data: bytes) -> dict[str, Any]:
 
 
 def run_import(
-    session: Session, path: Path, who: Reviewer, *, status: str, dry_run: bool, name: str | None = None
+    session: Session,
+    path: Path,
+    who: Reviewer,
+    *,
+    status: str = IN_REVIEW,
+    dry_run: bool,
+    name: str | None = None,
+    default_levels: list[int] | None = None,
 ) -> ImportReport:
-    """Import a file uploaded on the screen (all or nothing, one transaction); authors may only import drafts."""
-    if status == APPROVED:
-        _require(who, MANAGER_ROLES, "只有题库管理员可以直接导入为“已通过”")
+    """Import a file (all or nothing, one transaction) as `who`, an author or bank manager, who is recorded as
+    the versions' author: they wait for review (or stay drafts) and a second person approves them."""
+    _require(who, AUTHOR_ROLES, "只有命题人或题库管理员可以导入试题")
+    if status not in IMPORT_STATUSES:
+        raise ImportStatusRefused(status)
     return import_items(
         session,
         path,
         actor=who.actor,
         status=status,
         dry_run=dry_run,
-        author_id=who.user_id if not who.has_role(*MANAGER_ROLES) else None,
+        author_id=who.user_id,
         name=name,
+        default_levels=default_levels,
     )
+
+
+def approve_import_batch(session: Session, batch_id: int, who: Reviewer, comment: str = "") -> BulkResult:
+    """A reviewer who did not import it approves an import batch's versions still in review (one transaction)."""
+    with transaction(session):
+        return approve_batch(session, batch_id, who, comment)
 
 
 # ----- the knowledge tree -----

@@ -155,6 +155,10 @@ class ImportReport:
     duplicates: list[DuplicateFlag] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
     elapsed_s: float = 0.0
+    # The versions the import created (new items and new versions), and the batch a reviewer approves them as
+    # (the import's audit row; None for a dry run or when nothing changed).
+    version_ids: list[int] = field(default_factory=list)
+    batch_id: int | None = None
 
     @property
     def items_per_s(self) -> float:
@@ -168,4 +172,5 @@ class ImportReport:
             f"未变 {self.unchanged}，题组 {self.sets_created}，未分类 {self.unclassified}，"
             f"互斥组 {self.enemy_groups}，疑似重复 {len(self.duplicates)}，"
             f"用时 {self.elapsed_s:.2f} 秒（{self.items_per_s:.0f} 题/秒）"
+            + (f"；导入批次 {self.batch_id}，{len(self.version_ids)} 个版本待审核" if self.batch_id else "")
         )

@@ -25,6 +25,7 @@ from item_bank.exchange.records import (
     ParsedFile,
     RowProblem,
 )
+from item_bank.kernel.errors import DomainError
 from item_bank.models import (
     APPROVED,
     DRAFT,
@@ -36,16 +37,30 @@ from item_bank.models import (
     MediaFile,
     ReviewComment,
 )
-from item_bank.review import supersede
 from item_bank.standard_tree import ensure_standard_tree
 from item_bank.text import bigrams, normalise_stem, similarity
 from item_bank.tree import AreaIndex
 from item_bank.types import ItemContent, item_type
 from item_bank.versions import AUTHORED_FIELDS, next_version_no
 
-IMPORT_STATUSES = (DRAFT, IN_REVIEW, APPROVED)
+# An import never stores approved versions: what a file brings waits for a second person (the two-person rule
+# holds for imports as for the editor; a re-import once retired the reviewed version behind a reviewer's back).
+IMPORT_STATUSES = (IN_REVIEW, DRAFT)
 DUPLICATE_THRESHOLD = 0.9
 CHUNK = 500
+
+
+class ImportStatusRefused(DomainError):
+    """An import asked to store versions in a state other than draft or in review (approved needs a reviewer)."""
+
+    default_code = "import_status_refused"
+    default_status = 400
+
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            f"导入后的状态只能是“待审核”或“草稿”，不能是 {status!r}：导入的试题须由另一位审题人审核通过。",
+            status_given=status,
+        )
 
 
 def _chunks(values: list[Any], size: int = CHUNK) -> Iterator[list[Any]]:
@@ -159,7 +174,6 @@ def _version_row(record: ItemRecord, status: str, author_id: int | None, now: An
         "stem_norm": normalise_stem(record.stem),
         "author_id": author_id,
         "created_at": now,
-        "reviewed_at": now if status == APPROVED else None,
     }
 
 
@@ -250,7 +264,7 @@ def store(
 ) -> None:
     """Validate and store every record of `parsed` in `session` (the caller commits or rolls back)."""
     if status not in IMPORT_STATUSES:
-        raise ValueError(f"导入状态应为 {', '.join(IMPORT_STATUSES)} 之一，收到 {status!r}")
+        raise ImportStatusRefused(status)
     report.areas_created = ensure_standard_tree(session, actor)
     problems = validate(session, parsed, report)
     if problems:
@@ -298,28 +312,27 @@ def store(
             report.unclassified += 1
         item = existing.get(record.external_id)
         if item is not None:
-            current = item.current_version
-            if current is not None and _same(current, row):
+            # Unchanged if it matches what forms use (current) or what already waits for review (head): importing
+            # the same file twice must not queue a second copy of the same version.
+            heads = {item.current_version_id, item.head_version_id} - {None}
+            if any(_same(v, row) for v in item.versions if v.id in heads):
                 report.unchanged += 1
                 continue
-            _add_version(session, item, row, actor, record)
+            report.version_ids.append(_add_version(session, item, row, actor, record))
             report.new_versions += 1
             continue
         hit = finder.best(row["stem_norm"], duplicate_threshold) if finder else None
         if hit is not None:
             other, score, group = hit
             report.duplicates.append(DuplicateFlag(record.file, record.row, record.external_id, other, score))
-            # A suspected duplicate waits for a reviewer instead of entering the bank approved,
-            # and can never share a paper with the item it resembles.
-            if row["status"] == APPROVED:
-                row["status"], row["reviewed_at"] = IN_REVIEW, None
+            # A suspected duplicate can never share a paper with the item it resembles; the reviewer reads why.
             row["enemy_group"] = row["enemy_group"] or group or f"V-{other}"
             comments.append(
                 (record, f"导入时发现疑似重复：与 {other} 题干相似度 {score:.2f}，请审核后决定保留或退回。")
             )
         new_rows.append((record, row))
     report.created = len(new_rows)
-    _bulk_create(session, new_rows, actor, parsed.file, now, comments)
+    report.version_ids.extend(_bulk_create(session, new_rows, actor, parsed.file, now, comments))
 
 
 def _store_media(session: Session, media: list[MediaRecord]) -> int:
@@ -356,16 +369,15 @@ def _store_sets(session: Session, parsed: ParsedFile, now: Any) -> dict[str, int
     return ids
 
 
-def _add_version(session: Session, item: Item, row: dict[str, Any], actor: str, record: ItemRecord) -> None:
+def _add_version(session: Session, item: Item, row: dict[str, Any], actor: str, record: ItemRecord) -> int:
+    """A new version of an existing item, waiting for review; the approved version stays in effect (forms are
+    built from it) until a reviewer approves this one, which then retires it."""
     number = next_version_no(session, item.id)
     version = ItemVersion(item_id=item.id, version_no=number, **row)
     session.add(version)
     session.flush()
     item.head_version_id = version.id
-    if version.status == APPROVED:
-        supersede(session, version, actor, reason=f"被导入的第 {number} 版取代")
-        item.current_version_id = version.id
-    elif item.current_version is None or item.current_version.status != APPROVED:
+    if item.current_version is None or item.current_version.status != APPROVED:
         item.current_version_id = version.id
     audit(
         session,
@@ -382,6 +394,7 @@ def _add_version(session: Session, item: Item, row: dict[str, Any], actor: str, 
             "row": record.row,
         },
     )
+    return version.id
 
 
 def _bulk_create(
@@ -391,9 +404,10 @@ def _bulk_create(
     file: str,
     now: Any,
     comments: list[tuple[ItemRecord, str]],
-) -> None:
+) -> list[int]:
+    """Insert the new items with their first versions; returns the version ids."""
     if not rows:
-        return
+        return []
     item_ids = list(
         session.scalars(
             insert(Item).returning(Item.id, sort_by_parameter_order=True),
@@ -441,3 +455,4 @@ def _bulk_create(
                 for r, text in comments
             ],
         )
+    return version_ids

@@ -337,12 +337,12 @@ def test_demo_paper_from_the_shared_bank(session: Session, shared_bank_csv: Path
     """The lead's demo: the imported 1,696-item bank, 100 items (20 judge / 60 single / 20 multiple)."""
     import time
 
+    from bank_seed import import_approved
+
     from item_bank.blueprints import load_spec
-    from item_bank.importing import import_items
     from item_bank.text import normalise_stem
 
-    import_items(session, shared_bank_csv, actor="test", status="approved")
-    session.commit()
+    import_approved(session, shared_bank_csv)  # imported by one person, approved by another
     spec = load_spec(EXAMPLE)
     bp = create_blueprint(session, spec, "t")
     started = time.perf_counter()

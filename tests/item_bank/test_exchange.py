@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bank_seed import import_approved
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -74,7 +75,7 @@ def other_bank(tmp_path: Path) -> Iterator[Session]:
 def load_mixed(session: Session, tmp_path: Path) -> None:
     path = tmp_path / "mixed.json"
     path.write_text(json.dumps(MIXED, ensure_ascii=False), encoding="utf-8")
-    report = import_items(session, path, actor="t")
+    report = import_approved(session, path)
     assert report.created == 8 and report.sets_created == 1 and report.unclassified == 1
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from item_bank.audit import AuditEvent
 from item_bank.importing import BankImportError, import_items
-from item_bank.models import APPROVED, Item, ItemVersion, KnowledgeArea
+from item_bank.models import IN_REVIEW, Item, ItemVersion, KnowledgeArea
 
 HEADER = ["id", "type", "stem", "options", "answer", "knowledge_area", "source"]
 
@@ -34,7 +34,7 @@ def count(session: Session, model: type) -> int:
 
 
 def test_shared_bank_loads_every_item(session: Session, shared_bank_csv: Path) -> None:
-    report = import_items(session, shared_bank_csv, actor="test:importer", status=APPROVED)
+    report = import_items(session, shared_bank_csv, actor="test:importer", author_id=42)
     assert report.created == 1696
     assert count(session, Item) == 1696
     assert count(session, ItemVersion) == 1696
@@ -65,13 +65,17 @@ def test_shared_bank_loads_every_item(session: Session, shared_bank_csv: Path) -
     three = session.scalars(select(ItemVersion).where(ItemVersion.type == "single")).all()
     assert any(len(v.options) == 3 for v in three)
     assert len(report.warnings) == 44
-    assert all(v.status == APPROVED for v in session.scalars(select(ItemVersion)))
+    # Imported versions wait for a second person, with the importer as their author.
+    assert {(v.status, v.author_id, v.reviewer_id) for v in session.scalars(select(ItemVersion))} == {
+        (IN_REVIEW, 42, None)
+    }
     item = session.scalar(select(Item).where(Item.external_id == "BAY-0002"))
     assert item is not None and item.current_version is not None and item.current_version.key == "B"
     # Who imported what, from where, is on record.
     assert count(session, AuditEvent) >= 1696
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "bank.import"))
     assert event is not None and event.actor == "test:importer" and event.after["created"] == 1696
+    assert report.batch_id == event.id and len(event.after["versions"]) == 1696
     assert report.items_per_s > 500
 
 

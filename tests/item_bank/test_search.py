@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bank_seed import import_approved
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import item_bank.search as search
-from item_bank.importing import import_items
 from item_bank.models import Item, KnowledgeArea
 from item_bank.search import UNCLASSIFIED, ItemQuery, review_queue, search_items, status_counts
 from item_bank.tree import merge_areas
@@ -24,7 +24,7 @@ def area_id(session: Session, name: str) -> int:
 
 
 def test_filters_on_the_shared_bank(session: Session, shared_bank_csv: Path, monkeypatch: object) -> None:
-    import_items(session, shared_bank_csv, actor="t")
+    import_approved(session, shared_bank_csv)
     assert search_items(session, ItemQuery()).total == 1696
     assert search_items(session, ItemQuery(type="judge", level=5)).total == 295
     assert search_items(session, ItemQuery(level=4)).total == 0
@@ -54,7 +54,7 @@ def test_filters_on_the_shared_bank(session: Session, shared_bank_csv: Path, mon
 
 
 def test_newest_version_is_what_lists_show(session: Session, shared_bank_csv: Path) -> None:
-    import_items(session, shared_bank_csv, actor="t")
+    import_approved(session, shared_bank_csv)
     item = session.scalar(select(Item).where(Item.external_id == "BAY-0001"))
     assert item is not None and item.current_version is not None
     draft = ItemDraft.from_version(item.current_version)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from bank_seed import import_approved
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from item_bank.importing import import_items
 from item_bank.models import AreaWeight, ItemVersion, KnowledgeArea
 from item_bank.standard_tree import ensure_standard_tree
 from item_bank.tree import (
@@ -42,7 +42,7 @@ def test_shipped_tree_follows_the_standard(session: Session) -> None:
 
 
 def test_edit_move_merge_keep_item_tags(session: Session, shared_bank_csv: Path) -> None:
-    import_items(session, shared_bank_csv, actor="t")
+    import_approved(session, shared_bank_csv)
     fire, traffic = area(session, "消防安全"), area(session, "道路交通安全")
     basics, work = area(session, "基础知识"), area(session, "工作要求")
     tagged_fire = session.scalar(
