@@ -17,11 +17,13 @@ import json
 import logging
 import re
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, request
+from flask_login import current_user
 
 LOG_FORMATS = ("text", "json")
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -32,7 +34,11 @@ CONTEXT_FIELDS = ("request_id", "attempt_id", "ticket", "event")
 _HANDLER_MARK = "_exam_server_handler"
 _ENVIRON_ID = "exam_server.request_id"
 _ENVIRON_TOKEN = "exam_server.log_context_token"
+_ENVIRON_START = "exam_server.request_started"
+# Requests not worth an access line: the page's own scripts and styles, a monitor's health probes.
+QUIET_ENDPOINTS = frozenset({"core.client_asset", "static", "ops.healthz"})
 
+access_log = logging.getLogger("exam_server.access")
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("exam_log_context", default={})  # noqa: B039
 
 
@@ -135,20 +141,32 @@ def installed_handler() -> logging.Handler | None:
 
 def init_request_ids(app: Flask) -> None:
     """Give every HTTP request an id (the proxy's X-Request-ID if sane, else a new one), bound to its log lines
-    and echoed in the response's X-Request-ID."""
+    and echoed in the response's X-Request-ID; a request naming an attempt in its URL (a candidate's HTTP step)
+    also carries the attempt id and the candidate's ticket; each request ends in one access line."""
 
     # Kept in the WSGI environ, not in `g`: the id must survive whatever later hooks do to `g`.
     @app.before_request
     def _take_request_id() -> None:
         request_id = sane_request_id(request.headers.get(REQUEST_ID_HEADER)) or new_request_id()
         request.environ[_ENVIRON_ID] = request_id
-        request.environ[_ENVIRON_TOKEN] = _context.set({"request_id": request_id})
+        request.environ[_ENVIRON_START] = time.perf_counter()
+        fields: dict[str, Any] = {"request_id": request_id}
+        attempt_id = (request.view_args or {}).get("attempt_id")
+        if isinstance(attempt_id, int):
+            fields["attempt_id"] = attempt_id
+            if current_user.is_authenticated and getattr(current_user, "is_candidate", False):
+                fields["ticket"] = getattr(current_user, "number", None)
+        request.environ[_ENVIRON_TOKEN] = _context.set(fields)
 
     @app.after_request
     def _echo_request_id(response: Response) -> Response:
         request_id = request.environ.get(_ENVIRON_ID)
         if request_id:
             response.headers[REQUEST_ID_HEADER] = request_id
+            if request.endpoint not in QUIET_ENDPOINTS:
+                took_ms = (time.perf_counter() - request.environ.get(_ENVIRON_START, time.perf_counter())) * 1000
+                access_log.info("%s %s %s", request.method, request.path, response.status_code,
+                                extra={"status": response.status_code, "duration_ms": round(took_ms, 1)})
         return response
 
     @app.teardown_request

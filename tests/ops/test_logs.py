@@ -1,0 +1,96 @@
+"""Structured logs: a candidate's save logs a JSON line with its attempt, ticket and request id (socket and HTTP);
+an HTTP request's id is the proxy's X-Request-ID when sane, a new one otherwise, and is echoed back."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import Sitting
+from delivery_support import save, started
+from flask import Flask
+
+from exam_server.core.logs import REQUEST_ID_HEADER, configure_logging
+
+
+@pytest.fixture
+def json_lines(app: Flask) -> Iterator[io.StringIO]:
+    """The app's log as JSON lines, written into a buffer."""
+    app.config["LOG_FORMAT"] = "json"
+    handler = configure_logging(app)
+    buffer = io.StringIO()
+    handler.setStream(buffer)  # type: ignore[attr-defined]
+    yield buffer
+    app.config["LOG_FORMAT"] = "text"
+    configure_logging(app)
+
+
+def _lines(buffer: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+
+
+def test_a_socket_save_logs_a_json_line_with_attempt_ticket_and_request_id(
+    app: Flask, sitting: Sitting, json_lines: io.StringIO
+) -> None:
+    sock, attempt_id, items = started(app, app.test_client(), sitting)
+    assert save(sock, attempt_id, items[0]["item_id"], "A", 1)["ok"]
+    assert save(sock, attempt_id, items[1]["item_id"], "A", 2)["ok"]
+    saves = [line for line in _lines(json_lines) if line.get("event") == "save"]
+    assert len(saves) == 2, json_lines.getvalue()
+    ticket = sitting.seeded.logins[0][0]
+    for line in saves:
+        assert line["attempt_id"] == attempt_id and line["ticket"] == ticket
+        assert line["level"] == "INFO" and line["message"] == "save ok"
+        assert len(line["request_id"]) == 32
+    assert saves[0]["request_id"] != saves[1]["request_id"]  # an id per event
+    events = {line.get("event") for line in _lines(json_lines)}
+    assert {"join", "start", "save"} <= events
+
+
+def test_an_http_save_logs_under_the_proxys_request_id(app: Flask, sitting: Sitting, json_lines: io.StringIO) -> None:
+    client = app.test_client()
+    token = sitting.login(client)
+    attempt_id = sitting.attempt_ids[0]
+    headers = {"X-CSRFToken": token}
+    url = f"/api/attempts/{attempt_id}"
+    assert client.post(f"{url}/join", json={"workstation": "h", "start": True}, headers=headers).get_json()["ok"]
+    items = client.get("/api/attempt").get_json()["items"]
+    body = {"item_id": items[0]["item_id"], "value": "A", "seq": 1, "key": "h1", "workstation": "h"}
+    response = client.post(f"{url}/save", json=body, headers=headers | {REQUEST_ID_HEADER: "lb-7f3a9c01"})
+    assert response.status_code == 200 and response.headers[REQUEST_ID_HEADER] == "lb-7f3a9c01"
+    line = next(line for line in _lines(json_lines) if line.get("request_id") == "lb-7f3a9c01")
+    assert line["attempt_id"] == attempt_id and line["ticket"] == sitting.seeded.logins[0][0]
+    assert line["status"] == 200 and line["message"] == f"POST {url}/save 200"
+
+
+@pytest.mark.parametrize("sent", ["short", "has space in it", "x" * 65, "id;DROP<script>", "行-12345678"])
+def test_an_insane_request_id_is_replaced(app: Flask, sent: str) -> None:
+    response = app.test_client().get("/login", headers={REQUEST_ID_HEADER: sent})
+    echoed = response.headers[REQUEST_ID_HEADER]
+    assert echoed != sent and len(echoed) == 32 and echoed.isalnum()
+
+
+def test_every_response_carries_a_request_id(app: Flask) -> None:
+    first = app.test_client().get("/login").headers[REQUEST_ID_HEADER]
+    second = app.test_client().get("/login").headers[REQUEST_ID_HEADER]
+    assert first != second
+
+
+def test_text_lines_carry_the_ids_too(app: Flask, sitting: Sitting) -> None:
+    handler = configure_logging(app)
+    buffer = io.StringIO()
+    handler.setStream(buffer)  # type: ignore[attr-defined]
+    sock, attempt_id, items = started(app, app.test_client(), sitting)
+    assert save(sock, attempt_id, items[0]["item_id"], "A", 1)["ok"]
+    line = next(line for line in buffer.getvalue().splitlines() if "save ok" in line)
+    assert f"attempt_id={attempt_id}" in line and "request_id=" in line
+
+
+def test_an_unknown_log_format_is_refused(app: Flask) -> None:
+    app.config["LOG_FORMAT"] = "xml"
+    with pytest.raises(ValueError, match="LOG_FORMAT"):
+        configure_logging(app)
+    app.config["LOG_FORMAT"] = "text"
