@@ -7,8 +7,8 @@
   /analysis/sessions/<sid>/forms/<fid>/<plot>.png      histogram, information
   /analysis/sessions/<sid>/forms/<fid>/items/<vid>/<plot>.png   icc, distractors
   POST /analysis/sessions/<sid>/review                 send flagged items to the review queue
-  POST /analysis/sessions/<sid>/accept                 store the estimates on the item versions
-  /analysis/sessions/<sid>/export.xlsx                 every table, one sheet each
+  POST /analysis/sessions/<sid>/accept                 store the estimates on the item versions (a job)
+  POST /analysis/sessions/<sid>/export.xlsx            every table, one sheet each (a job: /jobs/<id>)
 
 `?model=rasch|2pl|3pl` chooses the IRT model (the app's ITEM_ANALYSIS_MODEL by default).
 """
@@ -23,6 +23,7 @@ from flask_login import current_user
 from werkzeug.routing import BuildError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from exam_server.analysis import jobs as analysis_jobs
 from exam_server.analysis import plots, queries
 from exam_server.analysis.compute import (
     FormAnalysis,
@@ -31,11 +32,11 @@ from exam_server.analysis.compute import (
     form_summary,
 )
 from exam_server.analysis.errors import AnalysisError
-from exam_server.analysis.export import export_excel
-from exam_server.analysis.operations import accept_estimates, estimate_eligibility, send_to_review
+from exam_server.analysis.operations import estimate_eligibility, send_to_review
 from exam_server.analysis.settings import MODEL_LABELS, MODELS, AnalysisSettings
 from exam_server.core.auth import role_required
 from exam_server.extensions import db
+from exam_server.jobs import submit_job
 from exam_server.sessions.models import ExamSession
 from item_bank.review import Reviewer
 from item_bank.types import short_labels
@@ -44,7 +45,6 @@ blueprint = Blueprint("analysis", __name__, url_prefix="/analysis")
 
 VIEW_ROLES = ("bank_manager", "centre_staff")
 ACT_ROLES = ("bank_manager",)
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 @blueprint.errorhandler(AnalysisError)
@@ -249,23 +249,20 @@ def review(session_id: int) -> WerkzeugResponse:
     return _back(session_id)
 
 
+def _submit(kind: str, session_id: int) -> WerkzeugResponse:
+    """Hand work that computes the analysis to the worker; its page shows the progress and the outcome."""
+    _exam_session(session_id)
+    job = submit_job(kind, {"session_id": session_id, "model": _model()}, current_user.actor)
+    return redirect(url_for("jobs.page", job_id=job.id))
+
+
 @blueprint.post("/sessions/<int:session_id>/accept")
 @role_required(*ACT_ROLES)
 def accept(session_id: int) -> WerkzeugResponse:
-    analysis = _analysis(session_id)
-    report = accept_estimates(db.session, analysis, current_user.actor)
-    lines = report.lines()
-    flash(lines[0] + "；题库组卷将按这些难度与IRT参数计算难度和信息量目标。")
-    if report.skipped:
-        flash(f"未保存的 {len(report.skipped)} 题见下方“不能保存估计值的试题”。")
-    return _back(session_id)
+    return _submit(analysis_jobs.ACCEPT, session_id)
 
 
-@blueprint.get("/sessions/<int:session_id>/export.xlsx")
+@blueprint.post("/sessions/<int:session_id>/export.xlsx")
 @role_required(*VIEW_ROLES)
 def export(session_id: int) -> WerkzeugResponse:
-    analysis = _analysis(session_id)
-    response = current_app.response_class(export_excel(analysis), mimetype=XLSX)
-    filename = f"item-analysis-{analysis.code}-{analysis.settings.model}.xlsx"
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return _submit(analysis_jobs.EXPORT, session_id)

@@ -14,7 +14,8 @@ import pytest
 from conftest import SMALL_PAPER, csrf_token_from
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from job_routes import job_file, job_of, refused_job
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exam_server.analysis.compute import analyse_session
@@ -22,6 +23,7 @@ from exam_server.analysis.operations import estimate_eligibility
 from exam_server.analysis.settings import AnalysisSettings
 from exam_server.analysis.simulate import PastSession, add_past_session, create_past_sitting, simulate_sitting
 from exam_server.delivery.models import Attempt
+from exam_server.jobs.models import Job
 from item_bank.audit import AuditEvent
 from item_bank.models import APPROVED, IN_REVIEW, Form, FormItem, ItemVersion, ReviewComment
 
@@ -201,10 +203,10 @@ def test_accept_stores_estimates_on_the_versions_assembly_reads(
     token = login(client, "manager")
     sid = past.exam_session.id
     form = past.exam_session.forms[0].form
-    response = client.post(f"/analysis/sessions/{sid}/accept", data={"csrf_token": token})
-    assert response.status_code == 302
-    page = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "已保存估计值" in page and 'id="stored-count"' in page
+    job = job_of(session, client.post(f"/analysis/sessions/{sid}/accept", data={"csrf_token": token}),
+                 "analysis.accept")
+    assert "已保存估计值" in client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert 'id="stored-count"' in client.get(f"/analysis/sessions/{sid}").get_data(as_text=True)
 
     (miskeyed,) = past.miskeyed
     used = [fi.item_version_id for fi in session.scalars(select(FormItem).where(FormItem.form_id == form.id))]
@@ -242,12 +244,13 @@ def test_accept_needs_enough_responses(app: Flask, session: Session, past: PastS
     assert all(f"少于 {N_PAST + 1} 人" in why or "区分度为负" in why for _, why in report.skipped)
 
 
-def test_excel_export_has_every_table(client: FlaskClient, past: PastSession) -> None:
-    login(client, "staff")  # centre staff may read the analysis
-    response = client.get(f"/analysis/sessions/{past.exam_session.id}/export.xlsx")
-    assert response.status_code == 200
-    assert response.headers["Content-Disposition"].endswith('.xlsx"')
-    sheets = pd.read_excel(io.BytesIO(response.data), sheet_name=None)
+def test_excel_export_has_every_table(client: FlaskClient, session: Session, past: PastSession) -> None:
+    token = login(client, "staff")  # centre staff may read the analysis
+    sid = past.exam_session.id
+    job = job_of(session, client.post(f"/analysis/sessions/{sid}/export.xlsx", data={"csrf_token": token}),
+                 "analysis.export")
+    assert job.result_file.endswith(".xlsx")
+    sheets = pd.read_excel(io.BytesIO(job_file(client, job)), sheet_name=None)
     assert set(sheets) == SHEETS
     assert len(sheets["试题统计"]) == 10
     assert set(sheets["试题统计"].columns) >= {"难度p", "校正题总相关r", "未答率", "区分度a", "难度b"}
@@ -256,6 +259,28 @@ def test_excel_export_has_every_table(client: FlaskClient, past: PastSession) ->
     assert sheets["分数分布"]["人数"].sum() == N_PAST
     # An item everybody got right (the too-easy one may be) has no IRT estimate.
     assert 9 <= len(sheets["IRT参数"]) <= 10
+
+
+def test_the_analysis_jobs_are_started_and_read_only_by_their_roles(
+    app: Flask, session: Session, past: PastSession
+) -> None:
+    sid = past.exam_session.id
+    manager, staff, proctor = app.test_client(), app.test_client(), app.test_client()
+    manager_token, staff_token, proctor_token = login(manager, "manager"), login(staff, "staff"), login(proctor, "proctor")
+    accepted = job_of(session, manager.post(f"/analysis/sessions/{sid}/accept", data={"csrf_token": manager_token}),
+                      "analysis.accept")
+    exported = job_of(session, staff.post(f"/analysis/sessions/{sid}/export.xlsx?model=rasch",
+                                          data={"csrf_token": staff_token}), "analysis.export")
+    assert exported.params["model"] == "rasch" and exported.result_file.endswith("-rasch.xlsx")
+    before = session.scalar(select(func.count(Job.id)))
+    for path in (f"/analysis/sessions/{sid}/accept", f"/analysis/sessions/{sid}/export.xlsx"):
+        assert proctor.post(path, data={"csrf_token": proctor_token}).status_code == 403
+    assert staff.post(f"/analysis/sessions/{sid}/accept", data={"csrf_token": staff_token}).status_code == 403
+    assert session.scalar(select(func.count(Job.id))) == before
+    refused_job(proctor, accepted)
+    refused_job(proctor, exported)
+    refused_job(staff, accepted)  # storing estimates is the bank's: centre staff do not see that job
+    assert manager.get(f"/jobs/{exported.id}").status_code == 200  # the export is analysis its readers may see
 
 
 def test_who_may_see_and_act(client: FlaskClient, past: PastSession) -> None:
