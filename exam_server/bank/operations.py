@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
 from item_bank.batches import approve_batch
-from item_bank.importing import IMPORT_STATUSES, ImportReport, ImportStatusRefused, import_items
+from item_bank.exchange.records import ParsedFile
+from item_bank.importing import (
+    IMPORT_STATUSES,
+    ImportReport,
+    ImportStatusRefused,
+    import_parsed,
+    read_file,
+)
 from item_bank.item_sets import create_item_set, update_item_set
 from item_bank.kernel import transaction, user_actor
 from item_bank.media import save_media
@@ -149,18 +156,24 @@ def run_import(
 ) -> ImportReport:
     """Import a file (all or nothing, one transaction) as `who`, an author or bank manager, who is recorded as
     the versions' author: they wait for review (or stay drafts) and a second person approves them."""
+    parsed = read_import(path, name=name, default_levels=default_levels)
+    return store_import(session, parsed, who, status=status, dry_run=dry_run, source=str(path))
+
+
+def read_import(path: Path, *, name: str | None = None, default_levels: list[int] | None = None) -> ParsedFile:
+    """Read an import file through the bounded readers (no database): the first half of `run_import`."""
+    return read_file(path, name=name, default_levels=default_levels)
+
+
+def store_import(
+    session: Session, parsed: ParsedFile, who: Reviewer, *, status: str = IN_REVIEW, dry_run: bool, source: str = ""
+) -> ImportReport:
+    """Store a read file as `run_import` does: the second half, which a job runs once it holds the write lock."""
     _require(who, AUTHOR_ROLES, "只有命题人或题库管理员可以导入试题")
     if status not in IMPORT_STATUSES:
         raise ImportStatusRefused(status)
-    return import_items(
-        session,
-        path,
-        actor=who.actor,
-        status=status,
-        dry_run=dry_run,
-        author_id=who.user_id,
-        name=name,
-        default_levels=default_levels,
+    return import_parsed(
+        session, parsed, actor=who.actor, status=status, dry_run=dry_run, author_id=who.user_id, source=source
     )
 
 
