@@ -39,6 +39,7 @@ URLS: tuple[tuple[str, str, Callable[..., Any], tuple[str, ...]], ...] = (
     ("/versions/<int:version_id>/<action>", "act", review.act, POST),
     ("/review", "review_queue", review.review_queue, GET),
     ("/review/bulk", "bulk", review.bulk, POST),
+    ("/review/batches/<int:batch_id>/approve", "approve_batch", review.approve_batch, POST),
     # Knowledge tree, weight table, coverage
     ("/tree", "tree", tree.tree, GET),
     ("/tree/seed", "tree_seed", tree.tree_seed, POST),
@@ -49,7 +50,9 @@ URLS: tuple[tuple[str, str, Callable[..., Any], tuple[str, ...]], ...] = (
     # Import and export
     ("/exchange", "exchange", exchange.exchange, GET),
     ("/exchange/import", "import_upload", exchange.import_upload, POST),
-    ("/exchange/export.<fmt>", "export", exchange.export, GET),
+    ("/exchange/imports/<int:job_id>", "import_report", exchange.import_report, GET),
+    ("/exchange/imports/<int:job_id>/confirm", "import_confirm", exchange.import_confirm, POST),
+    ("/exchange/export", "export", exchange.export, POST),
     ("/exchange/template.xlsx", "template", exchange.template, GET),
     # Images
     ("/media", "upload", media.upload, POST),

@@ -1,45 +1,46 @@
-"""Import and export (导入导出): an upload checked by a dry run then confirmed, exports and the blank template."""
+"""Import and export (导入导出): each runs as a background job (exam_server/bank/jobs.py), never on the exam
+server's event loop. An upload is stashed for the job and checked by a dry run; the person who uploaded it reads
+the report and confirms, which imports the very file checked. An export is a job whose file is downloaded from
+its job page. Only the blank template is written here: it is small and reads the tree alone."""
 
 from __future__ import annotations
 
-import shutil
+import io
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from exam_server.bank import operations as ops
-from exam_server.bank.views.common import AUTHORS, BANK, MANAGERS, who
+from exam_server.bank.jobs import EXPORT, EXPORT_FORMATS, FORMAT_LABELS, IMPORT, confirm_dry_run, kept_upload
+from exam_server.bank.views.common import AUTHORS, BANK, found
 from exam_server.core.auth import role_required
 from exam_server.extensions import db
-from item_bank.exchange.records import BankImportError
-from item_bank.exporting import ExportError, export_items, write_blank_template
-from item_bank.importing import IMPORT_STATUSES
-from item_bank.models import DRAFT
-from item_bank.versions import ItemError
+from exam_server.jobs import Job, job_queue, stash_upload, submit_job
+from exam_server.jobs.queries import may_read
+from item_bank.exporting import write_blank_template
+from item_bank.importing import FORMATS, IMPORT_STATUSES
+from item_bank.models import IN_REVIEW
 
-EXPORT_MIMES = {
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "csv": "text/csv",
-    "json": "application/json",
-    "zip": "application/zip",
-}
-
-
-def _upload_dir() -> Path:
-    path = Path(current_app.instance_path) / "uploads"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+STATUS_CHOICES = {IN_REVIEW: "待审核（由另一位审题人审核通过）", "draft": "草稿（逐题提交审核）"}
 
 
 def _page(http_status: int = 200, **context: Any) -> tuple[str, int]:
     html = render_template(
-        "bank/exchange.html", statuses=IMPORT_STATUSES, can_approve=who().has_role(*MANAGERS), **context
+        "bank/exchange.html",
+        statuses=[(s, STATUS_CHOICES[s]) for s in IMPORT_STATUSES],
+        formats=FORMAT_LABELS,
+        max_upload_mb=(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024),
+        **context,
     )
     return html, http_status
+
+
+def _to_job(job: Job) -> WerkzeugResponse:
+    return redirect(url_for("jobs.page", job_id=job.id))
 
 
 @role_required(*BANK)
@@ -47,73 +48,75 @@ def exchange() -> tuple[str, int]:
     return _page()
 
 
-def _uploaded_file() -> tuple[Path, str, str] | None:
-    """The file to import, its name and its token: a dry run's file when confirming, else the new upload."""
-    token = request.form.get("token", "")
-    if token:
-        matches = [p for p in _upload_dir().glob(f"{token}.*") if token.isalnum()]
-        if not matches:
-            flash("上传的文件已过期，请重新上传")
-            return None
-        return matches[0], request.form.get("name", matches[0].name), token
+@role_required(*AUTHORS)
+def import_upload() -> WerkzeugResponse | tuple[str, int]:
+    """Stash the upload and start its dry run; the job page shows its progress and then its report."""
+    status = request.form.get("status", IN_REVIEW)
+    if status not in IMPORT_STATUSES:
+        flash("导入后的状态只能是“待审核”或“草稿”：导入的试题须由另一位审题人审核通过。")
+        return _page(400)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         flash("请选择要导入的文件")
-        return None
-    name = Path(upload.filename).name
-    token = uuid.uuid4().hex
-    path = _upload_dir() / f"{token}{Path(name).suffix.lower()}"
-    upload.save(path)
-    return path, name, token
-
-
-@role_required(*AUTHORS)
-def import_upload() -> tuple[str, int]:
-    status = request.form.get("status", DRAFT)
-    uploaded = _uploaded_file()
-    if uploaded is None:
         return _page(400)
-    path, name, token = uploaded
-    dry_run = request.form.get("confirm") != "1"
-    try:
-        report = ops.run_import(db.session, path, who(), status=status, dry_run=dry_run, name=name)
-    except BankImportError as exc:
-        path.unlink(missing_ok=True)
-        return _page(422, problems=exc.problems, name=name)
-    except ItemError as exc:
-        flash(str(exc))
-        return _page(403)
-    if not dry_run:
-        path.unlink(missing_ok=True)
-    return _page(report=report, token=token if dry_run else "", name=name, status=status)
+    name = Path(upload.filename).name
+    suffix = Path(name).suffix.lower()
+    if suffix not in FORMATS:
+        flash(f"不支持的文件类型 {suffix or '(无扩展名)'}：应为 .xlsx .csv .json 或 .zip (QTI)")
+        return _page(400)
+    token = stash_upload(upload.stream, suffix)
+    job = submit_job(IMPORT, {"upload": token, "name": name, "status": status, "dry_run": True},
+                     actor=current_user.actor)  # fmt: skip
+    return _to_job(job)
+
+
+def _readable_import(job_id: int) -> Job:
+    job = found(db.session.get(Job, job_id))
+    if job.kind != IMPORT or not may_read(job, current_user.actor, current_user.has_role):
+        abort(404, description="导入任务不存在，或您无权查看。")
+    return job
 
 
 @role_required(*BANK)
-def export(fmt: str) -> WerkzeugResponse:
-    if fmt not in EXPORT_MIMES:
-        abort(404)
-    # The table and its images go into a folder of their own; the zip is written beside that folder, never
-    # inside the folder it archives (zipping its own growing file once filled the disk).
-    workdir = Path(tempfile.mkdtemp(dir=_upload_dir()))
-    folder = workdir / "export"
-    folder.mkdir()
-    path = folder / f"题库导出.{fmt}"
-    try:
-        export_items(db.session, path)
-    except ExportError as exc:
-        flash(str(exc))
-        return redirect(url_for("bank.exchange"))
-    if fmt in ("xlsx", "csv") and any(p.is_dir() for p in folder.iterdir()):
-        # Images sit beside a table export; ship both in one zip.
-        archive = shutil.make_archive(str(workdir / "题库导出"), "zip", folder)
-        return send_file(
-            archive, as_attachment=True, download_name=f"题库导出_{fmt}.zip", mimetype="application/zip"
-        )
-    return send_file(path, as_attachment=True, download_name=path.name, mimetype=EXPORT_MIMES[fmt])
+def import_report(job_id: int) -> tuple[str, int]:
+    """A dry run's (or an import's) full report: counts, every problem with file/row/field, duplicates, hints;
+    for the person who uploaded a file that passed, the button that imports it."""
+    job = _readable_import(job_id)
+    result = job.result or {}
+    confirmable = (
+        job.status == "done"
+        and bool(job.params.get("dry_run"))
+        and bool(result.get("ok"))
+        and job.created_by == current_user.actor
+        and kept_upload(job_queue().jobs_dir / str(job.id)) is not None
+    )
+    html = render_template("bank/import_report.html", job=job, result=result, confirmable=confirmable,
+                           status_label=STATUS_CHOICES.get(job.params.get("status", ""), ""))  # fmt: skip
+    return html, 200
+
+
+@role_required(*AUTHORS)
+def import_confirm(job_id: int) -> WerkzeugResponse:
+    """Import the file a passed dry run checked (the dry run's own folder hands it to the new job)."""
+    dry_run = _readable_import(job_id)
+    return _to_job(confirm_dry_run(db.session, dry_run, job_queue().jobs_dir, current_user.actor))
+
+
+@role_required(*BANK)
+def export() -> WerkzeugResponse:
+    """Start an export job; its file is downloaded from the job's page."""
+    fmt = request.form.get("format", "")
+    if fmt not in EXPORT_FORMATS:
+        abort(400, description=f"不支持的导出格式 {fmt!r}：应为 {'、'.join(EXPORT_FORMATS)}")
+    include_images = request.form.get("include_images", "1") == "1"
+    job = submit_job(EXPORT, {"format": fmt, "include_images": include_images}, actor=current_user.actor)
+    return _to_job(job)
 
 
 @role_required(*BANK)
 def template() -> WerkzeugResponse:
-    path = Path(tempfile.mkdtemp(dir=_upload_dir())) / "试题导入模板.xlsx"
-    write_blank_template(db.session, path)
-    return send_file(path, as_attachment=True, download_name=path.name, mimetype=EXPORT_MIMES["xlsx"])
+    with tempfile.TemporaryDirectory(prefix="item-template-") as folder:
+        path = Path(folder) / "试题导入模板.xlsx"
+        write_blank_template(db.session, path)
+        data = io.BytesIO(path.read_bytes())
+    return send_file(data, as_attachment=True, download_name=path.name, mimetype=XLSX_MIME)

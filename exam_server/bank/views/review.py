@@ -19,6 +19,7 @@ from exam_server.bank.views.common import (
 )
 from exam_server.core.auth import role_required
 from exam_server.extensions import db
+from item_bank.batches import pending_batches
 from item_bank.review import ACTION_LABELS, STATUS_LABELS, ReviewError, comments_for
 from item_bank.search import ItemQuery
 from item_bank.search import review_queue as queue_of
@@ -69,6 +70,8 @@ def review_queue() -> str:
         authors=queries.user_names(db.session, (r.author_id for r in result.rows)),
         me=current_user.user.id,
         areas=queries.area_rows(db.session),
+        batches=pending_batches(db.session),
+        who=who(),
     )
 
 
@@ -83,6 +86,21 @@ def bulk() -> WerkzeugResponse:
     else:
         refused = f"，{len(result.refused)} 题未处理" if result.refused else ""
         flash(f"{ACTION_LABELS.get(action, action)}：完成 {len(result.done)} 题{refused}")
+        for vid, reason in result.refused[:20]:
+            flash(f"版本 {vid}：{reason}")
+    return redirect(url_for("bank.review_queue"))
+
+
+@role_required(*REVIEWERS)
+def approve_batch(batch_id: int) -> WerkzeugResponse:
+    """Approve an import batch as a whole (a reviewer who did not import it); refused whole for the importer."""
+    try:
+        result = ops.approve_import_batch(db.session, batch_id, who(), request.form.get("comment", ""))
+    except ReviewError as exc:
+        flash(f"操作未完成：{exc}")
+    else:
+        refused = f"，{len(result.refused)} 题未处理" if result.refused else ""
+        flash(f"导入批次 {batch_id} 审核通过：完成 {len(result.done)} 题{refused}")
         for vid, reason in result.refused[:20]:
             flash(f"版本 {vid}：{reason}")
     return redirect(url_for("bank.review_queue"))
