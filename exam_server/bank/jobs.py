@@ -29,7 +29,7 @@ from exam_server.jobs import Job, JobContext, JobRefused, job_handler, stash_upl
 from item_bank.db import utcnow
 from item_bank.exchange.records import BankImportError, ImportReport
 from item_bank.exporting import ExportError, export_items
-from item_bank.kernel import kind_of
+from item_bank.kernel.actors import kind_of
 from item_bank.models import IN_REVIEW
 from item_bank.review import Reviewer
 
