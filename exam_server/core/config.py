@@ -58,7 +58,8 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         # Set SESSION_COOKIE_SECURE=1 where browsers reach the server over HTTPS (a centre behind a TLS proxy).
         "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
         "REMEMBER_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "0").lower() in ("1", "true", "yes"),
-        "MAX_CONTENT_LENGTH": 32 * 1024 * 1024,
+        # The largest request (an import's upload) in MB; a larger one is refused with 413 before it is read.
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_UPLOAD_MB", "64")) * 1024 * 1024,
         "TESTING": False,
     }
     if "SECRET_KEY" not in overrides:
