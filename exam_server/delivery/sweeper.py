@@ -11,6 +11,7 @@ import logging
 from flask import Flask
 
 from exam_server.core.background import background_task
+from exam_server.core.database import database_unavailable
 from exam_server.delivery.clock import submit_overdue
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.notify import push_attempt_state
@@ -41,8 +42,11 @@ def start_deadline_sweeper(app: Flask) -> None:
         while True:
             try:
                 sweep_once(app)
-            except Exception:  # keep the clock alive through a passing database fault
-                log.exception("deadline sweep failed")
+            except Exception as exc:  # keep the clock alive through a passing database fault
+                if database_unavailable(exc):  # a restart: one line a sweep, not a traceback
+                    log.warning("deadline sweep: database out of reach: %s", str(exc).splitlines()[0][:200])
+                else:
+                    log.exception("deadline sweep failed")
             socketio.sleep(interval)
 
     socketio.start_background_task(loop)
