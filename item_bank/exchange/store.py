@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from item_bank.audit import AuditEvent, audit
 from item_bank.db import utcnow
+from item_bank.duplicates import DUPLICATE_THRESHOLD, DuplicateFinder, fingerprint
 from item_bank.exchange.records import (
     BankImportError,
     DuplicateFlag,
@@ -30,7 +31,6 @@ from item_bank.models import (
     APPROVED,
     DRAFT,
     IN_REVIEW,
-    RETIRED,
     Item,
     ItemSet,
     ItemVersion,
@@ -38,7 +38,7 @@ from item_bank.models import (
     ReviewComment,
 )
 from item_bank.standard_tree import ensure_standard_tree
-from item_bank.text import bigrams, normalise_stem, similarity
+from item_bank.text import normalise_stem
 from item_bank.tree import AreaIndex
 from item_bank.types import ItemContent, item_type
 from item_bank.versions import AUTHORED_FIELDS, next_version_no
@@ -46,7 +46,6 @@ from item_bank.versions import AUTHORED_FIELDS, next_version_no
 # An import never stores approved versions: what a file brings waits for a second person (the two-person rule
 # holds for imports as for the editor; a re-import once retired the reviewed version behind a reviewer's back).
 IMPORT_STATUSES = (IN_REVIEW, DRAFT)
-DUPLICATE_THRESHOLD = 0.9
 CHUNK = 500
 
 
@@ -203,55 +202,6 @@ def assign_enemy_groups(records: Iterable[ItemRecord]) -> int:
     return made
 
 
-class DuplicateFinder:
-    """Finds bank items whose normalised stem is similar to a new one (bigram index over the bank)."""
-
-    def __init__(self, session: Session, exclude_ids: set[str]) -> None:
-        rows = session.execute(
-            select(Item.external_id, ItemVersion.stem_norm, ItemVersion.enemy_group)
-            .join(ItemVersion, ItemVersion.id == Item.current_version_id)
-            .where(ItemVersion.status != RETIRED)
-        ).all()
-        self.stems = [
-            (r.external_id, r.stem_norm, r.enemy_group) for r in rows if r.external_id not in exclude_ids
-        ]
-        self.exact: dict[str, int] = {}
-        self.index: dict[str, list[int]] = defaultdict(list)
-        for i, (_, norm, _) in enumerate(self.stems):
-            self.exact.setdefault(norm, i)
-
-    def _build(self) -> None:
-        if self.index or not self.stems:
-            return
-        for i, (_, norm, _) in enumerate(self.stems):
-            for g in bigrams(norm):
-                self.index[g].append(i)
-
-    def best(self, norm: str, threshold: float) -> tuple[str, float, str | None] | None:
-        """(external id, similarity, enemy group) of the most similar bank item at or above `threshold`."""
-        if not self.stems or not norm:
-            return None
-        if norm in self.exact:
-            ext, _, group = self.stems[self.exact[norm]]
-            return ext, 1.0, group
-        self._build()
-        grams = bigrams(norm)
-        counts: dict[int, int] = defaultdict(int)
-        for g in grams:
-            for i in self.index.get(g, ()):
-                counts[i] += 1
-        best: tuple[str, float, str | None] | None = None
-        # Dice >= t needs shared >= t * (|a| + |b|) / 2, so few candidates survive the first test.
-        for i, shared in counts.items():
-            if shared * 2 < threshold * len(grams):
-                continue
-            ext, other, group = self.stems[i]
-            score = similarity(norm, other)
-            if score >= threshold and (best is None or score > best[1]):
-                best = (ext, score, group)
-        return best
-
-
 def store(
     session: Session,
     parsed: ParsedFile,
@@ -321,14 +271,21 @@ def store(
             report.version_ids.append(_add_version(session, item, row, actor, record))
             report.new_versions += 1
             continue
-        hit = finder.best(row["stem_norm"], duplicate_threshold) if finder else None
+        hit = (
+            finder.best(fingerprint(record.stem, record.content, record.key), duplicate_threshold)
+            if finder
+            else None
+        )
         if hit is not None:
-            other, score, group = hit
+            other, score, group = hit.external_id, hit.score, hit.enemy_group
             report.duplicates.append(DuplicateFlag(record.file, record.row, record.external_id, other, score))
             # A suspected duplicate can never share a paper with the item it resembles; the reviewer reads why.
             row["enemy_group"] = row["enemy_group"] or group or f"V-{other}"
             comments.append(
-                (record, f"导入时发现疑似重复：与 {other} 题干相似度 {score:.2f}，请审核后决定保留或退回。")
+                (
+                    record,
+                    f"导入时发现疑似重复：与 {other} 相似度 {score:.2f}（题干、选项与答案），请审核后决定保留或退回。",
+                )
             )
         new_rows.append((record, row))
     report.created = len(new_rows)
