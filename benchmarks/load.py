@@ -6,6 +6,7 @@ Run from the repository root (defaults: 2,000 candidates, SQLite, one server pro
     python benchmarks/load.py --backend postgresql --processes 2        # PostgreSQL + Redis, two processes
     python benchmarks/load.py --candidates 500 --sitting-s 60           # a quick look
     python benchmarks/load.py --sitting-s 2400                          # the whole 100 items at 10-30 s each
+    python benchmarks/load.py --chaos                                   # faults: PostgreSQL restart + kill -9
 
 Each simulated candidate logs in over HTTP (before the timed part), opens a python-socketio connection to
 /exam with its session cookie, joins, and from t0 the whole room presses 开始考试 within 10 s (start + GET
@@ -18,13 +19,24 @@ the database: an answer is lost if the database holds an older seq, or the same 
 The same load, with the same kill, is first run against a bare Flask-SocketIO server
 (benchmarks/echo_server.py: one upsert per save), so the ratio of the two latencies in the same run shows
 what the product's own work costs.
+
+--chaos runs the product alone on PostgreSQL + Redis with two server processes (default 300 candidates):
+at 30% of the sitting PostgreSQL is restarted (a private cluster of the run's own, initdb'd on --pg-port,
+stopped with -m fast or immediate and held down --pg-down-s; or --pg-restart-cmd for a real server), at
+65% one of the two processes is killed with SIGKILL and started again. A save the server could not store
+is refused as `unavailable` and sent again (same key) a second later, as the exam page does. It reports,
+per fault, the longest wait from an answer to its acknowledgement, the time from the service being back
+to the first acknowledgement, the longest stretch with no save acknowledged, and the retries and
+refusals; then the acknowledged answers lost (must be 0) and the attempts submitted (must be all).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
+import itertools
 import json
 import logging
 import multiprocessing as mp
@@ -38,6 +50,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +65,9 @@ DEFAULT_BANK = DEMO_BANK_CSV
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 SECRET = "load-benchmark-secret"
 ACK_TIMEOUT_S = 15.0
+# The refusal of a step the server could not store because its database was unreachable (retried).
+UNAVAILABLE = "unavailable"
+RETRY_UNAVAILABLE_S = 1.0
 # The clients' own chatter about dropped connections is expected here (the server is killed).
 QUIET = logging.getLogger("load.clients")
 QUIET.setLevel(logging.CRITICAL)
@@ -172,7 +188,79 @@ def echo_servers(n: int, database_url: str, mq: str | None, log_dir: Path) -> li
 # ------------------------------------------------------------------ databases
 
 
-def fresh_database(backend: str, workdir: Path) -> str:
+class PrivatePostgres:
+    """A PostgreSQL cluster of this run's own (initdb into a temporary folder, its own port), so that
+    --chaos can restart it without touching the machine's server that others are using.
+
+    PostgreSQL refuses to run as root: as root the cluster runs as the `postgres` OS user.
+    """
+
+    def __init__(self, port: int, bin_dir: Path) -> None:
+        import tempfile
+
+        self.port, self.bin_dir = port, bin_dir
+        self.dir = Path(tempfile.mkdtemp(prefix="exam-chaos-pg-"))
+        self.data, self.log = self.dir / "data", self.dir / "postgres.log"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            import shutil
+
+            shutil.chown(self.dir, "postgres")
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run([*self.as_user, str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
+                        "-w", "-t", "60", *args], check=True, stdout=subprocess.DEVNULL)
+
+    def create(self) -> None:
+        subprocess.run([*self.as_user, str(self.bin_dir / "initdb"), "-D", str(self.data), "-A", "trust",
+                        "-U", "postgres", "--no-sync"], check=True, stdout=subprocess.DEVNULL)
+        # Durable commits (fsync on, the default): an acknowledged answer must survive even a crash.
+        with open(self.data / "postgresql.conf", "a") as conf:
+            conf.write(f"port = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                       f"unix_socket_directories = '{self.dir}'\nmax_connections = 200\n")
+        self.start()
+
+    def start(self) -> None:
+        self._ctl("start")
+
+    def stop(self, mode: str) -> None:
+        self._ctl("-m", mode, "stop")
+
+    def destroy(self) -> None:
+        import shutil
+
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self.stop("fast")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def wait_for_database(url: str, timeout: float = 120.0) -> None:
+    """Return once `url` accepts a connection again."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    t = time.monotonic()
+    try:
+        while True:
+            try:
+                with engine.connect() as conn:
+                    conn.execute(text("SELECT 1"))
+                return
+            except Exception:
+                if time.monotonic() - t > timeout:
+                    raise
+                time.sleep(0.1)
+    finally:
+        engine.dispose()
+
+
+def fresh_database(backend: str, workdir: Path, admin_url: str = POSTGRES_ADMIN_URL) -> str:
     """An empty database with the current schema: a SQLite file, or a new PostgreSQL database."""
     from sqlalchemy import create_engine, text
 
@@ -186,13 +274,13 @@ def fresh_database(backend: str, workdir: Path) -> str:
         url = f"sqlite:///{path}"
     else:
         name = "exam_load_bench"
-        admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
-        url = re.sub(r"/[^/]*$", f"/{name}", POSTGRES_ADMIN_URL)
+        url = re.sub(r"/[^/]*$", f"/{name}", admin_url)
     engine = make_engine(url)
     Base.metadata.create_all(engine)
     engine.dispose()
@@ -283,7 +371,9 @@ class Worker:
                       rng=random.Random(plan.seed * 100_003 + i), workstation=f"load-{i}")
             for i, login in logins
         ]
-        self.save_lat: list[tuple[float, float, int]] = []  # (sent at, seconds to ack, server index)
+        # (answered at, seconds to ack, server index, acknowledged at), loop time
+        self.save_lat: list[tuple[float, float, int, float]] = []
+        self.incidents: list[tuple[float, str]] = []  # (when, what): every retry and every refusal
         self.start_done: list[float] = []
         self.submit_done: list[float] = []
         self.errors: Counter[str] = Counter()
@@ -336,10 +426,19 @@ class Worker:
                 ack = await self.emit(c, event, dict(data, attempt_id=c.attempt_id))
             except ConnectionError as exc:
                 timed_out = str(exc) == "ack timeout"
-                self.retry_reasons["ack timeout" if timed_out else "connection lost"] += 1
+                reason = "ack timeout" if timed_out else "connection lost"
+                self.retry_reasons[reason] += 1
+                self.incidents.append((self.loop.time(), f"retry after {reason}"))
                 if not timed_out:
                     t = None
                 await asyncio.sleep(0.2)
+                continue
+            if ack.get("error") == UNAVAILABLE:
+                # The server could not reach its database: nothing was stored, so the exam page keeps the
+                # step and sends it again (same key) a moment later; the clock keeps running.
+                self.retry_reasons[UNAVAILABLE] += 1
+                self.incidents.append((self.loop.time(), f"{event} refused: {UNAVAILABLE}"))
+                await asyncio.sleep(RETRY_UNAVAILABLE_S)
                 continue
             return ack, self.loop.time() - t
 
@@ -370,6 +469,7 @@ class Worker:
                 continue
             if not ack.get("ok"):
                 self.errors[f"join:{ack.get('error')}"] += 1
+                self.incidents.append((self.loop.time(), f"join refused: {ack.get('error')}"))
                 await asyncio.sleep(1)
                 continue
             if c.down_at is not None:
@@ -476,13 +576,14 @@ class Worker:
         sent_at = self.loop.time()
         ack, latency = await self.reliable(c, "save", body)
         if ack.get("ok"):
-            self.save_lat.append((sent_at, latency, self.target.urls.index(c.url)))
+            self.save_lat.append((sent_at, latency, self.target.urls.index(c.url), self.loop.time()))
             held = c.acked.get(item["item_id"])
             if held is None or held[1] < seq:
                 c.acked[item["item_id"]] = (value, seq)
         else:
             c.unacked += 1
             self.errors[f"save:{ack.get('error')}"] += 1
+            self.incidents.append((self.loop.time(), f"save refused: {ack.get('error')}"))
 
     async def sit(self, c: Candidate, t0: float, t_end: float) -> None:
         assert self.loop is not None
@@ -536,7 +637,8 @@ class Worker:
         await asyncio.gather(*(c.sio.disconnect() for c in self.candidates))
         await asyncio.gather(*(c.http.close() for c in self.candidates))
         results.put({
-            "save_lat": [(s - t0, lat, server) for s, lat, server in self.save_lat],
+            "save_lat": [(s - t0, lat, server, a - t0) for s, lat, server, a in self.save_lat],
+            "incidents": [(at - t0, what) for at, what in self.incidents],
             "start_done": self.start_done,
             "submit_done": self.submit_done,
             "errors": dict(self.errors),
@@ -573,9 +675,32 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
+@dataclass
+class Fault:
+    """Something done to the service mid-sitting: `act` breaks it and returns once it is back."""
+
+    at: float  # share of the sitting
+    name: str
+    servers: list[int] | None  # the server processes whose candidates it cuts off (None: all of them)
+    act: Callable[[], None]
+    start_s: float = 0.0  # seconds after t0, filled in when it ran
+    back_s: float = 0.0
+
+
+def kill_fault(servers: list[ServerProcess], index: int, at: float) -> Fault:
+    """SIGKILL one server process and start it again on the same port, as a supervisor would."""
+    victim = servers[index]
+
+    def act() -> None:
+        victim.kill()
+        victim.start()
+
+    return Fault(at, f"kill -9 of server process {index + 1} of {len(servers)} + restart", [index], act)
+
+
 def run_phase(name: str, target: Target, servers: list[ServerProcess], plan: Plan,
-              logins: list[tuple[str, str] | None], procs: int, kill_at: float | None) -> dict[str, Any]:
-    """Start the servers, run the load with one kill + restart, stop them; returns the merged measurements."""
+              logins: list[tuple[str, str] | None], procs: int, faults: list[Fault]) -> dict[str, Any]:
+    """Start the servers, run the load with its faults, stop them; returns the merged measurements."""
     for s in servers:
         s.start()
     ctx = mp.get_context("spawn")
@@ -597,14 +722,13 @@ def run_phase(name: str, target: Target, servers: list[ServerProcess], plan: Pla
         t0 = time.time() + 1.0
         for q in controls:
             q.put(t0)
-        restart_s = None
-        if kill_at is not None:
-            time.sleep(max(0.0, t0 + kill_at * plan.sitting_s - time.time()))
-            victim = servers[0]
-            victim.kill()
-            restart_s = victim.start()
-            print(f"  [{name}] killed {victim.name} (SIGKILL) at t0+{time.time() - t0:.0f} s; "
-                  f"listening again after {restart_s:.1f} s", flush=True)
+        for fault in sorted(faults, key=lambda f: f.at):
+            time.sleep(max(0.0, t0 + fault.at * plan.sitting_s - time.time()))
+            fault.start_s = time.time() - t0
+            fault.act()
+            fault.back_s = time.time() - t0
+            print(f"  [{name}] {fault.name} at t0+{fault.start_s:.0f} s; back after "
+                  f"{fault.back_s - fault.start_s:.1f} s", flush=True)
         parts = [results.get(timeout=plan.sitting_s + 1800) for _ in workers]
         for w in workers:
             w.join(60)
@@ -617,8 +741,10 @@ def run_phase(name: str, target: Target, servers: list[ServerProcess], plan: Pla
     failed = [p["failed"] for p in parts if "failed" in p]
     if failed:
         raise RuntimeError(f"{name}: worker failed: {failed}")
-    merged: dict[str, Any] = {"restart_s": restart_s, "kill_at_s": (kill_at or 0) * plan.sitting_s}
-    for key in ("save_lat", "start_done", "submit_done", "outages"):
+    first = min(faults, key=lambda f: f.at) if faults else None
+    merged: dict[str, Any] = {"restart_s": first.back_s - first.start_s if first else None,
+                              "kill_at_s": first.start_s if first else 0.0, "faults": faults}
+    for key in ("save_lat", "start_done", "submit_done", "outages", "incidents"):
         merged[key] = [x for p in parts for x in p[key]]
     for key in ("sent", "resent", "unacked"):
         merged[key] = sum(p[key] for p in parts)
@@ -678,9 +804,113 @@ def summarise(name: str, m: dict[str, Any], plan: Plan, checked: int, lost: int)
     }
 
 
+# ------------------------------------------------------------------ --chaos
+
+
+def database_restart_fault(args: argparse.Namespace, cluster: PrivatePostgres | None, url: str, at: float) -> Fault:
+    """Restart PostgreSQL: the private cluster is stopped (fast: a clean shutdown that ends every session;
+    immediate: a crash, recovered from the WAL at start), held down for --pg-down-s and started again; or
+    --pg-restart-cmd runs. Either way it is back when it accepts a connection."""
+
+    def act() -> None:
+        if cluster is None:
+            subprocess.run(args.pg_restart_cmd, shell=True, check=True)
+        else:
+            cluster.stop(args.pg_restart_mode)
+            time.sleep(args.pg_down_s)
+            cluster.start()
+        wait_for_database(url)
+
+    how = f"`{args.pg_restart_cmd}`" if cluster is None else f"-m {args.pg_restart_mode}, down {args.pg_down_s:g} s"
+    return Fault(at, f"PostgreSQL restart ({how})", None, act)
+
+
+def fault_figures(m: dict[str, Any], fault: Fault, until_s: float) -> dict[str, Any]:
+    """What the candidates the fault cut off saw of it, from the clients' own records."""
+    hit = fault.servers
+    saves = [x for x in m["save_lat"] if hit is None or x[2] in hit]
+    # A save the fault held up: acknowledged after it began, answered before the service was well back.
+    held = [acked - sent for sent, _lat, _server, acked in saves if acked >= fault.start_s and sent <= fault.back_s + 30]
+    after_back = [acked for *_x, acked in saves if acked >= fault.back_s]
+    acks = sorted(acked for *_x, acked in saves if fault.start_s - 5 <= acked <= fault.back_s + 60)
+    silence = max((b - a for a, b in itertools.pairwise(acks)), default=float("nan"))
+    incidents = Counter(what for at, what in m["incidents"] if fault.start_s <= at < until_s)
+    return {
+        "fault": fault.name,
+        "at_s": fault.start_s,
+        "down_s": fault.back_s - fault.start_s,
+        "longest_save_to_ack_s": max(held, default=float("nan")),
+        "saves_held_over_1s": sum(1 for h in held if h > 1.0),
+        "first_ack_after_back_s": (min(after_back) - fault.back_s) if after_back else float("nan"),
+        "longest_silence_s": silence,
+        "incidents": dict(incidents),
+    }
+
+
+def run_chaos(args: argparse.Namespace) -> None:
+    """PostgreSQL + Redis, two exam-server processes; mid-sitting PostgreSQL restarts and one process is
+    killed (SIGKILL) and restarted; then everyone submits. Exits 1 if an acknowledged answer was lost or
+    an attempt was not submitted."""
+    started = time.monotonic()
+    cluster = None
+    if args.pg_restart_cmd:
+        admin_url = args.postgres_url
+    else:
+        cluster = PrivatePostgres(args.pg_port, args.pg_bin)
+        cluster.create()
+        admin_url = cluster.admin_url
+    mq = args.redis
+    try:
+        import redis
+
+        redis.Redis.from_url(mq).flushdb()
+        plan = Plan(args.sitting_s, args.gap[0], args.gap[1], args.change_rate, args.seed, args.start_spread)
+        where = f"private cluster on port {args.pg_port}" if cluster else admin_url
+        print(f"chaos run: {args.candidates} candidates, PostgreSQL ({where}) + Redis, 2 server processes, "
+              f"sitting {plan.sitting_s:.0f} s, an answer every {plan.gap_min:.0f}-{plan.gap_max:.0f} s, "
+              f"{os.cpu_count()} cores", flush=True)
+        t = time.monotonic()
+        url = fresh_database("postgresql", args.workdir, admin_url)
+        logins = seed(url, args.candidates, args.bank, duration_s=int(plan.sitting_s) + 3 * 3600)
+        print(f"  seeded {args.candidates} candidates on a 100-item paper in {time.monotonic() - t:.1f} s", flush=True)
+        servers = product_servers(2, url, mq, args.pool_size, args.workdir)
+        faults = [database_restart_fault(args, cluster, url, args.chaos_at[0]),
+                  kill_fault(servers, 1, args.chaos_at[1])]
+        m = run_phase("chaos", Target("product", [s.url for s in servers]), servers, plan, list(logins),
+                      args.client_procs, faults)
+        checked, lost, examples = lost_answers(m["acked"], stored_answers("product", url))
+        submitted = submitted_count(url)
+    finally:
+        if cluster is not None:
+            cluster.destroy()
+    for e in examples:
+        print("  LOST", e)
+    ends = [f.start_s for f in faults[1:]] + [plan.sitting_s]
+    figures = [fault_figures(m, f, end) for f, end in zip(faults, ends, strict=True)]
+    lat = [x[1] * 1000 for x in m["save_lat"]]
+    load1, load5, _ = os.getloadavg()
+    print("")
+    print(f"chaos: {args.candidates} candidates, total run {time.monotonic() - started:.0f} s, load average at the "
+          f"end {load1:.1f} / {load5:.1f} (1 / 5 min)")
+    for f in figures:
+        print(f"  {f['fault']} at t0+{f['at_s']:.0f} s: back after {f['down_s']:.1f} s; longest wait from answer "
+              f"to acknowledgement {f['longest_save_to_ack_s']:.1f} s ({f['saves_held_over_1s']} saves waited > 1 s); "
+              f"first acknowledgement {f['first_ack_after_back_s']:.2f} s after it was back; no save acknowledged "
+              f"for {f['longest_silence_s']:.1f} s at most; {f['incidents'] or 'no retries or refusals'}")
+    print(f"  saves {len(lat)} (p50 {percentile(lat, 50):.0f} ms, p99 {percentile(lat, 99):.0f} ms), "
+          f"{m['resent']} sends retried ({', '.join(f'{n} after {why}' for why, n in m['retry_reasons'].items()) or 'none'}), "
+          f"{len(m['outages'])} reconnects, errors {m['errors'] or 'none'}")
+    print(f"  acknowledged answers checked {checked}, lost {lost}; attempts submitted {submitted} of "
+          f"{args.candidates}; start burst {max(m['start_done']):.1f} s, submit burst {max(m['submit_done']):.1f} s")
+    (args.workdir / "chaos.json").write_text(json.dumps(
+        {"figures": figures, "checked": checked, "lost": lost, "submitted": submitted,
+         "retry_reasons": m["retry_reasons"], "errors": m["errors"], "resent": m["resent"]}, indent=1))
+    sys.exit(0 if lost == 0 and submitted == args.candidates else 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Exam-day load benchmark (see the module docstring).")
-    parser.add_argument("--candidates", type=int, default=2000)
+    parser.add_argument("--candidates", type=int, default=None, help="default 2,000 (--chaos: 300)")
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--processes", type=int, default=1, help="server processes (2+ need Redis)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14", help="Socket.IO message queue for 2+ processes")
@@ -699,11 +929,28 @@ def main() -> None:
     parser.add_argument("--bank", type=Path, default=DEFAULT_BANK)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/exam-load"))
     parser.add_argument("--seed", type=int, default=7)
+    chaos = parser.add_argument_group("--chaos: PostgreSQL + Redis, 2 processes, a database restart and a kill -9")
+    chaos.add_argument("--chaos", action="store_true", help="the fault run (default 300 candidates)")
+    chaos.add_argument("--chaos-at", type=float, nargs=2, default=[0.3, 0.65], metavar=("RESTART", "KILL"),
+                       help="shares of the sitting at which PostgreSQL restarts and a server process is killed")
+    chaos.add_argument("--pg-restart-mode", choices=["fast", "immediate"], default="fast",
+                       help="private cluster: stop cleanly (fast) or crash (immediate)")
+    chaos.add_argument("--pg-down-s", type=float, default=5.0, help="private cluster: seconds it stays down")
+    chaos.add_argument("--pg-port", type=int, default=5433, help="private cluster's port")
+    chaos.add_argument("--pg-bin", type=Path, default=Path("/usr/lib/postgresql/15/bin"))
+    chaos.add_argument("--pg-restart-cmd", help="restart this PostgreSQL instead of a private cluster "
+                       "(shell command; the server is --postgres-url)")
+    chaos.add_argument("--postgres-url", default=POSTGRES_ADMIN_URL, help="with --pg-restart-cmd: its admin URL")
     args = parser.parse_args()
+    if args.candidates is None:
+        args.candidates = 300 if args.chaos else 2000
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # thousands of sockets on each side
     args.workdir.mkdir(parents=True, exist_ok=True)
+    if args.chaos:
+        run_chaos(args)
+        return
     mq = args.redis if args.processes > 1 else None
     if mq:
         import redis
@@ -743,7 +990,8 @@ def main() -> None:
                 Path(f"{args.workdir / 'echo.db'}{suffix}").unlink(missing_ok=True)
         servers = echo_servers(args.processes, echo_url, mq, args.workdir)
         target = Target("echo", [s.url for s in servers])
-        m = run_phase("echo", target, servers, plan, [None] * args.candidates, args.client_procs, kill_at)
+        faults = [kill_fault(servers, 0, kill_at)] if kill_at is not None else []
+        m = run_phase("echo", target, servers, plan, [None] * args.candidates, args.client_procs, faults)
         checked, lost, examples = lost_answers(m["acked"], stored_answers("echo", echo_url))
         rows.append(summarise("bare echo server", m, plan, checked, lost))
         for e in examples:
@@ -755,7 +1003,8 @@ def main() -> None:
         return
     servers = product_servers(args.processes, url, mq, args.pool_size, args.workdir)
     target = Target("product", [s.url for s in servers])
-    m = run_phase("product", target, servers, plan, list(logins), args.client_procs, kill_at)
+    faults = [kill_fault(servers, 0, kill_at)] if kill_at is not None else []
+    m = run_phase("product", target, servers, plan, list(logins), args.client_procs, faults)
     checked, lost, examples = lost_answers(m["acked"], stored_answers("product", url))
     row = summarise("product", m, plan, checked, lost)
     row["submitted"] = submitted_count(url)
