@@ -84,10 +84,17 @@ def report_summary(report: ImportReport) -> dict[str, Any]:
 
 @job_handler(IMPORT, label="导入试题", roles=MANAGER_ROLES)
 def import_job(
-    ctx: JobContext, *, upload: str, name: str, status: str = IN_REVIEW, dry_run: bool = True
+    ctx: JobContext,
+    *,
+    upload: str,
+    name: str,
+    status: str = IN_REVIEW,
+    dry_run: bool = True,
+    confirms: int | None = None,
 ) -> dict[str, Any]:
-    """Check (dry run) or import the uploaded file. A dry run that finds problems is done, not failed: its report
-    lists them; a real import that finds any fails and stores nothing."""
+    """Check (dry run) or import the uploaded file (`confirms`: the dry run it confirms, for the record). A dry run
+    that finds problems is done, not failed: its report lists them; a real import that finds any fails and
+    stores nothing."""
     who = importer_of(ctx.session, ctx.actor)
     ctx.session.commit()
     path = ctx.upload

@@ -68,6 +68,9 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException) -> ResponseReturnValue:
         status = exc.code or 500
         sentence = HTTP_MESSAGES.get(status, ("", "请求未能完成。"))[1]
+        if status == 413 and app.config.get("MAX_CONTENT_LENGTH"):
+            limit_mb = app.config["MAX_CONTENT_LENGTH"] / (1024 * 1024)
+            sentence = f"上传的文件超过了允许的大小（最大 {limit_mb:g} MB），请拆分后分批上传。"
         # A view that aborts with its own Chinese description keeps it; Werkzeug's English default does not.
         own = exc.description if exc.description and exc.description != type(exc).description else None
         response = make_response(refusal_response(f"http_{status}", own or sentence, status))

