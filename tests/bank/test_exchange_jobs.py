@@ -5,6 +5,7 @@ bounded zip in its job folder, an oversized upload is refused in Chinese, import
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import zipfile
 from pathlib import Path
@@ -273,3 +274,38 @@ def test_a_candidate_is_refused_on_the_exchange_and_batch_routes(
     for url in ("/bank/exchange", "/bank/exchange/imports/1"):
         assert client.get(url).status_code == 403, url
     assert count(session, Job) == 0
+
+
+def test_an_abandoned_dry_run_file_is_deleted_by_the_next_import(
+    app: Flask, client: FlaskClient, session: Session, staff: dict[str, int]
+) -> None:
+    jobs_dir, _ = folders(app)
+    token = login(client, "manager")
+    first = job_of(session, upload(client, token, GOOD, "题库.csv"))
+    assert [p.name for p in (jobs_dir / str(first.id)).iterdir()] == ["pending-upload.csv"]
+    first.finished_at = first.finished_at - dt.timedelta(hours=25)  # type: ignore[operator]
+    session.commit()
+    job_of(session, upload(client, token, GOOD, "题库2.csv"))
+    assert list((jobs_dir / str(first.id)).iterdir()) == []
+    answer = client.post(f"/bank/exchange/imports/{first.id}/confirm", data={"csrf_token": token})
+    assert answer.status_code == 409 and count(session, Item) == 0
+
+
+def test_examctl_import_items_waits_for_review_under_a_named_importer(
+    app: Flask, session: Session, staff: dict[str, int], tmp_path: Path
+) -> None:
+    path = tmp_path / "bank.csv"
+    path.write_text(GOOD, encoding="utf-8")
+    runner = app.test_cli_runner()
+    anonymous = runner.invoke(args=["import-items", str(path)])
+    assert anonymous.exit_code != 0 and "--as" in anonymous.output
+    approved = runner.invoke(args=["import-items", str(path), "--as", "manager", "--status", "approved"])
+    assert approved.exit_code != 0 and count(session, Item) == 0
+    dry = runner.invoke(args=["import-items", str(path), "--dry-run"])
+    assert dry.exit_code == 0 and "预检" in dry.output and count(session, Item) == 0
+    done = runner.invoke(args=["import-items", str(path), "--as", "manager"])
+    assert done.exit_code == 0 and "待审核" in done.output, done.output
+    versions = session.scalars(select(ItemVersion).execution_options(populate_existing=True)).all()
+    assert {(v.status, v.author_id) for v in versions} == {(IN_REVIEW, staff["manager"])}
+    proctor = runner.invoke(args=["import-items", str(path), "--as", "proctor"])
+    assert proctor.exit_code != 0 and "命题人或题库管理员" in proctor.output
