@@ -207,3 +207,19 @@ def find_duplicates(
     """Bank items an item being written or reviewed resembles (itself left out), most similar first."""
     finder = DuplicateFinder(session)
     return finder.matches(fingerprint(stem, content, key), threshold, limit=limit, exclude_item=exclude_item)
+
+
+def duplicate_flags(
+    session: Session, versions: Iterable[ItemVersion], threshold: float = DUPLICATE_THRESHOLD, limit: int = 3
+) -> dict[int, list[Match]]:
+    """For each version (a review queue's page), the other bank items it resembles, by version id."""
+    wanted = list(versions)
+    if not wanted:
+        return {}
+    finder = DuplicateFinder(session)
+    return {
+        v.id: finder.matches(
+            fingerprint(v.stem, v.content, v.key), threshold, limit=limit, exclude_item=v.item_id
+        )
+        for v in wanted
+    }

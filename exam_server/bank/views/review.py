@@ -20,6 +20,7 @@ from exam_server.bank.views.common import (
 from exam_server.core.auth import role_required
 from exam_server.extensions import db
 from item_bank.batches import pending_batches
+from item_bank.duplicates import duplicate_flags
 from item_bank.review import ACTION_LABELS, STATUS_LABELS, ReviewError, comments_for
 from item_bank.search import ItemQuery
 from item_bank.search import review_queue as queue_of
@@ -60,14 +61,20 @@ def review_queue() -> str:
     query = ItemQuery.from_args(request.args)
     result = queue_of(db.session, query)
     versions = queries.versions_by_id(db.session, (r.version_id for r in result.rows))
+    comments = comments_for(db.session, list(versions))
     return render_template(
         "bank/review.html",
         result=result,
         query=query,
         versions=versions,
         views={vid: candidate_view(v) for vid, v in versions.items()},
-        comments=comments_for(db.session, list(versions)),
-        authors=queries.user_names(db.session, (r.author_id for r in result.rows)),
+        comments=comments,
+        # Comment authors too: a comment shows who wrote it.
+        authors=queries.user_names(
+            db.session,
+            [r.author_id for r in result.rows] + [c.author_id for cs in comments.values() for c in cs],
+        ),
+        duplicates=duplicate_flags(db.session, versions.values()),
         me=current_user.user.id,
         areas=queries.area_rows(db.session),
         batches=pending_batches(db.session),
