@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from exam_server.core.auth import sessions_revoked
 from exam_server.core.signals import (
     attempt_scored,
     attempt_submitted,
@@ -28,6 +29,7 @@ from exam_server.core.signals import (
     regrade_requested,
 )
 from exam_server.delivery.models import Attempt
+from exam_server.delivery.revocation import close_revoked_sockets
 from exam_server.grading.models import GradingTask
 from exam_server.grading.tasks import GradedItem, ensure_item_tasks, regrade_for_review
 from exam_server.results.completion import complete_from_grading
@@ -65,6 +67,8 @@ def connect_pipeline() -> None:
     attempt_scored.connect(create_grading_tasks)
     grading_task_finalised.connect(complete_result)
     regrade_requested.connect(regrade)
+    # Not a results step, but wired here for the same reason: core announces, delivery closes the exam sockets.
+    sessions_revoked.connect(close_revoked_sockets)
 
 
 connect_pipeline()

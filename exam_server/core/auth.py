@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any, Protocol, TypeVar
 
+from blinker import Namespace
 from flask import abort
-from flask_login import current_user
+from flask import session as cookie_session
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
@@ -16,6 +18,14 @@ from exam_server.extensions import db, login_manager
 from item_bank.kernel import user_actor
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The login session keeps the epoch its account had at login; an account whose epoch has moved on since (a
+# logout, a new password, a disabled account, new roles) no longer loads, so every copy of the cookie ends.
+EPOCH_KEY = "session_epoch"
+
+# sender: the revoked principal's id ("u:<user id>" or "t:<ticket id>"). Sent after the new epoch is committed,
+# so that connections opened before it (an exam socket loads its principal once, at connect) are closed.
+sessions_revoked = Namespace().signal("sessions-revoked")
 
 
 @dataclass
@@ -35,6 +45,10 @@ class StaffPrincipal(SignedIn):
 
     def get_id(self) -> str:
         return f"u:{self.user.id}"
+
+    @property
+    def epoch(self) -> int:
+        return self.user.session_epoch
 
     @property
     def name(self) -> str:
@@ -62,6 +76,7 @@ class CandidatePrincipal(SignedIn):
     candidate_id: int
     number: str
     is_candidate: bool = True
+    epoch: int = 0
 
     def get_id(self) -> str:
         return f"t:{self.ticket_id}"
@@ -83,6 +98,9 @@ class CandidateAccounts(Protocol):
     def authenticate(self, session: Session, number: str, password: str) -> CandidatePrincipal | None:
         """The principal of ticket `number` if `password` is its password, else None."""
 
+    def revoke(self, session: Session, ticket_id: int) -> None:
+        """End every login session of the ticket (raise its epoch) and commit."""
+
 
 _accounts: list[CandidateAccounts] = []
 
@@ -98,17 +116,42 @@ def candidate_accounts() -> CandidateAccounts:
     return _accounts[0]
 
 
+def _session_epoch() -> int | None:
+    epoch = cookie_session.get(EPOCH_KEY)
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None
+
+
 @login_manager.user_loader
 def load_principal(principal_id: str) -> StaffPrincipal | CandidatePrincipal | None:
+    """Whoever the login session names, if the session is still current: one read by primary key."""
     kind, _, raw = principal_id.partition(":")
-    if not raw.isdigit():
+    epoch = _session_epoch()
+    if not raw.isdigit() or epoch is None:  # a cookie from before epochs existed is no session either
         return None
+    principal: StaffPrincipal | CandidatePrincipal | None = None
     if kind == "u":
         user = db.session.get(User, int(raw))
-        return StaffPrincipal(user) if user is not None and user.active else None
-    if kind == "t":
-        return candidate_accounts().load(int(raw))
-    return None
+        principal = StaffPrincipal(user) if user is not None and user.active else None
+    elif kind == "t":
+        principal = candidate_accounts().load(int(raw))
+    return principal if principal is not None and principal.epoch == epoch else None
+
+
+def sign_in(principal: StaffPrincipal | CandidatePrincipal) -> None:
+    """Log `principal` in on this browser, in their account's current session epoch."""
+    login_user(principal)
+    cookie_session[EPOCH_KEY] = principal.epoch
+
+
+def sign_out() -> None:
+    """Log out this browser only (the caller has ended, or keeps, the account's other sessions)."""
+    logout_user()
+    cookie_session.pop(EPOCH_KEY, None)
+
+
+def announce_revoked(principal_id: str) -> None:
+    """Tell open connections that `principal_id`'s sessions ended (after the new epoch is committed)."""
+    sessions_revoked.send(principal_id)
 
 
 def role_required(*roles: str) -> Callable[[F], F]:

@@ -9,11 +9,13 @@ from typing import Any, TypeVar
 
 import click
 from flask import current_app
+from sqlalchemy import or_, select
 
+from exam_server.core import operations as ops
 from exam_server.core.background import start_background_tasks
 from exam_server.core.migrate import upgrade_to_head
-from exam_server.core.models import ROLES
-from exam_server.core.operations import create_user as create_user_account
+from exam_server.core.models import ROLES, User
+from exam_server.core.security import STAFF_ACCOUNT
 from exam_server.extensions import db, socketio
 from item_bank.kernel import DomainError, cli_actor
 
@@ -53,9 +55,84 @@ def init_db() -> None:
 @refusals_as_click_errors
 def create_user(username: str, display_name: str | None, roles: tuple[str, ...], password: str) -> None:
     """新建工作人员账号，可指定一个或多个角色。"""
-    create_user_account(db.session, username=username, display_name=display_name or username, roles=list(roles),
-                        password=password, hash_profile=current_app.config["PASSWORD_HASH_PROFILE"])
+    ops.create_user(db.session, username=username, display_name=display_name or username, roles=list(roles),
+                    password=password, hash_profile=current_app.config["PASSWORD_HASH_PROFILE"],
+                    actor=command_actor())
     click.echo(f"已创建用户 {username} ({', '.join(roles)})")
+
+
+@click.group("users")
+def users() -> None:
+    """工作人员账号：列出、停用、启用、重置密码、设置角色、解除登录限制（每项变更都记入审计日志）。"""
+
+
+def _users_actor() -> str:
+    """`cli:users <subcommand>`: the audit actor of a `examctl users ...` change."""
+    return cli_actor(f"users {click.get_current_context().info_name}")
+
+
+@users.command("list")
+@click.option("--search", "search", default="", help="按用户名或姓名查找")
+def list_users(search: str) -> None:
+    """列出账号：用户名、姓名、角色、状态。"""
+    query = select(User).order_by(User.username)
+    if search:
+        like = f"%{search}%"
+        query = query.where(or_(User.username.ilike(like), User.display_name.ilike(like)))
+    for user in db.session.scalars(query):
+        roles = "、".join(ops.ROLE_LABELS.get(r, r) for r in user.roles)
+        click.echo(f"{user.username}\t{user.display_name}\t{roles}\t{'正常' if user.active else '已停用'}")
+
+
+@users.command("disable")
+@click.argument("username")
+@refusals_as_click_errors
+def disable_user(username: str) -> None:
+    """停用账号：其所有登录立即失效（不能停用最后一个系统管理员）。"""
+    ops.set_active(db.session, ops.find_user(db.session, username), False, _users_actor())
+    click.echo(f"已停用 {username}，其登录已全部失效。")
+
+
+@users.command("enable")
+@click.argument("username")
+@refusals_as_click_errors
+def enable_user(username: str) -> None:
+    """启用已停用的账号。"""
+    ops.set_active(db.session, ops.find_user(db.session, username), True, _users_actor())
+    click.echo(f"已启用 {username}。")
+
+
+@users.command("reset-password")
+@click.argument("username")
+@click.password_option(prompt="新密码")
+@refusals_as_click_errors
+def reset_password(username: str, password: str) -> None:
+    """重置密码（须符合密码规则）：该账号的所有登录立即失效。"""
+    ops.reset_password(db.session, ops.find_user(db.session, username), password,
+                       current_app.config["PASSWORD_HASH_PROFILE"], _users_actor())
+    click.echo(f"已重置 {username} 的密码，其登录已全部失效。")
+
+
+@users.command("set-roles")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), required=True)
+@refusals_as_click_errors
+def set_roles(username: str, roles: tuple[str, ...]) -> None:
+    """把账号的角色设为给出的这些（--role 可重复）：该账号的所有登录立即失效。"""
+    ops.set_roles(db.session, ops.find_user(db.session, username), list(roles), _users_actor())
+    click.echo(f"{username} 的角色现为 {', '.join(roles)}，其登录已全部失效。")
+
+
+@users.command("unlock")
+@click.argument("username")
+@refusals_as_click_errors
+def unlock_user(username: str) -> None:
+    """解除账号因多次输错密码而受的登录限制。"""
+    user = ops.find_user(db.session, username)
+    if ops.unlock_login(db.session, STAFF_ACCOUNT, user.username, _users_actor(), "user", user.id):
+        click.echo(f"已解除 {username} 的登录限制。")
+    else:
+        click.echo(f"{username} 当前没有登录限制。")
 
 
 def serve(host: str, port: int) -> None:
@@ -80,4 +157,4 @@ def run(host: str, port: int) -> None:
     serve(host, port)
 
 
-commands = [init_db, create_user, run]
+commands = [init_db, create_user, users, run]

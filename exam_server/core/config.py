@@ -31,8 +31,17 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "DB_POOL_SIZE": int(env.get("DB_POOL_SIZE", "10")),
         # Argon2 cost; "low" is only for tests and benchmarks that create thousands of logins.
         "PASSWORD_HASH_PROFILE": env.get("PASSWORD_HASH_PROFILE", "default"),
-        "LOGIN_MAX_FAILURES": int(env.get("LOGIN_MAX_FAILURES", "5")),
-        "LOGIN_WINDOW_S": int(env.get("LOGIN_WINDOW_S", "300")),
+        # Login throttling (core/security.py): after the free failures an account, or a client address, waits
+        # 1 s before its next try, doubling up to the cap; a run of failures is forgotten after LOGIN_QUIET_S.
+        "LOGIN_ACCOUNT_FREE_FAILURES": int(env.get("LOGIN_ACCOUNT_FREE_FAILURES", "3")),
+        "LOGIN_ACCOUNT_MAX_DELAY_S": int(env.get("LOGIN_ACCOUNT_MAX_DELAY_S", "60")),
+        # A room behind one NAT address shares its key: more free failures before the address slows down.
+        "LOGIN_ADDRESS_FREE_FAILURES": int(env.get("LOGIN_ADDRESS_FREE_FAILURES", "20")),
+        "LOGIN_ADDRESS_MAX_DELAY_S": int(env.get("LOGIN_ADDRESS_MAX_DELAY_S", "300")),
+        "LOGIN_QUIET_S": int(env.get("LOGIN_QUIET_S", "900")),
+        # Number of reverse proxies in front of the server whose X-Forwarded-For is trusted for the client's
+        # address (0: none, the connection's own address counts; never trust a header nobody sets for you).
+        "PROXY_FIX_X_FOR": int(env.get("PROXY_FIX_X_FOR", "0")),
         "DEADLINE_SWEEP_S": float(env.get("DEADLINE_SWEEP_S", "1.0")),
         "IDLE_AFTER_S": int(env.get("IDLE_AFTER_S", "300")),
         # Open /exam sockets one candidate may hold at once, over every process (0 = no limit).

@@ -1,12 +1,15 @@
-"""Password hashing (argon2) and login rate limiting."""
+"""Password hashing (argon2) and login throttling: growing delays per account and per client address."""
 
 from __future__ import annotations
 
 import datetime as dt
+import math
+from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.core.models import LoginThrottle
@@ -34,38 +37,86 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
-class TooManyAttempts(Exception):
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"登录失败次数过多，请 {retry_after_s} 秒后再试。")
-        self.retry_after_s = retry_after_s
+@dataclass(frozen=True)
+class Throttle:
+    """How one kind of key slows down: free tries, then 1 s after the next failure, doubling up to `max_delay_s`.
+
+    A failure run ends after `quiet_s` with no failure. Tries refused while a key waits are not failures, so
+    hammering never lengthens the wait: whoever waits it out, the real user among them, gets a real try.
+    """
+
+    free_failures: int
+    max_delay_s: int
+    quiet_s: int
+
+    def delay_s(self, failures: int) -> int:
+        if failures < self.free_failures:
+            return 0
+        return min(self.max_delay_s, 2 ** min(failures - self.free_failures, 30))
 
 
-def check_login_allowed(session: Session, key: str, max_failures: int, window_s: int) -> None:
-    """Raise TooManyAttempts while `key` has `max_failures` failures inside the window."""
-    row = session.get(LoginThrottle, key)
-    if row is None:
-        return
-    elapsed = (utcnow() - row.window_start).total_seconds()
-    if elapsed >= window_s:
-        return
-    if row.failures >= max_failures:
-        raise TooManyAttempts(int(window_s - elapsed) + 1)
+STAFF_ACCOUNT = "user"
+TICKET_ACCOUNT = "ticket"
 
 
-def record_login_failure(session: Session, key: str, window_s: int) -> None:
-    row = session.get(LoginThrottle, key)
+def account_key(kind: str, name: str) -> str:
+    """The throttle key of one account (`kind` "user" or "ticket"), whichever address it is tried from."""
+    return f"account:{kind}:{name[:150]}"
+
+
+def address_key(address: str) -> str:
+    """The throttle key of one client address, whichever accounts it tries."""
+    return f"address:{address[:150]}"
+
+
+def login_wait_s(session: Session, keys: list[str]) -> int:
+    """Whole seconds until every one of `keys` may try again (0: now)."""
     now = utcnow()
-    if row is None:
-        session.add(LoginThrottle(key=key, failures=1, window_start=now))
-    elif (now - row.window_start) >= dt.timedelta(seconds=window_s):
-        row.failures, row.window_start = 1, now
-    else:
+    wait = 0.0
+    for key in keys:
+        row = session.get(LoginThrottle, key)
+        if row is not None and row.blocked_until is not None and row.blocked_until > now:
+            wait = max(wait, (row.blocked_until - now).total_seconds())
+    return math.ceil(wait)
+
+
+def record_login_failure(session: Session, throttles: dict[str, Throttle]) -> int:
+    """Count a failed login against each key; returns the seconds the next try must wait. Commits."""
+    now = utcnow()
+    wait = 0
+    for key, throttle in throttles.items():
+        row = session.get(LoginThrottle, key)
+        if row is None:
+            row = LoginThrottle(key=key, failures=0, window_start=now)
+            session.add(row)
+        last = row.last_failure_at or row.window_start
+        if (now - last) >= dt.timedelta(seconds=throttle.quiet_s):
+            row.failures, row.window_start = 0, now
         row.failures += 1
+        row.last_failure_at = now
+        delay = throttle.delay_s(row.failures)
+        row.blocked_until = now + dt.timedelta(seconds=delay) if delay else None
+        wait = max(wait, delay)
     session.commit()
+    return wait
 
 
-def clear_login_failures(session: Session, key: str) -> None:
+def clear_login_failures(session: Session, key: str) -> bool:
+    """Forget `key`'s failures (a successful login, or an unlock); True if it had any. Commits."""
     row = session.get(LoginThrottle, key)
-    if row is not None:
-        session.delete(row)
-        session.commit()
+    if row is None:
+        return False
+    session.delete(row)
+    session.commit()
+    return True
+
+
+def throttled_keys(session: Session, prefix: str) -> list[LoginThrottle]:
+    """The keys starting with `prefix` that must wait now, longest wait first."""
+    now = utcnow()
+    rows = session.scalars(
+        select(LoginThrottle).where(LoginThrottle.key.startswith(prefix, autoescape=True),
+                                    LoginThrottle.blocked_until > now)
+        .order_by(LoginThrottle.blocked_until.desc())
+    ).all()
+    return list(rows)

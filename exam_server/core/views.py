@@ -14,16 +14,27 @@ from flask import (
     send_from_directory,
     url_for,
 )
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from exam_server.core.auth import CandidatePrincipal, StaffPrincipal, candidate_accounts
+from exam_server.core.auth import (
+    CandidatePrincipal,
+    StaffPrincipal,
+    candidate_accounts,
+    sign_in,
+    sign_out,
+)
 from exam_server.core.models import User
+from exam_server.core.operations import end_all_sessions
 from exam_server.core.security import (
-    TooManyAttempts,
-    check_login_allowed,
+    STAFF_ACCOUNT,
+    TICKET_ACCOUNT,
+    Throttle,
+    account_key,
+    address_key,
     clear_login_failures,
+    login_wait_s,
     record_login_failure,
     verify_password,
 )
@@ -45,8 +56,17 @@ STAFF_HOME = (
 )
 
 
-def _throttle_key(kind: str, name: str) -> str:
-    return f"{kind}:{name}:{request.remote_addr or '-'}"
+def _throttles(kind: str, name: str) -> dict[str, Throttle]:
+    """The keys a login try counts against: the account (from any address, so spreading guesses over many
+    addresses does not help) and the client address (from behind the proxies PROXY_FIX_X_FOR trusts)."""
+    cfg = current_app.config
+    quiet = int(cfg["LOGIN_QUIET_S"])
+    return {
+        account_key(kind, name): Throttle(int(cfg["LOGIN_ACCOUNT_FREE_FAILURES"]),
+                                          int(cfg["LOGIN_ACCOUNT_MAX_DELAY_S"]), quiet),
+        address_key(request.remote_addr or "-"): Throttle(int(cfg["LOGIN_ADDRESS_FREE_FAILURES"]),
+                                                          int(cfg["LOGIN_ADDRESS_MAX_DELAY_S"]), quiet),
+    }
 
 
 def _staff_home() -> str:
@@ -66,23 +86,23 @@ def index() -> WerkzeugResponse:
 Authenticate = Callable[[str, str], StaffPrincipal | CandidatePrincipal | None]
 
 
-def _login(page: str, field: str, throttle: str, wrong: str, authenticate: Authenticate) -> tuple[str, int] | None:
-    """Log in whom `authenticate(name, password)` finds for the form's `field` and password, throttled per name
-    and address (`throttle` is the kind of name); else the login page again, refused."""
+def _login(page: str, field: str, kind: str, wrong: str, authenticate: Authenticate) -> tuple[str, int] | None:
+    """Log in whom `authenticate(name, password)` finds for the form's `field` and password; else the login page
+    again, refused. After a few failures the account and the address must wait before their next try (growing
+    delays, never a lockout); a try made while waiting is refused unread and not counted."""
     name = request.form.get(field, "").strip()
     password = request.form.get("password", "")
-    key = _throttle_key(throttle, name)
-    cfg = current_app.config
-    try:
-        check_login_allowed(db.session, key, cfg["LOGIN_MAX_FAILURES"], cfg["LOGIN_WINDOW_S"])
-    except TooManyAttempts as exc:
-        return render_template(page, error=str(exc), **{field: name}), 429
+    throttles = _throttles(kind, name)
+    wait = login_wait_s(db.session, list(throttles))
+    if wait:
+        return render_template(page, error=f"登录尝试过于频繁，请 {wait} 秒后再试。", **{field: name}), 429
     principal = authenticate(name, password)
     if principal is None:
-        record_login_failure(db.session, key, cfg["LOGIN_WINDOW_S"])
-        return render_template(page, error=wrong, **{field: name}), 401
-    clear_login_failures(db.session, key)
-    login_user(principal)
+        wait = record_login_failure(db.session, throttles)
+        error = f"{wrong}请 {wait} 秒后再试。" if wait else wrong
+        return render_template(page, error=error, **{field: name}), 401
+    clear_login_failures(db.session, account_key(kind, name))
+    sign_in(principal)
     return None
 
 
@@ -97,7 +117,7 @@ def _staff_principal(username: str, password: str) -> StaffPrincipal | None:
 def candidate_login() -> str | WerkzeugResponse | tuple[str, int]:
     if request.method == "GET":
         return render_template(CANDIDATE_LOGIN)
-    refused = _login(CANDIDATE_LOGIN, "ticket", "ticket", "准考证号或密码不正确。",
+    refused = _login(CANDIDATE_LOGIN, "ticket", TICKET_ACCOUNT, "准考证号或密码不正确。",
                      lambda number, password: candidate_accounts().authenticate(db.session, number, password))
     return refused or redirect(url_for("delivery.exam_page"))
 
@@ -106,7 +126,7 @@ def candidate_login() -> str | WerkzeugResponse | tuple[str, int]:
 def staff_login() -> str | WerkzeugResponse | tuple[str, int]:
     if request.method == "GET":
         return render_template(STAFF_LOGIN)
-    refused = _login(STAFF_LOGIN, "username", "user", "用户名或密码不正确。", _staff_principal)
+    refused = _login(STAFF_LOGIN, "username", STAFF_ACCOUNT, "用户名或密码不正确。", _staff_principal)
     if refused:
         return refused
     next_url = request.args.get("next", "")
@@ -118,8 +138,14 @@ def staff_login() -> str | WerkzeugResponse | tuple[str, int]:
 
 @blueprint.post("/logout")
 def logout() -> WerkzeugResponse:
+    """Log out, ending every copy of the session (a cookie copied before logout must not outlive it)."""
     was_candidate = current_user.is_authenticated and current_user.is_candidate
-    logout_user()
+    if current_user.is_authenticated:
+        if was_candidate:
+            candidate_accounts().revoke(db.session, current_user.ticket_id)
+        else:
+            end_all_sessions(db.session, current_user.user)
+    sign_out()
     flash("已退出登录。")
     return redirect(url_for("core.candidate_login" if was_candidate else "core.staff_login"))
 

@@ -3,13 +3,14 @@ registered with core when this module is imported."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from exam_server.core.auth import CandidatePrincipal, register_candidate_accounts
+from exam_server.core.auth import CandidatePrincipal, announce_revoked, register_candidate_accounts
 from exam_server.core.security import verify_password
 from exam_server.extensions import db
 from exam_server.sessions.models import Ticket
+from item_bank.kernel import transaction
 
 
 class TicketHolder(CandidatePrincipal):
@@ -17,7 +18,8 @@ class TicketHolder(CandidatePrincipal):
 
     @classmethod
     def of(cls, ticket: Ticket) -> TicketHolder:
-        return cls(ticket_id=ticket.id, candidate_id=ticket.candidate_id, number=ticket.number)
+        return cls(ticket_id=ticket.id, candidate_id=ticket.candidate_id, number=ticket.number,
+                   epoch=ticket.session_epoch)
 
     @property
     def ticket(self) -> Ticket:
@@ -31,7 +33,7 @@ class TicketHolder(CandidatePrincipal):
 
 
 _TICKET = Ticket.__table__
-_PRINCIPAL_OF_TICKET = select(_TICKET.c.id, _TICKET.c.candidate_id, _TICKET.c.number).where(
+_PRINCIPAL_OF_TICKET = select(_TICKET.c.id, _TICKET.c.candidate_id, _TICKET.c.number, _TICKET.c.session_epoch).where(
     _TICKET.c.id == bindparam("ticket")
 )
 
@@ -43,13 +45,22 @@ class TicketAccounts:
         assert db.engine is not None
         with db.engine.connect() as connection:
             row = connection.execute(_PRINCIPAL_OF_TICKET, {"ticket": ticket_id}).one_or_none()
-        return TicketHolder(ticket_id=row.id, candidate_id=row.candidate_id, number=row.number) if row else None
+        if row is None:
+            return None
+        return TicketHolder(ticket_id=row.id, candidate_id=row.candidate_id, number=row.number,
+                            epoch=row.session_epoch)
 
     def authenticate(self, session: Session, number: str, password: str) -> TicketHolder | None:
         ticket = session.scalar(select(Ticket).where(Ticket.number == number))
         if ticket is None or not verify_password(ticket.password_hash, password):
             return None
         return TicketHolder.of(ticket)
+
+    def revoke(self, session: Session, ticket_id: int) -> None:
+        with transaction(session):
+            session.execute(update(Ticket).where(Ticket.id == ticket_id)
+                            .values(session_epoch=Ticket.session_epoch + 1))
+        announce_revoked(f"t:{ticket_id}")
 
 
 register_candidate_accounts(TicketAccounts())
