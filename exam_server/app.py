@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from flask import Flask, abort
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import exam_server.pipeline  # noqa: F401  (connects the results pipeline's signal receivers)
 from exam_server.cli import register_commands
@@ -26,10 +27,12 @@ from exam_server.jobs.queue import init_app as init_jobs
 # `@socketio.on(...)` in a module the web module imports.
 WEB_DOMAINS = (
     "exam_server.core.views",
+    "exam_server.core.admin",
     "exam_server.delivery.views",
     "exam_server.staff.views",
     "exam_server.sessions.views",
     "exam_server.proctoring.views",
+    "exam_server.proctoring.logins",
     "exam_server.grading.views",
     "exam_server.results.views",
     "exam_server.bank.views",
@@ -86,6 +89,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # with an acknowledgement instead of closing the connection.
         max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES,
     )
+    if app.config["PROXY_FIX_X_FOR"] > 0:
+        # The client's address (login throttling) from X-Forwarded-For, as set by the trusted proxies only.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"])  # type: ignore[method-assign]
     app.session_interface = ConnectionSessionInterface()
     # Each Socket.IO event runs in a request context built from its connection's first request, to
     # /socket.io/. With no rule for that path, building the context raises NotFound and keeps it with
