@@ -141,14 +141,32 @@
     if (!problems.length && $("f-stem").value.trim()) list.appendChild(el("li", "ok-line", "✓ 内容完整，可以保存"));
   }
 
+  // Bank items the draft copies or resembles, each a link (the server words the line).
+  function renderDuplicates(duplicates) {
+    var box = $("live-duplicates"); box.innerHTML = "";
+    if (!duplicates.length) return;
+    var list = el("ul", "duplicate-flags");
+    duplicates.forEach(function (d) {
+      var li = el("li", "error", "疑似与 "), a = el("a", null, d.id);
+      a.href = d.url; a.target = "_blank";
+      li.appendChild(a); li.appendChild(document.createTextNode(" 重复（相似度 " + d.score.toFixed(2) + "）"));
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+  }
+
   function refresh() {
     var mine = ++seq;
+    var body = draft(); body.item = form.getAttribute("data-item") || "";
     fetch(form.getAttribute("data-preview-url"), {
       method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf }, body: JSON.stringify(draft())
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf }, body: JSON.stringify(body)
     }).then(function (r) { return r.json(); }).then(function (body) {
       if (mine !== seq) return; // an older answer arriving late
-      if (body.ok) { renderPreview(body.view && draft().stem ? body.view : null, body.stimulus); renderProblems(body.problems || []); }
+      if (body.ok) {
+        renderPreview(body.view && draft().stem ? body.view : null, body.stimulus); renderProblems(body.problems || []);
+        renderDuplicates(body.duplicates || []);
+      }
     }, function () { /* keep the last preview while offline */ });
   }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import jsonify, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.bank import operations as ops
@@ -22,8 +22,10 @@ from exam_server.bank.views.common import (
     version_or_404,
     who,
 )
+from exam_server.bank.views.items import duplicates_of
 from exam_server.core.auth import role_required
 from exam_server.extensions import db
+from item_bank.duplicates import Match
 from item_bank.models import Item
 from item_bank.review import ReviewError
 from item_bank.search import ItemQuery, search_items
@@ -83,7 +85,12 @@ def _api_save(item: Item | None) -> tuple[WerkzeugResponse, int]:
         return json_refusal(str(exc), 422, problems=problem_json(exc.problems))
     except (ItemError, ReviewError) as exc:
         return json_refusal(str(exc), 409)
-    body = {"ok": True, "id": version.item.external_id, "version": version_json(version)}
+    body = {
+        "ok": True,
+        "id": version.item.external_id,
+        "version": version_json(version),
+        "duplicates": duplicate_json(duplicates_of(version, version.item_id)),
+    }
     return jsonify(body), 201 if item is None else 200
 
 
@@ -122,11 +129,26 @@ def api_bulk() -> tuple[WerkzeugResponse, int]:
     return jsonify({"ok": True, "done": result.done, "refused": refused}), 200
 
 
+def duplicate_json(matches: list[Match]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": m.external_id,
+            "score": round(m.score, 2),
+            "exact": m.exact,
+            "url": url_for("bank.item_detail", external_id=m.external_id),
+            "message": f"疑似与 {m.external_id} 重复（相似度 {m.score:.2f}）",
+        }
+        for m in matches
+    ]
+
+
 @role_required(*BANK)
 def api_preview() -> tuple[WerkzeugResponse, int]:
-    """The candidate's view of an unsaved draft and every problem with it (the editor's live preview)."""
+    """The candidate's view of an unsaved draft, every problem with it and the bank items it copies or resembles
+    (the editor's live preview; `item` names the item being edited, which is no duplicate of itself)."""
+    data = request.get_json(silent=True)
     try:
-        draft = draft_from_json(request.get_json(silent=True))
+        draft = draft_from_json(data)
     except DraftError as exc:
         return json_refusal(str(exc), 400, field=exc.field)
     problems = validate_draft(db.session, draft)
@@ -135,8 +157,16 @@ def api_preview() -> tuple[WerkzeugResponse, int]:
         view = candidate_view(draft)
     except (KeyError, IndexError, TypeError, ValueError):
         view = None  # a draft too broken to render; its problems say why
+    editing = queries.item_by_external_id(db.session, str((data or {}).get("item") or ""))
+    duplicates = duplicate_json(duplicates_of(draft, editing.id if editing else None))
     return jsonify(
-        {"ok": True, "view": view, "stimulus": stimulus(draft), "problems": problem_json(problems)}
+        {
+            "ok": True,
+            "view": view,
+            "stimulus": stimulus(draft),
+            "problems": problem_json(problems),
+            "duplicates": duplicates,
+        }
     ), 200
 
 

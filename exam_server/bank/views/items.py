@@ -24,6 +24,7 @@ from exam_server.bank.views.common import (
 from exam_server.core.auth import role_required
 from exam_server.extensions import db
 from item_bank.diffs import diff_versions
+from item_bank.duplicates import Match, find_duplicates
 from item_bank.models import IN_REVIEW, Item, ItemVersion, KnowledgeArea
 from item_bank.review import ReviewError, allowed_actions, comments_for
 from item_bank.search import UNCLASSIFIED, ItemQuery, search_items, status_counts
@@ -58,6 +59,18 @@ def items() -> str:
 # ----- the editor -----
 
 
+def duplicates_of(draft: ItemDraft | ItemVersion, item_id: int | None) -> list[Match]:
+    """Bank items (other than `item_id`) that `draft` copies or resembles: the editor and the detail page flag them."""
+    if not (draft.stem or "").strip():
+        return []
+    return find_duplicates(db.session, draft.stem, draft.content, draft.key, exclude_item=item_id)
+
+
+def duplicate_note(matches: list[Match]) -> str:
+    """The flash line of a save that resembles bank items."""
+    return "；".join(f"疑似与 {m.external_id} 重复（相似度 {m.score:.2f}）" for m in matches)
+
+
 def _editor(
     draft: ItemDraft,
     *,
@@ -77,6 +90,7 @@ def _editor(
             areas=queries.area_rows(db.session),
             sets=queries.recent_sets(db.session),
             preview=candidate_view(draft) if draft.stem else None,
+            duplicates=duplicates_of(draft, item.id if item else None),
         ),
         status,
     )
@@ -119,6 +133,10 @@ def _save(item: Item | None, retry_url: str) -> WerkzeugResponse | tuple[str, in
         flash(f"已保存试题 {version.item.external_id} 第 {version.version_no} 版{submitted}")
     else:
         flash(f"已保存为第 {version.version_no} 版{submitted}")
+    # Saved all the same (a variant may be wanted); the author and the reviewer see what it resembles.
+    matches = duplicates_of(version, version.item_id)
+    if matches:
+        flash(duplicate_note(matches) + "，请核对")
     return redirect(url_for("bank.item_detail", external_id=version.item.external_id))
 
 
@@ -151,6 +169,7 @@ def item_detail(external_id: str) -> str:
     me = who()
     area = db.session.get(KnowledgeArea, shown.knowledge_area_id) if shown.knowledge_area_id else None
     version_ids = [v.id for v in versions]
+    comments = comments_for(db.session, version_ids)
     return render_template(
         "bank/item.html",
         item=item,
@@ -160,15 +179,20 @@ def item_detail(external_id: str) -> str:
         stimulus=stimulus(shown),
         area=area,
         actions=allowed_actions(shown, me),
-        comments=comments_for(db.session, version_ids),
+        comments=comments,
         usage=form_usage(db.session, version_ids),
+        # Comment authors too: a reviewer who returned a version is no version's reviewer.
         names=queries.user_names(
-            db.session, [v.author_id for v in versions] + [v.reviewer_id for v in versions]
+            db.session,
+            [v.author_id for v in versions]
+            + [v.reviewer_id for v in versions]
+            + [c.author_id for notes in comments.values() for c in notes],
         ),
         can_edit=me.has_role(*AUTHORS) and any(v.status != "retired" for v in versions),
         can_tag=me.has_role(*REVIEWERS),
         areas=queries.area_rows(db.session) if me.has_role(*REVIEWERS) else [],
         problems=item_type(shown.type).validate(content_of(shown)),
+        duplicates=duplicates_of(shown, item.id) if shown.status != "retired" else [],
     )
 
 
