@@ -394,7 +394,9 @@ def verify(src: Path) -> Manifest:
 def restore(src: Path, database_url: str, folders: dict[str, Path], *, force: bool = False,
             say: Say = log.info) -> Manifest:
     """Load the backup at `src` into the database at `database_url` (which must be empty unless `force`), copy
-    its files into `folders` (area → folder; an area not given is skipped), then upgrade the schema to head."""
+    its files into `folders` (area → folder; an area not given is skipped), then upgrade the schema to head.
+    Forced over a database in use, stop its servers first: a process holding the old SQLite file open goes on
+    reading it, and pg_restore --clean waits for their locks."""
     manifest = verify(src)
     kind = database_kind(database_url)
     if kind != manifest.kind:

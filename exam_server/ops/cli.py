@@ -49,7 +49,7 @@ def verify_backup_command(src: Path) -> None:
 @click.argument("src", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--database-url", default=None,
               help="恢复到的数据库（默认为 DATABASE_URL）；须为新建的空库，除非加 --force")
-@click.option("--force", is_flag=True, help="覆盖非空的数据库与目标目录中的同名文件")
+@click.option("--force", is_flag=True, help="覆盖非空的数据库与目标目录中的同名文件（先停止使用该库的服务）")
 @click.option("--no-files", is_flag=True, help="只恢复数据库，不恢复文件目录")
 @refusals_as_click_errors
 def restore_command(src: Path, database_url: str | None, force: bool, no_files: bool) -> None:

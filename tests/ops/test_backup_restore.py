@@ -233,3 +233,31 @@ def test_a_manifest_naming_a_file_outside_the_backup_is_refused(app: Flask, tmp_
     (dest / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     result = app.test_cli_runner().invoke(args=["verify-backup", str(dest)])
     assert result.exit_code != 0 and "不合规" in result.output
+
+
+def test_force_restores_over_a_non_empty_database(app: Flask, sitting: Sitting, new_database: str,
+                                                  tmp_path: Path) -> None:
+    dest = tmp_path / "backup"
+    assert app.test_cli_runner().invoke(args=["backup", str(dest)]).exit_code == 0
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["restore", str(dest), "--database-url", new_database]).exit_code == 0
+    engine = _engine(new_database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_event"))  # the restored copy drifts from the backup
+        engine.dispose()  # a SQLite connection kept open would go on reading the replaced file
+        forced = runner.invoke(args=["restore", str(dest), "--database-url", new_database, "--force"])
+        assert forced.exit_code == 0, forced.output
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM audit_event")).scalar() > 0
+    finally:
+        engine.dispose()
+
+
+def test_a_backup_restores_only_into_its_kind_of_database(app: Flask, tmp_path: Path) -> None:
+    dest = tmp_path / "backup"
+    assert app.test_cli_runner().invoke(args=["backup", str(dest)]).exit_code == 0
+    other = ("postgresql+psycopg2://nobody@127.0.0.1:1/x" if app.config["DATABASE_URL"].startswith("sqlite")
+             else f"sqlite:///{tmp_path / 'x.db'}")
+    result = app.test_cli_runner().invoke(args=["restore", str(dest), "--database-url", other])
+    assert result.exit_code != 0 and "不能恢复到" in result.output
