@@ -77,3 +77,9 @@ def test_the_finder_flags_an_exact_copy_but_not_the_item_itself(session: Session
     assert find_duplicates(session, STEM, reordered, "C", exclude_item=d1.id) == []
     finder = DuplicateFinder(session, exclude_ids={"D-2"})
     assert finder.best(fingerprint("保安员应当文明执勤。", {"options": ["正确", "错误"]}, "A")) is None
+
+
+def test_the_cached_bank_finder_sees_items_added_after_it_was_built(session: Session, tmp_path: Path) -> None:
+    assert find_duplicates(session, STEM, {"options": OPTIONS}, "D") == []  # builds and caches the finder
+    import_items(session, _bank(tmp_path), actor="cli:test")
+    assert [h.external_id for h in find_duplicates(session, STEM, {"options": OPTIONS}, "D")] == ["D-1"]
