@@ -191,8 +191,8 @@ def on_connect(auth: Any = None) -> bool:
         cap = int(current_app.config.get("MAX_SOCKETS_PER_CANDIDATE") or 0)
         if not sockets.take(_presence_store(), current_user.candidate_id, _slot_member(request.sid), cap):  # type: ignore[attr-defined]
             # The page shows the reason (socket.io-client's connect_error carries it as err.data).
-            raise ConnectionRefusedError({"ok": False, "error": "too_many_sockets",
-                                          "message": MESSAGES["too_many_sockets"]})
+            raise ConnectionRefusedError(MESSAGES["too_many_sockets"], {
+                "ok": False, "error": "too_many_sockets", "message": MESSAGES["too_many_sockets"]})
         _connections[request.sid] = {"candidate_id": current_user.candidate_id,  # type: ignore[attr-defined]
                                      "ticket_id": current_user.ticket_id,
                                      "actor": current_user.actor,

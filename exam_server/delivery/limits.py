@@ -54,6 +54,10 @@ def text_chars(value: Any) -> int:
     return 0
 
 
+# The largest id any database column holds (SQLite's INTEGER); a larger number overflows the driver.
+MAX_ID = 2**63 - 1
+
+
 def is_id(value: Any) -> bool:
-    """A database id as a client may send it: an int, but not a bool (True would otherwise mean row 1)."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """A database id as a client may send it: a positive int that fits a column, not a bool (True is 1)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID

@@ -72,11 +72,17 @@ def attempt_media(attempt_id: int, digest: str) -> WerkzeugResponse:
 
 def _body() -> dict[str, Any]:
     """The call's JSON object ({} for anything else); a body larger than any call needs is not read past the cap."""
-    request.max_content_length = MAX_HTTP_BODY_BYTES  # also stops a chunked body without a Content-Length
+    # The declared length decides before anything is read; a body without one (chunked) is read up to the
+    # app's MAX_CONTENT_LENGTH and then measured.
+    if (request.content_length or 0) > MAX_HTTP_BODY_BYTES:
+        raise DeliveryError("payload_too_large")
     try:
-        body = request.get_json(silent=True)
+        raw = request.get_data(cache=True)
     except RequestEntityTooLarge:
         raise DeliveryError("payload_too_large") from None
+    if len(raw) > MAX_HTTP_BODY_BYTES:
+        raise DeliveryError("payload_too_large")
+    body = request.get_json(silent=True)
     return body if isinstance(body, dict) else {}
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
+from exam_server.delivery.limits import is_id
 from exam_server.delivery.models import Attempt
 from item_bank.kernel import DomainError
 
@@ -53,7 +54,7 @@ def room_id_of(attempt: Attempt) -> int | None:
 
 def attempt_for(session: Session, user: User | None, attempt_id: Any) -> Attempt:
     """The attempt `user` may act on; 404 for an unknown one, 403 outside their room."""
-    attempt = session.get(Attempt, attempt_id) if isinstance(attempt_id, int) and not isinstance(attempt_id, bool) else None
+    attempt = session.get(Attempt, attempt_id) if is_id(attempt_id) else None
     if attempt is None:
         raise ProctorError("not_found", "没有找到这名考生的作答记录。", 404)
     authorise_room(user, room_id_of(attempt))

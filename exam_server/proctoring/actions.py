@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from exam_server.core.models import User
 from exam_server.core.timefmt import iso
 from exam_server.delivery.clock import remaining_seconds
+from exam_server.delivery.limits import is_id
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.notify import (
     EXAM_NS,
@@ -96,19 +97,29 @@ ROOM_ACTIONS = ("pause_room", "resume_room", "announce", "room_incident")
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
+    """An id from a console's request (a number or its digits), or None; never one too large for a column."""
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 19:
+        value = int(value.strip())
+    return value if is_id(value) else None
+
+
+# The free-text fields a console sends, and how long each may be (a reason or an announcement is a sentence or two).
+TEXT_FIELDS = {"reason": 500, "text": 500, "category": 40}
+
+
+def _check_text_fields(data: dict[str, Any]) -> None:
+    """Text fields are text of a sensible length or absent: never a list or an object stored in the log."""
+    for name, limit in TEXT_FIELDS.items():
+        value = data.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > limit):
+            raise access.ProctorError("invalid_value", f"“{name}”应为不超过 {limit} 字的文字。", 400)
 
 
 def _room_action(session: Session, user: User, actor: str, action: str, data: dict[str, Any]) -> dict[str, Any]:
     room_id = _int(data.get("room_id"))
     access.authorise_room(user, room_id)
-    assert room_id is not None
+    if room_id is None:  # centre staff may act on every room, but must name one
+        raise access.ProctorError("not_found", "没有这个考场。", 404)
     exam_session = queries.current_session(session, room_id, _int(data.get("session_id")))
     if exam_session is None:
         raise access.ProctorError("no_session", "本考场当前没有考试场次。", 404)
@@ -143,6 +154,7 @@ def perform(session: Session, user: User | None, actor: str, action: str, data: 
     try:
         if user is None:
             raise access.ProctorError("forbidden", "请先登录。", 401)
+        _check_text_fields(data)
         if action in ATTEMPT_ACTIONS:
             attempt = access.attempt_for(session, user, _int(data.get("attempt_id")))
             kind = ATTEMPT_ACTIONS[action](session, attempt, actor, data)

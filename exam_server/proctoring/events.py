@@ -16,6 +16,7 @@ from flask_socketio import join_room, leave_room
 
 from exam_server.core.models import User
 from exam_server.delivery.events import connected_attempt_ids
+from exam_server.delivery.limits import is_id
 from exam_server.delivery.notify import PROCTOR_NS, proctor_room
 from exam_server.extensions import db, socketio
 from exam_server.proctoring import access, actions, queries
@@ -54,7 +55,7 @@ def on_disconnect(*_args: Any) -> None:
 
 def _room_id(data: Any) -> int | None:
     value = data.get("room_id") if isinstance(data, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if is_id(value) else None
 
 
 def _authorised_room(data: Any) -> tuple[Room | None, dict[str, Any]]:
@@ -83,7 +84,7 @@ def on_watch(data: Any = None) -> dict[str, Any]:
         leave_room(proctor_room(previous))
     join_room(proctor_room(room.id))
     _watching[sid] = room.id
-    session_id = data.get("session_id") if isinstance(data.get("session_id"), int) else None
+    session_id = data.get("session_id") if is_id(data.get("session_id")) else None
     return {"ok": True, **room_seat_map(room, session_id)}
 
 
@@ -93,7 +94,7 @@ def on_seats(data: Any = None) -> dict[str, Any]:
     room, refusal = _authorised_room(data)
     if room is None:
         return refusal
-    session_id = data.get("session_id") if isinstance(data.get("session_id"), int) else None
+    session_id = data.get("session_id") if is_id(data.get("session_id")) else None
     return {"ok": True, **room_seat_map(room, session_id)}
 
 
