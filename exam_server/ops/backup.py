@@ -260,11 +260,30 @@ def _run_pg(args: list[str], url: str, what: str) -> None:
 
 def backup(database_url: str, folders: dict[str, Path], dest: Path, *, say: Say = log.info) -> Manifest:
     """Take a consistent copy of the database at `database_url` and of `folders` (area name → folder) into `dest`
-    (absent or empty), while the server keeps running; returns the manifest, already verified."""
+    (absent or empty), while the server keeps running; returns the manifest, already verified. A backup that fails
+    leaves nothing behind in `dest`."""
     kind = database_kind(database_url)
     dest = Path(dest)
     _check_destination(dest, database_url, folders)
+    created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
+    try:
+        return _take(kind, database_url, folders, dest, say)
+    except BaseException as exc:
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        else:  # it was empty: empty it again
+            for child in dest.iterdir():
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise BackupError(f"写入备份目录 {dest} 失败（{exc.strerror or exc}），已删除未完成的备份。") from exc
+        raise
+
+
+def _take(kind: str, database_url: str, folders: dict[str, Path], dest: Path, say: Say) -> Manifest:
     manifest = Manifest(created_at=_now(), kind=kind, database_file="", schema_revision=None,
                         source=redacted(database_url))
     if kind == "sqlite":

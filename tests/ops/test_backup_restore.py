@@ -261,3 +261,12 @@ def test_a_backup_restores_only_into_its_kind_of_database(app: Flask, tmp_path: 
              else f"sqlite:///{tmp_path / 'x.db'}")
     result = app.test_cli_runner().invoke(args=["restore", str(dest), "--database-url", other])
     assert result.exit_code != 0 and "不能恢复到" in result.output
+
+
+def test_a_failed_backup_leaves_nothing_behind(tmp_path: Path) -> None:
+    for dest in (tmp_path / "new", tmp_path / "empty"):
+        if dest.name == "empty":
+            dest.mkdir()
+        with pytest.raises(backups.BackupError, match="不存在"):
+            backups.backup(f"sqlite:///{tmp_path / 'missing.db'}", {}, dest)
+        assert not dest.exists() or not any(dest.iterdir())
