@@ -5,6 +5,9 @@ import job and `examctl import-items` both call): each is refused with a Chinese
 
 from __future__ import annotations
 
+import html
+import io
+import re
 import stat
 import struct
 import tracemalloc
@@ -13,11 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exam_server.core.models import User
+from exam_server.core.security import hash_password
+from exam_server.jobs import Job
 from item_bank.archives import ArchiveError, ArchiveLimits, SafeZip
 from item_bank.exchange.records import BankImportError
 from item_bank.importing import import_items, read_file
@@ -320,3 +327,52 @@ def test_a_file_over_the_size_cap_is_refused_before_it_is_read(tmp_path: Path) -
     path.write_bytes(b"x" * 2048)
     parsed = read_file(path, max_file_bytes=1024)
     assert parsed.problems and "超过上限" in parsed.problems[0].reason
+
+
+def _token(page: str) -> str:
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+    assert match, "page has no csrf-token meta tag"
+    return match.group(1)
+
+
+# ----- the same files through the web: /bank/exchange's import job -----
+
+WEB_CASES = [
+    "QTI zip bomb whose header lies",
+    "honest xlsx zip bomb",
+    "external entity (XXE)",
+    "symlink member",
+]
+
+
+@pytest.fixture
+def author(session: Session) -> str:
+    session.add(User(username="author", display_name="命题人", roles=["author"],
+                     password_hash=hash_password("hostile-files-pw-1", "low")))  # fmt: skip
+    session.commit()
+    return "hostile-files-pw-1"
+
+
+@pytest.mark.parametrize("case", WEB_CASES, ids=WEB_CASES)
+def test_a_hostile_upload_is_refused_by_the_import_job(
+    case: str, app: Flask, client: FlaskClient, session: Session, author: str, tmp_path: Path
+) -> None:
+    token = _token(client.get("/staff/login").get_data(as_text=True))
+    login = client.post("/staff/login", data={"username": "author", "password": author, "csrf_token": token})
+    assert login.status_code == 302
+    token = _token(client.get("/bank/exchange").get_data(as_text=True))
+    before = _counts(session)
+    path, _, expected = CASES[case](tmp_path)
+    answer = client.post("/bank/exchange/import", content_type="multipart/form-data",
+                         data={"csrf_token": token, "status": "in_review",
+                               "file": (io.BytesIO(path.read_bytes()), path.name)})  # fmt: skip
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    job = session.get(Job, int(answer.headers["Location"].rstrip("/").split("/")[-1]), populate_existing=True)
+    assert job is not None and job.status == "done" and job.result is not None and job.result["ok"] is False
+    report = client.get(f"/bank/exchange/imports/{job.id}").get_data(as_text=True)
+    for words in expected:
+        assert html.escape(words, quote=False) in report, report
+    session.expire_all()
+    assert _counts(session) == before
+    assert list(Path(app.config["JOBS_UPLOAD_DIR"]).iterdir()) == []  # the upload is gone after its job
+    assert client.get("/bank/items").status_code == 200 and client.get("/login").status_code == 200
