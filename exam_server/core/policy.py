@@ -1,0 +1,258 @@
+"""Who may use what: every URL rule and every Socket.IO event of the app, with the identities allowed.
+
+This table is the authorisation policy in one place, read by people and checked against the app by
+tests/hardening/test_authorisation_matrix.py: a route or event missing here fails that test, and the
+test walks every entry with every identity (anonymous, a candidate, each staff role), expecting the
+ones not named to be refused (401, 403 or a redirect to a login page) and the ones named not to be.
+The checks themselves stay where they are (core/auth.py role_required, candidate_required, the socket
+connect handlers); when you add a route or an event, add its line here.
+
+An identity is "anonymous", "candidate" or a staff role (core/models.py ROLES). "admin" holds every
+staff role (User.has_role), so every staff entry names it. `scope` says what else must hold beyond the
+identity (checked by the view, not by this table): "own room" (a proctor acts on the room they are
+assigned; centre staff and admins on every room), "own attempt" (the candidate's own), "own task" (a
+grader's assigned marking task; a chief grader's any), "own job" (a job the user started, or one of a
+kind their roles may read).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from exam_server.core.models import ROLES
+
+ANONYMOUS = "anonymous"
+CANDIDATE = "candidate"
+IDENTITIES: tuple[str, ...] = (ANONYMOUS, CANDIDATE, *ROLES)
+STAFF: frozenset[str] = frozenset(ROLES)
+
+OWN_ROOM = "own room"
+OWN_ATTEMPT = "own attempt"
+OWN_TASK = "own task"
+OWN_JOB = "own job"
+
+
+@dataclass(frozen=True)
+class Access:
+    """The identities allowed to use a route or event, and what else the view checks (`scope`).
+
+    `public`: anyone may call it (login pages, assets, the health check); the test only checks that it
+    answers. `hidden`: a refused identity gets 404 rather than 403, so the route does not reveal
+    what exists (candidates asking for staff job files)."""
+
+    who: frozenset[str]
+    scope: str = ""
+    public: bool = False
+    hidden: bool = False
+
+    def allows(self, identity: str) -> bool:
+        return self.public or identity in self.who
+
+
+def staff(*roles: str, scope: str = "") -> Access:
+    """Staff holding any of `roles`; admins always."""
+    unknown = set(roles) - STAFF
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}")
+    return Access(frozenset({*roles, "admin"}), scope)
+
+
+def candidate(scope: str = OWN_ATTEMPT) -> Access:
+    return Access(frozenset({CANDIDATE}), scope)
+
+
+PUBLIC = Access(frozenset(IDENTITIES), public=True)
+SIGNED_IN = Access(frozenset(IDENTITIES) - {ANONYMOUS}, public=True)
+ANY_STAFF = Access(STAFF)
+JOB_READERS = Access(STAFF, scope=OWN_JOB, hidden=True)
+ADMIN = staff()
+
+AUTHORS = staff("author", "reviewer", "bank_manager")
+WRITERS = staff("author", "bank_manager")
+REVIEWERS = staff("reviewer", "bank_manager")
+MANAGER = staff("bank_manager")
+ANALYSTS = staff("bank_manager", "centre_staff")
+CENTRE = staff("centre_staff")
+PROCTORS = staff("proctor", "centre_staff", scope=OWN_ROOM)
+GRADERS = staff("grader", "chief_grader", scope=OWN_TASK)
+CHIEF = staff("chief_grader")
+
+# Every URL rule, by endpoint.
+ROUTES: dict[str, Access] = {
+    # Logging in and out, the browser's code, Socket.IO's own path (answered by its middleware).
+    "core.index": PUBLIC,
+    "core.candidate_login": PUBLIC,
+    "core.staff_login": PUBLIC,
+    "core.logout": SIGNED_IN,
+    "core.client_asset": PUBLIC,
+    "static": PUBLIC,
+    "socketio": PUBLIC,
+    "ops.healthz": PUBLIC,
+    # The candidate's exam page and its HTTP fallback.
+    "delivery.exam_page": candidate(),
+    "delivery.api_attempt": candidate(),
+    "delivery.attempt_media": candidate(),
+    "delivery.http_join": candidate(),
+    "delivery.http_save": candidate(),
+    "delivery.http_flag": candidate(),
+    "delivery.http_submit": candidate(),
+    "sessions.my_ticket": candidate(),
+    "results.mine": candidate(),
+    "results.ask_review": candidate(),
+    # The item bank.
+    "bank.items": AUTHORS,
+    "bank.item_detail": AUTHORS,
+    "bank.diff": AUTHORS,
+    "bank.media": AUTHORS,
+    "bank.sets": AUTHORS,
+    "bank.set_detail": AUTHORS,
+    "bank.coverage_page": AUTHORS,
+    "bank.tree": AUTHORS,
+    "bank.exchange": AUTHORS,
+    "bank.export": AUTHORS,
+    "bank.template": AUTHORS,
+    "bank.act": AUTHORS,
+    "bank.api_areas": AUTHORS,
+    "bank.api_item": AUTHORS,
+    "bank.api_items": AUTHORS,
+    "bank.api_preview": AUTHORS,
+    "bank.api_transition": AUTHORS,
+    "bank.new_item": WRITERS,
+    "bank.edit_item": WRITERS,
+    "bank.create": WRITERS,
+    "bank.revise": WRITERS,
+    "bank.create_set": WRITERS,
+    "bank.update_set": WRITERS,
+    "bank.upload": WRITERS,
+    "bank.import_upload": WRITERS,
+    "bank.import_report": staff("author", "reviewer", "bank_manager", scope=OWN_JOB),
+    "bank.import_confirm": staff("author", "bank_manager", scope=OWN_JOB),
+    "bank.api_create": WRITERS,
+    "bank.api_revise": WRITERS,
+    "bank.review_queue": REVIEWERS,
+    "bank.bulk": REVIEWERS,
+    "bank.api_bulk": REVIEWERS,
+    "bank.tag_version": REVIEWERS,
+    "bank.approve_batch": REVIEWERS,
+    "bank.tree_create": MANAGER,
+    "bank.tree_seed": MANAGER,
+    "bank.tree_update": MANAGER,
+    "bank.tree_weights": MANAGER,
+    # Test assembly.
+    "assembly.blueprints": MANAGER,
+    "assembly.blueprint_detail": MANAGER,
+    "assembly.new_blueprint": MANAGER,
+    "assembly.edit_blueprint": MANAGER,
+    "assembly.edit_blueprint_text": MANAGER,
+    "assembly.export_blueprint": MANAGER,
+    "assembly.import_blueprint": MANAGER,
+    "assembly.assemble": MANAGER,
+    "assembly.forms": MANAGER,
+    "assembly.form_review": MANAGER,
+    "assembly.form_order": MANAGER,
+    "assembly.form_plot": MANAGER,
+    "assembly.form_action": MANAGER,
+    # Item analysis.
+    "analysis.index": ANALYSTS,
+    "analysis.session_page": ANALYSTS,
+    "analysis.form_page": ANALYSTS,
+    "analysis.form_png": ANALYSTS,
+    "analysis.item_page": ANALYSTS,
+    "analysis.item_png": ANALYSTS,
+    "analysis.export": ANALYSTS,
+    "analysis.accept": MANAGER,
+    "analysis.review": MANAGER,
+    # Sittings, sites, rooms and tickets.
+    "staff.sessions": CENTRE,
+    "staff.session_detail": CENTRE,
+    "sessions.sites": CENTRE,
+    "sessions.create_site": CENTRE,
+    "sessions.create_room": CENTRE,
+    "sessions.set_seats": CENTRE,
+    "sessions.set_proctor": CENTRE,
+    "sessions.seating": CENTRE,
+    "sessions.seat_candidates": CENTRE,
+    "sessions.move_ticket": CENTRE,
+    "sessions.tickets": CENTRE,
+    "sessions.tickets_job": CENTRE,
+    "sessions.seating_lists_job": CENTRE,
+    "sessions.seating_pdf": staff("centre_staff", "proctor", scope=OWN_ROOM),
+    # Proctoring.
+    "proctoring.console": PROCTORS,
+    "proctoring.room_console": PROCTORS,
+    "proctoring.room_seats": PROCTORS,
+    "proctoring.find": PROCTORS,
+    "proctoring.room_action": PROCTORS,
+    "proctoring.attempt_action": PROCTORS,
+    "proctoring.attempt_log": PROCTORS,
+    "proctor_logins.index": PROCTORS,
+    "proctor_logins.unlock": PROCTORS,
+    # Marking.
+    "grading.queue": GRADERS,
+    "grading.task": GRADERS,
+    "grading.document": GRADERS,
+    "grading.mark": GRADERS,
+    "grading.confirm": GRADERS,
+    "grading.adjudicate": CHIEF,
+    "grading.monitor": CHIEF,
+    "grading.session_monitor": CHIEF,
+    "grading.assign": CHIEF,
+    "grading.reassign": CHIEF,
+    "grading.setup": CENTRE,
+    "grading.create_panel": CENTRE,
+    "grading.assign_panel": CENTRE,
+    "grading.upload_scans": CENTRE,
+    "grading.upload_thesis": CENTRE,
+    # Results.
+    "results.session_results": CENTRE,
+    "results.score": CENTRE,
+    "results.release": CENTRE,
+    "results.correct_key": CENTRE,
+    "results.reviews": CENTRE,
+    "results.decide": CENTRE,
+    "results.history": CENTRE,
+    # Background jobs: any staff member's own jobs (a candidate is told nothing exists).
+    "jobs.index": JOB_READERS,
+    "jobs.page": JOB_READERS,
+    "jobs.status": JOB_READERS,
+    "jobs.download": JOB_READERS,
+    "jobs.cancel": JOB_READERS,
+    # Operations.
+    "ops.audit_log": CENTRE,
+    "ops.audit_export": CENTRE,
+    # Staff accounts: each member their own password; centre staff lift login delays; admins run accounts.
+    "accounts.change_password": ANY_STAFF,
+    "accounts.login_delays": CENTRE,
+    "accounts.unlock": CENTRE,
+    "accounts.users": ADMIN,
+    "accounts.user_detail": ADMIN,
+    "accounts.create_user": ADMIN,
+    "accounts.disable": ADMIN,
+    "accounts.enable": ADMIN,
+    "accounts.reset_password": ADMIN,
+    "accounts.set_roles": ADMIN,
+}
+
+EXAM_NS = "/exam"
+PROCTOR_NS = "/proctor"
+EXAM_EVENTS = candidate()
+CONSOLE_EVENTS = staff("proctor", "centre_staff", scope=OWN_ROOM)
+
+# Every Socket.IO event, by (namespace, event). A connection is refused unless the identity may use
+# its namespace; every event is then checked again (the attempt or the room named in it).
+SOCKET_EVENTS: dict[tuple[str, str], Access] = {
+    **{(EXAM_NS, event): EXAM_EVENTS
+       for event in ("connect", "disconnect", "join", "start", "save", "flag", "submit", "ping_time")},
+    **{(PROCTOR_NS, event): CONSOLE_EVENTS
+       for event in ("connect", "disconnect", "watch", "seats", "check_in", "pause", "resume", "extend",
+                     "force_submit", "allow_move", "incident", "pause_room", "resume_room", "announce",
+                     "room_incident")},
+}
+
+
+def route_access(endpoint: str) -> Access | None:
+    return ROUTES.get(endpoint)
+
+
+def event_access(namespace: str, event: str) -> Access | None:
+    return SOCKET_EVENTS.get((namespace, event))
