@@ -129,6 +129,9 @@ def app_config(database_url: str, **extra: Any) -> dict[str, Any]:
         # Jobs (imports, exports, assembly, ...) run inside submit_job, so a test sees their result at once;
         # tests/jobs and the benchmarks exercise the real worker.
         "JOBS_BACKEND": "immediate",
+        # Warnings and errors only: a failing test's captured log is then about what went wrong, not every request
+        # (tests/ops/test_logs.py turns INFO on where it checks the log lines).
+        "LOG_LEVEL": "WARNING",
     }
     cfg.update(extra)
     return cfg
