@@ -16,15 +16,20 @@ from flask import Flask
 from exam_server.core.logs import REQUEST_ID_HEADER, configure_logging
 
 
+def _logging_into(app: Flask, fmt: str) -> io.StringIO:
+    """The app's log at INFO (the tests' apps log only warnings) in `fmt`, written into a buffer."""
+    app.config.update(LOG_FORMAT=fmt, LOG_LEVEL="INFO")
+    buffer = io.StringIO()
+    configure_logging(app).setStream(buffer)  # type: ignore[attr-defined]
+    return buffer
+
+
 @pytest.fixture
 def json_lines(app: Flask) -> Iterator[io.StringIO]:
     """The app's log as JSON lines, written into a buffer."""
-    app.config["LOG_FORMAT"] = "json"
-    handler = configure_logging(app)
-    buffer = io.StringIO()
-    handler.setStream(buffer)  # type: ignore[attr-defined]
-    yield buffer
-    app.config["LOG_FORMAT"] = "text"
+    saved = app.config["LOG_FORMAT"], app.config["LOG_LEVEL"]
+    yield _logging_into(app, "json")
+    app.config["LOG_FORMAT"], app.config["LOG_LEVEL"] = saved
     configure_logging(app)
 
 
@@ -80,9 +85,7 @@ def test_every_response_carries_a_request_id(app: Flask) -> None:
 
 
 def test_text_lines_carry_the_ids_too(app: Flask, sitting: Sitting) -> None:
-    handler = configure_logging(app)
-    buffer = io.StringIO()
-    handler.setStream(buffer)  # type: ignore[attr-defined]
+    buffer = _logging_into(app, "text")
     sock, attempt_id, items = started(app, app.test_client(), sitting)
     assert save(sock, attempt_id, items[0]["item_id"], "A", 1)["ok"]
     line = next(line for line in buffer.getvalue().splitlines() if "save ok" in line)
