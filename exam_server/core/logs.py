@@ -5,7 +5,7 @@ person reads on a test site's console, with the same ids at the end. The ids tra
 line logged anywhere below a request (a step, a store, a signal receiver) carries them without being handed them:
 - an HTTP request takes the X-Request-ID its proxy sent, if sane, or a new one, and echoes it in its response;
 - each Socket.IO event gets an id of its own (`bound(request_id=new_request_id(), ...)`);
-- a delivery step adds `attempt_id` and `ticket` (`bind`).
+- a candidate's step adds `attempt_id` and `ticket`; a job's lines carry its `job_id`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # A proxy's id is kept only if it is short and plain: it goes into every log line and back into a header.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 # The fields a line may carry besides the message, in the order text lines show them.
-CONTEXT_FIELDS = ("request_id", "attempt_id", "ticket", "event")
+CONTEXT_FIELDS = ("request_id", "attempt_id", "ticket", "event", "job_id")
 _HANDLER_MARK = "_exam_server_handler"
 _ENVIRON_ID = "exam_server.request_id"
 _ENVIRON_TOKEN = "exam_server.log_context_token"

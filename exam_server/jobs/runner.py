@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask
 
+from exam_server.core import logs
 from exam_server.extensions import db
 from exam_server.jobs import files, lifecycle
 from exam_server.jobs.context import JobCancelled, JobContext
@@ -25,7 +26,7 @@ def generic_failure(job_id: int) -> str:
 
 def run_job(app: Flask, job_id: int) -> None:
     """Run job `job_id` to its end: done, failed or cancelled. Never raises for what the handler does."""
-    with app.app_context():
+    with app.app_context(), logs.bound(job_id=job_id):  # every line the job logs names it
         session = db.session
         with transaction(session):
             taken = lifecycle.start(session, job_id)

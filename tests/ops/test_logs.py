@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,15 @@ from delivery_support import save, started
 from flask import Flask
 
 from exam_server.core.logs import REQUEST_ID_HEADER, configure_logging
+from exam_server.jobs import JobContext, job_handler, submit_job
+
+job_log = logging.getLogger("tests.ops.job")
+
+
+@job_handler("test.ops.logged", label="测试：写日志")
+def logged_job(ctx: JobContext) -> dict[str, Any]:
+    job_log.info("working")
+    return {}
 
 
 def _logging_into(app: Flask, fmt: str) -> io.StringIO:
@@ -97,3 +107,9 @@ def test_an_unknown_log_format_is_refused(app: Flask) -> None:
     with pytest.raises(ValueError, match="LOG_FORMAT"):
         configure_logging(app)
     app.config["LOG_FORMAT"] = "text"
+
+
+def test_a_jobs_lines_carry_its_id(app: Flask, json_lines: io.StringIO) -> None:
+    job = submit_job("test.ops.logged", {}, actor="cli:test")
+    line = next(line for line in _lines(json_lines) if line["message"] == "working")
+    assert line["job_id"] == job.id and line["logger"] == "tests.ops.job"
