@@ -16,7 +16,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exam_server import create_app
+from exam_server.core import security
 from exam_server.core.models import LoginThrottle, User
+from exam_server.sessions.models import Ticket
 from item_bank.audit import AuditEvent
 
 pytest_plugins = ["proctor_support"]
@@ -40,8 +43,6 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[Clock]:
-    from exam_server.core import security
-
     fake = Clock()
     monkeypatch.setattr(security, "utcnow", fake)
     yield fake
@@ -157,7 +158,6 @@ def test_the_proctor_unlocks_a_candidate_of_their_room_only(app: Flask, seated: 
     text = page.get_data(as_text=True)
     assert mine in text and theirs not in text  # another room's candidate is not even named
     token = csrf_token_from(text)
-    from exam_server.sessions.models import Ticket
 
     ticket_ids = {t.number: t.id for t in session.scalars(select(Ticket))}
     refused = proctor.post(f"/proctor/logins/{ticket_ids[theirs]}/unlock", data={"csrf_token": token})
@@ -223,8 +223,6 @@ def test_the_forwarded_address_counts_only_behind_a_configured_proxy(
     token = csrf_token_from(client.get("/staff/login").get_data(as_text=True))
     client.post("/staff/login", data={"username": "staff", "password": "x", "csrf_token": token}, headers=forwarded)
     assert _address_keys(session) == {"address:127.0.0.1"}  # a header anyone can send is not believed
-
-    from exam_server import create_app
 
     behind_proxy = create_app(app_config(database_url, PROXY_FIX_X_FOR=1, JOBS_QUEUE_DB=str(tmp_path / "q.db"),
                                          JOBS_DIR=str(tmp_path / "jf"), JOBS_UPLOAD_DIR=str(tmp_path / "ju")))

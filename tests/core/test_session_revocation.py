@@ -3,15 +3,19 @@ HTTP, not for a new socket, and an exam socket opened with it is closed."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
-from conftest import csrf_token_from
+import redis
+from conftest import csrf_token_from, need_service
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
+from exam_server.delivery import events, revocation
 
 pytest_plugins = ["proctor_support"]
 
@@ -64,8 +68,6 @@ def test_a_proctor_socket_with_a_copied_cookie_is_refused_after_logout(app: Flas
 
 
 def test_a_candidate_cookie_copied_before_logout_is_refused_after_it(app: Flask, seated: Any) -> None:
-    from exam_server.delivery import events
-
     client = app.test_client()
     seated.candidate_login(client, 0)
     attempt_id = seated.attempt_ids[0]
@@ -139,3 +141,36 @@ def test_a_session_cookie_without_an_epoch_is_no_login(app: Flask, seated: Any, 
         cookie["_user_id"] = f"u:{staff.id}"
         cookie["_fresh"] = True
     assert staff_page_status(client) == 302
+
+
+def test_a_revocation_reaches_the_sockets_of_every_process_through_redis(
+    app: Flask, monkeypatch: Any
+) -> None:
+    """With a Redis message queue each serving process listens for ended ticket sessions and closes its own
+    sockets of that ticket (the process that ended them cannot reach them)."""
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        probe = redis.Redis.from_url(url, socket_timeout=2)
+        probe.ping()
+    except Exception as exc:
+        need_service(f"Redis not reachable at {url}: {exc.__class__.__name__}")
+    closed: list[int] = []
+    heard = threading.Event()
+
+    def close(ticket_id: int) -> int:
+        closed.append(ticket_id)
+        if len(closed) >= 2:
+            heard.set()
+        return 0
+
+    monkeypatch.setattr(revocation, "close_ticket_sockets", close)
+    before = probe.pubsub_numsub(revocation.REVOKED_CHANNEL)[0][1]
+    threading.Thread(target=revocation._listen_forever, args=(url,), daemon=True).start()
+    deadline = time.monotonic() + 10
+    while probe.pubsub_numsub(revocation.REVOKED_CHANNEL)[0][1] <= before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    monkeypatch.setitem(app.config, "SOCKETIO_MESSAGE_QUEUE", url)
+    revocation.close_revoked_sockets("t:4242")  # what a logout in another process announces
+    revocation.close_revoked_sockets("u:7")  # staff sockets reload their login per event: nothing to close
+    assert heard.wait(10)
+    assert closed == [4242, 4242]  # here at once, and by the listener that stands for every other process
