@@ -158,8 +158,9 @@ def unlock(user_id: int) -> WerkzeugResponse:
         flash(f"已解除 {user.username} 的登录限制，可以立即重新登录。")
     else:
         flash(f"{user.username} 当前没有登录限制。")
-    back = "accounts.user_detail" if current_user.has_role("admin") else "accounts.login_delays"
-    return redirect(url_for(back, user_id=user.id) if back == "accounts.user_detail" else url_for(back))
+    if current_user.has_role("admin"):
+        return redirect(url_for("accounts.user_detail", user_id=user.id))
+    return redirect(url_for("accounts.login_delays"))
 
 
 @blueprint.route("/account/password", methods=["GET", "POST"])

@@ -10,6 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from exam_server.core.models import LoginThrottle
@@ -82,6 +83,14 @@ def login_wait_s(session: Session, keys: list[str]) -> int:
 
 def record_login_failure(session: Session, throttles: dict[str, Throttle]) -> int:
     """Count a failed login against each key; returns the seconds the next try must wait. Commits."""
+    try:
+        return _record_failure(session, throttles)
+    except IntegrityError:  # a parallel failure created the same key first: count this one on its row
+        session.rollback()
+        return _record_failure(session, throttles)
+
+
+def _record_failure(session: Session, throttles: dict[str, Throttle]) -> int:
     now = utcnow()
     wait = 0
     for key, throttle in throttles.items():
