@@ -35,6 +35,8 @@ _HANDLER_MARK = "_exam_server_handler"
 _ENVIRON_ID = "exam_server.request_id"
 _ENVIRON_TOKEN = "exam_server.log_context_token"
 _ENVIRON_START = "exam_server.request_started"
+# The server library's own access lines: the app writes its own, with the request id (`exam_server.access`).
+ECHOED_ACCESS_LOGGERS = ("geventwebsocket.handler",)
 # Requests not worth an access line: the page's own scripts and styles, a monitor's health probes.
 QUIET_ENDPOINTS = frozenset({"core.client_asset", "static", "ops.healthz"})
 
@@ -131,6 +133,8 @@ def configure_logging(app: Flask) -> logging.Handler:
     handler.addFilter(ContextFilter())
     root.addHandler(handler)
     root.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    for name in ECHOED_ACCESS_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     return handler
 
 
