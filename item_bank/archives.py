@@ -190,7 +190,10 @@ class SafeZip:
                         )
                     yield chunk
         except zipfile.BadZipFile as exc:
-            raise self.refuse(f"数据已损坏或与文件头不符（{exc}）", member) from exc
+            # zipfile stops at the declared size and then finds the CRC wrong: the header understated the member.
+            raise self.refuse(
+                "数据与文件头不符（实际内容超出声明的大小或校验值不对，疑似压缩炸弹或文件已损坏）", member
+            ) from exc
         except (OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
             raise self.refuse(f"无法解压（{exc.__class__.__name__}）", member) from exc
         if got != info.file_size:
