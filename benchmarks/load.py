@@ -829,10 +829,12 @@ def fault_figures(m: dict[str, Any], fault: Fault, until_s: float) -> dict[str, 
     """What the candidates the fault cut off saw of it, from the clients' own records."""
     hit = fault.servers
     saves = [x for x in m["save_lat"] if hit is None or x[2] in hit]
-    # A save the fault held up: acknowledged after it began, answered before the service was well back.
-    held = [acked - sent for sent, _lat, _server, acked in saves if acked >= fault.start_s and sent <= fault.back_s + 30]
+    # A save the fault held up: acknowledged after it began, answered before the service was well back
+    # (and before the next fault began).
+    settled = min(fault.back_s + 30, until_s)
+    held = [acked - sent for sent, _lat, _server, acked in saves if acked >= fault.start_s and sent <= settled]
     after_back = [acked for *_x, acked in saves if acked >= fault.back_s]
-    acks = sorted(acked for *_x, acked in saves if fault.start_s - 5 <= acked <= fault.back_s + 60)
+    acks = sorted(acked for *_x, acked in saves if fault.start_s - 5 <= acked <= min(fault.back_s + 60, until_s))
     silence = max((b - a for a, b in itertools.pairwise(acks)), default=float("nan"))
     incidents = Counter(what for at, what in m["incidents"] if fault.start_s <= at < until_s)
     return {
