@@ -1,5 +1,6 @@
 """PostgreSQL restarts while a candidate answers in the browser: the answer the server refused as `unavailable`
-stays on the page and is sent again, unprompted, once the database is back.
+stays on the page and is sent again, unprompted, once the database is back; a paper refused with a 503 is
+fetched again (it is not the exam's end).
 
 The restart is simulated on the test database alone (the server is shared with other runs): its connections
 are ended and new ones refused until the test lets them in again.
@@ -7,7 +8,9 @@ are ended and new ones refused until the test lets them in again.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from browser_support import chromium_browser
@@ -16,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from item_bank.db import Base
 
-pytestmark = [pytest.mark.browser, pytest.mark.postgres]
+pytestmark = pytest.mark.browser
 
 
 def empty_postgres(url: str) -> str:
@@ -42,6 +45,7 @@ def refuse_connections(url: str, refuse: bool) -> None:
         admin.dispose()
 
 
+@pytest.mark.postgres
 def test_an_answer_refused_while_the_database_restarts_is_saved_when_it_is_back(
     exam_day: Any, postgres_server_url: str, poll: Any
 ) -> None:
@@ -71,3 +75,25 @@ def test_an_answer_refused_while_the_database_restarts_is_saved_when_it_is_back(
         # Nothing else happens on the page: it sends the refused answer again by itself.
         poll(lambda: exam_day.answers(screen.attempt_id) == given, 20, "the refused answer saved once the database is back")
         poll(lambda: screen.pending() == 0, 10, "the page to hold nothing unsent")
+
+
+def test_the_paper_refused_while_the_database_restarts_is_fetched_again(exam_day: Any, poll: Any) -> None:
+    exam_day.seed()
+    exam_day.serve()
+    with chromium_browser() as browser:
+        screen = exam_day.open_exam(browser, 0)
+        refused: list[str] = []
+
+        def first_refused(route: Any) -> None:
+            if not refused:  # the server's answer while its database is away, once
+                refused.append(route.request.url)
+                route.fulfill(status=503, content_type="application/json",
+                              body=json.dumps({"ok": False, "error": "unavailable", "message": "数据库暂时无法访问"}))
+            else:
+                route.continue_()
+
+        screen.page.route(lambda url: urlparse(url).path == "/api/attempt", first_refused)
+        screen.start()  # the exam screen shows the paper fetched again, not the end of the exam
+        assert refused
+        poll(lambda: screen.page.locator(".nav-cell").count() > 0, 10, "the paper on screen")
+        screen.answer(0)

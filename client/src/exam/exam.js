@@ -197,7 +197,12 @@
     if (state.items.length) { show(state.review ? "screen-review" : "screen-exam"); render(); flush(); return; }
     if (state.loadingItems) return;
     state.loadingItems = true;
-    fetch("/api/attempt", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (body) {
+    // A server fault (503 while the database restarts) says nothing of the exam: try again, never read it
+    // as the exam's end.
+    fetch("/api/attempt", { credentials: "same-origin" }).then(function (r) {
+      if (r.status >= 500) throw new Error("HTTP " + r.status);
+      return r.json();
+    }).then(function (body) {
       state.loadingItems = false;
       if (body.status !== "in_progress") { enterStatus(body.status); return; }
       state.items = body.items;
