@@ -20,6 +20,10 @@ ROLES = (
     "grader",
     "chief_grader",
     "admin",
+    # A provincial account (省级): every organisation's data, may act on it.
+    "province",
+    # The public-security department (治安部门): every organisation's data, read-only.
+    "police",
 )
 
 
@@ -35,6 +39,10 @@ class User(Base):
     roles: Mapped[list[Any]] = mapped_column(default=list)
     # Scope of a proctor (a room) or a pilot-unit account; None = no restriction by place.
     room_id: Mapped[int | None] = mapped_column(ForeignKey("room.id"), nullable=True)
+    # The organisation the account belongs to (a centre, a pilot unit or the province; organisations/models.py),
+    # which decides what it sees (organisations/scope.py scope_for). None: an account from before
+    # organisations, or one whose work is not bound to a place (authors, graders); see scope_for.
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), nullable=True, index=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Every login session carries the epoch it began in; raising it (logout, a new password, disabling the

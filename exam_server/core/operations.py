@@ -30,6 +30,8 @@ ROLE_LABELS = {
     "grader": "阅卷员",
     "chief_grader": "阅卷组长",
     "admin": "系统管理员",
+    "province": "省级管理",
+    "police": "治安部门（只读）",
 }
 
 

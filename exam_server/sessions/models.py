@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from exam_server.organisations.models import Centre
 from item_bank.db import Base, utcnow
 from item_bank.models import Blueprint, Form
 
@@ -21,7 +22,13 @@ class Site(Base):
     name: Mapped[str] = mapped_column(String(200))
     city: Mapped[str] = mapped_column(String(60), default="")
     address: Mapped[str] = mapped_column(String(300), default="")
+    # The assessment centre the site belongs to (its staff see and run it); None for a site from before
+    # organisations (organisations/scope.py says who sees those).
+    centre_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), nullable=True, index=True)
+    # The national exam site filing number (上机考试点备案编号).
+    filing_number: Mapped[str] = mapped_column(String(60), default="", server_default="")
 
+    centre: Mapped[Centre | None] = relationship(Centre, foreign_keys=[centre_id])
     rooms: Mapped[list[Room]] = relationship(back_populates="site", order_by="Room.code")
 
 
@@ -70,6 +77,8 @@ class ExamSession(Base):
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
     results_released_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The assessment centre that runs the sitting (organisations/scope.py); None for one from before organisations.
+    centre_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), nullable=True, index=True)
 
     blueprint: Mapped[Blueprint] = relationship()
     forms: Mapped[list[SessionForm]] = relationship(back_populates="session", order_by="SessionForm.id")
