@@ -129,6 +129,11 @@ class ItemVersion(Base):
     stats_session_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     media: Mapped[list[Any]] = mapped_column(default=list)
     source: Mapped[str] = mapped_column(String(200), default="")
+    # 认知层次 (识记/理解/应用 ..., see item_bank.attributes.COGNITIVE_LEVELS): the second axis of a
+    # 双向细目表, first-class because every blueprint crosses it with the knowledge tree.
+    cognitive_level: Mapped[str | None] = mapped_column(String(20), nullable=True, index=True)
+    # The bank's own named attributes (name -> str | number), defined by AttributeDefinition.
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Normalised stem for search and duplicate detection.
     stem_norm: Mapped[str] = mapped_column(Text, default="", index=False)
     author_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -144,6 +149,21 @@ class ItemVersion(Base):
     @property
     def options(self) -> list[str]:
         return list(self.content.get("options", []))
+
+
+class AttributeDefinition(Base):
+    """A named item attribute the bank defines (题型形式, 知识深度, 来源, 情景 ...): enumerated values or a number."""
+
+    __tablename__ = "attribute_definition"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    # "enum" (one of `values`) or "number" (`values` may hold {"min": .., "max": ..}).
+    kind: Mapped[str] = mapped_column(String(10), default="enum")
+    values: Mapped[Any] = mapped_column(JSON, default=list)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class ReviewComment(Base):

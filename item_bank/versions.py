@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
+from item_bank.attributes import AttributeError_, cognitive_level, normalise_attributes
 from item_bank.audit import audit
 from item_bank.db import utcnow
 from item_bank.kernel.errors import DomainError
@@ -86,6 +87,8 @@ CONTENT_FIELDS = (
     "enemy_group",
     "media",
     "source",
+    "cognitive_level",
+    "attributes",
     "stem_norm",
     "item_id",
     "version_no",
@@ -107,6 +110,8 @@ FIELD_LABELS = {
     "enemy_group": "互斥组",
     "media": "图片",
     "source": "来源",
+    "cognitive_level": "认知层次",
+    "attributes": "属性",
     "rubric": "评分要点",
     "model_answer": "参考答案",
     "explanation": "解析",
@@ -127,6 +132,8 @@ class ItemDraft(ItemContent):
     set_position: int = 0
     enemy_group: str | None = None
     source: str = ""
+    cognitive_level: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_version(cls, v: ItemVersion) -> ItemDraft:
@@ -138,6 +145,8 @@ class ItemDraft(ItemContent):
             enemy_group=v.enemy_group,
             media=list(v.media or []),
             source=v.source,
+            cognitive_level=v.cognitive_level,
+            attributes=dict(v.attributes or {}),
         )
 
     def as_content(self) -> ItemContent:
@@ -180,6 +189,14 @@ def validate_draft(session: Session, draft: ItemDraft) -> list[ContentProblem]:
             )
     if draft.item_set_id is not None and session.get(ItemSet, draft.item_set_id) is None:
         problems.append(ContentProblem("item_set_id", "题组不存在"))
+    try:
+        draft.cognitive_level = cognitive_level(draft.cognitive_level)
+    except AttributeError_ as exc:
+        problems.append(ContentProblem("cognitive_level", exc.message))
+    try:
+        draft.attributes = normalise_attributes(session, draft.attributes)
+    except AttributeError_ as exc:
+        problems.append(ContentProblem("attributes", exc.message))
     return problems
 
 
@@ -201,6 +218,8 @@ def _new_version(item: Item, number: int, draft: ItemDraft, author_id: int | Non
         enemy_group=draft.enemy_group or None,
         media=draft.media,
         source=draft.source,
+        cognitive_level=draft.cognitive_level or None,
+        attributes=dict(draft.attributes or {}),
         stem_norm=normalise_stem(draft.stem),
         author_id=author_id,
         created_at=utcnow(),

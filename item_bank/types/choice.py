@@ -49,7 +49,7 @@ class ChoiceType(ItemType):
                 problems.append(ContentProblem("options", f"选项 {LETTERS[i]} 为空"))
         key = item.key if isinstance(item.key, str) else ""
         if not key:
-            problems.append(ContentProblem("key", "缺少答案 (missing key)"))
+            problems.append(ContentProblem("key", "缺少答案"))
         letters = set(self.option_letters(item))
         for letter in key:
             if letter not in letters:

@@ -234,7 +234,7 @@ def test_bad_xlsx_rows_name_row_and_column(session: Session, tmp_path: Path) -> 
     assert lines == [
         "t.xlsx:2:答案: 答案 C 不在选项 AB 中",
         "t.xlsx:3:试题编号: 试题编号 X-1 重复（第 2 行已使用）",
-        "t.xlsx:4:答案: 缺少答案 (missing key)",
+        "t.xlsx:4:答案: 缺少答案",
         "t.xlsx:5:知识点: 知识点 '火星' 不在 5 级知识树中",
     ]
     assert session.scalar(select(func.count()).select_from(Item)) == 0
@@ -260,7 +260,7 @@ def test_bad_json_items(session: Session, tmp_path: Path) -> None:
     assert lines == [
         "bad.json:J-1:id: 试题编号 J-1 重复（第 1 题已使用）",
         "bad.json:J-1:key: 答案 C 不在选项 AB 中",
-        "bad.json:J-3:key: 缺少答案 (missing key)",
+        "bad.json:J-3:key: 缺少答案",
         "bad.json:J-4:knowledge_area: 知识点 '不存在的知识点' 不在 5 级知识树中",
         "bad.json:J-5:media[0]: 图片 big.png 大小 2.0 MB 超过上限 2.0 MB",
         "bad.json:items[5]:id: 缺少试题编号 id",
