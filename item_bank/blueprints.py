@@ -17,6 +17,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from item_bank.attributes import COGNITIVE_LEVEL
 from item_bank.audit import audit
 from item_bank.db import utcnow
 from item_bank.kernel.actors import system_actor
@@ -108,6 +109,162 @@ class InformationSpec:
     parallel_tolerance: float = 0.02
 
 
+RULE_MEASURES = {"count": "题量", "points": "分值"}
+# Item statistics an exclusion rule may test (discrimination is the IRT a parameter), and how staff call them.
+STAT_FIELDS = {
+    "p": "难度 p",
+    "discrimination": "区分度 a",
+    "irt_b": "IRT 难度 b",
+    "irt_c": "IRT 猜测 c",
+    "exposure": "曝光次数",
+    "item": "题号",
+}
+EXCLUDE_OPS = ("<", "<=", ">", ">=", "==", "!=", "in", "not in")
+OP_WORDS = {"<": "低于", "<=": "不高于", ">": "高于", ">=": "不低于", "==": "等于", "!=": "不等于",
+            "in": "属于", "not in": "不属于"}
+OBJECTIVES = {"targets": "目标信息量", "maximin": "最大化最小信息量", "reference": "匹配参考卷信息曲线"}
+ORDER_BY = {
+    "area": "按知识点",
+    "easy_first": "由易到难",
+    "hard_first": "由难到易",
+    COGNITIVE_LEVEL: "按认知层次",
+    "id": "按题号",
+}
+ATTRIBUTE_LABELS = {COGNITIVE_LEVEL: "认知层次"}
+
+
+@dataclass
+class RuleSpec:
+    """A range rule: on each form, the items (or points) matching its scope lie in [min, max] ± tolerance.
+
+    The scope is any combination of a knowledge-tree node at any depth (an item counts toward its own
+    node and every ancestor), an item type and attribute values (cognitive level, the bank's attributes).
+    """
+
+    name: str = ""
+    area: str | None = None
+    type: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    measure: str = "count"
+    min: float | None = None
+    max: float | None = None
+    tolerance: float = 0.0
+
+    def scope_words(self) -> str:
+        parts = []
+        if self.area:
+            parts.append(f"知识点「{self.area}」")
+        for name, value in self.attributes.items():
+            parts.append(f"{ATTRIBUTE_LABELS.get(name, name)}「{value}」")
+        if self.type:
+            parts.append(TYPE_LABELS.get(self.type, self.type))
+        return " × ".join(parts) or "全卷"
+
+    def bounds(self) -> tuple[float, float]:
+        """The range a form must meet, tolerance included."""
+        lo = -math.inf if self.min is None else self.min - self.tolerance
+        hi = math.inf if self.max is None else self.max + self.tolerance
+        return max(lo, 0.0) if self.min is not None else lo, hi
+
+    def range_words(self) -> str:
+        unit = "道" if self.measure == "count" else "分"
+        tol = f"（容差 ±{self.tolerance:g}）" if self.tolerance else ""
+        if self.min is not None and self.max is not None:
+            rng = f"{self.min:g} {unit}" if self.min == self.max else f"{self.min:g}–{self.max:g} {unit}"
+        elif self.min is not None:
+            rng = f"至少 {self.min:g} {unit}"
+        else:
+            rng = f"至多 {self.max:g} {unit}"
+        return rng + tol
+
+    def words(self) -> str:
+        """The rule as the blueprint states it ("知识点「3E」× 认知层次「应用」: 每份 2–4 道")."""
+        head = f"{self.name}：" if self.name else ""
+        return f"{head}{self.scope_words()} 每份{RULE_MEASURES.get(self.measure, '')} {self.range_words()}"
+
+
+@dataclass
+class GridSpec:
+    """The two-way table (知识点 × 认知层次 or another attribute): one count (or points) per cell."""
+
+    attribute: str = COGNITIVE_LEVEL
+    measure: str = "count"
+    tolerance: float = 0.0
+    cells: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def rules(self) -> list[RuleSpec]:
+        return [
+            RuleSpec(
+                area=area,
+                attributes={self.attribute: value},
+                measure=self.measure,
+                min=n,
+                max=n,
+                tolerance=self.tolerance,
+            )
+            for area, row in self.cells.items()
+            for value, n in row.items()
+        ]
+
+
+@dataclass
+class ExcludeSpec:
+    """Items a form may not use: a statistic, an attribute or a list of item numbers tested against a value."""
+
+    field: str
+    op: str
+    value: Any
+    name: str = ""
+
+    def words(self) -> str:
+        what = STAT_FIELDS.get(self.field) or ATTRIBUTE_LABELS.get(self.field, self.field)
+        value = "、".join(str(v) for v in self.value) if isinstance(self.value, list) else f"{self.value}"
+        head = f"{self.name}：" if self.name else ""
+        return f"{head}排除{what} {OP_WORDS.get(self.op, self.op)} {value} 的题目"
+
+    def hits(self, value: Any) -> bool:
+        """True when an item with this value is excluded (an item without the value is never excluded)."""
+        if value is None:
+            return False
+        want = self.value
+        if self.op in ("in", "not in"):
+            inside = str(value) in {str(v) for v in (want if isinstance(want, list) else [want])}
+            return inside if self.op == "in" else not inside
+        if isinstance(value, int | float) and not isinstance(want, str):
+            a, b = float(value), float(want)
+        else:
+            a, b = str(value), str(want)  # type: ignore[assignment]
+        if self.op == "==":
+            return a == b
+        if self.op == "!=":
+            return a != b
+        try:
+            return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[self.op]  # type: ignore[operator]
+        except TypeError:
+            return False
+
+
+@dataclass
+class ObjectiveSpec:
+    """What the solver optimises: today's targets, maximin information at θ points, or a reference curve."""
+
+    kind: str = "targets"
+    thetas: list[float] = field(default_factory=list)
+    # maximin: information at θ_k must reach weight_k × the maximised level (all 1 by default).
+    weights: list[float] = field(default_factory=list)
+    # reference: the code of a stored form whose information curve the new forms should match.
+    reference_form: str = ""
+    tolerance: float = 0.1
+
+    def words(self) -> str:
+        thetas = "、".join(f"{t:g}" for t in self.thetas)
+        if self.kind == "maximin":
+            return f"最大化 θ = {thetas} 处的最小测验信息量"
+        if self.kind == "reference":
+            return f"匹配参考卷 {self.reference_form} 在 θ = {thetas} 处的信息曲线（±{self.tolerance:.0%}）"
+        return "目标信息量与比重目标"
+
+
 @dataclass
 class BlueprintSpec:
     """Everything a blueprint says; see docs in the module and `examples` in the tests."""
@@ -144,6 +301,15 @@ class BlueprintSpec:
     # People's grading and section weights, read by exam_server.grading.rules.GradingRules (all optional):
     # tolerance, tolerance_share, final_rule, panel_rule, defence_weights, mark_step, section_weights.
     grading: dict[str, Any] = field(default_factory=dict)
+    # The blueprint language (issue 16): range rules on any tree node / type / attribute and their
+    # combinations, the two-way grid, items every form must include, exclusion rules, the order of
+    # items within a section and the objective.
+    rules: list[RuleSpec] = field(default_factory=list)
+    grid: GridSpec | None = None
+    include: list[str] = field(default_factory=list)
+    exclude: list[ExcludeSpec] = field(default_factory=list)
+    order_by: str = "area"
+    objective: ObjectiveSpec | None = None
 
     # ----- derived figures -----
     @property
@@ -160,6 +326,30 @@ class BlueprintSpec:
                 return s
         return None
 
+    def all_rules(self) -> list[RuleSpec]:
+        """The range rules and the grid's cells, in that order (what the model and the report check)."""
+        return list(self.rules) + (self.grid.rules() if self.grid else [])
+
+    def rule_attributes(self) -> set[str]:
+        """Attribute names any rule, grid, exclusion or order rule reads."""
+        names = {n for r in self.all_rules() for n in r.attributes}
+        names |= {e.field for e in self.exclude if e.field not in STAT_FIELDS}
+        if self.order_by == COGNITIVE_LEVEL:
+            names.add(COGNITIVE_LEVEL)
+        return names
+
+    def info_thetas(self) -> list[float]:
+        """The abilities at which item information is needed (targets, or the objective's θ points)."""
+        if self.information is not None:
+            return list(self.information.thetas)
+        if self.objective is not None and self.objective.kind != "targets":
+            return list(self.objective.thetas)
+        return []
+
+    @property
+    def maximin(self) -> bool:
+        return self.objective is not None and self.objective.kind == "maximin"
+
     def level_label(self) -> str:
         return f"{self.level}级"
 
@@ -174,6 +364,11 @@ class BlueprintSpec:
             data.pop("difficulty")
         if self.information is None:
             data.pop("information")
+        # The language's newer keys stay out of a blueprint that does not use them (old files round-trip).
+        for key, empty in (("rules", []), ("grid", None), ("include", []), ("exclude", []),
+                           ("order_by", "area"), ("objective", None)):
+            if data.get(key) == empty:
+                data.pop(key)
         return data
 
     @classmethod
@@ -354,11 +549,200 @@ def _parse(data: Any, source: str) -> BlueprintSpec:
         exclude_recent_sessions=_num(data, "exclude_recent_sessions", "", problems, 0, int),
         description=str(data.get("description") or ""),
         grading=_grading_dict(data.get("grading"), problems),
+        rules=_rules(data.get("rules"), problems),
+        grid=_grid(data.get("grid"), problems),
+        include=_id_list(data.get("include"), "include", problems),
+        exclude=_excludes(data.get("exclude"), problems),
+        order_by=str(data.get("order_by") or "area"),
+        objective=_objective(data.get("objective"), problems),
     )
     problems.extend(_validate(spec))
     if problems:
         raise BlueprintError(problems, source)
     return spec
+
+
+def _bound(raw: dict[str, Any], key: str, path: str, problems: list[SpecProblem]) -> float | None:
+    if raw.get(key) is None:
+        return None
+    return _num(raw, key, path, problems, None, float)
+
+
+_RULE_KEYS = set(RuleSpec.__dataclass_fields__) | {"count", "points", "cognitive_level"}
+
+
+def _rules(raw: Any, problems: list[SpecProblem]) -> list[RuleSpec]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.append(SpecProblem("rules", "应为规则列表"))
+        return []
+    out = []
+    for i, r in enumerate(raw):
+        path = f"rules[{i}]."
+        if not isinstance(r, dict):
+            problems.append(SpecProblem(f"rules[{i}]", "应为键值表"))
+            continue
+        for key in r:
+            if key not in _RULE_KEYS:
+                problems.append(SpecProblem(path + str(key), "未知字段"))
+        attrs = r.get("attributes") or {}
+        if not isinstance(attrs, dict):
+            problems.append(SpecProblem(path + "attributes", "应为 {属性: 值} 键值表"))
+            attrs = {}
+        attrs = dict(attrs)
+        if r.get("cognitive_level") is not None:  # a shorthand for the first-class attribute
+            attrs[COGNITIVE_LEVEL] = r["cognitive_level"]
+        measure = str(r.get("measure") or "count")
+        lo, hi = _bound(r, "min", path, problems), _bound(r, "max", path, problems)
+        # "count: 3" / "points: 10" state an exact figure.
+        for exact in ("count", "points"):
+            if r.get(exact) is not None:
+                measure = exact
+                lo = hi = _num(r, exact, path, problems, None, float)
+        out.append(
+            RuleSpec(
+                name=str(r.get("name") or ""),
+                area=None if r.get("area") in (None, "") else str(r["area"]),
+                type=None if r.get("type") in (None, "") else str(r["type"]),
+                attributes=attrs,
+                measure=measure,
+                min=lo,
+                max=hi,
+                tolerance=_num(r, "tolerance", path, problems, 0.0, float),
+            )
+        )
+    return out
+
+
+def _grid(raw: Any, problems: list[SpecProblem]) -> GridSpec | None:
+    if not raw:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("cells") or {}, dict):
+        problems.append(SpecProblem("grid", "应为 {attribute, cells: {知识点: {属性值: 题量}}} 键值表"))
+        return None
+    cells: dict[str, dict[str, float]] = {}
+    for area, row in (raw.get("cells") or {}).items():
+        if not isinstance(row, dict):
+            problems.append(SpecProblem(f"grid.cells.{area}", "应为 {属性值: 题量} 键值表"))
+            continue
+        cells[str(area)] = {}
+        for value, n in row.items():
+            if n in (None, ""):
+                continue
+            got = _num({"v": n}, "v", f"grid.cells.{area}.{value}", problems, None, float)
+            if got is not None:
+                cells[str(area)][str(value)] = got
+    return GridSpec(
+        attribute=str(raw.get("attribute") or COGNITIVE_LEVEL),
+        measure=str(raw.get("measure") or "count"),
+        tolerance=_num(raw, "tolerance", "grid.", problems, 0.0, float),
+        cells=cells,
+    )
+
+
+def _id_list(raw: Any, key: str, problems: list[SpecProblem]) -> list[str]:
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return raw.replace("，", ",").replace(",", " ").split()
+    if not isinstance(raw, list):
+        problems.append(SpecProblem(key, "应为题号列表"))
+        return []
+    return [str(x) for x in raw]
+
+
+def _excludes(raw: Any, problems: list[SpecProblem]) -> list[ExcludeSpec]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.append(SpecProblem("exclude", "应为排除规则列表"))
+        return []
+    out = []
+    for i, r in enumerate(raw):
+        if not isinstance(r, dict) or "field" not in r:
+            problems.append(SpecProblem(f"exclude[{i}]", "应为 {field, op, value} 键值表"))
+            continue
+        out.append(
+            ExcludeSpec(
+                field=str(r["field"]),
+                op=str(r.get("op") or ("in" if isinstance(r.get("value"), list) else "==")),
+                value=r.get("value"),
+                name=str(r.get("name") or ""),
+            )
+        )
+    return out
+
+
+def _objective(raw: Any, problems: list[SpecProblem]) -> ObjectiveSpec | None:
+    if not raw:
+        return None
+    if isinstance(raw, str):
+        raw = {"kind": raw}
+    if not isinstance(raw, dict):
+        problems.append(SpecProblem("objective", "应为键值表"))
+        return None
+    try:
+        thetas = [float(t) for t in raw.get("thetas") or []]
+        weights = [float(w) for w in raw.get("weights") or []]
+    except (TypeError, ValueError):
+        problems.append(SpecProblem("objective.thetas", "能力点与权重应为数字列表"))
+        thetas, weights = [], []
+    return ObjectiveSpec(
+        kind=str(raw.get("kind") or "targets"),
+        thetas=thetas,
+        weights=weights,
+        reference_form=str(raw.get("reference_form") or ""),
+        tolerance=_num(raw, "tolerance", "objective.", problems, 0.1, float),
+    )
+
+
+def _validate_language(spec: BlueprintSpec) -> list[SpecProblem]:
+    p: list[SpecProblem] = []
+    for i, r in enumerate(spec.rules):
+        path = f"rules[{i}]"
+        if r.measure not in RULE_MEASURES:
+            p.append(SpecProblem(f"{path}.measure", "应为 count（题量）或 points（分值）"))
+        if r.min is None and r.max is None:
+            p.append(SpecProblem(path, "至少需要 min 或 max"))
+        if r.min is not None and r.max is not None and r.min > r.max:
+            p.append(SpecProblem(path, f"下限 {r.min:g} 大于上限 {r.max:g}"))
+        if (r.min is not None and r.min < 0) or (r.max is not None and r.max < 0) or r.tolerance < 0:
+            p.append(SpecProblem(path, "上下限与容差不能为负数"))
+        if r.type is not None and r.type not in SECTION_TYPES:
+            p.append(SpecProblem(f"{path}.type", f"题型应为 {', '.join(SECTION_TYPES)} 之一，实际为 {r.type!r}"))
+    if spec.grid is not None:
+        if spec.grid.measure not in RULE_MEASURES:
+            p.append(SpecProblem("grid.measure", "应为 count（题量）或 points（分值）"))
+        if any(n < 0 for row in spec.grid.cells.values() for n in row.values()) or spec.grid.tolerance < 0:
+            p.append(SpecProblem("grid", "细目表中的数字不能为负数"))
+    for i, e in enumerate(spec.exclude):
+        if e.op not in EXCLUDE_OPS:
+            p.append(SpecProblem(f"exclude[{i}].op", f"应为 {' '.join(EXCLUDE_OPS)} 之一，实际为 {e.op!r}"))
+        elif (
+            e.field in STAT_FIELDS
+            and e.field != "item"
+            and e.op not in ("in", "not in")
+            and (isinstance(e.value, bool) or not isinstance(e.value, int | float))
+        ):
+            p.append(SpecProblem(f"exclude[{i}].value", f"{STAT_FIELDS[e.field]}的比较值应为数字"))
+    if spec.order_by not in ORDER_BY:
+        p.append(SpecProblem("order_by", f"应为 {', '.join(ORDER_BY)} 之一，实际为 {spec.order_by!r}"))
+    o = spec.objective
+    if o is not None:
+        if o.kind not in OBJECTIVES:
+            p.append(SpecProblem("objective.kind", f"应为 {', '.join(OBJECTIVES)} 之一，实际为 {o.kind!r}"))
+        elif o.kind != "targets" and not o.thetas:
+            p.append(SpecProblem("objective.thetas", "至少需要一个能力点 θ"))
+        if o.weights and len(o.weights) != len(o.thetas):
+            p.append(SpecProblem("objective.weights", "权重个数应与能力点个数相同"))
+        if any(w <= 0 for w in o.weights):
+            p.append(SpecProblem("objective.weights", "权重必须大于 0"))
+        if o.kind == "reference" and not o.reference_form:
+            p.append(SpecProblem("objective.reference_form", "请填写参考卷的试卷编号"))
+        if o.kind == "maximin" and spec.information is not None:
+            p.append(SpecProblem("objective", "最大化信息量与目标信息量（information）不能同时使用"))
+    return p
 
 
 def _grading_dict(raw: Any, problems: list[SpecProblem]) -> dict[str, Any]:
@@ -420,7 +804,8 @@ def _validate(spec: BlueprintSpec) -> list[SpecProblem]:
             p.append(SpecProblem(f"area_shares.{code}", f"比重应在 0-1 之间，实际为 {share}"))
         total_share += share
     if total_share > 1 + 1e-6:
-        p.append(SpecProblem("area_shares", f"各知识点比重之和为 {total_share:.3f}，不能超过 1"))
+        # The editor shows shares in percent, so the sum is said in percent too.
+        p.append(SpecProblem("area_shares", f"各知识点比重合计 {total_share * 100:g}%，不能超过 100%"))
     if not 0 <= spec.area_tolerance <= 1:
         p.append(SpecProblem("area_tolerance", f"比重容差应在 0-1 之间，实际为 {spec.area_tolerance}"))
     d = spec.difficulty
@@ -463,6 +848,7 @@ def _validate(spec: BlueprintSpec) -> list[SpecProblem]:
     for i, group in enumerate(spec.enemy_groups):
         if len(group) < 2:
             p.append(SpecProblem(f"enemy_groups[{i}]", "互斥组至少需要两道题"))
+    p.extend(_validate_language(spec))
     return p
 
 

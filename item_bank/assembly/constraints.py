@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from item_bank.assembly.mip import INF, MipModel, Need
-from item_bank.assembly.pool import RESTRICTED_REASONS, Pool, Unit
-from item_bank.blueprints import BlueprintSpec
+from item_bank.assembly.pool import R_EXCLUDED, RESTRICTED_REASONS, ItemRecord, Pool, Unit
+from item_bank.blueprints import BlueprintSpec, RuleSpec
 
 # Weight of the summed deviations against the largest one.
 LAMBDA = 0.05
@@ -48,6 +48,9 @@ class Build:
     # standing in for the spread between forms.
     previous: list[set[str]] = field(default_factory=list)
     p_anchor: float | None = None
+    # Only feasibility matters (the conflict search): no objective, no soft targets.
+    feasibility: bool = False
+    y: int | None = field(init=False, default=None)  # maximin: the information level every form reaches
     # Per-unit contributions.
     counts: np.ndarray = field(init=False)  # (S, U) items of each section
     area_pts: np.ndarray = field(init=False)  # (A, U) points in each blueprint area
@@ -61,7 +64,7 @@ class Build:
         sec_index = {s.type: i for i, s in enumerate(spec.sections)}
         areas = list(spec.area_shares)
         area_index = {a: i for i, a in enumerate(areas)}
-        n_theta = len(spec.information.thetas) if spec.information else 0
+        n_theta = len(spec.info_thetas())
         self.counts = np.zeros((len(spec.sections), n_units))
         self.area_pts = np.zeros((len(areas), n_units))
         self.p_sum = np.zeros(n_units)
@@ -79,12 +82,17 @@ class Build:
         self.x = self.model.add_vars(self.n_forms * n_units, 0, 1, integer=True, name="x").reshape(
             self.n_forms, n_units
         )
-        if not self.model.elastic:
-            self.t = int(self.model.add_vars(1, 0, INF, cost=1.0, name="t")[0])
+        if not self.model.elastic and not self.feasibility:
+            if spec.maximin:
+                # Maximise y (HiGHS minimises −y): the objective and its gap are in information units.
+                self.y = int(self.model.add_vars(1, 0, INF, cost=-1.0, name="y")[0])
+            else:
+                self.t = int(self.model.add_vars(1, 0, INF, cost=1.0, name="t")[0])
 
     @property
     def elastic(self) -> bool:
-        return self.model.elastic
+        """No soft targets in this model (elastic, feasibility-only, or a maximin objective)."""
+        return self.model.elastic or self.feasibility or self.y is not None
 
     def soft(self, idx: np.ndarray, val: np.ndarray, lo: float, hi: float, norm: float) -> None:
         """A soft target lo <= Σ val·x <= hi, deviation normalised by `norm`, counted in t (not in elastic)."""
@@ -215,6 +223,72 @@ def build_information(b: Build) -> None:
             )
 
 
+def build_maximin(b: Build) -> None:
+    """Maximin information: every form's information at θ_k is at least weight_k · y, and y is maximised."""
+    if b.y is None:
+        return
+    obj = b.spec.objective
+    assert obj is not None
+    weights = obj.weights or [1.0] * len(obj.thetas)
+    for k, w in enumerate(weights):
+        for f in range(b.n_forms):
+            b.model.add_row(np.append(b.x[f], b.y), np.append(b.info[k], -w), lo=0.0)
+
+
+def rule_matrix(rule: RuleSpec, spec: BlueprintSpec, units: list[Unit]) -> np.ndarray:
+    """Per unit, how much it adds to a rule (matching items, or their points)."""
+    points = {s.type: s.points for s in spec.sections}
+    out = np.zeros(len(units))
+    for j, unit in enumerate(units):
+        for r in unit.records:
+            if rule_matches(rule, r):
+                out[j] += 1.0 if rule.measure == "count" else points.get(r.type, 0.0)
+    return out
+
+
+def rule_matches(rule: RuleSpec, rec: ItemRecord) -> bool:
+    """Whether an item falls in a rule's scope (its area or any ancestor, its type, its attribute values)."""
+    if rule.area is not None and rule.area not in rec.areas:
+        return False
+    if rule.type is not None and rec.type != rule.type:
+        return False
+    for name, want in rule.attributes.items():
+        got = rec.attrs.get(name)
+        if got is None:
+            return False
+        if isinstance(got, float) and not isinstance(want, str):
+            if abs(got - float(want)) > 1e-9:
+                return False
+        elif str(got) != str(want):
+            return False
+    return True
+
+
+def build_rules(b: Build) -> None:
+    """Each range rule (and grid cell) holds on every form: lo − tolerance ≤ matching items/points ≤ hi + tol."""
+    for i, rule in enumerate(b.spec.all_rules()):
+        contrib = rule_matrix(rule, b.spec, b.units)
+        cols = np.flatnonzero(contrib)
+        lo, hi = rule.bounds()
+        for f in range(b.n_forms):
+            b.model.add_row(
+                b.x[f, cols],
+                contrib[cols],
+                lo - 1e-7,
+                hi + 1e-7,
+                Need("rule", str(i), f, "道" if rule.measure == "count" else "分", 1.0),
+            )
+
+
+def build_include(b: Build) -> None:
+    """Items the blueprint names are on every form."""
+    for j, unit in enumerate(b.units):
+        named = [r.external_id for r in unit.records if r.included]
+        if named:
+            for f in range(b.n_forms):
+                b.model.add_row([b.x[f, j]], [1.0], lo=1.0, need=Need("include", named[0], f, "道", 1.0))
+
+
 def build_item_sets(b: Build) -> None:
     """At most `max_item_sets` item sets per form (a set is one variable, so it always travels whole)."""
     limit = b.spec.max_item_sets
@@ -247,13 +321,17 @@ def build_enemies(b: Build) -> None:
 
 def build_restricted(b: Build) -> None:
     """Units excluded by exposure or recent use: absent from a normal model, priced in an elastic one."""
-    by_reason: dict[str, list[int]] = defaultdict(list)
+    by_reason: dict[tuple[str, str], list[int]] = defaultdict(list)
     for j, unit in enumerate(b.units):
-        if unit.reason in RESTRICTED_REASONS:
-            by_reason[unit.reason].append(j)
-    for reason, cols in by_reason.items():
+        if unit.reason == R_EXCLUDED:
+            # One rule per exclusion rule, so a conflict can name the very rule that keeps items out.
+            rule = next(r.excluded_by for r in unit.records if r.excluded_by is not None)
+            by_reason[("exclude", str(rule))].append(j)
+        elif unit.reason in RESTRICTED_REASONS:
+            by_reason[(unit.reason, unit.reason)].append(j)
+    for (kind, key), cols in by_reason.items():
         for f in range(b.n_forms):
-            b.model.add_row(b.x[f, cols], b.sizes[cols], hi=0.0, need=Need(reason, reason, f, "道", 0.5))
+            b.model.add_row(b.x[f, cols], b.sizes[cols], hi=0.0, need=Need(kind, key, f, "道", 0.5))
 
 
 def build_reuse(b: Build) -> None:
@@ -283,14 +361,19 @@ def build_reuse(b: Build) -> None:
                 need=Need("forms_per_item", str(j), None, "份", 1.0),
             )
     if b.tier == TIER_DISJOINT:
-        b.model.add_rows(b.x.T, 1.0, hi=1.0)
+        b.model.add_rows(b.x.T, 1.0, hi=1.0, group=("reuse", "disjoint"))
     elif b.tier == TIER_PAIRWISE:
         limit = overlap_limit(spec)
         for f in range(F):
             for g in range(f + 1, F):
                 # y[j] >= x[f, j] + x[g, j] - 1: item j is on both forms.
                 y = b.model.add_vars(n_units, 0.0, 1.0)
-                b.model.add_rows(np.stack([b.x[f], b.x[g], y], axis=1), np.array([1.0, 1.0, -1.0]), hi=1.0)
+                b.model.add_rows(
+                    np.stack([b.x[f], b.x[g], y], axis=1),
+                    np.array([1.0, 1.0, -1.0]),
+                    hi=1.0,
+                    group=("overlap", "*"),
+                )
                 b.model.add_row(y, b.sizes, hi=limit, need=Need("overlap", f"{f}-{g}", None, "道", 1.0))
 
 
@@ -306,6 +389,9 @@ BUILDERS: list[Builder] = [
     build_type_spread,
     build_difficulty,
     build_information,
+    build_maximin,
+    build_rules,
+    build_include,
     build_item_sets,
     build_enemies,
     build_restricted,
@@ -322,6 +408,7 @@ def build(
     elastic: bool,
     previous: list[set[str]] | None = None,
     p_anchor: float | None = None,
+    feasibility: bool = False,
 ) -> Build:
     """The whole model for `n_forms` forms over `units` (after `previous` fixed forms, if any)."""
     b = Build(
@@ -333,6 +420,7 @@ def build(
         MipModel(elastic=elastic),
         previous=previous or [],
         p_anchor=p_anchor,
+        feasibility=feasibility,
     )
     for builder in BUILDERS:
         builder(b)

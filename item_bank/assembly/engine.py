@@ -8,6 +8,7 @@ forms with status "assembled" and a report measured on the forms themselves.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib.metadata
 import secrets
@@ -29,16 +30,16 @@ from item_bank.assembly.constraints import (
     build,
     overlap_limit,
 )
-from item_bank.assembly.evaluate import evaluate_forms
-from item_bank.assembly.explain import Shortfall, describe, precheck
+from item_bank.assembly.evaluate import evaluate_forms, order_key
+from item_bank.assembly.explain import Conflict, Shortfall, describe, find_conflict, precheck
 from item_bank.assembly.mip import SolveResult
-from item_bank.assembly.pool import RESTRICTED_REASONS, ItemRecord, Pool, Unit, load_pool
+from item_bank.assembly.pool import RESTRICTED_REASONS, ItemRecord, Pool, Unit, item_information, load_pool
 from item_bank.audit import audit
-from item_bank.blueprints import BlueprintSpec, spec_of
+from item_bank.blueprints import BlueprintSpec, InformationSpec, spec_of
 from item_bank.db import utcnow
 from item_bank.kernel.actors import system_actor
 from item_bank.kernel.errors import DomainError
-from item_bank.models import ASSEMBLED, Blueprint, Form, FormItem
+from item_bank.models import ASSEMBLED, Blueprint, Form, FormItem, ItemVersion
 from item_bank.types import item_type
 
 try:
@@ -48,6 +49,8 @@ except importlib.metadata.PackageNotFoundError:  # pragma: no cover - highspy is
 PART_CODES = {"theory": "T", "skill": "S", "written": "W", "thesis": "H", "defence": "D"}
 DEFAULT_TIME_LIMIT_S = 60.0
 DEFAULT_GAP = 0.01
+# Time the conflict search (which rules cannot hold together) may take after an infeasible solve.
+CONFLICT_TIME_S = 8.0
 # Share of the time limit the one-form-at-a-time warm start may use.
 HEURISTIC_SHARE = 0.5
 # An objective this small is zero: every target met within its dead band.
@@ -68,13 +71,32 @@ class AssemblyInfeasible(AssemblyError):
 
     default_code = "assembly_infeasible"
 
-    def __init__(self, blueprint_name: str, shortfalls: list[Shortfall], n_forms: int = 1) -> None:
-        lines = "\n".join(f"- {s.message}" for s in shortfalls) or "- 约束之间互相矛盾（未能定位到具体约束）"
+    def __init__(
+        self,
+        blueprint_name: str,
+        shortfalls: list[Shortfall],
+        n_forms: int = 1,
+        conflict: Conflict | None = None,
+    ) -> None:
         what = f" {n_forms} 份平行卷" if n_forms > 1 else "试卷"
-        super().__init__(f"蓝图「{blueprint_name}」无法组成{what}：\n{lines}", blueprint=blueprint_name)
+        if conflict is not None:
+            lines = "\n".join(f"- {line}" for line in conflict.lines)
+            head = (
+                f"蓝图「{blueprint_name}」无法组成{what}：下面 {len(conflict.lines)} 条要求不能同时满足"
+                "（去掉其中任何一条，其余的都能满足）："
+                if len(conflict.lines) > 1
+                else f"蓝图「{blueprint_name}」无法组成{what}：这一条要求本身就无法满足："
+            )
+            tail = "".join(f"\n  {line}" for line in conflict.reach)
+            message = f"{head}\n{lines}{tail}"
+        else:
+            lines = "\n".join(f"- {s.message}" for s in shortfalls) or "- 约束之间互相矛盾（未能定位到具体约束）"
+            message = f"蓝图「{blueprint_name}」无法组成{what}：\n{lines}"
+        super().__init__(message, blueprint=blueprint_name)
         self.blueprint_name = blueprint_name
         self.shortfalls = shortfalls
         self.n_forms = n_forms
+        self.conflict = conflict
 
 
 class AssemblyTimeout(AssemblyError):
@@ -185,7 +207,14 @@ def solve_blueprint(
             raise AssemblyError(f"蓝图「{name}」: 求解器出错（{result.solver_status}），请联系管理员")
     if fallback is not None:
         return fallback
-    # Nothing feasible: the elastic model on the exact formulation says what is short.
+    # Nothing feasible: name the smallest set of the blueprint's rules that cannot hold together; if that
+    # search runs out of time, the elastic model on the exact formulation says what is short.
+    units = [u for u in pool.units if u.reason is None or u.reason in RESTRICTED_REASONS]
+    conflict = find_conflict(
+        spec, pool, units, n_forms, _tiers(spec, n_forms, units)[-1], CONFLICT_TIME_S, seed
+    )
+    if conflict is not None:
+        raise AssemblyInfeasible(name, [], n_forms, conflict)
     shortfalls = explain_infeasible(spec, pool, n_forms, max(deadline - time.perf_counter(), 5.0), seed)
     raise AssemblyInfeasible(name, shortfalls, n_forms)
 
@@ -337,18 +366,11 @@ def _chosen(b: Build, x: np.ndarray | None) -> list[list[Unit]]:
 
 
 def order_form(spec: BlueprintSpec, units: list[Unit]) -> list[ItemRecord]:
-    """A form's items in stored order: sections in blueprint order, then by area and id; sets whole."""
-    area_rank = {a: i for i, a in enumerate(spec.area_shares)}
+    """A form's items in stored order: sections in blueprint order, then by the blueprint's order rule
+    (area, easy first, hard first, cognitive level or item number); sets whole."""
     sec_rank = {s.type: i for i, s in enumerate(spec.sections)}
-    ordered = sorted(
-        units,
-        key=lambda u: (
-            sec_rank.get(u.type, 99),
-            area_rank.get(u.records[0].area, 999),
-            u.records[0].external_id,
-        ),
-    )
-    return [r for u in ordered for r in u.records]
+    return [r for u in sorted(units, key=lambda u: (sec_rank.get(u.type, 99), *order_key(spec, u.records)))
+            for r in u.records]
 
 
 def assemble_forms(
@@ -357,7 +379,7 @@ def assemble_forms(
     n_forms: int = 1,
     *,
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
-    seed: int = 0,
+    seed: int | None = None,
     gap: float = DEFAULT_GAP,
     actor: str = DEFAULT_ACTOR,
 ) -> AssemblyResult:
@@ -388,15 +410,19 @@ def plan_assembly(
     n_forms: int = 1,
     *,
     time_limit_s: float = DEFAULT_TIME_LIMIT_S,
-    seed: int = 0,
+    seed: int | None = None,
     gap: float = DEFAULT_GAP,
 ) -> PlannedAssembly:
     """Read the pool and solve, writing nothing: a background job ends its read before it takes the write
     lock to store the forms (`store_assembly`), so a long solve never holds up others' writes."""
     if n_forms < 1:
         raise AssemblyError("平行卷份数至少为 1")
+    if seed is None:
+        # A fresh seed per run (printed and stored, so a run can be repeated): the same blueprint
+        # assembled again gives another paper, not the identical one.
+        seed = fresh_seed()
     t0 = time.perf_counter()
-    spec = spec_of(blueprint)
+    spec = resolve_reference(session, spec_of(blueprint))
     pool = load_pool(session, spec)
     load_s = time.perf_counter() - t0
     sol = solve_blueprint(
@@ -404,6 +430,7 @@ def plan_assembly(
     )
     forms_items = [order_form(spec, units) for units in sol.forms]
     measured = evaluate_forms(spec, forms_items)
+    warnings = identical_forms(session, blueprint, forms_items)
     now = utcnow()
     group = f"G{now:%Y%m%d%H%M%S}-{secrets.token_hex(2)}"
     total_s = time.perf_counter() - t0
@@ -422,6 +449,7 @@ def plan_assembly(
             "dual_bound": res.dual_bound,
             "gap": res.gap,
             "gap_limit": gap,
+            **objective_figures(spec, res),
             "nodes": res.nodes,
             "tier": sol.tier,
             "warm_start": sol.heuristic,
@@ -438,8 +466,85 @@ def plan_assembly(
             "candidate_items": len(pool.records),
         },
         "measured": {k: v for k, v in measured.items() if k != "forms"},
+        "warnings": warnings,
     }
     return PlannedAssembly(spec, group, now, report, forms_items, list(measured["forms"]))
+
+
+def fresh_seed() -> int:
+    return secrets.randbelow(2**31 - 1)
+
+
+def objective_figures(spec: BlueprintSpec, res: SolveResult) -> dict[str, Any]:
+    """The objective, its bound and the gap in the objective's own units.
+
+    Maximin: the information level every form reaches and the most any forms could reach (information
+    units). Targets: the largest deviation from a target, where 1 means "at the blueprint's tolerance".
+    """
+    if res.objective is None:
+        return {}
+    if spec.maximin:
+        value = -res.objective
+        bound = -res.dual_bound if res.dual_bound is not None else None
+        unit = "信息量"
+    else:
+        value, bound, unit = res.objective, res.dual_bound, "容差倍数"
+    gap_units = None if bound is None else abs(bound - value)
+    return {
+        "objective_kind": spec.objective.kind if spec.objective else "targets",
+        "objective_value": value,
+        "objective_bound": bound,
+        "objective_unit": unit,
+        "gap_units": gap_units,
+    }
+
+
+def resolve_reference(session: Session, spec: BlueprintSpec) -> BlueprintSpec:
+    """A "match the reference form" objective becomes information targets: that form's curve at the θ points."""
+    obj = spec.objective
+    if obj is None or obj.kind != "reference":
+        return spec
+    ref = session.scalar(select(Form).where(Form.code == obj.reference_form))
+    if ref is None:
+        raise AssemblyError(f"蓝图「{spec.name}」的参考卷 {obj.reference_form} 不存在")
+    thetas = np.array(obj.thetas, dtype=float)
+    curve = np.zeros(len(thetas))
+    missing = 0
+    for fi in ref.items:
+        v = session.get(ItemVersion, fi.item_version_id)
+        if v is None or v.irt_a is None or v.irt_b is None:
+            missing += 1
+            continue
+        curve += item_information((float(v.irt_a), float(v.irt_b), float(v.irt_c or 0.0)), thetas)
+    if missing:
+        raise AssemblyError(f"参考卷 {obj.reference_form} 有 {missing} 道题缺少 IRT 参数，算不出信息曲线")
+    info = InformationSpec(
+        thetas=list(obj.thetas), targets=[round(float(c), 4) for c in curve], tolerance=obj.tolerance
+    )
+    return dataclasses.replace(spec, information=info)
+
+
+def identical_forms(session: Session, blueprint: Blueprint, forms_items: list[list[ItemRecord]]) -> list[str]:
+    """Warnings for new forms with exactly the items of a stored form (or of another new form)."""
+    existing: dict[int, set[int]] = defaultdict(set)
+    rows = session.execute(
+        select(Form.id, ItemVersion.item_id)
+        .join(FormItem, FormItem.form_id == Form.id)
+        .join(ItemVersion, ItemVersion.id == FormItem.item_version_id)
+        .where(Form.blueprint_id == blueprint.id)
+    ).all()
+    for form_id, item_id in rows:
+        existing[form_id].add(item_id)
+    codes = dict(session.execute(select(Form.id, Form.code).where(Form.id.in_(list(existing)))).all())
+    seen: dict[frozenset[int], str] = {frozenset(v): codes[k] for k, v in existing.items()}
+    out = []
+    for k, items in enumerate(forms_items, start=1):
+        ids = frozenset(r.item_id for r in items)
+        if ids in seen:
+            out.append(f"第 {k} 份试卷与已有试卷 {seen[ids]} 的题目完全相同")
+        else:
+            seen[ids] = f"本批第 {k} 份"
+    return out
 
 
 def store_assembly(session: Session, blueprint: Blueprint, planned: PlannedAssembly, actor: str) -> AssemblyResult:

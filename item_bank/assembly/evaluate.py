@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from item_bank.assembly.constraints import overlap_limit
+from item_bank.assembly.constraints import overlap_limit, rule_matches
 from item_bank.assembly.pool import RESTRICTED_REASONS, ItemRecord
-from item_bank.blueprints import TYPE_LABELS, BlueprintSpec
+from item_bank.attributes import COGNITIVE_LEVELS
+from item_bank.blueprints import ORDER_BY, TYPE_LABELS, BlueprintSpec
 
 
 def evaluate_form(spec: BlueprintSpec, items: list[ItemRecord]) -> dict[str, Any]:
@@ -52,8 +53,8 @@ def evaluate_form(spec: BlueprintSpec, items: list[ItemRecord]) -> dict[str, Any
     ps = [r.p for r in items if r.p is not None]
     mean_p = float(np.mean(ps)) if ps else None
     info = None
-    if spec.information is not None:
-        vals = np.zeros(len(spec.information.thetas))
+    if spec.info_thetas():
+        vals = np.zeros(len(spec.info_thetas()))
         for r in items:
             if r.info is not None:
                 vals += r.info
@@ -100,12 +101,14 @@ def evaluate_form(spec: BlueprintSpec, items: list[ItemRecord]) -> dict[str, Any
         violations.append(f"题组 {sets_used} 个，最多 {spec.max_item_sets} 个")
     if not spec.item_sets_allowed and sets_used:
         violations.append("蓝图不允许题组")
-    restricted = Counter(r.reason for r in items if r.reason in RESTRICTED_REASONS)
+    restricted = Counter(r.reason for r in items if r.reason in ("exposure", "recent"))
     for reason, n in restricted.items():
         violations.append(f"使用了 {n} 道{'曝光超限' if reason == 'exposure' else '近期场次用过'}的题")
     unusable = [r for r in items if r.reason is not None and r.reason not in RESTRICTED_REASONS]
     if unusable:
         violations.append(f"{len(unusable)} 道题不符合本蓝图（等级、难度或参数）")
+    checks = rule_checks(spec, items)
+    violations.extend(f"{c['rule']}：本卷 {c['value']}" for c in checks if not c["ok"])
     return {
         "n_items": len(items),
         "points": sum(points_of.get(r.type, 0.0) for r in items),
@@ -118,8 +121,69 @@ def evaluate_form(spec: BlueprintSpec, items: list[ItemRecord]) -> dict[str, Any
         "max_information_deviation": info_dev,
         "item_sets": sets_used,
         "enemy_conflicts": enemy_hits,
+        "rule_checks": checks,
+        "min_information": min(info) if info and spec.maximin else None,
         "violations": violations,
     }
+
+
+def order_key(spec: BlueprintSpec, records: list[ItemRecord]) -> tuple[Any, ...]:
+    """Where a unit goes within its section under the blueprint's `order_by` (the report checks the same)."""
+    first = records[0]
+    p = float(np.mean([r.p for r in records if r.p is not None])) if any(r.p is not None for r in records) else 0.5
+    if spec.order_by == "easy_first":
+        return (-p, first.external_id)
+    if spec.order_by == "hard_first":
+        return (p, first.external_id)
+    if spec.order_by == "cognitive_level":
+        levels = list(COGNITIVE_LEVELS)
+        value = first.attrs.get("cognitive_level")
+        return (levels.index(value) if value in levels else len(levels), first.external_id)
+    if spec.order_by == "id":
+        return (first.external_id,)
+    area_rank = {a: i for i, a in enumerate(spec.area_shares)}
+    return (area_rank.get(first.area, 999), first.external_id)
+
+
+def rule_checks(spec: BlueprintSpec, items: list[ItemRecord]) -> list[dict[str, Any]]:
+    """Every range rule, exclusion, inclusion and the order rule, checked on the form, in the blueprint's words."""
+    points = {s.type: s.points for s in spec.sections}
+    out: list[dict[str, Any]] = []
+    for rule in spec.all_rules():
+        value = sum(
+            1.0 if rule.measure == "count" else points.get(r.type, 0.0) for r in items if rule_matches(rule, r)
+        )
+        lo, hi = rule.bounds()
+        unit = "道" if rule.measure == "count" else "分"
+        out.append(
+            {"rule": rule.words(), "value": f"{value:g} {unit}", "ok": lo - 1e-9 <= value <= hi + 1e-9}
+        )
+    for ex in spec.exclude:
+        hit = [r.external_id for r in items if not r.included and ex.hits(r.stat(ex.field))]
+        out.append({"rule": ex.words(), "value": "、".join(hit) or "无", "ok": not hit})
+    present = {r.external_id for r in items}
+    for ext in spec.include:
+        out.append({"rule": f"必选题 {ext}", "value": "在卷中" if ext in present else "不在卷中",
+                    "ok": ext in present})
+    if spec.order_by != "area":
+        ok = order_holds(spec, items)
+        out.append({"rule": f"题目顺序：各题型内{ORDER_BY[spec.order_by]}", "value": "符合" if ok else "不符合",
+                    "ok": ok})
+    return out
+
+
+def order_holds(spec: BlueprintSpec, items: list[ItemRecord]) -> bool:
+    """Within each section, units (an item, or a whole set) follow the blueprint's order rule."""
+    units: list[list[ItemRecord]] = []
+    for r in items:
+        if units and r.set_id is not None and units[-1][0].set_id == r.set_id:
+            units[-1].append(r)
+        else:
+            units.append([r])
+    by_type: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for u in units:
+        by_type[u[0].type].append(order_key(spec, u))
+    return all(keys == sorted(keys) for keys in by_type.values())
 
 
 def enemy_conflicts(items: list[ItemRecord]) -> dict[str, list[str]]:
@@ -169,6 +233,7 @@ def evaluate_forms(spec: BlueprintSpec, forms: list[list[ItemRecord]]) -> dict[s
             violations[0].append(f"{len(over)} 道题用于超过 {spec.max_forms_per_item} 份试卷")
     means = [f["mean_p"] for f in per_form if f["mean_p"] is not None]
     info_spread = None
+    mins = [f["min_information"] for f in per_form if f["min_information"] is not None]
     if spec.information is not None and per_form and per_form[0]["information"] is not None:
         arr = np.array([f["information"] for f in per_form])
         info_spread = float(np.max((arr.max(axis=0) - arr.min(axis=0)) / np.array(spec.information.targets)))
@@ -184,6 +249,7 @@ def evaluate_forms(spec: BlueprintSpec, forms: list[list[ItemRecord]]) -> dict[s
             (f["max_information_deviation"] for f in per_form if f["max_information_deviation"] is not None),
             default=None,
         ),
+        "min_information": min(mins) if mins else None,
         "violations": violations,
         "n_violations": sum(len(v) for v in violations),
     }

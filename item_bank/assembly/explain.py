@@ -7,13 +7,17 @@ solver status.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from item_bank.assembly.constraints import Build
+import numpy as np
+
+from item_bank.assembly.constraints import Build, build, overlap_limit, rule_matches
 from item_bank.assembly.mip import SolveResult
-from item_bank.assembly.pool import OTHER_AREA, REASON_LABELS, Pool
+from item_bank.assembly.pool import OTHER_AREA, REASON_LABELS, Pool, Unit
 from item_bank.blueprints import TYPE_LABELS, BlueprintSpec
 
 
@@ -68,6 +72,7 @@ def precheck(pool: Pool, spec: BlueprintSpec, n_forms: int) -> list[Shortfall]:
                 f"{head} · 知识点 {names} 在{spec.level}级知识树中不存在（请检查知识点代码或名称）",
             )
         )
+    out.extend(_across_forms(pool, spec, n_forms))
     usable = [u for u in pool.units if u.reason is None]
     supply: dict[str, int] = Counter()
     supply_area: dict[tuple[str, str], int] = Counter()
@@ -89,7 +94,7 @@ def precheck(pool: Pool, spec: BlueprintSpec, n_forms: int) -> list[Shortfall]:
                     f"题库中可用的只有 {have} 道{_excluded_note(pool, sec.type)}",
                 )
             )
-        elif n_forms > 1 and spec.max_forms_per_item is not None:
+        elif n_forms > 1 and spec.max_forms_per_item is not None and not _disjoint(spec, n_forms):
             uses = spec.max_forms_per_item
             if have * uses < n_forms * sec.count:
                 out.append(
@@ -145,6 +150,237 @@ def precheck(pool: Pool, spec: BlueprintSpec, n_forms: int) -> list[Shortfall]:
                 )
             )
     return out
+
+
+def _disjoint(spec: BlueprintSpec, n_forms: int) -> bool:
+    """Parallel forms that may share no item at all."""
+    return n_forms > 1 and (overlap_limit(spec) == 0 or spec.max_forms_per_item == 1)
+
+
+def _ids(records: list[Any], limit: int = 8) -> str:
+    ids = [r.external_id for r in records]
+    if not ids:
+        return ""
+    more = f" 等 {len(ids)} 道" if len(ids) > limit else ""
+    return "（" + "、".join(ids[:limit]) + more + "）"
+
+
+def _across_forms(pool: Pool, spec: BlueprintSpec, n_forms: int) -> list[Shortfall]:
+    """Supply arithmetic per rule over all forms: what disjoint forms need against what the bank has."""
+    out: list[Shortfall] = []
+    head = _head(spec)
+    usable = [r for u in pool.units if u.reason is None for r in u.records]
+    disjoint = _disjoint(spec, n_forms)
+    k = n_forms if disjoint else 1
+    together = f"{n_forms} 份试卷不能共用题目，共" if disjoint else "每份试卷"
+    if disjoint:
+        for sec in spec.sections:
+            have = sum(1 for r in usable if r.type == sec.type)
+            if have < k * sec.count and have >= sec.count:
+                out.append(
+                    Shortfall(
+                        "section", sec.type, k * sec.count, have, "道",
+                        f"{head} · {sec.label}: {together}需 {k * sec.count} 道{TYPE_LABELS.get(sec.type, sec.type)}"
+                        f"（每份 {sec.count} 道），题库中可用的只有 {have} 道{_excluded_note(pool, sec.type)}",
+                    )
+                )
+    points = {s.type: s.points for s in spec.sections}
+    for rule in spec.all_rules():
+        lo, _hi = rule.bounds()
+        if lo <= 0 or (rule.area and rule.area in pool.unknown_areas):
+            continue
+        matching = [r for r in usable if rule_matches(rule, r)]
+        have = sum(1.0 if rule.measure == "count" else points.get(r.type, 0.0) for r in matching)
+        if have + 1e-9 < k * lo:
+            unit = "道" if rule.measure == "count" else "分"
+            out.append(
+                Shortfall(
+                    "rule", rule.words(), k * lo, have, unit,
+                    f"{head} · {rule.words()}：{together}至少需要 {_fmt(k * lo)} {unit}，"
+                    f"题库中符合的只有 {_fmt(have)} {unit}{_ids(matching)}",
+                )
+            )
+    by_ext = {r.external_id: r for r in pool.records}
+    for ext in spec.include:
+        rec = by_ext.get(ext)
+        if rec is None:
+            out.append(Shortfall("include", ext, 1, 0, "道", f"{head} · 必选题 {ext} 不在本蓝图的候选题中"
+                                 "（题号不存在、未审核通过或不是本科目与题型）"))
+        elif rec.reason is not None:
+            out.append(Shortfall("include", ext, 1, 0, "道",
+                                 f"{head} · 必选题 {ext} 不能使用：{REASON_LABELS.get(rec.reason, rec.reason)}"))
+        elif disjoint:
+            out.append(Shortfall("include", ext, n_forms, 1, "道",
+                                 f"{head} · 必选题 {ext} 每份试卷都要用，而 {n_forms} 份试卷不能共用题目"))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Conflicts: the smallest set of the blueprint's rules that cannot hold together (a deletion filter)
+
+
+@dataclass
+class Conflict:
+    """The rules that cannot hold together, in words, and what the bank reaches at unreachable θ."""
+
+    groups: list[tuple[str, str]]
+    lines: list[str]
+    reach: list[str]
+    checks: int
+    seconds: float
+
+
+def find_conflict(
+    spec: BlueprintSpec,
+    pool: Pool,
+    units: list[Unit],
+    n_forms: int,
+    tier: str,
+    time_limit_s: float,
+    seed: int = 0,
+) -> Conflict | None:
+    """A deletion filter over the blueprint's rules (HiGHS's own IIS covers LPs only).
+
+    Each rule (a section, an area share, a range rule, an exclusion rule, the reuse limit …) is dropped in
+    turn; if the rest is still infeasible the rule is not needed for the conflict and stays dropped.
+    What remains is irreducible: without any one of its rules, the others hold together. Chunks of rules
+    are tried first, so a large blueprint needs few solves. None if the time ran out before the first proof.
+    """
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit_s
+    b = build(spec, pool, units, n_forms, tier, elastic=False, feasibility=True)
+    groups: list[tuple[str, str]] = []
+    for row in b.model.rows:
+        if row.need is not None and row.need.group not in groups:
+            groups.append(row.need.group)
+    groups += [g for g in b.model.block_groups if g is not None and g not in groups]
+    checks = 0
+
+    def infeasible(drop: set[tuple[str, str]], share: float) -> bool:
+        nonlocal checks
+        left = deadline - time.perf_counter()
+        if left <= 0.05:
+            return False  # unknown counts as "needed": the set stays a conflict, maybe not the smallest
+        checks += 1
+        res = b.model.solve(max(0.05, left * share), seed=seed, drop=drop, zero_cost=True)
+        return res.status == "infeasible"
+
+    if not infeasible(set(), 0.5):
+        return None
+    removed: set[tuple[str, str]] = set()
+    for size in (8, 1):
+        kept = [g for g in groups if g not in removed]
+        chunks = [kept[i : i + size] for i in range(0, len(kept), size)]
+        for n, chunk in enumerate(chunks):
+            if size > 1 and len(chunk) == len(kept):
+                continue
+            if infeasible(removed | set(chunk), 1.0 / max(2, len(chunks) - n + len(kept))):
+                removed |= set(chunk)
+    conflict = [g for g in groups if g not in removed]
+    lines = [rule_words(b, g) for g in conflict]
+    reach = _reach(spec, pool, units, n_forms, tier, conflict, deadline, seed)
+    return Conflict(conflict, lines, reach, checks, time.perf_counter() - t0)
+
+
+def rule_words(b: Build, group: tuple[str, str]) -> str:
+    """One rule of a conflict in the bank manager's words, with the supply and the items involved."""
+    spec, kind, key = b.spec, group[0], group[1]
+    usable = [r for u in b.units if u.reason is None for r in u.records]
+    if kind == "section":
+        sec = spec.section_for_type(key)
+        assert sec is not None
+        have = sum(1 for r in usable if r.type == key)
+        return f"{sec.label}每份 {sec.count} 道（题库可用 {have} 道{TYPE_LABELS.get(key, key)}）"
+    if kind == "area":
+        share = spec.area_shares.get(key, 0.0)
+        have = [r for r in usable if r.area == key]
+        return (
+            f"知识点「{b.pool.area_names.get(key, key)}」比重 {share:.0%} ± {spec.area_tolerance:.0%}"
+            f"（题库中该知识点可用 {len(have)} 道{_ids(have, 4)}）"
+        )
+    if kind == "rule":
+        rule = spec.all_rules()[int(key)]
+        matching = [r for r in usable if rule_matches(rule, r)]
+        return f"{rule.words()}（题库中符合的只有 {len(matching)} 道{_ids(matching)}）"
+    if kind == "exclude":
+        rule = spec.exclude[int(key)]
+        hit = [r for u in b.units if u.reason == "excluded" for r in u.records if r.excluded_by == int(key)]
+        return f"{rule.words()}（排除了 {len(hit)} 道{_ids(hit, 4)}）"
+    if kind == "include":
+        return f"必选题 {key} 每份试卷都要用"
+    if kind == "reuse":
+        return f"{b.n_forms} 份试卷不能共用题目"
+    if kind == "overlap":
+        return f"平行卷两两最多重复 {overlap_limit(spec)} 道（{spec.max_overlap:.0%}）"
+    if kind == "forms_per_item":
+        return f"每道题最多用于 {spec.max_forms_per_item} 份试卷"
+    if kind == "enemy":
+        return "互斥题（互斥组与同题干变体）每份试卷只能用 1 道"
+    if kind == "difficulty" and spec.difficulty is not None:
+        return f"平均难度 p 在 [{spec.difficulty.p_min:.2f}, {spec.difficulty.p_max:.2f}] 之间"
+    if kind == "information" and spec.information is not None:
+        info = spec.information
+        target = next(t for th, t in zip(info.thetas, info.targets, strict=True) if f"{th:g}" == key)
+        return f"θ={key} 处测验信息量 {target:g} ± {info.tolerance:.0%}"
+    if kind == "item_sets":
+        return f"每份试卷最多 {spec.max_item_sets} 个题组"
+    if kind == "exposure":
+        return f"曝光次数达到 {spec.max_exposure} 次的题目不用"
+    if kind == "recent":
+        return f"最近 {spec.exclude_recent_sessions} 个场次用过的题目不用"
+    return f"{kind} {key}"
+
+
+def _reach(
+    spec: BlueprintSpec,
+    pool: Pool,
+    units: list[Unit],
+    n_forms: int,
+    tier: str,
+    conflict: list[tuple[str, str]],
+    deadline: float,
+    seed: int,
+) -> list[str]:
+    """For each unreachable information target: the most every form can have at that θ alone, others kept."""
+    info = spec.information
+    thetas = [key for kind, key in conflict if kind == "information"]
+    if info is None or not thetas:
+        return []
+    out = []
+    for key in thetas:
+        k = next(i for i, th in enumerate(info.thetas) if f"{th:g}" == key)
+        # Every rule but the information targets; the θ's information is maximised on its own.
+        alone = dataclasses.replace(spec, information=None, objective=None)
+        left = deadline - time.perf_counter()
+        if left < 0.2:
+            break
+        res = _solve_alone(alone, pool, units, n_forms, tier, k, left, seed)
+        target = info.targets[k]
+        if res is None:
+            continue
+        best, bound, proven = res
+        how = "" if proven else f"（未证明最优，上界 {bound:.2f}）"
+        out.append(
+            f"θ={key}：目标 {target:g} ± {info.tolerance:.0%}，在其他要求同时满足时每份试卷最多能做到 "
+            f"{best:.2f}{how}（单独对该 θ 求解）"
+        )
+    return out
+
+
+def _solve_alone(
+    spec: BlueprintSpec, pool: Pool, units: list[Unit], n_forms: int, tier: str, k: int, left: float, seed: int
+) -> tuple[float, float, bool] | None:
+    """Maximise the information every form reaches at the k-th target θ, with every other rule kept."""
+    info_k = np.array([sum(float(r.info[k]) for r in u.records if r.info is not None) for u in units])
+    b = build(spec, pool, units, n_forms, tier, elastic=False, feasibility=True)
+    y = int(b.model.add_vars(1, 0, np.inf, cost=-1.0)[0])
+    for f in range(n_forms):
+        b.model.add_row(np.append(b.x[f], y), np.append(info_k, -1.0), lo=0.0)
+    res = b.model.solve(min(left, 5.0), seed=seed, rel_gap=1e-3)
+    if not res.has_solution or res.objective is None:
+        return None
+    bound = -res.dual_bound if res.dual_bound is not None else -res.objective
+    return -res.objective, bound, res.status == "optimal"
 
 
 def describe(b: Build, result: SolveResult) -> list[Shortfall]:

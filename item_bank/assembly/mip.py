@@ -63,6 +63,13 @@ class Need:
     unit: str = "道"
     weight: float = 1.0
 
+    @property
+    def group(self) -> tuple[str, str]:
+        """The blueprint rule this row belongs to (all forms, pairs and enemy groups of one rule together)."""
+        if self.kind in ("overlap", "forms_per_item", "enemy"):
+            return (self.kind, "*")
+        return (self.kind, self.key)
+
 
 @dataclass
 class Row:
@@ -103,6 +110,7 @@ class MipModel:
         self.rows: list[Row] = []
         # Unlabelled rows added in bulk: (idx (k, w), val (k, w), lo (k,), hi (k,)), placed after `rows`.
         self.blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.block_groups: list[tuple[str, str] | None] = []
         self._slack_cols: dict[int, tuple[int | None, int | None]] = {}
         self.names: dict[str, np.ndarray] = {}
         self._cost_override: dict[int, float] = {}
@@ -162,8 +170,16 @@ class MipModel:
         self.rows.append(Row(idx, val, lo, hi, need))
         return row_no
 
-    def add_rows(self, idx: np.ndarray, val: np.ndarray, lo: float = -INF, hi: float = INF) -> None:
-        """Add many unlabelled rows of equal width at once: lo <= sum(val[k] * x[idx[k]]) <= hi."""
+    def add_rows(
+        self,
+        idx: np.ndarray,
+        val: np.ndarray,
+        lo: float = -INF,
+        hi: float = INF,
+        group: tuple[str, str] | None = None,
+    ) -> None:
+        """Add many rows of equal width at once: lo <= sum(val[k] * x[idx[k]]) <= hi (one rule: `group`)."""
+        self.block_groups.append(group)
         idx = np.asarray(idx, dtype=np.int64)
         val = np.broadcast_to(np.asarray(val, dtype=float), idx.shape)
         k = idx.shape[0]
@@ -185,25 +201,37 @@ class MipModel:
         start: dict[int, float] | None = None,
         log: bool = False,
         options: dict[str, Any] | None = None,
+        drop: set[tuple[str, str]] | None = None,
+        zero_cost: bool = False,
     ) -> SolveResult:
-        """Solve with HiGHS; a time limit returns the best solution found, with its gap."""
+        """Solve with HiGHS; a time limit returns the best solution found, with its gap.
+
+        `drop` leaves out the rows of those rules (the conflict search); `zero_cost` asks only for feasibility.
+        """
         import highspy
         from scipy import sparse
 
-        n, m = self.n_cols, self.n_rows
+        if drop:
+            kept = [r for r in self.rows if r.need is None or r.need.group not in drop]
+            blocks = [b for b, g in zip(self.blocks, self.block_groups, strict=True) if g not in drop]
+        else:
+            kept, blocks = self.rows, self.blocks
+        n, m = self.n_cols, len(kept) + sum(len(b[2]) for b in blocks)
         lb = np.concatenate(self._lb) if self._lb else np.zeros(0)
         ub = np.concatenate(self._ub) if self._ub else np.zeros(0)
         cost = np.concatenate(self._cost) if self._cost else np.zeros(0)
         integ = np.concatenate(self._int) if self._int else np.zeros(0, dtype=bool)
         for i, c in self._cost_override.items():
             cost[i] = c
-        row_parts = [np.full(len(r.idx), i) for i, r in enumerate(self.rows)]
-        col_parts = [r.idx for r in self.rows]
-        val_parts = [r.val for r in self.rows]
-        row_lo = [np.array([r.lo for r in self.rows])]
-        row_hi = [np.array([r.hi for r in self.rows])]
-        first = len(self.rows)
-        for idx, val, lo, hi in self.blocks:
+        if zero_cost:
+            cost = np.zeros_like(cost)
+        row_parts = [np.full(len(r.idx), i) for i, r in enumerate(kept)]
+        col_parts = [r.idx for r in kept]
+        val_parts = [r.val for r in kept]
+        row_lo = [np.array([r.lo for r in kept])]
+        row_hi = [np.array([r.hi for r in kept])]
+        first = len(kept)
+        for idx, val, lo, hi in blocks:
             k, w = idx.shape
             row_parts.append(np.repeat(np.arange(first, first + k), w))
             col_parts.append(idx.ravel())

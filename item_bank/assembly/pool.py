@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import desc, func, select
 from sqlalchemy.orm import Session
 
+from item_bank.attributes import attribute_value
 from item_bank.blueprints import BlueprintSpec
 from item_bank.db import Base
 from item_bank.models import APPROVED, RETIRED, Form, FormItem, Item, ItemVersion, KnowledgeArea
@@ -26,7 +27,9 @@ OTHER_AREA = "(其他)"
 # Reasons a record is not usable; "restricted" reasons can be relaxed by the elastic model to measure them.
 R_EXPOSURE = "exposure"
 R_RECENT = "recent"
-RESTRICTED_REASONS = (R_EXPOSURE, R_RECENT)
+# Excluded by one of the blueprint's exclusion rules (which one: ItemRecord.excluded_by).
+R_EXCLUDED = "excluded"
+RESTRICTED_REASONS = (R_EXPOSURE, R_RECENT, R_EXCLUDED)
 REASON_LABELS = {
     "level": "不适用于本等级",
     "no_p": "缺少难度估计",
@@ -35,6 +38,7 @@ REASON_LABELS = {
     "sets_disallowed": "蓝图不允许题组",
     R_EXPOSURE: "曝光次数已达上限",
     R_RECENT: "近期场次已使用",
+    R_EXCLUDED: "被蓝图的排除规则排除",
 }
 
 
@@ -56,6 +60,26 @@ class ItemRecord:
     exposure: int
     reason: str | None = None  # why it may not be used, None if usable
     info: np.ndarray | None = None
+    # Codes and names of the item's knowledge area and every ancestor (a rule on any of them counts it).
+    areas: frozenset[str] = frozenset()
+    # Attribute values the blueprint's rules read (cognitive_level and the bank's attributes).
+    attrs: dict[str, str | float] = field(default_factory=dict)
+    excluded_by: int | None = None  # index of the exclusion rule that keeps it out
+    included: bool = False  # the blueprint names it: every form takes it
+
+    def stat(self, name: str) -> str | float | None:
+        """A statistic or attribute by the name exclusion rules use."""
+        if name == "p":
+            return self.p
+        if name in ("discrimination", "irt_b", "irt_c"):
+            if self.irt is None:
+                return None
+            return self.irt[("discrimination", "irt_b", "irt_c").index(name)]
+        if name == "exposure":
+            return float(self.exposure)
+        if name == "item":
+            return self.external_id
+        return self.attrs.get(name)
 
     @property
     def restricted(self) -> bool:
@@ -135,6 +159,36 @@ def resolve_areas(session: Session, spec: BlueprintSpec) -> tuple[dict[int, str]
     return mapping, names, unknown
 
 
+def area_ancestors(session: Session, spec: BlueprintSpec) -> tuple[dict[int, frozenset[str]], set[str]]:
+    """Per knowledge area id, the codes and names of the area and all its ancestors; and every known key."""
+    areas = session.scalars(select(KnowledgeArea).where(KnowledgeArea.part == spec.part)).all()
+    by_id = {a.id: a for a in areas}
+    out: dict[int, frozenset[str]] = {}
+    for a in areas:
+        keys: set[str] = set()
+        node: KnowledgeArea | None = a
+        seen: set[int] = set()
+        while node is not None and node.id not in seen:
+            seen.add(node.id)
+            keys |= {node.code, node.name}
+            nxt = node.merged_into_id or node.parent_id
+            node = by_id.get(nxt) if nxt is not None else None
+        out[a.id] = frozenset(k for k in keys if k)
+    known = {k for a in areas if a.level in (None, spec.level) for k in (a.code, a.name) if k}
+    return out, known
+
+
+def apply_exclusions(records: list[ItemRecord], spec: BlueprintSpec) -> None:
+    """Mark records an exclusion rule keeps out (items the blueprint includes by name are exempt)."""
+    for rec in records:
+        if rec.reason is not None or rec.included:
+            continue
+        for k, rule in enumerate(spec.exclude):
+            if rule.hits(rec.stat(rule.field)):
+                rec.reason, rec.excluded_by = R_EXCLUDED, k
+                break
+
+
 def recent_item_ids(session: Session, spec: BlueprintSpec) -> set[int]:
     """Items in forms of the last K exam sessions of the blueprint's level and part.
 
@@ -179,6 +233,8 @@ def load_pool(session: Session, spec: BlueprintSpec) -> Pool:
             seen_items.add(version.item_id)
             newest.append((version, external_id))
     records, area_names, unknown = _records(session, spec, newest, recent_item_ids(session, spec))
+    _, known = area_ancestors(session, spec)
+    unknown += [r.area for r in spec.all_rules() if r.area and r.area not in known and r.area not in unknown]
     set_ids = {r.set_id for r in records if r.set_id is not None}
     set_sizes: dict[int, int] = {}
     if set_ids:
@@ -218,8 +274,11 @@ def _records(
     judge_use: bool = True,
 ) -> tuple[list[ItemRecord], dict[str, str], list[str]]:
     area_map, area_names, unknown = resolve_areas(session, spec)
+    ancestors, _known = area_ancestors(session, spec)
     area_label = dict(session.execute(select(KnowledgeArea.id, KnowledgeArea.name)).all())
-    thetas = np.array(spec.information.thetas if spec.information else [], dtype=float)
+    thetas = np.array(spec.info_thetas(), dtype=float)
+    attr_names = spec.rule_attributes()
+    included = set(spec.include)
     records: list[ItemRecord] = []
     stems: dict[str, list[int]] = defaultdict(list)
     for version, external_id in rows:
@@ -244,6 +303,9 @@ def _records(
             set_id=version.item_set_id,
             set_position=version.set_position or 0,
             exposure=version.exposure_count or 0,
+            areas=ancestors.get(area_id, frozenset()) if area_id is not None else frozenset(),
+            attrs={n: v for n in attr_names if (v := attribute_value(version, n)) is not None},
+            included=external_id in included,
         )
         if version.enemy_group:
             rec.enemy_keys.add(f"g:{version.enemy_group}")
@@ -255,7 +317,7 @@ def _records(
             rec.reason = "level"
         elif spec.difficulty is not None and rec.p is None:
             rec.reason = "no_p"
-        elif spec.information is not None and irt is None:
+        elif (spec.information is not None or spec.maximin) and irt is None:
             rec.reason = "no_irt"
         elif judge_use and version.item_id in recent:
             rec.reason = R_RECENT
@@ -264,6 +326,8 @@ def _records(
         if irt is not None and len(thetas):
             rec.info = item_information(irt, thetas)
         records.append(rec)
+    if judge_use:
+        apply_exclusions(records, spec)
     for n, (norm, idx) in enumerate(sorted(stems.items())):
         if len(idx) > 1:
             for i in idx:
