@@ -32,10 +32,19 @@ MOVED_TEXT = "监考员已允许您在另一台电脑上继续考试，本机上
 
 
 def push_announcement(attempts: list[Attempt], text: str) -> None:
-    """Show `text` on each of these candidates' screens."""
+    """Show `text` on each of these candidates' screens, with the server's time of sending (a workstation's own
+    clock may be wrong)."""
+    at = iso(utcnow())
     for attempt in attempts:
-        socketio.emit("announcement", {"attempt_id": attempt.id, "text": text}, to=attempt_room(attempt.id),
-                      namespace=EXAM_NS)
+        socketio.emit("announcement", {"attempt_id": attempt.id, "text": text, "at": at},
+                      to=attempt_room(attempt.id), namespace=EXAM_NS)
+
+
+def push_extended(attempt: Attempt, seconds: int) -> None:
+    """Tell the candidate's screen that time was added, before the new time reaches it, so the jump of the clock
+    comes with a sentence (考试时间已延长 N 分钟) instead of none."""
+    socketio.emit("time_extended", {"attempt_id": attempt.id, "seconds": seconds, "at": iso(utcnow())},
+                  to=attempt_room(attempt.id), namespace=EXAM_NS)
 
 
 def push_activity(room_id: int | None, kind: str, actor: str, who: str, payload: dict[str, Any]) -> None:
@@ -77,6 +86,13 @@ def _allow_move(session: Session, attempt: Attempt, actor: str, data: dict[str, 
     return "moved"
 
 
+def _extend(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
+    attempt = ops.extend(session, attempt, actor, data.get("minutes"), data.get("reason"))
+    push_extended(attempt, int(str(data.get("minutes")).strip()) * 60)
+    push_attempt_state(attempt, "extended")
+    return "extended"
+
+
 def _incident(session: Session, attempt: Attempt, actor: str, data: dict[str, Any]) -> str:
     ops.log_incident(session, attempt, actor, data.get("category"), data.get("reason"))
     push_seat(attempt)
@@ -87,7 +103,7 @@ ATTEMPT_ACTIONS: dict[str, Action] = {
     "check_in": _on_attempt(ops.admit, "checked_in", "checked_in"),
     "pause": _on_attempt(ops.pause, "paused", "paused", "reason"),
     "resume": _on_attempt(ops.resume, "resumed", "resumed", "reason"),
-    "extend": _on_attempt(ops.extend, "extended", "extended", "minutes", "reason"),
+    "extend": _extend,
     "force_submit": _on_attempt(ops.force_submit, "proctor", "submitted", "reason"),
     "allow_move": _allow_move,
     "incident": _incident,
@@ -124,16 +140,13 @@ def _room_action(session: Session, user: User, actor: str, action: str, data: di
     if exam_session is None:
         raise access.ProctorError("no_session", "本考场当前没有考试场次。", 404)
     payload: dict[str, Any]
-    if action == "pause_room":
-        attempts = ops.pause_room(session, room_id, exam_session.id, actor, data.get("reason"))
-        for attempt in attempts:
-            push_attempt_state(attempt, "paused")
-        payload = {"count": len(attempts), "reason": data.get("reason") or ""}
-    elif action == "resume_room":
-        attempts = ops.resume_room(session, room_id, exam_session.id, actor, data.get("reason"))
-        for attempt in attempts:
-            push_attempt_state(attempt, "resumed")
-        payload = {"count": len(attempts), "reason": data.get("reason") or ""}
+    if action in ("pause_room", "resume_room"):
+        verb = ops.pause_room if action == "pause_room" else ops.resume_room
+        done = verb(session, room_id, exam_session.id, actor, data.get("reason"))
+        for attempt in done.changed:
+            push_attempt_state(attempt, "paused" if action == "pause_room" else "resumed")
+        # `count`: the candidates whose answering stopped (or goes on); those who had not started are apart.
+        payload = {"count": done.answering, "not_started": done.not_started, "reason": data.get("reason") or ""}
     elif action == "announce":
         attempts = ops.announce(session, room_id, exam_session.id, actor, data.get("text"))
         text = str(data.get("text")).strip()

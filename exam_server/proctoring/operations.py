@@ -9,8 +9,10 @@ the attempt's append-only log. What the console reads is in `queries`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exam_server.delivery import clock
@@ -133,29 +135,64 @@ def log_incident(session: Session, attempt: Attempt, actor: str, category: Any, 
 ClockVerb = Callable[[Session, Attempt, str, str], Attempt]
 
 
+@dataclass
+class RoomAction:
+    """What a room-wide pause or resume did: every attempt it changed, split by what it meant for the candidate."""
+
+    changed: list[Attempt] = field(default_factory=list)
+    # Candidates who were answering (pause) or who go back to answering (resume): their clocks stopped or restarted.
+    answering: int = 0
+    # Admitted candidates who had not started: held at the instructions (pause) or released to them (resume).
+    not_started: int = 0
+
+
 def _on_room(
     session: Session, room_id: int, exam_session_id: int, actor: str, reason: Any, *,
-    action: str, label: str, applies: tuple[str, ...], verb: ClockVerb,
-) -> list[Attempt]:
-    """Apply a clock `verb` to every attempt of the room whose status is in `applies`; audit it as `action`."""
+    action: str, label: str, applies: tuple[str, ...], verb: ClockVerb, kind: str, answering: str,
+) -> RoomAction:
+    """Apply a clock `verb` to every attempt of the room whose status is in `applies`; audit it as `action`.
+
+    The room's activity list shows one line for the action (from this audit row), not one per candidate: the
+    row names the attempt events it wrote (`events`), which `queries.room_activity` leaves out."""
     text = _reason(reason, False, label)
-    done = [verb(session, attempt, actor, text or label)
-            for attempt in room_attempts(session, room_id, exam_session_id) if attempt.status in applies]
-    audit(session, actor, action, "room", room_id, after={"attempts": [a.id for a in done]}, reason=text)
+    result = RoomAction()
+    for attempt in room_attempts(session, room_id, exam_session_id):
+        if attempt.status not in applies:
+            continue
+        before = attempt.status
+        attempt = verb(session, attempt, actor, text or label)
+        if attempt.status == before or attempt.status in DONE:
+            continue  # changed meanwhile, or its time had run out (submitted, not paused)
+        result.changed.append(attempt)
+        if (before if kind == "paused" else attempt.status) == answering:
+            result.answering += 1
+        else:
+            result.not_started += 1
+    ids = [a.id for a in result.changed]
+    # Each changed attempt's newest event of this kind is the one just written (its row was locked meanwhile).
+    events = session.scalars(
+        select(func.max(AttemptEvent.id)).where(AttemptEvent.attempt_id.in_(ids), AttemptEvent.kind == kind)
+        .group_by(AttemptEvent.attempt_id)
+    ).all() if ids else []
+    audit(session, actor, action, "room", room_id, reason=text, after={
+        "session_id": exam_session_id, "attempts": ids, "events": sorted(events),
+        "answering": result.answering, "not_started": result.not_started,
+    })
     session.commit()
-    return done
+    return result
 
 
-def pause_room(session: Session, room_id: int, exam_session_id: int, actor: str, reason: Any = "") -> list[Attempt]:
-    """Pause every running candidate in the room (全场暂停); returns the attempts paused."""
+def pause_room(session: Session, room_id: int, exam_session_id: int, actor: str, reason: Any = "") -> RoomAction:
+    """Pause every admitted candidate in the room (全场暂停): the clocks of those answering stop, and those who
+    have not started cannot start until the room resumes."""
     return _on_room(session, room_id, exam_session_id, actor, reason, action="pause_room", label="全场暂停",
-                    applies=(IN_PROGRESS, CHECKED_IN), verb=clock.pause)
+                    applies=(IN_PROGRESS, CHECKED_IN), verb=clock.pause, kind="paused", answering=IN_PROGRESS)
 
 
-def resume_room(session: Session, room_id: int, exam_session_id: int, actor: str, reason: Any = "") -> list[Attempt]:
-    """Resume every paused candidate in the room (全场恢复); returns the attempts resumed."""
+def resume_room(session: Session, room_id: int, exam_session_id: int, actor: str, reason: Any = "") -> RoomAction:
+    """Resume every paused candidate in the room (全场恢复)."""
     return _on_room(session, room_id, exam_session_id, actor, reason, action="resume_room", label="全场恢复",
-                    applies=(PAUSED,), verb=clock.resume)
+                    applies=(PAUSED,), verb=clock.resume, kind="resumed", answering=IN_PROGRESS)
 
 
 def announce(session: Session, room_id: int, exam_session_id: int, actor: str, text: Any) -> list[Attempt]:

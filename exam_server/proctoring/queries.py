@@ -4,6 +4,7 @@ search, and the room's latest staff actions."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from exam_server.delivery.models import (
 )
 from exam_server.proctoring.access import can_act_on_room, may_act_anywhere
 from exam_server.sessions.models import Candidate, ExamSession, Room, Seat, Ticket
+from item_bank.audit import AuditEvent
 from item_bank.db import utcnow
 
 # What the seat map shows (DESIGN.md §7), in the order of the legend.
@@ -180,22 +182,34 @@ def seat_map(
 # ---------------------------------------------------------------- check-in
 
 
+# A name as the proctor reads it off an ID card: Chinese characters, with the middle dot of some names (阿依古丽·买买提).
+NAME_QUERY = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff·•]+$")
+MIN_NAME_CHARS = 2
+MIN_NUMBER_CHARS = 4
+
+
 def find_candidates(
     session: Session, user: User, query: str, exam_session: ExamSession | None, room_id: int | None = None
 ) -> list[dict[str, Any]]:
     """Tickets of the sitting whose ticket number or ID number matches `query` (exact, or the ID
-    number's last 6 characters), each with its place and whether `user` may admit it here.
+    number's last 6 characters), or whose name begins with a Chinese `query` of 2 characters or more, each
+    with its place and whether `user` may admit it here.
 
     A proctor sees the candidates of the rooms they may act on. A candidate of another room shows only
     when the query is their whole ticket or ID number (the proctor holds the document), and then only
-    where to send them: no name, no ID number. Centre staff see every room."""
+    where to send them: no name, no ID number; a name finds nobody in another room. Centre staff see every room."""
     text = query.strip().upper()[:40]
-    if len(text) < 4 or exam_session is None:
+    if exam_session is None:
+        return []
+    by_name = NAME_QUERY.match(text) is not None
+    if len(text.replace("·", "").replace("•", "")) < (MIN_NAME_CHARS if by_name else MIN_NUMBER_CHARS):
         return []
     exact = [Ticket.number == text, Candidate.id_number == text]
     conditions = list(exact)
-    if len(text) >= 6 and text.isalnum():
+    if len(text) >= 6 and text.isalnum() and not by_name:
         conditions.append(Candidate.id_number.like(f"%{text[-6:]}"))
+    if by_name:  # only characters of NAME_QUERY, so nothing to escape in the pattern
+        conditions.append(Candidate.name.like(f"{text}%"))
     query_ = (
         select(Ticket).join(Candidate, Ticket.candidate_id == Candidate.id)
         .where(Ticket.session_id == exam_session.id, or_(*conditions))
@@ -242,8 +256,37 @@ STAFF_KINDS = ("checked_in", "paused", "resumed", "extended", "submitted", "move
                "announcement", "move_requested")
 
 
+ROOM_CLOCK_ACTIONS = ("pause_room", "resume_room")
+
+
+def _room_clock_actions(
+    session: Session, room_id: int, exam_session_id: int, limit: int
+) -> tuple[list[dict[str, Any]], set[int]]:
+    """The room's latest 全场暂停 / 全场恢复 as one line each (from their audit rows), and the ids of the attempt
+    events they wrote, which the activity list then leaves out."""
+    rows = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.entity == "room", AuditEvent.entity_id == str(room_id),
+               AuditEvent.action.in_(ROOM_CLOCK_ACTIONS))
+        .order_by(AuditEvent.id.desc()).limit(limit)
+    ).all()
+    lines: list[dict[str, Any]] = []
+    covered: set[int] = set()
+    for row in rows:
+        after = row.after or {}
+        if after.get("session_id") != exam_session_id:
+            continue
+        covered.update(int(i) for i in after.get("events") or [])
+        lines.append({"at": iso(row.at), "kind": row.action, "actor": row.actor, "who": "全场", "ticket": None,
+                      "payload": {"reason": row.reason, "count": after.get("answering", 0),
+                                  "not_started": after.get("not_started", 0)}})
+    return lines, covered
+
+
 def room_activity(session: Session, room_id: int, exam_session_id: int, limit: int = 40) -> list[dict[str, Any]]:
-    """The latest staff actions and incidents in the room, newest first (announcements once per send)."""
+    """The latest staff actions and incidents in the room, newest first: a room-wide action is one line
+    (announcements and incidents once per send, a room pause or resume once, not once per candidate)."""
+    room_lines, covered = _room_clock_actions(session, room_id, exam_session_id, limit)
     rows = session.execute(
         select(AttemptEvent, Ticket.number, Candidate.name, Seat.number)
         .join(Attempt, AttemptEvent.attempt_id == Attempt.id)
@@ -252,11 +295,13 @@ def room_activity(session: Session, room_id: int, exam_session_id: int, limit: i
         .join(Seat, Ticket.seat_id == Seat.id)
         .where(Seat.room_id == room_id, Attempt.session_id == exam_session_id, AttemptEvent.kind.in_(STAFF_KINDS))
         .order_by(AttemptEvent.id.desc())
-        .limit(limit * 4)
+        .limit(limit * 4 + len(covered))
     ).all()
     out: list[dict[str, Any]] = []
     seen_broadcast: set[tuple[str, str, str]] = set()
     for event, ticket, name, seat in rows:
+        if event.id in covered:
+            continue
         if event.kind == "announcement" or event.payload.get("scope") == "room":
             key = (event.kind, event.at.isoformat(), str(event.payload))
             if key in seen_broadcast:
@@ -269,4 +314,5 @@ def room_activity(session: Session, room_id: int, exam_session_id: int, limit: i
                     "ticket": ticket, "payload": event.payload})
         if len(out) >= limit:
             break
-    return out
+    lines = sorted(out + room_lines, key=lambda line: dt.datetime.fromisoformat(line["at"]), reverse=True)
+    return lines[:limit]

@@ -156,6 +156,7 @@
       if (p.category) text += "［" + (CATEGORIES[p.category] || p.category) + "］";
       if (p.reason) text += "：" + p.reason;
       if (p.seconds) text += " " + Math.round(p.seconds / 60) + " 分钟";
+      if (a.kind === "pause_room" || a.kind === "resume_room") text += "（" + roomCounts(a.kind, p) + "）";
       li.appendChild(document.createTextNode(text));
       li.title = a.actor;
       list.appendChild(li);
@@ -231,6 +232,16 @@
   };
   var pending = null;
 
+  // What a room pause or resume did, counting only the candidates it touched: those answering apart from
+  // those admitted who had not started (held at, or released to, the instructions).
+  function roomCounts(action, r) {
+    var n = r.count || 0, waiting = r.not_started || 0, pause = action === "pause_room";
+    var text = (pause ? "暂停了 " : "恢复了 ") + n + " 名正在答题的考生";
+    if (waiting) text += pause ? "；另有 " + waiting + " 名已入场未开始的考生暂不能开始"
+                               : "；另有 " + waiting + " 名已入场未开始的考生可以开始";
+    return text;
+  }
+
   function openAction(action, seat) {
     var d = DIALOGS[action], form = $("act-form");
     pending = { action: action, seat: seat };
@@ -259,7 +270,8 @@
       $("act-ok").disabled = false;
       if (!ack.ok) { $("act-error").textContent = ack.message; return; }
       $("act-dialog").close();
-      toast(d.title + "：已完成" + (typeof ack.count === "number" ? "（" + ack.count + " 人）" : ""));
+      toast(d.title + "：已完成" + (pending.action === "pause_room" || pending.action === "resume_room"
+        ? "，" + roomCounts(pending.action, ack) : typeof ack.count === "number" ? "（" + ack.count + " 人）" : ""));
       refresh();
     }, function () { $("act-ok").disabled = false; $("act-error").textContent = "网络中断，请重试。"; });
   });
@@ -271,11 +283,14 @@
   $("find-form").addEventListener("submit", function (e) {
     e.preventDefault();
     var q = $("find-q").value.trim(), out = $("find-results");
-    if (q.length < 4) { out.textContent = "请输入完整的准考证号或身份证号（至少 4 位）。"; return; }
+    // A Chinese name of 2 characters or more (王伟), or at least 4 characters of a ticket or ID number.
+    var isName = /^[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff·•]+$/.test(q), letters = q.replace(/[·•]/g, "").length;
+    if (isName && letters < 2) { out.textContent = "请输入考生的完整姓名（至少 2 个字）。"; return; }
+    if (!isName && q.length < 4) { out.textContent = "请输入考生姓名，或准考证号、身份证号（至少 4 位）。"; return; }
     var url = root.dataset.findUrl + "?q=" + encodeURIComponent(q) + (sessionId ? "&session=" + sessionId : "");
     fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (body) {
       out.innerHTML = "";
-      if (!body.candidates || !body.candidates.length) { out.appendChild(el("p", "error", "没有找到这名考生，请核对号码。")); return; }
+      if (!body.candidates || !body.candidates.length) { out.appendChild(el("p", "error", "没有找到这名考生，请核对姓名或号码。")); return; }
       body.candidates.forEach(function (c) {
         var div = el("div", "found");
         // Another room's candidate comes without name or ID number: only where to send them.
