@@ -36,6 +36,7 @@ from exam_server.grading.seed import seed_written_sitting, sit_written
 from exam_server.grading.tasks import submit_thesis
 from exam_server.sessions.models import ExamSession
 from exam_server.sessions.operations import (
+    SittingRules,
     assign_forms,
     create_exam_session,
     issue_ticket,
@@ -121,6 +122,7 @@ def seed_exam(
     staff_password: str | None = None,
     seed: int = 2026,
     name: str = "2026年保安员（五级/初级）理论知识 上机考试",
+    rules: SittingRules | None = None,
 ) -> SeededExam:
     """Import the bank, build and lock the paper, and set up a sitting with tickets and attempts."""
     staff, accounts = _staff_accounts(session, staff_password, hash_profile)
@@ -152,6 +154,8 @@ def seed_exam(
     exam_session = create_exam_session(
         session, code=f"DEMO-{utcnow():%Y%m%d}", name=name, blueprint=blueprint,
         starts_at=starts_at or utcnow(), actor=ACTOR, duration_s=duration_s,
+        # Tests and load runs submit as soon as they have answered: no minimum time unless a test asks.
+        rules=rules or SittingRules(min_submit_min=0),
     )
     assign_forms(session, exam_session, forms, ACTOR)
     logins = []

@@ -33,7 +33,7 @@ from exam_server.delivery.operations import prepare_attempts
 from exam_server.delivery.states import check_transition
 from exam_server.results.scoring import score_session
 from exam_server.sessions.models import Candidate, ExamSession, Ticket
-from exam_server.sessions.operations import assign_forms, create_exam_session
+from exam_server.sessions.operations import SittingRules, assign_forms, create_exam_session
 from item_bank.audit import audit
 from item_bank.db import utcnow
 from item_bank.models import Form, FormItem, ItemVersion
@@ -345,6 +345,7 @@ def create_past_sitting(
         blueprint=blueprint,
         starts_at=starts,
         actor=actor,
+        rules=SittingRules(min_submit_min=0),  # simulated answers are submitted at once
     )
     assign_forms(session, exam_session, list(forms), actor)
     rng = np.random.default_rng(seed)

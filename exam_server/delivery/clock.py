@@ -49,6 +49,56 @@ def is_overdue(attempt: Clocked, now: dt.datetime) -> bool:
     return attempt.status == IN_PROGRESS and attempt.deadline_at is not None and now >= attempt.deadline_at
 
 
+# ---------------------------------------------------------------- the sitting's rules (printed on the ticket)
+
+
+def late_entry_cutoff(starts_at: dt.datetime, late_entry_min: int) -> dt.datetime:
+    """The last moment 开始考试 is allowed without the proctor admitting the candidate late."""
+    return starts_at + dt.timedelta(minutes=late_entry_min)
+
+
+def deadline_at_start(
+    *, timing: str, starts_at: dt.datetime, duration_s: int, remaining_s: float, extra_time_s: int,
+    now: dt.datetime,
+) -> dt.datetime:
+    """The deadline of an attempt started `now`.
+
+    "own_start": the stored remainder from now. "common" (the default): nobody runs past the sitting's end,
+    so a late starter loses the minutes they missed; time a proctor added before the start (the remainder
+    beyond the duration) still counts. An accommodation's extra time is added either way.
+    """
+    own = now + dt.timedelta(seconds=remaining_s)
+    if timing != "common":
+        return own + dt.timedelta(seconds=extra_time_s)
+    common_end = starts_at + dt.timedelta(seconds=duration_s + max(0.0, remaining_s - duration_s))
+    return min(own, common_end) + dt.timedelta(seconds=extra_time_s)
+
+
+def submit_opens_at(
+    *, timing: str, starts_at: dt.datetime, started_at: dt.datetime | None, min_submit_min: int
+) -> dt.datetime | None:
+    """When the candidate's own 交卷 becomes possible: `min_submit_min` after the sitting's start (common
+    window) or after the candidate's own start (own timing); None before the attempt has started."""
+    if started_at is None:
+        return None
+    base = starts_at if timing == "common" else started_at
+    return base + dt.timedelta(minutes=min_submit_min)
+
+
+def admit_late(session: Session, attempt: Attempt, actor: str, reason: str) -> Attempt:
+    """The proctor lets a candidate start after the late-entry cut-off; the reason is required and logged."""
+    if not reason.strip():
+        raise DeliveryError("reason_required", "准许迟到考生入场必须填写原因。")
+    attempt = store.lock_attempt(session, attempt.id) or attempt
+    if attempt.status in DONE:
+        raise DeliveryError("submitted", "该考生已交卷。")
+    if attempt.late_admitted_at is None:
+        attempt.late_admitted_at = utcnow()
+        store.log_event(session, attempt, "admitted_late", actor, {"reason": reason}, at=attempt.late_admitted_at)
+    session.commit()
+    return attempt
+
+
 # ---------------------------------------------------------------- submitting
 
 

@@ -3,6 +3,8 @@ and the HTTP status the exam page's fallback answers with."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from item_bank.kernel import DomainError
 
 MESSAGES = {
@@ -20,6 +22,8 @@ MESSAGES = {
     "value_too_large": "答案过长，请删减后再保存。",
     "payload_too_large": "提交的内容过大，未被保存。请删减答案后再保存。",
     "too_many_sockets": "您同时打开的考试页面过多。请关闭其他窗口或标签页中的考试页面，然后刷新本页。",
+    "late_entry_closed": "已过开考后的入场截止时间，不能开始考试。请举手，由监考员决定是否准许入场。",
+    "submit_too_early": "还未到允许交卷的时间，请继续作答。",
 }
 
 # A refusal about who is asking is 403, one about what was sent 400; every other one is a conflict with
@@ -47,5 +51,9 @@ class DeliveryError(DomainError):
     default_code = "refused"
     default_status = 409
 
-    def __init__(self, code: str, message: str | None = None) -> None:
-        super().__init__(message or MESSAGES.get(code, code), code=code, status=status_of(code))
+    def __init__(self, code: str, message: str | None = None, **details: Any) -> None:
+        super().__init__(message or MESSAGES.get(code, code), code=code, status=status_of(code), **details)
+
+    def ack(self) -> dict[str, Any]:
+        """The refusal with what the page may show beside it (`opens_at` of `submit_too_early`)."""
+        return {**super().ack(), **self.details}

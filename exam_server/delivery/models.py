@@ -44,6 +44,8 @@ class Attempt(Base):
     checked_in_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     started_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # The proctor let the candidate start after the late-entry cut-off (the reason is in the event log).
+    late_admitted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     submit_reason: Mapped[str] = mapped_column(String(40), default="")
     # The workstation (a random token kept by the browser) allowed to answer; a second one waits
     # in `pending_workstation` until the proctor allows the move.

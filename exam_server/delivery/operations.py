@@ -36,15 +36,18 @@ def prepare_attempts(session: Session, exam_session: ExamSession, actor: str) ->
             raise DeliveryError("form_not_locked", f"试卷 {form.code} 尚未锁定，不能用于考试。")
     have = set(session.scalars(select(Attempt.ticket_id).where(Attempt.session_id == exam_session.id)))
     tickets = session.scalars(
-        select(Ticket).where(Ticket.session_id == exam_session.id).order_by(Ticket.number)
+        select(Ticket).where(Ticket.session_id == exam_session.id, Ticket.status == "active").order_by(Ticket.number)
     ).all()
+    by_id = {form.id: form for form in forms}
     rng = random.SystemRandom()
     created = 0
     per_form: dict[int, int] = {}
     for index, ticket in enumerate(tickets):
         if ticket.id in have:
             continue
-        form = forms[index % len(forms)]
+        # Scheduling chose the form by seat (adjacent seats differ); otherwise forms alternate by ticket number.
+        form = by_id.get(ticket.form_id) if ticket.form_id is not None else None
+        form = form or forms[index % len(forms)]
         per_form[form.id] = per_form.get(form.id, 0) + 1
         seed = rng.randrange(1, 2**31 - 1)
         order, option_orders = candidate_order(form, seed)

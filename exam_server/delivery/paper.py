@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.core.timefmt import iso
-from exam_server.delivery.clock import remaining_seconds
+from exam_server.delivery.clock import remaining_seconds, submit_opens_at
 from exam_server.delivery.models import IN_PROGRESS, Attempt
 from item_bank.db import utcnow
 from item_bank.kernel import process_cache
@@ -87,11 +87,17 @@ def form_items(session: Session, form_id: int) -> dict[int, FrozenItem]:
 
 
 def _attempt_head(attempt: Attempt, now: dt.datetime) -> dict[str, Any]:
+    exam_session = attempt.session
+    opens = submit_opens_at(timing=exam_session.timing, starts_at=exam_session.starts_at,
+                            started_at=attempt.started_at, min_submit_min=exam_session.min_submit_min)
     return {
         "attempt_id": attempt.id,
         "status": attempt.status,
         "remaining_s": round(remaining_seconds(attempt, now), 3),
         "server_now": iso(now),
+        # When 交卷 becomes possible (the sitting's minimum time) and when the running clock ends, or null.
+        "submit_opens_at": iso(opens),
+        "ends_at": iso(attempt.deadline_at) if attempt.status == IN_PROGRESS else None,
         "items": [],
     }
 

@@ -37,6 +37,10 @@ class AttemptState:
     ticket: str
     seat: int | None
     room_id: int | None
+    timing: str
+    late_entry_min: int
+    extra_time_s: int
+    late_admitted_at: dt.datetime | None
 
     @classmethod
     def of(cls, attempt: Attempt) -> AttemptState:
@@ -50,6 +54,8 @@ class AttemptState:
             started_at=attempt.started_at, duration_s=attempt.session.duration_s,
             starts_at=attempt.session.starts_at, ticket=attempt.ticket.number,
             seat=seat.number if seat else None, room_id=seat.room_id if seat else None,
+            timing=attempt.session.timing, late_entry_min=attempt.session.late_entry_min,
+            extra_time_s=attempt.ticket.extra_time_s, late_admitted_at=attempt.late_admitted_at,
         )
 
 

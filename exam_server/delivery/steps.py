@@ -14,14 +14,17 @@ from typing import Any, Protocol
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from exam_server.core.timefmt import iso
+from exam_server.core.timefmt import iso, local
 from exam_server.delivery import store
 from exam_server.delivery.clock import (
     Clocked,
+    deadline_at_start,
     is_overdue,
+    late_entry_cutoff,
     remaining_seconds,
     submit_at_deadline,
     submit_locked,
+    submit_opens_at,
 )
 from exam_server.delivery.errors import DeliveryError
 from exam_server.delivery.limits import MAX_VALUE_CHARS, is_id, size_of, text_chars
@@ -169,6 +172,11 @@ def start(
     if state.status == CHECKED_IN:
         if state.starts_at > now:
             raise DeliveryError("not_started", f"考试将于 {state.starts_at:%H:%M} (UTC) 开始，请稍候。")
+        cutoff = late_entry_cutoff(state.starts_at, state.late_entry_min)
+        if now > cutoff and state.late_admitted_at is None:
+            raise DeliveryError("late_entry_closed",
+                                f"开考 {state.late_entry_min} 分钟后（{local(cutoff, '%H:%M')}）不得入场，不能开始考试。"
+                                "请举手，由监考员决定是否准许入场。", cutoff_at=iso(cutoff))
         check_transition("start", state.status, IN_PROGRESS)
         changes: dict[str, Any] = {}
         if workstation and not state.workstation:
@@ -178,7 +186,9 @@ def start(
             store.log_row(session, state.id, "workstation", actor, {"workstation": workstation[:12]}, now)
         state.status = changes["status"] = IN_PROGRESS
         state.started_at = changes["started_at"] = now
-        state.deadline_at = changes["deadline_at"] = now + dt.timedelta(seconds=state.remaining_s)
+        state.deadline_at = changes["deadline_at"] = deadline_at_start(
+            timing=state.timing, starts_at=state.starts_at, duration_s=state.duration_s,
+            remaining_s=state.remaining_s, extra_time_s=state.extra_time_s, now=now)
         state.last_activity_at = changes["last_activity_at"] = now
         store.update_attempt(session, state.id, changes)
         store.log_row(session, state.id, "started", actor, {"deadline_at": iso(state.deadline_at)}, now)
@@ -365,6 +375,16 @@ def _attempt_for(session: Session, attempt_id: Any, candidate_id: int) -> Attemp
     return attempt
 
 
+def _check_submit_open(attempt: Attempt, now: dt.datetime) -> None:
+    """The sitting's minimum time before 交卷: refused before it with the moment it opens."""
+    exam_session = attempt.session
+    opens = submit_opens_at(timing=exam_session.timing, starts_at=exam_session.starts_at,
+                            started_at=attempt.started_at, min_submit_min=exam_session.min_submit_min)
+    if opens is not None and now < opens:
+        raise DeliveryError("submit_too_early", f"开考 {exam_session.min_submit_min} 分钟内不得交卷："
+                            f"{local(opens, '%H:%M')} 后才能交卷，请继续作答。", opens_at=iso(opens))
+
+
 def _remember(session: Session, event: AttemptEvent, ack: dict[str, Any]) -> dict[str, Any]:
     """Commit the step with its acknowledgement; a concurrent resend of the same key gets the first ack."""
     event.ack = ack
@@ -391,6 +411,7 @@ def submit(
         if is_overdue(attempt, now):
             submit_at_deadline(session, attempt)
         elif attempt.status in (IN_PROGRESS, PAUSED):
+            _check_submit_open(attempt, now)
             submit_locked(session, attempt, actor=CANDIDATE, reason="candidate", at=now)
         elif attempt.status not in DONE:
             raise DeliveryError("not_in_progress")

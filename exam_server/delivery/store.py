@@ -29,7 +29,7 @@ _STATE = (
     select(_A.c.id, _A.c.candidate_id, _A.c.status, _A.c.deadline_at, _A.c.remaining_s, _A.c.workstation,
            _A.c.pending_workstation, _A.c.last_seq, _A.c.last_activity_at, _A.c.answered_count, _A.c.started_at,
            _S.c.duration_s, _S.c.starts_at, _T.c.number.label("ticket"), _SEAT.c.number.label("seat"),
-           _SEAT.c.room_id)
+           _SEAT.c.room_id, _S.c.timing, _S.c.late_entry_min, _T.c.extra_time_s, _A.c.late_admitted_at)
     .select_from(_A.join(_S, _S.c.id == _A.c.session_id)
                  .join(_T, _T.c.id == _A.c.ticket_id)
                  .outerjoin(_SEAT, _SEAT.c.id == _T.c.seat_id))

@@ -22,6 +22,7 @@ from exam_server.delivery.models import Attempt
 from exam_server.delivery.operations import check_in, prepare_attempts
 from exam_server.delivery.steps import save_answer, start, submit
 from exam_server.sessions.operations import (
+    SittingRules,
     assign_forms,
     create_exam_session,
     issue_ticket,
@@ -155,6 +156,7 @@ def seed_paper_sitting(
     exam_session = create_exam_session(
         session, code=f"S-{tag}", name=name or f"2026年{level_name}笔试与论文答辩", blueprint=blueprint,
         starts_at=starts_at or utcnow() - dt.timedelta(minutes=5), actor=ACTOR,
+        rules=SittingRules(min_submit_min=0),  # a seeded sitting is submitted as soon as it is sat
     )
     assign_forms(session, exam_session, [form], ACTOR)
     logins = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam_server.organisations.models import Centre
@@ -60,6 +60,10 @@ class Seat(Base):
     room: Mapped[Room] = relationship(back_populates="seats")
 
 
+TIMING_COMMON, TIMING_OWN_START = "common", "own_start"
+TIMINGS = {TIMING_COMMON: "统一结束（所有考生在场次结束时间交卷）", TIMING_OWN_START: "各自计时（从本人开始答题起计满考试时长）"}
+
+
 class ExamSession(Base):
     """One sitting (考试场次): a level and part, its forms, start time and duration."""
 
@@ -75,6 +79,13 @@ class ExamSession(Base):
     duration_s: Mapped[int] = mapped_column(Integer)
     # scheduled → open → closed; results released as a batch.
     status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    # The sitting's rules (DESIGN.md §1), printed on the ticket from these columns and enforced by delivery:
+    # "common": everyone ends at starts_at + duration_s; "own_start": each gets duration_s from their own start.
+    timing: Mapped[str] = mapped_column(String(20), default=TIMING_COMMON, server_default=TIMING_COMMON)
+    late_entry_min: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    min_submit_min: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # The initial password on a separate slip (密码条) rather than on the ticket itself.
+    password_slip: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     results_released_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # The assessment centre that runs the sitting (organisations/scope.py); None for one from before organisations.
@@ -82,6 +93,41 @@ class ExamSession(Base):
 
     blueprint: Mapped[Blueprint] = relationship()
     forms: Mapped[list[SessionForm]] = relationship(back_populates="session", order_by="SessionForm.id")
+    rooms: Mapped[list[SessionRoom]] = relationship(back_populates="session", order_by="SessionRoom.id")
+
+    @property
+    def ends_at(self) -> dt.datetime:
+        return self.starts_at + dt.timedelta(seconds=self.duration_s)
+
+
+class SessionRoom(Base):
+    """A room the sitting uses (its seats are scheduled in the order the rooms were given)."""
+
+    __tablename__ = "session_room"
+    __table_args__ = (UniqueConstraint("session_id", "room_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_session.id"), index=True)
+    room_id: Mapped[int] = mapped_column(ForeignKey("room.id"))
+
+    session: Mapped[ExamSession] = relationship(back_populates="rooms")
+    room: Mapped[Room] = relationship()
+
+
+class SessionExemption(Base):
+    """An approved applicant left out of a theory sitting because they are exempt (理论知识免试), with the reason."""
+
+    __tablename__ = "session_exemption"
+    __table_args__ = (UniqueConstraint("session_id", "candidate_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("exam_session.id"), index=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidate.id"))
+    application_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    candidate: Mapped[Candidate] = relationship()
 
 
 class SessionForm(Base):
@@ -127,7 +173,20 @@ class Ticket(Base):
     session_id: Mapped[int] = mapped_column(ForeignKey("exam_session.id"), index=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidate.id"), index=True)
     seat_id: Mapped[int | None] = mapped_column(ForeignKey("seat.id"), nullable=True)
+    # Empty until the password is issued (printed): no password can log in before then (sessions/credentials.py).
     password_hash: Mapped[str] = mapped_column(String(200))
+    password_issued_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    first_login_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # The parallel form of the ticket's seat (adjacent seats get different forms); None: prepare_attempts picks.
+    form_id: Mapped[int | None] = mapped_column(ForeignKey("form.id"), nullable=True)
+    # The approved application the ticket was scheduled from (applications domain), if any.
+    application_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    # "active" or "withdrawn" (撤销): a withdrawn ticket cannot log in and holds no seat.
+    status: Mapped[str] = mapped_column(String(20), default="active", server_default="active")
+    # Accommodations (特殊安排), entered before the sitting with a reason.
+    extra_time_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    separate_room: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    accommodation_reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
     issued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # The epoch of the candidate's login sessions: logging out raises it and so ends every copy of the
     # session cookie, on HTTP and on the exam socket (core/auth.py, delivery/events.py).

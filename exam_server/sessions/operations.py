@@ -10,14 +10,26 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from dataclasses import asdict, dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from exam_server.core.models import User
 from exam_server.core.security import hash_password
-from exam_server.sessions.models import Candidate, ExamSession, Room, Seat, SessionForm, Site, Ticket
+from exam_server.sessions.models import (
+    TIMING_COMMON,
+    TIMINGS,
+    Candidate,
+    ExamSession,
+    Room,
+    Seat,
+    SessionForm,
+    Site,
+    Ticket,
+)
 from item_bank.audit import audit
+from item_bank.db import utcnow
 from item_bank.kernel import DomainError, transaction
 from item_bank.models import Blueprint, Form
 
@@ -29,6 +41,31 @@ class SessionSetupError(DomainError):
     default_status = 400
 
 
+@dataclass(frozen=True)
+class SittingRules:
+    """The rules of a sitting that its tickets print and delivery enforces (DESIGN.md §1); the defaults are the
+    unified exam's: a common end, no start later than 15 minutes after the start, no 交卷 in the first 30."""
+
+    timing: str = TIMING_COMMON
+    late_entry_min: int = 15
+    min_submit_min: int = 30
+    password_slip: bool = False
+
+    def check(self, duration_s: int) -> None:
+        if self.timing not in TIMINGS:
+            raise SessionSetupError(f"计时方式应为 {'、'.join(TIMINGS)} 之一（填写的是 {self.timing}）")
+        minutes = duration_s // 60
+        if not 0 <= self.late_entry_min <= 240:
+            raise SessionSetupError(f"迟到入场截止应在开考后 0 到 240 分钟之间（填写的是 {self.late_entry_min}）")
+        if not 0 <= self.min_submit_min <= minutes:
+            raise SessionSetupError(f"最短交卷时间应在 0 到 {minutes} 分钟之间（填写的是 {self.min_submit_min}）")
+
+
+def rules_of(exam_session: ExamSession) -> SittingRules:
+    return SittingRules(timing=exam_session.timing, late_entry_min=exam_session.late_entry_min,
+                        min_submit_min=exam_session.min_submit_min, password_slip=exam_session.password_slip)
+
+
 def create_exam_session(
     session: Session,
     *,
@@ -38,11 +75,17 @@ def create_exam_session(
     starts_at: dt.datetime,
     actor: str,
     duration_s: int | None = None,
+    rules: SittingRules | None = None,
 ) -> ExamSession:
-    """A new sitting of `blueprint`'s level and part starting at `starts_at` (UTC)."""
+    """A new sitting of `blueprint`'s level and part starting at `starts_at` (UTC), under `rules`."""
+    rules = rules or SittingRules()
     if session.scalar(select(ExamSession).where(ExamSession.code == code)):
         raise SessionSetupError(f"考试场次编号 {code} 已存在")
+    if (duration_s or blueprint.duration_s) <= 0:
+        raise SessionSetupError("考试结束时间必须晚于开始时间")
+    rules.check(duration_s or blueprint.duration_s)
     exam_session = ExamSession(
+        **asdict(rules),
         code=code,
         name=name,
         level=blueprint.level,
@@ -54,7 +97,7 @@ def create_exam_session(
     session.add(exam_session)
     session.flush()
     audit(session, actor, "create_exam_session", "exam_session", exam_session.id,
-          after={"code": code, "blueprint": blueprint.name, "starts_at": starts_at.isoformat()})
+          after={"code": code, "blueprint": blueprint.name, "starts_at": starts_at.isoformat(), **asdict(rules)})
     return exam_session
 
 
@@ -112,7 +155,7 @@ def issue_ticket(
     number = f"{exam_session.starts_at:%y%m%d}{exam_session.id:03d}{count + 1:04d}"
     password = password or new_ticket_password()
     ticket = Ticket(number=number, session_id=exam_session.id, candidate_id=candidate.id,
-                    password_hash=hash_password(password, hash_profile))
+                    password_hash=hash_password(password, hash_profile), password_issued_at=utcnow())
     session.add(ticket)
     session.flush()
     audit(session, actor, "issue_ticket", "ticket", ticket.id, after={"number": number, "candidate": candidate.id_number})
