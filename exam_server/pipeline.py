@@ -27,14 +27,17 @@ from exam_server.core.signals import (
     attempt_submitted,
     grading_task_finalised,
     regrade_requested,
+    sitting_scheduled,
 )
 from exam_server.delivery.models import Attempt
+from exam_server.delivery.operations import prepare_attempts
 from exam_server.delivery.revocation import close_revoked_sockets
 from exam_server.grading.models import GradingTask
 from exam_server.grading.tasks import GradedItem, ensure_item_tasks, regrade_for_review
 from exam_server.results.completion import complete_from_grading
 from exam_server.results.models import Result
 from exam_server.results.scoring import score_attempt
+from exam_server.sessions.models import ExamSession
 from item_bank.kernel import system_actor
 
 # Scoring at submit is the server's own step, whoever submitted (the candidate, the clock, a proctor).
@@ -61,12 +64,18 @@ def regrade(sender: Session, *, result: Result, actor: str, **_: Any) -> list[Gr
     return regrade_for_review(sender, result, actor)
 
 
+def prepare_scheduled(sender: Session, *, exam_session: ExamSession, actor: str, **_: Any) -> int:
+    return prepare_attempts(sender, exam_session, actor)
+
+
 def connect_pipeline() -> None:
     """Connect every receiver of the pipeline's signals (idempotent: blinker keeps one connection each)."""
     attempt_submitted.connect(score_submitted)
     attempt_scored.connect(create_grading_tasks)
     grading_task_finalised.connect(complete_result)
     regrade_requested.connect(regrade)
+    # Sittings schedule candidates; delivery fixes their attempts before the sitting opens.
+    sitting_scheduled.connect(prepare_scheduled)
     # Not a results step, but wired here for the same reason: core announces, delivery closes the exam sockets.
     sessions_revoked.connect(close_revoked_sockets)
 

@@ -26,3 +26,7 @@ grading_task_finalised = _pipeline.signal("grading-task-finalised")
 # sender: Session; result: Result; actor: str. Sent when a review request (复核) asks for human re-marking;
 # a receiver returns the new grading tasks.
 regrade_requested = _pipeline.signal("regrade-requested")
+
+# sender: Session; exam_session: ExamSession; actor: str. Sent after scheduling committed new tickets of a sitting
+# (sessions/scheduling.py); delivery prepares their attempts (form, item and option order) before the sitting opens.
+sitting_scheduled = _pipeline.signal("sitting-scheduled")
