@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from item_bank.attributes import COGNITIVE_LEVELS, ENUM, definitions
 from item_bank.db import transaction
 from item_bank.exchange.csv_io import write_csv
 from item_bank.exchange.excel import write_xlsx
-from item_bank.exchange.flat import OPTION_LETTERS, TYPE_LABELS
+from item_bank.exchange.flat import EXPORT_COLUMNS, OPTION_LETTERS, TYPE_LABELS
 from item_bank.exchange.json_io import write_json
 from item_bank.exchange.qti import write_qti
 from item_bank.exchange.records import ItemRecord, MediaRecord, SetRecord
@@ -31,6 +33,8 @@ from item_bank.tree import PART_LABELS
 from item_bank.types import ItemSetType, item_type
 from item_bank.versions import authored
 
+# A version's status as an office reads it.
+STATUS_LABELS = {"draft": "草稿", "in_review": "待审核", "approved": "已通过", "retired": "已停用"}
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".json": "json", ".zip": "qti"}
 
 
@@ -76,10 +80,20 @@ def _media(session: Session, refs: list[dict], cache: dict[str, MediaRecord]) ->
 
 
 def collect(
-    session: Session, *, version_ids: list[int] | None = None, include_retired: bool = False
+    session: Session,
+    *,
+    version_ids: list[int] | None = None,
+    include_retired: bool = False,
+    people: Mapping[int, str] | None = None,
 ) -> tuple[list[ItemRecord], list[SetRecord]]:
     """The records to export: the given versions, else every item's current version (retired ones
-    only if asked); item sets come whole, in set order."""
+    only if asked); item sets come whole, in set order. `people` names authors and reviewers by user id
+    (the bank knows ids only)."""
+    people = people or {}
+
+    def person(user_id: int | None) -> str:
+        return "" if user_id is None else people.get(user_id, f"#{user_id}")
+
     query = select(Item.external_id, ItemVersion).join(ItemVersion, ItemVersion.item_id == Item.id)
     if version_ids is not None:
         query = query.where(ItemVersion.id.in_(version_ids))
@@ -115,6 +129,13 @@ def collect(
                 irt_b=v.irt_b,
                 irt_c=v.irt_c,
                 media=_media(session, list(v.media or []), cache),
+                cognitive_level=v.cognitive_level,
+                attributes=dict(v.attributes or {}),
+                status=v.status,
+                version_no=v.version_no,
+                author=person(v.author_id),
+                reviewer=person(v.reviewer_id),
+                exposure_count=v.exposure_count,
             )
         )
     set_records = [
@@ -196,13 +217,48 @@ def flat_rows(
             "explanation": str(r.content.get("explanation") or ""),
             "media": media_cell(r.media),
             "source": r.source,
+            "cognitive_level": r.cognitive_level or "",
+            "irt_a": _figure(r.irt_a),
+            "irt_b": _figure(r.irt_b),
+            "irt_c": _figure(r.irt_c),
+            "status": STATUS_LABELS.get(r.status, r.status),
+            "version": "" if r.version_no is None else str(r.version_no),
+            "author": r.author,
+            "reviewer": r.reviewer,
+            "exposure": "" if r.exposure_count is None else str(r.exposure_count),
         }
+        for name, value in r.attributes.items():
+            row[f"attr:{name}"] = f"{value:g}" if isinstance(value, float) else str(value)
         options = r.content.get("options") or []
         for letter, text in zip(OPTION_LETTERS, options, strict=False):
             row[f"option_{letter}"] = str(text)
         row.update(item_type(r.type).write_row(r.content, r.key))
         rows.append(row)
     return rows, files
+
+
+def _figure(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def flat_columns(session: Session, items: list[ItemRecord] | None = None) -> list[tuple[str, str]]:
+    """The template's columns plus one "属性:名称" column per attribute the bank defines (and any an
+    exported item carries that is no longer defined)."""
+    specs = definitions(session)
+    names = [s.name for s in specs]
+    titles = {s.name: s.title for s in specs}
+    for r in items or []:
+        names.extend(n for n in r.attributes if n not in titles and n not in names)
+    return [*EXPORT_COLUMNS, *((f"attr:{n}", f"属性:{titles.get(n, n)}") for n in names)]
+
+
+def flat_choices(session: Session) -> dict[str, list[str]]:
+    """Drop-down lists of the flat table: 认知层次 and every enumerated attribute."""
+    lists = {"cognitive_level": list(COGNITIVE_LEVELS)}
+    for spec in definitions(session):
+        if spec.kind == ENUM:
+            lists[f"attr:{spec.name}"] = list(spec.values)
+    return lists
 
 
 def write_media(base: Path, files: dict[str, MediaRecord]) -> None:
@@ -237,7 +293,9 @@ def write_template(session: Session, path: Path | str) -> None:
 
 def write_blank_template(session: Session, path: Path | str) -> None:
     """The Excel import template listing the areas the bank has now (reads only)."""
-    write_xlsx(Path(path), [], area_choices_of(session))
+    write_xlsx(
+        Path(path), [], area_choices_of(session), columns=flat_columns(session), choices=flat_choices(session)
+    )
 
 
 def export_items(
@@ -247,6 +305,7 @@ def export_items(
     version_ids: list[int] | None = None,
     include_retired: bool = False,
     area_choices: list[str] | None = None,
+    people: Mapping[int, str] | None = None,
 ) -> ExportReport:
     """Write the chosen versions (default: every live item's current version) to `path` by extension."""
     started = time.perf_counter()
@@ -256,7 +315,7 @@ def export_items(
         raise ExportError(
             f"不支持的导出格式 {path.suffix or '(无扩展名)'}：应为 .xlsx .csv .json 或 .zip (QTI)"
         )
-    items, sets = collect(session, version_ids=version_ids, include_retired=include_retired)
+    items, sets = collect(session, version_ids=version_ids, include_retired=include_retired, people=people)
     media_count = len(
         {media_filename(m) for r in items for m in r.media}
         | {media_filename(m) for s in sets for m in s.media}
@@ -264,10 +323,17 @@ def export_items(
     if fmt in ("csv", "xlsx"):
         media_dir = f"{path.stem}_图片"
         rows, files = flat_rows(items, sets, media_dir)
+        columns = flat_columns(session, items)
         if fmt == "csv":
-            write_csv(path, rows)
+            write_csv(path, rows, columns=columns)
         else:
-            write_xlsx(path, rows, area_choices if area_choices is not None else area_choices_of(session))
+            write_xlsx(
+                path,
+                rows,
+                area_choices if area_choices is not None else area_choices_of(session),
+                columns=columns,
+                choices=flat_choices(session),
+            )
         write_media(path.parent, files)
     elif fmt == "json":
         write_json(path, items, sets)

@@ -61,10 +61,19 @@ def read_csv(
     return parsed
 
 
-def write_csv(path: Path, rows: list[dict[str, str]], encoding: str = "utf-8-sig") -> None:
-    """Write flat rows with the template's Chinese headers (UTF-8 with BOM so Excel opens it)."""
+def write_csv(
+    path: Path,
+    rows: list[dict[str, str]],
+    encoding: str = "utf-8-sig",
+    columns: list[tuple[str, str]] | None = None,
+) -> None:
+    """Write flat rows with the template's Chinese headers (UTF-8 with BOM so Excel opens it).
+
+    `columns` (field, header) default to the template's; exports add the bank's attribute columns.
+    """
+    columns = columns or EXPORT_COLUMNS
     with path.open("w", encoding=encoding, newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow([header for _, header in EXPORT_COLUMNS])
+        writer.writerow([header for _, header in columns])
         for row in rows:
-            writer.writerow([csv_text(row.get(field, "")) for field, _ in EXPORT_COLUMNS])
+            writer.writerow([csv_text(row.get(field, "")) for field, _ in columns])

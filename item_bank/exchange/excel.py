@@ -15,7 +15,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 
 from item_bank.archives import DEFAULT_LIMITS, NOT_A_ZIP, ArchiveError, ArchiveLimits, check_archive
 from item_bank.exchange.cells import starts_like_formula
-from item_bank.exchange.flat import EXPORT_COLUMNS, TYPE_LABELS, RowReader, map_headers
+from item_bank.exchange.flat import EXPORT_COLUMNS, NUMERIC_FIELDS, TYPE_LABELS, RowReader, map_headers
 from item_bank.exchange.records import ParsedFile, RowProblem
 from item_bank.types import answerable_types, item_types
 from scoring.rules import Method
@@ -57,6 +57,13 @@ INSTRUCTIONS: list[tuple[str, str]] = [
     ("解析", "可选。题组行在此填写题组标题。"),
     ("图片", "图片文件名，多个用；分隔；图片放在本文件所在的文件夹（或其子文件夹）中，单张不超过 2 MB。"),
     ("来源", "可选：题目出处。"),
+    ("认知层次", "可选：识记、理解、应用、分析、综合、评价（从下拉列表选择）。组卷蓝图按 知识点 × 认知层次 计数。"),
+    (
+        "属性:名称",
+        "题库定义的属性（如 属性:知识深度、属性:情景），列名为“属性:”加属性名；枚举属性从下拉列表选择，数值属性填数字。",
+    ),
+    ("IRT 参数", "IRT区分度a、IRT难度b、IRT猜测度c：可留空，由试题分析估计。"),
+    ("状态 / 版本 / 命题人 / 审题人 / 曝光次数", "导出时写出，供查阅；导入时不读取（状态和版本由题库审核流程决定）。"),
     (
         "导入规则",
         "整个文件要么全部导入，要么一题都不导入：有任何错误时列出每个错误的行号、列名和原因。"
@@ -69,21 +76,63 @@ def _header_fill() -> PatternFill:
     return PatternFill("solid", fgColor="DDE7F3")
 
 
-def write_xlsx(path: Path, rows: list[dict[str, str]], area_choices: list[str]) -> None:
-    """Write the template with `rows` (none for a blank template) and validation lists."""
+def _number(text: Any) -> Any:
+    """A numeric column's cell as a number ("2" -> 2, "0.75" -> 0.75); anything else ("4,5") stays text."""
+    if not isinstance(text, str) or not text.strip():
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and abs(value) < 1e15 else value
+
+
+# Long text an office reads wrapped in its cell.
+WRAPPED_FIELDS = frozenset(
+    {"stem", "rubric", "model_answer", "explanation", "source", "knowledge_area", "media"}
+    | {f"option_{x}" for x in "ABCDEFGH"}
+)
+
+
+def write_xlsx(
+    path: Path,
+    rows: list[dict[str, str]],
+    area_choices: list[str],
+    columns: list[tuple[str, str]] | None = None,
+    choices: dict[str, list[str]] | None = None,
+) -> None:
+    """Write the template with `rows` (none for a blank template) and validation lists.
+
+    `columns` (field, header) default to the template's; `choices` are drop-down lists by field (认知层次,
+    enumerated attributes). Numeric columns hold numbers, text columns text, long text wraps.
+    """
+    columns = columns or EXPORT_COLUMNS
     wb = Workbook()
     ws = wb.active
     assert ws is not None
     ws.title = ITEM_SHEET
-    headers = [header for _, header in EXPORT_COLUMNS]
+    headers = [header for _, header in columns]
     ws.append(headers)
+    numeric = [field in NUMERIC_FIELDS for field, _ in columns]
+    wrap = Alignment(wrap_text=True, vertical="top")
+    top = Alignment(vertical="top")
+    wrapped = [field in WRAPPED_FIELDS or field.startswith("attr:") for field, _ in columns]
     for row in rows:
-        ws.append([row.get(field, "") for field, _ in EXPORT_COLUMNS])
-        for cell in ws[ws.max_row]:
-            if starts_like_formula(cell.value):
-                cell.data_type = "s"  # openpyxl would store it as a formula
+        ws.append(
+            [
+                _number(row.get(field, "")) if is_number else row.get(field, "")
+                for (field, _), is_number in zip(columns, numeric, strict=True)
+            ]
+        )
+        for cell, is_number, is_wrapped in zip(ws[ws.max_row], numeric, wrapped, strict=False):
+            if not is_number:
+                if starts_like_formula(cell.value):
+                    cell.data_type = "s"  # openpyxl would store it as a formula
+                cell.number_format = "@"
+            # A column's style applies only to cells typed later, so written cells carry their own.
+            cell.alignment = wrap if is_wrapped else top
     bold = Font(bold=True)
-    for col, (field, _) in enumerate(EXPORT_COLUMNS, start=1):
+    for col, (field, _) in enumerate(columns, start=1):
         cell = ws.cell(row=1, column=col)
         cell.font, cell.fill = bold, _header_fill()
         width = {"stem": 50, "model_answer": 40, "rubric": 30, "knowledge_area": 22, "source": 24}.get(
@@ -91,15 +140,14 @@ def write_xlsx(path: Path, rows: list[dict[str, str]], area_choices: list[str]) 
         )
         ws.column_dimensions[get_column_letter(col)].width = width
     ws.freeze_panes = "A2"
-    # Column formats (not per-cell ones, which cost seconds on a bank): text, so Excel never turns a
-    # typed "1,2" or "0001" into a number, and wrapped. Written values are stored as text already.
-    wrap = Alignment(wrap_text=True, vertical="top")
-    for i in range(1, len(EXPORT_COLUMNS) + 1):
+    # Column formats for the rows a person types later: text, so Excel never turns a typed "1,2" or "0001"
+    # into a number (numeric columns excepted), and wrapped.
+    for i, is_number in enumerate(numeric, start=1):
         dim = ws.column_dimensions[get_column_letter(i)]
-        dim.number_format = "@"
+        dim.number_format = "General" if is_number else "@"
         dim.alignment = wrap
 
-    col = {field: get_column_letter(i) for i, (field, _) in enumerate(EXPORT_COLUMNS, start=1)}
+    col = {field: get_column_letter(i) for i, (field, _) in enumerate(columns, start=1)}
     last = max(VALIDATED_ROWS, len(rows) + 200)
     types = DataValidation(
         type="list",
@@ -127,6 +175,19 @@ def write_xlsx(path: Path, rows: list[dict[str, str]], area_choices: list[str]) 
     keys.add(f"{a}2:{a}{last}")
     ws.add_data_validation(types)
     ws.add_data_validation(keys)
+    for field, values in (choices or {}).items():
+        if field not in col or not values or sum(len(v) + 1 for v in values) > 250:
+            continue  # Excel's inline list holds 255 characters; a longer one is checked on import
+        listed = DataValidation(
+            type="list",
+            formula1='"' + ",".join(v.replace('"', "") for v in values) + '"',
+            allow_blank=True,
+            showErrorMessage=True,
+            errorTitle="取值无效",
+            error="请从下拉列表选择：" + "、".join(values),
+        )
+        listed.add(f"{col[field]}2:{col[field]}{last}")
+        ws.add_data_validation(listed)
 
     areas = wb.create_sheet(AREA_SHEET)
     areas.append(["知识点（代码 名称）"])

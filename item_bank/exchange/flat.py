@@ -47,11 +47,21 @@ HEADERS: dict[str, tuple[str, ...]] = {
     "model_answer": ("model_answer", "参考答案"),
     "explanation": ("explanation", "解析"),
     "media": ("media", "图片"),
-    "irt_a": ("irt_a",),
-    "irt_b": ("irt_b",),
-    "irt_c": ("irt_c",),
+    "irt_a": ("irt_a", "区分度a", "irt区分度a"),
+    "irt_b": ("irt_b", "难度b", "irt难度b"),
+    "irt_c": ("irt_c", "猜测度c", "irt猜测度c"),
     "source": ("source", "来源"),
+    "cognitive_level": ("cognitive_level", "认知层次", "认知水平"),
+    # Written by exports for people and other systems; an import does not read them (a version's status,
+    # number, people and exposure are the bank's own).
+    "status": ("status", "状态"),
+    "version": ("version", "版本"),
+    "author": ("author", "命题人"),
+    "reviewer": ("reviewer", "审题人"),
+    "exposure": ("exposure", "exposure_count", "曝光次数"),
 }
+# A bank attribute's column: "属性:知识深度" (or "attr:dok"); the store matches names and labels.
+ATTRIBUTE_PREFIXES = ("属性:", "属性：", "attr:")
 
 # The columns written by exports, in order, with the Chinese header of the Excel template.
 EXPORT_COLUMNS: list[tuple[str, str]] = [
@@ -72,7 +82,18 @@ EXPORT_COLUMNS: list[tuple[str, str]] = [
     ("explanation", "解析"),
     ("media", "图片"),
     ("source", "来源"),
+    ("cognitive_level", "认知层次"),
+    ("irt_a", "IRT区分度a"),
+    ("irt_b", "IRT难度b"),
+    ("irt_c", "IRT猜测度c"),
+    ("status", "状态"),
+    ("version", "版本"),
+    ("author", "命题人"),
+    ("reviewer", "审题人"),
+    ("exposure", "曝光次数"),
 ]
+# Columns that hold numbers: exports store them as numbers (an office sums and sorts them).
+NUMERIC_FIELDS = frozenset({"points", "level", "difficulty", "irt_a", "irt_b", "irt_c", "version", "exposure"})
 
 # A type's every spelling, compared as headers are (see `_key`), and the word exports write.
 TYPE_LABELS = column_labels()
@@ -97,13 +118,27 @@ def _key(header: str) -> str:
 TYPE_ALIASES = {_key(spelling): name for spelling, name in type_aliases().items()}
 
 
+def attribute_column(header: str) -> str | None:
+    """The attribute a "属性:名称" header names, else None."""
+    text = unicodedata.normalize("NFKC", str(header or "")).strip()
+    for prefix in ATTRIBUTE_PREFIXES:
+        if text.casefold().startswith(unicodedata.normalize("NFKC", prefix)):
+            name = text[len(unicodedata.normalize("NFKC", prefix)) :].strip()
+            return name or None
+    return None
+
+
 def map_headers(headers: Iterable[str]) -> tuple[dict[str, int], dict[str, str]]:
-    """Column index and header text of each canonical field found among `headers`."""
+    """Column index and header text of each canonical field found among `headers`.
+
+    A bank attribute's column is field "attr:<name>".
+    """
     lookup = {_key(alias): name for name, aliases in HEADERS.items() for alias in aliases}
     index: dict[str, int] = {}
     label: dict[str, str] = {}
     for i, header in enumerate(headers):
-        name = lookup.get(_key(header or ""))
+        attribute = attribute_column(header)
+        name = f"attr:{attribute}" if attribute else lookup.get(_key(header or ""))
         if name and name not in index:
             index[name] = i
             label[name] = str(header).strip()
@@ -193,6 +228,7 @@ class RowReader:
             "set_id": self.label.get("set_id", "set_id"),
             "media": self.label.get("media", "media"),
             "level": self.label.get("level", "level"),
+            "cognitive_level": self.label.get("cognitive_level", "cognitive_level"),
         }
         if not item_type(kind).answerable:
             self.parsed.sets.append(
@@ -270,6 +306,13 @@ class RowReader:
             else:
                 record.part = PART_ALIASES[_key(part)]
         record.area = self.cell(values, "knowledge_area") or None
+        record.cognitive_level = self.cell(values, "cognitive_level") or None
+        for field in self.index:
+            if field.startswith("attr:"):
+                record.columns[field] = self.label[field]
+                value = self.cell(values, field)
+                if value:
+                    record.attributes[field[len("attr:") :]] = value
         record.enemy_group = self.cell(values, "enemy_group") or None
         record.set_id = self.cell(values, "set_id") or None
         for field in ("difficulty", "irt_a", "irt_b", "irt_c"):

@@ -41,6 +41,9 @@ FORMAT_VERSION = 1
 ITEM_FIELDS = {
     "id", "type", "stem", "options", "key", "points", "levels", "part", "knowledge_area", "difficulty", "irt",
     "enemy_group", "set_id", "set_position", "rubric", "model_answer", "explanation", "media", "source",
+    "cognitive_level", "attributes",
+    # Written by exports for other systems; an import does not read them back.
+    "status", "version", "author", "reviewer", "exposure_count",
 }  # fmt: skip
 
 
@@ -75,6 +78,19 @@ def item_json(r: ItemRecord) -> dict[str, Any]:
         out["media"] = _media_json(r.media)
     if r.source:
         out["source"] = r.source
+    if r.cognitive_level:
+        out["cognitive_level"] = r.cognitive_level
+    if r.attributes:
+        out["attributes"] = dict(r.attributes)
+    if r.status:
+        out["status"] = r.status
+    if r.version_no is not None:
+        out["version"] = r.version_no
+    for name in ("author", "reviewer"):
+        if getattr(r, name):
+            out[name] = getattr(r, name)
+    if r.exposure_count is not None:
+        out["exposure_count"] = r.exposure_count
     return out
 
 
@@ -235,6 +251,19 @@ class _Reader:
             self.problem(where, "irt", "irt 应为 {a, b, c} 数字")
         else:
             record.irt_a, record.irt_b, record.irt_c = irt.get("a"), irt.get("b"), irt.get("c")
+        level = obj.get("cognitive_level")
+        if level is not None and not isinstance(level, str):
+            self.problem(where, "cognitive_level", "cognitive_level 应为文字（识记、理解、应用 …）")
+        record.cognitive_level = level or None
+        attributes = obj.get("attributes") or {}
+        if not isinstance(attributes, dict) or not all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in attributes.values()
+        ):
+            self.problem(where, "attributes", "attributes 应为 {属性名: 文字或数字} 对象")
+        else:
+            record.attributes = dict(attributes)
+            record.columns.update({f"attr:{n}": f"attributes.{n}" for n in attributes})
+        record.columns["cognitive_level"] = "cognitive_level"
         record.media = self.media(where, "media", obj.get("media"))
         if len(self.parsed.problems) == before:
             self.parsed.items.append(record)

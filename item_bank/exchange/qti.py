@@ -38,6 +38,7 @@ from item_bank.exchange.records import (
 )
 from item_bank.media import MediaError, check_image
 from item_bank.types import item_type, qti_interactions, read_qti_item
+from scoring.rules import Method
 
 CP_NS = "http://www.imsglobal.org/xsd/imscp_v1p1"
 BANK_NS = "urn:baoan-exam:item-bank:1"
@@ -80,7 +81,29 @@ def qti_identifier(external_id: str) -> str:
 
 
 def _media_path(m: MediaRecord) -> str:
-    return f"media/{hashlib.sha256(m.data).hexdigest()[:12]}_{Path(m.name).name}"
+    return f"media/{hashlib.sha256(m.data).hexdigest()[:12]}_{safe_media_name(m.name, m.mime)}"
+
+
+def safe_media_name(name: str, mime: str = "", fallback: str = "image") -> str:
+    """A file name another system can live with: no spaces or path, with the image's extension."""
+    stem, suffix = posixpath.splitext(posixpath.basename(name.replace("\\", "/")))
+    if suffix.lower() not in IMAGE_SUFFIXES:
+        stem = posixpath.basename(name)
+        suffix = next((s for s, m in IMAGE_SUFFIXES.items() if m == mime), "")
+    stem = re.sub(r"[\s/\\:*?\"<>|]+", "_", stem).strip("._") or fallback
+    return f"{stem[:80]}{suffix.lower()}"
+
+
+_BREAKS = re.compile(r"[ \t\r\n\u3000]*[\t\r\n][ \t\r\n\u3000]*")
+_CJK_GAP = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]) (?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])")
+
+
+def tidy_text(text: str) -> str:
+    """Text from a foreign item's XML as a person typed it: the file's indentation and line breaks become
+    one space (none between Chinese characters), runs of spaces one."""
+    text = _BREAKS.sub(" ", text)
+    text = _CJK_GAP.sub("", text)
+    return re.sub(r" {2,}", " ", text).strip()
 
 
 def _images(parent: ET.Element, media: list[MediaRecord], files: dict[str, bytes]) -> None:
@@ -90,7 +113,7 @@ def _images(parent: ET.Element, media: list[MediaRecord], files: dict[str, bytes
     for m in media:
         href = _media_path(m)
         files[href] = m.data
-        sub(p, "img", src=f"../{href}", alt=m.name)
+        sub(p, "img", src=f"../{href}", alt=Path(m.name).stem)
 
 
 def _item_xml(r: ItemRecord, stimulus: SetRecord | None, files: dict[str, bytes]) -> bytes:
@@ -138,6 +161,8 @@ def _bank_note(r: ItemRecord) -> dict[str, Any]:
         "difficulty": r.difficulty,
         "irt": {"a": r.irt_a, "b": r.irt_b, "c": r.irt_c},
         "source": r.source,
+        "cognitive_level": r.cognitive_level,
+        "attributes": r.attributes,
     }
     for name in ("explanation", "max_chars"):
         if r.content.get(name):
@@ -237,9 +262,13 @@ class _PackageReader:
         except MediaError as exc:
             self.problem(where, "img", exc.message)
             return None
-        return MediaRecord(
-            name or original_media_name(posixpath.basename(href), data), data, IMAGE_SUFFIXES[suffix]
-        )
+        own = original_media_name(posixpath.basename(href), data)
+        # A foreign item's alt text describes the picture ("a map of the site"); the file is named after it
+        # only with the file's extension and without spaces.
+        chosen = safe_media_name(name, IMAGE_SUFFIXES[suffix], fallback=Path(own).stem) if name else own
+        if Path(chosen).suffix.lower() not in IMAGE_SUFFIXES:
+            chosen = f"{Path(chosen).stem}{suffix}"
+        return MediaRecord(chosen, data, IMAGE_SUFFIXES[suffix])
 
     def read(self) -> None:
         manifest_name = next((n for n in sorted(self.names, key=len) if n.endswith("imsmanifest.xml")), None)
@@ -340,6 +369,16 @@ class _PackageReader:
         )  # fmt: skip
         kind, read = read_qti_item(next(iter(kinds)), seen, note.get("type"))
         content, key, stem = read.content, read.key, read.stem
+        draft_reason = ""
+        if not note:
+            # Another system's XML: its indentation is layout, not text.
+            stem = tidy_text(stem)
+            if isinstance(content.get("options"), list):
+                content["options"] = [tidy_text(str(o)) for o in content["options"]]
+            if kind.method is Method.PEOPLE and not content.get("rubric"):
+                # An extended-text item with no scorer rubric can still be written up: it arrives as a draft
+                # its author completes before review.
+                draft_reason = "原题没有评分要点，已作为草稿导入：请补充评分要点和参考答案后再提交审核"
         for name in ("explanation", "max_chars"):
             if note.get(name):
                 content[name] = note[name]
@@ -373,6 +412,9 @@ class _PackageReader:
             irt_b=irt.get("b"),
             irt_c=irt.get("c"),
             media=media,
+            cognitive_level=note.get("cognitive_level") or None,
+            attributes=dict(note.get("attributes") or {}),
+            draft_reason=draft_reason,
             columns={"key": "correctResponse", "options": "simpleChoice", "stem": "prompt", "id": "identifier",
                      "rubric": "rubricBlock", "model_answer": "rubricBlock", "knowledge_area": "metadata"},
         )  # fmt: skip

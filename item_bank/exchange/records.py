@@ -96,6 +96,18 @@ class ItemRecord(FileRecord):
     irt_a: float | None = None
     irt_b: float | None = None
     irt_c: float | None = None
+    # 认知层次 and the bank's named attributes (names or labels -> values; the store checks them).
+    cognitive_level: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    # What exports add for people and other systems; imports never read them back into a version.
+    status: str = ""
+    version_no: int | None = None
+    author: str = ""
+    reviewer: str = ""
+    exposure_count: int | None = None
+    # Stored as a draft whatever the import's status, with this reason for the author (a foreign item
+    # that lacks what the bank needs, e.g. an essay without a rubric).
+    draft_reason: str = ""
 
 
 @dataclass

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from item_bank.attributes import AttributeError_, cognitive_level, normalise_attributes
 from item_bank.audit import AuditEvent, audit
 from item_bank.db import utcnow
 from item_bank.duplicates import DUPLICATE_THRESHOLD, DuplicateFinder, fingerprint
@@ -134,6 +135,7 @@ def validate(session: Session, parsed: ParsedFile, report: ImportReport) -> list
                     f"知识点 {record.area!r} 不在 {'/'.join(map(str, record.levels)) or '-'} 级知识树中",
                 )
             record.columns["_area_id"] = str(area_id or "")
+        _check_attributes(session, record, add)
         try:
             kind = item_type(record.type)
         except KeyError as exc:
@@ -141,13 +143,33 @@ def validate(session: Session, parsed: ParsedFile, report: ImportReport) -> list
             continue
         content = ItemContent(record.type, record.stem, record.content, record.key, record.points)
         for p in kind.validate(content):
+            if record.draft_reason and p.field in ("rubric", "model_answer"):
+                continue  # stored as a draft its author completes (the warning below says so)
             add(record.row, record.column(p.field), p.reason)
+        if record.draft_reason:
+            report.warnings.append(RowProblem(file, record.row, record.column("rubric"), record.draft_reason))
         for p in kind.import_warnings(content):
             report.warnings.append(RowProblem(file, record.row, record.column(p.field), p.reason))
     for set_id, row in set_rows.items():
         if children.get(set_id, 0) == 0:
             add(row, "id", f"题组 {set_id} 没有子题")
     return problems
+
+
+def _check_attributes(session: Session, record: ItemRecord, add: Any) -> None:
+    """Read the record's 认知层次 and attributes as the standard and the bank's definitions allow (each bad
+    value is one problem naming its own column)."""
+    try:
+        record.cognitive_level = cognitive_level(record.cognitive_level)
+    except AttributeError_ as exc:
+        add(record.row, record.column("cognitive_level"), exc.message)
+    clean: dict[str, Any] = {}
+    for name, value in record.attributes.items():
+        try:
+            clean.update(normalise_attributes(session, {name: value}))
+        except AttributeError_ as exc:
+            add(record.row, record.column(f"attr:{name}"), exc.message)
+    record.attributes = dict(sorted(clean.items()))
 
 
 def _version_row(record: ItemRecord, status: str, author_id: int | None, now: Any) -> dict[str, Any]:
@@ -170,18 +192,22 @@ def _version_row(record: ItemRecord, status: str, author_id: int | None, now: An
         "irt_c": record.irt_c,
         "media": [media_ref(m) for m in record.media],
         "source": record.source[:200],
+        "cognitive_level": record.cognitive_level,
+        "attributes": dict(record.attributes),
         "stem_norm": normalise_stem(record.stem),
         "author_id": author_id,
         "created_at": now,
     }
 
 
-COMPARED = (*AUTHORED_FIELDS, "knowledge_area_id", "enemy_group", "media")
+COMPARED = (*AUTHORED_FIELDS, "knowledge_area_id", "enemy_group", "media", "cognitive_level")
 
 
 def _same(version: ItemVersion, row: dict[str, Any]) -> bool:
-    return all(getattr(version, f) == row[f] for f in COMPARED) and float(version.points) == float(
-        row["points"]
+    return (
+        all(getattr(version, f) == row[f] for f in COMPARED)
+        and (version.attributes or {}) == row["attributes"]
+        and float(version.points) == float(row["points"])
     )
 
 
@@ -256,7 +282,9 @@ def store(
     new_rows: list[tuple[ItemRecord, dict[str, Any]]] = []
     comments: list[tuple[ItemRecord, str]] = []
     for record in parsed.items:
-        row = _version_row(record, status, author_id, now)
+        row = _version_row(record, DRAFT if record.draft_reason else status, author_id, now)
+        if record.draft_reason:
+            comments.append((record, record.draft_reason))
         row["item_set_id"] = set_ids.get(record.set_id) if record.set_id else None
         if row["knowledge_area_id"] is None:
             report.unclassified += 1

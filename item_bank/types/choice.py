@@ -139,13 +139,25 @@ class ChoiceType(ItemType):
         if unknown:
             item.problem("correctResponse", f"正确答案 {', '.join(unknown)} 不是本题的选项")
         key = "".join(sorted(letters[v] for v in values if v in letters))
+        content: dict[str, Any] = {"options": options}
+        if not values and decl is not None:
+            # Keyed only by a mapping (map_response, as the QTI samples' multiple-response item is): the
+            # options worth points are the key, and the item asked for partial credit.
+            mapped = {
+                entry.get("mapKey"): float(entry.get("mappedValue") or 0)
+                for entry in decl.findall("./mapping/mapEntry")
+            }
+            key = "".join(sorted(letters[k] for k, v in mapped.items() if k in letters and v > 0))
+            if key:
+                content["scoring"] = "partial"
+                content["qti_mapping"] = {letters[k]: v for k, v in mapped.items() if k in letters}
         max_choices = inter.get("maxChoices")
         several = (decl is not None and decl.get("cardinality") == "multiple") or max_choices not in (
             "1",
             None,
         )
         stem = text_of(inter.find("prompt")).strip() or item.loose_text()
-        return QtiRead(stem, {"options": options}, key, {"several": several, "options": options})
+        return QtiRead(stem, content, key, {"several": several, "options": options})
 
     def qti_match(self, facts: Mapping[str, Any]) -> int:
         return 1 if facts.get("several") == self.several else 0

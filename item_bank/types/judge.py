@@ -33,6 +33,13 @@ class TrueFalse(ChoiceType):
         word = unicodedata.normalize("NFKC", text).strip().upper()
         return JUDGE_ALIASES.get(word) or parse_answer_letters(text)
 
+    def write_row(self, content: Mapping[str, Any], key: Any) -> dict[str, str]:
+        # An office reads 正确 / 错误, not A / B; a pair of options of its own keeps the letter (which names it).
+        options = tuple(str(o) for o in content.get("options") or self.default_options)
+        if options == self.default_options and key in ("A", "B"):
+            return {"answer": options["AB".index(key)]}
+        return super().write_row(content, key)
+
     def qti_match(self, facts: Mapping[str, Any]) -> int:
         # More telling than "one answer", so it beats single choice for a 正确 / 错误 pair.
         words = {str(o).strip().casefold() for o in facts.get("options", ())}

@@ -34,6 +34,14 @@ class MultipleResponse(ChoiceType):
     def import_warnings(self, item: ItemContent) -> list[ContentProblem]:
         options = self.options(item)
         key = item.key
+        warnings = []
         if isinstance(key, str) and len(options) > 1 and len(set(key)) == len(options):
-            return [ContentProblem("key", "多选题所有选项都是答案，请审题人确认")]
-        return []
+            warnings.append(ContentProblem("key", "多选题所有选项都是答案，请审题人确认"))
+        if item.content.get("scoring") == "partial":
+            warnings.append(
+                ContentProblem(
+                    "key",
+                    "原题按选项映射给部分分（QTI map_response）：答案取得分的选项，组卷时所在大题请选“部分给分”",
+                )
+            )
+        return warnings
