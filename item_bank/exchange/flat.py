@@ -93,7 +93,9 @@ EXPORT_COLUMNS: list[tuple[str, str]] = [
     ("exposure", "曝光次数"),
 ]
 # Columns that hold numbers: exports store them as numbers (an office sums and sorts them).
-NUMERIC_FIELDS = frozenset({"points", "level", "difficulty", "irt_a", "irt_b", "irt_c", "version", "exposure"})
+NUMERIC_FIELDS = frozenset(
+    {"points", "level", "difficulty", "irt_a", "irt_b", "irt_c", "version", "exposure"}
+)
 
 # A type's every spelling, compared as headers are (see `_key`), and the word exports write.
 TYPE_LABELS = column_labels()

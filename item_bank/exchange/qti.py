@@ -95,7 +95,9 @@ def safe_media_name(name: str, mime: str = "", fallback: str = "image") -> str:
 
 
 _BREAKS = re.compile(r"[ \t\r\n\u3000]*[\t\r\n][ \t\r\n\u3000]*")
-_CJK_GAP = re.compile(r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]) (?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])")
+_CJK_GAP = re.compile(
+    r"(?<=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]) (?=[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef])"
+)
 
 
 def tidy_text(text: str) -> str:
