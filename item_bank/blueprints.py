@@ -180,7 +180,8 @@ class RuleSpec:
     def words(self) -> str:
         """The rule as the blueprint states it ("知识点「3E」× 认知层次「应用」: 每份 2–4 道")."""
         head = f"{self.name}：" if self.name else ""
-        return f"{head}{self.scope_words()} 每份{RULE_MEASURES.get(self.measure, '')} {self.range_words()}"
+        rng = self.range_words()
+        return f"{head}{self.scope_words()}每份{'' if rng[0] in '至' else ' '}{rng}"
 
 
 @dataclass

@@ -14,9 +14,10 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import Session
 
+from item_bank.audit import AuditEvent
 from item_bank.blueprints import TYPE_LABELS
 from item_bank.db import utcnow
 from item_bank.kernel.errors import DomainError
@@ -118,13 +119,27 @@ def apply_action(session: Session, form: Form, action: str, actor: str, reason: 
     return FORM_ACTIONS[action](session, form, actor, reason)
 
 
-def lock_form(session: Session, form: Form, actor: str, reason: str = "") -> Form:
-    """Freeze a form (approving it first if it is only assembled): versions, keys, points and order rules.
+def approver_of(session: Session, form: Form) -> str | None:
+    """Who approved the form most recently (from the audit trail)."""
+    return session.scalar(
+        select(AuditEvent.actor)
+        .where(AuditEvent.entity == "form", AuditEvent.entity_id == str(form.id), AuditEvent.action == "form.approved")
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
+    )
 
-    The snapshot and its checksum are stored in the form's report under "lock"; `verify_lock` checks it.
+
+def lock_form(session: Session, form: Form, actor: str, reason: str = "") -> Form:
+    """Freeze an approved form: versions, keys, points and order rules.
+
+    Like items, a paper needs two people: one approves it, another locks it (four eyes on what candidates
+    will sit). The snapshot and its checksum are stored in the form's report under "lock"; `verify_lock`
+    checks it.
     """
     if form.status == ASSEMBLED:
-        approve_form(session, form, actor, reason or "锁定前审核通过")
+        raise FormStateError(form, "锁定前需要先审核通过；审核通过与锁定须由两个人分别完成")
+    if form.status == FORM_APPROVED and approver_of(session, form) == actor:
+        raise FormStateError(form, "本卷由您审核通过，须由另一位管理员锁定（审核与锁定不能是同一人）")
     if not FORM_LIFECYCLE.allows("lock", form.status, LOCKED):
         raise FormStateError(form, "只有审核通过的试卷可以锁定")
     snapshot = form_snapshot(session, form)

@@ -39,10 +39,10 @@ def _fail(message: str) -> NoReturn:
 )
 @click.option("--time-limit", default=60.0, show_default=True, type=float, help="求解时间上限（秒）")
 @click.option("--gap", default=0.01, show_default=True, type=float, help="可接受的最优性差距")
-@click.option("--seed", default=0, show_default=True, type=int, help="随机种子（相同种子结果相同）")
+@click.option("--seed", default=None, type=int, help="随机种子（默认每次新取一个并打印；用同一种子可重现结果）")
 @click.option("--actor", default=None, help="审计记录中的操作人（默认 cli:<系统用户>）")
 def assemble_command(
-    blueprint_ref: str, n_forms: int, time_limit: float, gap: float, seed: int, actor: str | None
+    blueprint_ref: str, n_forms: int, time_limit: float, gap: float, seed: int | None, actor: str | None
 ) -> None:
     """按蓝图组卷：用 HiGHS 混合整数规划一次组成 N 份平行卷（状态为“已组卷”）。"""
     actor = shell_actor(actor)
@@ -61,7 +61,7 @@ def assemble_command(
 
 @click.group("blueprint")
 def blueprint_group() -> None:
-    """组卷蓝图（双向细目表）：创建、查看、导出。"""
+    """组卷蓝图（双向细目表）：创建、查看、导出、导入。"""
 
 
 @blueprint_group.command("create")
@@ -88,6 +88,36 @@ def blueprint_show(name: str, fmt: str) -> None:
     if bp is None:
         _fail(f"没有名为「{name}」的蓝图")
     click.echo(dumps_spec(spec_of(bp), fmt), nl=False)
+
+
+@blueprint_group.command("export")
+@click.argument("name")
+@click.option(
+    "-o", "--output", "path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="写入文件（.yaml/.yml 或 .json；省略时输出到屏幕）",
+)
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default=None, help="默认按文件扩展名，屏幕为 yaml")
+def blueprint_export(name: str, path: Path | None, fmt: str | None) -> None:
+    """导出蓝图为 YAML 或 JSON 文件（可修改后用 import 导入）。"""
+    bp = get_blueprint(db.session, name)
+    if bp is None:
+        _fail(f"没有名为「{name}」的蓝图")
+    fmt = fmt or ("json" if path is not None and path.suffix.lower() == ".json" else "yaml")
+    text = dumps_spec(spec_of(bp), fmt)
+    if path is None:
+        click.echo(text, nl=False)
+        return
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"蓝图「{bp.name}」已导出到 {path}")
+
+
+@blueprint_group.command("import")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--replace", is_flag=True, help="同名蓝图已存在时用文件内容更新它")
+@click.option("--actor", default=None)
+def blueprint_import(path: Path, replace: bool, actor: str | None) -> None:
+    """从 YAML 或 JSON 文件导入蓝图（与 create 相同；旧格式的蓝图文件照样可读）。"""
+    blueprint_create.callback(path, replace, actor)  # type: ignore[misc]
 
 
 @blueprint_group.command("list")
@@ -169,8 +199,11 @@ def form_approve(code: str, reason: str, actor: str | None) -> None:
 @click.argument("code")
 @click.option("--reason", default="")
 @click.option("--actor", default=None)
-def form_lock(code: str, reason: str, actor: str | None) -> None:
-    """锁定试卷：冻结题目版本、答案、分值和顺序规则（未审核的先审核通过）。"""
+@click.option("--yes", is_flag=True, help="不再询问确认")
+def form_lock(code: str, reason: str, actor: str | None, yes: bool) -> None:
+    """锁定试卷：冻结题目版本、答案、分值和顺序规则（须已由另一人审核通过）。"""
+    if not yes and not click.confirm(f"锁定后试卷 {code} 的题目、答案和分值不能再改，确认锁定？"):
+        _fail("未锁定")
     _transition(code, "lock", actor, reason)
 
 

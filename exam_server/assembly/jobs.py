@@ -15,7 +15,9 @@ ROLES = ("bank_manager",)
 
 
 @job_handler(ASSEMBLE, label="组卷", roles=ROLES)
-def assemble(ctx: JobContext, *, blueprint_id: int, n_forms: int, time_limit_s: float, seed: int) -> dict[str, Any]:
+def assemble(
+    ctx: JobContext, *, blueprint_id: int, n_forms: int, time_limit_s: float, seed: int | None = None
+) -> dict[str, Any]:
     """Read the pool and solve (no lock held: candidates keep saving), then store the forms in one short write."""
     bp = ctx.session.get(Blueprint, blueprint_id)
     if bp is None:
@@ -30,11 +32,9 @@ def assemble(ctx: JobContext, *, blueprint_id: int, n_forms: int, time_limit_s: 
         raise AssemblyError(f"蓝图 {blueprint_id} 已被删除，试卷未保存。", status=404)
     result = store_assembly(ctx.session, bp, planned, ctx.actor)
     ctx.session.commit()
-    gap = result.gap
     return {
         "lines": [
-            f"已组成 {len(result.forms)} 份试卷（最优性差距 {'-' if gap is None else f'{gap:.2%}'}，"
-            f"用时 {result.seconds:.1f} 秒）",
+            f"已组成 {len(result.forms)} 份试卷（用时 {result.seconds:.1f} 秒，种子 {result.report['seed']}）",
             *assembly_lines(result),
         ],
         "forms": [form.code for form in result.forms],

@@ -64,7 +64,7 @@ def assemble(
     n_forms: int,
     *,
     time_limit_s: float,
-    seed: int,
+    seed: int | None,
     actor: str,
     gap: float = DEFAULT_GAP,
 ) -> AssemblyResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 from item_bank.assembly import AssemblyResult
 from item_bank.form_review import FormReview
@@ -15,18 +16,20 @@ def assembly_lines(result: AssemblyResult) -> list[str]:
     rep = result.report
     sol = rep["solver"]
     measured = rep["measured"]
-    gap = "-" if sol["gap"] is None else f"{sol['gap']:.2%}"
     out.append(
         f"求解器 {sol['name']}：{'最优' if sol['status'] == 'optimal' else '可行（达到时间限制）'}，"
-        f"最优性差距 {gap}（要求 ≤ {sol['gap_limit']:.0%}），目标值 {sol['objective']:.4f}，"
+        f"{objective_words(sol)}，"
         f"用时 {rep['seconds']['total']:.2f} 秒（限 {rep['time_limit_s']:.0f} 秒），模型 {sol['model']['integer_columns']} 个 0-1 变量"
     )
+    out.append(f"  随机种子 {rep['seed']}（用 --seed {rep['seed']} 可重现本次结果）")
+    out.extend(f"  警告：{w}" for w in rep.get("warnings", []))
     for form in result.forms:
         m = form.assembly_report["form"]
         mean_p = "-" if m["mean_p"] is None else f"{m['mean_p']:.3f}"
+        info = "" if m.get("min_information") is None else f"，最小信息量 {m['min_information']:.3f}"
         out.append(
             f"  {form.code}: {m['n_items']} 题 {m['points']:g} 分，知识点比重最大偏差 {m['max_area_deviation']:.1%}，"
-            f"平均难度 {mean_p}，违反约束 {len(m['violations'])} 项"
+            f"平均难度 {mean_p}{info}，违反约束 {len(m['violations'])} 项（蓝图规则 {len(m.get('rule_checks', []))} 条逐条检查）"
         )
     if sol["status"] != "optimal":
         out.append(
@@ -38,6 +41,24 @@ def assembly_lines(result: AssemblyResult) -> list[str]:
         )
     out.append(f"组卷批次 {result.group}；用 `examctl form report <试卷编号>` 查看详情。")
     return out
+
+
+def objective_words(sol: dict[str, Any]) -> str:
+    """The objective, its bound and the gap in the objective's own units; the requested gap as given."""
+    rel = "-" if sol.get("gap") is None else f"{sol['gap']:.2%}"
+    asked = f"要求相对差距 ≤ {sol['gap_limit']:g}"
+    if sol.get("objective_kind") == "maximin":
+        bound = "-" if sol.get("objective_bound") is None else f"{sol['objective_bound']:.3f}"
+        gap = "-" if sol.get("gap_units") is None else f"{sol['gap_units']:.3f}"
+        return (
+            f"最优性差距 {gap} 信息量（各卷最小信息量 {sol['objective_value']:.3f}，上界 {bound}，相对 {rel}；{asked}）"
+        )
+    if sol.get("gap_units") is not None:
+        return (
+            f"最优性差距 {sol['gap_units']:.4f} 个容差（与目标的偏离 {sol['objective_value']:.4f} 个容差，"
+            f"下界 {sol['objective_bound'] or 0:.4f}；{asked}）"
+        )
+    return f"最优性差距 {rel}（{asked}），目标值 {sol['objective']:.4f}"
 
 
 def _width(text: str) -> int:
@@ -59,9 +80,8 @@ def report_lines(review: FormReview) -> list[str]:
     sol = review.solver
     if sol:
         rep = form.assembly_report
-        gap = "-" if sol.get("gap") is None else f"{sol['gap']:.2%}"
         out.append(
-            f"组卷：{sol.get('name', 'HiGHS')}，{'最优' if sol.get('status') == 'optimal' else '可行解'}，最优性差距 {gap}，"
+            f"组卷：{sol.get('name', 'HiGHS')}，{'最优' if sol.get('status') == 'optimal' else '可行解'}，{objective_words(sol)}，"
             f"用时 {rep['seconds']['total']:.1f} 秒（限 {rep['time_limit_s']:.0f} 秒），种子 {rep['seed']}，"
             f"批次 {form.assembly_group}（{len(review.group)} 份）"
         )
@@ -129,6 +149,10 @@ def report_lines(review: FormReview) -> list[str]:
     )
     out.append("约束检查：" + ("全部满足" if not review.violations else ""))
     out.extend(f"  ✗ {v}" for v in review.violations)
+    checks = m.get("rule_checks") or []
+    if checks:
+        out.append(f"蓝图规则逐条检查（{len(checks)} 条）：")
+        out.extend(f"  {'✓' if c['ok'] else '✗'} {c['rule']}：本卷 {c['value']}" for c in checks)
     if review.lock_intact is not None:
         out.append("锁定：" + ("内容与锁定时一致" if review.lock_intact else "内容与锁定快照不一致！"))
     return out

@@ -36,6 +36,7 @@ from exam_server.assembly.editor import (
     spec_data_from_form,
 )
 from exam_server.assembly.plots import review_png
+from exam_server.assembly.report import objective_words
 from exam_server.core.auth import role_required
 from exam_server.extensions import db
 from exam_server.jobs import submit_job
@@ -71,6 +72,7 @@ def _labels() -> dict[str, Any]:
         "RULE_LABELS": RULE_LABELS,
         "STATUS_LABELS": STATUS_LABELS,
         "ACTION_LABELS": ACTION_LABELS,
+        "objective_words": objective_words,
         "has_bank": "bank.items" in current_app.view_functions,
     }
 
@@ -238,7 +240,9 @@ def assemble(bp_id: int) -> WerkzeugResponse | tuple[str, int]:
     try:
         n_forms = max(1, min(50, int(request.form.get("forms", 1))))
         time_limit = max(1.0, min(600.0, float(request.form.get("time_limit", 60))))
-        seed = int(request.form.get("seed", 0) or 0)
+        # An empty seed field means a fresh seed (printed with the result, so the run can be repeated).
+        raw_seed = (request.form.get("seed") or "").strip()
+        seed = int(raw_seed) if raw_seed else None
     except ValueError:
         abort(400)
     shortfall = queries.certain_shortfall(db.session, bp, n_forms)
@@ -295,6 +299,9 @@ def form_action(form_id: int, action: str) -> WerkzeugResponse | tuple[str, int]
     reason = (request.form.get("reason") or "").strip()
     if action == "retire" and not reason:
         flash("停用试卷需要填写原因")
+        return redirect(url_for("assembly.form_review", form_id=form.id))
+    if action == "lock" and request.form.get("confirm") != "yes":
+        flash("锁定试卷需要勾选确认：锁定后题目、答案和分值不能再改")
         return redirect(url_for("assembly.form_review", form_id=form.id))
     try:
         ops.form_action(db.session, form, action, _actor(), reason)

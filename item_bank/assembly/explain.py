@@ -301,7 +301,9 @@ def rule_words(b: Build, group: tuple[str, str]) -> str:
     if kind == "rule":
         rule = spec.all_rules()[int(key)]
         matching = [r for r in usable if rule_matches(rule, r)]
-        return f"{rule.words()}（题库中符合的只有 {len(matching)} 道{_ids(matching)}）"
+        lo, _hi = rule.bounds()
+        few = len(matching) <= max(lo * b.n_forms, 8)
+        return f"{rule.words()}（题库中符合的{'只' if few else ''}有 {len(matching)} 道{_ids(matching) if few else ''}）"
     if kind == "exclude":
         rule = spec.exclude[int(key)]
         hit = [r for u in b.units if u.reason == "excluded" for r in u.records if r.excluded_by == int(key)]

@@ -30,7 +30,9 @@ def test_assemble_report_lock_from_the_shell(app: Flask, session: Session, tmp_p
     assert report.exit_code == 0, report.output
     assert "知识点 × 题型" in report.output and "平行卷重复题数" in report.output
     assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
-    locked = runner.invoke(args=["form", "lock", codes[0]])
+    approved = runner.invoke(args=["form", "approve", codes[0], "--actor", "cli:甲"])
+    assert approved.exit_code == 0, approved.output
+    locked = runner.invoke(args=["form", "lock", codes[0], "--actor", "cli:乙", "--yes"])
     assert locked.exit_code == 0 and "已锁定" in locked.output
     again = runner.invoke(args=["form", "approve", codes[0]])
     assert again.exit_code == 1 and "已锁定" in again.output

@@ -25,6 +25,7 @@ def assembled(session: Session, **spec_kw: object) -> Form:
 
 def test_lock_freezes_form(session: Session) -> None:
     form = assembled(session)
+    approve_form(session, form, "user:reviewer")
     lock_form(session, form, "user:manager")
     session.commit()
     assert form.status == "locked" and form.locked_at is not None

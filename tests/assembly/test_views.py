@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from item_bank.blueprints import create_blueprint, spec_of
+from item_bank.forms import approve_form
 from item_bank.models import Blueprint, Form
 
 PASSWORD = "pw-manager-1"
@@ -130,7 +131,9 @@ def test_write_blueprint_in_browser_assemble_review_lock(
         assert part in review, part
     png = client.get(f"/assembly/forms/{forms[0].id}/plot.png")
     assert png.status_code == 200 and png.data[:4] == b"\x89PNG"
-    locked = client.post(f"/assembly/forms/{forms[0].id}/lock", data={"csrf_token": token})
+    approve_form(session, forms[0], "user:another-manager")
+    session.commit()
+    locked = client.post(f"/assembly/forms/{forms[0].id}/lock", data={"csrf_token": token, "confirm": "yes"})
     assert locked.status_code == 302
     session.refresh(forms[0])
     assert forms[0].status == "locked"
