@@ -51,14 +51,18 @@ def init_db() -> None:
 @click.argument("username")
 @click.option("--name", "display_name", default=None, help="显示名称")
 @click.option("--role", "roles", multiple=True, type=click.Choice(ROLES), required=True)
+@click.option("--organisation", default=None, help="所属机构：鉴定中心、试点单位或省的编号（见 examctl list-centres / list-units）")
 @click.password_option()
 @refusals_as_click_errors
-def create_user(username: str, display_name: str | None, roles: tuple[str, ...], password: str) -> None:
-    """新建工作人员账号，可指定一个或多个角色。"""
+def create_user(username: str, display_name: str | None, roles: tuple[str, ...], organisation: str | None,
+                password: str) -> None:
+    """新建工作人员账号，可指定一个或多个角色和所属机构（决定能看到哪些数据）。"""
+    organisation_id = ops.organisation_directory().resolve(db.session, organisation) if organisation else None
     ops.create_user(db.session, username=username, display_name=display_name or username, roles=list(roles),
                     password=password, hash_profile=current_app.config["PASSWORD_HASH_PROFILE"],
-                    actor=command_actor())
-    click.echo(f"已创建用户 {username} ({', '.join(roles)})")
+                    actor=command_actor(), organisation_id=organisation_id)
+    where = f"，所属 {ops.organisation_directory().describe(db.session, organisation_id)}" if organisation_id else ""
+    click.echo(f"已创建用户 {username} ({', '.join(roles)}){where}")
 
 
 @click.group("users")
@@ -73,15 +77,21 @@ def _users_actor() -> str:
 
 @users.command("list")
 @click.option("--search", "search", default="", help="按用户名或姓名查找")
-def list_users(search: str) -> None:
-    """列出账号：用户名、姓名、角色、状态。"""
+@click.option("--organisation", default=None, help="只列出这个机构（编号）的账号")
+@refusals_as_click_errors
+def list_users(search: str, organisation: str | None) -> None:
+    """列出账号：用户名、姓名、角色、状态、所属机构。"""
+    directory = ops.organisation_directory()
     query = select(User).order_by(User.username)
     if search:
         like = f"%{search}%"
         query = query.where(or_(User.username.ilike(like), User.display_name.ilike(like)))
+    if organisation:
+        query = query.where(User.organisation_id == directory.resolve(db.session, organisation))
     for user in db.session.scalars(query):
         roles = "、".join(ops.ROLE_LABELS.get(r, r) for r in user.roles)
-        click.echo(f"{user.username}\t{user.display_name}\t{roles}\t{'正常' if user.active else '已停用'}")
+        member = directory.describe(db.session, user.organisation_id) or "未归属机构"
+        click.echo(f"{user.username}\t{user.display_name}\t{roles}\t{'正常' if user.active else '已停用'}\t{member}")
 
 
 @users.command("disable")
@@ -121,6 +131,19 @@ def set_roles(username: str, roles: tuple[str, ...]) -> None:
     """把账号的角色设为给出的这些（--role 可重复）：该账号的所有登录立即失效。"""
     ops.set_roles(db.session, ops.find_user(db.session, username), list(roles), _users_actor())
     click.echo(f"{username} 的角色现为 {', '.join(roles)}，其登录已全部失效。")
+
+
+@users.command("set-organisation")
+@click.argument("username")
+@click.option("--organisation", required=True, help="鉴定中心、试点单位或省的编号；none 表示不属于任何机构")
+@refusals_as_click_errors
+def set_organisation(username: str, organisation: str) -> None:
+    """设置账号的所属机构（鉴定中心、试点单位或省），决定它能看到哪些数据。"""
+    directory = ops.organisation_directory()
+    user = ops.find_user(db.session, username)
+    organisation_id = None if organisation.lower() == "none" else directory.resolve(db.session, organisation)
+    ops.set_organisation(db.session, user, organisation_id, _users_actor())
+    click.echo(f"{username} 现在所属：{directory.describe(db.session, organisation_id) or '未归属机构'}")
 
 
 @users.command("unlock")

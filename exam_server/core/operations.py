@@ -8,7 +8,7 @@ cookie stops working at its next request (core/auth.py), and the open connection
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,6 +40,30 @@ class AccountError(DomainError):
 
     default_code = "account"
     default_status = 400
+
+
+class OrganisationDirectory(Protocol):
+    """How accounts name their organisation, implemented by exam_server/organisations (a layer above core)."""
+
+    def resolve(self, session: Session, ref: str) -> int:
+        """The id of the centre, unit or province whose code (or name) is `ref`; a DomainError naming the field."""
+
+    def describe(self, session: Session, organisation_id: int | None) -> str:
+        """The organisation in words ("鉴定中心 X（C001）"), "" for none."""
+
+
+_directory: list[OrganisationDirectory] = []
+
+
+def register_organisation_directory(directory: OrganisationDirectory) -> None:
+    """Make `directory` the one organisations answer from (exam_server/organisations/operations.py on import)."""
+    _directory[:] = [directory]
+
+
+def organisation_directory() -> OrganisationDirectory:
+    if not _directory:
+        raise RuntimeError("no organisation directory registered (exam_server.organisations.operations not imported)")
+    return _directory[0]
 
 
 def _state(user: User) -> dict[str, Any]:
@@ -82,9 +106,11 @@ def find_user(session: Session, username: str) -> User:
 
 def create_user(
     session: Session, *, username: str, display_name: str, roles: list[str], password: str, hash_profile: str,
-    actor: str = "system:accounts",
+    actor: str = "system:accounts", organisation_id: int | None = None,
 ) -> User:
-    """A new staff account holding `roles`; its username is unique and its password meets the policy. Commits."""
+    """A new staff account holding `roles`, a member of organisation `organisation_id` (a centre, a unit or the
+    province; None: none, see organisations/scope.py); its username is unique and its password meets the policy.
+    Commits."""
     username = username.strip()
     if not username or len(username) > 80:
         raise AccountError("用户名应为 1 到 80 个字符。", code="invalid_username")
@@ -94,7 +120,8 @@ def create_user(
         raise AccountError(f"用户 {username} 已存在", code="user_exists")
     with transaction(session):
         user = User(username=username, display_name=(display_name.strip() or username)[:120],
-                    password_hash=hash_password(password, hash_profile), roles=chosen)
+                    password_hash=hash_password(password, hash_profile), roles=chosen,
+                    organisation_id=organisation_id)
         session.add(user)
         session.flush()
         audit(session, actor, "user.created", "user", user.id, after=_state(user))
@@ -167,6 +194,19 @@ def set_roles(session: Session, user: User, roles: Iterable[str], actor: str) ->
         _end_sessions(user)
         audit(session, actor, "user.roles_changed", "user", user.id, before=before, after=_state(user))
     announce_revoked(f"u:{user.id}")
+
+
+def set_organisation(session: Session, user: User, organisation_id: int | None, actor: str) -> None:
+    """Make the account a member of organisation `organisation_id` (None: of none); audited. What it sees changes
+    at its next request (scope is read per request), so its sessions go on. Commits."""
+    if user.organisation_id == organisation_id:
+        return
+    with transaction(session):
+        before = {"organisation_id": user.organisation_id}
+        user.organisation_id = organisation_id
+        session.flush()
+        audit(session, actor, "user.organisation_changed", "user", user.id, before=before,
+              after={"organisation_id": organisation_id})
 
 
 def unlock_login(session: Session, kind: str, name: str, actor: str, entity: str, entity_id: Any) -> bool:

@@ -12,7 +12,9 @@ staff role (User.has_role), so every staff entry names it. `scope` says what els
 identity (checked by the view, not by this table): "own room" (a proctor acts on the room they are
 assigned; centre staff and admins on every room), "own attempt" (the candidate's own), "own task" (a
 grader's assigned marking task; a chief grader's any), "own job" (a job the user started, or one of a
-kind their roles may read).
+kind their roles may read), "own centre" (organisations/scope.py: a centre's staff their centre's sites,
+rooms, sittings and units; a unit's staff their unit; the province and admins everything; the police read
+everything).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ OWN_ROOM = "own room"
 OWN_ATTEMPT = "own attempt"
 OWN_TASK = "own task"
 OWN_JOB = "own job"
+OWN_CENTRE = "own centre"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,14 @@ REVIEWERS = staff("reviewer", "bank_manager")
 MANAGER = staff("bank_manager")
 ANALYSTS = staff("bank_manager", "centre_staff")
 CENTRE = staff("centre_staff")
+# Places and sittings, scoped to the account's centre: the province acts on every centre's, the police read them.
+CENTRE_PLACES = staff("centre_staff", "province", scope=OWN_CENTRE)
+CENTRE_PLACES_READ = staff("centre_staff", "province", "police", scope=OWN_CENTRE)
+CENTRE_SCOPED = staff("centre_staff", scope=OWN_CENTRE)
+# The organisations: read by every account bound to one; kept by the province and (their own) by centres.
+ORGANISATION_READERS = staff("centre_staff", "pilot_unit", "province", "police", scope=OWN_CENTRE)
+ORGANISATION_KEEPERS = staff("centre_staff", "province", scope=OWN_CENTRE)
+PROVINCE = staff("province")
 PROCTORS = staff("proctor", "centre_staff", scope=OWN_ROOM)
 GRADERS = staff("grader", "chief_grader", scope=OWN_TASK)
 CHIEF = staff("chief_grader")
@@ -163,19 +174,20 @@ ROUTES: dict[str, Access] = {
     "analysis.accept": MANAGER,
     "analysis.review": MANAGER,
     # Sittings, sites, rooms and tickets.
-    "staff.sessions": CENTRE,
-    "staff.session_detail": CENTRE,
-    "sessions.sites": CENTRE,
-    "sessions.create_site": CENTRE,
-    "sessions.create_room": CENTRE,
-    "sessions.set_seats": CENTRE,
-    "sessions.set_proctor": CENTRE,
-    "sessions.seating": CENTRE,
-    "sessions.seat_candidates": CENTRE,
-    "sessions.move_ticket": CENTRE,
-    "sessions.tickets": CENTRE,
-    "sessions.tickets_job": CENTRE,
-    "sessions.seating_lists_job": CENTRE,
+    "staff.sessions": CENTRE_PLACES_READ,
+    "staff.session_detail": CENTRE_PLACES_READ,
+    "sessions.sites": CENTRE_PLACES_READ,
+    "sessions.create_site": CENTRE_PLACES,
+    "sessions.update_site": CENTRE_PLACES,
+    "sessions.create_room": CENTRE_PLACES,
+    "sessions.set_seats": CENTRE_PLACES,
+    "sessions.set_proctor": CENTRE_PLACES,
+    "sessions.seating": CENTRE_SCOPED,
+    "sessions.seat_candidates": CENTRE_SCOPED,
+    "sessions.move_ticket": CENTRE_SCOPED,
+    "sessions.tickets": CENTRE_SCOPED,
+    "sessions.tickets_job": CENTRE_SCOPED,
+    "sessions.seating_lists_job": CENTRE_SCOPED,
     "sessions.seating_pdf": staff("centre_staff", "proctor", scope=OWN_ROOM),
     # Proctoring.
     "proctoring.console": PROCTORS,
@@ -204,13 +216,21 @@ ROUTES: dict[str, Access] = {
     "grading.upload_scans": CENTRE,
     "grading.upload_thesis": CENTRE,
     # Results.
-    "results.session_results": CENTRE,
-    "results.score": CENTRE,
-    "results.release": CENTRE,
-    "results.correct_key": CENTRE,
-    "results.reviews": CENTRE,
-    "results.decide": CENTRE,
-    "results.history": CENTRE,
+    "results.session_results": CENTRE_SCOPED,
+    "results.score": CENTRE_SCOPED,
+    "results.release": CENTRE_SCOPED,
+    "results.correct_key": CENTRE_SCOPED,
+    "results.reviews": CENTRE_SCOPED,
+    "results.decide": CENTRE_SCOPED,
+    "results.history": CENTRE_SCOPED,
+    # Organisations: cities, centres, pilot units and their members.
+    "organisations.index": ORGANISATION_READERS,
+    "organisations.detail": ORGANISATION_READERS,
+    "organisations.create_city": PROVINCE,
+    "organisations.create_centre": PROVINCE,
+    "organisations.create_unit": ORGANISATION_KEEPERS,
+    "organisations.update": ORGANISATION_KEEPERS,
+    "organisations.add_member": PROVINCE,
     # Background jobs: any staff member's own jobs (a candidate is told nothing exists).
     "jobs.index": JOB_READERS,
     "jobs.page": JOB_READERS,

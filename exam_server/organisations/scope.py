@@ -2,7 +2,7 @@
 
 The one helper every domain uses to filter its lists and check one object:
 
-    scope = scope_for(user)                                     # or scope_for(user, session)
+    scope = scope_for(user)                 # or scope_for(user, session); in a view: current_scope()
     query = select(Site).where(scope.centre_clause(Site.centre_id))
     scope.check_centre(site.centre_id, "考点")                   # OutOfScope (403) if not theirs
     scope.check_unit(application.unit_id, "申请")                # a unit's own things (and its centre's staff)
@@ -26,10 +26,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flask import g
+from flask_login import current_user
 from sqlalchemy import ColumnElement, false, func, or_, select, true
 from sqlalchemy.orm import Session, object_session
 
 from exam_server.core.models import User
+from exam_server.extensions import db
 from exam_server.organisations.models import CENTRE, PROVINCE, UNIT, Centre, Organisation, PilotUnit
 from item_bank.kernel import DomainError
 
@@ -147,6 +150,17 @@ def scope_for(user: User, session: Session | None = None) -> Scope:
         if len(only) == 1:
             return _centre_scope(session, only[0], None)
     return Scope(include_unassigned=True, organisation_id=user.organisation_id, label="未归属机构")
+
+
+def current_scope() -> Scope:
+    """The scope of the staff member making this request (computed once a request). Views call this after
+    role_required; a candidate or anonymous caller gets an empty scope."""
+    scope = g.get("_organisation_scope")
+    if scope is None:
+        user = getattr(current_user, "user", None) if current_user.is_authenticated else None
+        scope = scope_for(db.session.get(User, user.id), db.session) if user is not None else Scope(label="无")
+        g._organisation_scope = scope
+    return scope
 
 
 def _centre_scope(session: Session, centre: Organisation, organisation_id: int | None) -> Scope:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from exam_server.results.models import (
@@ -173,9 +173,15 @@ def history_events(session: Session, chain: list[Result]) -> tuple[list[AuditEve
     return events, reviews
 
 
-def recent_reviews(session: Session, limit: int = 200) -> list[ReviewRequest]:
-    """The newest review requests first."""
-    return list(session.scalars(select(ReviewRequest).order_by(ReviewRequest.id.desc()).limit(limit)))
+def recent_reviews(session: Session, limit: int = 200, *, sittings: ColumnElement[bool] | None = None
+                   ) -> list[ReviewRequest]:
+    """The newest review requests first; only those of the sittings `sittings` (a WHERE clause on ExamSession,
+    e.g. a scope's centre clause) if given."""
+    query = select(ReviewRequest).order_by(ReviewRequest.id.desc()).limit(limit)
+    if sittings is not None:
+        query = (query.join(Result, ReviewRequest.result_id == Result.id)
+                 .join(ExamSession, Result.session_id == ExamSession.id).where(sittings))
+    return list(session.scalars(query))
 
 
 def reviews_of(session: Session, candidate_id: int) -> list[ReviewRequest]:

@@ -1,7 +1,7 @@
 """Result screens: the centre's results of a session (score, correct a key, release), the history of a
 result, review requests (复核), and a candidate's own result page. Thin: parse, authorise, call, render.
 
-URL table:
+URL table (centre staff: their own centre's sittings, organisations/scope.py):
   GET  /results/sessions/<session_id>              results of a sitting              centre_staff
   POST /results/sessions/<session_id>/score        score the whole sitting (a job)    centre_staff
   POST /results/sessions/<session_id>/correct-key  key correction (preview or apply)   centre_staff
@@ -29,6 +29,7 @@ from exam_server.core.auth import candidate_required, role_required
 from exam_server.core.errors import refusal_response
 from exam_server.extensions import db
 from exam_server.jobs import submit_job
+from exam_server.organisations.scope import current_scope
 from exam_server.results import jobs as results_jobs
 from exam_server.results import queries
 from exam_server.results.corrections import correct_key as correct_key_of
@@ -39,9 +40,11 @@ from exam_server.results.models import (
     REVIEW_REJECTED,
     REVIEW_SUBMITTED,
     Result,
+    ReviewRequest,
 )
 from exam_server.results.review_requests import decide_review, request_review
 from exam_server.sessions.models import ExamSession
+from exam_server.sessions.sites import check_sitting
 from scoring.results import PART_NAMES
 
 blueprint = Blueprint("results", __name__, url_prefix="/results")
@@ -61,7 +64,10 @@ def _names() -> dict[str, object]:
 
 
 def _exam_session(session_id: int) -> ExamSession:
-    return db.session.get(ExamSession, session_id) or abort(404)
+    """A sitting of the account's centre (404 if none, 403 if another centre's)."""
+    exam_session = db.session.get(ExamSession, session_id) or abort(404)
+    check_sitting(current_scope(), exam_session)
+    return exam_session
 
 
 def _to_session(session_id: int, **_: Any) -> str:
@@ -141,6 +147,7 @@ def release(session_id: int) -> WerkzeugResponse:
 @role_required("centre_staff")
 def history(result_id: int) -> str:
     result = db.session.get(Result, result_id) or abort(404)
+    _exam_session(result.session_id)
     chain = queries.result_history(db.session, result)
     events, reviews = queries.history_events(db.session, chain)
     return render_template("results/history.html", result=result, chain=chain, events=events, reviews=reviews)
@@ -149,12 +156,16 @@ def history(result_id: int) -> str:
 @blueprint.get("/reviews")
 @role_required("centre_staff")
 def reviews() -> str:
-    return render_template("results/reviews.html", rows=queries.recent_reviews(db.session))
+    sittings = current_scope().centre_clause(ExamSession.centre_id)
+    return render_template("results/reviews.html", rows=queries.recent_reviews(db.session, sittings=sittings))
 
 
 @blueprint.post("/reviews/<int:review_id>")
 @role_required("centre_staff")
 def decide(review_id: int) -> WerkzeugResponse:
+    review_of = db.session.get(ReviewRequest, review_id)
+    if review_of is not None:  # an unknown one is decide_review's to refuse
+        _exam_session(review_of.result.session_id)
     review = decide_review(db.session, review_id, request.form.get("action", ""), current_user.actor,
                            request.form.get("note", ""))
     flash(f"复核申请 #{review.id}：{REVIEW_LABELS.get(review.status, review.status)}")

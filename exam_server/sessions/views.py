@@ -1,8 +1,10 @@
 """Centre staff set up the places of a sitting and print its paper.
 
-URL table (centre staff unless noted):
-  GET  /centre/sites                               sites, rooms, seats and their proctors
-  POST /centre/sites                               create a site
+URL table (centre staff unless noted; each within their centre, sessions/sites.py and organisations/scope.py:
+the province acts on every centre's places, the police read them):
+  GET  /centre/sites                               sites (with centre and filing number), rooms, seats, proctors
+  POST /centre/sites                               create a site (in the account's centre, or the one chosen)
+  POST /centre/sites/<site>                        change a site's name, filing number, centre, city, address
   POST /centre/sites/<site>/rooms                  create a room with seats
   POST /centre/rooms/<room>/seats                  set a room's number of seats
   POST /centre/rooms/<room>/proctor                put a proctor in charge of a room
@@ -34,9 +36,12 @@ from exam_server.core.auth import candidate_required, role_required
 from exam_server.core.models import User
 from exam_server.extensions import db
 from exam_server.jobs import submit_job
+from exam_server.organisations import operations as org_ops
+from exam_server.organisations.scope import current_scope
 from exam_server.sessions import accounts  # noqa: F401  (registers ticket logins with core's login)
 from exam_server.sessions import jobs as sessions_jobs
 from exam_server.sessions import operations as ops
+from exam_server.sessions import sites as site_ops
 from exam_server.sessions.models import ExamSession, Room, Seat, Site, Ticket
 from exam_server.sessions.pdf import seating_list_pdf, tickets_pdf
 
@@ -59,8 +64,9 @@ def _pdf(data: bytes, filename: str) -> WerkzeugResponse:
 
 
 def _sites_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
+    scope = current_scope()
     sites = db.session.scalars(
-        select(Site).options(joinedload(Site.rooms).joinedload(Room.seats)).order_by(Site.code)
+        site_ops.sites_query(scope).options(joinedload(Site.rooms).joinedload(Room.seats))
     ).unique().all()
     proctors = [u for u in db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username))
                 if "proctor" in u.roles]
@@ -68,13 +74,14 @@ def _sites_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
     for user in proctors:
         if user.room_id is not None:
             by_room.setdefault(user.room_id, []).append(user)
-    exam_sessions = db.session.scalars(select(ExamSession).order_by(ExamSession.starts_at.desc()).limit(20)).all()
+    exam_sessions = db.session.scalars(site_ops.sittings_query(scope).limit(20)).all()
     return render_template("sessions/sites.html", sites=sites, proctors=proctors, by_room=by_room,
-                           exam_sessions=exam_sessions, error=error), status
+                           exam_sessions=exam_sessions, error=error, scope=scope,
+                           centres=org_ops.centres(db.session, scope)), status
 
 
 @blueprint.get("/centre/sites")
-@role_required("centre_staff")
+@role_required("centre_staff", "province", "police")
 def sites() -> tuple[str, int]:
     return _sites_page()
 
@@ -86,27 +93,64 @@ def _change(change: Callable[[], str], refused: Callable[[str, int], tuple[str, 
     try:
         done = change()
     except ops.SessionSetupError as exc:
+        db.session.rollback()
         return refused(exc.message, exc.status)
     flash(done)
     return redirect(then)
 
 
 @blueprint.post("/centre/sites")
-@role_required("centre_staff")
+@role_required("centre_staff", "province")
 def create_site() -> WerkzeugResponse | tuple[str, int]:
     def change() -> str:
-        site = ops.create_site(db.session, code=request.form.get("code", ""), name=request.form.get("name", ""),
-                               city=request.form.get("city", ""), address=request.form.get("address", ""),
-                               actor=current_user.actor)
+        site = site_ops.create_site(
+            db.session, code=request.form.get("code", ""), name=request.form.get("name", ""),
+            city=request.form.get("city", ""), address=request.form.get("address", ""),
+            filing_number=request.form.get("filing_number", ""), centre_id=_int_field("centre_id"),
+            actor=current_user.actor, scope=current_scope(),
+        )
         return f"已创建考点 {site.name}。"
 
     return _change(change, _sites_page, url_for("sessions.sites"))
 
 
-@blueprint.post("/centre/sites/<int:site_id>/rooms")
-@role_required("centre_staff")
-def create_room(site_id: int) -> WerkzeugResponse | tuple[str, int]:
+def _site(site_id: int) -> Site:
+    """A site of the account's centre (404 if none, 403 if another centre's)."""
     site = db.session.get(Site, site_id) or abort(404)
+    site_ops.check_site(current_scope(), site)
+    return site
+
+
+def _room(room_id: int) -> Room:
+    """A room of a site of the account's centre, for a change (the police only read)."""
+    room = db.session.get(Room, room_id) or abort(404)
+    scope = current_scope()
+    site_ops.check_room(scope, room)
+    scope.check_write()
+    return room
+
+
+@blueprint.post("/centre/sites/<int:site_id>")
+@role_required("centre_staff", "province")
+def update_site(site_id: int) -> WerkzeugResponse | tuple[str, int]:
+    site = _site(site_id)
+
+    def change() -> str:
+        site_ops.update_site(
+            db.session, site, name=request.form.get("name"), filing_number=request.form.get("filing_number"),
+            centre_id=_int_field("centre_id"), city=request.form.get("city"), address=request.form.get("address"),
+            actor=current_user.actor, scope=current_scope(),
+        )
+        return f"已保存考点 {site.name}。"
+
+    return _change(change, _sites_page, url_for("sessions.sites"))
+
+
+@blueprint.post("/centre/sites/<int:site_id>/rooms")
+@role_required("centre_staff", "province")
+def create_room(site_id: int) -> WerkzeugResponse | tuple[str, int]:
+    site = _site(site_id)
+    current_scope().check_write()
 
     def change() -> str:
         room = ops.create_room(db.session, site, code=request.form.get("code", ""),
@@ -118,9 +162,9 @@ def create_room(site_id: int) -> WerkzeugResponse | tuple[str, int]:
 
 
 @blueprint.post("/centre/rooms/<int:room_id>/seats")
-@role_required("centre_staff")
+@role_required("centre_staff", "province")
 def set_seats(room_id: int) -> WerkzeugResponse | tuple[str, int]:
-    room = db.session.get(Room, room_id) or abort(404)
+    room = _room(room_id)
 
     def change() -> str:
         ops.set_seat_count(db.session, room, _int_field("seats") or 0, current_user.actor)
@@ -130,9 +174,9 @@ def set_seats(room_id: int) -> WerkzeugResponse | tuple[str, int]:
 
 
 @blueprint.post("/centre/rooms/<int:room_id>/proctor")
-@role_required("centre_staff")
+@role_required("centre_staff", "province")
 def set_proctor(room_id: int) -> WerkzeugResponse | tuple[str, int]:
-    room = db.session.get(Room, room_id) or abort(404)
+    room = _room(room_id)
     user_id = _int_field("user_id")
     user = db.session.get(User, user_id) if user_id is not None else None
     if user is None:
@@ -152,13 +196,14 @@ def _exam_session(session_id: int) -> ExamSession:
     exam_session = db.session.get(ExamSession, session_id)
     if exam_session is None:
         abort(404)
+    site_ops.check_sitting(current_scope(), exam_session)
     return exam_session
 
 
 def _seating_page(exam_session: ExamSession, error: str | None = None, status: int = 200) -> tuple[str, int]:
     tickets = ops.seating(db.session, exam_session)
     rooms = db.session.scalars(
-        select(Room).join(Site).options(joinedload(Room.site), joinedload(Room.seats)).order_by(Site.code, Room.code)
+        site_ops.rooms_query(current_scope()).options(joinedload(Room.site), joinedload(Room.seats))
     ).unique().all()
     used: dict[int, int] = {}
     for ticket in tickets:
@@ -181,6 +226,8 @@ def seat_candidates(session_id: int) -> WerkzeugResponse | tuple[str, int]:
     exam_session = _exam_session(session_id)
     room_ids = [int(v) for v in request.form.getlist("room_id") if v.isdigit()]
     rooms = [r for r in (db.session.get(Room, i) for i in room_ids) if r is not None]
+    for room in rooms:
+        site_ops.check_room(current_scope(), room)
     if not rooms:
         return _seating_page(exam_session, "请至少选择一个考场。", 400)
     def change() -> str:
@@ -194,10 +241,12 @@ def seat_candidates(session_id: int) -> WerkzeugResponse | tuple[str, int]:
 @role_required("centre_staff")
 def move_ticket(ticket_id: int) -> WerkzeugResponse | tuple[str, int]:
     ticket = db.session.get(Ticket, ticket_id) or abort(404)
+    site_ops.check_sitting(current_scope(), ticket.session)
     room_id, number = _int_field("room_id"), _int_field("seat")
     seat = db.session.scalar(select(Seat).where(Seat.room_id == room_id, Seat.number == number))
     if seat is None:
         return _seating_page(ticket.session, f"没有这个座位（考场 {room_id}，{number} 号）。", 400)
+    site_ops.check_room(current_scope(), seat.room)
     def change() -> str:
         ops.assign_seat(db.session, ticket, seat, current_user.actor)
         return f"考生 {ticket.candidate.name} 已调整到 {seat.room.name} {seat.number} 号。"
@@ -218,6 +267,7 @@ def tickets(session_id: int) -> WerkzeugResponse:
         flash("整场准考证在后台生成：请点击「生成全部准考证」，完成后在任务页下载。")
         return redirect(url_for("sessions.seating", session_id=session_id))
     room = db.session.get(Room, int(request.args["room"])) or abort(404)
+    site_ops.check_room(current_scope(), room)
     data = tickets_pdf(ops.seating(db.session, exam_session, room))
     return _pdf(data, f"准考证-{exam_session.code}-{room.code}.pdf")
 
@@ -241,11 +291,14 @@ def seating_lists_job(session_id: int) -> WerkzeugResponse:
 @blueprint.get("/centre/sessions/<int:session_id>/rooms/<int:room_id>/seating.pdf")
 @role_required("centre_staff", "proctor")
 def seating_pdf(session_id: int, room_id: int) -> WerkzeugResponse:
-    exam_session = _exam_session(session_id)
+    exam_session = db.session.get(ExamSession, session_id) or abort(404)
     room = db.session.get(Room, room_id) or abort(404)
     user = db.session.get(User, current_user.user.id)
     if user is None or not (user.has_role("centre_staff") or user.room_id == room.id):
         abort(403)
+    if user.room_id != room.id:  # centre staff: their centre's sitting and room (a proctor: their own room)
+        site_ops.check_sitting(current_scope(), exam_session)
+        site_ops.check_room(current_scope(), room)
     data = seating_list_pdf(exam_session, room, ops.seating(db.session, exam_session, room))
     return _pdf(data, f"座位表-{exam_session.code}-{room.site.code}-{room.code}.pdf")
 

@@ -1,4 +1,5 @@
-"""Centre staff screens: the sittings, and each sitting's candidates with status, progress and score."""
+"""Centre staff screens: the sittings of their centre (the province's and police's: every centre's), and each
+sitting's candidates with status, progress and score."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from exam_server.core.auth import role_required
 from exam_server.delivery.clock import remaining_seconds
 from exam_server.delivery.models import Attempt
 from exam_server.extensions import db
+from exam_server.organisations.scope import current_scope
 from exam_server.results.models import Result
 from exam_server.sessions.models import ExamSession, Ticket
+from exam_server.sessions.sites import check_sitting, sittings_query
 
 blueprint = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -27,18 +30,19 @@ STATUS_LABELS = {
 
 
 @blueprint.get("/sessions")
-@role_required("centre_staff")
+@role_required("centre_staff", "province", "police")
 def sessions() -> str:
-    rows = db.session.scalars(select(ExamSession).order_by(ExamSession.starts_at.desc())).all()
+    rows = db.session.scalars(sittings_query(current_scope())).all()
     return render_template("staff/sessions.html", sessions=rows)
 
 
 @blueprint.get("/sessions/<int:session_id>")
-@role_required("centre_staff")
+@role_required("centre_staff", "province", "police")
 def session_detail(session_id: int) -> str:
     exam_session = db.session.get(ExamSession, session_id)
     if exam_session is None:
         abort(404)
+    check_sitting(current_scope(), exam_session)
     tickets = db.session.scalars(
         select(Ticket).where(Ticket.session_id == session_id).options(joinedload(Ticket.candidate))
         .order_by(Ticket.number)

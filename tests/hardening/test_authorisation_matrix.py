@@ -26,6 +26,7 @@ pytest_plugins = ["proctor_support"]
 ROLE_USERS = {
     "author": "author", "reviewer": "reviewer", "bank_manager": "manager", "pilot_unit": "pilot",
     "centre_staff": "staff", "proctor": "proctor", "grader": "grader1", "chief_grader": "chief", "admin": "admin",
+    "province": "province", "police": "police",
 }
 # Refusals of who is asking, in socket acknowledgements (anything else is a refusal of what was asked).
 AUTH_REFUSALS = {"forbidden", "not_your_room", "no_room", "not_your_attempt", "unauthorized", "login_required"}
@@ -72,7 +73,8 @@ def world(app: Flask, session: Session, seated: Any) -> Iterator[World]:
     from exam_server.sessions.models import Site, Ticket
     from item_bank.models import Blueprint, Form, FormItem, Item, ItemVersion, KnowledgeArea
 
-    for username, roles in (("admin", ["admin"]), ("pilot", ["pilot_unit"]), ("spare", ["author"])):
+    for username, roles in (("admin", ["admin"]), ("pilot", ["pilot_unit"]), ("spare", ["author"]),
+                           ("province", ["province"]), ("police", ["police"])):
         session.add(User(username=username, display_name=username, roles=roles,
                          password_hash=hash_password(STAFF_PASSWORD, "low")))
     session.commit()
