@@ -40,6 +40,7 @@ WEB_DOMAINS = (
     "exam_server.analysis.views",
     "exam_server.jobs.views",
     "exam_server.ops.views",
+    "exam_server.organisations.views",
 )
 # Modules that register `@job_handler`s: imported by every process, so the web (labels, who may read)
 # and the worker (what to run) know the same kinds of job.
