@@ -11,7 +11,10 @@ from sqlalchemy import select
 from exam_server.core.cli import command_actor, refusals_as_click_errors
 from exam_server.core.models import User
 from exam_server.extensions import db
+from exam_server.organisations import operations as org_ops
+from exam_server.organisations.models import Centre
 from exam_server.sessions import operations as ops
+from exam_server.sessions import sites as site_ops
 from exam_server.sessions.models import ExamSession, Room, Site
 from exam_server.sessions.pdf import seating_list_pdf, tickets_pdf
 
@@ -44,11 +47,32 @@ def _site(code: str) -> Site:
 @click.argument("name")
 @click.option("--city", default="")
 @click.option("--address", default="")
+@click.option("--centre", default=None, help="所属鉴定中心（编号或名称，见 examctl list-centres）")
+@click.option("--filing-number", default="", help="上机考试点备案编号")
 @refusals_as_click_errors
-def create_site(code: str, name: str, city: str, address: str) -> None:
+def create_site(code: str, name: str, city: str, address: str, centre: str | None, filing_number: str) -> None:
     """新建考点：编号 CODE，名称 NAME。"""
-    site = ops.create_site(db.session, code=code, name=name, city=city, address=address, actor=command_actor())
+    centre_id = org_ops.find(db.session, Centre, centre, "--centre").id if centre else None
+    site = site_ops.create_site(db.session, code=code, name=name, city=city, address=address, centre_id=centre_id,
+                                filing_number=filing_number, actor=command_actor())
     click.echo(f"已创建考点 {site.code} {site.name}")
+
+
+@click.command("update-site")
+@click.argument("code")
+@click.option("--name", default=None)
+@click.option("--city", default=None)
+@click.option("--address", default=None)
+@click.option("--centre", default=None, help="所属鉴定中心（编号或名称）")
+@click.option("--filing-number", default=None, help="上机考试点备案编号")
+@refusals_as_click_errors
+def update_site(code: str, name: str | None, city: str | None, address: str | None, centre: str | None,
+                filing_number: str | None) -> None:
+    """修改考点 CODE：名称、城市、地址、所属鉴定中心、备案编号（未给出的不变）。"""
+    centre_id = org_ops.find(db.session, Centre, centre, "--centre").id if centre else None
+    site = site_ops.update_site(db.session, _site(code), name=name, city=city, address=address, centre_id=centre_id,
+                                filing_number=filing_number, actor=command_actor())
+    click.echo(f"已保存考点 {site.code} {site.name}（备案编号 {site.filing_number or '未填'}）")
 
 
 @click.command("create-room")
@@ -119,4 +143,4 @@ def assign_proctor(username: str, site_code: str, room_code: str) -> None:
     click.echo(f"{user.display_name}（{username}）现在监考 {room.site.name} {room.name}")
 
 
-commands = [create_site, create_room, seat_candidates, print_tickets, print_seating, assign_proctor]
+commands = [create_site, update_site, create_room, seat_candidates, print_tickets, print_seating, assign_proctor]
