@@ -333,10 +333,11 @@ def set_weight_table(
         elif known[area_id].part != part or known[area_id].level not in (level, None):
             problems.append(f"知识点“{known[area_id].name}”不属于 {level} 级{PART_LABELS.get(part, part)}")
         if not 0 <= share <= 1:
-            problems.append(f"比重 {share} 应在 0 到 1 之间")
+            problems.append(f"比重 {share * 100:g}% 应在 0% 到 100% 之间")
     total = sum(shares.values())
     if total > 1 + 1e-6:
-        problems.append(f"比重合计 {total:.2f}，不能超过 1（100%）")
+        # The weight table is edited in percent, so its errors speak percent too.
+        problems.append(f"比重合计 {round(total * 100, 2):g}%，不能超过 100%")
     if problems:
         raise TreeError("；".join(problems))
     before = {str(k): v for k, v in weight_table(session, level, part).items()}
