@@ -41,6 +41,7 @@ WEB_DOMAINS = (
     "exam_server.jobs.views",
     "exam_server.ops.views",
     "exam_server.organisations.views",
+    "exam_server.applications.views",
 )
 # Modules that register `@job_handler`s: imported by every process, so the web (labels, who may read)
 # and the worker (what to run) know the same kinds of job.
@@ -51,6 +52,7 @@ JOB_MODULES: tuple[str, ...] = (
     "exam_server.sessions.jobs",
     "exam_server.ops.jobs",
     "exam_server.bank.jobs",
+    "exam_server.applications.jobs",
 )
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
