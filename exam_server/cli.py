@@ -19,6 +19,7 @@ DOMAIN_COMMANDS = (
     "exam_server.delivery.cli",
     "exam_server.assembly.cli",
     "exam_server.organisations.cli",
+    "exam_server.applications.cli",
     "exam_server.sessions.cli",
     "exam_server.proctoring.cli",
     "exam_server.grading.cli",
