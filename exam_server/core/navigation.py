@@ -12,6 +12,8 @@ STAFF_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("考试场次", "staff.sessions", ("centre_staff", "province", "police")),
     ("考点考场", "sessions.sites", ("centre_staff", "province", "police")),
     ("机构", "organisations.index", ("centre_staff", "pilot_unit", "province", "police")),
+    ("鉴定申请", "applications.index", ("pilot_unit", "centre_staff", "province", "police")),
+    ("申报时间", "applications.windows", ("province",)),
     ("监考台", "proctoring.console", ("proctor", "centre_staff")),
     ("试题", "bank.items", ("author", "reviewer", "bank_manager")),
     ("审题", "bank.review_queue", ("reviewer", "bank_manager")),
