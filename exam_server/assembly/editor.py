@@ -8,10 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from sqlalchemy.orm import Session
 
 from exam_server.assembly.queries import area_rows
-from item_bank.blueprints import LEVELS, PART_LABELS, SECTION_TYPES, BlueprintSpec, weight_table_shares
+from item_bank.attributes import COGNITIVE_LEVEL, COGNITIVE_LEVELS
+from item_bank.blueprints import (
+    LEVELS,
+    PART_LABELS,
+    SECTION_TYPES,
+    BlueprintSpec,
+    SpecProblem,
+    weight_table_shares,
+)
+
+# The blueprint-language keys the editor's text box holds, in the words of a YAML/JSON blueprint file.
+LANGUAGE_KEYS = ("rules", "include", "exclude", "order_by", "objective")
 
 # A new blueprint starts as the usual level-5 theory paper.
 DEFAULT_SECTIONS: list[dict[str, Any]] = [
@@ -50,7 +62,39 @@ def editor_rows(session: Session, spec: BlueprintSpec, sections: list[dict[str, 
     for i, t in enumerate(order):
         s = by_type.get(t, {"type": t, "count": 0, "points": 1.0, "scoring_rule": "exact", "title": ""})
         section_rows.append({**{"shuffle_items": True, "shuffle_options": t != "judge"}, **s, "order": i + 1})
-    return {"area_rows": rows, "share_of": share_of, "section_rows": section_rows}
+    grid = spec.grid.cells if spec.grid and spec.grid.attribute == COGNITIVE_LEVEL else {}
+    return {
+        "area_rows": rows,
+        "share_of": share_of,
+        "section_rows": section_rows,
+        "grid_levels": COGNITIVE_LEVELS,
+        "grid_of": grid,
+        "grid_tolerance": spec.grid.tolerance if spec.grid else 0,
+        "language_text": language_text(spec),
+    }
+
+
+def language_text(spec: BlueprintSpec) -> str:
+    """The rules the tables do not show, as the YAML a blueprint file would hold."""
+    data = {k: v for k, v in spec.to_dict().items() if k in LANGUAGE_KEYS}
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False) if data else ""
+
+
+def language_problems(form: Any) -> list[SpecProblem]:
+    """What is wrong with the text box's YAML itself (its rules are checked with the rest of the spec)."""
+    try:
+        data = yaml.safe_load(form.get("language") or "") or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"第 {mark.line + 1} 行" if mark is not None else ""
+        return [SpecProblem("language", f"更多规则 {where} YAML 格式错误: {getattr(exc, 'problem', exc)}")]
+    if not isinstance(data, dict):
+        return [SpecProblem("language", "更多规则应为 rules: / include: / exclude: / order_by: / objective: 键值表")]
+    return [
+        SpecProblem(f"language.{k}", f"更多规则中只能写 {', '.join(LANGUAGE_KEYS)}（其余请用上面的表格）")
+        for k in data
+        if k not in LANGUAGE_KEYS
+    ]
 
 
 def _number(form: Any, key: str, scale: float = 1.0) -> float | None:
@@ -123,6 +167,23 @@ def spec_data_from_form(form: Any) -> dict[str, Any]:
         "max_exposure": _number(form, "max_exposure"),
         "exclude_recent_sessions": _number(form, "exclude_recent_sessions") or 0,
     }
+    cells: dict[str, dict[str, Any]] = {}
+    for key in form:
+        if key.startswith("grid-") and (form.get(key) or "").strip():
+            code, _, level = key[5:].rpartition("-")
+            value = _number(form, key)
+            if value:
+                cells.setdefault(code, {})[level] = value
+    if cells:
+        data["grid"] = {
+            "attribute": COGNITIVE_LEVEL,
+            "measure": "count",
+            "tolerance": _number(form, "grid_tolerance") or 0,
+            "cells": cells,
+        }
+    if not language_problems(form):
+        extra = yaml.safe_load(form.get("language") or "") or {}
+        data.update({k: v for k, v in extra.items() if k in LANGUAGE_KEYS})
     p_min, p_max = _number(form, "p_min"), _number(form, "p_max")
     if p_min is not None or p_max is not None:
         data["difficulty"] = {

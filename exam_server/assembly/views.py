@@ -32,6 +32,7 @@ from exam_server.assembly.editor import (
     DEFAULT_SECTIONS,
     draft_spec,
     editor_rows,
+    language_problems,
     new_spec,
     spec_data_from_form,
 )
@@ -156,6 +157,9 @@ def _editor(
 
 def _save(bp: BlueprintRow | None) -> WerkzeugResponse | tuple[str, int]:
     data = spec_data_from_form(request.form)
+    bad_text = language_problems(request.form)
+    if bad_text:
+        return _editor(draft_spec(data), bp, bad_text, request.form, 400)
     try:
         bp = ops.save_blueprint(db.session, bp, BlueprintSpec.from_dict(data, "蓝图"), _actor())
     except BlueprintError as exc:

@@ -60,6 +60,8 @@ class BankBuilder:
         status: str = APPROVED,
         exposure: int = 0,
         part: str = "theory",
+        cognitive_level: str | None = None,
+        attributes: dict[str, Any] | None = None,
     ) -> ItemVersion:
         self.n += 1
         ext = f"{self.prefix}-{self.n:05d}"
@@ -86,6 +88,8 @@ class BankBuilder:
             irt_b=irt[1] if irt else None,
             irt_c=irt[2] if irt else None,
             exposure_count=exposure,
+            cognitive_level=cognitive_level,
+            attributes=attributes or {},
         )
         self.session.add(version)
         self.session.flush()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from assembly_bank import rich_bank, small_spec
@@ -9,7 +11,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from item_bank.blueprints import dump_spec
+from item_bank.blueprints import RuleSpec, dump_spec
 from item_bank.models import Form
 
 
@@ -56,3 +58,35 @@ def test_cli_bad_blueprint_file_names_field(app: Flask, tmp_path: Path) -> None:
     path.write_text("name: x\nlevel: 9\nsections: []\n", encoding="utf-8")
     out = app.test_cli_runner().invoke(args=["blueprint", "create", str(path)])
     assert out.exit_code == 1 and "level" in out.output and "sections" in out.output
+
+
+def test_blueprint_export_import_seed_and_gap_as_given(app: Flask, session: Session, tmp_path: Path) -> None:
+    rich_bank(session)
+    session.commit()
+    runner = app.test_cli_runner()
+    assert "export" in runner.invoke(args=["blueprint", "--help"]).output
+    source = tmp_path / "a.yaml"
+    dump_spec(small_spec(name="导出蓝图", rules=[RuleSpec(area="A01", type="judge", min=1)]), source)
+    assert runner.invoke(args=["blueprint", "import", str(source)]).exit_code == 0
+    exported = tmp_path / "b.json"
+    out = runner.invoke(args=["blueprint", "export", "导出蓝图", "-o", str(exported)])
+    assert out.exit_code == 0 and "已导出" in out.output
+    data = json.loads(exported.read_text(encoding="utf-8"))
+    assert data["rules"][0]["area"] == "A01"
+    data["name"] = "导入蓝图"
+    exported.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    imported = runner.invoke(args=["blueprint", "import", str(exported)])
+    assert imported.exit_code == 0 and "导入蓝图" in imported.output
+    out = runner.invoke(args=["assemble", "--blueprint", "导入蓝图", "--gap", "0.0001", "--time-limit", "20"])
+    assert out.exit_code == 0, out.output
+    assert "要求相对差距 ≤ 0.0001" in out.output and "≤ 0%" not in out.output
+    seed = re.search(r"随机种子 (\d+)（用 --seed \1 可重现", out.output)
+    assert seed is not None
+    again = runner.invoke(
+        args=["assemble", "--blueprint", "导入蓝图", "--seed", seed.group(1), "--time-limit", "20"]
+    )
+    assert "完全相同" in again.output
+    code = session.scalars(select(Form.code).order_by(Form.code)).first()
+    runner.invoke(args=["form", "approve", code, "--actor", "cli:甲"])
+    refused = runner.invoke(args=["form", "lock", code, "--actor", "cli:乙"], input="n\n")
+    assert refused.exit_code == 1 and "未锁定" in refused.output

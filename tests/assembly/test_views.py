@@ -177,3 +177,45 @@ def test_text_editing_and_import(app: Flask, client: FlaskClient, session: Sessi
     assert good.status_code == 302
     session.refresh(bp)
     assert spec_of(bp).area_tolerance == 0.1
+
+
+def test_editor_grid_and_rules_speak_the_file_language(
+    app: Flask, client: FlaskClient, session: Session
+) -> None:
+    rich_bank(session)
+    token = login(client, session, ["bank_manager"])
+    data = editor_data(
+        token,
+        **{"grid-A01-识记": "2", "grid-A02-应用": "1", "grid_tolerance": "1"},
+        language="rules:\n- {area: A01, type: judge, min: 1, max: 3}\nexclude:\n- {field: p, op: '>', value: 0.97}\n",
+    )
+    response = client.post("/assembly/blueprints/new", data=data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    spec = spec_of(session.scalars(select(Blueprint)).one())
+    assert spec.grid is not None and spec.grid.cells == {"A01": {"识记": 2.0}, "A02": {"应用": 1.0}}
+    assert spec.rules[0].words() == "知识点「A01」 × 判断题每份 1–3 道" and spec.exclude[0].value == 0.97
+    page = client.get(response.headers["Location"].replace("/blueprints/", "/blueprints/") + "/edit")
+    html = page.get_data(as_text=True)
+    assert 'id="grid"' in html and 'name="grid-A01-识记"' in html and "field: p" in html
+    bad = client.post("/assembly/blueprints/new", data=editor_data(token, name="坏", language="rules: [\n"))
+    assert bad.status_code == 400 and "YAML 格式错误" in bad.get_data(as_text=True)
+    weights = client.post(
+        "/assembly/blueprints/new",
+        data=editor_data(token, name="比重", **{"area-A01": "60", "area-A02": "50"}),
+    )
+    assert weights.status_code == 400 and "比重合计 110%" in weights.get_data(as_text=True)
+
+
+def test_lock_in_the_browser_needs_confirmation(app: Flask, client: FlaskClient, session: Session) -> None:
+    from item_bank.assembly import assemble_forms
+
+    rich_bank(session)
+    form = assemble_forms(session, create_blueprint(session, small_spec(), "t"), 1, time_limit_s=20).forms[0]
+    approve_form(session, form, "user:another-manager")
+    session.commit()
+    token = login(client, session, ["bank_manager"])
+    page = client.get(f"/assembly/forms/{form.id}").get_data(as_text=True)
+    assert 'name="confirm"' in page and "审核通过并锁定" not in page
+    client.post(f"/assembly/forms/{form.id}/lock", data={"csrf_token": token})
+    session.refresh(form)
+    assert form.status == "approved"
