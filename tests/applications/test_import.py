@@ -5,26 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
-from openpyxl import Workbook, load_workbook
+from applications_support import write_rows
+from openpyxl import load_workbook
 
 from exam_server.applications import operations as ops
 from exam_server.applications.excel import read_workbook, write_template
 from exam_server.applications.intake import COLUMNS
 from exam_server.applications.models import Application
-
-
-def write_rows(path: Path, rows: list[dict[str, Any]], header: tuple[str, ...] = COLUMNS) -> Path:
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "申请"
-    ws.append(list(header))
-    for row in rows:
-        ws.append([row.get(c) for c in header])
-    wb.save(path)
-    return path
 
 
 def run(world, path: Path) -> ops.ImportResult:
