@@ -34,7 +34,10 @@ from exam_server.grading.assignment import assign_panel, assign_tasks, create_pa
 from exam_server.grading.queries import defence_tasks
 from exam_server.grading.seed import seed_written_sitting, sit_written
 from exam_server.grading.tasks import submit_thesis
-from exam_server.sessions.models import ExamSession
+from exam_server.organisations import operations as org_ops
+from exam_server.organisations.models import Centre, Organisation, PilotUnit
+from exam_server.sessions import sites as site_ops
+from exam_server.sessions.models import ExamSession, Site
 from exam_server.sessions.operations import (
     SittingRules,
     assign_forms,
@@ -73,7 +76,17 @@ STAFF_ACCOUNTS = [
     ("grader1", "阅卷员 一号", ["grader"]),
     ("grader2", "阅卷员 二号", ["grader"]),
     ("chief", "阅卷组长 周老师", ["chief_grader"]),
+    ("unit", "试点单位 刘老师", ["pilot_unit"]),
 ]
+
+# The demo's organisations, made through the same operations staff use (organisations/operations.py).
+DEMO_PROVINCE = "广东省"
+DEMO_CITY = "广州"
+DEMO_CENTRE = ("C001", "广州市职业技能鉴定中心")
+DEMO_UNIT = ("U0001", "广州市保安培训学校", "粤公保培字（2024）001号", "5,4")
+DEMO_SITE = ("GZ01", "广州市保安员职业技能鉴定上机考点", "粤鉴考备-GZ01")
+# Which organisation each demo account belongs to: the bank is the province's; the sitting's people the centre's.
+DEMO_MEMBERSHIP = {"manager": "province", "author": "province", "reviewer": "province", "unit": "unit"}
 
 
 @dataclass
@@ -126,6 +139,7 @@ def seed_exam(
 ) -> SeededExam:
     """Import the bank, build and lock the paper, and set up a sitting with tickets and attempts."""
     staff, accounts = _staff_accounts(session, staff_password, hash_profile)
+    centre = demo_organisations(session, accounts)
     import_reviewed_bank(session, bank_path, importer=accounts["manager"], reviewer=accounts["reviewer"])
     sections = sections or LEVEL5_THEORY_SECTIONS
     n_items = sum(int(s["count"]) for s in sections)
@@ -157,6 +171,7 @@ def seed_exam(
         # Tests and load runs submit as soon as they have answered: no minimum time unless a test asks.
         rules=rules or SittingRules(min_submit_min=0),
     )
+    exam_session.centre_id = centre.id  # the centre runs the sitting (its staff see it; organisations/scope.py)
     assign_forms(session, exam_session, forms, ACTOR)
     logins = []
     today = dt.date.today()
@@ -186,6 +201,30 @@ def seed_exam(
         exam_session_id=exam_session.id, blueprint_id=blueprint.id, form_ids=[f.id for f in forms],
         logins=logins, staff=staff, item_count=sum(int(s["count"]) for s in spec["sections"]),
     )
+
+
+def demo_organisations(session: Session, accounts: dict[str, User]) -> Centre:
+    """The province, its city, the centre with its test site (and filing number) and a pilot unit, made if missing
+    by the organisations' own operations; every demo account is made a member of one. Returns the centre."""
+    org_ops.ensure_province(session, ACTOR, DEMO_PROVINCE)
+    code, name = DEMO_CENTRE
+    centre = session.scalar(select(Centre).where(Centre.code == code)) or org_ops.create_centre(
+        session, name=name, city=DEMO_CITY, code=code, actor=ACTOR)
+    unit_code, unit_name, licence, levels = DEMO_UNIT
+    unit = session.scalar(select(PilotUnit).where(PilotUnit.code == unit_code)) or org_ops.create_unit(
+        session, name=unit_name, city=DEMO_CITY, centre=centre, licence_number=licence, levels=levels,
+        code=unit_code, actor=ACTOR)
+    site_code, site_name, filing_number = DEMO_SITE
+    if session.scalar(select(Site).where(Site.code == site_code)) is None:
+        site_ops.create_site(session, code=site_code, name=site_name, city=DEMO_CITY, centre_id=centre.id,
+                             filing_number=filing_number, actor=ACTOR)
+    the_province = org_ops.province(session)
+    members: dict[str, Organisation | None] = {"province": the_province, "unit": unit}
+    for username, user in accounts.items():
+        organisation = members.get(DEMO_MEMBERSHIP.get(username, "centre"), centre)
+        if user.organisation_id is None and organisation is not None:
+            org_ops.set_user_organisation(session, user, organisation, ACTOR)
+    return centre
 
 
 def _staff_accounts(
