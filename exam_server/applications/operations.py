@@ -346,3 +346,9 @@ def review_batch(session: Session, ids: Sequence[int], *, stage: str, approve: b
         audit(session, actor, f"review_batch_{stage}", "application", ",".join(map(str, summary.done))[:200],
               after={"approve": approve, "done": len(summary.done), "refused": len(summary.refused)})
     return summary
+
+
+def mark_ticketed(session: Session, application: Application, actor: str, *, reason: str = "") -> None:
+    """centre_approved → ticketed, in the caller's transaction (the sittings package, when it issues the ticket);
+    audited. ReviewRefused if the application has not passed 复审 (or is already ticketed)."""
+    APPLICATION_REVIEW.apply(session, application, "ticket", "ticketed", actor, reason=reason)
