@@ -51,6 +51,7 @@ from item_bank.blueprints import create_blueprint
 from item_bank.data import DEMO_BANK_CSV
 from item_bank.db import Base, utcnow
 from item_bank.forms import approve_form, lock_form
+from item_bank.kernel import user_actor
 from item_bank.models import ItemVersion, KnowledgeArea
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -159,9 +160,9 @@ def seed_exam(
     session.commit()
     result = assemble_forms(session, blueprint, n_forms=n_forms, seed=seed, actor=ACTOR)
     forms = list(result.forms)
-    for form in forms:
-        approve_form(session, form, actor=ACTOR)
-        lock_form(session, form, actor=ACTOR)
+    for form in forms:  # four eyes: the reviewer approves the paper, the bank manager locks it
+        approve_form(session, form, actor=user_actor(accounts["reviewer"].username))
+        lock_form(session, form, actor=user_actor(accounts["manager"].username))
     session.commit()
 
     rng = random.Random(seed)

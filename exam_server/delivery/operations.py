@@ -83,6 +83,8 @@ def check_in(session: Session, attempt: Attempt, actor: str) -> Attempt:
     attempt = store.lock_attempt(session, attempt.id) or attempt
     if attempt.status != SCHEDULED:
         return attempt
+    if attempt.ticket.status != "active":
+        raise DeliveryError("withdrawn", f"准考证 {attempt.ticket.number} 已撤销，不能入场。")
     now = utcnow()
     move(session, attempt, "check_in", CHECKED_IN, actor, "checked_in", at=now)
     attempt.checked_in_at = now

@@ -101,6 +101,7 @@ def _incident(session: Session, attempt: Attempt, actor: str, data: dict[str, An
 
 ATTEMPT_ACTIONS: dict[str, Action] = {
     "check_in": _on_attempt(ops.admit, "checked_in", "checked_in"),
+    "admit_late": _on_attempt(ops.admit_late, "admitted_late", "admitted_late", "reason"),
     "pause": _on_attempt(ops.pause, "paused", "paused", "reason"),
     "resume": _on_attempt(ops.resume, "resumed", "resumed", "reason"),
     "extend": _extend,

@@ -62,6 +62,13 @@ def admit(session: Session, attempt: Attempt, actor: str) -> Attempt:
     return check_in(session, attempt, actor)
 
 
+def admit_late(session: Session, attempt: Attempt, actor: str, reason: Any = "") -> Attempt:
+    """Let a candidate start after the sitting's late-entry cut-off (准许迟到入场), with the reason."""
+    if attempt.status not in (SCHEDULED, *ACTIVE):
+        raise ProctorError("not_admissible", "该考生已交卷。")
+    return clock.admit_late(session, attempt, actor, _reason(reason, True, "准许迟到入场"))
+
+
 # ---------------------------------------------------------------- acting on one attempt
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from exam_server.core.auth import CandidatePrincipal, announce_revoked, register_candidate_accounts
 from exam_server.core.security import verify_password
 from exam_server.extensions import db
+from exam_server.sessions.credentials import app_secret, check_password, hash_profile
 from exam_server.sessions.models import Ticket
 from item_bank.kernel import transaction
 
@@ -52,7 +53,13 @@ class TicketAccounts:
 
     def authenticate(self, session: Session, number: str, password: str) -> TicketHolder | None:
         ticket = session.scalar(select(Ticket).where(Ticket.number == number))
-        if ticket is None or not verify_password(ticket.password_hash, password):
+        if ticket is None or ticket.status != "active":  # a withdrawn ticket logs nobody in
+            return None
+        first = check_password(session, ticket, password, app_secret(), hash_profile())
+        if first is None:
+            if not ticket.password_hash or not verify_password(ticket.password_hash, password):
+                return None
+        elif not first:
             return None
         return TicketHolder.of(ticket)
 

@@ -173,8 +173,10 @@ class Ticket(Base):
     session_id: Mapped[int] = mapped_column(ForeignKey("exam_session.id"), index=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidate.id"), index=True)
     seat_id: Mapped[int | None] = mapped_column(ForeignKey("seat.id"), nullable=True)
-    # Empty until the password is issued (printed): no password can log in before then (sessions/credentials.py).
+    # The argon2 hash once the candidate has logged in (or after a reset); until then the initial password is only
+    # held sealed with a key derived from SECRET_KEY, for printing (sessions/credentials.py).
     password_hash: Mapped[str] = mapped_column(String(200))
+    password_sealed: Mapped[str | None] = mapped_column(String(200), nullable=True)
     password_issued_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     first_login_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     # The parallel form of the ticket's seat (adjacent seats get different forms); None: prepare_attempts picks.

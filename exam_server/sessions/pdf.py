@@ -11,12 +11,12 @@ import io
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exam_server.core.timefmt import local
-from exam_server.sessions.models import ExamSession, Room, Ticket
+from exam_server.sessions.models import TIMING_COMMON, ExamSession, Room, Ticket
 from exam_server.sessions.operations import mask_id_number
 from item_bank.kernel import DomainError
 
@@ -36,13 +36,35 @@ FONT_PACKAGE = "fonts-wqy-zenhei"
 PARTS = {"theory": "理论知识", "skill": "操作技能", "written": "笔试", "thesis": "论文", "defence": "论文答辩"}
 LEVELS = {5: "五级/初级保安员", 4: "四级/中级保安员", 3: "三级/高级保安员", 2: "二级/保安师", 1: "一级/高级保安师"}
 
-TICKET_RULES = (
-    "1. 凭本准考证和有效身份证件，于开考前 30 分钟到达考点，经监考员核验身份后入场。",
-    "2. 开考 15 分钟后不得入场；考试开始 30 分钟内不得交卷离场。",
-    "3. 除准考证、身份证件和黑色签字笔外，不得携带任何物品进入考场；手机须关机交监考员保管。",
-    "4. 上机考试由系统计时，时间到自动交卷。遇电脑或网络故障请举手，已保存的答案不会丢失。",
-    "5. 考生须遵守考场纪律，服从监考员安排；违纪者按有关规定处理。",
-)
+def ticket_rules(ticket: Ticket) -> list[str]:
+    """The 考生须知 of this ticket: the sitting's own rules (the ones delivery enforces), then the fixed ones."""
+    s = ticket.session
+    cutoff = s.starts_at + dt.timedelta(minutes=s.late_entry_min)
+    if s.timing == TIMING_COMMON:
+        timing = f"本场考试统一于 {local(s.ends_at, '%H:%M')} 结束，迟到不补时；时间到系统自动交卷。"
+    else:
+        timing = f"每位考生自本人开始答题起计时 {s.duration_s // 60} 分钟，时间到系统自动交卷。"
+    submit = (f"开考 {s.min_submit_min} 分钟内不得交卷" if s.timing == TIMING_COMMON
+              else f"开始答题 {s.min_submit_min} 分钟内不得交卷") if s.min_submit_min else "交卷时间不限"
+    rules = [
+        "1. 凭本准考证和有效身份证件，于开考前 30 分钟到达考点，经监考员核验身份后入场。",
+        f"2. {timing}",
+        f"3. 开考 {s.late_entry_min} 分钟后（{local(cutoff, '%H:%M')} 后）不得开始考试，经监考员准许者除外；{submit}。",
+        "4. 除准考证、身份证件和黑色签字笔外，不得携带任何物品进入考场；手机须关机交监考员保管。",
+        "5. 遇电脑或网络故障请举手，已保存的答案不会丢失。考生须遵守考场纪律，服从监考员安排。",
+    ]
+    extra = []
+    if ticket.extra_time_s:
+        extra.append(f"延长考试时间 {ticket.extra_time_s // 60} 分钟")
+    if ticket.separate_room:
+        extra.append("单独考场")
+    if extra:
+        rules.append(f"6. 特殊安排：{'，'.join(extra)}（{ticket.accommodation_reason}）。")
+    return rules
+
+
+NO_PASSWORD = "（已登录过，不再打印；忘记密码请向监考员申请重置）"
+SLIP_PASSWORD = "见单独发放的密码条"
 
 
 class PdfFontMissing(DomainError):
@@ -104,7 +126,8 @@ def _place(ticket: Ticket) -> tuple[str, str, str]:
 # ---------------------------------------------------------------- admission tickets
 
 
-def _draw_ticket(c: Canvas, ticket: Ticket, top: float, height: float) -> None:
+def _draw_ticket(c: Canvas, ticket: Ticket, top: float, height: float, password: str | None,
+                 photo: bytes | None) -> None:
     """One ticket in the band [top - height, top] of the page."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
@@ -134,6 +157,7 @@ def _draw_ticket(c: Canvas, ticket: Ticket, top: float, height: float) -> None:
         ("考　　点", site),
         ("考　　场", room),
         ("座 位 号", seat),
+        ("初始密码", SLIP_PASSWORD if exam_session.password_slip else (password or NO_PASSWORD)),
     ]
     y -= 12 * mm
     label_x, value_x = left + 10 * mm, left + 38 * mm
@@ -142,29 +166,41 @@ def _draw_ticket(c: Canvas, ticket: Ticket, top: float, height: float) -> None:
         c.setFillColor(colors.HexColor("#444444"))
         c.drawString(label_x, y, label)
         c.setFillColor(colors.black)
-        c.setFont(FONT_NAME, 16 if label in ("准考证号", "座 位 号") else 13)
+        big = label in ("准考证号", "座 位 号") or (label == "初始密码" and value == password)
+        c.setFont(FONT_NAME, 16 if big else (9 if label == "初始密码" else 13))
         c.drawString(value_x, y, str(value))
-        y -= 8.2 * mm
+        y -= 7.4 * mm
 
     # The photo box: the centre pastes or prints the photo; proctors compare it with the person.
     box_w, box_h = 30 * mm, 40 * mm
     c.setLineWidth(0.6)
-    c.rect(right - 10 * mm - box_w, top - 30 * mm - box_h, box_w, box_h)
-    c.setFont(FONT_NAME, 10)
-    c.drawCentredString(right - 10 * mm - box_w / 2, top - 30 * mm - box_h / 2, "照片")
+    box_x, box_y = right - 10 * mm - box_w, top - 30 * mm - box_h
+    c.rect(box_x, box_y, box_w, box_h)
+    if photo:  # the applicant's ID photo (checked JPEG/PNG at upload)
+        from reportlab.lib.utils import ImageReader
+
+        c.drawImage(ImageReader(io.BytesIO(photo)), box_x, box_y, box_w, box_h, preserveAspectRatio=True,
+                    anchor="c")
+    else:
+        c.setFont(FONT_NAME, 10)
+        c.drawCentredString(box_x + box_w / 2, box_y + box_h / 2, "照片")
 
     y -= 1 * mm
     c.setFont(FONT_NAME, 11)
     c.drawString(label_x, y, "考生须知")
     y -= 5.5 * mm
-    c.setFont(FONT_NAME, 8.6)
-    for rule in TICKET_RULES:
+    c.setFont(FONT_NAME, 8.2)
+    for rule in ticket_rules(ticket):
         c.drawString(label_x, y, rule)
-        y -= 4.6 * mm
+        y -= 4.3 * mm
 
 
-def tickets_pdf(tickets: Sequence[Ticket]) -> bytes:
-    """Admission tickets, two per A4 page with a cutting line between them."""
+def tickets_pdf(
+    tickets: Sequence[Ticket], passwords: Mapping[int, str] | None = None, photos: Mapping[int, bytes] | None = None
+) -> bytes:
+    """Admission tickets, two per A4 page with a cutting line between them; `passwords` (ticket id → the password
+    issued for this print) and `photos` (ticket id → image) are drawn where given."""
+    passwords, photos = passwords or {}, photos or {}
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.units import mm
     from reportlab.pdfgen.canvas import Canvas
@@ -183,12 +219,44 @@ def tickets_pdf(tickets: Sequence[Ticket]) -> bytes:
         if index and index % 2 == 0:
             c.showPage()
         top = height if index % 2 == 0 else half
-        _draw_ticket(c, ticket, top, half)
+        _draw_ticket(c, ticket, top, half, passwords.get(ticket.id), photos.get(ticket.id))
         if index % 2 == 0:
             c.setDash(3, 3)
             c.setLineWidth(0.4)
             c.line(10 * mm, half, width - 10 * mm, half)
             c.setDash()
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def password_slips_pdf(tickets: Sequence[Ticket], passwords: Mapping[int, str]) -> bytes:
+    """Password slips (密码条), eight to an A4 page, for a sitting that prints the password apart from the ticket."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.pdfgen.canvas import Canvas
+
+    register_cjk_font()
+    buf = io.BytesIO()
+    c = Canvas(buf, pagesize=A4, pageCompression=1)
+    c.setTitle("密码条")
+    width, height = A4
+    slip_h = (height - 20 * mm) / 8
+    for index, ticket in enumerate(tickets):
+        if index and index % 8 == 0:
+            c.showPage()
+        top = height - 10 * mm - (index % 8) * slip_h
+        c.setDash(3, 3)
+        c.line(10 * mm, top - slip_h, width - 10 * mm, top - slip_h)
+        c.setDash()
+        site, room, seat = _place(ticket)
+        c.setFont(FONT_NAME, 11)
+        c.drawString(20 * mm, top - 9 * mm, f"{ticket.candidate.name}　{site} {room} {seat}")
+        c.setFont(FONT_NAME, 14)
+        c.drawString(20 * mm, top - 18 * mm,
+                     f"准考证号 {ticket.number}　初始密码 {passwords.get(ticket.id) or NO_PASSWORD}")
+        c.setFont(FONT_NAME, 8)
+        c.drawString(20 * mm, top - 25 * mm, "请妥善保管，勿给他人；登录后如忘记密码，请向监考员申请重置。")
     c.showPage()
     c.save()
     return buf.getvalue()

@@ -52,6 +52,7 @@ def upgrade() -> None:
     with op.batch_alter_table("session_exemption", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_session_exemption_session_id"), ["session_id"], unique=False)
     with op.batch_alter_table("ticket", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("password_sealed", sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column("password_issued_at", item_bank.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("first_login_at", item_bank.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("form_id", sa.Integer(), nullable=True))
@@ -74,7 +75,7 @@ def downgrade() -> None:
         batch_op.drop_constraint("fk_ticket_form_id_form", type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_ticket_application_id"))
         for column in ("accommodation_reason", "separate_room", "extra_time_s", "status", "application_id",
-                       "form_id", "first_login_at", "password_issued_at"):
+                       "form_id", "first_login_at", "password_issued_at", "password_sealed"):
             batch_op.drop_column(column)
     with op.batch_alter_table("session_exemption", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_session_exemption_session_id"))
