@@ -22,6 +22,7 @@ from exam_server.delivery.errors import MESSAGES, DeliveryError, status_of
 from exam_server.delivery.limits import MAX_HTTP_BODY_BYTES
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.notify import push_attempt_state, push_seat
+from exam_server.delivery.outline import paper_outline
 from exam_server.delivery.paper import attempt_may_show, render_attempt_json
 from exam_server.extensions import db
 from item_bank.media import get_media
@@ -41,7 +42,8 @@ def exam_page() -> str:
     attempt = current_attempt()
     ticket = current_user.ticket
     return render_template("delivery/exam.html", attempt=attempt, ticket=ticket, exam_session=ticket.session,
-                           item_types=client_catalogue())
+                           item_types=client_catalogue(),
+                           outline=paper_outline(db.session, attempt) if attempt is not None else [])
 
 
 @blueprint.get("/api/attempt")

@@ -106,15 +106,18 @@ def test_proctor_admits_pauses_and_moves_a_candidate(live: tuple[LiveServer, Any
         second.wait_for_selector("#screen-exam:not([hidden])", timeout=8000)
         second.wait_for_function("document.querySelectorAll('.nav-cell.answered').length === 2", timeout=5000)
         first.wait_for_selector("#screen-done:not([hidden])", timeout=5000)
-        assert first.locator("#done-title").inner_text() == "本机考试已关闭"
+        assert first.locator("#done-title").inner_text() == "您已在其他机位继续考试"
         assert "另一台电脑" in first.locator("#done-text").inner_text()
+        # Its clock stops and says why; no 退出 there (logging out would end the new workstation's login too).
+        first.wait_for_function("document.getElementById('timer').textContent === '本机已关闭'", timeout=3000)
+        assert first.locator("#logout-form").is_hidden()
         first.screenshot(path=str(shots / "candidate-closed.png"))
 
         # The room's notice reaches the screen that now holds the attempt.
         console.get_by_role("button", name="发送通知").click()
         console.fill("#act-form textarea[name=text]", "距考试结束还有 15 分钟，请抓紧时间。")
         console.click("#act-ok")
-        second.wait_for_selector("#announcement:not([hidden])", timeout=5000)
-        assert "距考试结束还有 15 分钟" in second.locator("#announcement").inner_text()
+        second.wait_for_selector("#notices .notice", timeout=5000)
+        assert "距考试结束还有 15 分钟" in second.locator("#notices .notice").first.inner_text()
         console.wait_for_selector("#activity li:has-text('考场通知')", timeout=8000)
         console.screenshot(path=str(shots / "proctor-console-after.png"))

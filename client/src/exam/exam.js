@@ -38,8 +38,15 @@
   var state = {
     status: null, items: [], index: 0, answers: {}, flags: {}, pending: store.get(K_PENDING, []),
     seq: store.get(K_SEQ, 0), remaining: null, syncedAt: 0, inflight: {}, mode: "socket",
-    closed: false, loadingItems: false
+    closed: false, loadingItems: false, finished: false, submitting: false,
+    submitOpensAt: null, clockOffset: 0, cells: []
   };
+  // The Chinese words of refusals the server may send without a message of its own.
+  var MESSAGES = {
+    late_entry_closed: "已过开考后的入场截止时间，不能开始考试。请举手，由监考员决定是否准许入场。",
+    submit_too_early: "还未到允许交卷的时间，请继续作答。"
+  };
+  var DONE_STATUSES = ["submitted", "scored", "finalised"];
 
   function nextSeq() { state.seq += 1; store.set(K_SEQ, state.seq); return state.seq; }
   function persistPending() { store.set(K_PENDING, state.pending); }
@@ -49,9 +56,13 @@
   function show(id) { SCREENS.forEach(function (s) { $(s).hidden = s !== id; }); }
   function wait(title, text) { $("wait-title").textContent = title; $("wait-text").textContent = text; show("screen-wait"); }
   function done(title, text) {
+    state.finished = true;
     $("done-title").textContent = title || "已交卷";
     $("done-text").textContent = text || "您的答案已全部提交。请保持安静，按监考员指示离开考场。";
-    show("screen-done");
+    // A screen closed because the exam moved on must not log out: that would end the new workstation's login too.
+    $("logout-form").hidden = state.closed;
+    $("done-results").hidden = state.closed;
+    show("screen-done"); tick();
   }
 
   // ------------------------------------------------------------ clock
@@ -71,17 +82,57 @@
     return h > 0 ? h + ":" + mm + ":" + ss : mm + ":" + ss;
   }
   var deadlineAsked = false;
-  setInterval(function () {
-    var r = remainingNow(), el = $("timer");
-    if (r === null) { el.textContent = "--:--"; return; }
-    el.textContent = "剩余 " + fmt(r);
-    el.classList.toggle("low", r <= 300);
+  function showClock(text, cls) { var el = $("timer"); el.textContent = text; el.className = "timer" + (cls ? " " + cls : ""); }
+  function tick() {
+    // A closed or finished screen has no time left to show: it says what happened instead of a frozen or red 00:00.
+    if (state.closed) { showClock("本机已关闭", "closed"); return; }
+    if (state.finished || DONE_STATUSES.indexOf(state.status) >= 0) { showClock("已交卷", "done"); return; }
+    var r = remainingNow();
+    if (r === null) { showClock("--:--"); return; }
+    if (state.status === "paused") showClock("已暂停 " + fmt(r), "paused");
+    else showClock("剩余 " + fmt(r), r <= 300 ? "low" : "");
+    updateSubmitGate();
     if (state.status === "in_progress" && r <= 0 && !deadlineAsked) {
       deadlineAsked = true;
       // The server submits at its deadline; ask it for the outcome.
       setTimeout(function () { rejoin(); deadlineAsked = false; }, 1500);
     }
-  }, 250);
+  }
+  setInterval(tick, 250);
+
+  // ------------------------------------------------------------ when 交卷 becomes possible (the sitting's minimum time)
+  function setSubmitOpens(iso, serverNowIso) {
+    if (iso === undefined) return;  // a server that does not say has no minimum time
+    if (serverNowIso) state.clockOffset = Date.parse(serverNowIso) - Date.now();
+    state.submitOpensAt = iso ? Date.parse(iso) : null;
+    updateSubmitGate();
+  }
+  function hhmm(ms) {
+    return new Date(ms).toLocaleTimeString("zh-CN", { hour12: false, hour: "2-digit", minute: "2-digit", timeZone: "Asia/Shanghai" });
+  }
+  function updateSubmitGate() {
+    var wait = !!state.submitOpensAt && Date.now() + state.clockOffset < state.submitOpensAt;
+    var text = wait ? "交卷按钮将于 " + hhmm(state.submitOpensAt) + " 后可用" : "";
+    ["submit-note", "review-note"].forEach(function (id) { $(id).textContent = text; $(id).hidden = !wait; });
+    $("btn-review").disabled = wait;
+    $("btn-submit").disabled = wait || state.submitting;
+  }
+
+  // ------------------------------------------------------------ notices (announcements, time added)
+  function notice(text, atIso, cls) {
+    var box = $("notices"), row = document.createElement("div");
+    row.className = "notice" + (cls ? " " + cls : ""); row.setAttribute("role", "alert");
+    var when = document.createElement("span"); when.className = "when";
+    // The server's time of sending where it says it: a workstation's own clock may be wrong.
+    when.textContent = hhmm(atIso ? Date.parse(atIso) : Date.now() + state.clockOffset);
+    var body = document.createElement("span"); body.className = "text"; body.textContent = text;
+    var close = document.createElement("button"); close.type = "button"; close.textContent = "知道了";
+    close.setAttribute("aria-label", "关闭这条通知");
+    close.addEventListener("click", function () { row.remove(); });
+    row.appendChild(when); row.appendChild(body); row.appendChild(close);
+    box.insertBefore(row, box.firstChild);
+    while (box.children.length > 3) box.removeChild(box.lastChild);  // the newest three; older ones go
+  }
 
   // ------------------------------------------------------------ network status
   function updateNetbar() {
@@ -142,22 +193,34 @@
     switch (ack.error) {
       case "deadline_passed": case "submitted": state.status = "submitted"; done("考试时间到", ack.message); return true;
       case "paused": state.status = "paused"; wait("考试已暂停", ack.message); return true;
-      case "moved": case "not_your_attempt": closeScreen(ack.message); return true;
+      case "moved": closeScreen(ack.message); return true;
+      case "not_your_attempt": closeScreen(ack.message, false); return true;
       case "awaiting_move": wait("请举手联系监考员", ack.message); setTimeout(rejoin, 3000); return true;
       case "not_checked_in": wait("等待入场核验", ack.message); setTimeout(rejoin, 3000); return true;
+      case "late_entry_closed":
+        show("screen-instructions");
+        $("start-status").textContent = ack.message || MESSAGES.late_entry_closed; $("start-status").className = "hint error";
+        return true;
+      case "submit_too_early":
+        if (ack.opens_at) setSubmitOpens(ack.opens_at);
+        reviewError((ack.message || MESSAGES.submit_too_early) +
+          (state.submitOpensAt ? "交卷按钮将于 " + hhmm(state.submitOpensAt) + " 后可用。" : ""));
+        return true;
       default: return false;
     }
   }
 
-  function closeScreen(message) {
+  function closeScreen(message, moved) {
     state.closed = true;
-    done("本机考试已关闭", message || "您的考试已转移到另一台电脑上继续。");
+    done(moved === false ? "本机考试已关闭" : "您已在其他机位继续考试",
+         (message || "您的考试已转移到另一台电脑上继续。") + "本机已停止计时，请不要在本机继续操作。");
     socket.disconnect();
   }
 
   // ------------------------------------------------------------ join and state
   function applyJoin(ack) {
     setRemaining(ack.remaining_s, ack._rtt);
+    setSubmitOpens(ack.submit_opens_at, ack.server_now);
     if (typeof ack.last_seq === "number" && ack.last_seq > state.seq) { state.seq = ack.last_seq; store.set(K_SEQ, state.seq); }
     state.answers = {};
     Object.keys(ack.answers || {}).forEach(function (id) { state.answers[id] = ack.answers[id]; });
@@ -204,6 +267,7 @@
       return r.json();
     }).then(function (body) {
       state.loadingItems = false;
+      setSubmitOpens(body.submit_opens_at, body.server_now);
       if (body.status !== "in_progress") { enterStatus(body.status); return; }
       state.items = body.items;
       var saved = store.get("exam." + attemptId + ".index", 0);
@@ -246,7 +310,13 @@
     if (msg.attempt_id === attemptId && msg.workstation === workstation) closeScreen(msg.reason);
   });
   socket.on("announcement", function (msg) {
-    var el = $("announcement"); el.textContent = "监考员通知：" + msg.text; el.hidden = false;
+    if (msg.attempt_id !== undefined && msg.attempt_id !== attemptId) return;
+    notice("监考员通知：" + msg.text, msg.at);
+  });
+  socket.on("time_extended", function (msg) {
+    if (msg.attempt_id !== attemptId || state.closed) return;
+    var minutes = Math.round((msg.seconds || 0) / 60);
+    notice("考试时间已延长 " + (minutes >= 1 ? minutes + " 分钟" : msg.seconds + " 秒") + "，剩余时间已更新。", msg.at, "info");
   });
 
   // Re-sync the clock now and then; the server's word always wins.
@@ -321,25 +391,52 @@
   function isAnswered(v) { return v !== null && v !== undefined && v !== "" && !(Array.isArray(v) && v.every(function (x) { return !x; })); }
   function valueOf(item) { var a = state.answers[item.item_id]; return a ? a.value : null; }
 
-  function buildNavigator() {
-    var grid = $("nav-grid"); grid.innerHTML = "";
+  // The paper's sections (一、判断题 …) in order, each with the positions of its items: items of a section stay
+  // together in every candidate's order.
+  function sections() {
+    var out = [];
     state.items.forEach(function (item, i) {
-      var b = document.createElement("button");
-      b.type = "button"; b.textContent = i + 1; b.className = "nav-cell"; b.dataset.index = i;
-      b.setAttribute("aria-label", "第 " + (i + 1) + " 题");
-      b.addEventListener("click", function () { go(i); });
-      grid.appendChild(b);
+      var last = out[out.length - 1];
+      if (!last || last.title !== (item.section || "")) out.push(last = { title: item.section || "", first: i, count: 0 });
+      last.count += 1;
+    });
+    return out;
+  }
+  function sectionOf(i) {
+    return sections().filter(function (s) { return i >= s.first && i < s.first + s.count; })[0] || null;
+  }
+
+  function buildNavigator() {
+    var grid = $("nav-grid"); grid.innerHTML = ""; state.cells = [];
+    sections().forEach(function (sec) {
+      var block = document.createElement("div"); block.className = "nav-section";
+      if (sec.title) { var head = document.createElement("div"); head.className = "nav-section-title"; head.textContent = sec.title; block.appendChild(head); }
+      var cells = document.createElement("div"); cells.className = "nav-cells";
+      for (var i = sec.first; i < sec.first + sec.count; i++) {
+        var b = document.createElement("button");
+        b.type = "button"; b.textContent = i + 1; b.className = "nav-cell"; b.dataset.index = i;
+        b.addEventListener("click", go.bind(null, i));
+        cells.appendChild(b); state.cells.push(b);
+      }
+      block.appendChild(cells); grid.appendChild(block);
     });
     refreshNavigator();
   }
 
+  function markCell(c, item, i) {
+    var ans = isAnswered(valueOf(item)), flagged = !!state.flags[item.item_id];
+    c.classList.toggle("answered", ans);
+    c.classList.toggle("flagged", flagged);
+    c.setAttribute("aria-label", "第 " + (i + 1) + " 题，" + (ans ? "已答" : "未答") + (flagged ? "，已标记" : ""));
+    c.title = (ans ? "已答" : "未答") + (flagged ? "，已标记" : "");
+    return ans;
+  }
+
   function refreshNavigator() {
-    var cells = $("nav-grid").children, answered = 0;
+    var answered = 0;
     state.items.forEach(function (item, i) {
-      var c = cells[i]; if (!c) return;
-      var ans = isAnswered(valueOf(item)); if (ans) answered += 1;
-      c.classList.toggle("answered", ans);
-      c.classList.toggle("flagged", !!state.flags[item.item_id]);
+      var c = state.cells[i]; if (!c) return;
+      if (markCell(c, item, i)) answered += 1;
       c.classList.toggle("current", i === state.index);
     });
     $("nav-count").textContent = "已答 " + answered + " / " + state.items.length + " 题";
@@ -354,6 +451,8 @@
 
   function render() {
     var item = state.items[state.index]; if (!item) return;
+    var sec = sectionOf(state.index);
+    $("q-section").textContent = sec && sec.title ? sec.title + "（第 " + (sec.first + 1) + "–" + (sec.first + sec.count) + " 题）" : "";
     $("q-number").textContent = "第 " + (state.index + 1) + " 题 / 共 " + state.items.length + " 题";
     $("q-type").textContent = typeOf(item).label;
     $("q-points").textContent = "（" + item.points + " 分）";
@@ -368,8 +467,19 @@
     $("btn-flag").classList.toggle("on", !!state.flags[item.item_id]);
     $("btn-prev").disabled = state.index === 0;
     $("btn-next").disabled = state.index === state.items.length - 1;
-    renderSaved(); refreshNavigator();
+    if (state.renderedIndex !== state.index) { $("q-body").scrollTop = 0; state.renderedIndex = state.index; }
+    renderSaved(); refreshNavigator(); moreBelow();
   }
+
+  // A long item scrolls inside its box; say so, for candidates who would not think of scrolling.
+  function moreBelow() {
+    var body = $("q-body");
+    $("q-more").hidden = body.scrollHeight - body.scrollTop - body.clientHeight <= 4;
+  }
+  $("q-body").addEventListener("scroll", moreBelow);
+  window.addEventListener("resize", moreBelow);
+  // A notice opening or closing above changes the box's height without a resize of the window.
+  if (window.ResizeObserver) new ResizeObserver(moreBelow).observe($("q-body"));
 
   function typeOf(item) { return TYPES[item.type] || { label: item.type, renderer: "text", hint: "" }; }
 
@@ -468,7 +578,7 @@
 
   // ------------------------------------------------------------ controls
   $("btn-start").addEventListener("click", function () {
-    $("btn-start").disabled = true; $("start-status").textContent = "正在开始…";
+    $("btn-start").disabled = true; $("start-status").textContent = "正在开始…"; $("start-status").className = "hint";
     call("start", {}).then(function (ack) {
       $("btn-start").disabled = false; $("start-status").textContent = "";
       if (!ack.ok) { if (!handleRefusal(ack)) $("start-status").textContent = ack.message; return; }
@@ -497,26 +607,44 @@
     var unanswered = [], flagged = [];
     state.items.forEach(function (item, i) {
       var b = document.createElement("button"); b.type = "button"; b.className = "nav-cell"; b.textContent = i + 1;
-      if (isAnswered(valueOf(item))) b.classList.add("answered"); else unanswered.push(i + 1);
-      if (state.flags[item.item_id]) { b.classList.add("flagged"); flagged.push(i + 1); }
+      if (!markCell(b, item, i)) unanswered.push(i + 1);
+      if (state.flags[item.item_id]) flagged.push(i + 1);
       b.addEventListener("click", function () { state.review = false; go(i); });
       grid.appendChild(b);
     });
     $("review-summary").textContent = "共 " + state.items.length + " 题，已答 " + (state.items.length - unanswered.length) +
-      " 题，未答 " + unanswered.length + " 题" + (flagged.length ? "，标记 " + flagged.length + " 题" : "") + "。点击题号可返回修改。";
+      " 题，未答 " + unanswered.length + " 题" + (flagged.length ? "，标记 " + flagged.length + " 题" : "") + "。" +
+      (unanswered.length ? "" : "所有题目均已作答。");
+    listNumbers("review-unanswered", unanswered);
+    listNumbers("review-flagged", flagged);
+    reviewError(""); updateSubmitGate();
     show("screen-review");
   }
 
+  function reviewError(text) { $("review-error").textContent = text; $("review-error").hidden = !text; }
+
+  // The numbers themselves, each a button back to its item (a count alone sends the candidate searching).
+  function listNumbers(id, numbers) {
+    var box = $(id), list = box.querySelector(".numbers"); list.innerHTML = "";
+    numbers.forEach(function (n) {
+      var b = document.createElement("button"); b.type = "button"; b.textContent = n;
+      b.setAttribute("aria-label", "返回第 " + n + " 题");
+      b.addEventListener("click", function () { state.review = false; go(n - 1); });
+      list.appendChild(b);
+    });
+    box.hidden = !numbers.length;
+  }
+
   function submitNow() {
-    $("btn-submit").disabled = true;
+    state.submitting = true; $("btn-submit").disabled = true;
     var attemptSubmit = function () {
       // Unsent answers go first: a submit must never overtake an answer.
       if (state.pending.length) { flush(); setTimeout(attemptSubmit, 500); return; }
       var key = workstation + ":" + attemptId + ":submit";
       call("submit", { key: key }).then(function (ack) {
-        $("btn-submit").disabled = false;
+        state.submitting = false; updateSubmitGate();
         if (ack.ok) { state.status = ack.status; done(); return; }
-        if (!handleRefusal(ack)) alert(ack.message);
+        if (!handleRefusal(ack)) reviewError(ack.message || "交卷未成功，请再试一次。");
       }, function () { setTimeout(attemptSubmit, 2000); updateNetbar(); });
     };
     attemptSubmit();
@@ -529,7 +657,7 @@
     else if (e.key === "ArrowLeft") go(state.index - 1);
     else if (item.options) {
       var pos = "1234567".indexOf(e.key); if (pos < 0) pos = LETTERS.indexOf(e.key.toUpperCase());
-      if (pos >= 0 && pos < item.options.length) choose(item, item.options[pos].id);
+      if (pos >= 0 && pos < item.options.length) choose(item, item.options[pos].id, typeOf(item).renderer === "multiple-choice");
     }
   });
 })();
