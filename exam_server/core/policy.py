@@ -189,6 +189,11 @@ ROUTES: dict[str, Access] = {
     "sessions.tickets_job": CENTRE_SCOPED,
     "sessions.seating_lists_job": CENTRE_SCOPED,
     "sessions.seating_pdf": staff("centre_staff", "proctor", scope=OWN_ROOM),
+    "sessions.sittings": CENTRE_PLACES,
+    "sessions.create_sitting": CENTRE_PLACES,
+    "sessions.sitting": CENTRE_PLACES,
+    "sessions.schedule_sitting": CENTRE_PLACES,
+    "sessions.change_schedule": CENTRE_PLACES,
     # Proctoring.
     "proctoring.console": PROCTORS,
     "proctoring.room_console": PROCTORS,
@@ -199,6 +204,7 @@ ROUTES: dict[str, Access] = {
     "proctoring.attempt_log": PROCTORS,
     "proctor_logins.index": PROCTORS,
     "proctor_logins.unlock": PROCTORS,
+    "proctor_logins.reset_password": PROCTORS,
     # Marking.
     "grading.queue": GRADERS,
     "grading.task": GRADERS,
@@ -286,7 +292,7 @@ SOCKET_EVENTS: dict[tuple[str, str], Access] = {
     **{(EXAM_NS, event): EXAM_EVENTS
        for event in ("connect", "disconnect", "join", "start", "save", "flag", "submit", "ping_time")},
     **{(PROCTOR_NS, event): CONSOLE_EVENTS
-       for event in ("connect", "disconnect", "watch", "seats", "check_in", "pause", "resume", "extend",
+       for event in ("connect", "disconnect", "watch", "seats", "check_in", "admit_late", "pause", "resume", "extend",
                      "force_submit", "allow_move", "incident", "pause_room", "resume_room", "announce",
                      "room_incident")},
 }
