@@ -4,11 +4,13 @@ and let a candidate whose identity the proctor has checked log in again at once 
 URL table:
   GET  /proctor/logins                       the room's tickets whose next login must wait
   POST /proctor/logins/<ticket id>/unlock    forget that ticket's failed logins
+  POST /proctor/logins/password              reset a candidate's password (准考证号 + reason): the new one is shown
+                                             once on the answer page; the old one's sessions end
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
@@ -20,6 +22,7 @@ from exam_server.core.operations import unlock_login
 from exam_server.core.security import TICKET_ACCOUNT, account_key, throttled_keys
 from exam_server.extensions import db
 from exam_server.proctoring import access
+from exam_server.sessions import credentials
 from exam_server.sessions.models import Ticket
 from item_bank.db import utcnow
 
@@ -63,3 +66,26 @@ def unlock(ticket_id: int) -> WerkzeugResponse:
     else:
         flash(f"准考证 {ticket.number} 当前没有登录限制。")
     return redirect(url_for("proctor_logins.index"))
+
+
+@blueprint.post("/password")
+@role_required(*PROCTOR_ROLES)
+def reset_password() -> WerkzeugResponse:
+    """The proctor of the candidate's room (or centre staff), having checked the candidate's identity, gives them a
+    new password; the answer page shows it once and is never cached."""
+    number = request.form.get("number", "").strip()
+    reason = request.form.get("reason", "").strip()
+    ticket = db.session.scalar(select(Ticket).where(Ticket.number == number)) if number else None
+    if ticket is None:
+        flash(f"没有准考证号 {number or '（未填写）'}。")
+        return redirect(url_for("proctor_logins.index"))
+    if not access.can_act_on_room(_user(), _room_of(ticket)):
+        abort(403, "这不是您监考的考场的考生。")
+    if not reason:
+        flash("重置密码必须填写原因。")
+        return redirect(url_for("proctor_logins.index"))
+    password = credentials.reset_password(db.session, ticket, current_user.actor, reason, credentials.hash_profile())
+    # Shown once: never kept by a browser cache or a proxy.
+    response = make_response(render_template("proctoring/password_reset.html", ticket=ticket, password=password))
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -16,12 +16,15 @@ the province acts on every centre's places, the police read them):
   POST /centre/sessions/<session>/seating-lists    every room's seating list, zipped (a job)
   GET  /centre/sessions/<session>/rooms/<room>/seating.pdf   a room's seating list
   GET  /my-ticket.pdf                              the logged-in candidate's own ticket
+  GET  /centre/sittings, POST /centre/sittings, GET /centre/sittings/<session>, POST .../schedule, .../changes:
+       sittings staff create and their schedule (below)
 
 A refused set-up shows its page again with the reason (400); a missing PDF font is the error page (503).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from functools import partial
 from urllib.parse import quote
@@ -34,16 +37,21 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.core.auth import candidate_required, role_required
 from exam_server.core.models import User
+from exam_server.core.timefmt import DISPLAY_ZONE, local
 from exam_server.extensions import db
 from exam_server.jobs import submit_job
 from exam_server.organisations import operations as org_ops
 from exam_server.organisations.scope import current_scope
-from exam_server.sessions import accounts  # noqa: F401  (registers ticket logins with core's login)
+from exam_server.sessions import (
+    accounts,  # noqa: F401  (registers ticket logins with core's login)
+    scheduling,
+)
 from exam_server.sessions import jobs as sessions_jobs
 from exam_server.sessions import operations as ops
 from exam_server.sessions import sites as site_ops
-from exam_server.sessions.models import ExamSession, Room, Seat, Site, Ticket
+from exam_server.sessions.models import TIMINGS, ExamSession, Room, Seat, Site, Ticket
 from exam_server.sessions.pdf import seating_list_pdf, tickets_pdf
+from item_bank.models import Form
 
 blueprint = Blueprint("sessions", __name__)
 
@@ -310,3 +318,127 @@ def my_ticket() -> WerkzeugResponse:
     ticket = current_user.ticket
     data = tickets_pdf([ticket])
     return _pdf(data, f"准考证-{ticket.number}.pdf")
+
+
+# ---------------------------------------------------------------- sittings staff create, and their schedule
+#   GET  /centre/sittings                            the sittings; the form creating one
+#   POST /centre/sittings                            create a sitting (forms, rooms, date, start/end, rules)
+#   GET  /centre/sittings/<session>                  its rules, rooms, schedule, exemptions; schedule and change it
+#   POST /centre/sittings/<session>/schedule         schedule approved applications by unit, city or ids (a job)
+#   POST /centre/sittings/<session>/changes          withdraw, accommodate or move one candidate (until it opens)
+
+
+def _sittings_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
+    scope = current_scope()
+    rooms = db.session.scalars(
+        site_ops.rooms_query(scope).options(joinedload(Room.site), joinedload(Room.seats))).unique().all()
+    forms = db.session.scalars(select(Form).where(Form.status == "locked").order_by(Form.code)).all()
+    sittings = db.session.scalars(site_ops.sittings_query(scope).limit(100)).all()
+    return render_template("sessions/sittings.html", sittings=sittings, rooms=rooms, forms=forms, timings=TIMINGS,
+                           error=error, form=request.form), status
+
+
+@blueprint.get("/centre/sittings")
+@role_required("centre_staff", "province")
+def sittings() -> tuple[str, int]:
+    return _sittings_page()
+
+
+def _beijing(date: str, hhmm: str) -> dt.datetime:
+    try:
+        moment = dt.datetime.strptime(f"{date.strip()} {hhmm.strip()}", "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise ops.SessionSetupError(f"日期或时间格式不对：{date} {hhmm}（应为 2026-12-20 和 09:00）") from None
+    return moment.replace(tzinfo=DISPLAY_ZONE).astimezone(dt.UTC)
+
+
+@blueprint.post("/centre/sittings")
+@role_required("centre_staff", "province")
+def create_sitting() -> WerkzeugResponse | tuple[str, int]:
+    scope = current_scope()
+    scope.check_write()
+
+    def change() -> str:
+        rooms = [db.session.get(Room, int(v)) for v in request.form.getlist("room_id") if v.isdigit()]
+        for room in rooms:
+            if room is not None:
+                site_ops.check_room(scope, room)
+        forms = [db.session.get(Form, int(v)) for v in request.form.getlist("form_id") if v.isdigit()]
+        form = request.form
+        exam_session = scheduling.create_sitting(
+            db.session, code=form.get("code", ""), name=form.get("name", ""),
+            forms=[f for f in forms if f is not None], rooms=[r for r in rooms if r is not None],
+            starts_at=_beijing(form.get("date", ""), form.get("start", "")),
+            ends_at=_beijing(form.get("date", ""), form.get("end", "")), actor=current_user.actor,
+            rules=ops.SittingRules(timing=form.get("timing", "common"), late_entry_min=_int_field("late_entry_min") or 0,
+                                   min_submit_min=_int_field("min_submit_min") or 0,
+                                   password_slip=bool(form.get("password_slip"))),
+        )
+        return f"已创建考试场次 {exam_session.code}。"
+
+    return _change(change, _sittings_page, url_for("sessions.sittings"))
+
+
+def _sitting_page(exam_session: ExamSession, error: str | None = None, status: int = 200) -> tuple[str, int]:
+    tickets = ops.seating(db.session, exam_session)
+    return render_template(
+        "sessions/sitting.html", exam_session=exam_session, tickets=tickets, timings=TIMINGS,
+        rooms=scheduling.sitting_rooms(exam_session), exemptions=scheduling.exemptions(db.session, exam_session),
+        opened=scheduling.sitting_opened(db.session, exam_session), units=org_ops.units(db.session, current_scope()),
+        cities=org_ops.cities(db.session), error=error, local=local,
+    ), status
+
+
+@blueprint.get("/centre/sittings/<int:session_id>")
+@role_required("centre_staff", "province")
+def sitting(session_id: int) -> tuple[str, int]:
+    return _sitting_page(_exam_session(session_id))
+
+
+@blueprint.post("/centre/sittings/<int:session_id>/schedule")
+@role_required("centre_staff", "province")
+def schedule_sitting(session_id: int) -> WerkzeugResponse | tuple[str, int]:
+    exam_session = _exam_session(session_id)
+    current_scope().check_write()
+    unit_ids = [int(v) for v in request.form.getlist("unit_id") if v.isdigit()]
+    city_id = _int_field("city_id")
+    ids = [int(v) for v in request.form.get("application_ids", "").replace("，", ",").replace(" ", ",").split(",")
+           if v.strip().isdigit()]
+    if not (unit_ids or city_id or ids):
+        return _sitting_page(exam_session, "请选择单位或城市，或填写申请编号。", 400)
+    job = submit_job(sessions_jobs.SCHEDULE, {"session_id": session_id, "unit_ids": unit_ids, "city_id": city_id,
+                                              "application_ids": ids}, current_user.actor)
+    return redirect(url_for("jobs.page", job_id=job.id))
+
+
+@blueprint.post("/centre/sittings/<int:session_id>/changes")
+@role_required("centre_staff", "province")
+def change_schedule(session_id: int) -> WerkzeugResponse | tuple[str, int]:
+    exam_session = _exam_session(session_id)
+    current_scope().check_write()
+    number = request.form.get("number", "").strip()
+    ticket = db.session.scalar(select(Ticket).where(Ticket.session_id == exam_session.id, Ticket.number == number))
+    if ticket is None:
+        return _sitting_page(exam_session, f"本场次没有准考证号 {number or '（未填写）'}。", 400)
+    action, reason = request.form.get("action", ""), request.form.get("reason", "")
+
+    def change() -> str:
+        if action == "withdraw":
+            scheduling.withdraw(db.session, ticket, current_user.actor, reason)
+            return f"已撤销考生 {ticket.candidate.name}（{ticket.number}）的安排。"
+        if action == "accommodation":
+            scheduling.set_accommodation(db.session, ticket, extra_min=_int_field("extra_min") or 0,
+                                         separate_room=bool(request.form.get("separate_room")), reason=reason,
+                                         actor=current_user.actor)
+            return f"已登记考生 {ticket.candidate.name} 的特殊安排。"
+        if action == "move":
+            seat = db.session.scalar(select(Seat).where(Seat.room_id == _int_field("room_id"),
+                                                        Seat.number == _int_field("seat")))
+            if seat is None:
+                raise ops.SessionSetupError("没有这个座位。")
+            scheduling.move(db.session, ticket, seat, current_user.actor)
+            return f"考生 {ticket.candidate.name} 已调整到 {seat.room.name} {seat.number} 号。"
+        raise ops.SessionSetupError(f"未知的操作：{action}")
+
+    return _change(change, partial(_sitting_page, exam_session),
+                   url_for("sessions.sitting", session_id=session_id))
