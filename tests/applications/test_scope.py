@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from applications_support import write_rows
@@ -91,3 +92,15 @@ def test_cli_import_names_every_bad_row(app: Flask, world, tmp_path: Path) -> No
     assert "第 3 行【申报等级】" in out.output and "第 4 行【姓名】必填" in out.output
     assert "2 处问题，未导入任何申请" in out.output
     assert world.session.query(ops.Application).count() == 0
+
+
+def test_cli_opens_a_level_and_writes_the_template(app: Flask, world, tmp_path: Path) -> None:
+    runner = app.test_cli_runner()
+    until = (world.today + dt.timedelta(days=3)).isoformat()
+    out = runner.invoke(args=["open-applications", "四级", "--until", until, "--part", "skill"])
+    assert out.exit_code == 0 and "中级保安员（四级）\t操作技能" in out.output, out.output
+    again = runner.invoke(args=["open-applications", "4", "--until", until, "--part", "skill"])
+    assert again.exit_code == 1 and "重叠" in again.output
+    assert runner.invoke(args=["open-applications", "九级", "--until", until]).exit_code == 1
+    template = tmp_path / "t.xlsx"
+    assert runner.invoke(args=["application-template", str(template)]).exit_code == 0 and template.exists()
