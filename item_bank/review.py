@@ -43,6 +43,12 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition("discard", "放弃草稿", DRAFT, RETIRED, ("author", "bank_manager")),
 )
 BY_ACTION = {t.action: t for t in TRANSITIONS}
+# The roles as staff read them (the same words as the staff accounts' page).
+ROLE_LABELS = {"author": "命题人", "reviewer": "审题人", "bank_manager": "题库管理员", "admin": "系统管理员"}
+
+
+def roles_text(roles: tuple[str, ...]) -> str:
+    return "或".join(ROLE_LABELS.get(r, r) for r in roles)
 ACTION_LABELS = {t.action: t.label for t in TRANSITIONS}
 
 
@@ -97,7 +103,7 @@ def _refusal(version: ItemVersion, who: Reviewer, step: Transition) -> str | Non
     if not REVIEW_LIFECYCLE.allows(step.action, version.status, step.target):
         return _state_refusal(version, step.action)
     if not who.has_role(*step.roles):
-        return f"{step.label}需要角色 {'/'.join(step.roles)}"
+        return f"{step.label}需要{roles_text(step.roles)}角色"
     if step.action == "approve" and who.user_id is not None and version.author_id == who.user_id:
         return "不能审核通过自己编写的试题（需另一位审题人）"
     return None
@@ -184,19 +190,34 @@ class BulkResult:
 def bulk_transition(
     session: Session, version_ids: list[int], action: str, who: Reviewer, comment: str = ""
 ) -> BulkResult:
-    """Apply one step to many versions (a reviewer's queue); refusals are listed, the rest applied."""
+    """Apply one step to many versions (a reviewer's queue); refusals are listed, the rest applied.
+
+    A step the user's roles never allow is refused once, as a whole, rather than once per version; each
+    listed refusal names the item by its number and version ("试题 BAY-0001 第 2 版：…").
+    """
+    step = BY_ACTION.get(action)
+    if step is None:
+        raise ReviewError(f"未知操作 {action!r}")
+    if not who.has_role(*step.roles):
+        raise ReviewError(f"{step.label}需要{roles_text(step.roles)}角色，当前账号没有；未处理任何试题")
     result = BulkResult()
     versions = {v.id: v for v in session.scalars(select(ItemVersion).where(ItemVersion.id.in_(version_ids)))}
+    numbers = dict(
+        session.execute(
+            select(Item.id, Item.external_id).where(Item.id.in_({v.item_id for v in versions.values()}))
+        ).all()
+    )
     for vid in version_ids:
         version = versions.get(vid)
         if version is None:
-            result.refused.append((vid, "版本不存在"))
+            result.refused.append((vid, f"版本 {vid} 不存在"))
             continue
         try:
             transition(session, version, action, who, comment)
             result.done.append(vid)
         except ReviewError as exc:
-            result.refused.append((vid, str(exc)))
+            name = f"试题 {numbers.get(version.item_id, version.item_id)} 第 {version.version_no} 版"
+            result.refused.append((vid, f"{name}：{exc}"))
     return result
 
 

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, func, inspect, select
+from sqlalchemy import event, func, inspect, select, true
 from sqlalchemy.orm import Session
 
 from item_bank.attributes import AttributeError_, cognitive_level, normalise_attributes
@@ -32,7 +32,10 @@ from item_bank.models import (
     KnowledgeArea,
 )
 from item_bank.text import normalise_stem
-from item_bank.types import ContentProblem, ItemContent, item_type
+from item_bank.types import ContentProblem, ItemContent, item_type, item_types
+
+# 题型 names for messages (item_bank.types holds the labels).
+FIELD_TYPE_LABELS = {t.name: t.label for t in item_types()}
 
 
 class ItemError(DomainError):
@@ -168,7 +171,38 @@ def content_of(version: ItemVersion) -> ItemContent:
     )
 
 
-def validate_draft(session: Session, draft: ItemDraft) -> list[ContentProblem]:
+def set_type_problem(session: Session, set_id: int, type_name: str, item_id: int | None) -> str | None:
+    """Why an item of `type_name` cannot join set `set_id`: assembly uses a set only when all its children
+    share one type, so a mixed set would silently never reach a paper."""
+    others = session.execute(
+        select(ItemVersion.type, func.count())
+        .join(Item, ItemVersion.id == func.coalesce(Item.head_version_id, Item.current_version_id))
+        .where(ItemVersion.item_set_id == set_id, ItemVersion.status != RETIRED)
+        .where(Item.id != item_id if item_id is not None else true())
+        .group_by(ItemVersion.type)
+    ).all()
+    types = sorted({t for t, _ in others} - {type_name})
+    if not types:
+        return None
+    item_set = session.get(ItemSet, set_id)
+    name = item_set.external_id if item_set is not None else str(set_id)
+    labels = "、".join(FIELD_TYPE_LABELS.get(t, t) for t in types)
+    return (
+        f"题组 {name} 的其他子题是{labels}，本题是{FIELD_TYPE_LABELS.get(type_name, type_name)}："
+        "题组应只含一种题型，含多种题型的题组自动组卷时不会被选用"
+    )
+
+
+def draft_warnings(session: Session, draft: ItemDraft, item_id: int | None = None) -> list[ContentProblem]:
+    """What the author should know though the draft may be saved: a set whose children would mix types (a
+    paper delivers it, but assembly never picks it)."""
+    if draft.item_set_id is None:
+        return []
+    mixed = set_type_problem(session, draft.item_set_id, draft.type, item_id)
+    return [ContentProblem("item_set_id", mixed)] if mixed else []
+
+
+def validate_draft(session: Session, draft: ItemDraft, item_id: int | None = None) -> list[ContentProblem]:
     """Every problem with `draft`: its type's rules plus levels, area and set references."""
     try:
         kind = item_type(draft.type)

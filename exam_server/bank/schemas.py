@@ -86,6 +86,9 @@ def draft_from_form(form: Any) -> ItemDraft:
         enemy_group=form.get("enemy_group", "").strip() or None,
         media=media if isinstance(media, list) else [],
         source=form.get("source", "").strip()[:200],
+        cognitive_level=form.get("cognitive_level", "").strip() or None,
+        # One field per bank attribute, named "attr:<name>"; blanks are dropped when the draft is checked.
+        attributes={k[len("attr:") :]: v.strip() for k, v in form.items() if k.startswith("attr:") and v.strip()},
     )
 
 
@@ -124,7 +127,17 @@ def draft_from_json(data: Any) -> ItemDraft:
         enemy_group=data.get("enemy_group") or None,
         media=[m for m in media if isinstance(m, dict) and m.get("sha256")],
         source=str(data.get("source") or "")[:200],
+        cognitive_level=str(data.get("cognitive_level") or "").strip() or None,
+        attributes=_attributes(data.get("attributes")),
     )
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    if value in (None, ""):
+        return {}
+    if not isinstance(value, dict):
+        raise DraftError("attributes", "attributes 应为 {属性名: 取值} 对象")
+    return {str(k): v for k, v in value.items() if v not in (None, "")}
 
 
 def version_json(v: ItemVersion, *, with_key: bool = True) -> dict[str, Any]:
@@ -144,6 +157,8 @@ def version_json(v: ItemVersion, *, with_key: bool = True) -> dict[str, Any]:
         "enemy_group": v.enemy_group,
         "media": list(v.media or []),
         "source": v.source,
+        "cognitive_level": v.cognitive_level,
+        "attributes": dict(v.attributes or {}),
         "author_id": v.author_id,
         "reviewer_id": v.reviewer_id,
         "created_at": v.created_at.isoformat() if v.created_at else None,
@@ -194,6 +209,8 @@ def draft_form_values(draft: ItemDraft) -> dict[str, Any]:
         "item_set_id": draft.item_set_id,
         "enemy_group": draft.enemy_group or "",
         "source": draft.source,
+        "cognitive_level": draft.cognitive_level or "",
+        "attributes": {k: (f"{v:g}" if isinstance(v, float) else str(v)) for k, v in (draft.attributes or {}).items()},
         "media": json.dumps(draft.media, ensure_ascii=False),
         "media_list": draft.media,
     }

@@ -12,6 +12,8 @@ from item_bank.attributes import (
     define_attribute,
     normalise_attributes,
 )
+from item_bank.review import Reviewer, ReviewError, bulk_transition, transition
+from item_bank.search import ItemQuery, search_items
 from item_bank.versions import ItemDraft, ItemValidationError, create_item, revise_item
 
 
@@ -84,3 +86,37 @@ def test_a_missing_key_is_refused_in_chinese_alone(session: Session) -> None:
             author_id=1,
         )
     assert "缺少答案" in str(info.value) and "missing" not in str(info.value)
+
+
+def test_search_combines_words_and_filters_on_attributes(session: Session) -> None:
+    _define(session)
+    for stem, level, attrs in (
+        ("保安员夜间巡逻时发现可疑人员应当（ ）。", "应用", {"format": "文字"}),
+        ("巡逻路线应当由保安员（ ）确定。", "识记", {"format": "图片"}),
+        ("保安员上岗前应当（ ）。", None, {}),
+    ):
+        draft = ItemDraft(type="single", stem=stem, content={"options": ["甲", "乙"]}, key="A",
+                          cognitive_level=level, attributes=attrs)  # fmt: skip
+        create_item(session, draft, actor="t", author_id=1)
+    session.commit()
+    found = search_items(session, ItemQuery(text="保安员 巡逻"))
+    assert found.total == 2  # both words, anywhere in the stem (was 0: the phrase as one string)
+    assert search_items(session, ItemQuery(text="保安员　巡逻 可疑")).total == 1
+    assert search_items(session, ItemQuery(cognitive_level="识记")).total == 1
+    assert search_items(session, ItemQuery(text="保安员 应用")).total == 1
+    assert search_items(session, ItemQuery(attribute="format", attribute_value="图片")).total == 1
+
+
+def test_bulk_refusals_name_the_item_and_the_role_in_chinese(session: Session) -> None:
+    version = create_item(session, _draft(), actor="t", author_id=1)
+    session.commit()
+    transition(session, version, "submit", Reviewer("user:a", 1, frozenset({"author"})))
+    session.commit()
+    manager = Reviewer("user:m", 3, frozenset({"bank_manager"}))
+    with pytest.raises(ReviewError, match="审核通过需要审题人角色，当前账号没有"):
+        bulk_transition(session, [version.id], "approve", manager)
+    own = bulk_transition(session, [version.id], "approve", Reviewer("user:a", 1, frozenset({"reviewer"})))
+    external_id = version.item.external_id
+    assert own.refused == [
+        (version.id, f"试题 {external_id} 第 1 版：不能审核通过自己编写的试题（需另一位审题人）")
+    ]

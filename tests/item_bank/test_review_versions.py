@@ -84,7 +84,7 @@ def test_state_machine_refusals(session: Session) -> None:
     transition(session, version, "submit", AUTHOR)
     with pytest.raises(ReviewError, match="自己编写"):
         transition(session, version, "approve", SELF_REVIEWER)
-    with pytest.raises(ReviewError, match="reviewer"):
+    with pytest.raises(ReviewError, match="审核通过需要审题人角色"):
         transition(session, version, "approve", AUTHOR)
     with pytest.raises(ReviewError, match="必须填写意见"):
         transition(session, version, "return", REVIEWER, "  ")

@@ -8,7 +8,8 @@
   var LETTERS = "ABCDEFGH";
   var TYPE_LABELS = { single: "单选题", multiple: "多选题", judge: "判断题", fill: "填空题", short: "简答题", essay: "论述题" };
   var FIELD_LABELS = { stem: "题干", options: "选项", key: "答案", points: "分值", levels: "等级", rubric: "评分要点",
-    model_answer: "参考答案", knowledge_area_id: "知识点", item_set_id: "所属题组", type: "题型" };
+    model_answer: "参考答案", knowledge_area_id: "知识点", item_set_id: "所属题组", type: "题型",
+    cognitive_level: "认知层次", attributes: "属性" };
   var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
   var $ = function (id) { return document.getElementById(id); };
   var typeSel = $("f-type"), optionsBox = $("options"), dirty = false, timer = null, seq = 0;
@@ -75,8 +76,10 @@
       levels: Array.prototype.map.call(form.querySelectorAll('input[name="levels"]:checked'), function (x) { return parseInt(x.value, 10); }),
       part: $("f-part").value, knowledge_area_id: $("f-area").value ? parseInt($("f-area").value, 10) : null,
       item_set_id: $("f-set").value ? parseInt($("f-set").value, 10) : null,
-      media: JSON.parse($("f-media").value || "[]")
+      media: JSON.parse($("f-media").value || "[]"),
+      cognitive_level: $("f-cognitive") ? $("f-cognitive").value : "", attributes: {}
     };
+    form.querySelectorAll("[data-attribute]").forEach(function (f) { if (f.value.trim()) d.attributes[f.getAttribute("data-attribute")] = f.value.trim(); });
     if (["single", "multiple", "judge"].indexOf(t) >= 0) {
       var opts = optionRows().map(function (r) { return r.querySelector('input[name="option"]').value.trim(); });
       while (opts.length && !opts[opts.length - 1]) opts.pop();
@@ -165,6 +168,7 @@
       if (mine !== seq) return; // an older answer arriving late
       if (body.ok) {
         renderPreview(body.view && draft().stem ? body.view : null, body.stimulus); renderProblems(body.problems || []);
+        (body.warnings || []).forEach(function (w) { $("live-problems").appendChild(el("li", "error", "注意：" + w.reason)); });
         renderDuplicates(body.duplicates || []);
       }
     }, function () { /* keep the last preview while offline */ });

@@ -15,6 +15,8 @@ from flask import Blueprint
 
 from exam_server.bank.views import api, exchange, items, media, review, sets, tree
 from exam_server.bank.views.common import EDIT_TYPES
+from exam_server.extensions import db
+from item_bank.attributes import COGNITIVE_LEVELS, definitions, describe
 from item_bank.exchange.flat import TYPE_LABELS
 from item_bank.review import STATUS_LABELS
 from item_bank.tree import PART_LABELS
@@ -85,4 +87,7 @@ def _labels() -> dict[str, Any]:
         "PART_LABELS": PART_LABELS,
         "FIELD_LABELS": FIELD_LABELS,
         "EDIT_TYPES": EDIT_TYPES,
+        "COGNITIVE_LEVELS": COGNITIVE_LEVELS,
+        # A version's 认知层次 and attributes as (label, value) pairs (reads the definitions when a page asks).
+        "describe_attributes": lambda version: describe(version, definitions(db.session)),
     }

@@ -29,7 +29,7 @@ from item_bank.duplicates import Match
 from item_bank.models import Item
 from item_bank.review import ReviewError
 from item_bank.search import ItemQuery, search_items
-from item_bank.versions import ItemError, ItemValidationError, history, validate_draft
+from item_bank.versions import ItemError, ItemValidationError, draft_warnings, history, validate_draft
 
 
 @role_required(*BANK)
@@ -90,6 +90,7 @@ def _api_save(item: Item | None) -> tuple[WerkzeugResponse, int]:
         "id": version.item.external_id,
         "version": version_json(version),
         "duplicates": duplicate_json(duplicates_of(version, version.item_id)),
+        "warnings": problem_json(draft_warnings(db.session, draft, version.item_id)),
     }
     return jsonify(body), 201 if item is None else 200
 
@@ -151,13 +152,15 @@ def api_preview() -> tuple[WerkzeugResponse, int]:
         draft = draft_from_json(data)
     except DraftError as exc:
         return json_refusal(str(exc), 400, field=exc.field)
+    editing = queries.item_by_external_id(db.session, str((data or {}).get("item") or ""))
     problems = validate_draft(db.session, draft)
+    # The item being edited is left out of its set's other children (changing its own type is no mix).
+    warnings = draft_warnings(db.session, draft, editing.id if editing else None)
     view: dict[str, Any] | None
     try:
         view = candidate_view(draft)
     except (KeyError, IndexError, TypeError, ValueError):
         view = None  # a draft too broken to render; its problems say why
-    editing = queries.item_by_external_id(db.session, str((data or {}).get("item") or ""))
     duplicates = duplicate_json(duplicates_of(draft, editing.id if editing else None))
     return jsonify(
         {
@@ -165,6 +168,7 @@ def api_preview() -> tuple[WerkzeugResponse, int]:
             "view": view,
             "stimulus": stimulus(draft),
             "problems": problem_json(problems),
+            "warnings": problem_json(warnings),
             "duplicates": duplicates,
         }
     ), 200

@@ -23,6 +23,7 @@ from exam_server.bank.views.common import (
 )
 from exam_server.core.auth import role_required
 from exam_server.extensions import db
+from item_bank.attributes import COGNITIVE_LEVELS, definitions
 from item_bank.diffs import diff_versions
 from item_bank.duplicates import Match, find_duplicates
 from item_bank.models import IN_REVIEW, Item, ItemVersion, KnowledgeArea
@@ -34,6 +35,7 @@ from item_bank.versions import (
     ItemError,
     ItemValidationError,
     content_of,
+    draft_warnings,
     form_usage,
     history,
 )
@@ -89,6 +91,8 @@ def _editor(
             problem_list=problems or [],
             areas=queries.area_rows(db.session),
             sets=queries.recent_sets(db.session),
+            cognitive_levels=COGNITIVE_LEVELS,
+            attribute_specs=definitions(db.session),
             preview=candidate_view(draft) if draft.stem else None,
             duplicates=duplicates_of(draft, item.id if item else None),
         ),
@@ -133,6 +137,8 @@ def _save(item: Item | None, retry_url: str) -> WerkzeugResponse | tuple[str, in
         flash(f"已保存试题 {version.item.external_id} 第 {version.version_no} 版{submitted}")
     else:
         flash(f"已保存为第 {version.version_no} 版{submitted}")
+    for warning in draft_warnings(db.session, draft, version.item_id):
+        flash(f"注意：{warning.reason}")
     # Saved all the same (a variant may be wanted); the author and the reviewer see what it resembles.
     matches = duplicates_of(version, version.item_id)
     if matches:

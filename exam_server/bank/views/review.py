@@ -93,8 +93,8 @@ def bulk() -> WerkzeugResponse:
     else:
         refused = f"，{len(result.refused)} 题未处理" if result.refused else ""
         flash(f"{ACTION_LABELS.get(action, action)}：完成 {len(result.done)} 题{refused}")
-        for vid, reason in result.refused[:20]:
-            flash(f"版本 {vid}：{reason}")
+        for _vid, reason in result.refused[:20]:
+            flash(reason)
     return redirect(url_for("bank.review_queue"))
 
 
@@ -108,6 +108,6 @@ def approve_batch(batch_id: int) -> WerkzeugResponse:
     else:
         refused = f"，{len(result.refused)} 题未处理" if result.refused else ""
         flash(f"导入批次 {batch_id} 审核通过：完成 {len(result.done)} 题{refused}")
-        for vid, reason in result.refused[:20]:
-            flash(f"版本 {vid}：{reason}")
+        for _vid, reason in result.refused[:20]:
+            flash(reason)
     return redirect(url_for("bank.review_queue"))
