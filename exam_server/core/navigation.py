@@ -22,7 +22,7 @@ STAFF_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("导入导出", "bank.exchange", ("bank_manager",)),
     ("组卷蓝图", "assembly.blueprints", ("bank_manager",)),
     ("试卷", "assembly.forms", ("bank_manager",)),
-    ("题目分析", "analysis.index", ("bank_manager", "centre_staff")),
+    ("试题分析", "analysis.index", ("bank_manager", "centre_staff")),
     ("阅卷", "grading.queue", ("grader",)),
     ("阅卷监控", "grading.monitor", ("chief_grader",)),
     ("复核申请", "results.reviews", ("centre_staff",)),
