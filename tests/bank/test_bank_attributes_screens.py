@@ -151,3 +151,21 @@ def test_bulk_approval_refusals_are_chinese_and_name_the_item(
     page = client.get(response.location).get_data(as_text=True)
     assert "审核通过需要审题人角色" in page and "reviewer" not in page.split("<main", 1)[-1]
     assert f"版本 {version.id}：" not in page
+
+
+def _menu(page: str) -> str:
+    match = re.search(r'<nav class="nav">(.*?)</nav>', page, re.S)
+    assert match
+    return match.group(1)
+
+
+def test_the_bank_and_assembly_menus_lead_to_assembly_and_analysis(
+    client: FlaskClient, staff: dict[str, int]
+) -> None:
+    login(client, "manager")
+    bank_menu = _menu(client.get("/bank/items").get_data(as_text=True))
+    assert ">组卷蓝图</a>" in bank_menu and ">试题分析</a>" in bank_menu
+    assembly_menu = _menu(client.get("/assembly/blueprints").get_data(as_text=True))
+    assert ">试题分析</a>" in assembly_menu
+    login(client, "author")  # an author reaches neither, so is offered neither
+    assert "试题分析" not in _menu(client.get("/bank/items").get_data(as_text=True))
