@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from flask import url_for
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -169,3 +170,26 @@ def test_the_bank_and_assembly_menus_lead_to_assembly_and_analysis(
     assert ">试题分析</a>" in assembly_menu
     login(client, "author")  # an author reaches neither, so is offered neither
     assert "试题分析" not in _menu(client.get("/bank/items").get_data(as_text=True))
+
+
+def test_the_preview_numbers_fill_in_blanks_and_shows_a_stimulus_whole(
+    client: FlaskClient, session: Session, staff: dict[str, int]
+) -> None:
+    token = login(client, "author")
+    fill = {
+        "type": "fill",
+        "stem": "火警电话是（ ），急救电话是（ ）。",
+        "key": [["119"], ["120"]],
+        "levels": [5],
+    }
+    status, body = api(client, token, "/bank/api/items", fill)
+    assert status == 201
+    page = client.get(f"/bank/items/{body['id']}").get_data(as_text=True)
+    assert (
+        '<span class="blank-number">第 1 空</span>' in page
+        and '<span class="blank-number">第 2 空</span>' in page
+    )
+    with client.application.test_request_context():
+        css_url = url_for("core.client_asset", filename="bank/bank.css")
+    style = client.get(css_url).get_data(as_text=True)
+    assert ".q-stimulus { max-height: none; overflow: visible; }" in style

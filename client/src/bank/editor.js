@@ -131,7 +131,11 @@
       });
       if (multi) opts.appendChild(el("p", "hint", "多选题：可选择多个选项，再点一次可取消。"));
     } else if (view.type === "fill") {
-      for (var k = 0; k < (view.blanks || 1); k++) { var inp = el("input", "blank"); inp.setAttribute("aria-label", "第 " + (k + 1) + " 空"); opts.appendChild(inp); }
+      for (var k = 0; k < (view.blanks || 1); k++) {
+        // Each blank says which it is, as the stem's blanks are numbered in order.
+        var lab = el("label", "blank-label"); lab.appendChild(el("span", "blank-number", "第 " + (k + 1) + " 空"));
+        lab.appendChild(document.createTextNode(" ")); lab.appendChild(el("input", "blank")); opts.appendChild(lab);
+      }
     } else {
       var ta = el("textarea", "essay"); ta.rows = 6; opts.appendChild(ta);
     }
