@@ -221,10 +221,13 @@ def demo_organisations(session: Session, accounts: dict[str, User]) -> Centre:
                              filing_number=filing_number, actor=ACTOR)
     the_province = org_ops.province(session)
     members: dict[str, Organisation | None] = {"province": the_province, "unit": unit}
+    # The demo's accounts are seeded, not created by anyone (their creation is not audited either): they get their
+    # organisation as part of being made.
     for username, user in accounts.items():
         organisation = members.get(DEMO_MEMBERSHIP.get(username, "centre"), centre)
         if user.organisation_id is None and organisation is not None:
-            org_ops.set_user_organisation(session, user, organisation, ACTOR)
+            user.organisation_id = organisation.id
+    session.commit()
     return centre
 
 
