@@ -18,6 +18,7 @@ from exam_server.applications.excel import read_workbook, write_template
 from exam_server.applications.intake import local_today, parse_date
 from exam_server.applications.levels import PART_LABELS, PARTS, level_name, parse_level
 from exam_server.applications.models import Application
+from exam_server.applications.photos import read_photo_archive
 from exam_server.applications.queries import list_applications
 from exam_server.applications.review import CENTRE_STAGE, STATUS_LABELS, UNIT_STAGE
 from exam_server.core.cli import command_actor, refusals_as_click_errors
@@ -105,6 +106,26 @@ def import_applications(file: Path, unit_code: str, username: str) -> None:
                f"用时 {time.perf_counter() - started:.1f} 秒")
 
 
+@click.command("import-photos")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--unit", "unit_code", required=True, help="申请所属的试点单位（编号或名称）")
+@click.option("--as", "username", required=True, help="以哪个账号导入（按其所属机构判断权限）")
+@refusals_as_click_errors
+def import_photos(file: Path, unit_code: str, username: str) -> None:
+    """导入证件照：FILE.zip 中每张照片以身份证号命名（如 440106199001010136.jpg），对应试点单位的申请；全部无误才保存。"""
+    _, scope, actor = _as_user(username)
+    unit = _unit(unit_code)
+    scope.check_unit(unit.id, "试点单位")
+    try:
+        stored = ops.import_photos(db.session, unit, read_photo_archive(file), actor=actor, scope=scope,
+                                   file=file.name)
+    except ops.ApplicationError as exc:
+        for problem in exc.problems:
+            click.echo(f"{problem.column}：{problem.message}", err=True)
+        raise click.ClickException(exc.message.split("：")[0]) from exc
+    click.echo(f"已保存 {stored} 张证件照（{unit.name}）")
+
+
 @click.command("list-applications")
 @click.option("--as", "username", required=True, help="以哪个账号查看（只列出其机构的申请）")
 @click.option("--status", type=click.Choice(sorted(STATUS_LABELS)), default=None)
@@ -147,5 +168,5 @@ def review_applications(ids: tuple[int, ...], username: str, stage: str, approve
         raise SystemExit(1)
 
 
-commands = [open_applications, application_template, import_applications, list_applications_command,
-            review_applications]
+commands = [open_applications, application_template, import_applications, import_photos,
+            list_applications_command, review_applications]

@@ -3,6 +3,9 @@
 params: upload (the stashed .xlsx), name (its file name), unit_id (the unit the trainees apply through). The job
 runs as the staff account that submitted it, with that account's scope as it is now: the unit must be theirs.
 All or nothing: a file with any bad row fails the job, and its page lists every row and column.
+
+"applications.photos" (params: upload, a zip of `<身份证号>.jpg|png`; name; unit_id): the unit's applicants' ID
+photos, all or none, every unmatched or refused file named.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.applications.excel import read_workbook
-from exam_server.applications.operations import ApplicationError, import_rows
+from exam_server.applications.operations import ApplicationError, import_photos, import_rows
+from exam_server.applications.photos import read_photo_archive
 from exam_server.core.models import User
 from exam_server.jobs import JobContext, JobRefused, job_handler
 from exam_server.organisations.models import PilotUnit
@@ -22,6 +26,7 @@ from exam_server.organisations.scope import Scope, scope_for
 from item_bank.kernel.actors import kind_of
 
 IMPORT = "applications.import"
+PHOTOS = "applications.photos"
 IMPORT_ROLES = ("pilot_unit", "centre_staff", "province")
 
 
@@ -64,3 +69,24 @@ def import_job(ctx: JobContext, *, upload: str, name: str, unit_id: int) -> dict
     return {"file": name, "unit": unit.name, "rows": result.rows, "created": result.created,
             "theory_exempt": result.exempt, "elapsed_s": round(time.perf_counter() - started, 2),
             "lines": [f"{unit.name}：导入 {result.created} 份申请（其中 {result.exempt} 人免考理论知识）"]}
+
+
+@job_handler(PHOTOS, label="导入证件照", roles=IMPORT_ROLES)
+def photos_job(ctx: JobContext, *, upload: str, name: str, unit_id: int) -> dict[str, Any]:
+    """Read the zip through the bounded reader, then store every photo or none."""
+    scope = importer_scope(ctx.session, ctx.actor)
+    unit = ctx.session.get(PilotUnit, unit_id)
+    if unit is None:
+        raise ApplicationImportRefused(f"没有试点单位 {unit_id}", status=404)
+    scope.check_unit(unit.id, "试点单位")
+    ctx.session.commit()
+    path = ctx.upload
+    if path is None:
+        raise ApplicationImportRefused("没有要导入的文件。", status=400)
+    ctx.progress(0.05, f"正在读取 {name}")
+    photos = read_photo_archive(path, name=name)
+    ctx.check_cancelled()
+    ctx.progress(0.4, f"已读取 {len(photos)} 张照片，正在检查并保存")
+    ctx.begin_write()
+    stored = import_photos(ctx.session, unit, photos, actor=ctx.actor, scope=scope, file=name)
+    return {"file": name, "unit": unit.name, "photos": stored, "lines": [f"{unit.name}：保存 {stored} 张证件照"]}

@@ -11,21 +11,24 @@ import datetime as dt
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.applications import eligibility
+from exam_server.applications.idcard import normalise
 from exam_server.applications.intake import Checked, Intake
 from exam_server.applications.levels import LEVELS, PART_LABELS, PARTS, level_name
 from exam_server.applications.models import (
+    REJECTED,
     Application,
     ApplicationWindow,
     EligibilityRuleSet,
     UnitApplicationLink,
 )
-from exam_server.applications.photos import store_photo
+from exam_server.applications.photos import check_photo, store_photo
 from exam_server.applications.review import APPLICATION_REVIEW, STAGE_LABELS, STEPS, ReviewRefused
 from exam_server.organisations.models import PilotUnit
 from exam_server.organisations.scope import Scope
@@ -352,3 +355,48 @@ def mark_ticketed(session: Session, application: Application, actor: str, *, rea
     """centre_approved → ticketed, in the caller's transaction (the sittings package, when it issues the ticket);
     audited. ReviewRefused if the application has not passed 复审 (or is already ticketed)."""
     APPLICATION_REVIEW.apply(session, application, "ticket", "ticketed", actor, reason=reason)
+
+
+def import_photos(session: Session, unit: PilotUnit, photos: Sequence[tuple[str, bytes]], *, actor: str,
+                  scope: Scope | None = None, file: str = "") -> int:
+    """ID photos named `<身份证号>.jpg|png` for the unit's applications (each person's newest one not rejected),
+    all or none: ApplicationError naming every member that matches no applicant or is no acceptable photo."""
+    if scope is not None:
+        scope.check_write()
+        scope.check_unit(unit.id, "试点单位")
+    problems: list[Problem] = []
+    matched: list[tuple[Application, str, bytes]] = []
+    numbers = {normalise(PurePosixPath(member).stem): (member, data) for member, data in photos}
+    found: dict[str, Application] = {}
+    wanted = sorted(numbers)
+    for start in range(0, len(wanted), 500):
+        for application in session.scalars(select(Application).where(
+                Application.unit_id == unit.id, Application.id_number.in_(wanted[start:start + 500]),
+                Application.status.not_in(REJECTED)).order_by(Application.id)):
+            found[application.id_number] = application
+    for number, (member, data) in numbers.items():
+        application = found.get(number)
+        if application is None:
+            problems.append(Problem(None, member, f"{unit.name} 没有身份证号为 {number} 的申请（文件名应为 身份证号.jpg）"))
+            continue
+        try:
+            check_photo(member, data)
+        except DomainError as exc:
+            problems.append(Problem(None, member, exc.message))
+            continue
+        matched.append((application, member, data))
+    if not photos:
+        problems.append(Problem(None, "-", "压缩包中没有照片"))
+    if problems:
+        session.rollback()
+        raise ApplicationError(f"{file or '照片压缩包'} 有 {len(problems)} 处问题，未保存任何照片：" +
+                               "；".join(f"{p.column}：{p.message}" for p in problems[:20]),
+                               problems=problems, code="photos_refused")
+    with transaction(session):
+        for application, member, data in matched:
+            before = application.photo_id
+            application.photo = store_photo(session, member, data)
+            session.flush()
+            audit(session, actor, "set_applicant_photo", "application", application.id,
+                  before={"photo_id": before}, after={"photo_id": application.photo_id, "file": file})
+    return len(matched)

@@ -1,4 +1,5 @@
-"""ID photos (证件照): a JPEG or PNG checked by its signature, its size in bytes and in pixels, stored once.
+"""ID photos (证件照): a JPEG or PNG checked by its signature, its size in bytes and in pixels, stored once; a
+unit's zip of them named by ID number, read through the bounded zip reader.
 
 `check_photo` reuses the bank's image check (item_bank/media.py: the name's kind, empty, too large, the signature)
 and then reads only the image's header (Pillow, lazily) for its pixel size: a photo smaller than a face can be
@@ -11,12 +12,14 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 
 from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.applications.models import ApplicantPhoto
+from item_bank.archives import MB, ArchiveLimits, SafeZip
 from item_bank.kernel import DomainError
 from item_bank.media import MediaError, check_image
 
@@ -24,6 +27,8 @@ MAX_PHOTO_BYTES = 2 * 1024 * 1024
 MIN_SIDE = 100
 MAX_SIDE = 4000
 PHOTO_TYPES = ("image/jpeg", "image/png")
+# A unit's zip of photos named by ID number: a member larger than a photo may be is refused with its name.
+PHOTO_ARCHIVE_LIMITS = ArchiveLimits(members=20_000, member_bytes=MAX_PHOTO_BYTES + 1, total_bytes=512 * MB)
 
 
 class PhotoError(DomainError):
@@ -75,3 +80,17 @@ def store_photo(session: Session, name: str, data: bytes) -> ApplicantPhoto:
         session.add(photo)
         session.flush()
     return photo
+
+
+def read_photo_archive(path: Path, *, name: str | None = None) -> list[tuple[str, bytes]]:
+    """The photos of a zip (`<身份证号>.jpg` / `.png`, in any folder), read through the bounded reader
+    (item_bank/archives.py SafeZip); ArchiveError if the archive itself is refused. Hidden files and the folders
+    macOS adds are skipped."""
+    photos = []
+    with SafeZip(path, name=name or path.name, limits=PHOTO_ARCHIVE_LIMITS) as zf:
+        for member in zf.namelist():
+            base = PurePosixPath(member).name
+            if not base or base.startswith(".") or member.startswith("__MACOSX/"):
+                continue
+            photos.append((member, zf.read(member)))
+    return photos

@@ -17,6 +17,7 @@ URL table (scope: a unit's staff see their unit's applications, a centre's its u
   POST /applications/new                 submit it
   GET  /applications/import              upload page, the template and the unit's link    unit, centre, province
   POST /applications/import              start the import job (/jobs/<id>)
+  POST /applications/photos              start the photos job (a zip of <身份证号>.jpg|png)
   GET  /applications/template.xlsx       the Excel template
   POST /applications/link                renew a unit's link (the old one stops working)
   GET  /apply/<token>                    public: the unit's application form               anyone
@@ -40,7 +41,7 @@ from exam_server.applications import eligibility, queries
 from exam_server.applications import operations as ops
 from exam_server.applications.excel import write_template
 from exam_server.applications.intake import COLUMNS, OPTIONAL, local_today, parse_date
-from exam_server.applications.jobs import IMPORT
+from exam_server.applications.jobs import IMPORT, PHOTOS
 from exam_server.applications.levels import LEVEL_NAMES, LEVELS, PART_LABELS, PARTS, level_name
 from exam_server.applications.models import CHANNELS, Application, ApplicationWindow, UnitApplicationLink
 from exam_server.applications.review import CENTRE_STAGE, STAGE_LABELS, STATUS_LABELS, UNIT_STAGE
@@ -386,6 +387,26 @@ def import_upload() -> WerkzeugResponse | tuple[str, int]:
         return _import_page(f"{name} 不是 .xlsx 文件：请使用申请模板", 400)
     token = stash_upload(upload.stream, ".xlsx")
     job = submit_job(IMPORT, {"upload": token, "name": name, "unit_id": unit.id}, actor=current_user.actor)
+    return redirect(url_for("jobs.page", job_id=job.id))
+
+
+@blueprint.post("/applications/photos")
+@role_required(*ENTRY)
+def import_photos() -> WerkzeugResponse | tuple[str, int]:
+    scope = _scope()
+    try:
+        scope.check_write()
+        unit = _chosen_unit(scope)
+    except DomainError as exc:
+        return _import_page(exc.message, exc.status)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _import_page("请选择照片压缩包（.zip）", 400)
+    name = Path(upload.filename).name
+    if Path(name).suffix.lower() != ".zip":
+        return _import_page(f"{name} 不是 .zip 文件：请把以身份证号命名的照片打包成 zip", 400)
+    token = stash_upload(upload.stream, ".zip")
+    job = submit_job(PHOTOS, {"upload": token, "name": name, "unit_id": unit.id}, actor=current_user.actor)
     return redirect(url_for("jobs.page", job_id=job.id))
 
 

@@ -70,3 +70,50 @@ def test_a_bad_photo_refuses_the_whole_application(world) -> None:
         ops.submit_application(world.session, world.unit1, world.row(1), channel="link", actor="user:x",
                                photo=("me.png", b"not a picture"))
     assert world.session.query(ops.Application).count() == 0
+
+
+def _zip(path, members: dict[str, bytes]):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_a_units_zip_of_photos_named_by_id_number(world, tmp_path) -> None:
+    s = world.session
+    first = ops.submit_application(s, world.unit1, world.row(1), channel="screen", actor="user:unit1")
+    second = ops.submit_application(s, world.unit1, world.row(2), channel="screen", actor="user:unit1")
+    theirs = ops.submit_application(s, world.unit2, world.row(3, 培训单位="U2"), channel="screen", actor="user:unit2")
+    from exam_server.applications.photos import read_photo_archive
+
+    bad = _zip(tmp_path / "bad.zip", {
+        f"照片/{first.id_number}.jpg": image("JPEG"),
+        f"{second.id_number.lower()}.png": image("PNG", (50, 50)),   # too small
+        f"{theirs.id_number}.jpg": image("JPEG"),                     # another unit's applicant
+        "__MACOSX/._x.jpg": b"junk", ".DS_Store": b"junk",            # skipped
+    })
+    scope = scope_for(world.users["unit1"], s)
+    with pytest.raises(ops.ApplicationError) as refused:
+        ops.import_photos(s, world.unit1, read_photo_archive(bad), actor="user:unit1", scope=scope, file="bad.zip")
+    named = {p.column: p.message for p in refused.value.problems}
+    assert set(named) == {f"{second.id_number.lower()}.png", f"{theirs.id_number}.jpg"}
+    assert "100–4000 像素" in named[f"{second.id_number.lower()}.png"] and "没有身份证号为" in named[f"{theirs.id_number}.jpg"]
+    assert applicant_photo(s, first.id) is None  # all or none
+    good = _zip(tmp_path / "good.zip", {f"照片/{first.id_number}.jpg": image("JPEG"),
+                                         f"{second.id_number}.PNG": image("PNG")})
+    assert ops.import_photos(s, world.unit1, read_photo_archive(good), actor="user:unit1", scope=scope) == 2
+    assert applicant_photo(s, first.id).mime == "image/jpeg" and applicant_photo(s, second.id).mime == "image/png"
+    with pytest.raises(ops.DomainError, match="不属于您所在的机构"):
+        ops.import_photos(s, world.unit2, [], actor="user:unit1", scope=scope)
+
+
+def test_the_photo_zip_goes_through_the_bounded_reader(tmp_path) -> None:
+    from exam_server.applications.photos import MAX_PHOTO_BYTES, read_photo_archive
+    from item_bank.archives import ArchiveError
+
+    big = _zip(tmp_path / "big.zip", {"110105194912310020.jpg": b"\xff\xd8\xff" + b"\0" * MAX_PHOTO_BYTES * 2})
+    with pytest.raises(ArchiveError) as refused:
+        read_photo_archive(big)
+    assert refused.value.member == "110105194912310020.jpg"

@@ -104,3 +104,23 @@ def test_cli_opens_a_level_and_writes_the_template(app: Flask, world, tmp_path: 
     assert runner.invoke(args=["open-applications", "九级", "--until", until]).exit_code == 1
     template = tmp_path / "t.xlsx"
     assert runner.invoke(args=["application-template", str(template)]).exit_code == 0 and template.exists()
+
+
+def test_cli_photos_only_for_the_accounts_unit(app: Flask, world, tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    theirs = ops.submit_application(world.session, world.unit2, world.row(3, 培训单位="U2"), channel="screen",
+                                    actor="user:unit2")
+    picture = io.BytesIO()
+    Image.new("RGB", (200, 260)).save(picture, format="JPEG")
+    path = tmp_path / "p.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"{theirs.id_number}.jpg", picture.getvalue())
+    runner = app.test_cli_runner()
+    refused = runner.invoke(args=["import-photos", str(path), "--unit", "U2", "--as", "unit1"])
+    assert refused.exit_code == 1 and "不属于您所在的机构" in refused.output
+    done = runner.invoke(args=["import-photos", str(path), "--unit", "U2", "--as", "unit2"])
+    assert done.exit_code == 0 and "已保存 1 张证件照" in done.output, done.output

@@ -139,3 +139,23 @@ def test_a_candidate_applies_through_the_units_link(app: Flask, world) -> None:
     old = link.token
     unit.post("/applications/link", data={"csrf_token": token, "renew": "1"})
     assert public.get(f"/apply/{old}").status_code == 404
+
+
+def test_a_unit_uploads_a_zip_of_photos_as_a_job(app: Flask, world, tmp_path: Path) -> None:
+    import zipfile
+
+    from exam_server.applications import operations as ops
+
+    application = ops.submit_application(world.session, world.unit1, world.row(1), channel="screen", actor="user:t")
+    path = tmp_path / "照片.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"{application.id_number}.png", png())
+    client = app.test_client()
+    token = world.login(client, "unit1")
+    assert "批量导入证件照" in client.get("/applications/import").get_data(as_text=True)
+    job = client.post("/applications/photos", data={"csrf_token": token, "file": (path.open("rb"), "照片.zip")},
+                      content_type="multipart/form-data")
+    assert job.status_code == 302 and "/jobs/" in job.headers["Location"]
+    assert "保存 1 张证件照" in client.get(job.headers["Location"]).get_data(as_text=True)
+    world.session.expire_all()  # the job wrote through its own session; this test's outlives a request
+    assert client.get(f"/applications/{application.id}/photo").data == png()
