@@ -254,6 +254,7 @@ ROUTES: dict[str, Access] = {
     "applications.create": staff("pilot_unit", "centre_staff", "province", scope=OWN_CENTRE),
     "applications.import_page": staff("pilot_unit", "centre_staff", "province", scope=OWN_CENTRE),
     "applications.import_upload": staff("pilot_unit", "centre_staff", "province", scope=OWN_CENTRE),
+    "applications.import_photos": staff("pilot_unit", "centre_staff", "province", scope=OWN_CENTRE),
     "applications.template": staff("pilot_unit", "centre_staff", "province"),
     "applications.renew_link": staff("pilot_unit", "centre_staff", "province", scope=OWN_CENTRE),
     "applications.apply_form": PUBLIC,
