@@ -13,6 +13,8 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
+from exam_server.core.cli_help import chinese_help, localise_group
+
 DOMAIN_COMMANDS = (
     "exam_server.core.cli",
     "exam_server.bank.cli",
@@ -40,7 +42,7 @@ def register_commands(app: Flask) -> None:
                 continue  # a domain without commands yet
             raise
         for command in module.commands:
-            app.cli.add_command(command)
+            app.cli.add_command(chinese_help(command))
 
 
 def _create_app() -> Flask:
@@ -49,9 +51,13 @@ def _create_app() -> Flask:
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False)
+@localise_group
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
 def cli() -> None:
-    """考务命令行 examctl: manage the 保安员 exam engine (DATABASE_URL selects the database)."""
+    """考务命令行 examctl：保安员职业技能鉴定考务系统的管理命令（数据库由环境变量 DATABASE_URL 指定）。
+
+    每个命令的用法：examctl 命令 --help。
+    """
 
 
 def main() -> None:
