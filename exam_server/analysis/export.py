@@ -1,4 +1,8 @@
-"""The item analysis of a sitting as an Excel workbook, one sheet per table (pandas + openpyxl)."""
+"""The item analysis of a sitting as an Excel workbook, one sheet per table (pandas + openpyxl).
+
+An office reads it: figures are rounded and carry number formats (合格率 and other shares as percentages),
+review flags are named in Chinese, not by their codes.
+"""
 
 from __future__ import annotations
 
@@ -58,6 +62,77 @@ DISTRACTOR_COLUMNS = {
     "upper_distractor": "高分组偏好的干扰项",
     "miskey": "疑似答案错误",
 }
+
+
+# The review flags' codes (scoring.ctt) as people name them.
+FLAG_LABELS = {
+    "p_low": "过难",
+    "p_high": "过易",
+    "r_low": "区分度低",
+    "upper_distractor": "干扰项异常",
+    "miskey": "疑似答案错误",
+}
+# Number formats by column header; a column not named here keeps what Excel shows for its values.
+PERCENT = "0.0%"
+NUMBER_FORMATS = {
+    **dict.fromkeys(("合格率", "未答率", "全体选择率", "高分组选择率", "低分组选择率", "高低组差"), PERCENT),
+    **dict.fromkeys(
+        (
+            "难度p",
+            "校正题总相关r",
+            "区分度a",
+            "难度b",
+            "猜测c",
+            "a标准误",
+            "b标准误",
+            "截距d",
+            "信度α(KR-20)",
+        ),
+        "0.000",
+    ),
+    **dict.fromkeys(
+        (
+            "平均得分",
+            "平均分",
+            "标准差",
+            "最低分",
+            "下四分位",
+            "中位数",
+            "上四分位",
+            "最高分",
+            "测量标准误SEM",
+            "分值",
+            "满分",
+            "分数下限",
+            "分数上限",
+            "对数似然",
+        ),
+        "0.0#",
+    ),
+    **dict.fromkeys(("作答人数", "人数", "题数", "题号", "标记题数", "版本ID"), "0"),
+}
+# Stored values are rounded too, so a cell read by another program is not 68.11666666666666.
+DECIMALS = 4
+
+
+def _format_sheet(ws: object) -> None:
+    """Number formats on every data cell of a column named in NUMBER_FORMATS."""
+    rows = list(ws.iter_rows())  # type: ignore[attr-defined]
+    if not rows:
+        return
+    for index, header in enumerate(rows[0]):
+        number_format = NUMBER_FORMATS.get(str(header.value or ""))
+        if number_format is None:
+            continue
+        for row in rows[1:]:
+            cell = row[index]
+            if isinstance(cell.value, int | float) and not isinstance(cell.value, bool):
+                cell.number_format = number_format
+
+
+def flag_labels(codes: str) -> str:
+    """ "p_high,r_low" -> "过易、区分度不足"."""
+    return "、".join(FLAG_LABELS.get(c, c) for c in codes.split(",") if c)
 
 
 def export_excel(analysis: SessionAnalysis) -> bytes:
@@ -122,7 +197,9 @@ def export_excel(analysis: SessionAnalysis) -> bytes:
                 analysis.n_attempts,
                 MODEL_LABELS[analysis.settings.model],
                 "是" if analysis.irt.converged else "否",
-                analysis.irt.loglik,
+                round(analysis.irt.loglik, 2)
+                if isinstance(analysis.irt.loglik, float)
+                else analysis.irt.loglik,
                 f"{analysis.computed_at:%Y-%m-%d %H:%M} UTC",
                 f"p<{analysis.settings.thresholds.p_min:g} 或 p>{analysis.settings.thresholds.p_max:g}，"
                 f"r<{analysis.settings.thresholds.r_min:g}，高分组更多选择的干扰项，疑似答案错误",
@@ -132,30 +209,33 @@ def export_excel(analysis: SessionAnalysis) -> bytes:
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as xl:
         about.to_excel(xl, sheet_name="说明", index=False)
-        form_summary(analysis)[list(FORM_COLUMNS)].rename(columns=FORM_COLUMNS).to_excel(
+        form_summary(analysis)[list(FORM_COLUMNS)].rename(columns=FORM_COLUMNS).round(DECIMALS).to_excel(
             xl, sheet_name="试卷统计", index=False
         )
-        items[list(ITEM_COLUMNS)].rename(columns=ITEM_COLUMNS).to_excel(
+        items[list(ITEM_COLUMNS)].rename(columns=ITEM_COLUMNS).round(DECIMALS).to_excel(
             xl, sheet_name="试题统计", index=False
         )
-        distractors[list(DISTRACTOR_COLUMNS)].rename(columns=DISTRACTOR_COLUMNS).to_excel(
+        distractors[list(DISTRACTOR_COLUMNS)].rename(columns=DISTRACTOR_COLUMNS).round(DECIMALS).to_excel(
             xl, sheet_name="干扰项分析", index=False
         )
-        analysis.flags.drop(columns=["form_id"]).rename(
+        analysis.flags.drop(columns=["form_id"]).assign(
+            code=[FLAG_LABELS.get(c, c) for c in analysis.flags["code"]]
+        ).rename(
             columns={
                 "form_code": "试卷",
                 "version_id": "版本ID",
                 "position": "题号",
                 "external_id": "试题编号",
-                "code": "代码",
+                "code": "标记",
                 "reason": "原因",
             }
-        ).to_excel(xl, sheet_name="标记试题", index=False)
+        ).round(DECIMALS).to_excel(xl, sheet_name="标记试题", index=False)
         hist[["form_code", "bin_left", "bin_right", "count"]].rename(
             columns={"form_code": "试卷", "bin_left": "分数下限", "bin_right": "分数上限", "count": "人数"}
-        ).to_excel(xl, sheet_name="分数分布", index=False)
-        irt.to_excel(xl, sheet_name="IRT参数", index=False)
+        ).round(DECIMALS).to_excel(xl, sheet_name="分数分布", index=False)
+        irt.round(DECIMALS).to_excel(xl, sheet_name="IRT参数", index=False)
         for ws in xl.book.worksheets:
+            _format_sheet(ws)
             for column in ws.columns:
                 width = max(len(str(c.value or "")) for c in column[:50])
                 ws.column_dimensions[column[0].column_letter].width = min(max(8, width * 1.6), 60)

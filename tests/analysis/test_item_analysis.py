@@ -15,6 +15,7 @@ from conftest import SMALL_PAPER, csrf_token_from
 from flask import Flask
 from flask.testing import FlaskClient
 from job_routes import job_file, job_of, refused_job
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -203,8 +204,11 @@ def test_accept_stores_estimates_on_the_versions_assembly_reads(
     token = login(client, "manager")
     sid = past.exam_session.id
     form = past.exam_session.forms[0].form
-    job = job_of(session, client.post(f"/analysis/sessions/{sid}/accept", data={"csrf_token": token}),
-                 "analysis.accept")
+    job = job_of(
+        session,
+        client.post(f"/analysis/sessions/{sid}/accept", data={"csrf_token": token}),
+        "analysis.accept",
+    )
     assert "已保存估计值" in client.get(f"/jobs/{job.id}").get_data(as_text=True)
     assert 'id="stored-count"' in client.get(f"/analysis/sessions/{sid}").get_data(as_text=True)
 
@@ -247,15 +251,34 @@ def test_accept_needs_enough_responses(app: Flask, session: Session, past: PastS
 def test_excel_export_has_every_table(client: FlaskClient, session: Session, past: PastSession) -> None:
     token = login(client, "staff")  # centre staff may read the analysis
     sid = past.exam_session.id
-    job = job_of(session, client.post(f"/analysis/sessions/{sid}/export.xlsx", data={"csrf_token": token}),
-                 "analysis.export")
+    job = job_of(
+        session,
+        client.post(f"/analysis/sessions/{sid}/export.xlsx", data={"csrf_token": token}),
+        "analysis.export",
+    )
     assert job.result_file.endswith(".xlsx")
     sheets = pd.read_excel(io.BytesIO(job_file(client, job)), sheet_name=None)
     assert set(sheets) == SHEETS
     assert len(sheets["试题统计"]) == 10
     assert set(sheets["试题统计"].columns) >= {"难度p", "校正题总相关r", "未答率", "区分度a", "难度b"}
     assert {"疑似答案错误", "高分组选择率", "低分组选择率"} <= set(sheets["干扰项分析"].columns)
-    assert "miskey" in set(sheets["标记试题"]["代码"])
+    assert "疑似答案错误" in set(sheets["标记试题"]["标记"])  # named, not coded (miskey)
+    assert not any(
+        code in str(v) for v in sheets["标记试题"]["标记"] for code in ("miskey", "p_high", "p_low", "r_low")
+    )
+    # An office reads rounded figures with number formats, 合格率 as a percentage.
+    book = load_workbook(io.BytesIO(job_file(client, job)))
+    forms = book["试卷统计"]
+    header = [c.value for c in forms[1]]
+    pass_rate, mean = (
+        forms.cell(row=2, column=header.index("合格率") + 1),
+        forms.cell(row=2, column=header.index("平均分") + 1),
+    )
+    assert pass_rate.number_format == "0.0%" and mean.number_format == "0.0#"
+    assert round(mean.value, 4) == mean.value
+    items = book["试题统计"]
+    p_column = [c.value for c in items[1]].index("难度p") + 1
+    assert items.cell(row=2, column=p_column).number_format == "0.000"
     assert sheets["分数分布"]["人数"].sum() == N_PAST
     # An item everybody got right (the too-easy one may be) has no IRT estimate.
     assert 9 <= len(sheets["IRT参数"]) <= 10
@@ -266,11 +289,21 @@ def test_the_analysis_jobs_are_started_and_read_only_by_their_roles(
 ) -> None:
     sid = past.exam_session.id
     manager, staff, proctor = app.test_client(), app.test_client(), app.test_client()
-    manager_token, staff_token, proctor_token = login(manager, "manager"), login(staff, "staff"), login(proctor, "proctor")
-    accepted = job_of(session, manager.post(f"/analysis/sessions/{sid}/accept", data={"csrf_token": manager_token}),
-                      "analysis.accept")
-    exported = job_of(session, staff.post(f"/analysis/sessions/{sid}/export.xlsx?model=rasch",
-                                          data={"csrf_token": staff_token}), "analysis.export")
+    manager_token, staff_token, proctor_token = (
+        login(manager, "manager"),
+        login(staff, "staff"),
+        login(proctor, "proctor"),
+    )
+    accepted = job_of(
+        session,
+        manager.post(f"/analysis/sessions/{sid}/accept", data={"csrf_token": manager_token}),
+        "analysis.accept",
+    )
+    exported = job_of(
+        session,
+        staff.post(f"/analysis/sessions/{sid}/export.xlsx?model=rasch", data={"csrf_token": staff_token}),
+        "analysis.export",
+    )
     assert exported.params["model"] == "rasch" and exported.result_file.endswith("-rasch.xlsx")
     before = session.scalar(select(func.count(Job.id)))
     for path in (f"/analysis/sessions/{sid}/accept", f"/analysis/sessions/{sid}/export.xlsx"):
@@ -280,7 +313,9 @@ def test_the_analysis_jobs_are_started_and_read_only_by_their_roles(
     refused_job(proctor, accepted)
     refused_job(proctor, exported)
     refused_job(staff, accepted)  # storing estimates is the bank's: centre staff do not see that job
-    assert manager.get(f"/jobs/{exported.id}").status_code == 200  # the export is analysis its readers may see
+    assert (
+        manager.get(f"/jobs/{exported.id}").status_code == 200
+    )  # the export is analysis its readers may see
 
 
 def test_who_may_see_and_act(client: FlaskClient, past: PastSession) -> None:
