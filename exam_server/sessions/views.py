@@ -76,8 +76,10 @@ def _sites_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
     sites = db.session.scalars(
         site_ops.sites_query(scope).options(joinedload(Site.rooms).joinedload(Room.seats))
     ).unique().all()
-    proctors = [u for u in db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.username))
-                if "proctor" in u.roles]
+    # The centre's own proctors (an account's organisation is a centre id, so the centre clause applies).
+    proctors = [u for u in db.session.scalars(
+        select(User).where(User.active.is_(True), scope.centre_clause(User.organisation_id)).order_by(User.username)
+    ) if "proctor" in u.roles]
     by_room: dict[int, list[User]] = {}
     for user in proctors:
         if user.room_id is not None:
@@ -189,6 +191,7 @@ def set_proctor(room_id: int) -> WerkzeugResponse | tuple[str, int]:
     user = db.session.get(User, user_id) if user_id is not None else None
     if user is None:
         return _sites_page("请选择监考员。", 400)
+    current_scope().check_centre(user.organisation_id, "监考员账号")
 
     def change() -> str:
         ops.assign_proctor(db.session, user, room, current_user.actor)

@@ -131,3 +131,19 @@ def test_the_province_keeps_organisations_and_the_police_read(
     assert "深圳考点" in page and "修改考点" not in page and "新增考点" not in page
     for url in ("/organisations/centres", "/organisations/units", "/centre/sites", f"/organisations/{centre.id}"):
         assert police.post(url, data={"csrf_token": ptoken, "name": "X", "city": "Y"}).status_code == 403, url
+
+
+def test_a_room_is_staffed_with_the_centres_own_proctors(
+    app: Flask, session: Session, world: Any, make_account: Callable[..., Any], staff_a: tuple[FlaskClient, str]
+) -> None:
+    client, token = staff_a
+    own = make_account("proctor_a", ["proctor"], world.centre_a.id)
+    other = make_account("proctor_b", ["proctor"], world.centre_b.id)
+    page = client.get("/centre/sites").get_data(as_text=True)
+    assert "proctor_a" in page and "proctor_b" not in page
+    refused = client.post(f"/centre/rooms/{world.room_a.id}/proctor", data={"csrf_token": token, "user_id": other.id})
+    assert refused.status_code == 403 and "监考员账号不属于您所在的机构" in refused.get_data(as_text=True)
+    done = client.post(f"/centre/rooms/{world.room_a.id}/proctor", data={"csrf_token": token, "user_id": own.id})
+    assert done.status_code == 302
+    session.expire_all()
+    assert own.room_id == world.room_a.id and other.room_id is None
