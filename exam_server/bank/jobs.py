@@ -59,7 +59,9 @@ def importer_of(session: Session, actor: str) -> Reviewer:
     login = actor.partition(":")[2] if kind_of(actor) == "user" else ""
     user = session.scalar(select(User).where(User.username == login)) if login else None
     if user is None or not user.active or not user.has_role(*AUTHOR_ROLES):
-        raise ImportJobRefused("导入须由命题人或题库管理员的账号提交（提交人账号不存在、已停用或没有相应角色）。")
+        raise ImportJobRefused(
+            "导入须由命题人或题库管理员的账号提交（提交人账号不存在、已停用或没有相应角色）。"
+        )
     return Reviewer(actor, user.id, frozenset(user.roles or []))
 
 
@@ -109,7 +111,9 @@ def import_job(
     # cannot fail on a snapshot the exam server has moved past. The parsing above held no lock.
     ctx.begin_write()
     try:
-        report = store_import(ctx.session, parsed, who, status=status, dry_run=dry_run, source=f"上传文件 {name}")
+        report = store_import(
+            ctx.session, parsed, who, status=status, dry_run=dry_run, source=f"上传文件 {name}"
+        )
     except BankImportError as exc:
         if not dry_run:
             raise
@@ -153,7 +157,11 @@ def dry_run_refused(name: str, exc: BankImportError) -> dict[str, Any]:
         "lines": [
             f"预检未通过：{name} 共 {len(problems)} 处问题，题库没有任何改动。请在原文件中按行号和列名修改后重新上传。",
             *problems[:LINES_LIMIT],
-            *([f"……另有 {len(problems) - LINES_LIMIT} 处问题，见预检报告"] if len(problems) > LINES_LIMIT else []),
+            *(
+                [f"……另有 {len(problems) - LINES_LIMIT} 处问题，见预检报告"]
+                if len(problems) > LINES_LIMIT
+                else []
+            ),
         ],
         "link": {"endpoint": "bank.exchange", "values": {}, "text": "返回导入导出，重新上传"},
     }
@@ -191,7 +199,12 @@ def confirm_dry_run(session: Session, dry_run: Job, jobs_dir: Path, actor: str) 
     nothing to import."""
     params = dry_run.params or {}
     result = dry_run.result or {}
-    if dry_run.kind != IMPORT or not params.get("dry_run") or dry_run.status != "done" or not result.get("ok"):
+    if (
+        dry_run.kind != IMPORT
+        or not params.get("dry_run")
+        or dry_run.status != "done"
+        or not result.get("ok")
+    ):
         raise ImportJobRefused("只有通过的预检才能确认导入。", status=409)
     if dry_run.created_by != actor:
         raise ImportJobRefused("只有上传该文件的人可以确认导入。")
@@ -242,7 +255,10 @@ def export_job(ctx: JobContext, *, format: str, include_images: bool = True) -> 
     scratch = ctx.workdir / "export"
     scratch.mkdir()
     table = scratch / f"题库导出{EXPORT_FORMATS[format]}"
-    report = export_items(ctx.session, table)
+    # The bank knows people by id; the file names them, as an office reads it.
+    people = {uid: name or username for uid, name, username in ctx.session.execute(
+        select(User.id, User.display_name, User.username))}  # fmt: skip
+    report = export_items(ctx.session, table, people=people)
     ctx.session.commit()  # reading done: hold no snapshot while writing the archive
     ctx.check_cancelled()
     images = [p for p in scratch.rglob("*") if p.is_file() and p != table]

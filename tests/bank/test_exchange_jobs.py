@@ -14,6 +14,7 @@ import pytest
 from conftest import Sitting, csrf_token_from
 from flask import Flask
 from flask.testing import FlaskClient
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -202,6 +203,14 @@ def test_an_export_with_images_is_one_bounded_zip_in_its_job_folder(
                                                                       "include_images": "0"}))  # fmt: skip
     assert job.result_file == f"题库导出.{fmt}"
     assert sorted(p.name for p in (jobs_dir / str(job.id)).rglob("*")) == [job.result_file]
+    # The table names the author as people know them (the bank keeps ids only).
+    table = jobs_dir / str(job.id) / job.result_file
+    if fmt == "csv":
+        assert "author 老师" in table.read_text(encoding="utf-8-sig")
+    else:
+        ws = load_workbook(table)["试题"]
+        header = [c.value for c in ws[1]]
+        assert ws.cell(row=2, column=header.index("命题人") + 1).value == "author 老师"
 
 
 def test_a_second_person_approves_the_import_batch_on_the_review_queue(
