@@ -101,7 +101,7 @@ class ItemType:
     #: The QTI 2.1 interaction the type is written as and read from.
     qti_interaction: ClassVar[str | None] = None
     #: Why an empty stem is refused.
-    empty_stem: ClassVar[str] = "题干不能为空 (empty stem)"
+    empty_stem: ClassVar[str] = "题干不能为空"
     #: (formula over the Excel answer cell `{a}2`, what that cell must hold) for the template's check.
     excel_key_check: ClassVar[tuple[str, str] | None] = None
     #: name -> class of every registered type; filled by `item_bank.types`, the one list of types.
@@ -122,7 +122,7 @@ class ItemType:
         """Every problem with the item's content; an empty list means it is valid."""
         problems = self.stem_problems(item)
         if item.points is None or item.points <= 0:
-            problems.append(ContentProblem("points", "分值必须大于 0 (points must be positive)"))
+            problems.append(ContentProblem("points", "分值必须大于 0"))
         return problems
 
     def import_warnings(self, item: ItemContent) -> list[ContentProblem]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy.orm import Session
 
@@ -120,3 +122,14 @@ def test_bulk_refusals_name_the_item_and_the_role_in_chinese(session: Session) -
     assert own.refused == [
         (version.id, f"试题 {external_id} 第 1 版：不能审核通过自己编写的试题（需另一位审题人）")
     ]
+
+
+def test_an_empty_stem_and_zero_points_are_refused_in_chinese_alone(session: Session) -> None:
+    with pytest.raises(ItemValidationError) as info:
+        create_item(
+            session, ItemDraft(type="single", stem="", content={"options": ["甲", "乙"]}, key="A", points=0),
+            actor="t", author_id=1,
+        )  # fmt: skip
+    text = str(info.value)
+    assert "题干不能为空" in text and "分值必须大于 0" in text
+    assert not re.search(r"[A-Za-z]{4,}", text.replace("stem", "").replace("points", ""))
