@@ -3,7 +3,10 @@ the exam server (`examctl score-session` / `release-results` still run in their 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import OperationalError
 
 from exam_server.jobs import JobContext, job_handler
 from exam_server.results.errors import ResultsError
@@ -16,6 +19,7 @@ RELEASE = "results.release"
 ROLES = ("centre_staff",)
 # The job page shows at most this many of the report's lines (one per changed attempt after the first).
 MAX_LINES = 30
+T = TypeVar("T")
 
 
 def _exam_session(ctx: JobContext, session_id: int) -> ExamSession:
@@ -23,6 +27,26 @@ def _exam_session(ctx: JobContext, session_id: int) -> ExamSession:
     if exam_session is None:
         raise ResultsError(f"考试场次 {session_id} 不存在。", status=404)
     return exam_session
+
+
+def _without_lock_first(ctx: JobContext, work: Callable[[], T]) -> T:
+    """Run read-then-write `work` (it commits or rolls back itself) holding no lock while it reads and computes.
+
+    On SQLite the write lock is one for the whole database: held through a sitting's scoring it would refuse
+    every save of the candidates still sitting elsewhere on this server. If a write committed meanwhile (the
+    work's snapshot is then stale and SQLite refuses its first write at once), it runs once more holding the
+    lock from its start, which cannot fail that way.
+    """
+    ctx.session.commit()
+    try:
+        return work()
+    except OperationalError as exc:
+        if ctx.session.get_bind().dialect.name != "sqlite" or "locked" not in str(exc.orig):
+            raise
+        ctx.session.rollback()
+    ctx.progress(0.5, "评分期间有其他写入，正在持锁重新评分")
+    ctx.begin_write()
+    return work()
 
 
 def _back_to(session_id: int) -> dict[str, Any]:
@@ -33,10 +57,7 @@ def _back_to(session_id: int) -> dict[str, Any]:
 def score_sitting(ctx: JobContext, *, session_id: int) -> dict[str, Any]:
     """Score every submitted attempt of the sitting (results/scoring.py, written in bulk by results/bulk.py)."""
     ctx.progress(0.05, "正在读取交卷记录和评分方案")
-    # Scoring reads the answers and writes results from what it read: one transaction that holds the
-    # write lock from its start (the sitting is over, so no candidate waits on it).
-    ctx.begin_write()
-    report = score_session(ctx.session, _exam_session(ctx, session_id), ctx.actor)
+    report = _without_lock_first(ctx, lambda: score_session(ctx.session, _exam_session(ctx, session_id), ctx.actor))
     ctx.progress(1.0, "评分完成")
     return {
         "lines": report.lines()[:MAX_LINES],

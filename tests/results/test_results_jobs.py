@@ -3,6 +3,10 @@ the route submits and shows the job; only centre staff may start them or read th
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Any
+
+import pytest
 from conftest import csrf_token_from
 from flask import Flask
 from flask.testing import FlaskClient
@@ -12,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from exam_server.grading.seed import seed_paper_sitting, sit
 from exam_server.jobs.models import Job
+from exam_server.results import scoring
 from exam_server.results.models import RELEASED, Result
 
 PAPER = [{"type": "single", "stem": f"单选 {i}（ ）", "options": ["甲", "乙", "丙"], "key": "A", "points": 1}
@@ -25,14 +30,20 @@ def login(client: FlaskClient, username: str) -> str:
     return token
 
 
-def test_scoring_and_releasing_a_sitting_are_jobs_for_centre_staff(app: Flask, session: Session) -> None:
+def sat_sitting(session: Session) -> Any:
+    """A sitting of two candidates who have submitted, with no results yet (scoring writes both anew)."""
     seeded = seed_paper_sitting(session, PAPER, level=4, part="theory", hash_profile="low", code="JOB4",
                                 name="四级理论 后台任务")
-    sid = seeded.exam_session_id
     sit(session, seeded.attempt_ids[0], {v: "A" for v in seeded.version_ids})
     sit(session, seeded.attempt_ids[1], {v: "B" for v in seeded.version_ids})
-    session.execute(Result.__table__.delete())  # scoring writes both results anew
+    session.execute(Result.__table__.delete())
     session.commit()
+    return seeded
+
+
+def test_scoring_and_releasing_a_sitting_are_jobs_for_centre_staff(app: Flask, session: Session) -> None:
+    seeded = sat_sitting(session)
+    sid = seeded.exam_session_id
     staff = app.test_client()
     token = login(staff, "staff")
 
@@ -65,3 +76,37 @@ def test_scoring_and_releasing_a_sitting_are_jobs_for_centre_staff(app: Flask, s
     for job in (scored, released):
         refused_job(chief, job)
         refused_job(candidate, job)
+
+
+def test_scoring_reads_holding_no_lock_and_scores_again_holding_it_if_a_write_came_between(
+    app: Flask, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("SQLite's one write lock for the whole database")
+    seeded = sat_sitting(session)
+    path = session.get_bind().url.database
+    writes = []
+    real_write = scoring._write
+
+    def a_save_elsewhere_first(*args: Any, **kwargs: Any) -> None:
+        if not writes:
+            # Another connection (a candidate's save in another sitting) commits while scoring computes. Had
+            # scoring held the write lock since it began, this would wait for it and time out.
+            other = sqlite3.connect(path, timeout=0.5, isolation_level=None)
+            try:
+                other.execute("CREATE TABLE IF NOT EXISTS elsewhere (x INTEGER)")
+                other.execute("INSERT INTO elsewhere VALUES (1)")
+            finally:
+                other.close()
+        writes.append(1)
+        real_write(*args, **kwargs)
+
+    monkeypatch.setattr(scoring, "_write", a_save_elsewhere_first)
+    staff = app.test_client()
+    token = login(staff, "staff")
+    job = job_of(session, staff.post(f"/results/sessions/{seeded.exam_session_id}/score",
+                                     data={"csrf_token": token}), "results.score")
+    # The first pass's write met a newer database and was refused; the second held the lock and wrote.
+    assert len(writes) == 2
+    assert job.result["written"] == 2
+    assert session.scalar(select(func.count(Result.id)).where(Result.session_id == seeded.exam_session_id)) == 2
