@@ -30,7 +30,7 @@ from exam_server.sessions.operations import (
 )
 from item_bank.blueprints import TYPE_LABELS, create_blueprint
 from item_bank.db import utcnow
-from item_bank.forms import lock_form
+from item_bank.forms import approve_form, lock_form
 from item_bank.models import APPROVED, Form, FormItem
 from item_bank.versions import ItemDraft, create_item
 
@@ -150,6 +150,8 @@ def seed_paper_sitting(
                              section=sections[spec["type"]]["title"], points=version.points,
                              scoring_rule=spec.get("scoring_rule", "exact")))
     session.flush()
+    # A paper is approved by one person and locked by another (item_bank.forms.lock_form).
+    approve_form(session, form, "system:seed-reviewer")
     lock_form(session, form, ACTOR)
     session.commit()
     level_name = {2: "保安师（二级）", 1: "高级保安师（一级）"}.get(level, f"{level}级")
