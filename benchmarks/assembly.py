@@ -360,7 +360,7 @@ def hard_main(args: argparse.Namespace) -> int:
     product_s = time.perf_counter() - t0
     forms = [order_form(spec, units) for units in sol.forms]
     figs = objective_figures(spec, sol.result)
-    rows.append(("本系统（逐份热启动 + HiGHS）", product_s, figs, evaluate_forms(spec, forms)))
+    rows.append(("本系统（solve_blueprint）", product_s, figs, evaluate_forms(spec, forms)))
     t1 = time.perf_counter()
     b = build(spec, pool, usable, n_forms, TIER_DISJOINT, elastic=False)
     res = b.model.solve(args.time_limit, seed=args.seed, rel_gap=args.gap)

@@ -49,6 +49,10 @@ except importlib.metadata.PackageNotFoundError:  # pragma: no cover - highspy is
 PART_CODES = {"theory": "T", "skill": "S", "written": "W", "thesis": "H", "defence": "D"}
 DEFAULT_TIME_LIMIT_S = 60.0
 DEFAULT_GAP = 0.01
+# A maximin model's bound is its LP bound almost at once; the search is for good forms, so HiGHS spends more
+# of its effort on primal heuristics (measured on benchmarks/assembly.py --hard, seeds 3, 7, 11: never slower,
+# 30 s instead of 60 s on one).
+MAXIMIN_OPTIONS: dict[str, Any] = {"mip_heuristic_effort": 0.3}
 # Time the conflict search (which rules cannot hold together) may take after an infeasible solve.
 CONFLICT_TIME_S = 8.0
 # Share of the time limit the one-form-at-a-time warm start may use.
@@ -168,8 +172,10 @@ def solve_blueprint(
     start: list[list[Unit]] | None = None
     fallback: Solution | None = None
     heuristic: dict[str, Any] = {}
-    if n_forms > 1:
+    if n_forms > 1 and not spec.maximin:
         # A warm start: the same model one form at a time (each small and quick), against the same targets.
+        # Not for maximin: one form at a time, the first takes the most informative items and the last is
+        # left the poorest, a start HiGHS's own heuristics beat on the whole model.
         t0 = time.perf_counter()
         seq = _sequential(spec, pool, usable, n_forms, deadline, time_limit_s * HEURISTIC_SHARE, seed, gap)
         heuristic = {"seconds": round(time.perf_counter() - t0, 3), "found": seq is not None}
@@ -187,7 +193,13 @@ def solve_blueprint(
         b = build(spec, pool, usable, n_forms, tier, elastic=False)
         start_cols = _start_columns(b, start) if start is not None else None
         build_s = time.perf_counter() - t0
-        result = b.model.solve(max(remaining - build_s, 0.5), seed=seed, rel_gap=gap, start=start_cols)
+        result = b.model.solve(
+            max(remaining - build_s, 0.5),
+            seed=seed,
+            rel_gap=gap,
+            start=start_cols,
+            options=MAXIMIN_OPTIONS if spec.maximin else None,
+        )
         if result.has_solution:
             found = Solution(_chosen(b, result.x), result, tier, b.model.stats(), build_s, heuristic)
             more = tiers[tiers.index(tier) + 1 :]

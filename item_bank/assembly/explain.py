@@ -256,26 +256,41 @@ def find_conflict(
     groups += [g for g in b.model.block_groups if g is not None and g not in groups]
     checks = 0
 
-    def infeasible(drop: set[tuple[str, str]], share: float) -> bool:
+    def infeasible(drop: set[tuple[str, str]], budget: float, relax: bool = False) -> bool:
         nonlocal checks
         left = deadline - time.perf_counter()
         if left <= 0.05:
             return False  # unknown counts as "needed": the set stays a conflict, maybe not the smallest
         checks += 1
-        res = b.model.solve(max(0.05, left * share), seed=seed, drop=drop, zero_cost=True)
+        res = b.model.solve(min(left, max(0.2, budget)), seed=seed, drop=drop, zero_cost=True, relax=relax)
         return res.status == "infeasible"
 
-    if not infeasible(set(), 0.5):
-        return None
+    def budget(n_left: int) -> float:
+        return (deadline - time.perf_counter()) / max(n_left, 1)
+
     removed: set[tuple[str, str]] = set()
-    for size in (8, 1):
+    if infeasible(set(), 1.0, relax=True):
+        # The LP relaxation is already infeasible (most counting conflicts): filter on LPs, each a few
+        # milliseconds; the rules left are infeasible together even with integrality, so they are a conflict.
+        for g in groups:
+            if infeasible(removed | {g}, 1.0, relax=True):
+                removed.add(g)
+        # Integrality may make even fewer rules clash: drop each remaining rule once more, on the MIP.
         kept = [g for g in groups if g not in removed]
-        chunks = [kept[i : i + size] for i in range(0, len(kept), size)]
-        for n, chunk in enumerate(chunks):
-            if size > 1 and len(chunk) == len(kept):
-                continue
-            if infeasible(removed | set(chunk), 1.0 / max(2, len(chunks) - n + len(kept))):
-                removed |= set(chunk)
+        for n, g in enumerate(kept):
+            if infeasible(removed | {g}, budget(len(kept) - n)):
+                removed.add(g)
+    else:
+        if not infeasible(set(), budget(2)):
+            return None
+        for size in (8, 1):
+            kept = [g for g in groups if g not in removed]
+            chunks = [kept[i : i + size] for i in range(0, len(kept), size)]
+            for n, chunk in enumerate(chunks):
+                if size > 1 and len(chunk) == len(kept):
+                    continue
+                if infeasible(removed | set(chunk), budget(len(chunks) - n + (len(kept) if size > 1 else 0))):
+                    removed |= set(chunk)
     conflict = [g for g in groups if g not in removed]
     lines = [rule_words(b, g) for g in conflict]
     reach = _reach(spec, pool, units, n_forms, tier, conflict, deadline, seed)

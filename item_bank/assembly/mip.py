@@ -203,10 +203,12 @@ class MipModel:
         options: dict[str, Any] | None = None,
         drop: set[tuple[str, str]] | None = None,
         zero_cost: bool = False,
+        relax: bool = False,
     ) -> SolveResult:
         """Solve with HiGHS; a time limit returns the best solution found, with its gap.
 
-        `drop` leaves out the rows of those rules (the conflict search); `zero_cost` asks only for feasibility.
+        `drop` leaves out the rows of those rules (the conflict search); `zero_cost` asks only for feasibility;
+        `relax` solves the LP relaxation (no integrality).
         """
         import highspy
         from scipy import sparse
@@ -263,9 +265,10 @@ class MipModel:
         lp.a_matrix_.start_ = matrix.indptr
         lp.a_matrix_.index_ = matrix.indices
         lp.a_matrix_.value_ = matrix.data
-        lp.integrality_ = [
-            highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integ
-        ]
+        if not relax:
+            lp.integrality_ = [
+                highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integ
+            ]
         h = new_highs()
         h.setOptionValue("output_flag", log)
         h.setOptionValue("time_limit", float(time_limit_s))
