@@ -7,12 +7,14 @@ tickets, attempts), so tests use it too with a smaller paper.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import random
 import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exam_server.analysis.simulate import demo_past_session
+from exam_server.applications.models import Application, ApplicationWindow
+from exam_server.applications.operations import import_rows, open_window, review_batch
+from exam_server.applications.queries import approved_applications
 from exam_server.bank.operations import approve_import_batch, reviewer_for, run_import
 from exam_server.core.cli import serve
 from exam_server.core.migrate import upgrade_to_head
 from exam_server.core.models import User
 from exam_server.core.security import hash_password
+from exam_server.core.timefmt import DISPLAY_ZONE
 from exam_server.delivery.models import Attempt
-from exam_server.delivery.operations import check_in, prepare_attempts
+from exam_server.delivery.operations import check_in
 from exam_server.extensions import db
 from exam_server.grading.assignment import assign_panel, assign_tasks, create_panel
 from exam_server.grading.queries import defence_tasks
@@ -36,16 +42,13 @@ from exam_server.grading.seed import seed_written_sitting, sit_written
 from exam_server.grading.tasks import submit_thesis
 from exam_server.organisations import operations as org_ops
 from exam_server.organisations.models import Centre, Organisation, PilotUnit
+from exam_server.organisations.scope import scope_for
 from exam_server.sessions import sites as site_ops
-from exam_server.sessions.models import ExamSession, Site
-from exam_server.sessions.operations import (
-    SittingRules,
-    assign_forms,
-    create_exam_session,
-    issue_ticket,
-    register_candidate,
-    seat_at_site,
-)
+from exam_server.sessions.credentials import hash_sealed, printable_passwords
+from exam_server.sessions.intake import as_applicants, mark_ticketed
+from exam_server.sessions.models import ExamSession, Room, Site, Ticket
+from exam_server.sessions.operations import SittingRules, create_room, rooms_of_session
+from exam_server.sessions.scheduling import Applicant, create_sitting, exemptions, schedule
 from item_bank.assembly import assemble_forms
 from item_bank.blueprints import create_blueprint
 from item_bank.data import DEMO_BANK_CSV
@@ -137,8 +140,14 @@ def seed_exam(
     seed: int = 2026,
     name: str = "2026年保安员（五级/初级）理论知识 上机考试",
     rules: SittingRules | None = None,
+    via_applications: bool = False,
+    keep_sealed: bool = False,
 ) -> SeededExam:
-    """Import the bank, build and lock the paper, and set up a sitting with tickets and attempts."""
+    """Import the bank, build and lock the paper, and set up a sitting with tickets and attempts. The candidates
+    are `n_candidates` made-up people; `via_applications` brings them in the way a centre does (the demo): the
+    demo unit imports their applications, its staff pass 初审, the centre 复审, and the approved are scheduled.
+    The initial passwords stay sealed under this app's SECRET_KEY (`keep_sealed`: the demo, whose tickets print
+    them) or are hashed at once (tests and load runs, served by other processes under other keys)."""
     staff, accounts = _staff_accounts(session, staff_password, hash_profile)
     centre = demo_organisations(session, accounts)
     import_reviewed_bank(session, bank_path, importer=accounts["manager"], reviewer=accounts["reviewer"])
@@ -165,36 +174,37 @@ def seed_exam(
         lock_form(session, form, actor=user_actor(accounts["manager"].username))
     session.commit()
 
+    # The sitting the way staff make one (sessions/scheduling.py): the centre's site with enough 30-seat rooms,
+    # the sitting with its forms, rooms and rules, then the applicants scheduled into seats (tickets, sealed
+    # initial passwords, attempts prepared).
     rng = random.Random(seed)
-    exam_session = create_exam_session(
-        session, code=f"DEMO-{utcnow():%Y%m%d}", name=name, blueprint=blueprint,
-        starts_at=starts_at or utcnow(), actor=ACTOR, duration_s=duration_s,
+    on_ticketed = None
+    if via_applications:
+        applicants = demo_applications(session, accounts, n_candidates, rng)
+        on_ticketed = partial(mark_ticketed, actor=ACTOR)
+    else:
+        applicants = demo_applicants(n_candidates, rng)
+    rooms = demo_rooms(session, len(applicants))
+    start = starts_at or utcnow()
+    exam_session = create_sitting(
+        session, code=f"DEMO-{utcnow():%Y%m%d}", name=name, forms=forms, rooms=rooms, starts_at=start,
+        ends_at=start + dt.timedelta(seconds=duration_s), actor=ACTOR,
         # Tests and load runs submit as soon as they have answered: no minimum time unless a test asks.
         rules=rules or SittingRules(min_submit_min=0),
     )
-    exam_session.centre_id = centre.id  # the centre runs the sitting (its staff see it; organisations/scope.py)
-    assign_forms(session, exam_session, forms, ACTOR)
-    logins = []
-    today = dt.date.today()
-    for i in range(n_candidates):
-        person = register_candidate(
-            session,
-            id_number=demo_id_number(i, rng),
-            name=rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)[: rng.randint(0, 1)],
-            guard_cert_no=f"粤公保证字{2020 + i % 5}{i:05d}",
-            guard_cert_date=today - dt.timedelta(days=400 + 37 * i),
-            employer=rng.choice(["广州市保安服务有限公司", "平安物业管理有限公司", "南方安保集团"]),
-            city="广州",
-        )
-        ticket, password = issue_ticket(session, exam_session, person, ACTOR, hash_profile=hash_profile)
-        logins.append((ticket.number, password, person.name))
-    rooms = seat_at_site(session, exam_session, site_code="GZ01", site_name="广州市保安员职业技能鉴定上机考点",
-                         city="广州", actor=ACTOR)
+    assert exam_session.centre_id == centre.id  # the centre runs the sitting (its staff see it)
+    schedule(session, exam_session, applicants, ACTOR, secret=current_app.config["SECRET_KEY"],
+             on_ticketed=lambda s, ids: on_ticketed(s, ids) if on_ticketed else None)
+    tickets = session.scalars(select(Ticket).where(Ticket.session_id == exam_session.id).order_by(Ticket.number)).all()
+    passwords = printable_passwords(tickets, current_app.config["SECRET_KEY"])
+    logins = [(t.number, passwords[t.id], t.candidate.name) for t in tickets]
+    if not keep_sealed:
+        hash_sealed(session, tickets, current_app.config["SECRET_KEY"], hash_profile)
+    used = rooms_of_session(session, exam_session)
     for username, _password, _roles in staff:  # a proctor created now watches the first room
-        if "proctor" in accounts[username].roles and rooms:
-            accounts[username].room_id = rooms[0].id
+        if "proctor" in accounts[username].roles and used:
+            accounts[username].room_id = used[0].id
     session.commit()
-    prepare_attempts(session, exam_session, ACTOR)
     if check_in_all:
         for attempt in session.scalars(select(Attempt).where(Attempt.session_id == exam_session.id)):
             check_in(session, attempt, ACTOR)
@@ -231,6 +241,70 @@ def demo_organisations(session: Session, accounts: dict[str, User]) -> Centre:
     return centre
 
 
+ROOM_SIZE = 30
+
+
+def demo_applicants(n: int, rng: random.Random) -> list[Applicant]:
+    """`n` made-up approved applicants with well-formed ID numbers (none exempt from theory)."""
+    today = dt.date.today()
+    return [
+        Applicant(
+            id_number=demo_id_number(i, rng),
+            name=rng.choice(SURNAMES) + rng.choice(GIVEN) + rng.choice(GIVEN)[: rng.randint(0, 1)],
+            guard_cert_no=f"粤公保证字{2020 + i % 5}{i:05d}",
+            guard_cert_date=today - dt.timedelta(days=400 + 37 * i),
+            employer=rng.choice(["广州市保安服务有限公司", "平安物业管理有限公司", "南方安保集团"]),
+            city="广州",
+        )
+        for i in range(n)
+    ]
+
+
+def demo_applications(session: Session, accounts: dict[str, User], n: int, rng: random.Random) -> list[Applicant]:
+    """`n` trainees of the demo unit through the applications' own operations: level 5 theory opened for
+    applications, the unit's import (all or nothing), 初审 by the unit's account, 复审 by the centre's; returns the
+    approved as applicants of a theory sitting today (the theory-exempt among them are listed, not seated)."""
+    today = utcnow().astimezone(DISPLAY_ZONE).date()  # the province's dates are Beijing dates
+    for part in ("theory", "skill"):  # level 5 opened first (逐级启动): both its parts
+        if not session.scalar(select(ApplicationWindow).where(ApplicationWindow.level == 5,
+                                                              ApplicationWindow.part == part)):
+            open_window(session, level=5, part=part, opens_on=today - dt.timedelta(days=30), closes_on=today,
+                        exam_on=today, actor=ACTOR)
+    unit = session.scalar(select(PilotUnit).where(PilotUnit.code == DEMO_UNIT[0]))
+    assert unit is not None
+    rows = []
+    for i, person in enumerate(demo_applicants(n, rng)):
+        # Two in ten hold a 保安员证 issued under 3 years ago: exempt from theory, so the sitting lists them.
+        issued = today - dt.timedelta(days=400 + 37 * i if i % 10 in (3, 7) else 1200 + 37 * i)
+        rows.append((i + 2, {"姓名": person.name, "身份证号": person.id_number, "性别": "", "手机号": f"139{i:08d}",
+                             "工作单位": person.employer, "保安员证编号": person.guard_cert_no,
+                             "保安员证发证日期": issued.isoformat(), "申报等级": "初级保安员",
+                             "培训单位": unit.name}))
+    unit_user, centre_user = accounts["unit"], accounts["staff"]
+    import_rows(session, unit, rows, actor=user_actor(unit_user.username), scope=scope_for(unit_user, session),
+                file="demo")
+    submitted = list(session.scalars(select(Application.id).where(Application.unit_id == unit.id,
+                                                                  Application.status == "submitted")))
+    review_batch(session, submitted, stage="unit", approve=True, reason="", actor=user_actor(unit_user.username),
+                 scope=scope_for(unit_user, session))
+    review_batch(session, submitted, stage="centre", approve=True, reason="", actor=user_actor(centre_user.username),
+                 scope=scope_for(centre_user, session))
+    return as_applicants(session, approved_applications(session, unit_ids=[unit.id], level=5), "theory", today)
+
+
+def demo_rooms(session: Session, candidates: int) -> list[Room]:
+    """The demo site's rooms (第1考场 … of 30 seats), as many as `candidates` need, made through the site
+    operations when missing."""
+    site = session.scalar(select(Site).where(Site.code == DEMO_SITE[0]))
+    assert site is not None, "demo_organisations makes the demo site"
+    rooms = list(site.rooms)
+    while len(rooms) * ROOM_SIZE < max(candidates, 1):
+        number = len(rooms) + 1
+        rooms.append(create_room(session, site, code=f"{number:02d}", name=f"第{number}考场", seats=ROOM_SIZE,
+                                 actor=ACTOR))
+    return rooms[: max(1, -(-candidates // ROOM_SIZE))]
+
+
 def _staff_accounts(
     session: Session, staff_password: str | None, hash_profile: str
 ) -> tuple[list[tuple[str, str, str]], dict[str, User]]:
@@ -257,6 +331,19 @@ def import_reviewed_bank(session: Session, bank_path: Path, *, importer: User, r
     if report.batch_id is None:
         return 0
     return len(approve_import_batch(session, report.batch_id, reviewer_for(reviewer)).done)
+
+
+def write_demo_logins(instance: Path, logins: list[tuple[str, str, str]]) -> Path:
+    """Every demo candidate's login (准考证号, 初始密码, 姓名) as a CSV in the instance folder (UTF-8 with a BOM so
+    Excel reads the Chinese); the file is the demo's own, readable by its owner only."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "demo_logins.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["准考证号", "初始密码", "姓名"])
+        writer.writerows(logins)
+    path.chmod(0o600)
+    return path
 
 
 def _reset_database(url: str) -> None:
@@ -289,15 +376,20 @@ def demo(host: str, port: int, bank_path: Path, candidates: int, no_serve: bool,
     url = current_app.config["DATABASE_URL"]
     click.echo(f"演示数据库: {url}（将被清空重建）")
     _reset_database(url)
-    seeded = seed_exam(db.session, bank_path=bank_path, n_candidates=candidates)
+    seeded = seed_exam(db.session, bank_path=bank_path, n_candidates=candidates, via_applications=True,
+                       keep_sealed=True)
     past = demo_past_session(db.session, seeded.form_ids, past_candidates)
     counts = Counter(v for v in db.session.scalars(select(ItemVersion.type)))
     ready = time.monotonic() - started
     click.echo("")
     click.echo(f"题库: {sum(counts.values())} 题（单选 {counts['single']}，多选 {counts['multiple']}，判断 {counts['judge']}）")
-    click.echo(f"试卷: {seeded.item_count} 题，{len(seeded.form_ids)} 套平行卷；考试场次已开始，{candidates} 名考生已入场。")
+    exempt = len(exemptions(db.session, db.session.get(ExamSession, seeded.exam_session_id)))
+    click.echo(f"试卷: {seeded.item_count} 题，{len(seeded.form_ids)} 套平行卷；考试场次已开始，"
+               f"{len(seeded.logins)} 名考生已入场（另有 {exempt} 人免考理论知识，未安排）。")
+    click.echo("考生经试点单位导入申请、初审、鉴定中心复审后编排入场；准考证（印有初始密码）在 /centre/sittings 打印。")
     click.echo("")
-    click.echo(f"考生登录  http://{host}:{port}/login")
+    logins_file = write_demo_logins(Path(current_app.instance_path), seeded.logins)
+    click.echo(f"考生登录  http://{host}:{port}/login （全部 {len(seeded.logins)} 个考生账号见 {logins_file}）")
     for number, password, name in seeded.logins[:3]:
         click.echo(f"  准考证号 {number}  密码 {password}  （{name}）")
     click.echo(f"监考台  http://{host}:{port}/proctor （监考员 proctor 负责第1考场；考生已全部核验入场）")

@@ -100,6 +100,19 @@ def printable_passwords(tickets: Sequence[Ticket], secret: str) -> dict[int, str
     return out
 
 
+def hash_sealed(session: Session, tickets: Sequence[Ticket], secret: str, profile: str) -> int:
+    """Replace the sealed initial passwords of `tickets` by their hashes, as a first login would (seed code whose
+    sitting another server process, under another SECRET_KEY, will serve). Commits; returns how many."""
+    done = 0
+    with transaction(session):
+        for ticket in tickets:
+            password = unseal(ticket.password_sealed, secret)
+            if password is not None:
+                ticket.password_hash, ticket.password_sealed = hash_password(password, profile), None
+                done += 1
+    return done
+
+
 def check_password(session: Session, ticket: Ticket, password: str, secret: str, profile: str) -> bool | None:
     """For login: True/False when the ticket still has its sealed initial password (a match is the first login:
     the hash is stored and the seal erased, committed); None when the ticket has none (check the hash)."""

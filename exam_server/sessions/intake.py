@@ -9,13 +9,14 @@ that turns 3 years old before the sitting is not exempt; the exempt are listed, 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from exam_server.applications.models import CENTRE_APPROVED, TICKETED, ApplicantPhoto, Application
-from exam_server.applications.queries import approved_applications, exemption_on
+from exam_server.applications.queries import ApprovedApplication, approved_applications, exemption_on
 from exam_server.core.timefmt import DISPLAY_ZONE
 from exam_server.organisations.scope import Scope
 from exam_server.sessions.models import ExamSession, Ticket
@@ -39,19 +40,26 @@ def applicants_for(
     for status in (CENTRE_APPROVED, TICKETED):  # ticketed for another part (theory, then skill) still counts
         found += approved_applications(session, unit_ids=unit_ids, city_id=city_id, level=exam_session.level,
                                        scope=scope, status=status)
+    return as_applicants(session, [a for a in found if not picked or a.id in picked], exam_session.part,
+                         sitting_date)
+
+
+def as_applicants(
+    session: Session, found: Sequence[ApprovedApplication], part: str, sitting_date: dt.date
+) -> list[Applicant]:
+    """Approved applications as the applicants of a sitting of `part` on `sitting_date` (Beijing): those who applied
+    for the part, the theory exemption decided again for that date."""
     out = []
     for approved in found:
-        if picked and approved.id not in picked:
-            continue
         exemption = ""
-        if exam_session.part == THEORY:
+        if part == THEORY:
             if THEORY not in approved.parts and not approved.theory_exempt:
                 continue
             application = session.get(Application, approved.id)
             decision = exemption_on(application, sitting_date) if application is not None else None
             if decision is not None and decision.outcome == "exempt":
                 exemption = decision.words or "理论知识免试"
-        elif exam_session.part not in approved.parts:
+        elif part not in approved.parts:
             continue
         out.append(Applicant(
             id_number=approved.id_number, name=approved.name, guard_cert_no=approved.guard_cert_no,
