@@ -129,6 +129,13 @@ def localise_group(group: Any) -> Any:
             if table is None:
                 raise
             raise ExamctlError(NOT_INITIALISED.format(table=table)) from None
+        except click.UsageError:
+            raise
+        except click.ClickException as exc:
+            if isinstance(exc, ExamctlError):
+                raise
+            # A domain's refusal, shown with a Chinese prefix instead of click's "Error:".
+            raise ExamctlError(exc.format_message()) from None
 
     group.invoke = invoke_initialised
     return chinese_help(group)

@@ -43,3 +43,11 @@ def test_a_command_before_init_db_says_so(tmp_path: Path) -> None:
     code, text = _run(tmp_path, "import-items", str(table), "--dry-run")
     assert code == 1
     assert "请先运行 examctl init-db" in text and "Traceback" not in text and "sqlalchemy" not in text.lower()
+
+
+def test_a_refusal_is_prefixed_in_chinese(tmp_path: Path) -> None:
+    assert _run(tmp_path, "init-db")[0] == 0
+    table = tmp_path / "x.csv"
+    table.write_text("试题编号,题型,题干,选项A,选项B,答案\nA-1,单选题,题（ ）,甲,乙,A\n", encoding="utf-8")
+    code, text = _run(tmp_path, "import-items", str(table), "--as", "nobody")
+    assert code == 1 and "错误：账号 nobody 不存在或已停用" in text and "Error:" not in text
