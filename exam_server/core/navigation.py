@@ -11,6 +11,7 @@ from flask_login import current_user
 STAFF_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("考试场次", "staff.sessions", ("centre_staff", "province", "police")),
     ("考点考场", "sessions.sites", ("centre_staff", "province", "police")),
+    ("编排考试", "sessions.sittings", ("centre_staff", "province")),
     ("机构", "organisations.index", ("centre_staff", "pilot_unit", "province", "police")),
     ("鉴定申请", "applications.index", ("pilot_unit", "centre_staff", "province", "police")),
     ("申报时间", "applications.windows", ("province",)),
