@@ -60,6 +60,9 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}  # noqa: RUF012
 
 
+_SQLITE_BEGIN_OPTION = "sqlite_begin"
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite gets WAL, synchronous=FULL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
@@ -81,9 +84,25 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # A transaction that will write asks for IMMEDIATE (`begin_write`): it waits its turn for the write
+            # lock (busy_timeout) at its start. A deferred one that reads first and writes later fails at once
+            # ("database is locked") if another connection wrote meanwhile: its snapshot is too old to upgrade.
+            immediate = conn.get_execution_options().get(_SQLITE_BEGIN_OPTION) == "IMMEDIATE"
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's next transaction as a writer: on SQLite it takes the write lock at its first statement
+    (waiting up to the busy timeout for another writer to finish), so a step that reads and then writes never
+    fails on a snapshot another connection has moved past. Does nothing inside an open transaction, and nothing
+    on other databases (PostgreSQL locks rows with FOR UPDATE instead)."""
+    if session.in_transaction():
+        return
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        session.connection(execution_options={_SQLITE_BEGIN_OPTION: "IMMEDIATE"})
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

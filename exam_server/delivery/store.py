@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
 from exam_server.sessions.models import ExamSession, Seat, Ticket
-from item_bank.db import utcnow
+from item_bank.db import begin_write, utcnow
 from item_bank.kernel import process_cache
 
 _A, _R, _E = Attempt.__table__, Response.__table__, AttemptEvent.__table__
@@ -121,7 +121,10 @@ def _connection(session: Session) -> Connection:
 
 
 def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool = False) -> Any:
-    """Run a prepared statement on the session's connection; `lock` takes the attempt row on PostgreSQL."""
+    """Run a prepared statement on the session's connection; `lock` (a step that will write) takes the attempt
+    row on PostgreSQL and, when it opens the transaction, SQLite's write lock."""
+    if lock:
+        begin_write(session)
     connection = _connection(session)
     if lock and connection.dialect.name != "sqlite":  # SQLite serialises writers itself
         statement = _LOCKED[id(statement)]
@@ -147,7 +150,9 @@ def answer_rows(session: Session, attempt_id: int) -> Any:
 
 
 def lock_attempt(session: Session, attempt_id: int) -> Attempt | None:
-    """The attempt as an ORM object, locked for this transaction on PostgreSQL (SQLite serialises writers)."""
+    """The attempt as an ORM object, locked for this transaction on PostgreSQL (on SQLite, when this opens the
+    transaction, it holds the write lock from here)."""
+    begin_write(session)
     return session.get(Attempt, attempt_id, with_for_update=True, populate_existing=True)
 
 

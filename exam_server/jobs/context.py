@@ -14,6 +14,7 @@ from sqlalchemy.sql import Executable
 
 from exam_server.jobs import files
 from exam_server.jobs.models import RUNNING, Job
+from item_bank.db import begin_write
 
 log = logging.getLogger(__name__)
 
@@ -103,17 +104,13 @@ class JobContext:
     # ----- transactions
 
     def begin_write(self) -> None:
-        """End the open transaction and start the next one with a write (a touch of the job's own row), for work
+        """End the open transaction and start the next one as a writer (item_bank.db.begin_write), for work
         that reads and then writes what it read (scoring a sitting, storing assembled forms). On SQLite the write
         lock is then held from the first statement: what the work reads is the newest data, and its writes cannot
         fail on a snapshot another connection has moved past. Keep such a transaction short (candidates' saves
         wait for the lock); do long reading or solving before calling this. Elsewhere it only ends the open one."""
         self.session.commit()
-        if self._defer_in_transaction:
-            # Not on PostgreSQL: a row lock on the job would hold up this job's own progress writes.
-            self.session.execute(
-                update(Job).where(Job.id == self.job_id).values(progress_message=Job.progress_message)
-            )
+        begin_write(self.session)
 
     # ----- progress and cancellation
 

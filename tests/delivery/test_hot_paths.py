@@ -39,6 +39,7 @@ def test_the_paper_as_served_is_the_rendered_paper_for_every_candidate(
     session.execute(text("UPDATE item_version SET media = :m WHERE id = :id"),
                     {"m": json.dumps([{"sha256": "c" * 64, "name": "图.png"}]), "id": with_image})
     session.commit()
+    session.expire_all()  # the raw UPDATE bypassed the ORM: forget the seeded versions it still holds
     paper.clear_form_cache()
     for index, attempt_id in enumerate(sitting.attempt_ids):
         other = app.test_client()
@@ -187,3 +188,38 @@ def test_a_resend_racing_its_original_is_stored_once_and_both_get_the_same_ackno
                                                    Response.item_version_id == item))
     assert (stored.value, stored.seq) == (answer, 4)
     assert session.get(Attempt, attempt_id).answered_count == 1
+
+
+# A background job (an import, storing assembled forms) writes from another process while candidates save.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_on_sqlite_a_save_waits_for_another_writer_instead_of_being_refused(
+    app: Flask, client: FlaskClient, sitting: Sitting, session: Session
+) -> None:
+    """Another connection holds SQLite's write lock and commits while a save is under way. The save waits its
+    turn and is stored: a transaction begun as a reader could not write after that commit (its snapshot is
+    stale) and was refused as `unavailable` at once."""
+    _sock, attempt_id, items = started(app, client, sitting)
+    item, answer = items[0]["item_id"], items[0]["options"][1]["id"]
+    candidate_id = session.get(Attempt, attempt_id).candidate_id
+    session.commit()
+    writer = db.engine.connect()
+    writer.exec_driver_sql("UPDATE attempt SET last_activity_at = last_activity_at WHERE id = -1")  # holds the lock
+    acks: list[dict] = []
+
+    def send() -> None:
+        with make_session_factory(db.engine)() as own:
+            acks.append(steps.save_answer(own, candidate_id, attempt_id, item, answer, 4, "waits-4", "ws-0"))
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    time.sleep(0.5)  # the save has begun and waits for the lock
+    writer.exec_driver_sql("UPDATE attempt SET last_activity_at = last_activity_at WHERE id = :id",
+                           {"id": attempt_id})
+    writer.commit()
+    writer.close()
+    sender.join(30)
+    assert acks and acks[0]["ok"], acks
+    session.expire_all()
+    stored = session.scalar(select(Response).where(Response.attempt_id == attempt_id,
+                                                   Response.item_version_id == item))
+    assert (stored.value, stored.seq) == (answer, 4)
