@@ -14,10 +14,11 @@ from exam_server.core.models import User
 from exam_server.core.timefmt import DISPLAY_ZONE, local
 from exam_server.extensions import db
 from exam_server.organisations import operations as org_ops
-from exam_server.organisations.models import Centre
+from exam_server.organisations.models import Centre, City, PilotUnit
 from exam_server.sessions import credentials, scheduling
 from exam_server.sessions import operations as ops
 from exam_server.sessions import sites as site_ops
+from exam_server.sessions.intake import applicants_for, mark_ticketed
 from exam_server.sessions.models import TIMINGS, ExamSession, Room, Site, Ticket
 from exam_server.sessions.pdf import password_slips_pdf, seating_list_pdf, tickets_pdf
 from item_bank.models import Form
@@ -226,6 +227,29 @@ def list_sites() -> None:
         click.echo(f"{site.code}\t{site.name}\t{','.join(r.code for r in site.rooms)}")
 
 
+@click.command("schedule-sitting")
+@click.argument("session_code")
+@click.option("--unit", "units", multiple=True, help="试点单位编号或名称，可重复")
+@click.option("--city", default=None, help="城市名称（该市的试点单位）")
+@click.option("--applications", default="", help="申请编号，逗号分隔")
+@refusals_as_click_errors
+def schedule_sitting(session_code: str, units: tuple[str, ...], city: str | None, applications: str) -> None:
+    """编排考生：把通过复审的申请（按单位、城市或申请编号）排入场次 SESSION_CODE 的座位，发放准考证；免考理论知识的列出不排。"""
+    exam_session = _exam_session(session_code)
+    unit_ids = [org_ops.find(db.session, PilotUnit, ref, "--unit").id for ref in units]
+    city_id = org_ops.find(db.session, City, city, "--city").id if city else None
+    ids = [int(v) for v in _split(applications) if v.isdigit()]
+    if not (unit_ids or city_id or ids):
+        raise click.ClickException("请用 --unit、--city 或 --applications 指定要编排的申请")
+    applicants = applicants_for(db.session, exam_session, unit_ids=unit_ids or None, city_id=city_id,
+                                application_ids=ids or None)
+    actor = command_actor()
+    report = scheduling.schedule(db.session, exam_session, applicants, actor, secret=credentials.app_secret(),
+                                 on_ticketed=lambda session, done: mark_ticketed(session, done, actor))
+    for line in report.lines(exam_session):
+        click.echo(line)
+
+
 def _ticket(number: str) -> Ticket:
     ticket = db.session.scalar(select(Ticket).where(Ticket.number == number))
     if ticket is None:
@@ -269,4 +293,5 @@ def set_accommodation(ticket_number: str, extra_min: int, separate_room: bool, r
 
 
 commands = [create_site, update_site, create_room, seat_candidates, print_tickets, print_seating, assign_proctor,
-            create_sitting, list_sittings, list_sites, reset_password, withdraw_candidate, set_accommodation]
+            create_sitting, schedule_sitting, list_sittings, list_sites, reset_password, withdraw_candidate,
+            set_accommodation]

@@ -187,3 +187,23 @@ def test_the_sitting_commands_print_codes_first(app: Flask, session: Session, lo
                                   locked_forms[0].code, "--site", "ZH01", "--rooms", "01", "--date", "2026-12-20",
                                   "--start", "09:00", "--end", "10:30", "--code", "X4"])
     assert refused.exit_code != 0 and "不是 4 级" in refused.output
+
+
+def test_schedule_sitting_command_takes_a_units_approved_applications(
+    app: Flask, session: Session, small_bank_csv: Path
+) -> None:
+    """The demo's way in (import, 初审, 复审, schedule), then `examctl schedule-sitting` for a second sitting."""
+    seeded = seed_exam(session, bank_path=small_bank_csv, sections=SMALL_PAPER, n_candidates=10, hash_profile="low",
+                       staff_password="pw-staff", via_applications=True)
+    first = session.get(ExamSession, seeded.exam_session_id)
+    assert first is not None and len(seeded.logins) == 8 and len(scheduling.exemptions(session, first)) == 2
+    form = session.get(Form, seeded.form_ids[0])
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["create-sitting", "--level", "5", "--part", "theory", "--form", form.code,  # type: ignore[union-attr]
+                                 "--site", "GZ01", "--rooms", "01", "--date", "2026-12-21", "--start", "14:00",
+                                 "--end", "15:30", "--code", "SECOND"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["schedule-sitting", "SECOND", "--unit", "U0001"])
+    assert result.exit_code == 0, result.output
+    assert "已安排 8 名考生" in result.output and "2 人免考理论知识" in result.output
+    assert runner.invoke(args=["schedule-sitting", "SECOND"]).exit_code != 0  # nothing chosen
