@@ -511,6 +511,8 @@ def _sentence(
     if kind in ("exposure", "recent"):
         what = "曝光次数已达上限" if kind == "exposure" else f"最近 {spec.exclude_recent_sessions} 个场次用过"
         return f"{head} · 需要动用 {_fmt(amount)} 道{what}的题目才能组成试卷"
+    if kind in ("rule", "exclude", "include"):
+        return f"{head} · {rule_words(b, (kind, key))}：在满足其他要求时只能做到 {_fmt(reach)}（差 {_fmt(amount)}）"
     return f"{head} · {kind} {key}: 需要 {_fmt(bound)}，只能达到 {_fmt(reach)}"
 
 

@@ -377,3 +377,11 @@ def test_locking_needs_a_second_person(session: Session) -> None:
     lock_form(session, form, "user:乙")
     session.commit()
     assert form.status == "locked"
+
+
+def test_weight_table_error_speaks_percent(session: Session) -> None:
+    from item_bank.tree import TreeError, set_weight_table
+
+    areas = tree(session)
+    with pytest.raises(TreeError, match="比重合计 110%，不能超过 100%"):
+        set_weight_table(session, 5, "theory", {areas["S1"].id: 0.6, areas["S2"].id: 0.5}, actor="t")
