@@ -63,7 +63,9 @@ class Walkthrough:
         seq = 0
         for version_id, bad in zip(self.version_ids, refused or [], strict=False):
             seq += 1
-            assert save(sock, attempt_id, version_id, bad, seq)["error"] == "invalid_value"
+            # An entry is a value refused as invalid, or (value, the error code it is refused with).
+            bad, code = bad if isinstance(bad, tuple) else (bad, "invalid_value")
+            assert save(sock, attempt_id, version_id, bad, seq)["error"] == code
         for version_id, value in zip(self.version_ids, answers, strict=True):
             if value is not None:
                 seq += 1

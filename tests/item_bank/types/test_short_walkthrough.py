@@ -33,7 +33,7 @@ PAPER = [
 def test_short_answer_walkthrough(walkthrough: Callable[..., Any]) -> None:
     w = walkthrough(PAPER, level=2)
     paper = w.sit(
-        0, ["先询问并核查证件，再报告领班。", "登记来访人员并核查证件。"], refused=[42, "字" * 1001]
+        0, ["先询问并核查证件，再报告领班。", "登记来访人员并核查证件。"], refused=[42, ("字" * 1001, "value_too_large")]
     )
     view = paper[w.version_ids[0]]
     assert view["type"] == "short" and view["max_chars"] == 1000
