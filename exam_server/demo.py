@@ -242,6 +242,7 @@ def demo_organisations(session: Session, accounts: dict[str, User]) -> Centre:
 
 
 ROOM_SIZE = 30
+DEMO_RULES = SittingRules(timing="own_start", late_entry_min=24 * 60, min_submit_min=0)
 
 
 def demo_applicants(n: int, rng: random.Random) -> list[Applicant]:
@@ -376,8 +377,10 @@ def demo(host: str, port: int, bank_path: Path, candidates: int, no_serve: bool,
     url = current_app.config["DATABASE_URL"]
     click.echo(f"演示数据库: {url}（将被清空重建）")
     _reset_database(url)
+    # A demo is tried at any hour of its day: each candidate gets the full 90 minutes from their own start, entry
+    # stays open all day and 交卷 is possible at once (a real sitting's defaults are printed on its tickets).
     seeded = seed_exam(db.session, bank_path=bank_path, n_candidates=candidates, via_applications=True,
-                       keep_sealed=True)
+                       keep_sealed=True, rules=DEMO_RULES)
     past = demo_past_session(db.session, seeded.form_ids, past_candidates)
     counts = Counter(v for v in db.session.scalars(select(ItemVersion.type)))
     ready = time.monotonic() - started

@@ -55,8 +55,8 @@ class SittingRules:
         if self.timing not in TIMINGS:
             raise SessionSetupError(f"计时方式应为 {'、'.join(TIMINGS)} 之一（填写的是 {self.timing}）")
         minutes = duration_s // 60
-        if not 0 <= self.late_entry_min <= 240:
-            raise SessionSetupError(f"迟到入场截止应在开考后 0 到 240 分钟之间（填写的是 {self.late_entry_min}）")
+        if not 0 <= self.late_entry_min <= 24 * 60:
+            raise SessionSetupError(f"迟到入场截止应在开考后 0 到 1440 分钟之间（填写的是 {self.late_entry_min}）")
         if not 0 <= self.min_submit_min <= minutes:
             raise SessionSetupError(f"最短交卷时间应在 0 到 {minutes} 分钟之间（填写的是 {self.min_submit_min}）")
 
