@@ -3,9 +3,9 @@
 Both run in the worker (`examctl worker`), never on the exam server's event loop: parsing a large file or writing
 an export with its images once froze every candidate's socket for seconds (issue 13, findings 1, 2, 5).
 
-- "bank.import" (params: upload, name, status, dry_run): reads the stashed upload before it takes the database's
-  write lock, then stores it all or nothing, as the importer (the staff account that submitted the job), recorded
-  as the versions' author. A dry run keeps its file in its own job folder, so "确认导入" submits the real import
+- "bank.import" (params: upload, name, status, dry_run): reads the stashed upload and checks it against the bank
+  holding no write lock, then stores it all or nothing in short transactions (item_bank.importing), as the
+  importer (the staff account that submitted the job), recorded as the versions' author. A dry run keeps its file in its own job folder, so "确认导入" submits the real import
   of the very file checked (`confirm_dry_run`); the worker deletes every upload after its job, and a kept file is
   deleted when it is confirmed or once it is older than KEEP_DRY_RUN_H.
 - "bank.export" (params: format, include_images): writes the table (and its images) into a scratch folder inside
@@ -107,12 +107,22 @@ def import_job(
     parsed = read_import(path, name=name)
     ctx.check_cancelled()
     ctx.progress(0.5, f"已读取 {len(parsed.items)} 题，正在检查并{'预检' if dry_run else '保存'}")
-    # Store with the write lock taken at once (SQLite): what is checked is the newest bank, and the work's writes
-    # cannot fail on a snapshot the exam server has moved past. The parsing above held no lock.
-    ctx.begin_write()
+    # The import checks the file against the bank reading only, then writes in short transactions that each take
+    # the write lock at their start (item_bank.importing): candidates' saves get the lock between chunks.
+    ctx.session.commit()
+
+    def written(fraction: float) -> None:
+        ctx.progress(0.5 + 0.45 * fraction, f"已保存 {fraction:.0%}")
+
     try:
         report = store_import(
-            ctx.session, parsed, who, status=status, dry_run=dry_run, source=f"上传文件 {name}"
+            ctx.session,
+            parsed,
+            who,
+            status=status,
+            dry_run=dry_run,
+            source=f"上传文件 {name}",
+            progress=written,
         )
     except BankImportError as exc:
         if not dry_run:

@@ -4,6 +4,7 @@ the item_bank operation it calls in that same transaction. Views never commit; t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,14 +167,29 @@ def read_import(path: Path, *, name: str | None = None, default_levels: list[int
 
 
 def store_import(
-    session: Session, parsed: ParsedFile, who: Reviewer, *, status: str = IN_REVIEW, dry_run: bool, source: str = ""
+    session: Session,
+    parsed: ParsedFile,
+    who: Reviewer,
+    *,
+    status: str = IN_REVIEW,
+    dry_run: bool,
+    source: str = "",
+    progress: Callable[[float], None] | None = None,
 ) -> ImportReport:
-    """Store a read file as `run_import` does: the second half, which a job runs once it holds the write lock."""
+    """Store a read file as `run_import` does: the second half, which a job runs after reading the file
+    (`progress`: the fraction of new items written, told between the import's short transactions)."""
     _require(who, AUTHOR_ROLES, "只有命题人或题库管理员可以导入试题")
     if status not in IMPORT_STATUSES:
         raise ImportStatusRefused(status)
     return import_parsed(
-        session, parsed, actor=who.actor, status=status, dry_run=dry_run, author_id=who.user_id, source=source
+        session,
+        parsed,
+        actor=who.actor,
+        status=status,
+        dry_run=dry_run,
+        author_id=who.user_id,
+        source=source,
+        progress=progress,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -38,7 +39,6 @@ from item_bank.models import (
     MediaFile,
     ReviewComment,
 )
-from item_bank.standard_tree import ensure_standard_tree
 from item_bank.text import normalise_stem
 from item_bank.tree import AreaIndex
 from item_bank.types import ItemContent, item_type
@@ -228,24 +228,41 @@ def assign_enemy_groups(records: Iterable[ItemRecord]) -> int:
     return made
 
 
-def store(
+@dataclass
+class StorePlan:
+    """What an import will write, worked out from the file and the bank by reading only (`plan_store`).
+
+    `new_rows`: items the bank does not have, each with its first version's row (`item_set_id` still unresolved
+    where the set is new: `set_external_id`); `updates`: records of existing items whose content changed
+    (their new versions are added, and unchanged ones skipped, by `store_updates` once the write lock is held).
+    """
+
+    now: Any
+    media: list[MediaRecord] = field(default_factory=list)
+    new_rows: list[tuple[ItemRecord, dict[str, Any]]] = field(default_factory=list)
+    comments: dict[str, list[str]] = field(default_factory=dict)
+    updates: list[tuple[ItemRecord, dict[str, Any]]] = field(default_factory=list)
+
+
+def plan_store(
     session: Session,
     parsed: ParsedFile,
     report: ImportReport,
     *,
-    actor: str,
     status: str,
     author_id: int | None,
     duplicate_threshold: float = DUPLICATE_THRESHOLD,
-) -> None:
-    """Validate and store every record of `parsed` in `session` (the caller commits or rolls back)."""
+) -> StorePlan:
+    """Validate every record of `parsed` against the bank and work out what storing it writes, reading only:
+    raises BankImportError listing every problem, and fills the report's figures (created, unchanged, new
+    versions as the bank stands now, duplicates). The slow part of an import (validation, duplicate search)
+    thus holds no write lock."""
     if status not in IMPORT_STATUSES:
         raise ImportStatusRefused(status)
-    report.areas_created = ensure_standard_tree(session, actor)
     problems = validate(session, parsed, report)
     if problems:
         raise BankImportError(sorted(problems, key=problem_order(parsed.order)))
-    now = utcnow()
+    plan = StorePlan(now=utcnow())
     report.items_read = len(parsed.items)
 
     # Set positions follow file order within each set.
@@ -255,22 +272,8 @@ def store(
             position[record.set_id] += 1
             record.set_position = position[record.set_id]
     report.enemy_groups = assign_enemy_groups(parsed.items)
-
-    media_ids = _store_media(
-        session, [m for r in parsed.items for m in r.media] + [m for s in parsed.sets for m in s.media]
-    )
-    report.media_stored = media_ids
-
-    set_ids = _store_sets(session, parsed, now)
+    plan.media = [m for r in parsed.items for m in r.media] + [m for s in parsed.sets for m in s.media]
     report.sets_created = len(parsed.sets)
-    for chunk in _chunks(sorted({r.set_id for r in parsed.items if r.set_id} - set(set_ids))):
-        set_ids.update(
-            dict(
-                session.execute(
-                    select(ItemSet.external_id, ItemSet.id).where(ItemSet.external_id.in_(chunk))
-                ).all()
-            )
-        )
 
     existing: dict[str, Item] = {}
     ids = [r.external_id for r in parsed.items]
@@ -279,25 +282,20 @@ def store(
             existing[item.external_id] = item
 
     finder = DuplicateFinder(session, set(ids)) if parsed.items else None
-    new_rows: list[tuple[ItemRecord, dict[str, Any]]] = []
-    comments: list[tuple[ItemRecord, str]] = []
     for record in parsed.items:
-        row = _version_row(record, DRAFT if record.draft_reason else status, author_id, now)
+        row = _version_row(record, DRAFT if record.draft_reason else status, author_id, plan.now)
+        notes = plan.comments.setdefault(record.external_id, [])
         if record.draft_reason:
-            comments.append((record, record.draft_reason))
-        row["item_set_id"] = set_ids.get(record.set_id) if record.set_id else None
+            notes.append(record.draft_reason)
         if row["knowledge_area_id"] is None:
             report.unclassified += 1
         item = existing.get(record.external_id)
         if item is not None:
-            # Unchanged if it matches what forms use (current) or what already waits for review (head): importing
-            # the same file twice must not queue a second copy of the same version.
-            heads = {item.current_version_id, item.head_version_id} - {None}
-            if any(_same(v, row) for v in item.versions if v.id in heads):
+            if _unchanged(item, row):
                 report.unchanged += 1
-                continue
-            report.version_ids.append(_add_version(session, item, row, actor, record))
-            report.new_versions += 1
+            else:
+                plan.updates.append((record, row))
+                report.new_versions += 1
             continue
         hit = (
             finder.best(fingerprint(record.stem, record.content, record.key), duplicate_threshold)
@@ -309,21 +307,24 @@ def store(
             report.duplicates.append(DuplicateFlag(record.file, record.row, record.external_id, other, score))
             # A suspected duplicate can never share a paper with the item it resembles; the reviewer reads why.
             row["enemy_group"] = row["enemy_group"] or group or f"V-{other}"
-            comments.append(
-                (
-                    record,
-                    f"导入时发现疑似重复：与 {other} 相似度 {score:.2f}（题干、选项与答案），请审核后决定保留或退回。",
-                )
+            notes.append(
+                f"导入时发现疑似重复：与 {other} 相似度 {score:.2f}（题干、选项与答案），请审核后决定保留或退回。"
             )
-        new_rows.append((record, row))
-    report.created = len(new_rows)
-    report.version_ids.extend(_bulk_create(session, new_rows, actor, parsed.file, now, comments))
+        plan.new_rows.append((record, row))
+    report.created = len(plan.new_rows)
+    return plan
 
 
-def _store_media(session: Session, media: list[MediaRecord]) -> int:
+def _unchanged(item: Item, row: dict[str, Any]) -> bool:
+    # Unchanged if it matches what forms use (current) or what already waits for review (head): importing the
+    # same file twice must not queue a second copy of the same version.
+    heads = {item.current_version_id, item.head_version_id} - {None}
+    return any(_same(v, row) for v in item.versions if v.id in heads)
+
+
+def store_media(session: Session, media: list[MediaRecord]) -> list[str]:
+    """Insert the images the bank does not hold yet; returns their hashes (what undoing the import deletes)."""
     by_hash = {hashlib.sha256(m.data).hexdigest(): m for m in media}
-    if not by_hash:
-        return 0
     have: set[str] = set()
     for chunk in _chunks(sorted(by_hash)):
         have.update(session.scalars(select(MediaFile.sha256).where(MediaFile.sha256.in_(chunk))))
@@ -334,24 +335,91 @@ def _store_media(session: Session, media: list[MediaRecord]) -> int:
     ]
     if fresh:
         session.execute(insert(MediaFile), fresh)
-    return len(fresh)
+    return [row["sha256"] for row in fresh]
 
 
-def _store_sets(session: Session, parsed: ParsedFile, now: Any) -> dict[str, int]:
-    ids: dict[str, int] = {}
+def store_new_sets(session: Session, parsed: ParsedFile, now: Any) -> dict[str, int]:
+    """Insert the file's sets the bank does not have; returns {external id: id} of those created."""
+    wanted = [s for s in parsed.sets]
+    have: set[str] = set()
+    for chunk in _chunks(sorted(s.external_id for s in wanted)):
+        have.update(session.scalars(select(ItemSet.external_id).where(ItemSet.external_id.in_(chunk))))
+    created: dict[str, int] = {}
+    for s in wanted:
+        if s.external_id in have:
+            continue
+        row = ItemSet(
+            external_id=s.external_id,
+            title=s.title,
+            stimulus=s.stimulus,
+            media=[media_ref(m) for m in s.media],
+            created_at=now,
+        )
+        session.add(row)
+        session.flush()
+        created[s.external_id] = row.id
+    return created
+
+
+def set_ids_of(session: Session, external_ids: Iterable[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(set(external_ids))):
+        found.update(
+            dict(
+                session.execute(
+                    select(ItemSet.external_id, ItemSet.id).where(ItemSet.external_id.in_(chunk))
+                ).all()
+            )
+        )
+    return found
+
+
+def store_new_items(
+    session: Session, plan: StorePlan, rows: list[tuple[ItemRecord, dict[str, Any]]], actor: str, file: str
+) -> tuple[list[int], list[int]]:
+    """Insert `rows` (a slice of `plan.new_rows`) as new items with their first versions; returns (item ids,
+    version ids)."""
+    set_ids = set_ids_of(session, [r.set_id for r, _ in rows if r.set_id])
+    resolved = [(r, {**row, "item_set_id": set_ids.get(r.set_id) if r.set_id else None}) for r, row in rows]
+    comments = [(r, text) for r, _ in rows for text in plan.comments.get(r.external_id, [])]
+    return _bulk_create(session, resolved, actor, file, plan.now, comments)
+
+
+def store_updates(
+    session: Session, parsed: ParsedFile, plan: StorePlan, report: ImportReport, actor: str
+) -> None:
+    """The writes that change rows the bank already had, in the caller's (final) transaction: the file's sets
+    the bank knew take its title and material, and existing items whose content changed get a new version
+    (compared again here, with the write lock held, so what is counted is what was stored)."""
     for s in parsed.sets:
         existing = session.scalar(select(ItemSet).where(ItemSet.external_id == s.external_id))
-        media = [media_ref(m) for m in s.media]
-        if existing is None:
-            existing = ItemSet(
-                external_id=s.external_id, title=s.title, stimulus=s.stimulus, media=media, created_at=now
+        if existing is not None:
+            existing.title, existing.stimulus, existing.media = (
+                s.title,
+                s.stimulus,
+                [media_ref(m) for m in s.media],
             )
-            session.add(existing)
-        else:
-            existing.title, existing.stimulus, existing.media = s.title, s.stimulus, media
-        session.flush()
-        ids[s.external_id] = existing.id
-    return ids
+    if not plan.updates:
+        return
+    items: dict[str, Item] = {}
+    for chunk in _chunks([r.external_id for r, _ in plan.updates]):
+        for item in session.scalars(select(Item).where(Item.external_id.in_(chunk))):
+            items[item.external_id] = item
+    set_ids = set_ids_of(session, [r.set_id for r, _ in plan.updates if r.set_id])
+    report.new_versions = 0
+    for record, row in plan.updates:
+        item = items[record.external_id]
+        row = {**row, "item_set_id": set_ids.get(record.set_id) if record.set_id else None}
+        if _unchanged(item, row):
+            report.unchanged += 1
+            continue
+        version_id = _add_version(session, item, row, actor, record)
+        report.version_ids.append(version_id)
+        report.new_versions += 1
+        for text in plan.comments.get(record.external_id, []):
+            session.add(
+                ReviewComment(item_version_id=version_id, author_id=None, text=text, created_at=plan.now)
+            )
 
 
 def _add_version(session: Session, item: Item, row: dict[str, Any], actor: str, record: ItemRecord) -> int:
@@ -389,10 +457,10 @@ def _bulk_create(
     file: str,
     now: Any,
     comments: list[tuple[ItemRecord, str]],
-) -> list[int]:
-    """Insert the new items with their first versions; returns the version ids."""
+) -> tuple[list[int], list[int]]:
+    """Insert the new items with their first versions; returns (item ids, version ids)."""
     if not rows:
-        return []
+        return [], []
     item_ids = list(
         session.scalars(
             insert(Item).returning(Item.id, sort_by_parameter_order=True),
@@ -440,4 +508,4 @@ def _bulk_create(
                 for r, text in comments
             ],
         )
-    return version_ids
+    return item_ids, version_ids
