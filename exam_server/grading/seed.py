@@ -13,21 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
 from exam_server.core.security import hash_password
 from exam_server.delivery.models import Attempt
-from exam_server.delivery.operations import check_in, prepare_attempts
+from exam_server.delivery.operations import check_in
 from exam_server.delivery.steps import save_answer, start, submit
-from exam_server.sessions.operations import (
-    SittingRules,
-    assign_forms,
-    create_exam_session,
-    issue_ticket,
-    register_candidate,
-)
+from exam_server.sessions.credentials import hash_sealed, printable_passwords
+from exam_server.sessions.models import Site, Ticket
+from exam_server.sessions.operations import SittingRules, create_room, create_site
+from exam_server.sessions.scheduling import Applicant, create_sitting, schedule
 from item_bank.blueprints import TYPE_LABELS, create_blueprint
 from item_bank.db import utcnow
 from item_bank.forms import approve_form, lock_form
@@ -35,6 +33,7 @@ from item_bank.models import APPROVED, Form, FormItem
 from item_bank.versions import ItemDraft, create_item
 
 ACTOR = "system:seed"
+SEED_SITE = "SEED-W"
 
 # Two short answers and an essay with their model answers and rubrics, as data beside this module.
 WRITTEN_ITEMS: list[dict[str, Any]] = json.loads(Path(__file__).with_name("written_paper.json").read_text("utf-8"))
@@ -155,26 +154,31 @@ def seed_paper_sitting(
     lock_form(session, form, ACTOR)
     session.commit()
     level_name = {2: "保安师（二级）", 1: "高级保安师（一级）"}.get(level, f"{level}级")
-    exam_session = create_exam_session(
-        session, code=f"S-{tag}", name=name or f"2026年{level_name}笔试与论文答辩", blueprint=blueprint,
-        starts_at=starts_at or utcnow() - dt.timedelta(minutes=5), actor=ACTOR,
+    # The sitting as staff make one (sessions/scheduling.py): a room, the sitting, the candidates scheduled.
+    people = candidates or CANDIDATES[:4]
+    site = session.scalar(select(Site).where(Site.code == SEED_SITE)) or create_site(
+        session, code=SEED_SITE, name="笔试与答辩考点", city="广州", actor=ACTOR)
+    room = create_room(session, site, code=f"{len(site.rooms) + 1:02d}", name=f"笔试考场 {tag}",
+                       seats=max(1, len(people)), actor=ACTOR)
+    start = starts_at or utcnow() - dt.timedelta(minutes=5)
+    exam_session = create_sitting(
+        session, code=f"S-{tag}", name=name or f"2026年{level_name}笔试与论文答辩", forms=[form], rooms=[room],
+        starts_at=start, ends_at=start + dt.timedelta(seconds=blueprint.duration_s), actor=ACTOR,
         rules=SittingRules(min_submit_min=0),  # a seeded sitting is submitted as soon as it is sat
     )
-    assign_forms(session, exam_session, [form], ACTOR)
-    logins = []
-    candidate_ids = []
-    people = candidates or CANDIDATES[:4]
-    for i, (id_number, person_name, employer) in enumerate(people):
-        cert_date = guard_cert_dates[i] if guard_cert_dates else dt.date(2015, 6, 1)
-        person = register_candidate(
-            session, id_number=id_number, name=person_name, guard_cert_no=f"粤公保证字{id_number[-6:]}",
-            guard_cert_date=cert_date, employer=employer, city="广州",
-        )
-        ticket, password = issue_ticket(session, exam_session, person, ACTOR, hash_profile=hash_profile)
-        logins.append((ticket.number, password, person.name))
-        candidate_ids.append(person.id)
-    session.commit()
-    prepare_attempts(session, exam_session, ACTOR)
+    applicants = [
+        Applicant(id_number=id_number, name=person_name, guard_cert_no=f"粤公保证字{id_number[-6:]}",
+                  guard_cert_date=guard_cert_dates[i] if guard_cert_dates else dt.date(2015, 6, 1),
+                  employer=employer, city="广州")
+        for i, (id_number, person_name, employer) in enumerate(people)
+    ]
+    secret = current_app.config["SECRET_KEY"]
+    schedule(session, exam_session, applicants, ACTOR, secret=secret)
+    tickets = session.scalars(select(Ticket).where(Ticket.session_id == exam_session.id).order_by(Ticket.number)).all()
+    passwords = printable_passwords(tickets, secret)
+    logins = [(t.number, passwords[t.id], t.candidate.name) for t in tickets]
+    candidate_ids = [t.candidate_id for t in tickets]
+    hash_sealed(session, tickets, secret, hash_profile)  # served by other processes, under other keys
     attempts = list(session.scalars(
         select(Attempt).where(Attempt.session_id == exam_session.id).order_by(Attempt.ticket_id)
     ))
