@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 
+from openpyxl import Workbook, load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
 from item_bank.kernel.errors import DomainError
 
 MB = 1024 * 1024
@@ -227,3 +230,21 @@ def check_archive(
     """
     with SafeZip(path, name=name, limits=limits) as zf:
         zf.verify()
+
+
+
+NOT_A_WORKBOOK = "不是有效的 Excel 文件（.xlsx），无法打开"
+
+
+def open_workbook(path: Path | str, *, name: str | None = None, limits: ArchiveLimits = DEFAULT_LIMITS) -> Workbook:
+    """An uploaded .xlsx opened read-only, after `check_archive` has read it within `limits` (a workbook can be
+    a zip bomb): the one way the project opens a workbook it did not write. openpyxl then parses its XML through
+    defusedxml. Formulas are read as formulas, not their cached values, so that readers can refuse them.
+    Raises ArchiveError; a file that is no workbook at all has code NOT_A_ZIP (say NOT_A_WORKBOOK to the user)."""
+    label = name or Path(path).name
+    check_archive(path, name=label, limits=limits)
+    try:
+        return load_workbook(path, read_only=True, data_only=False)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise ArchiveError(f"{label}：{NOT_A_WORKBOOK}（{exc.__class__.__name__}）", file=label,
+                           code=NOT_A_ZIP) from exc

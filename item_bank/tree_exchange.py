@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
-from openpyxl.utils.exceptions import InvalidFileException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from item_bank.archives import DEFAULT_LIMITS, ArchiveError, check_archive
+from item_bank.archives import DEFAULT_LIMITS, NOT_A_WORKBOOK, NOT_A_ZIP, ArchiveError, open_workbook
 from item_bank.audit import audit
 from item_bank.exchange.records import RowProblem
 from item_bank.kernel.errors import DomainError
@@ -226,14 +224,10 @@ def export_tree(
 
 def _read_xlsx(path: Path, name: str, problems: list[RowProblem]) -> list[dict[str, Any]]:
     try:
-        check_archive(path, name=name, limits=DEFAULT_LIMITS)
+        wb = open_workbook(path, name=name, limits=DEFAULT_LIMITS)
     except ArchiveError as exc:
-        problems.append(RowProblem(name, None, exc.member or "-", exc.message))
-        return []
-    try:
-        wb = load_workbook(path, read_only=True, data_only=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError):
-        problems.append(RowProblem(name, None, "-", "不是有效的 Excel 文件（.xlsx），无法打开"))
+        problems.append(RowProblem(name, None, exc.member or "-",
+                                   NOT_A_WORKBOOK if exc.code == NOT_A_ZIP else exc.message))
         return []
     try:
         ws = wb[SHEET] if SHEET in wb.sheetnames else wb.worksheets[0]

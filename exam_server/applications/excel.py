@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.exceptions import InvalidFileException
 
 from exam_server.applications.intake import COLUMNS, OPTIONAL, REQUIRED
 from exam_server.applications.operations import Problem
-from item_bank.archives import MB, NOT_A_ZIP, ArchiveError, ArchiveLimits, check_archive
+from item_bank.archives import MB, NOT_A_WORKBOOK, NOT_A_ZIP, ArchiveError, ArchiveLimits, open_workbook
 
 SHEET = "申请"
 MAX_FILE_BYTES = 20 * MB
@@ -84,15 +83,10 @@ def read_workbook(path: Path, *, name: str | None = None) -> Sheet:
         sheet.problems.append(Problem(None, "-", f"文件 {size / MB:.1f} MB 超过上限 {MAX_FILE_BYTES // MB} MB"))
         return sheet
     try:
-        check_archive(path, name=name, limits=LIMITS)
+        wb = open_workbook(path, name=name, limits=LIMITS)
     except ArchiveError as exc:
-        reason = "不是有效的 Excel 文件（.xlsx），无法打开" if exc.code == NOT_A_ZIP else exc.message
+        reason = NOT_A_WORKBOOK if exc.code == NOT_A_ZIP else exc.message
         sheet.problems.append(Problem(None, exc.member or "-", reason))
-        return sheet
-    try:
-        wb = load_workbook(path, read_only=True, data_only=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        sheet.problems.append(Problem(None, "-", f"不是有效的 Excel 文件（.xlsx），无法打开: {exc.__class__.__name__}"))
         return sheet
     try:
         ws = wb[SHEET] if SHEET in wb.sheetnames else wb.worksheets[0]

@@ -7,13 +7,19 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.exceptions import InvalidFileException
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from item_bank.archives import DEFAULT_LIMITS, NOT_A_ZIP, ArchiveError, ArchiveLimits, check_archive
+from item_bank.archives import (
+    DEFAULT_LIMITS,
+    NOT_A_WORKBOOK,
+    NOT_A_ZIP,
+    ArchiveError,
+    ArchiveLimits,
+    open_workbook,
+)
 from item_bank.exchange.cells import starts_like_formula
 from item_bank.exchange.flat import EXPORT_COLUMNS, NUMERIC_FIELDS, TYPE_LABELS, RowReader, map_headers
 from item_bank.exchange.records import ParsedFile, RowProblem
@@ -241,18 +247,10 @@ def read_xlsx(
     name = name or path.name
     parsed = ParsedFile(file=name, format="xlsx")
     try:
-        check_archive(path, name=name, limits=limits)
+        wb = open_workbook(path, name=name, limits=limits)
     except ArchiveError as exc:
-        reason = "不是有效的 Excel 文件（.xlsx），无法打开" if exc.code == NOT_A_ZIP else exc.message
+        reason = NOT_A_WORKBOOK if exc.code == NOT_A_ZIP else exc.message
         parsed.problems.append(RowProblem(name, None, exc.member or "-", reason))
-        return parsed
-    try:
-        # Formulas are read as formulas (not their cached values) so that they can be refused below.
-        wb = load_workbook(path, read_only=True, data_only=False)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
-        parsed.problems.append(
-            RowProblem(name, None, "-", f"不是有效的 Excel 文件（.xlsx），无法打开: {exc.__class__.__name__}")
-        )
         return parsed
     try:
         sheet = _item_sheet(wb)
