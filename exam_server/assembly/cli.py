@@ -40,9 +40,16 @@ def _fail(message: str) -> NoReturn:
 @click.option("--time-limit", default=60.0, show_default=True, type=float, help="求解时间上限（秒）")
 @click.option("--gap", default=0.01, show_default=True, type=float, help="可接受的最优性差距")
 @click.option("--seed", default=None, type=int, help="随机种子（默认每次新取一个并打印；用同一种子可重现结果）")
+@click.option("--allow-identical", is_flag=True, help="试卷与已有试卷题目完全相同时仍然保存（默认拒绝保存）")
 @click.option("--actor", default=None, help="审计记录中的操作人（默认 cli:<系统用户>）")
 def assemble_command(
-    blueprint_ref: str, n_forms: int, time_limit: float, gap: float, seed: int | None, actor: str | None
+    blueprint_ref: str,
+    n_forms: int,
+    time_limit: float,
+    gap: float,
+    seed: int | None,
+    allow_identical: bool,
+    actor: str | None,
 ) -> None:
     """按蓝图组卷：用 HiGHS 混合整数规划一次组成 N 份平行卷（状态为“已组卷”）。"""
     actor = shell_actor(actor)
@@ -51,7 +58,8 @@ def assemble_command(
         if resolved in RESOLVED:
             click.echo(RESOLVED[resolved].format(bp.name, bp.id))
         result = ops.assemble(
-            db.session, bp, n_forms, time_limit_s=time_limit, seed=seed, gap=gap, actor=actor
+            db.session, bp, n_forms, time_limit_s=time_limit, seed=seed, gap=gap, actor=actor,
+            allow_identical=allow_identical,
         )
     except (BlueprintError, AssemblyError) as exc:
         _fail(str(exc))

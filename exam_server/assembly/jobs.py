@@ -16,9 +16,16 @@ ROLES = ("bank_manager",)
 
 @job_handler(ASSEMBLE, label="组卷", roles=ROLES)
 def assemble(
-    ctx: JobContext, *, blueprint_id: int, n_forms: int, time_limit_s: float, seed: int | None = None
+    ctx: JobContext,
+    *,
+    blueprint_id: int,
+    n_forms: int,
+    time_limit_s: float,
+    seed: int | None = None,
+    allow_identical: bool = False,
 ) -> dict[str, Any]:
-    """Read the pool and solve (no lock held: candidates keep saving), then store the forms in one short write."""
+    """Read the pool and solve (no lock held: candidates keep saving), then store the forms in one short write;
+    a form identical to a stored one is refused (nothing stored) unless `allow_identical`."""
     bp = ctx.session.get(Blueprint, blueprint_id)
     if bp is None:
         raise AssemblyError(f"蓝图 {blueprint_id} 不存在。", status=404)
@@ -30,7 +37,7 @@ def assemble(
     bp = ctx.session.get(Blueprint, blueprint_id)
     if bp is None:
         raise AssemblyError(f"蓝图 {blueprint_id} 已被删除，试卷未保存。", status=404)
-    result = store_assembly(ctx.session, bp, planned, ctx.actor)
+    result = store_assembly(ctx.session, bp, planned, ctx.actor, allow_identical=allow_identical)
     ctx.session.commit()
     return {
         "lines": [

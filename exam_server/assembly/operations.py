@@ -67,11 +67,13 @@ def assemble(
     seed: int | None,
     actor: str,
     gap: float = DEFAULT_GAP,
+    allow_identical: bool = False,
 ) -> AssemblyResult:
     """Assemble and store `n_forms` parallel forms; AssemblyError (or BlueprintError) says why not."""
     with transaction(session):
         return assemble_forms(
-            session, bp, n_forms, time_limit_s=time_limit_s, seed=seed, gap=gap, actor=actor
+            session, bp, n_forms, time_limit_s=time_limit_s, seed=seed, gap=gap, actor=actor,
+            allow_identical=allow_identical,
         )
 
 

@@ -253,7 +253,13 @@ def assemble(bp_id: int) -> WerkzeugResponse | tuple[str, int]:
     if shortfall is not None:
         return _detail(bp, shortfall, n_forms), 422
     # The solve itself (up to time_limit seconds of HiGHS) runs in the worker.
-    params = {"blueprint_id": bp.id, "n_forms": n_forms, "time_limit_s": time_limit, "seed": seed}
+    params = {
+        "blueprint_id": bp.id,
+        "n_forms": n_forms,
+        "time_limit_s": time_limit,
+        "seed": seed,
+        "allow_identical": request.form.get("allow_identical") == "1",
+    }
     job = submit_job(assembly_jobs.ASSEMBLE, params, _actor())
     return redirect(url_for("jobs.page", job_id=job.id))
 

@@ -103,6 +103,14 @@ class AssemblyInfeasible(AssemblyError):
         self.conflict = conflict
 
 
+class IdenticalForm(AssemblyError):
+    """A new form would have exactly the items of a stored one (or of another form of the same run): nothing
+    is stored unless the caller asks to keep identical forms anyway."""
+
+    default_code = "identical_form"
+    default_status = 409
+
+
 class AssemblyTimeout(AssemblyError):
     """The time limit ran out before any form meeting the blueprint was found (nor proven impossible)."""
 
@@ -394,14 +402,15 @@ def assemble_forms(
     seed: int | None = None,
     gap: float = DEFAULT_GAP,
     actor: str = DEFAULT_ACTOR,
+    allow_identical: bool = False,
 ) -> AssemblyResult:
     """Assemble and store `n_forms` parallel forms (status "assembled"); flushes, the caller commits.
 
-    Raises AssemblyInfeasible (message names what is short), AssemblyTimeout, or BlueprintError.
-    Nothing is written when it raises.
+    Raises AssemblyInfeasible (message names what is short), AssemblyTimeout, IdenticalForm (unless
+    `allow_identical`) or BlueprintError. Nothing is written when it raises.
     """
     planned = plan_assembly(session, blueprint, n_forms, time_limit_s=time_limit_s, seed=seed, gap=gap)
-    return store_assembly(session, blueprint, planned, actor)
+    return store_assembly(session, blueprint, planned, actor, allow_identical=allow_identical)
 
 
 @dataclass
@@ -559,11 +568,29 @@ def identical_forms(session: Session, blueprint: Blueprint, forms_items: list[li
     return out
 
 
-def store_assembly(session: Session, blueprint: Blueprint, planned: PlannedAssembly, actor: str) -> AssemblyResult:
-    """Store the planned forms (status "assembled") with an audit row each; flushes, the caller commits."""
+def store_assembly(
+    session: Session, blueprint: Blueprint, planned: PlannedAssembly, actor: str, *, allow_identical: bool = False
+) -> AssemblyResult:
+    """Store the planned forms (status "assembled") with an audit row each; flushes, the caller commits.
+
+    A form identical to a stored one (or to another of this run) is refused before anything is written
+    (IdenticalForm, naming the stored form) unless `allow_identical`; then the report keeps the warning.
+    """
     spec, group, now, report, forms_items = (
         planned.spec, planned.group, planned.now, planned.report, planned.forms_items
     )
+    # Checked again here, inside the caller's write: a form stored while this run was solving counts too.
+    identical = identical_forms(session, blueprint, forms_items)
+    if identical and not allow_identical:
+        raise IdenticalForm(
+            "；".join(identical)
+            + f"。没有保存任何试卷。如确需保留相同的试卷，请勾选“仍然保存与已有试卷相同的试卷”"
+            f"（examctl assemble --allow-identical）并用种子 {report['seed']} 重新组卷；"
+            "否则留空种子重新组卷即可得到另一份试卷。",
+            identical=identical,
+            seed=report["seed"],
+        )
+    report = {**report, "warnings": identical}
     stamp = f"{now:%y%m%d%H%M%S}"
     prefix = f"L{spec.level}{PART_CODES.get(spec.part, 'X')}-{stamp}"
     if session.scalar(select(Form.id).where(Form.code.like(f"{prefix}-%"))) is not None:

@@ -33,6 +33,18 @@ def test_assembling_is_a_job_of_the_bank_manager(app: Flask, session: Session) -
     page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
     assert "已组成 2 份试卷" in page and f"/assembly/forms/{forms[0].id}" in page
 
+    # The same seed again: the job stores nothing and names the form the new one would copy.
+    stored = session.scalar(select(func.count(Form.id)))
+    data = {"csrf_token": token, "forms": "1", "time_limit": "20", "seed": "3"}
+    response = client.post(f"/assembly/blueprints/{bp.id}/assemble", data=data)
+    twice = session.get(Job, int(response.headers["Location"].rsplit("/", 1)[1]), populate_existing=True)
+    assert twice is not None and twice.status == "failed"
+    assert forms[0].code in (twice.error or "") and "完全相同" in (twice.error or "")
+    assert session.scalar(select(func.count(Form.id))) == stored
+    kept = job_of(session, client.post(f"/assembly/blueprints/{bp.id}/assemble",
+                                       data={**data, "allow_identical": "1"}), "assembly.assemble")
+    assert kept.status == "done" and session.scalar(select(func.count(Form.id))) == stored + 1
+
     before = session.scalar(select(func.count(Job.id)))
     proctor = app.test_client()
     proctor_token = login(proctor, session, ["proctor"])

@@ -85,7 +85,12 @@ def test_blueprint_export_import_seed_and_gap_as_given(app: Flask, session: Sess
     again = runner.invoke(
         args=["assemble", "--blueprint", "导入蓝图", "--seed", seed.group(1), "--time-limit", "20"]
     )
-    assert "完全相同" in again.output
+    assert again.exit_code == 1 and "完全相同" in again.output and "没有保存任何试卷" in again.output
+    kept = runner.invoke(
+        args=["assemble", "--blueprint", "导入蓝图", "--seed", seed.group(1), "--time-limit", "20",
+              "--allow-identical"]
+    )  # fmt: skip
+    assert kept.exit_code == 0 and "警告" in kept.output and "完全相同" in kept.output
     code = session.scalars(select(Form.code).order_by(Form.code)).first()
     runner.invoke(args=["form", "approve", code, "--actor", "cli:甲"])
     refused = runner.invoke(args=["form", "lock", code, "--actor", "cli:乙"], input="n\n")

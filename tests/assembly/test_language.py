@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 from assembly_bank import BankBuilder, small_spec
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from item_bank.assembly import AssemblyInfeasible, assemble_forms
+from item_bank.assembly import AssemblyInfeasible, IdenticalForm, assemble_forms
 from item_bank.assembly.evaluate import evaluate_form
 from item_bank.assembly.mip import MipModel
 from item_bank.assembly.pool import records_for_versions
@@ -313,13 +313,22 @@ def test_maximin_reports_its_gap_in_information_units(session: Session) -> None:
     assert sol["gap_units"] == pytest.approx(sol["objective_bound"] - sol["objective_value"], abs=1e-6)
 
 
-def test_each_assembly_takes_a_fresh_seed_and_warns_about_identical_forms(session: Session) -> None:
+def test_each_assembly_takes_a_fresh_seed_and_refuses_identical_forms_before_storing(session: Session) -> None:
     attribute_bank(session)
     bp = create_blueprint(session, small_spec(area_shares={}), "t")
     first = assemble_forms(session, bp, 1, time_limit_s=30)
     second = assemble_forms(session, bp, 1, time_limit_s=30)
     assert first.report["seed"] != second.report["seed"]
-    again = assemble_forms(session, bp, 1, time_limit_s=30, seed=first.report["seed"])
+    stored = session.scalar(select(func.count(Form.id)))
+    # The same seed chooses the same items: refused before anything is stored, naming the existing form.
+    with pytest.raises(IdenticalForm) as refused:
+        assemble_forms(session, bp, 1, time_limit_s=30, seed=first.report["seed"])
+    assert first.forms[0].code in str(refused.value) and "完全相同" in str(refused.value)
+    assert "--allow-identical" in str(refused.value)
+    assert session.scalar(select(func.count(Form.id))) == stored
+    # Asked to keep it anyway: stored, with the warning in its report.
+    again = assemble_forms(session, bp, 1, time_limit_s=30, seed=first.report["seed"], allow_identical=True)
+    assert session.scalar(select(func.count(Form.id))) == stored + 1
     assert any(first.forms[0].code in w and "完全相同" in w for w in again.report["warnings"])
 
 
