@@ -47,6 +47,10 @@ class Attempt(Base):
     # The proctor let the candidate start after the late-entry cut-off (the reason is in the event log).
     late_admitted_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     submit_reason: Mapped[str] = mapped_column(String(40), default="")
+    # A proctor's force-submit: the reason they gave and, for misconduct (违纪), its code from
+    # delivery/misconduct.json, so the candidate, the proctor's log and the results list all say why.
+    submit_note: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    misconduct_code: Mapped[str] = mapped_column(String(20), default="", server_default="")
     # The workstation (a random token kept by the browser) allowed to answer; a second one waits
     # in `pending_workstation` until the proctor allows the move.
     workstation: Mapped[str | None] = mapped_column(String(64), nullable=True)

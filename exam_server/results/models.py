@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam_server.sessions.models import Candidate
@@ -86,3 +86,43 @@ class ReviewRequest(Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
     result: Mapped[Result] = relationship(foreign_keys=[result_id])
+
+
+class LevelOutcome(Base):
+    """A candidate's stored level outcome (等级结果): theory, skill, exemption, pass/fail and date.
+
+    Recomputed from the current part results whenever one of them changes (results/outcomes.py); a different
+    outcome is a new row superseding the old, which stays with its reason and actor, so a certificate can
+    always name the outcome it was issued on. Levels 2-1 keep their written paper in the theory columns and
+    their thesis-and-defence part in the skill columns (the two parts DESIGN.md §1 lists for them).
+    """
+
+    __tablename__ = "level_outcome"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidate.id"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    # True: every required part passed (an exempt part counts as passed); False: a part failed or is missing.
+    passed: Mapped[bool] = mapped_column(default=False)
+    # Every required part has a result (or an exemption).
+    complete: Mapped[bool] = mapped_column(default=False)
+    theory_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    theory_exempt: Mapped[bool] = mapped_column(default=False)
+    theory_result_id: Mapped[int | None] = mapped_column(ForeignKey("result.id"), nullable=True)
+    theory_session_id: Mapped[int | None] = mapped_column(ForeignKey("exam_session.id"), nullable=True, index=True)
+    skill_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    skill_result_id: Mapped[int | None] = mapped_column(ForeignKey("result.id"), nullable=True)
+    skill_session_id: Mapped[int | None] = mapped_column(ForeignKey("exam_session.id"), nullable=True, index=True)
+    # Every part result it counts is released to the candidate (a certificate waits for this).
+    released: Mapped[bool] = mapped_column(default=False)
+    # The exam date (Beijing) of the latest sitting whose part it counts: the day the level was attained.
+    outcome_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    # Per required part: {"score", "exempt", "passed", "status", "result_id", "session_id"}; and the reasons.
+    parts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("level_outcome.id"), nullable=True)
+    superseded: Mapped[bool] = mapped_column(default=False, index=True)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    actor: Mapped[str] = mapped_column(String(120), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    candidate: Mapped[Candidate] = relationship()

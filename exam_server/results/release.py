@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.results.models import RELEASED, Result
+from exam_server.results.outcomes import refresh_outcomes
 from exam_server.results.scoring import record_missing_exemptions
 from exam_server.sessions.models import ExamSession
 from item_bank.audit import audit
@@ -33,5 +34,6 @@ def release_results(session: Session, session_id: int, actor: str) -> int:
             row.released_at = now
         if exam_session is not None:
             exam_session.results_released_at = now
+            refresh_outcomes(session, {row.candidate_id for row in rows}, exam_session.level, actor, "发布成绩")
         audit(session, actor, "release_results", "exam_session", session_id, after={"released": len(rows)})
     return len(rows)

@@ -39,6 +39,7 @@ from exam_server.results.models import (
     Result,
     ReviewRequest,
 )
+from exam_server.results.outcomes import refresh_outcomes
 from exam_server.results.plan import (
     HumanItem,
     PlanError,
@@ -170,6 +171,7 @@ def store_result(
                "exempt": result.exempt, "passed": result.passed, "status": status},
         reason=reason[:500],
     )
+    refresh_outcomes(session, [candidate_id], exam_session.level, actor, reason)
     return result
 
 
@@ -288,6 +290,7 @@ class _Pending:
     superseded: list[int] = field(default_factory=list)
     scored: list[int] = field(default_factory=list)
     waiting: list[tuple[int, list[HumanItem]]] = field(default_factory=list)
+    reason: str = "评分"
 
 
 def score_session(
@@ -359,7 +362,7 @@ def _score_forms(
     by_form: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for attempt_id, form_id, candidate_id in attempts:
         by_form[form_id].append((attempt_id, candidate_id))
-    pending = _Pending()
+    pending = _Pending(reason=reason)
     now = utcnow()
     for form_id, group in by_form.items():
         try:
@@ -426,6 +429,8 @@ def _write(session: Session, exam_session: ExamSession, pending: _Pending, repor
             .values(status=SCORED)
         )
     report.exempt = record_missing_exemptions(session, exam_session, actor)
+    refresh_outcomes(session, {row["candidate_id"] for row in pending.rows}, exam_session.level, actor,
+                     pending.reason)
 
 
 def record_missing_exemptions(session: Session, exam_session: ExamSession, actor: str) -> int:

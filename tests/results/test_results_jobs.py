@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from exam_server.grading.seed import seed_paper_sitting, sit
 from exam_server.jobs.models import Job
 from exam_server.results import scoring
-from exam_server.results.models import RELEASED, Result
+from exam_server.results.models import RELEASED, LevelOutcome, Result
 
 PAPER = [{"type": "single", "stem": f"单选 {i}（ ）", "options": ["甲", "乙", "丙"], "key": "A", "points": 1}
          for i in range(4)]
@@ -36,6 +36,8 @@ def sat_sitting(session: Session) -> Any:
                                 name="四级理论 后台任务")
     sit(session, seeded.attempt_ids[0], {v: "A" for v in seeded.version_ids})
     sit(session, seeded.attempt_ids[1], {v: "B" for v in seeded.version_ids})
+    # Level outcomes point at the results they count: they go too.
+    session.execute(LevelOutcome.__table__.delete())
     session.execute(Result.__table__.delete())
     session.commit()
     return seeded
