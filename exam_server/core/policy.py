@@ -149,6 +149,8 @@ ROUTES: dict[str, Access] = {
     "bank.tree_seed": MANAGER,
     "bank.tree_update": MANAGER,
     "bank.tree_weights": MANAGER,
+    "bank.attributes": MANAGER,
+    "bank.attribute_define": MANAGER,
     # Test assembly.
     "assembly.blueprints": MANAGER,
     "assembly.blueprint_detail": MANAGER,
