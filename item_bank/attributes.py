@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from item_bank.audit import audit
 from item_bank.kernel.errors import DomainError
-from item_bank.models import AttributeDefinition
+from item_bank.models import AttributeDefinition, Item, ItemVersion
 
 # The levels of 认知层次 as Chinese 双向细目表 and 职业技能鉴定 question-writing guides use them, lowest first
 # (识记 = remember, 理解 = understand, 应用 = apply; 分析/综合/评价 for the technician levels).
@@ -223,8 +223,9 @@ def define_attribute(
 ) -> AttributeDefinition:
     """Create or change the definition `name`; the caller commits.
 
-    Changing a definition never rewrites stored versions (they are immutable): a value dropped from an
-    enumeration stays on the versions that have it and is refused on the next edit.
+    Changing a definition never rewrites stored versions (they are immutable), so a change that would leave a
+    stored version with a value the definition no longer allows (a dropped enumerated value, a narrower
+    range, another kind) is refused, naming the items that carry it.
     """
     name = (name or "").strip()
     if not _NAME.match(name):
@@ -255,6 +256,8 @@ def define_attribute(
             raise AttributeError_(f"数值属性“{label or name}”的下限大于上限", field="values")
     row = session.scalar(select(AttributeDefinition).where(AttributeDefinition.name == name))
     before = None
+    if row is not None:
+        _refuse_orphaning(session, name, AttributeSpec(name, label.strip(), kind, **_bounds(kind, stored)))
     if row is None:
         row = AttributeDefinition(
             name=name, label=label.strip(), kind=kind, values=stored, position=len(definitions(session))
@@ -267,6 +270,52 @@ def define_attribute(
     after = {"name": name, "label": row.label, "kind": kind, "values": stored}
     audit(session, actor, "attribute.define", "attribute_definition", row.id, before, after)
     return row
+
+
+def _bounds(kind: str, stored: Any) -> dict[str, Any]:
+    if kind == ENUM:
+        return {"values": tuple(stored)}
+    return {"minimum": stored.get("min"), "maximum": stored.get("max")}
+
+
+# How many items a refusal names before it only counts the rest.
+NAMED_ITEMS = 10
+
+
+def usage(session: Session, name: str) -> dict[str, list[str]]:
+    """Value (as shown) -> external ids of the items whose stored versions carry it, for attribute `name`."""
+    found: dict[str, list[str]] = {}
+    rows = session.execute(
+        select(Item.external_id, ItemVersion.attributes)
+        .join(Item, Item.id == ItemVersion.item_id)
+        .order_by(Item.external_id, ItemVersion.version_no)
+    )
+    for external_id, attrs in rows:
+        if not isinstance(attrs, dict) or attrs.get(name) in (None, ""):
+            continue
+        value = attrs[name]
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        ids = found.setdefault(shown, [])
+        if external_id not in ids:
+            ids.append(external_id)
+    return found
+
+
+def _refuse_orphaning(session: Session, name: str, spec: AttributeSpec) -> None:
+    """Refuse a new definition some stored version's value would fall outside of, naming value and items."""
+    stranded: list[str] = []
+    for shown, items in usage(session, name).items():
+        try:
+            coerce_value(spec, shown)
+        except AttributeError_:
+            named = "、".join(items[:NAMED_ITEMS]) + (f" 等 {len(items)} 道题" if len(items) > NAMED_ITEMS else "")
+            stranded.append(f"“{shown}”（试题 {named}）")
+    if stranded:
+        raise AttributeError_(
+            f"属性“{spec.title}”未修改：已保存的试题版本仍使用 {'；'.join(stranded)}，修改后这些取值将不再有效。"
+            "请先修订这些试题，或保留这些取值。",
+            field="values",
+        )
 
 
 def describe(version: Any, specs: list[AttributeSpec] | None = None) -> list[tuple[str, str]]:

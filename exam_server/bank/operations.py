@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
+from item_bank import attributes
 from item_bank.batches import approve_batch
 from item_bank.exchange.records import ParsedFile
 from item_bank.importing import (
@@ -23,7 +24,7 @@ from item_bank.importing import (
 from item_bank.item_sets import create_item_set, update_item_set
 from item_bank.kernel import transaction, user_actor
 from item_bank.media import save_media
-from item_bank.models import IN_REVIEW, Item, ItemSet, ItemVersion, KnowledgeArea
+from item_bank.models import IN_REVIEW, AttributeDefinition, Item, ItemSet, ItemVersion, KnowledgeArea
 from item_bank.review import BulkResult, Reviewer, ReviewError, bulk_transition, transition
 from item_bank.standard_tree import ensure_standard_tree
 from item_bank.tree import (
@@ -197,6 +198,24 @@ def approve_import_batch(session: Session, batch_id: int, who: Reviewer, comment
     """A reviewer who did not import it approves an import batch's versions still in review (one transaction)."""
     with transaction(session):
         return approve_batch(session, batch_id, who, comment)
+
+
+# ----- attributes -----
+
+
+def define_attribute(
+    session: Session,
+    who: Reviewer,
+    *,
+    name: str,
+    label: str,
+    kind: str,
+    values: list[str] | dict[str, Any],
+) -> AttributeDefinition:
+    """Create or change a bank attribute (audited); a change stranding a stored version's value is refused."""
+    _require(who, MANAGER_ROLES, "只有题库管理员可以定义试题属性")
+    with transaction(session):
+        return attributes.define_attribute(session, name=name, label=label, kind=kind, values=values, actor=who.actor)
 
 
 # ----- the knowledge tree -----

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from exam_server.core.models import User
 from exam_server.core.security import hash_password
 from item_bank.attributes import define_attribute
-from item_bank.models import Item, ItemSet, ItemVersion
+from item_bank.audit import AuditEvent
+from item_bank.models import AttributeDefinition, Item, ItemSet, ItemVersion
 
 PASSWORD = "pw-bank"
 ROLES = {"author": ["author"], "reviewer": ["reviewer"], "manager": ["bank_manager"]}
@@ -193,3 +194,44 @@ def test_the_preview_numbers_fill_in_blanks_and_shows_a_stimulus_whole(
         css_url = url_for("core.client_asset", filename="bank/bank.css")
     style = client.get(css_url).get_data(as_text=True)
     assert ".q-stimulus { max-height: none; overflow: visible; }" in style
+
+
+def test_the_manager_defines_and_edits_attributes_on_a_screen_without_stranding_stored_values(
+    client: FlaskClient, session: Session, staff: dict[str, int]
+) -> None:
+    author = login(client, "author")
+    status, _ = api(client, author, "/bank/api/items", dict(FIRE, attributes={"scene": "夜间"}))
+    assert status == 201
+    external_id = session.scalar(select(Item.external_id))
+    # Only the bank manager reaches the screen and its form.
+    assert client.get("/bank/attributes").status_code == 403
+    assert client.post("/bank/attributes", data={"csrf_token": author, "name": "x", "values": "a"}).status_code == 403
+    token = login(client, "manager")
+    assert 'href="/bank/attributes"' in client.get("/bank/items").get_data(as_text=True)
+    page = client.get("/bank/attributes").get_data(as_text=True)
+    assert "情景" in page and "夜间：1 道题" in page
+    # A new enumerated attribute (values separated as an office types them) and a number with bounds.
+    new = {"csrf_token": token, "name": "format", "label": "题型形式", "kind": "enum", "values": "文字、图片\n视频"}
+    assert client.post("/bank/attributes", data=new).status_code == 302
+    depth = {"csrf_token": token, "name": "dok", "label": "知识深度", "kind": "number", "min": "1", "max": "4"}
+    assert client.post("/bank/attributes", data=depth).status_code == 302
+    rows = {d.name: d for d in session.scalars(select(AttributeDefinition))}
+    assert rows["format"].values == ["文字", "图片", "视频"] and rows["dok"].values == {"min": 1.0, "max": 4.0}
+    # Removing a value a stored version carries is refused, naming the value and the item; nothing changes.
+    drop = {"csrf_token": token, "name": "scene", "label": "情景", "kind": "enum", "values": "日间"}
+    refused = client.post("/bank/attributes", data=drop)
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "夜间" in text and external_id in text and "未修改" in text
+    session.expire_all()
+    assert session.scalar(select(AttributeDefinition.values).where(AttributeDefinition.name == "scene")) == [
+        "日间",
+        "夜间",
+    ]
+    # Relabelling and adding a value keep the stored one: saved and audited.
+    relabel = dict(drop, label="场景", values="日间\n夜间\n凌晨")
+    assert client.post("/bank/attributes", data=relabel).status_code == 302
+    session.expire_all()
+    scene = session.scalar(select(AttributeDefinition).where(AttributeDefinition.name == "scene"))
+    assert scene is not None and (scene.label, scene.values) == ("场景", ["日间", "夜间", "凌晨"])
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "attribute.define")).all()
+    assert any(e.actor == "user:manager" and (e.before or {}).get("label") == "情景" for e in events)

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from exam_server.bank.views import api, exchange, items, media, review, sets, tree
+from exam_server.bank.views import api, attributes, exchange, items, media, review, sets, tree
 from exam_server.bank.views.common import EDIT_TYPES
 from exam_server.extensions import db
 from item_bank.attributes import COGNITIVE_LEVELS, definitions, describe
@@ -49,6 +49,9 @@ URLS: tuple[tuple[str, str, Callable[..., Any], tuple[str, ...]], ...] = (
     ("/tree/areas/<int:area_id>", "tree_update", tree.tree_update, POST),
     ("/tree/weights", "tree_weights", tree.tree_weights, POST),
     ("/coverage", "coverage_page", tree.coverage_page, GET),
+    # The bank's item attributes
+    ("/attributes", "attributes", attributes.attributes, GET),
+    ("/attributes", "attribute_define", attributes.attribute_define, POST),
     # Import and export
     ("/exchange", "exchange", exchange.exchange, GET),
     ("/exchange/import", "import_upload", exchange.import_upload, POST),
