@@ -151,6 +151,10 @@ ROUTES: dict[str, Access] = {
     "bank.tree_weights": MANAGER,
     "bank.attributes": MANAGER,
     "bank.attribute_define": MANAGER,
+    "bank.tree_export": AUTHORS,
+    "bank.tree_import": MANAGER,
+    "bank.tree_import_report": staff("bank_manager", scope=OWN_JOB),
+    "bank.tree_import_confirm": staff("bank_manager", scope=OWN_JOB),
     # Test assembly.
     "assembly.blueprints": MANAGER,
     "assembly.blueprint_detail": MANAGER,
@@ -231,6 +235,19 @@ ROUTES: dict[str, Access] = {
     "results.reviews": CENTRE_SCOPED,
     "results.decide": CENTRE_SCOPED,
     "results.history": CENTRE_SCOPED,
+    # Certificates (统一发证): a centre's staff issue, print, revoke and reissue their centre's; the holder reads
+    # their own; anyone verifies one (rate-limited per address).
+    "certificates.index": CENTRE_SCOPED,
+    "certificates.issue": CENTRE_SCOPED,
+    "certificates.batch_pdf": CENTRE_SCOPED,
+    "certificates.detail": CENTRE_SCOPED,
+    "certificates.pdf": CENTRE_SCOPED,
+    "certificates.revoke_view": CENTRE_SCOPED,
+    "certificates.reissue_view": CENTRE_SCOPED,
+    "certificates.mine": candidate(scope="own certificate"),
+    "certificates.my_pdf": candidate(scope="own certificate"),
+    "verify.form": PUBLIC,
+    "verify.by_code": PUBLIC,
     # Organisations: cities, centres, pilot units and their members.
     "organisations.index": ORGANISATION_READERS,
     "organisations.detail": ORGANISATION_READERS,
