@@ -182,7 +182,7 @@ def attribute_define_command(
     name: str, label: str, is_number: bool, values: tuple[str, ...], minimum: float | None,
     maximum: float | None, actor: str | None,
 ) -> None:  # fmt: skip
-    """定义（或修改）属性 NAME；已保存的试题版本不变，新取值从下一次编辑起检查。"""
+    """定义（或修改）属性 NAME；已保存的试题版本不变，因此它们仍在使用的取值不能删除（列出使用它的试题）。"""
     try:
         with transaction(db.session):
             define_attribute(

@@ -8,6 +8,9 @@ an export with its images once froze every candidate's socket for seconds (issue
   importer (the staff account that submitted the job), recorded as the versions' author. A dry run keeps its file in its own job folder, so "确认导入" submits the real import
   of the very file checked (`confirm_dry_run`); the worker deletes every upload after its job, and a kept file is
   deleted when it is confirmed or once it is older than KEEP_DRY_RUN_H.
+- "bank.tree_import" (params: upload, name, dry_run): a knowledge-tree file (Excel or JSON, item_bank.tree_exchange)
+  checked in full by a dry run that names every bad row, then imported all or nothing when its uploader confirms
+  (the same kept-file hand-over as items).
 - "bank.export" (params: format, include_images): writes the table (and its images) into a scratch folder inside
   the job's own folder, then one archive beside that folder; only the archive remains.
 """
@@ -32,8 +35,10 @@ from item_bank.exporting import ExportError, export_items
 from item_bank.kernel.actors import kind_of
 from item_bank.models import IN_REVIEW
 from item_bank.review import Reviewer
+from item_bank.tree_exchange import TreeImportError, import_tree
 
 IMPORT = "bank.import"
+TREE_IMPORT = "bank.tree_import"
 EXPORT = "bank.export"
 EXPORT_FORMATS = {"xlsx": ".xlsx", "csv": ".csv", "json": ".json", "zip": ".zip"}
 FORMAT_LABELS = {"xlsx": "Excel", "csv": "CSV", "json": "JSON", "zip": "QTI 2.1 内容包"}
@@ -196,6 +201,80 @@ def import_lines(report: ImportReport, *, dry_run: bool) -> list[str]:
             f"导入批次 {report.batch_id}：{len(report.version_ids)} 个版本待审核，请另一位审题人在“审核”页整批或逐题审核通过。"
         )
     return lines
+
+
+# ----- knowledge-tree import
+
+
+def _tree_manager(session: Session, actor: str) -> None:
+    """The account behind a tree import must still be a bank manager's when its job runs."""
+    login = actor.partition(":")[2] if kind_of(actor) == "user" else ""
+    user = session.scalar(select(User).where(User.username == login)) if login else None
+    if user is None or not user.active or not user.has_role(*MANAGER_ROLES):
+        raise ImportJobRefused("知识树导入须由题库管理员的账号提交（提交人账号不存在、已停用或没有相应角色）。")
+
+
+@job_handler(TREE_IMPORT, label="导入知识树", roles=MANAGER_ROLES)
+def tree_import_job(
+    ctx: JobContext, *, upload: str, name: str, dry_run: bool = True, confirms: int | None = None
+) -> dict[str, Any]:
+    """Check (dry run: every bad row named, nothing kept) or import a knowledge-tree file, all or nothing."""
+    _tree_manager(ctx.session, ctx.actor)
+    ctx.session.commit()
+    path = ctx.upload
+    if path is None:
+        raise ImportJobRefused("没有要导入的知识树文件。", status=400)
+    ctx.progress(0.1, f"正在读取并检查 {name}")
+    # A tree is small; its check flushes the areas to find every problem, so it takes the write lock briefly.
+    ctx.begin_write()
+    try:
+        report = import_tree(ctx.session, path, actor=ctx.actor, dry_run=dry_run, name=name)
+    except TreeImportError as exc:
+        ctx.session.rollback()
+        if not dry_run:
+            raise
+        problems = [str(p) for p in exc.problems]
+        return {
+            "file": name, "dry_run": True, "ok": False, "problems": problems, "problem_count": len(problems),
+            "lines": [f"预检未通过：{name} 共 {len(problems)} 处问题，知识树没有任何改动。", *problems[:LINES_LIMIT]],
+            "link": {"endpoint": "bank.tree_import_report", "values": {"job_id": ctx.job_id},
+                     "text": "查看预检报告（列出每一处问题）"},
+        }  # fmt: skip
+    figures = {"file": name, "created": report.created, "updated": report.updated,
+               "unchanged": report.unchanged, "weight_tables": report.weight_tables}  # fmt: skip
+    if dry_run:
+        ctx.session.rollback()  # the check only: nothing of it stays
+        shutil.move(path, ctx.workdir / f"{KEPT_UPLOAD}{path.suffix.lower()}")
+        return {
+            **figures, "dry_run": True, "ok": True,
+            "lines": [report.summary(), "确认无误后，在预检报告页点击“确认导入”。"],
+            "link": {"endpoint": "bank.tree_import_report", "values": {"job_id": ctx.job_id},
+                     "text": "查看预检报告并确认导入"},
+        }  # fmt: skip
+    ctx.session.commit()
+    return {
+        **figures, "dry_run": False, "ok": True, "confirms": confirms, "lines": [report.summary()],
+        "link": {"endpoint": "bank.tree", "values": {}, "text": "查看知识树"},
+    }  # fmt: skip
+
+
+def confirm_tree_dry_run(dry_run: Job, jobs_dir: Path, actor: str) -> Job:
+    """Submit the real import of the tree file a passed dry run checked, for the person who uploaded it."""
+    if dry_run.kind != TREE_IMPORT or not (dry_run.params or {}).get("dry_run") or dry_run.status != "done" \
+            or not (dry_run.result or {}).get("ok"):  # fmt: skip
+        raise ImportJobRefused("只有通过的预检才能确认导入。", status=409)
+    if dry_run.created_by != actor:
+        raise ImportJobRefused("只有上传该文件的人可以确认导入。")
+    kept = kept_upload(jobs_dir / str(int(dry_run.id)))
+    if kept is None or _stale(dry_run):
+        raise ImportJobRefused("该预检的文件已导入或已过期，请重新上传。", status=409)
+    with kept.open("rb") as stream:
+        token = stash_upload(stream, kept.suffix)
+    kept.unlink()
+    name = (dry_run.params or {}).get("name", kept.name)
+    return submit_job(
+        TREE_IMPORT, {"upload": token, "name": name, "dry_run": False, "confirms": dry_run.id}, actor=actor
+    )
 
 
 def kept_upload(workdir: Path) -> Path | None:

@@ -48,6 +48,10 @@ URLS: tuple[tuple[str, str, Callable[..., Any], tuple[str, ...]], ...] = (
     ("/tree/areas", "tree_create", tree.tree_create, POST),
     ("/tree/areas/<int:area_id>", "tree_update", tree.tree_update, POST),
     ("/tree/weights", "tree_weights", tree.tree_weights, POST),
+    ("/tree/export", "tree_export", tree.tree_export, GET),
+    ("/tree/import", "tree_import", tree.tree_import, POST),
+    ("/tree/imports/<int:job_id>", "tree_import_report", tree.tree_import_report, GET),
+    ("/tree/imports/<int:job_id>/confirm", "tree_import_confirm", tree.tree_import_confirm, POST),
     ("/coverage", "coverage_page", tree.coverage_page, GET),
     # The bank's item attributes
     ("/attributes", "attributes", attributes.attributes, GET),

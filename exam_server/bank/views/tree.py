@@ -1,20 +1,33 @@
-"""The knowledge tree (知识点) and its weight table (比重表), and the bank's coverage of them."""
+"""The knowledge tree (知识点) and its weight table (比重表), and the bank's coverage of them; the tree as a whole
+file: exported as Excel or JSON at once (a tree is small), imported as a job (bank.tree_import) whose dry run names
+every bad row before its uploader confirms."""
 
 from __future__ import annotations
 
+import io
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.bank import operations as ops
+from exam_server.bank.jobs import TREE_IMPORT, confirm_tree_dry_run, kept_upload
 from exam_server.bank.views.common import BANK, MANAGERS, digits, found, who
 from exam_server.core.auth import role_required
 from exam_server.extensions import db
+from exam_server.jobs import Job, job_queue, stash_upload, submit_job
+from exam_server.jobs.queries import may_read
 from item_bank.coverage import coverage, levels_in_bank
 from item_bank.models import KnowledgeArea
 from item_bank.search import UNCLASSIFIED
 from item_bank.tree import KINDS, PART_LABELS, THEORY, TreeError, tree_rows
+from item_bank.tree_exchange import export_tree
+
+TREE_FORMATS = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                "json": "application/json"}  # fmt: skip
 
 
 def _level_and_part(values: Any) -> tuple[int, str]:
@@ -130,3 +143,68 @@ def coverage_page() -> str:
         levels=levels_in_bank(db.session),
         UNCLASSIFIED=UNCLASSIFIED,
     )
+
+
+# ----- the tree as a file
+
+
+@role_required(*BANK)
+def tree_export() -> WerkzeugResponse:
+    """The tree shown (or, with all=1, every tree of the bank) as an Excel or JSON download."""
+    fmt = request.args.get("format", "xlsx")
+    if fmt not in TREE_FORMATS:
+        abort(400, description=f"不支持的导出格式 {fmt}：应为 xlsx 或 json")
+    every = request.args.get("all") == "1"
+    level, part = _level_and_part(request.args)
+    name = "知识树_全部" if every else f"知识树_{level}级{PART_LABELS.get(part, part)}"
+    with tempfile.TemporaryDirectory(prefix="tree-export-") as folder:
+        path = Path(folder) / f"{name}.{fmt}"
+        export_tree(db.session, path, level=None if every else level, part=None if every else part)
+        data = io.BytesIO(path.read_bytes())
+    return send_file(data, as_attachment=True, download_name=path.name, mimetype=TREE_FORMATS[fmt])
+
+
+@role_required(*MANAGERS)
+def tree_import() -> WerkzeugResponse:
+    """Stash a tree file and start its dry run; the job page leads to the report."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("请选择要导入的知识树文件（.xlsx 或 .json）")
+        return _tree_redirect(request.form.get("level"), request.form.get("part"))
+    name = Path(upload.filename).name
+    suffix = Path(name).suffix.lower()
+    if suffix not in (".xlsx", ".json"):
+        flash(f"不支持的文件类型 {suffix or '(无扩展名)'}：知识树文件应为 .xlsx 或 .json")
+        return _tree_redirect(request.form.get("level"), request.form.get("part"))
+    token = stash_upload(upload.stream, suffix)
+    job = submit_job(TREE_IMPORT, {"upload": token, "name": name, "dry_run": True}, actor=current_user.actor)
+    return redirect(url_for("jobs.page", job_id=job.id))
+
+
+def _readable_tree_import(job_id: int) -> Job:
+    job = found(db.session.get(Job, job_id))
+    if job.kind != TREE_IMPORT or not may_read(job, current_user.actor, current_user.has_role):
+        abort(404, description="知识树导入任务不存在，或您无权查看。")
+    return job
+
+
+@role_required(*MANAGERS)
+def tree_import_report(job_id: int) -> str:
+    """A tree dry run's (or import's) report: the counts, or every bad row; the uploader's confirm button."""
+    job = _readable_tree_import(job_id)
+    result = job.result or {}
+    confirmable = (
+        job.status == "done"
+        and bool(job.params.get("dry_run"))
+        and bool(result.get("ok"))
+        and job.created_by == current_user.actor
+        and kept_upload(job_queue().jobs_dir / str(job.id)) is not None
+    )
+    return render_template("bank/tree_import_report.html", job=job, result=result, confirmable=confirmable)
+
+
+@role_required(*MANAGERS)
+def tree_import_confirm(job_id: int) -> WerkzeugResponse:
+    """Import the tree file the passed dry run checked."""
+    job = confirm_tree_dry_run(_readable_tree_import(job_id), job_queue().jobs_dir, current_user.actor)
+    return redirect(url_for("jobs.page", job_id=job.id))
