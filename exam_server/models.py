@@ -5,6 +5,7 @@ Importing a models module declares all of its tables, so the modules are named, 
 
 # ruff: noqa: F401  (imported for what importing declares, never used by name)
 import exam_server.applications.models
+import exam_server.certificates.models
 import exam_server.core.models
 import exam_server.delivery.models
 import exam_server.grading.models
