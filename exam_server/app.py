@@ -42,6 +42,8 @@ WEB_DOMAINS = (
     "exam_server.ops.views",
     "exam_server.organisations.views",
     "exam_server.applications.views",
+    "exam_server.certificates.views",
+    "exam_server.certificates.public",
 )
 # Modules that register `@job_handler`s: imported by every process, so the web (labels, who may read)
 # and the worker (what to run) know the same kinds of job.
@@ -53,6 +55,7 @@ JOB_MODULES: tuple[str, ...] = (
     "exam_server.ops.jobs",
     "exam_server.bank.jobs",
     "exam_server.applications.jobs",
+    "exam_server.certificates.jobs",
 )
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
