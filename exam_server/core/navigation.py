@@ -27,12 +27,14 @@ STAFF_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("阅卷", "grading.queue", ("grader",)),
     ("阅卷监控", "grading.monitor", ("chief_grader",)),
     ("复核申请", "results.reviews", ("centre_staff",)),
+    ("证书", "certificates.index", ("centre_staff",)),
     ("考生登录限制", "proctor_logins.index", ("proctor", "centre_staff")),
     ("登录限制", "accounts.login_delays", ("centre_staff",)),
     ("账号管理", "accounts.users", ("admin",)),
     ("审计日志", "ops.audit_log", ("centre_staff",)),
 )
-CANDIDATE_NAV = (("考试", "delivery.exam_page"), ("准考证", "sessions.my_ticket"), ("我的成绩", "results.mine"))
+CANDIDATE_NAV = (("考试", "delivery.exam_page"), ("准考证", "sessions.my_ticket"), ("我的成绩", "results.mine"),
+                 ("我的证书", "certificates.mine"))
 
 
 def navigation() -> list[dict[str, Any]]:
