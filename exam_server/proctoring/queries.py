@@ -104,6 +104,9 @@ class SeatView:
     pending_move: bool = False
     connected: bool = False
     idle_s: float | None = None
+    # Past the sitting's late-entry cut-off, not started and not admitted late: 开始考试 is refused until the
+    # proctor admits the candidate (the console's 准许迟到入场).
+    late_closed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +116,7 @@ class SeatView:
             "remaining_s": None if self.remaining_s is None else round(self.remaining_s, 1),
             "pending_move": self.pending_move, "connected": self.connected,
             "idle_s": None if self.idle_s is None else round(self.idle_s),
+            "late_closed": self.late_closed,
         }
 
 
@@ -139,6 +143,14 @@ def seat_state(
     return "in_progress", idle_s
 
 
+def late_entry_closed(attempt: Attempt, now: dt.datetime) -> bool:
+    """Whether 开始考试 is refused to this candidate now for lateness (steps.py's rule, read for the console)."""
+    if attempt.status not in (SCHEDULED, CHECKED_IN) or attempt.late_admitted_at is not None:
+        return False
+    sitting = attempt.session
+    return now > clock.late_entry_cutoff(sitting.starts_at, sitting.late_entry_min)
+
+
 def view_of(attempt: Attempt, now: dt.datetime, connected: set[int], idle_after_s: float) -> SeatView:
     state, idle_s = seat_state(attempt, now, attempt.id in connected, idle_after_s)
     seat = attempt.ticket.seat
@@ -146,7 +158,7 @@ def view_of(attempt: Attempt, now: dt.datetime, connected: set[int], idle_after_
         seat=seat.number if seat else 0, state=state, attempt_id=attempt.id, ticket=attempt.ticket.number,
         name=attempt.candidate.name, answered=attempt.answered_count, n_items=len(attempt.item_order),
         remaining_s=clock.remaining_seconds(attempt, now), pending_move=bool(attempt.pending_workstation),
-        connected=attempt.id in connected, idle_s=idle_s,
+        connected=attempt.id in connected, idle_s=idle_s, late_closed=late_entry_closed(attempt, now),
     )
 
 
@@ -253,7 +265,7 @@ def find_candidates(
 
 
 STAFF_KINDS = ("checked_in", "paused", "resumed", "extended", "submitted", "moved", "unlocked", "incident",
-               "announcement", "move_requested")
+               "announcement", "move_requested", "admitted_late")
 
 
 ROOM_CLOCK_ACTIONS = ("pause_room", "resume_room")

@@ -25,7 +25,8 @@
     moved: "允许换机", unlocked: "解除工作站锁定", incident: "事件记录", announcement: "考场通知",
     move_requested: "另一台电脑请求继续", pause: "暂停", resume: "恢复", extend: "延长时间",
     force_submit: "强制交卷", allow_move: "允许换机", check_in: "核验入场", pause_room: "全场暂停",
-    resume_room: "全场恢复", announce: "考场通知", room_incident: "考场事件"
+    resume_room: "全场恢复", announce: "考场通知", room_incident: "考场事件",
+    admitted_late: "准许迟到入场", admit_late: "准许迟到入场"
   };
   var CATEGORIES = { environment: "考场环境", candidate: "考生", staff: "工作人员", technical: "技术故障" };
 
@@ -124,6 +125,7 @@
     var rows = [["准考证号", s.ticket], ["状态", LABELS[s.state] + (s.pending_move ? "（另一台电脑请求继续）" : "")],
       ["已答", s.answered + " / " + s.n_items + " 题"], ["剩余时间", clock(remainingNow(s))],
       ["最近操作", s.idle_s === null ? "—" : (s.idle_s < 60 ? s.idle_s + " 秒前" : Math.floor(s.idle_s / 60) + " 分钟前")]];
+    if (s.late_closed) rows.push(["入场", "已过开考后的入场截止时间，考生不能开始考试"]);
     rows.forEach(function (r) { facts.appendChild(el("dt", null, r[0])); facts.appendChild(el("dd", null, r[1])); });
     var buttons = $("sel-buttons"); buttons.innerHTML = "";
     function add(label, action, cls) {
@@ -133,6 +135,8 @@
     }
     var st = s.state;
     if (st === "absent") add("核验通过，准许入场", "check_in", "primary");
+    // Past the cut-off the candidate's 开始考试 is refused (late_entry_closed) until the proctor admits them.
+    if (s.late_closed) add("准许迟到入场", "admit_late", st === "absent" ? "" : "primary");
     if (st === "in_progress" || st === "idle" || st === "disconnected" || st === "not_started") add("暂停", "pause", "warn");
     if (st === "paused") add("恢复", "resume", "primary");
     if (st !== "submitted" && st !== "absent") add("延长时间", "extend");
@@ -223,6 +227,7 @@
     resume: { title: "恢复考试", text: "恢复后继续计时。", ok: "恢复" },
     extend: { title: "延长时间", minutes: true, reason: "原因（必填）", required: true, ok: "延长" },
     force_submit: { title: "强制交卷", text: "强制交卷后考生不能再作答，此操作不能撤销。", reason: "原因（必填）", required: true, ok: "强制交卷", danger: true },
+    admit_late: { title: "准许迟到入场", text: "已过开考后的入场截止时间。准许后该考生可以开始考试，原因记入作答日志。", reason: "原因（必填）", required: true, ok: "准许入场" },
     allow_move: { title: "允许换机", text: "考生将在新电脑上继续作答，原电脑上的考试会被关闭。", reason: "原因（可不填）", ok: "允许换机" },
     incident: { title: "记录事件", category: true, reason: "事件经过（必填）", required: true, ok: "记录" },
     pause_room: { title: "全场暂停", text: "暂停本考场所有正在考试的考生。", reason: "原因（可不填）", ok: "全场暂停" },
