@@ -17,7 +17,7 @@ from exam_server.applications import operations as ops
 from exam_server.applications.excel import read_workbook, write_template
 from exam_server.applications.intake import local_today, parse_date
 from exam_server.applications.levels import PART_LABELS, PARTS, level_name, parse_level
-from exam_server.applications.models import Application
+from exam_server.applications.models import Application, ApplicationWindow
 from exam_server.applications.photos import read_photo_archive
 from exam_server.applications.queries import list_applications
 from exam_server.applications.review import CENTRE_STAGE, STATUS_LABELS, UNIT_STAGE
@@ -58,17 +58,40 @@ def _unit(code: str) -> PilotUnit:
 @click.option("--from", "from_", default=None, help="申报开始日期（含当天），默认今天")
 @click.option("--part", type=click.Choice(PARTS), default=None, help="只开放一个科目；默认理论知识和操作技能都开放")
 @click.option("--exam-date", default=None, help="计划考试日期（判断理论免试），默认截止日期")
+@click.option("--change", is_flag=True,
+              help="修改与新时间重叠的已有申报时间（如延长截止日期），而不是另开一段")
 @refusals_as_click_errors
-def open_applications(level: str, until: str, from_: str | None, part: str | None, exam_date: str | None) -> None:
+def open_applications(level: str, until: str, from_: str | None, part: str | None, exam_date: str | None,
+                      change: bool) -> None:
     """开放申报：等级 LEVEL（5 / 五级 / 初级保安员 …）在 --from 至 --until 期间接受申请。"""
     lvl = parse_level(level)
     closes_on = _date(until, "--until")
     opens_on = _date(from_, "--from") or local_today()
+    exam_on = _date(exam_date, "--exam-date")
     assert closes_on is not None
     for each in ([part] if part else list(PARTS)):
-        window = ops.open_window(db.session, level=lvl, part=each, opens_on=opens_on, closes_on=closes_on,
-                                 exam_on=_date(exam_date, "--exam-date"), actor=command_actor())
+        # The province extends or moves a window it opened (the screen's 修改) rather than opening a second one.
+        existing = _overlapping_window(lvl, each, opens_on, closes_on) if change else None
+        try:
+            if existing is not None:
+                window = ops.change_window(db.session, existing, opens_on=opens_on, closes_on=closes_on,
+                                           exam_on=exam_on, actor=command_actor())
+            else:
+                window = ops.open_window(db.session, level=lvl, part=each, opens_on=opens_on, closes_on=closes_on,
+                                         exam_on=exam_on, actor=command_actor())
+        except ops.ApplicationError as exc:
+            if exc.code == "window_overlap":
+                raise click.ClickException(f"{exc.message}；要修改已有的申报时间，请加 --change") from None
+            raise
         click.echo(f"{window.id}\t{level_name(lvl)}\t{PART_LABELS[each]}\t{window.opens_on} 至 {window.closes_on}")
+
+
+def _overlapping_window(level: int, part: str, opens_on: dt.date, closes_on: dt.date) -> ApplicationWindow | None:
+    for window in ops.windows(db.session):
+        if window.level == level and window.part == part and window.opens_on <= closes_on \
+                and opens_on <= window.closes_on:
+            return window
+    return None
 
 
 @click.command("application-template")

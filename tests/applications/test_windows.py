@@ -79,3 +79,16 @@ def test_the_exemption_is_judged_on_the_windows_planned_exam_date(world) -> None
     assert not b.theory_exempt and b.parts == ["theory", "skill"]
     decision = next(d for d in a.decisions if d["rule"] == "theory_exemption")
     assert decision["facts"]["考试日期"] == exam.isoformat() and decision["outcome"] == "exempt"
+
+
+def test_cli_change_extends_the_open_window_instead_of_refusing_an_overlap(app, world) -> None:
+    runner = app.test_cli_runner()
+    first = (world.today + dt.timedelta(days=1)).isoformat()
+    later = (world.today + dt.timedelta(days=9)).isoformat()
+    assert runner.invoke(args=["open-applications", "3", "--until", first, "--part", "theory"]).exit_code == 0
+    refused = runner.invoke(args=["open-applications", "3", "--until", later, "--part", "theory"])
+    assert refused.exit_code == 1 and "重叠" in refused.output and "--change" in refused.output
+    changed = runner.invoke(args=["open-applications", "3", "--until", later, "--part", "theory", "--change"])
+    assert changed.exit_code == 0, changed.output
+    mine = [w for w in ops.windows(world.session) if w.level == 3 and w.part == "theory"]
+    assert len(mine) == 1 and mine[0].closes_on.isoformat() == later
