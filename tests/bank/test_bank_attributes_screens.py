@@ -209,7 +209,7 @@ def test_the_manager_defines_and_edits_attributes_on_a_screen_without_stranding_
     token = login(client, "manager")
     assert 'href="/bank/attributes"' in client.get("/bank/items").get_data(as_text=True)
     page = client.get("/bank/attributes").get_data(as_text=True)
-    assert "情景" in page and "夜间：1 道题" in page
+    assert "情景" in page and "夜间：1 道题" in page and "built-in method" not in page
     # A new enumerated attribute (values separated as an office types them) and a number with bounds.
     new = {"csrf_token": token, "name": "format", "label": "题型形式", "kind": "enum", "values": "文字、图片\n视频"}
     assert client.post("/bank/attributes", data=new).status_code == 302
