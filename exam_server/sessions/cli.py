@@ -20,7 +20,7 @@ from exam_server.sessions import operations as ops
 from exam_server.sessions import sites as site_ops
 from exam_server.sessions.intake import applicants_for, mark_ticketed
 from exam_server.sessions.models import TIMINGS, ExamSession, Room, Site, Ticket
-from exam_server.sessions.pdf import password_slips_pdf, seating_list_pdf, tickets_pdf
+from exam_server.sessions.pdf import LEVELS, PARTS, password_slips_pdf, seating_list_pdf, tickets_pdf
 from item_bank.models import Form
 
 
@@ -217,7 +217,10 @@ def create_sitting(code: str | None, name: str | None, level: int, part: str, fo
 def list_sittings() -> None:
     """列出考试场次：每行一个，场次编号在前。"""
     for s in db.session.scalars(select(ExamSession).order_by(ExamSession.starts_at, ExamSession.code)):
-        click.echo(f"{s.code}\t{local(s.starts_at, '%Y-%m-%d %H:%M')}\t{s.level}级\t{s.part}\t{s.status}\t{s.name}")
+        # Words, not stored codes (theory, scheduled): a centre's staff read this list.
+        rooms = ",".join(f"{sr.room.site.code}:{sr.room.code}" for sr in s.rooms)
+        click.echo(f"{s.code}\t{local(s.starts_at, '%Y-%m-%d %H:%M')}\t{LEVELS.get(s.level, s.level)}\t"
+                   f"{PARTS.get(s.part, s.part)}\t{rooms}\t{s.name}")
 
 
 @click.command("list-sites")

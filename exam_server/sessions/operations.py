@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from exam_server.core.models import User
 from exam_server.core.security import hash_password
+from exam_server.core.timefmt import local
 from exam_server.sessions.models import (
     TIMING_COMMON,
     TIMINGS,
@@ -140,6 +141,12 @@ def new_ticket_password() -> str:
     return f"{secrets.randbelow(10**6):06d}"
 
 
+def ticket_number(exam_session: ExamSession, n: int) -> str:
+    """The n-th 准考证号 of a sitting: its date as a centre reads it (Beijing), the sitting's id, the count; a sitting
+    at 07:00 Beijing starts the day before in UTC and must not print yesterday's date."""
+    return f"{local(exam_session.starts_at, '%y%m%d')}{exam_session.id:03d}{n:04d}"
+
+
 def issue_ticket(
     session: Session,
     exam_session: ExamSession,
@@ -152,7 +159,7 @@ def issue_ticket(
     if session.scalar(select(Ticket).where(Ticket.session_id == exam_session.id, Ticket.candidate_id == candidate.id)):
         raise SessionSetupError(f"考生 {candidate.name} 已有本场次的准考证")
     count = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.session_id == exam_session.id)) or 0
-    number = f"{exam_session.starts_at:%y%m%d}{exam_session.id:03d}{count + 1:04d}"
+    number = ticket_number(exam_session, count + 1)
     password = password or new_ticket_password()
     ticket = Ticket(number=number, session_id=exam_session.id, candidate_id=candidate.id,
                     password_hash=hash_password(password, hash_profile), password_issued_at=utcnow())

@@ -41,6 +41,7 @@ from exam_server.sessions.operations import (
     SittingRules,
     _move_ticket,
     create_exam_session,
+    ticket_number,
 )
 from item_bank.audit import audit
 from item_bank.db import utcnow
@@ -227,7 +228,7 @@ def schedule(
         for (applicant, person), seat in zip(to_seat, free, strict=False):
             count += 1
             tickets.append(Ticket(
-                number=f"{exam_session.starts_at:%y%m%d}{exam_session.id:03d}{count:04d}",
+                number=ticket_number(exam_session, count),
                 session_id=exam_session.id, candidate_id=person.id, seat_id=seat.id, password_hash="",
                 password_sealed=new_sealed_password(secret)[1], password_issued_at=now,
                 form_id=forms[(seat.number - 1) % len(forms)], application_id=applicant.application_id,

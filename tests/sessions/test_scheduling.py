@@ -207,3 +207,15 @@ def test_schedule_sitting_command_takes_a_units_approved_applications(
     assert result.exit_code == 0, result.output
     assert "已安排 8 名考生" in result.output and "2 人免考理论知识" in result.output
     assert runner.invoke(args=["schedule-sitting", "SECOND"]).exit_code != 0  # nothing chosen
+
+
+def test_ticket_numbers_carry_the_sittings_beijing_date(session: Session, locked_forms: list[Form]) -> None:
+    site = ops.create_site(session, code="S-BJ", name="测试考点", actor="t")
+    room = ops.create_room(session, site, code="01", name="第1考场", seats=2, actor="t")
+    start = dt.datetime(2026, 12, 19, 23, 30, tzinfo=dt.UTC)  # 2026-12-20 07:30 in Beijing
+    sitting = scheduling.create_sitting(session, code="BJ-1", name="早场", forms=locked_forms, rooms=[room],
+                                        starts_at=start, ends_at=start + dt.timedelta(minutes=90), actor="t",
+                                        level=5, part="theory")
+    scheduling.schedule(session, sitting, _applicants(1), "t", secret=SECRET)
+    ticket = session.scalar(select(Ticket).where(Ticket.session_id == sitting.id))
+    assert ticket is not None and ticket.number.startswith("261220")
