@@ -14,7 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from item_bank.assembly.evaluate import evaluate_form, evaluate_forms
-from item_bank.assembly.pool import ItemRecord, item_information, records_for_versions, resolve_areas
+from item_bank.assembly.pool import (
+    OTHER_AREA,
+    ItemRecord,
+    item_information,
+    records_for_versions,
+    resolve_areas,
+)
 from item_bank.blueprints import BlueprintSpec, spec_of
 from item_bank.forms import FROZEN_STATES, verify_lock
 from item_bank.models import Blueprint, Form
@@ -49,6 +55,9 @@ class FormReview:
     @property
     def solver(self) -> dict[str, Any]:
         return dict((self.form.assembly_report or {}).get("solver") or {})
+
+
+UNCLASSIFIED_NAME = "（未分类）"
 
 
 def form_spec(session: Session, form: Form) -> BlueprintSpec:
@@ -87,9 +96,12 @@ def review_form(session: Session, form: Form) -> FormReview:
     cells: dict[str, dict[str, int]] = {}
     names: dict[str, str] = {}
     for r in records:
-        cells.setdefault(r.area, dict.fromkeys(types, 0))
-        cells[r.area][r.type] = cells[r.area].get(r.type, 0) + 1
-        names.setdefault(r.area, r.area_name)
+        # An item under none of the blueprint's listed areas is shown under its own area: lumping them all
+        # under the first one's name once showed a whole form as one area with 100%.
+        key = r.area if r.area != OTHER_AREA else f"{OTHER_AREA}:{r.area_name or UNCLASSIFIED_NAME}"
+        cells.setdefault(key, dict.fromkeys(types, 0))
+        cells[key][r.type] = cells[key].get(r.type, 0) + 1
+        names.setdefault(key, r.area_name or UNCLASSIFIED_NAME)
     composition = []
     for key in [*spec.area_shares, *sorted(k for k in cells if k not in spec.area_shares)]:
         by_type = cells.get(key, dict.fromkeys(types, 0))

@@ -77,7 +77,7 @@ def review_png(review: FormReview) -> bytes:
             left.set_xlabel("能力 θ")
             left.set_ylabel("测验信息量")
             left.set_title("测验信息函数")
-            left.legend(loc="upper right", fontsize=9)
+            left.legend(loc="best", fontsize=9)  # "upper right" sat on the curve's peak
             left.grid(alpha=0.3)
         else:
             left.axis("off")
@@ -118,6 +118,7 @@ def review_png(review: FormReview) -> bytes:
                     right.axvspan(spec.difficulty.p_min, spec.difficulty.p_max, color="#e6f4ea", zorder=0)
                 right.set_xlabel("难度 p（答对率）")
                 right.set_ylabel("题数")
+                right.locator_params(axis="y", integer=True)  # counts of items, not 0.5 steps
                 right.set_title(f"题目难度分布（平均 {sum(ps) / len(ps):.3f}）")
             else:
                 right.axis("off")

@@ -25,6 +25,7 @@ from item_bank.blueprints import (
     SectionSpec,
     create_blueprint,
 )
+from item_bank.form_review import review_form
 from item_bank.forms import FormStateError, approve_form, lock_form
 from item_bank.models import Form, FormItem, Item, ItemVersion, KnowledgeArea
 
@@ -394,3 +395,17 @@ def test_weight_table_error_speaks_percent(session: Session) -> None:
     areas = tree(session)
     with pytest.raises(TreeError, match="比重合计 110%，不能超过 100%"):
         set_weight_table(session, 5, "theory", {areas["S1"].id: 0.6, areas["S2"].id: 0.5}, actor="t")
+
+
+def test_the_report_composition_shows_each_area_when_the_blueprint_lists_none(session: Session) -> None:
+    attribute_bank(session)
+    bp = create_blueprint(session, small_spec(area_shares={}), "t")
+    form = assemble_forms(session, bp, 1, time_limit_s=30, seed=4).forms[0]
+    per_area: dict[str, int] = {}
+    for fi in form.items:
+        version = session.get(ItemVersion, fi.item_version_id)
+        area = session.get(KnowledgeArea, version.knowledge_area_id) if version else None
+        assert area is not None
+        per_area[area.name] = per_area.get(area.name, 0) + 1
+    rows = review_form(session, form).composition
+    assert {r["name"]: sum(r["by_type"].values()) for r in rows} == per_area and len(per_area) > 1
