@@ -188,7 +188,13 @@ class ResultChange:
     @property
     def reason(self) -> str:
         """A Chinese summary of why the attempt changed, item by item."""
-        moves = "；".join(f"第 {d.item} 题 {d.old:g} → {d.new:g} 分" for d in self.items)
+        return self.describe()
+
+    def describe(self, labels: Mapping[Hashable, str] | None = None) -> str:
+        """The reason with each item named by `labels` (e.g. its position on the paper and bank number) where
+        given, else as "第 <item> 题"."""
+        names = labels or {}
+        moves = "；".join(f"{names.get(d.item) or f'第 {d.item} 题'} {d.old:g} → {d.new:g} 分" for d in self.items)
         text = f"总分 {self.old_total:g} → {self.new_total:g}：{moves}"
         if self.old_passed is not None and self.old_passed != self.new_passed:
             text += "；" + ("由不合格改为合格" if self.new_passed else "由合格改为不合格")

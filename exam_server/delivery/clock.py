@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from exam_server.core.signals import attempt_submitted
 from exam_server.delivery import store
 from exam_server.delivery.errors import DeliveryError
+from exam_server.delivery.misconduct import misconduct_codes
 from exam_server.delivery.models import CHECKED_IN, DONE, IN_PROGRESS, PAUSED, SUBMITTED, Attempt
 from exam_server.delivery.states import move
 from item_bank.db import utcnow
@@ -103,16 +104,22 @@ def admit_late(session: Session, attempt: Attempt, actor: str, reason: str) -> A
 
 
 def submit_locked(
-    session: Session, attempt: Attempt, actor: str, reason: str, at: dt.datetime | None = None, note: str = ""
+    session: Session, attempt: Attempt, actor: str, reason: str, at: dt.datetime | None = None, note: str = "",
+    misconduct: str = "",
 ) -> None:
     """Move a locked, running or paused attempt to submitted, in the caller's transaction.
 
     Scoring follows on the `attempt_submitted` signal (exam_server/pipeline.py), in the same transaction.
     """
     at = at or utcnow()
-    move(session, attempt, "submit", SUBMITTED, actor, "submitted", {"reason": reason, "note": note}, at=at)
+    payload = {"reason": reason, "note": note}
+    if misconduct:
+        payload["misconduct"] = misconduct
+    move(session, attempt, "submit", SUBMITTED, actor, "submitted", payload, at=at)
     attempt.submitted_at = at
     attempt.submit_reason = reason
+    attempt.submit_note = note[:300]
+    attempt.misconduct_code = misconduct
     attempt.remaining_s = 0.0
     attempt.deadline_at = None
     attempt_submitted.send(session, attempt=attempt, actor=actor)
@@ -142,13 +149,16 @@ def submit_overdue(session: Session, now: dt.datetime | None = None) -> list[int
     return done
 
 
-def force_submit(session: Session, attempt: Attempt, actor: str, reason: str) -> Attempt:
-    """A proctor submits a candidate's attempt; the reason is required and logged."""
+def force_submit(session: Session, attempt: Attempt, actor: str, reason: str, misconduct: str = "") -> Attempt:
+    """A proctor submits a candidate's attempt; the reason is required and logged, with the misconduct (违纪)
+    code if it is for misconduct (one of delivery/misconduct.json)."""
     if not reason.strip():
         raise DeliveryError("reason_required", "强制交卷必须填写原因。")
+    if misconduct and misconduct not in misconduct_codes():
+        raise DeliveryError("invalid_value", f"违纪类别 {misconduct} 不存在。")
     attempt = store.lock_attempt(session, attempt.id) or attempt
     if attempt.status in (IN_PROGRESS, PAUSED):
-        submit_locked(session, attempt, actor=actor, reason="proctor", note=reason)
+        submit_locked(session, attempt, actor=actor, reason="proctor", note=reason, misconduct=misconduct)
         session.commit()
     return attempt
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from exam_server.delivery.clock import remaining_seconds
+from exam_server.delivery.misconduct import describe_attempt
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.queries import AttemptState
 from exam_server.extensions import socketio
@@ -37,7 +38,9 @@ def seat_summary(state: AttemptState) -> dict[str, Any]:
 def push_attempt_state(attempt: Attempt, reason: str = "") -> None:
     """Tell the candidate's screen (and the proctor's room) the attempt's new state and time."""
     body = {"attempt_id": attempt.id, "status": attempt.status,
-            "remaining_s": round(remaining_seconds(attempt), 3), "reason": reason}
+            "remaining_s": round(remaining_seconds(attempt), 3), "reason": reason,
+            # How it was submitted, in words the candidate reads (a forced submit names its reason).
+            "submit_text": describe_attempt(attempt) if attempt.submit_reason == "proctor" else ""}
     socketio.emit("attempt_state", body, to=attempt_room(attempt.id), namespace=EXAM_NS)
     push_seat(attempt)
 

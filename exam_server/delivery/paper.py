@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from exam_server.core.timefmt import iso
 from exam_server.delivery.clock import remaining_seconds, submit_opens_at
+from exam_server.delivery.misconduct import describe_attempt
 from exam_server.delivery.models import IN_PROGRESS, Attempt
 from item_bank.db import utcnow
 from item_bank.kernel import process_cache
@@ -98,6 +99,7 @@ def _attempt_head(attempt: Attempt, now: dt.datetime) -> dict[str, Any]:
         # When 交卷 becomes possible (the sitting's minimum time) and when the running clock ends, or null.
         "submit_opens_at": iso(opens),
         "ends_at": iso(attempt.deadline_at) if attempt.status == IN_PROGRESS else None,
+        "submit_text": describe_attempt(attempt) if attempt.submit_reason == "proctor" else "",
         "items": [],
     }
 

@@ -105,7 +105,7 @@ ATTEMPT_ACTIONS: dict[str, Action] = {
     "pause": _on_attempt(ops.pause, "paused", "paused", "reason"),
     "resume": _on_attempt(ops.resume, "resumed", "resumed", "reason"),
     "extend": _extend,
-    "force_submit": _on_attempt(ops.force_submit, "proctor", "submitted", "reason"),
+    "force_submit": _on_attempt(ops.force_submit, "proctor", "submitted", "reason", "misconduct"),
     "allow_move": _allow_move,
     "incident": _incident,
 }
@@ -121,7 +121,7 @@ def _int(value: Any) -> int | None:
 
 
 # The free-text fields a console sends, and how long each may be (a reason or an announcement is a sentence or two).
-TEXT_FIELDS = {"reason": 500, "text": 500, "category": 40}
+TEXT_FIELDS = {"reason": 500, "text": 500, "category": 40, "misconduct": 20}
 
 
 def _check_text_fields(data: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from exam_server.delivery import clock
 from exam_server.delivery.errors import DeliveryError
+from exam_server.delivery.misconduct import misconduct_codes
 from exam_server.delivery.models import (
     ACTIVE,
     CHECKED_IN,
@@ -100,12 +101,17 @@ def extend(session: Session, attempt: Attempt, actor: str, minutes: Any, reason:
         raise ProctorError(exc.code, exc.message) from exc
 
 
-def force_submit(session: Session, attempt: Attempt, actor: str, reason: Any) -> Attempt:
-    """Submit a candidate's attempt for them (强制交卷) with a reason."""
+def force_submit(session: Session, attempt: Attempt, actor: str, reason: Any, misconduct: Any = None) -> Attempt:
+    """Submit a candidate's attempt for them (强制交卷) with a reason and, for misconduct (违纪), its code
+    (delivery/misconduct.json); the candidate, the log and the results list show both."""
     text = _reason(reason, True, "强制交卷")
+    code = misconduct.strip() if isinstance(misconduct, str) else ""
+    codes = misconduct_codes()
+    if code and code not in codes:
+        raise ProctorError("invalid_value", "请选择违纪类别：" + "、".join(codes.values()) + "。", 400)
     if attempt.status not in (IN_PROGRESS, PAUSED):
         raise ProctorError("not_running", "只有答题中或已暂停的考试可以强制交卷。")
-    return clock.force_submit(session, attempt, actor, text)
+    return clock.force_submit(session, attempt, actor, text, code)
 
 
 def allow_move(session: Session, attempt: Attempt, actor: str, reason: Any = "") -> tuple[Attempt, str | None]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, joinedload
 from exam_server.core.models import User
 from exam_server.core.timefmt import iso
 from exam_server.delivery import clock
+from exam_server.delivery.misconduct import submit_description
 from exam_server.delivery.models import (
     CHECKED_IN,
     DONE,
@@ -322,8 +323,13 @@ def room_activity(session: Session, room_id: int, exam_session_id: int, limit: i
             who = "全场"
         else:
             who = f"{seat} 号 {name}"
+        payload = event.payload
+        if event.kind == "submitted":
+            # The log says how in words ("监考员强制交卷（违纪：…）：原因"), never the internal "proctor".
+            payload = {"reason": submit_description(str(payload.get("reason") or ""), str(payload.get("note") or ""),
+                                                    str(payload.get("misconduct") or ""))}
         out.append({"at": iso(event.at), "kind": event.kind, "actor": event.actor, "who": who,
-                    "ticket": ticket, "payload": event.payload})
+                    "ticket": ticket, "payload": payload})
         if len(out) >= limit:
             break
     lines = sorted(out + room_lines, key=lambda line: dt.datetime.fromisoformat(line["at"]), reverse=True)

@@ -25,6 +25,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from exam_server.core.auth import role_required
 from exam_server.core.models import User
 from exam_server.core.timefmt import DISPLAY_ZONE
+from exam_server.delivery.misconduct import misconduct_codes
 from exam_server.extensions import db
 from exam_server.proctoring import access, actions, queries
 from exam_server.proctoring import events as proctor_events  # registers the /proctor Socket.IO handlers
@@ -94,6 +95,7 @@ def room_console(room_id: int) -> str:
     return render_template(
         "proctoring/console.html", room=room, exam_session=exam_session, others=others, seat_map=seat_map,
         categories=ops.INCIDENT_CATEGORIES, states=queries.SEAT_STATES, kind_labels=KIND_LABELS,
+        misconduct=misconduct_codes(),
     )
 
 

@@ -39,11 +39,15 @@ def correct_key(session_ref: str, item: str, reason: str, version_no: int | None
 
 @click.command("release-results")
 @click.argument("session_ref", metavar="SESSION")
-def release_results(session_ref: str) -> None:
-    """发布成绩：把本场次全部待发布的成绩发布给考生。"""
+@click.option("--ticket", "tickets", multiple=True, help="只发布这些准考证号的考生（部分发布，须填 --reason）")
+@click.option("--reason", default="", help="部分发布的原因（记入审计）")
+@refusals_as_click_errors
+def release_results(session_ref: str, tickets: tuple[str, ...], reason: str) -> None:
+    """发布成绩：把本场次全部待发布的成绩发布给考生；有未结束的作答或未完成的阅卷任务时拒绝并列出。"""
     exam_session = find_session(session_ref)
-    n = release_results_of(db.session, exam_session.id, command_actor())
-    click.echo(f"考试场次 {exam_session.code}：已发布 {n} 条成绩")
+    report = release_results_of(db.session, exam_session.id, command_actor(),
+                                tickets=list(tickets) if tickets else None, reason=reason)
+    click.echo("\n".join(report.lines()))
 
 
 commands = [score_session, correct_key, release_results]

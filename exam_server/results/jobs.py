@@ -68,15 +68,19 @@ def score_sitting(ctx: JobContext, *, session_id: int) -> dict[str, Any]:
 
 
 @job_handler(RELEASE, label="发布整场成绩", roles=ROLES)
-def release_sitting(ctx: JobContext, *, session_id: int) -> dict[str, Any]:
-    """Release every current provisional result of the sitting to its candidates."""
-    code = _exam_session(ctx, session_id).code
-    ctx.progress(0.1, "正在发布成绩")
+def release_sitting(
+    ctx: JobContext, *, session_id: int, tickets: list[str] | None = None, reason: str = ""
+) -> dict[str, Any]:
+    """Release the current provisional results of the sitting (or of the named tickets, with a reason); refused
+    while an attempt is open or a grading task unfinished (results/release.py)."""
+    _exam_session(ctx, session_id)
+    ctx.progress(0.1, "正在检查未结束的作答和阅卷任务")
     ctx.begin_write()
-    released = release_results(ctx.session, session_id, ctx.actor)
+    report = release_results(ctx.session, session_id, ctx.actor, tickets=tickets, reason=reason)
     ctx.progress(1.0, "发布完成")
     return {
-        "lines": [f"考试场次 {code}：已发布 {released} 条成绩，考生登录后可以查看。"],
-        "released": released,
+        "lines": report.lines()[:MAX_LINES],
+        "released": report.released,
+        "candidates": len(report.candidates),
         "link": _back_to(session_id),
     }

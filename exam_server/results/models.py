@@ -126,3 +126,15 @@ class LevelOutcome(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     candidate: Mapped[Candidate] = relationship()
+
+    @property
+    def state(self) -> str:
+        """"passed", "failed" (a part failed, even while another is missing) or "pending"."""
+        if self.passed:
+            return "passed"
+        statuses = {p.get("status") for p in (self.parts or {}).get("parts", {}).values()}
+        return "failed" if "failed" in statuses else "pending"
+
+    @property
+    def reasons(self) -> list[str]:
+        return list((self.parts or {}).get("reasons", []))

@@ -8,9 +8,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
+from exam_server.delivery.misconduct import describe_attempt
+from exam_server.delivery.models import CHECKED_IN, IN_PROGRESS, PAUSED, SCHEDULED, Attempt
 from exam_server.results.models import (
     RELEASED,
     REVIEW_REGRADING,
@@ -19,8 +21,14 @@ from exam_server.results.models import (
     Result,
     ReviewRequest,
 )
-from exam_server.sessions.models import Candidate, ExamSession, Ticket
+from exam_server.results.models import (
+    LevelOutcome as StoredOutcome,
+)
+from exam_server.results.release import Blockers, release_blockers
+from exam_server.results.scoring import scheduled_exemptions
+from exam_server.sessions.models import Candidate, ExamSession, SessionExemption, Ticket
 from item_bank.audit import AuditEvent
+from item_bank.models import Item, ItemVersion
 from scoring.results import LevelOutcome, level_outcome, required_parts
 
 OPEN_REVIEW_STATUSES = (REVIEW_SUBMITTED, REVIEW_REGRADING)
@@ -121,10 +129,18 @@ class SittingResults:
     tickets: list[Ticket]
     by_candidate: dict[int, dict[str, Result]]
     sat: dict[int, dict[str, Result]]
-    outcomes: dict[int, LevelView | None]
+    outcomes: dict[int, StoredOutcome]
     corrections: list[KeyCorrection]
     provisional: int
     parts: list[str]
+    # Per candidate: their attempt's state in words (缺考 for one who never started; how it was submitted).
+    attendance: dict[int, str]
+    # Per candidate: a force-submit's words (监考员强制交卷（违纪：…）：原因), shown on the list.
+    forced: dict[int, str]
+    released: int
+    blockers: Blockers
+    # The theory exemptions decided at scheduling (those candidates hold no ticket of the sitting).
+    exempted: list[SessionExemption]
 
 
 def sitting_results(session: Session, exam_session: ExamSession) -> SittingResults:
@@ -138,25 +154,59 @@ def sitting_results(session: Session, exam_session: ExamSession) -> SittingResul
             by_candidate[r.candidate_id][r.part] = r
         if not r.exempt:
             sat[r.candidate_id][r.part] = r
+    # The stored outcomes (results/outcomes.py), not recomputed for the page.
+    wanted = {t.candidate_id for t in tickets} | set(by_candidate)
     outcomes = {
-        t.candidate_id: next((v for v in candidate_levels(session, t.candidate_id, released_only=False)
-                              if v.level == exam_session.level), None)
-        for t in tickets
-    }
+        row.candidate_id: row for row in session.scalars(
+            select(StoredOutcome).where(StoredOutcome.level == exam_session.level,
+                                        StoredOutcome.superseded.is_(False),
+                                        StoredOutcome.candidate_id.in_(list(wanted)))
+        )
+    } if wanted else {}
     corrections = list(session.scalars(
         select(KeyCorrection).where(KeyCorrection.session_id == session_id).order_by(KeyCorrection.id)
     ))
     provisional = sum(1 for parts in by_candidate.values() for r in parts.values() if r.status != RELEASED)
     parts = [p for p in PARTS if any(p in got for got in by_candidate.values()) or p == exam_session.part]
-    return SittingResults(tickets, by_candidate, sat, outcomes, corrections, provisional, parts)
+    attendance: dict[int, str] = {}
+    forced: dict[int, str] = {}
+    blockers = release_blockers(session, exam_session)
+    open_tickets = {number for number, _name, _state in blockers.attempts}
+    for attempt in session.scalars(select(Attempt).where(Attempt.session_id == session_id)):
+        number = attempt.ticket.number
+        if attempt.status in (SCHEDULED, CHECKED_IN):
+            attendance[attempt.candidate_id] = "未开考" if number in open_tickets else "缺考"
+        elif attempt.status in (IN_PROGRESS, PAUSED):
+            attendance[attempt.candidate_id] = "作答中"
+        else:
+            attendance[attempt.candidate_id] = describe_attempt(attempt)
+            if attempt.submit_reason == "proctor":
+                forced[attempt.candidate_id] = describe_attempt(attempt)
+    released = session.scalar(select(func.count()).select_from(Result).where(
+        Result.session_id == session_id, Result.superseded.is_(False), Result.status == RELEASED)) or 0
+    return SittingResults(tickets, by_candidate, sat, outcomes, corrections, provisional, parts, attendance, forced,
+                          released, blockers, list(scheduled_exemptions(session, exam_session).values()))
 
 
 def candidate_names_by_attempt(session: Session, session_id: int) -> dict[int, str]:
-    """The candidate's name behind each scored attempt of a sitting (for a key correction's report)."""
+    """Each attempt of a sitting as staff name it: ticket number and candidate's name (a key correction's report)."""
     return {
-        a_id: name for a_id, name in session.execute(
-            select(Result.attempt_id, Candidate.name).join(Candidate, Candidate.id == Result.candidate_id)
-            .where(Result.session_id == session_id, Result.attempt_id.is_not(None))
+        a_id: f"{number} {name}" for a_id, number, name in session.execute(
+            select(Attempt.id, Ticket.number, Candidate.name).join(Ticket, Ticket.id == Attempt.ticket_id)
+            .join(Candidate, Candidate.id == Attempt.candidate_id).where(Attempt.session_id == session_id)
+        )
+    }
+
+
+def version_labels(session: Session, version_ids: Iterable[int]) -> dict[int, str]:
+    """Item versions named by their bank number and version ("AQ-0031 第 2 版"), never by internal id."""
+    ids = list(set(version_ids))
+    if not ids:
+        return {}
+    return {
+        vid: f"{ext} 第 {no} 版" for vid, ext, no in session.execute(
+            select(ItemVersion.id, Item.external_id, ItemVersion.version_no)
+            .join(Item, Item.id == ItemVersion.item_id).where(ItemVersion.id.in_(ids))
         )
     }
 

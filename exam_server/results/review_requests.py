@@ -30,7 +30,7 @@ from exam_server.results.scoring import (
     close_review,
     exemption_fields,
     grading_rules,
-    is_exempt,
+    scheduled_exemptions,
     score_fields,
     store_result,
 )
@@ -81,8 +81,10 @@ def _recompute(session: Session, result: Result) -> dict[str, Any] | None:
     if exam_session is None:
         return None
     if result.exempt:
+        # An exemption rests on the scheduling decision; a recount finds it there or not at all.
         candidate = session.get(Candidate, result.candidate_id)
-        return exemption_fields(candidate, exam_session) if is_exempt(candidate, exam_session) else None
+        decision = scheduled_exemptions(session, exam_session, [result.candidate_id]).get(result.candidate_id)
+        return exemption_fields(candidate, exam_session, decision) if decision is not None else None
     if result.part == "defence" and result.attempt_id is None:
         return defence_fields(session, exam_session, result.candidate_id)
     attempt = session.get(Attempt, result.attempt_id)

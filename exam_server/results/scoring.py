@@ -48,10 +48,11 @@ from exam_server.results.plan import (
     corrections_of,
     sitting_plan,
 )
-from exam_server.sessions.models import Candidate, ExamSession, Ticket
+from exam_server.sessions.models import Candidate, ExamSession, SessionExemption, Ticket
 from item_bank.audit import audit
 from item_bank.db import utcnow
-from scoring.results import ResultChange, diff_results, part_passed, theory_exemption
+from item_bank.models import FormItem, Item, ItemVersion
+from scoring.results import EXEMPTIBLE_PARTS, ResultChange, diff_results, part_passed
 
 EXEMPTION_RULE = "保安员证发证不满 3 年，五级理论知识免试"
 
@@ -64,15 +65,24 @@ def exam_date(exam_session: ExamSession) -> dt.date:
     return exam_session.starts_at.astimezone(DISPLAY_ZONE).date()
 
 
-def is_exempt(candidate: Candidate, exam_session: ExamSession) -> bool:
-    """True when the candidate is exempt from the level-5 theory part at this sitting."""
-    if exam_session.level != 5:
-        return False
-    try:
-        return theory_exemption(5, candidate.guard_cert_date, exam_date(exam_session))
-    except ValueError:
-        # A certificate dated after the exam is a data error; it never earns an exemption.
-        return False
+def scheduled_exemptions(
+    session: Session, exam_session: ExamSession, candidate_ids: Iterable[int] | None = None
+) -> dict[int, SessionExemption]:
+    """The theory exemptions decided when the sitting was scheduled (sessions/scheduling.py), by candidate.
+
+    The only source of an exemption: scoring never decides one. Only a level-5 theory sitting has them
+    (scoring.results.EXEMPTIBLE_PARTS); a candidate holding an active ticket of the sitting was scheduled to
+    sit it, so an exemption row beside that ticket is ignored (a ticketed candidate who never started is 缺考).
+    """
+    if exam_session.part not in EXEMPTIBLE_PARTS.get(exam_session.level, frozenset()):
+        return {}
+    query = select(SessionExemption).where(SessionExemption.session_id == exam_session.id)
+    if candidate_ids is not None:
+        query = query.where(SessionExemption.candidate_id.in_(list(candidate_ids)))
+    ticketed = set(session.scalars(
+        select(Ticket.candidate_id).where(Ticket.session_id == exam_session.id, Ticket.status == "active")
+    ))
+    return {e.candidate_id: e for e in session.scalars(query) if e.candidate_id not in ticketed}
 
 
 def grading_rules(exam_session: ExamSession) -> GradingRules:
@@ -80,8 +90,8 @@ def grading_rules(exam_session: ExamSession) -> GradingRules:
     return rules_of(exam_session)
 
 
-def exemption_fields(candidate: Candidate, exam_session: ExamSession) -> dict[str, Any]:
-    """A theory exemption as the fields of a result: no score, passed, and the dates it rests on."""
+def exemption_fields(candidate: Candidate, exam_session: ExamSession, decision: SessionExemption) -> dict[str, Any]:
+    """A theory exemption decided at scheduling as the fields of a result: no score, passed, and what it rests on."""
     return {
         "score": None,
         "points": None,
@@ -91,7 +101,9 @@ def exemption_fields(candidate: Candidate, exam_session: ExamSession) -> dict[st
         "detail": {},
         "basis": {
             "exemption": "theory",
-            "rule": EXEMPTION_RULE,
+            "rule": decision.reason or EXEMPTION_RULE,
+            "session_exemption_id": decision.id,
+            "application_id": decision.application_id,
             "guard_cert_no": candidate.guard_cert_no,
             "guard_cert_date": candidate.guard_cert_date.isoformat(),
             "exam_date": exam_date(exam_session).isoformat(),
@@ -255,41 +267,70 @@ def score_attempt(session: Session, attempt: Attempt, actor: str, reason: str = 
 
 @dataclass
 class ScoringReport:
-    """What scoring a session did: results written, unchanged, waiting for people, and what changed why."""
+    """What scoring a session did (or, previewed, would do): results written, unchanged, waiting for people,
+    exemptions recorded, and what changed why. A preview and the real run fill it from the same
+    `sitting_changes`, so on the same data they report the same numbers and the same changes."""
 
     session_code: str
     attempts: int = 0
     written: int = 0
+    # Of `written`: results that replace a different one (each is in `changes`), and first results of an attempt.
+    changed: int = 0
+    first: int = 0
     unchanged: int = 0
     exempt: int = 0
     awaiting_grading: int = 0
     tasks_created: int = 0
     changes: list[ResultChange] = field(default_factory=list)
+    # Per changed attempt, the reason naming items by their position on the paper and bank number.
+    reasons: dict[int, str] = field(default_factory=dict)
+    # Candidates whose exemption is recorded: (name, reason of the scheduling decision).
+    exempted: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     dry_run: bool = False
 
+    def reason_of(self, change: ResultChange) -> str:
+        return self.reasons.get(int(change.attempt), change.reason)
+
+    def summary(self) -> str:
+        """One Chinese line whose numbers are those of the tables under it."""
+        head = "（试算，未保存）" if self.dry_run else ""
+        return (
+            f"考试场次 {self.session_code}{head}：已交卷的作答记录 {self.attempts} 份，新成绩 {self.written} 条"
+            f"（成绩变化 {self.changed} 条，首次记分 {self.first} 条），未变 {self.unchanged} 条，"
+            f"待人工评阅 {self.awaiting_grading} 份（新建阅卷任务 {self.tasks_created} 个），"
+            f"新记免试 {self.exempt} 人（排考时已确定）"
+        )
+
     def lines(self) -> list[str]:
         """The report as Chinese lines for the CLI and the staff page."""
-        head = "（试算，未保存）" if self.dry_run else ""
-        out = [
-            f"考试场次 {self.session_code}{head}：作答记录 {self.attempts} 份，新成绩 {self.written} 条，"
-            f"未变 {self.unchanged} 条，新记免试 {self.exempt} 人，待人工评阅 {self.awaiting_grading} 份"
-            f"（新建阅卷任务 {self.tasks_created} 个），用时 {self.seconds:.2f} 秒",
-        ]
+        out = [f"{self.summary()}，用时 {self.seconds:.2f} 秒"]
         for change in self.changes:
-            out.append(f"  作答记录 {change.attempt}: {change.reason}")
+            out.append(f"  作答记录 {change.attempt}: {self.reason_of(change)}")
+        for name, why in self.exempted:
+            out.append(f"  免试：{name}（{why}）")
         return out
+
+    def outcome(self) -> dict[str, Any]:
+        """What a preview is compared with the real run on (everything but timing and the dry-run flag)."""
+        return {
+            "attempts": self.attempts, "written": self.written, "changed": self.changed, "first": self.first,
+            "unchanged": self.unchanged, "exempt": self.exempt, "awaiting_grading": self.awaiting_grading,
+            "changes": [(int(c.attempt), c.old_score, c.new_score, c.old_passed, c.new_passed) for c in self.changes],
+            "reasons": dict(self.reasons), "exempted": list(self.exempted),
+        }
 
 
 @dataclass
 class _Pending:
-    """What scoring a sitting will write: new result rows, the rows they supersede, the attempts scored, and
-    the attempts waiting for people with the items they wait on."""
+    """What scoring a sitting will write: new result rows, the rows they supersede, the attempts scored, the
+    attempts waiting for people with the items they wait on, and the exemptions to record."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     superseded: list[int] = field(default_factory=list)
     scored: list[int] = field(default_factory=list)
     waiting: list[tuple[int, list[HumanItem]]] = field(default_factory=list)
+    exemptions: list[tuple[Candidate, SessionExemption]] = field(default_factory=list)
     reason: str = "评分"
 
 
@@ -306,9 +347,10 @@ def score_session(
     """Score every submitted attempt of a session at once (vectorised per form) and write the results.
 
     Attempts whose numbers have not changed keep their result; changed ones get a new row superseding
-    the old with the item-by-item reason. Level-5 candidates exempt from theory get an exemption.
-    With `dry_run` nothing is written and the report says what would change. `extra_corrections` are
-    applied after the stored ones (`replace`: instead of stored ones for the same version). Commits.
+    the old with the item-by-item reason. The theory exemptions decided at scheduling are recorded.
+    With `dry_run` nothing is written and the report says what would change: both come from
+    `sitting_changes`. `extra_corrections` are applied after the stored ones (`replace`: instead of stored
+    ones for the same version). Commits.
     """
     started = time.perf_counter()
     report = ScoringReport(exam_session.code, dry_run=dry_run)
@@ -319,7 +361,7 @@ def score_session(
         stored = tuple(c for c in stored if c[0] not in fixed)
     corrections = stored + extra
     try:
-        pending = _score_forms(session, exam_session, corrections, reason, report)
+        pending = sitting_changes(session, exam_session, corrections, reason, report)
         if dry_run:
             session.rollback()
         else:
@@ -339,11 +381,27 @@ def score_session(
     return report
 
 
-def _score_forms(
+def item_labels(session: Session, form_id: int) -> dict[str, str]:
+    """Per item version id (as `Result.detail` keys it), how staff name the item: its position on the paper and
+    its bank number (Item.external_id) with the version, e.g. "第 12 题（AQ-0031 第 1 版）"."""
+    rows = session.execute(
+        select(FormItem.item_version_id, FormItem.position, Item.external_id, ItemVersion.version_no)
+        .join(ItemVersion, ItemVersion.id == FormItem.item_version_id).join(Item, Item.id == ItemVersion.item_id)
+        .where(FormItem.form_id == form_id)
+    ).all()
+    return {str(vid): f"第 {pos} 题（{ext} 第 {no} 版）" for vid, pos, ext, no in rows}
+
+
+def sitting_changes(
     session: Session, exam_session: ExamSession, corrections: tuple[tuple[int, int], ...], reason: str,
     report: ScoringReport,
 ) -> _Pending:
-    """Score each form's attempts of the sitting at once; compare with the current results (writes nothing)."""
+    """THE results path of a sitting: what scoring it with `corrections` writes, and the report of it.
+
+    Scores each form's attempts at once, compares them with the current results, and adds the exemptions
+    decided at scheduling that have no result yet. Writes nothing: the preview (试算) stops here, the real run
+    writes exactly what this returns (`_write`), so the two cannot differ.
+    """
     rules = grading_rules(exam_session)
     pass_mark = exam_session.blueprint.pass_mark
     attempts = session.execute(
@@ -389,27 +447,37 @@ def _score_forms(
                 pending.superseded.append(prev.id)
                 old_detail[attempt_id] = dict(prev.detail or {})
                 new_detail[attempt_id] = fields["detail"]
+                report.changed += 1
+            else:
+                report.first += 1
             form_rows.append({
                 "candidate_id": candidate_id, "session_id": exam_session.id, "attempt_id": attempt_id,
                 "level": exam_session.level, "part": exam_session.part, "status": PROVISIONAL,
                 "supersedes_id": prev.id if prev is not None else None, "superseded": False,
                 "reason": reason, "created_at": now, **fields,
             })
+        changes = diff_results(old_detail, new_detail, max_points=plan.max_points, pass_mark=pass_mark)
+        labels = item_labels(session, form_id) if changes else {}
         change_reason: dict[int, str] = {}
-        for change in diff_results(old_detail, new_detail, max_points=plan.max_points, pass_mark=pass_mark):
+        for change in changes:
             report.changes.append(change)
-            change_reason[int(change.attempt)] = f"{reason}：{change.reason}"
+            report.reasons[int(change.attempt)] = change.describe(labels)
+            change_reason[int(change.attempt)] = f"{reason}：{report.reasons[int(change.attempt)]}"
         for row_ in form_rows:
             if row_["attempt_id"] in change_reason:
                 row_["reason"] = change_reason[row_["attempt_id"]][:500]
         pending.rows.extend(form_rows)
     report.changes.sort(key=lambda c: int(c.attempt))
+    report.written = len(pending.rows)
+    pending.exemptions = missing_exemptions(session, exam_session)
+    report.exempt = len(pending.exemptions)
+    report.exempted = [(c.name, e.reason or EXEMPTION_RULE) for c, e in pending.exemptions]
     return pending
 
 
 def _write(session: Session, exam_session: ExamSession, pending: _Pending, report: ScoringReport, actor: str) -> None:
-    """Write what `_score_forms` found: tasks asked for, superseded rows, new results and their audit rows
-    (in bulk), attempts moved to scored, and the missing theory exemptions."""
+    """Write what `sitting_changes` found: tasks asked for, superseded rows, new results and their audit rows
+    (in bulk), attempts moved to scored, the exemptions, and the level outcomes they change."""
     for attempt_id, missing in pending.waiting:
         attempt = session.get(Attempt, attempt_id)
         replies = attempt_scored.send(session, attempt=attempt, result=None, human_items=missing, actor=actor)
@@ -420,7 +488,6 @@ def _write(session: Session, exam_session: ExamSession, pending: _Pending, repor
         )
     if pending.rows:
         insert_results(session.connection(), exam_session.id, pending.rows, actor)
-        report.written = len(pending.rows)
     check_transition("score", SUBMITTED, SCORED)
     for start in range(0, len(pending.scored), CHUNK):
         session.execute(
@@ -428,38 +495,42 @@ def _write(session: Session, exam_session: ExamSession, pending: _Pending, repor
             .where(Attempt.id.in_(pending.scored[start:start + CHUNK]), Attempt.status == SUBMITTED)
             .values(status=SCORED)
         )
-    report.exempt = record_missing_exemptions(session, exam_session, actor)
+    _record_exemptions(session, exam_session, pending.exemptions, actor)
     refresh_outcomes(session, {row["candidate_id"] for row in pending.rows}, exam_session.level, actor,
                      pending.reason)
 
 
-def record_missing_exemptions(session: Session, exam_session: ExamSession, actor: str) -> int:
-    """Record the theory exemption of every exempt level-5 candidate of the sitting who has none yet.
-
-    The exemption is its own result row (no score). A theory paper an exempt candidate chose to sit
-    keeps its score as a fact, but the level outcome counts the exemption (see `candidate_levels`).
-    """
-    if exam_session.level != 5:
-        return 0
-    candidates = {
-        c.id: c for c in session.scalars(
-            select(Candidate).join(Ticket, Ticket.candidate_id == Candidate.id)
-            .where(Ticket.session_id == exam_session.id)
-        )
-    }
-    exempt_ids = {cid for cid, c in candidates.items() if is_exempt(c, exam_session)}
-    if not exempt_ids:
-        return 0
+def missing_exemptions(
+    session: Session, exam_session: ExamSession, candidate_ids: Iterable[int] | None = None
+) -> list[tuple[Candidate, SessionExemption]]:
+    """The exemptions decided at scheduling (`scheduled_exemptions`) whose result is not recorded yet."""
+    decided = scheduled_exemptions(session, exam_session, candidate_ids)
+    if not decided:
+        return []
     have = set(session.scalars(
         select(Result.candidate_id).where(
-            Result.candidate_id.in_(list(exempt_ids)), Result.level == 5, Result.part == "theory",
-            Result.exempt.is_(True), Result.superseded.is_(False),
+            Result.candidate_id.in_(list(decided)), Result.level == exam_session.level,
+            Result.part == exam_session.part, Result.exempt.is_(True), Result.superseded.is_(False),
         )
     ))
-    added = 0
-    for candidate_id in sorted(exempt_ids - have):
-        store_result(session, candidate_id=candidate_id, exam_session=exam_session, attempt_id=None, part="theory",
-                     fields=exemption_fields(candidates[candidate_id], exam_session), previous=None,
-                     reason=EXEMPTION_RULE, actor=actor)
-        added += 1
-    return added
+    todo = sorted(set(decided) - have)
+    people = {c.id: c for c in session.scalars(select(Candidate).where(Candidate.id.in_(todo)))} if todo else {}
+    return [(people[cid], decided[cid]) for cid in todo]
+
+
+def _record_exemptions(
+    session: Session, exam_session: ExamSession, todo: list[tuple[Candidate, SessionExemption]], actor: str
+) -> int:
+    for candidate, decision in todo:
+        store_result(session, candidate_id=candidate.id, exam_session=exam_session, attempt_id=None,
+                     part=exam_session.part, fields=exemption_fields(candidate, exam_session, decision),
+                     previous=None, reason=EXEMPTION_RULE, actor=actor)
+    return len(todo)
+
+
+def record_missing_exemptions(
+    session: Session, exam_session: ExamSession, actor: str, candidate_ids: Iterable[int] | None = None
+) -> int:
+    """Record the scheduled theory exemptions of the sitting not recorded yet (release runs this; scoring
+    records them through `sitting_changes`). Flushes, never commits."""
+    return _record_exemptions(session, exam_session, missing_exemptions(session, exam_session, candidate_ids), actor)

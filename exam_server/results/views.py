@@ -17,6 +17,7 @@ A refused action (ResultsError) returns to its page (`BACK`) with the message fl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +43,7 @@ from exam_server.results.models import (
     Result,
     ReviewRequest,
 )
+from exam_server.results.release import release_blockers, release_candidates
 from exam_server.results.review_requests import decide_review, request_review
 from exam_server.sessions.models import ExamSession
 from exam_server.sessions.sites import check_sitting
@@ -78,6 +80,7 @@ def _to_session(session_id: int, **_: Any) -> str:
 BACK: dict[str, Callable[..., str]] = {
     "results.score": _to_session,
     "results.correct_key": _to_session,
+    "results.release": _to_session,
     "results.decide": lambda **_: url_for("results.reviews"),
     "results.ask_review": lambda **_: url_for("results.mine"),
 }
@@ -110,7 +113,10 @@ def session_results(session_id: int) -> str:
     return render_template(
         "results/session.html", exam_session=exam_session, tickets=page.tickets, by_candidate=page.by_candidate,
         sat=page.sat, outcomes=page.outcomes, corrections=page.corrections, provisional=page.provisional,
-        parts=page.parts,
+        parts=page.parts, attendance=page.attendance, forced=page.forced, released=page.released,
+        blockers=page.blockers, exempted=page.exempted,
+        versions=queries.version_labels(db.session, [v for c in page.corrections
+                                                     for v in (c.old_version_id, c.new_version_id)]),
     )
 
 
@@ -138,8 +144,24 @@ def correct_key(session_id: int) -> str:
 @blueprint.post("/sessions/<int:session_id>/release")
 @role_required("centre_staff")
 def release(session_id: int) -> WerkzeugResponse:
-    _exam_session(session_id)
-    job = submit_job(results_jobs.RELEASE, {"session_id": session_id}, current_user.actor)
+    """Release the whole sitting, or (``partial=1``) the listed tickets with a reason. What is still open is
+    refused here, listed, before a job is made; the job checks again as it releases."""
+    exam_session = _exam_session(session_id)
+    payload: dict[str, Any] = {"session_id": session_id}
+    candidate_ids = None
+    if request.form.get("partial") == "1":
+        tickets = [t for t in re.split(r"[\s,，、;；]+", request.form.get("tickets", "")) if t]
+        reason = request.form.get("reason", "").strip()
+        if not reason:
+            raise ResultsError("部分发布成绩必须填写原因")
+        if not tickets:
+            raise ResultsError("部分发布须列出考生的准考证号")
+        candidate_ids = list(release_candidates(db.session, exam_session, tickets))
+        payload.update(tickets=tickets, reason=reason)
+    blockers = release_blockers(db.session, exam_session, candidate_ids)
+    if blockers:
+        raise ResultsError("还不能发布成绩：" + "；".join(blockers.lines()))
+    job = submit_job(results_jobs.RELEASE, payload, current_user.actor)
     return redirect(url_for("jobs.page", job_id=job.id))
 
 

@@ -14,7 +14,7 @@ from job_routes import job_of, refused_job
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from exam_server.grading.seed import seed_paper_sitting, sit
+from exam_server.grading.seed import CANDIDATES, seed_paper_sitting, sit
 from exam_server.jobs.models import Job
 from exam_server.results import scoring
 from exam_server.results.models import RELEASED, LevelOutcome, Result
@@ -33,7 +33,7 @@ def login(client: FlaskClient, username: str) -> str:
 def sat_sitting(session: Session) -> Any:
     """A sitting of two candidates who have submitted, with no results yet (scoring writes both anew)."""
     seeded = seed_paper_sitting(session, PAPER, level=4, part="theory", hash_profile="low", code="JOB4",
-                                name="四级理论 后台任务")
+                                name="四级理论 后台任务", candidates=CANDIDATES[:2])
     sit(session, seeded.attempt_ids[0], {v: "A" for v in seeded.version_ids})
     sit(session, seeded.attempt_ids[1], {v: "B" for v in seeded.version_ids})
     # Level outcomes point at the results they count: they go too.

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.grading.models import GradingAssignment
-from exam_server.grading.seed import seed_paper_sitting, seed_written_sitting, sit, sit_written
+from exam_server.grading.seed import CANDIDATES, seed_paper_sitting, seed_written_sitting, sit, sit_written
 from exam_server.results.models import KeyCorrection, Result, ReviewRequest
 from exam_server.results.review_requests import request_review
 from item_bank.models import APPROVED, ItemVersion
@@ -29,7 +29,7 @@ def login(client: FlaskClient, username: str) -> None:
 
 def test_score_correct_release_and_review_through_the_screens(app: Flask, session: Session) -> None:
     seeded = seed_paper_sitting(session, PAPER, level=4, part="theory", hash_profile="low", code="WEB4",
-                                name="四级理论 网页")
+                                name="四级理论 网页", candidates=CANDIDATES[:2])
     sid = seeded.exam_session_id
     sit(session, seeded.attempt_ids[0], {v: "A" for v in seeded.version_ids})  # 100
     sit(session, seeded.attempt_ids[1], {v: "B" for v in seeded.version_ids})  # 0
@@ -39,7 +39,7 @@ def test_score_correct_release_and_review_through_the_screens(app: Flask, sessio
     assert "100.0" in page and "0.0" in page and "待发布" in page
     token = csrf_token_from(page)
     scored = staff.post(f"/results/sessions/{sid}/score", data={"csrf_token": token}, follow_redirects=True)
-    assert "新成绩 0 条，未变 2 条" in scored.get_data(as_text=True)
+    assert "新成绩 0 条（成绩变化 0 条，首次记分 0 条），未变 2 条" in scored.get_data(as_text=True)
 
     old = session.get(ItemVersion, seeded.version_ids[0])
     draft = ItemDraft.from_version(old)

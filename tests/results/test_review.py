@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam_server.grading.seed import seed_paper_sitting, sit
+from exam_server.grading.seed import CANDIDATES, seed_paper_sitting, sit
 from exam_server.results.errors import ResultsError
 from exam_server.results.models import RELEASED, Result, ReviewRequest
 from exam_server.results.queries import candidate_levels
@@ -19,7 +19,7 @@ PAPER = [{"type": "judge", "stem": f"判断 {i}", "options": ["正确", "错误"
 
 def test_rescore_and_reject(session: Session) -> None:
     seeded = seed_paper_sitting(session, PAPER, level=4, part="theory", hash_profile="low", code="R4",
-                                name="四级理论")
+                                name="四级理论", candidates=CANDIDATES[:2])
     for attempt_id in seeded.attempt_ids[:2]:
         sit(session, attempt_id, {v: "A" for v in seeded.version_ids[:3]})
     first, second = seeded.candidate_ids[:2]

@@ -219,6 +219,7 @@
 
   // ------------------------------------------------------------ join and state
   function applyJoin(ack) {
+    if (ack.submit_text) state.submitText = ack.submit_text;
     setRemaining(ack.remaining_s, ack._rtt);
     setSubmitOpens(ack.submit_opens_at, ack.server_now);
     if (typeof ack.last_seq === "number" && ack.last_seq > state.seq) { state.seq = ack.last_seq; store.set(K_SEQ, state.seq); }
@@ -243,7 +244,12 @@
     else if (status === "checked_in") { show("screen-instructions"); }
     else if (status === "paused") { wait("考试已暂停", "监考员已暂停考试，计时已停止。请在座位上等待，考试恢复后可继续作答。"); }
     else if (status === "in_progress") { loadItems(); }
-    else { state.pending = []; persistPending(); done(); }
+    else {
+      state.pending = []; persistPending();
+      // A proctor's force-submit says so, with its reason and misconduct category, never as a normal 交卷.
+      if (state.submitText) done("监考员已为您交卷", state.submitText + "。答案已按交卷时的内容保存，请按监考员指示离开考场。");
+      else done();
+    }
     updateNetbar();
   }
 
@@ -302,6 +308,7 @@
   }, 8000);
   socket.on("attempt_state", function (msg) {
     if (msg.attempt_id !== attemptId) return;
+    if (msg.submit_text) state.submitText = msg.submit_text;
     setRemaining(msg.remaining_s, 0);
     if (msg.status === "in_progress" && state.status !== "in_progress") { enterStatus("in_progress"); return; }
     if (msg.status !== state.status) enterStatus(msg.status);

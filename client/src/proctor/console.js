@@ -226,7 +226,7 @@
     pause: { title: "暂停考试", text: "暂停后计时停止，考生屏幕显示“考试已暂停”。", reason: "原因（可不填）", ok: "暂停" },
     resume: { title: "恢复考试", text: "恢复后继续计时。", ok: "恢复" },
     extend: { title: "延长时间", minutes: true, reason: "原因（必填）", required: true, ok: "延长" },
-    force_submit: { title: "强制交卷", text: "强制交卷后考生不能再作答，此操作不能撤销。", reason: "原因（必填）", required: true, ok: "强制交卷", danger: true },
+    force_submit: { title: "强制交卷", text: "强制交卷后考生不能再作答，此操作不能撤销。因违纪交卷请选择违纪类别；考生屏幕、监考日志和成绩单都会显示。", misconduct: true, reason: "原因（必填）", required: true, ok: "强制交卷", danger: true },
     admit_late: { title: "准许迟到入场", text: "已过开考后的入场截止时间。准许后该考生可以开始考试，原因记入作答日志。", reason: "原因（必填）", required: true, ok: "准许入场" },
     allow_move: { title: "允许换机", text: "考生将在新电脑上继续作答，原电脑上的考试会被关闭。", reason: "原因（可不填）", ok: "允许换机" },
     incident: { title: "记录事件", category: true, reason: "事件经过（必填）", required: true, ok: "记录" },
@@ -253,6 +253,7 @@
     $("act-title").textContent = d.title + (seat ? "：" + seat.seat + " 号 " + seat.name : "：全场");
     $("act-text").textContent = d.text || "";
     $("f-minutes").hidden = !d.minutes; $("f-category").hidden = !d.category; $("f-text").hidden = !d.textField;
+    $("f-misconduct").hidden = !d.misconduct; form.misconduct.value = "";
     $("f-reason").hidden = !d.reason; $("reason-label").textContent = d.reason || "原因";
     form.reason.value = ""; form.text.value = ""; $("act-error").textContent = "";
     $("act-ok").textContent = d.ok; $("act-ok").className = "big " + (d.danger ? "danger" : "primary");
@@ -269,6 +270,7 @@
     if (d.required && !body.reason) { $("act-error").textContent = "请填写" + d.reason.replace("（必填）", "") + "。"; return; }
     if (d.minutes) body.minutes = parseInt(form.minutes.value, 10);
     if (d.category) body.category = form.category.value;
+    if (d.misconduct) body.misconduct = form.misconduct.value;
     if (d.textField) { body.text = form.text.value.trim(); if (!body.text) { $("act-error").textContent = "请填写通知内容。"; return; } }
     $("act-ok").disabled = true;
     send(pending.action, body).then(function (ack) {
