@@ -24,7 +24,7 @@ ROLE_LABELS = {
     "author": "命题人",
     "reviewer": "审题人",
     "bank_manager": "题库管理员",
-    "pilot_unit": "试测单位",
+    "pilot_unit": "试点单位工作人员",
     "centre_staff": "鉴定中心工作人员",
     "proctor": "监考员",
     "grader": "阅卷员",

@@ -127,6 +127,9 @@ def test_a_centre_holds_a_level_5_sitting_from_an_empty_database(tmp_path: Path,
     ]:
         examctl("create-user", username, "--role", role, "--password", PASSWORD,
                 *(["--organisation", organisation] if organisation else []))
+    # Each account names its role and organisation in words.
+    accounts = {line.split("\t")[0]: line for line in examctl("users", "list").splitlines()}
+    assert "试点单位工作人员" in accounts["unit1"] and "广州安保培训学校" in accounts["unit1"]
     examctl("assign-proctor", "proc1", "S01", "R1")
     examctl("assign-proctor", "proc2", "S01", "R2")
 
