@@ -127,14 +127,17 @@ def take_serials(session: Session, centre_id: int, level: int, year: int, count:
     transaction ends. The caller began that transaction with begin_write (SQLite)."""
     where = (CertificateCounter.centre_id == centre_id, CertificateCounter.level == level,
              CertificateCounter.year == year)
-    row = session.scalar(select(CertificateCounter).where(*where).with_for_update())
+    # populate_existing: sessions keep objects over commits (expire_on_commit=False), and the locked row's
+    # `last` must be the database's, not the one this session read in an earlier transaction.
+    locked = select(CertificateCounter).where(*where).with_for_update().execution_options(populate_existing=True)
+    row = session.scalar(locked)
     if row is None:
         try:
             with session.begin_nested():  # a parallel issue may create the same row first
                 session.add(CertificateCounter(centre_id=centre_id, level=level, year=year, last=0))
         except IntegrityError:
             pass
-        row = session.scalar(select(CertificateCounter).where(*where).with_for_update())
+        row = session.scalar(locked)
         assert row is not None
     first = row.last + 1
     if row.last + count > SERIAL_MAX:

@@ -137,7 +137,7 @@ def _reason(reason: str) -> str:
 
 
 def _valid(session: Session, certificate_id: int) -> Certificate:
-    cert = session.get(Certificate, certificate_id, with_for_update=True)
+    cert = session.get(Certificate, certificate_id, with_for_update=True, populate_existing=True)
     if cert is None:
         raise CertificateError("证书不存在。", status=404)
     if cert.status != VALID:
