@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,7 @@ from exam_server.delivery.clock import (
 )
 from exam_server.delivery.errors import DeliveryError
 from exam_server.delivery.limits import MAX_VALUE_CHARS, is_id, size_of, text_chars
+from exam_server.delivery.misconduct import submit_description
 from exam_server.delivery.models import (
     ACTIVE,
     CHECKED_IN,
@@ -156,8 +158,20 @@ def join(
         "last_seq": state.last_seq,
         "answers": answers,
         "flags": flags,
+        "submit_text": _forced_submit_text(session, state) if state.status in DONE else "",
     }
     return body, state, seat_changed
+
+
+def _forced_submit_text(session: Session, state: AttemptState) -> str:
+    # Only a finished attempt's rejoin reads this: a proctor's force-submit is shown in words (with its
+    # misconduct category), never as the candidate's own 交卷.
+    row = session.execute(
+        select(Attempt.submit_reason, Attempt.submit_note, Attempt.misconduct_code).where(Attempt.id == state.id)
+    ).one_or_none()
+    if row is None or row.submit_reason != "proctor":
+        return ""
+    return submit_description(row.submit_reason, row.submit_note or "", row.misconduct_code or "")
 
 
 def start(
