@@ -50,7 +50,7 @@ from exam_server.sessions import jobs as sessions_jobs
 from exam_server.sessions import operations as ops
 from exam_server.sessions import sites as site_ops
 from exam_server.sessions.models import TIMINGS, ExamSession, Room, Seat, Site, Ticket
-from exam_server.sessions.pdf import seating_list_pdf, tickets_pdf
+from exam_server.sessions.pdf import LEVELS, PARTS, seating_list_pdf, tickets_pdf
 from item_bank.models import Form
 
 blueprint = Blueprint("sessions", __name__)
@@ -338,13 +338,18 @@ def _sittings_page(error: str | None = None, status: int = 200) -> tuple[str, in
     forms = db.session.scalars(select(Form).where(Form.status == "locked").order_by(Form.code)).all()
     sittings = db.session.scalars(site_ops.sittings_query(scope).limit(100)).all()
     return render_template("sessions/sittings.html", sittings=sittings, rooms=rooms, forms=forms, timings=TIMINGS,
-                           error=error, form=request.form), status
+                           error=error, form=request.form, levels=LEVELS, parts=PARTS,
+                           statuses=SITTING_STATUS), status
 
 
 @blueprint.get("/centre/sittings")
 @role_required("centre_staff", "province")
 def sittings() -> tuple[str, int]:
     return _sittings_page()
+
+
+# A sitting's stored status in words for its list (the simulation closes its past sittings).
+SITTING_STATUS = {"scheduled": "已编排", "closed": "已结束"}
 
 
 def _beijing(date: str, hhmm: str) -> dt.datetime:
@@ -388,7 +393,7 @@ def _sitting_page(exam_session: ExamSession, error: str | None = None, status: i
         "sessions/sitting.html", exam_session=exam_session, tickets=tickets, timings=TIMINGS,
         rooms=scheduling.sitting_rooms(exam_session), exemptions=scheduling.exemptions(db.session, exam_session),
         opened=scheduling.sitting_opened(db.session, exam_session), units=org_ops.units(db.session, current_scope()),
-        cities=org_ops.cities(db.session), error=error, local=local,
+        cities=org_ops.cities(db.session), error=error, local=local, levels=LEVELS, parts=PARTS,
     ), status
 
 

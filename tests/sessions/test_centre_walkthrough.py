@@ -205,6 +205,11 @@ def test_a_centre_holds_a_level_5_sitting_from_an_empty_database(tmp_path: Path,
     assert sitting == "L5T-WALK"
     listed = examctl("list-sittings").splitlines()
     assert listed[0].startswith("L5T-WALK\t") and "理论知识" in listed[0] and "S01:R1,S01:R2" in listed[0]
+    centre = app.test_client()
+    _staff(centre, "centre1")
+    for page in ("/centre/sittings", "/centre/sittings/1"):
+        html = centre.get(page).get_data(as_text=True)
+        assert "L5T-WALK" in html and "理论知识" in html and ">theory<" not in html and " theory<" not in html
     scheduled = examctl("schedule-sitting", "L5T-WALK", "--unit", "U01", "--unit", "U02")
     assert "3 名考生" in scheduled and "林二" in scheduled and "免考" in scheduled
 
