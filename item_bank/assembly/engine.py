@@ -104,7 +104,7 @@ class AssemblyInfeasible(AssemblyError):
 
 
 class IdenticalForm(AssemblyError):
-    """A new form would have exactly the items of a stored one (or of another form of the same run): nothing
+    """A new form would have exactly the items of a stored one: nothing
     is stored unless the caller asks to keep identical forms anyway."""
 
     default_code = "identical_form"
@@ -547,6 +547,14 @@ def resolve_reference(session: Session, spec: BlueprintSpec) -> BlueprintSpec:
 
 def identical_forms(session: Session, blueprint: Blueprint, forms_items: list[list[ItemRecord]]) -> list[str]:
     """Warnings for new forms with exactly the items of a stored form (or of another new form)."""
+    stored, batch = _identical(session, blueprint, forms_items)
+    return stored + batch
+
+
+def _identical(
+    session: Session, blueprint: Blueprint, forms_items: list[list[ItemRecord]]
+) -> tuple[list[str], list[str]]:
+    """(new forms identical to a stored form, new forms identical to an earlier form of the same run)."""
     existing: dict[int, set[int]] = defaultdict(set)
     rows = session.execute(
         select(Form.id, ItemVersion.item_id)
@@ -558,14 +566,18 @@ def identical_forms(session: Session, blueprint: Blueprint, forms_items: list[li
         existing[form_id].add(item_id)
     codes = dict(session.execute(select(Form.id, Form.code).where(Form.id.in_(list(existing)))).all())
     seen: dict[frozenset[int], str] = {frozenset(v): codes[k] for k, v in existing.items()}
-    out = []
+    stored: list[str] = []
+    batch: list[str] = []
+    in_run: dict[frozenset[int], int] = {}
     for k, items in enumerate(forms_items, start=1):
         ids = frozenset(r.item_id for r in items)
         if ids in seen:
-            out.append(f"第 {k} 份试卷与已有试卷 {seen[ids]} 的题目完全相同")
+            stored.append(f"第 {k} 份试卷与已有试卷 {seen[ids]} 的题目完全相同")
+        elif ids in in_run:
+            batch.append(f"第 {k} 份试卷与本批第 {in_run[ids]} 份的题目完全相同")
         else:
-            seen[ids] = f"本批第 {k} 份"
-    return out
+            in_run[ids] = k
+    return stored, batch
 
 
 ROWS_PER_INSERT = 4000
@@ -576,7 +588,7 @@ def store_assembly(
 ) -> AssemblyResult:
     """Store the planned forms (status "assembled") with an audit row each; the caller commits.
 
-    A form identical to a stored one (or to another of this run) is refused before anything is written
+    A form identical to a stored one is refused before anything is written
     (IdenticalForm, naming the stored form) unless `allow_identical`; then the report keeps the warning.
 
     A job calls this holding SQLite's write lock, which candidates' saves wait for: the rows are built first and
@@ -587,14 +599,16 @@ def store_assembly(
         planned.spec, planned.group, planned.now, planned.report, planned.forms_items
     )
     # Checked again here, inside the caller's write: a form stored while this run was solving counts too.
-    identical = identical_forms(session, blueprint, forms_items)
-    if identical and not allow_identical:
+    # Forms of one run alike are the blueprint's overlap rule's business (it may allow them): a warning only.
+    stored, batch = _identical(session, blueprint, forms_items)
+    identical = stored + batch
+    if stored and not allow_identical:
         raise IdenticalForm(
-            "；".join(identical)
+            "；".join(stored)
             + f"。没有保存任何试卷。如确需保留相同的试卷，请勾选“仍然保存与已有试卷相同的试卷”"
             f"（examctl assemble --allow-identical）并用种子 {report['seed']} 重新组卷；"
             "否则留空种子重新组卷即可得到另一份试卷。",
-            identical=identical,
+            identical=stored,
             seed=report["seed"],
         )
     report = {**report, "warnings": identical}
