@@ -32,12 +32,12 @@ def test_a_save_is_acknowledged_while_a_burst_holds_the_gate_and_a_rejoin_waits_
         saving = threading.Thread(target=lambda: acks.append(
             save(sock, attempt_id, items[0]["item_id"], items[0]["options"][0]["id"], 1)), daemon=True)
         saving.start()
-        saving.join(5)
+        saving.join(60)  # the gate stays full throughout: a save held up by it would never be acknowledged
         assert acks and acks[0]["ok"] and acks[0]["seq"] == 1  # not held up by the burst
         waiting.join(0.5)
         assert waiting.is_alive() and not joined  # the rejoin waits for a place
     finally:
         for _ in range(events.BURST_AT_ONCE):
             events.burst_gate.release()
-    waiting.join(10)
+    waiting.join(60)
     assert joined and joined[0]["ok"] and joined[0]["attempt_id"] == sitting.attempt_ids[1]
