@@ -19,13 +19,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from exam_server.core.timefmt import DISPLAY_ZONE
 from exam_server.results.models import RELEASED, LevelOutcome, Result
 from exam_server.sessions.models import ExamSession
-from item_bank.audit import audit
+from item_bank.audit import AuditEvent
 from item_bank.db import utcnow
 from scoring.results import level_outcome, required_parts
 
@@ -38,14 +38,14 @@ def theory_and_skill(level: int) -> tuple[str, str]:
     return ("theory", "skill") if level >= 3 else ("written", "defence")
 
 
-def _counts_over(row: Result, have: Result | None) -> bool:
+def _counts_over(row: Any, have: Any | None) -> bool:
     # The same rule as the results page (queries._counts_over): an exemption counts, else the newest row.
     return have is None or (row.exempt, row.id) > (have.exempt, have.id)
 
 
-def _fields(level: int, rows: Iterable[Result], dates: dict[int, dt.date]) -> dict[str, Any] | None:
+def _fields(level: int, rows: Iterable[Any], dates: dict[int, dt.date]) -> dict[str, Any] | None:
     """The outcome columns from a candidate's current results at `level`, or None when there are none."""
-    counting: dict[str, Result] = {}
+    counting: dict[str, Any] = {}
     required = required_parts(level)
     for row in rows:
         if row.part in required and _counts_over(row, counting.get(row.part)):
@@ -92,31 +92,37 @@ _COMPARED = ("passed", "complete", "theory_score", "theory_exempt", "theory_resu
              "skill_score", "skill_result_id", "skill_session_id", "released", "outcome_date")
 
 
-def _same(row: LevelOutcome, fields: dict[str, Any]) -> bool:
+def _same(row: Any, fields: dict[str, Any]) -> bool:
     return all(getattr(row, name) == fields[name] for name in _COMPARED)
 
 
 def refresh_outcomes(
     session: Session, candidate_ids: Iterable[int], level: int, actor: str, reason: str
-) -> list[LevelOutcome]:
+) -> list[int]:
     """Recompute the level outcome of each candidate from their current results; store those that changed.
 
-    Returns the new rows. Flushes, never commits (it runs inside the write that changed a result).
+    Returns the new rows' ids. Reads only the columns it needs and writes in bulk (a sitting of 10,000 is
+    one statement per chunk, not 10,000 ORM objects). Never commits (it runs inside the write that changed a
+    result).
     """
     ids = sorted(set(candidate_ids))
-    written: list[LevelOutcome] = []
+    written: list[int] = []
     now = utcnow()
+    reason, actor = reason[:500], actor[:120]
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
-        results: dict[int, list[Result]] = defaultdict(list)
-        for row in session.scalars(
-            select(Result).where(Result.candidate_id.in_(chunk), Result.level == level, Result.superseded.is_(False))
+        results: dict[int, list[Any]] = defaultdict(list)
+        for row in session.execute(
+            select(Result.id, Result.candidate_id, Result.part, Result.exempt, Result.score, Result.status,
+                   Result.session_id)
+            .where(Result.candidate_id.in_(chunk), Result.level == level, Result.superseded.is_(False))
         ):
             results[row.candidate_id].append(row)
         current = {
-            row.candidate_id: row for row in session.scalars(
-                select(LevelOutcome).where(LevelOutcome.candidate_id.in_(chunk), LevelOutcome.level == level,
-                                           LevelOutcome.superseded.is_(False))
+            row.candidate_id: row for row in session.execute(
+                select(LevelOutcome.id, LevelOutcome.candidate_id, *(getattr(LevelOutcome, c) for c in _COMPARED))
+                .where(LevelOutcome.candidate_id.in_(chunk), LevelOutcome.level == level,
+                       LevelOutcome.superseded.is_(False))
             )
         }
         session_ids = {r.session_id for rows in results.values() for r in rows if r.session_id is not None}
@@ -126,27 +132,40 @@ def refresh_outcomes(
                 select(ExamSession.id, ExamSession.starts_at).where(ExamSession.id.in_(session_ids))
             )
         } if session_ids else {}
+        rows: list[dict[str, Any]] = []
         for candidate_id in chunk:
             fields = _fields(level, results.get(candidate_id, ()), dates)
             previous = current.get(candidate_id)
             if fields is None or (previous is not None and _same(previous, fields)):
                 continue
-            row = LevelOutcome(candidate_id=candidate_id, level=level, supersedes_id=previous.id if previous else None,
-                               superseded=False, reason=reason[:500], actor=actor[:120], created_at=now, **fields)
-            if previous is not None:
-                previous.superseded = True
-            session.add(row)
-            written.append(row)
+            rows.append({"candidate_id": candidate_id, "level": level,
+                         "supersedes_id": previous.id if previous is not None else None, "superseded": False,
+                         "reason": reason, "actor": actor, "created_at": now, **fields})
+        if not rows:
+            continue
+        superseded = [r["supersedes_id"] for r in rows if r["supersedes_id"] is not None]
+        if superseded:
+            session.execute(update(LevelOutcome).where(LevelOutcome.id.in_(superseded)).values(superseded=True),
+                            execution_options={"synchronize_session": False})
+        new_ids = list(session.scalars(insert(LevelOutcome).returning(LevelOutcome.id, sort_by_parameter_order=True),
+                                       rows))
+        session.execute(insert(AuditEvent), [
+            {"at": now, "actor": actor, "action": "level_outcome.record", "entity": "level_outcome",
+             "entity_id": str(new_id), "reason": reason,
+             "before": {"level_outcome_id": row["supersedes_id"]} if row["supersedes_id"] else None,
+             "after": {"candidate_id": row["candidate_id"], "level": level, "passed": row["passed"],
+                       "complete": row["complete"], "theory_score": row["theory_score"],
+                       "theory_exempt": row["theory_exempt"], "skill_score": row["skill_score"],
+                       "released": row["released"]}}
+            for new_id, row in zip(new_ids, rows, strict=True)
+        ])
+        written.extend(new_ids)
     if written:
-        session.flush()
-        for row in written:
-            audit(session, actor, "level_outcome.record", "level_outcome", row.id,
-                  before={"level_outcome_id": row.supersedes_id} if row.supersedes_id else None,
-                  after={"candidate_id": row.candidate_id, "level": level, "passed": row.passed,
-                         "complete": row.complete, "theory_score": row.theory_score,
-                         "theory_exempt": row.theory_exempt, "skill_score": row.skill_score,
-                         "released": row.released},
-                  reason=reason[:500])
+        # Rows written around the ORM: a copy of an outcome a caller holds may be stale now (only those expire,
+        # so nothing the caller has not flushed yet is lost).
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, LevelOutcome):
+                session.expire(obj)
     return written
 
 
