@@ -110,6 +110,7 @@ ROUTES: dict[str, Access] = {
     "sessions.my_ticket": candidate(),
     "results.mine": candidate(),
     "results.ask_review": candidate(),
+    "results.my_report": candidate(scope="own released outcome"),
     # The item bank.
     "bank.items": AUTHORS,
     "bank.item_detail": AUTHORS,
@@ -235,6 +236,8 @@ ROUTES: dict[str, Access] = {
     "results.reviews": CENTRE_SCOPED,
     "results.decide": CENTRE_SCOPED,
     "results.history": CENTRE_SCOPED,
+    "results.candidate_report": CENTRE_SCOPED,
+    "results.score_reports": CENTRE_SCOPED,
     # Certificates (统一发证): a centre's staff issue, print, revoke and reissue their centre's; the holder reads
     # their own; anyone verifies one (rate-limited per address).
     "certificates.index": CENTRE_SCOPED,

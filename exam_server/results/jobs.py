@@ -11,11 +11,13 @@ from sqlalchemy.exc import OperationalError
 from exam_server.jobs import JobContext, job_handler
 from exam_server.results.errors import ResultsError
 from exam_server.results.release import release_results
+from exam_server.results.score_report import reports_for_sitting, score_reports_pdf
 from exam_server.results.scoring import score_session
 from exam_server.sessions.models import ExamSession
 
 SCORE = "results.score"
 RELEASE = "results.release"
+REPORTS = "results.score_reports"
 ROLES = ("centre_staff",)
 # The job page shows at most this many of the report's lines (one per changed attempt after the first).
 MAX_LINES = 30
@@ -84,3 +86,16 @@ def release_sitting(
         "candidates": len(report.candidates),
         "link": _back_to(session_id),
     }
+
+
+@job_handler(REPORTS, label="打印成绩单", roles=ROLES)
+def score_reports_job(ctx: JobContext, *, session_id: int) -> dict[str, Any]:
+    """The sitting's released score reports (成绩单) as one PDF, a page per candidate and level."""
+    code = _exam_session(ctx, session_id).code
+    ctx.progress(0.05, "正在读取已发布的等级结果")
+    reports = reports_for_sitting(ctx.session, session_id)
+    ctx.session.commit()  # reading done: hold no snapshot while drawing
+    ctx.progress(0.2, f"正在生成 {len(reports)} 份成绩单")
+    ctx.output(f"成绩单_{code}.pdf").write_bytes(score_reports_pdf(reports))
+    ctx.progress(1.0, "完成")
+    return {"lines": [f"考试场次 {code}：{len(reports)} 份成绩单。"], "count": len(reports)}

@@ -11,6 +11,9 @@ URL table (centre staff: their own centre's sittings, organisations/scope.py):
   POST /results/reviews/<review_id>                rescore / regrade / reject         centre_staff
   GET  /results/mine                               the candidate's released results   candidate
   POST /results/mine/review                        ask for a review                   candidate
+  GET  /results/mine/report/<level>.pdf            the candidate's score report PDF   candidate
+  GET  /results/candidates/<cid>/report/<level>.pdf  a candidate's score report PDF   centre_staff
+  POST /results/sessions/<session_id>/score-reports  the sitting's reports (a job)      centre_staff
 
 A refused action (ResultsError) returns to its page (`BACK`) with the message flashed.
 """
@@ -21,9 +24,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.core.auth import candidate_required, role_required
@@ -45,7 +49,8 @@ from exam_server.results.models import (
 )
 from exam_server.results.release import release_blockers, release_candidates
 from exam_server.results.review_requests import decide_review, request_review
-from exam_server.sessions.models import ExamSession
+from exam_server.results.score_report import report_for, score_reports_pdf
+from exam_server.sessions.models import ExamSession, Ticket
 from exam_server.sessions.sites import check_sitting
 from scoring.results import PART_NAMES
 
@@ -219,3 +224,42 @@ def ask_review() -> WerkzeugResponse:
                    current_user.actor)
     flash("复核申请已提交，鉴定中心处理后会在本页显示结果。")
     return redirect(url_for("results.mine"))
+
+
+@blueprint.get("/mine/report/<int:level>.pdf")
+@candidate_required
+def my_report(level: int) -> Response:
+    """The candidate's own score report, once released (report_for refuses otherwise)."""
+    return _report_pdf(current_user.candidate_id, level)
+
+
+# ---------------------------------------------------------------- score reports (成绩单)
+
+
+def _report_pdf(candidate_id: int, level: int) -> Response:
+    data = score_reports_pdf([report_for(db.session, candidate_id, level)])
+    return Response(data, mimetype="application/pdf",
+                    headers={"Content-Disposition": f"attachment; filename=score-report-{candidate_id}-{level}.pdf"})
+
+
+@blueprint.get("/candidates/<int:candidate_id>/report/<int:level>.pdf")
+@role_required("centre_staff")
+def candidate_report(candidate_id: int, level: int) -> Response:
+    """A candidate's score report for centre staff: the candidate must hold a ticket of one of their sittings."""
+    sitting_ids = list(db.session.scalars(select(Ticket.session_id).where(Ticket.candidate_id == candidate_id)))
+    if not sitting_ids:
+        abort(404)
+    scope = current_scope()
+    allowed = db.session.scalar(select(ExamSession.id).where(ExamSession.id.in_(sitting_ids),
+                                                             scope.centre_clause(ExamSession.centre_id)).limit(1))
+    if allowed is None:
+        abort(403)
+    return _report_pdf(candidate_id, level)
+
+
+@blueprint.post("/sessions/<int:session_id>/score-reports")
+@role_required("centre_staff")
+def score_reports(session_id: int) -> WerkzeugResponse:
+    _exam_session(session_id)
+    job = submit_job(results_jobs.REPORTS, {"session_id": session_id}, current_user.actor)
+    return redirect(url_for("jobs.page", job_id=job.id))
