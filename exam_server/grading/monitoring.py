@@ -18,17 +18,22 @@ from exam_server.grading.models import (
     INDEPENDENT,
     NEEDS_ADJUDICATION,
     OPEN,
+    PANEL,
     PENDING,
     GradingAssignment,
     GradingTask,
     Mark,
 )
-from exam_server.grading.queries import display_names
+from exam_server.grading.queries import display_names, marks_of, panel_spread, spread_tolerance
 from exam_server.sessions.models import ExamSession
 from scoring.grading import grader_agreement
 
 if TYPE_CHECKING:
     import pandas as pd
+
+# Below this many paired marks a grader's agreement figures are noise (2 pairs give a correlation of ±1):
+# the monitor says 样本不足 instead.
+MIN_PAIRS = 10
 
 # pandas is imported on first use (grader agreement), not here: the grading web domain imports this
 # module, and a restarted exam server must listen again within seconds.
@@ -47,6 +52,10 @@ class GraderLine:
     pearson_r: float | None = None
     mean_diff: float | None = None
 
+    @property
+    def too_few(self) -> bool:
+        return 0 < self.n_pairs < MIN_PAIRS
+
 
 @dataclass
 class Monitor:
@@ -59,6 +68,8 @@ class Monitor:
     pending: int
     total: int
     tolerance_pct: float
+    # Defence tasks whose members' marks spread beyond the tolerance: (task, spread, tolerance).
+    panel_spreads: list[tuple[GradingTask, float, float]]
 
 
 def agreement(session: Session, session_id: int) -> tuple[pd.DataFrame, float]:
@@ -124,10 +135,20 @@ def monitor(session: Session, exam_session: ExamSession) -> Monitor:
         if line is None:
             continue
         line.n_pairs = int(stats["n"])
+        if line.n_pairs < MIN_PAIRS:
+            continue
         line.exact = float(stats["exact"])
         line.adjacent = float(stats["adjacent"])
         line.pearson_r = None if pd.isna(stats["pearson_r"]) else float(stats["pearson_r"])
         line.mean_diff = float(stats["mean_diff"])
+    spreads = []
+    for t in tasks:
+        if t.kind != DEFENCE:
+            continue
+        tolerance_t = spread_tolerance(session, t)
+        spread = panel_spread([m.total for m in marks_of(session, t.id, PANEL)], tolerance_t)
+        if spread is not None:
+            spreads.append((t, spread, tolerance_t))
     return Monitor(
         session_id=exam_session.id,
         by_status=dict(by_status),
@@ -138,6 +159,7 @@ def monitor(session: Session, exam_session: ExamSession) -> Monitor:
         pending=by_status.get(PENDING, 0),
         total=len(tasks),
         tolerance_pct=tolerance,
+        panel_spreads=spreads,
     )
 
 

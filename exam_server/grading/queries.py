@@ -24,6 +24,7 @@ from exam_server.grading.models import (
     AGREED,
     ASSIGNED,
     DEFENCE,
+    DONE,
     FINAL,
     ITEM,
     MARKED,
@@ -40,7 +41,8 @@ from exam_server.grading.models import (
     PanelMember,
 )
 from exam_server.grading.rules import rules_of
-from exam_server.sessions.models import ExamSession, Ticket
+from exam_server.grading.states import STATUS_LABELS
+from exam_server.sessions.models import Candidate, ExamSession, Ticket
 from item_bank.models import FormItem, ItemVersion
 from scoring.grading import PANEL_MAX, PANEL_MIN, panel_score
 
@@ -180,6 +182,14 @@ class TaskView:
     is_chair: bool = False
     # For the chair once every member has scored: the panel score the rule gives.
     panel_preview: float | None = None
+    # The status as this person may read it (see `status_label_for`).
+    status_label: str = ""
+    # A defence is not blind: the panel sees who stands in front of it.
+    candidate_name: str = ""
+    ticket_number: str = ""
+    # For the chief grader or chair: the members' spread (max − min) when it exceeds the tolerance.
+    panel_spread: float | None = None
+    spread_tolerance: float | None = None
 
 
 def _response_text(session: Session, task: GradingTask) -> str | None:
@@ -240,6 +250,41 @@ def document_for(session: Session, code: str, n: int, user: User) -> GradingDocu
     return rows[n - 1]
 
 
+def panel_progress(session: Session, task: GradingTask) -> tuple[int, int]:
+    """(members who have scored, members) of a defence panel task."""
+    members = [a for a in assignments_of(session, task.id) if a.role == "panel" and a.status != WITHDRAWN]
+    return len(marks_of(session, task.id, PANEL)), len(members)
+
+
+def status_label_for(session: Session, task: GradingTask, user: User, mine: GradingAssignment | None) -> str:
+    """The task's status as `user` may read it. A marker sees only their own state (待评 / 已提交): the
+    task's status would tell them that the other marker finished (已一评) or that the two disagree (待仲裁).
+    The chief grader (not marking it) and a panel chair see the full status, a panel's as 已评 n/m."""
+    is_chair = task.panel_id is not None and mine is not None and (
+        session.get(Panel, task.panel_id).chair_id == user.id)  # type: ignore[union-attr]
+    if mine is not None and not is_chair:
+        return "已提交" if mine.status == DONE else "待评"
+    if task.is_panel and task.status in (ASSIGNED, MARKED):
+        done, members = panel_progress(session, task)
+        return f"已评 {done}/{members}"
+    return STATUS_LABELS.get(task.status, task.status)
+
+
+def spread_tolerance(session: Session, task: GradingTask) -> float:
+    """The largest spread (max − min) of a panel's marks the grading rules allow (the double-marking
+    tolerance: a defence task itself carries none)."""
+    exam_session = session.get(ExamSession, task.session_id)
+    return rules_of(exam_session).tolerance_for(task.max_points) if exam_session is not None else 0.0
+
+
+def panel_spread(totals: Sequence[float], tolerance: float) -> float | None:
+    """The spread of a panel's marks when it exceeds the tolerance, else None."""
+    if len(totals) < 2:
+        return None
+    spread = max(totals) - min(totals)
+    return spread if spread > tolerance + 1e-9 else None
+
+
 def task_view(session: Session, code: str, user: User) -> TaskView:
     """The marking screen's data for `user`: blind for markers; the chief grader also sees all marks, and a
     panel chair sees the members' scores once every member has scored."""
@@ -266,7 +311,16 @@ def task_view(session: Session, code: str, user: User) -> TaskView:
         mark_step=mark_step_of(session, task), tolerance=task.tolerance, final_rule=task.final_rule,
         panel_name=panel.name if panel is not None else "",
         is_chair=panel is not None and panel.chair_id == user.id,
+        status_label=status_label_for(session, task, user, mine),
     )
+    if task.kind == DEFENCE:
+        row = session.execute(
+            select(Candidate.name, Ticket.number).outerjoin(
+                Ticket, (Ticket.candidate_id == Candidate.id) & (Ticket.session_id == task.session_id))
+            .where(Candidate.id == task.candidate_id)
+        ).first()
+        if row is not None:
+            view.candidate_name, view.ticket_number = row[0], row[1] or ""
     chair_may_see = view.is_chair and task.status in (AGREED, FINAL)
     if (is_chief(user) and mine is None) or chair_may_see:
         marks = marks_of(session, task.id)
@@ -278,6 +332,9 @@ def task_view(session: Session, code: str, user: User) -> TaskView:
         ]
         view.final_mark = task.final_mark
         panel_marks = [m.total for m in marks if m.kind == PANEL]
+        if task.kind == DEFENCE:
+            view.spread_tolerance = spread_tolerance(session, task)
+            view.panel_spread = panel_spread(panel_marks, view.spread_tolerance)
         if task.kind == DEFENCE and PANEL_MIN <= len(panel_marks) <= PANEL_MAX:
             view.panel_preview = panel_score(panel_marks, task.final_rule)
     return view

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from io import BytesIO
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -89,12 +89,22 @@ BACK: dict[str, Callable[..., str]] = {
 }
 
 
+MARK_FORMS = ("grading.mark", "grading.adjudicate")
+DRAFT_KEY = "grading_draft"
+
+
 @blueprint.errorhandler(GradingError)
 def _refused(exc: GradingError) -> ResponseReturnValue:
     back = BACK.get(request.endpoint or "")
     if back is None or exc.status in (403, 404) or wants_json():
         return refusal_response(exc.code, exc.message, exc.status)
     flash(exc.message)
+    if request.endpoint in MARK_FORMS:
+        # Refused marks come back filled in as typed, so the grader corrects one field, not all of them.
+        session[DRAFT_KEY] = {"code": str((request.view_args or {}).get("code", "")).upper(),
+                              "criterion": request.form.getlist("criterion")[:50],
+                              "total": request.form.get("total", "")[:20],
+                              "comment": request.form.get("comment", "")[:5000]}
     return redirect(back(**(request.view_args or {})))
 
 
@@ -149,10 +159,14 @@ def queue() -> str:
 def task(code: str) -> str:
     view = queries.task_view(db.session, code, _user())
     remaining = [c for c in queries.open_codes(db.session, _user().id) if c != view.code]
+    draft = session.pop(DRAFT_KEY, None)
+    if not draft or draft.get("code") != view.code:
+        draft = {}
     return render_template(
         "grading/task.html", view=view, status_labels=STATUS_LABELS, next_code=remaining[0] if remaining else None,
         open_count=len(remaining), final_rule_labels=FINAL_RULE_LABELS, panel_rule_labels=PANEL_RULE_LABELS,
         is_chief=_user().has_role("chief_grader"), needs_adjudication=view.status == NEEDS_ADJUDICATION,
+        draft=draft,
     )
 
 
@@ -210,6 +224,7 @@ def session_monitor(session_id: int) -> str:
         "grading/monitor.html", exam_session=exam_session, m=monitoring.monitor(db.session, exam_session),
         graders=queries.session_graders(db.session), status_labels=STATUS_LABELS, kind_labels=queries.KIND_LABELS,
         rules=rules_of(exam_session), final_rule_labels=FINAL_RULE_LABELS, panel_rule_labels=PANEL_RULE_LABELS,
+        min_pairs=monitoring.MIN_PAIRS,
     )
 
 

@@ -194,7 +194,9 @@ def test_reassignment_moves_open_work_but_never_to_the_other_marker(session: Ses
     assert session.get(GradingTask, short1.id).status == FINAL
 
 
-def test_monitor_reports_progress_and_agreement(session: Session, written: Written) -> None:
+def test_monitor_reports_progress_and_agreement(session: Session, written: Written,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(monitoring, "MIN_PAIRS", 3)  # the figures of 3 pairs, checked by hand
     written.assign()
     tasks = written.tasks()
     # On the 100-point scale: short tasks 80 vs 80 (exact), 80 vs 90 (adjacent at 10 %), essay 50 vs 75.

@@ -124,4 +124,5 @@ def test_a_thesis_upload_creates_the_thesis_and_defence_tasks(app: Flask, sessio
     examiner = app.test_client()
     login(examiner, "examiner1")
     page = examiner.get(f"/grading/tasks/{defence.code}").get_data(as_text=True)
-    assert "答辩评分" in page and "论门卫管理" in page and "陈志强" not in page
+    # A defence is not blind (the candidate stands before the panel), but the file's name is never shown.
+    assert "答辩评分" in page and "论门卫管理" in page and "陈志强论文" not in page and "答辩人 <strong>陈志强" in page

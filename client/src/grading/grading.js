@@ -17,22 +17,40 @@
     var cancelBtn = qs("#cancel-submit", form);
     var confirmed = false;
 
+    function outOfRange(el) {
+      var v = parseFloat(el.value), max = parseFloat(el.dataset.max);
+      return el.value !== "" && (isNaN(v) || v < 0 || v > max);
+    }
+    // The live total counts each criterion within 0..its maximum: a typed 30 on a 25-point criterion
+    // adds 25 (and is flagged), never 30, so the total shown is one the server could accept.
     function total() {
       var sum = 0;
       inputs.forEach(function (el) {
-        var v = parseFloat(el.value);
-        if (!isNaN(v)) { sum += v; }
+        var v = parseFloat(el.value), max = parseFloat(el.dataset.max);
+        if (!isNaN(v)) { sum += Math.min(Math.max(v, 0), isNaN(max) ? v : max); }
       });
       return Math.round(sum * 100) / 100;
     }
-    function refresh() {
-      if (totalEl) { totalEl.textContent = String(total()); }
-      inputs.forEach(function (el) {
-        var v = parseFloat(el.value), max = parseFloat(el.dataset.max);
-        el.classList.toggle("bad", el.value !== "" && (isNaN(v) || v < 0 || v > max));
+    function badNames() {
+      return inputs.filter(outOfRange).map(function (el) {
+        return "「" + (el.getAttribute("aria-label") || "总分") + "」应在 0 到 " + el.dataset.max + " 之间";
       });
     }
+    var warn = document.createElement("p");
+    warn.className = "flash error range-warning";
+    warn.id = "range-warning";
+    warn.hidden = true;
+    if (totalEl && totalEl.parentNode) { totalEl.parentNode.parentNode.insertBefore(warn, totalEl.parentNode.nextSibling); }
+    function refresh() {
+      if (totalEl) { totalEl.textContent = String(total()); }
+      inputs.forEach(function (el) { el.classList.toggle("bad", outOfRange(el)); });
+      var bad = badNames();
+      warn.textContent = bad.join("；");
+      warn.hidden = bad.length === 0;
+    }
     function askConfirm() {
+      refresh();
+      if (badNames().length) { (inputs.filter(outOfRange)[0] || inputs[0]).focus(); return; }
       if (!form.reportValidity()) { return; }
       qs(".confirm-total", bar).textContent = String(total());
       bar.hidden = false;
