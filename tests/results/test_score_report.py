@@ -11,8 +11,11 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exam_server.core.models import User
+from exam_server.core.security import hash_password
 from exam_server.jobs import job_queue
 from exam_server.jobs.models import Job
+from exam_server.organisations import operations as org_ops
 from exam_server.results.models import PROVISIONAL, RELEASED, Result
 from exam_server.results.outcomes import refresh_outcomes
 from exam_server.sessions.models import Ticket
@@ -87,6 +90,14 @@ def test_score_reports_show_parts_pass_line_exemption_and_review(app: Flask, ses
         assert other.get(f"/results/candidates/{second}/report/5.pdf").status_code in (302, 403)
         assert other.post(f"/results/sessions/{sid}/score-reports").status_code in (302, 400, 403)
     assert app.test_client().get("/results/mine/report/5.pdf").status_code in (302, 401)
+    # Another centre's staff: the candidate sat none of their centre's sittings.
+    elsewhere = org_ops.create_centre(session, name="深圳鉴定中心", city="深圳", code="CB", actor="test")
+    session.add(User(username="staff_b", display_name="staff_b", roles=["centre_staff"],
+                     organisation_id=elsewhere.id, password_hash=hash_password("pw-staff", "low")))
+    session.commit()
+    other_centre = app.test_client()
+    sitting.staff_login(other_centre, "staff_b")
+    assert other_centre.get(f"/results/candidates/{second}/report/5.pdf").status_code == 403
 
     assert staff.post(f"/results/sessions/{sid}/score-reports", data={"csrf_token": token}).status_code == 302
     job = session.scalar(select(Job).where(Job.kind == "results.score_reports"))
