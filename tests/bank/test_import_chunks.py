@@ -69,6 +69,7 @@ def snapshot(session: Session) -> dict[str, Any]:
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importing, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(importing, "CHUNK_ROWS_ROW_LOCKS", 3)
     monkeypatch.setattr(importing, "CHUNK_PAUSE_S", 0.0)
 
 
