@@ -95,6 +95,10 @@ def _truncate_postgres(url: str) -> None:
     engine = create_engine(url)
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
+        # A connection an earlier test left idle inside a transaction (a second app, a thread's session) holds locks
+        # that TRUNCATE would wait for forever; between tests nobody is inside one, so end such connections.
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                          " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"))
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     engine.dispose()
 

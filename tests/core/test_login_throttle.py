@@ -212,7 +212,9 @@ def test_a_candidate_cannot_unlock(app: Flask, seated: Any, session: Session) ->
 
 def _address_keys(session: Session) -> set[str]:
     session.rollback()  # a fresh read (another app may have written)
-    return {k for k in session.scalars(select(LoginThrottle.key)) if k.startswith("address:")}
+    keys = {k for k in session.scalars(select(LoginThrottle.key)) if k.startswith("address:")}
+    session.rollback()  # and no transaction left open behind it
+    return keys
 
 
 def test_the_forwarded_address_counts_only_behind_a_configured_proxy(
