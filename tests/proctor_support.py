@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import SMALL_PAPER, csrf_token_from
-from flask import Flask, g
+from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -31,6 +31,8 @@ def request_scoped_g(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from flask_socketio.test_client import SocketIOTestClient
 
     def clear() -> None:
+        if not has_app_context():  # a call from a test's own thread: there is no shared `g` to clean
+            return
         for name in ("_login_user", "csrf_token"):
             g.pop(name, None)
 
