@@ -173,4 +173,6 @@ def test_a_revocation_reaches_the_sockets_of_every_process_through_redis(
     revocation.close_revoked_sockets("t:4242")  # what a logout in another process announces
     revocation.close_revoked_sockets("u:7")  # staff sockets reload their login per event: nothing to close
     assert heard.wait(10)
-    assert closed == [4242, 4242]  # here at once, and by the listener that stands for every other process
+    # Here at once, and by the listener that stands for every other process (a listener an earlier test started
+    # in this process hears it too: it stands for one more process).
+    assert len(closed) >= 2 and set(closed) == {4242}
