@@ -370,9 +370,8 @@ def import_page() -> tuple[str, int]:
     return _import_page()
 
 
-@blueprint.post("/applications/import")
-@role_required(*ENTRY)
-def import_upload() -> WerkzeugResponse | tuple[str, int]:
+def _submit_unit_upload(kind: str, suffix: str, missing: str, wrong_type: str) -> WerkzeugResponse | tuple[str, int]:
+    """Stash the unit's uploaded `suffix` file and start the `kind` job on it; refusals on the import page."""
     scope = _scope()
     try:
         scope.check_write()
@@ -381,33 +380,26 @@ def import_upload() -> WerkzeugResponse | tuple[str, int]:
         return _import_page(exc.message, exc.status)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
-        return _import_page("请选择要导入的 Excel 文件（.xlsx）", 400)
+        return _import_page(missing, 400)
     name = Path(upload.filename).name
-    if Path(name).suffix.lower() != ".xlsx":
-        return _import_page(f"{name} 不是 .xlsx 文件：请使用申请模板", 400)
-    token = stash_upload(upload.stream, ".xlsx")
-    job = submit_job(IMPORT, {"upload": token, "name": name, "unit_id": unit.id}, actor=current_user.actor)
+    if Path(name).suffix.lower() != suffix:
+        return _import_page(f"{name} {wrong_type}", 400)
+    token = stash_upload(upload.stream, suffix)
+    job = submit_job(kind, {"upload": token, "name": name, "unit_id": unit.id}, actor=current_user.actor)
     return redirect(url_for("jobs.page", job_id=job.id))
+
+
+@blueprint.post("/applications/import")
+@role_required(*ENTRY)
+def import_upload() -> WerkzeugResponse | tuple[str, int]:
+    return _submit_unit_upload(IMPORT, ".xlsx", "请选择要导入的 Excel 文件（.xlsx）", "不是 .xlsx 文件：请使用申请模板")
 
 
 @blueprint.post("/applications/photos")
 @role_required(*ENTRY)
 def import_photos() -> WerkzeugResponse | tuple[str, int]:
-    scope = _scope()
-    try:
-        scope.check_write()
-        unit = _chosen_unit(scope)
-    except DomainError as exc:
-        return _import_page(exc.message, exc.status)
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        return _import_page("请选择照片压缩包（.zip）", 400)
-    name = Path(upload.filename).name
-    if Path(name).suffix.lower() != ".zip":
-        return _import_page(f"{name} 不是 .zip 文件：请把以身份证号命名的照片打包成 zip", 400)
-    token = stash_upload(upload.stream, ".zip")
-    job = submit_job(PHOTOS, {"upload": token, "name": name, "unit_id": unit.id}, actor=current_user.actor)
-    return redirect(url_for("jobs.page", job_id=job.id))
+    return _submit_unit_upload(PHOTOS, ".zip", "请选择照片压缩包（.zip）",
+                               "不是 .zip 文件：请把以身份证号命名的照片打包成 zip")
 
 
 @blueprint.get("/applications/template.xlsx")
