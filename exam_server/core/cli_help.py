@@ -59,6 +59,11 @@ class ChineseContext(click.Context):
 
 
 def _chinese_help_option(command: click.Command) -> None:
+    # Commands are module-level objects registered again by every app the process creates (each test makes
+    # one): wrap once, or the wrappers nest until a long test run hits the recursion limit.
+    if getattr(command, "_examctl_chinese_help", False):
+        return
+    command._examctl_chinese_help = True  # type: ignore[attr-defined]
     original = command.get_help_option
 
     def get_help_option(ctx: click.Context) -> click.Option | None:

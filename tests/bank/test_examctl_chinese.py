@@ -51,3 +51,17 @@ def test_a_refusal_is_prefixed_in_chinese(tmp_path: Path) -> None:
     table.write_text("试题编号,题型,题干,选项A,选项B,答案\nA-1,单选题,题（ ）,甲,乙,A\n", encoding="utf-8")
     code, text = _run(tmp_path, "import-items", str(table), "--as", "nobody")
     assert code == 1 and "错误：账号 nobody 不存在或已停用" in text and "Error:" not in text
+
+
+def test_creating_another_app_does_not_wrap_the_commands_again(tmp_path: Path) -> None:
+    """Every app registers the same module-level commands: the Chinese help must wrap them once (a long test run
+    once made 1,000 apps and every command then died of RecursionError)."""
+    from exam_server.app import create_app
+
+    config = {"DATABASE_URL": f"sqlite:///{tmp_path / 'many.db'}", "TESTING": True}
+    app = create_app(config)
+    wrapped = {name: command.get_help_option for name, command in app.cli.commands.items()}
+    again = create_app(config)
+    assert {name: command.get_help_option for name, command in again.cli.commands.items()} == wrapped
+    code, text = _run(tmp_path, "import-items", "--help")
+    assert code == 0 and "显示本帮助并退出" in text
