@@ -43,6 +43,19 @@ BACKENDS = [
 ]
 
 
+# Redis pub/sub channels are one namespace for the whole server (database numbers do not separate them), so two
+# xdist workers' servers would hear each other's broadcasts: the tests that publish run on one worker, in turn.
+REDIS_MODULES = {"test_worker.py", "test_healthz.py", "test_scale_out.py", "test_hostile_exam_inputs.py",
+                 "test_session_revocation.py"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups (--dist loadgroup)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("redis") or item.path.name in REDIS_MODULES:
+            item.add_marker(pytest.mark.xdist_group("redis"))
+
+
 def need_service(reason: str) -> None:
     """Skip for a missing service, or fail under CI where every service must be exercised."""
     if CI:
