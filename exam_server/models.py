@@ -11,6 +11,7 @@ import exam_server.delivery.models
 import exam_server.grading.models
 import exam_server.jobs.models
 import exam_server.organisations.models
+import exam_server.reports.models
 import exam_server.results.models
 import exam_server.sessions.models
 import item_bank.audit
