@@ -2,10 +2,18 @@
 decide: recount it from stored data (核分), send the human-graded work back to new graders (重新评阅), or
 reject it with a reason. A regrade goes to grading on `regrade_requested` (exam_server/pipeline.py); its
 new result closes the review when the new marks are final (scoring.py).
+
+A review may be asked for only within the window the rules give (review_rules.json: `window_days` days from the
+day the result was released, Beijing dates, the last day included); the candidate's page and the score report show
+the last day.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.core.signals import regrade_requested
+from exam_server.core.timefmt import DISPLAY_ZONE
 from exam_server.delivery.models import Attempt
 from exam_server.results.answers import score_rows
 from exam_server.results.completion import defence_fields
@@ -39,6 +48,29 @@ from item_bank.audit import audit
 from item_bank.db import transaction, utcnow
 
 OPEN_STATUSES = (REVIEW_SUBMITTED, REVIEW_REGRADING)
+RULES = Path(__file__).with_name("review_rules.json")
+
+
+@cache
+def review_window_days() -> int:
+    """How many days after its release a result may be reviewed (review_rules.json)."""
+    days = json.loads(RULES.read_text(encoding="utf-8"))["window_days"]
+    if not isinstance(days, int) or days < 1:
+        raise ValueError(f"review_rules.json: window_days 应为正整数，而不是 {days!r}")
+    return days
+
+
+def review_deadline(released_at: dt.datetime | None) -> dt.date | None:
+    """The last day (Beijing date, included) a result released at `released_at` may be reviewed; None unreleased."""
+    if released_at is None:
+        return None
+    return released_at.astimezone(DISPLAY_ZONE).date() + dt.timedelta(days=review_window_days())
+
+
+def review_open(released_at: dt.datetime | None, now: dt.datetime | None = None) -> bool:
+    """Whether a review of a result released at `released_at` may still be asked for."""
+    deadline = review_deadline(released_at)
+    return deadline is not None and (now or utcnow()).astimezone(DISPLAY_ZONE).date() <= deadline
 
 
 def request_review(session: Session, candidate_id: int, result_id: int, reason: str, actor: str) -> ReviewRequest:
@@ -56,6 +88,10 @@ def request_review(session: Session, candidate_id: int, result_id: int, reason: 
             raise ResultsError("成绩尚未发布，不能申请复核")
         if result.exempt:
             raise ResultsError("免试科目没有分数，不能申请复核")
+        if not review_open(result.released_at):
+            deadline = review_deadline(result.released_at)
+            raise ResultsError(f"已超过复核申请期限：复核须在成绩发布之日起 {review_window_days()} 日内申请"
+                               f"（本科目截止 {deadline:%Y年%m月%d日}）")
         newer = session.scalar(
             select(Result.id).where(Result.candidate_id == candidate_id, Result.level == result.level,
                                     Result.part == result.part, Result.status == RELEASED, Result.id > result.id)

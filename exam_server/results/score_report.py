@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from exam_server.results.errors import ResultsError
 from exam_server.results.models import RELEASED, LevelOutcome, Result
 from exam_server.results.outcomes import current_outcome
+from exam_server.results.review_requests import review_deadline, review_window_days
 from exam_server.sessions.models import Candidate, Ticket
 from exam_server.sessions.operations import mask_id_number
 from exam_server.sessions.pdf import FONT_NAME, register_cjk_font
@@ -47,6 +48,8 @@ class ScoreReport:
     outcome: str  # 合格 / 不合格 / 尚未完成
     outcome_date: dt.date | None
     released_on: dt.date | None
+    # Per part that may be reviewed (released, not exempt): its name and the last day to ask (review_requests.py).
+    review_until: tuple[tuple[str, dt.date], ...] = ()
 
 
 def _score(value: float | None) -> str:
@@ -77,6 +80,7 @@ def _report(session: Session, outcome: LevelOutcome) -> ScoreReport:
     ids = [p["result_id"] for p in stored.values() if p.get("result_id")]
     results = {r.id: r for r in session.scalars(select(Result).where(Result.id.in_(ids)))} if ids else {}
     lines: list[PartLine] = []
+    until: list[tuple[str, dt.date]] = []
     for part in required_parts(outcome.level):
         info = stored.get(part, {})
         result = results.get(info.get("result_id"))
@@ -88,6 +92,9 @@ def _report(session: Session, outcome: LevelOutcome) -> ScoreReport:
             lines.append(PartLine(name, "暂无成绩", "—", ""))
         else:
             lines.append(PartLine(name, _score(result.score), "合格" if result.passed else "不合格", ""))
+            deadline = review_deadline(result.released_at)
+            if deadline is not None:
+                until.append((name, deadline))
     sessions = [s for s in (outcome.theory_session_id, outcome.skill_session_id) if s]
     ticket = session.scalar(select(Ticket.number).where(Ticket.candidate_id == candidate.id,
                                                         Ticket.session_id.in_(sessions)).order_by(Ticket.id.desc())
@@ -98,6 +105,7 @@ def _report(session: Session, outcome: LevelOutcome) -> ScoreReport:
         ticket=ticket or "—", level=outcome.level, parts=lines,
         outcome=("合格" if outcome.passed else "不合格") if outcome.complete else "尚未完成",
         outcome_date=outcome.outcome_date, released_on=max(released).date() if released else None,
+        review_until=tuple(until),
     )
 
 
@@ -112,13 +120,24 @@ def reports_for_sitting(session: Session, sitting_id: int) -> list[ScoreReport]:
     return [_report(session, o) for o in outcomes if _releasable(o)]
 
 
-def review_lines() -> list[str]:
-    """How to ask for a review (复核), as review_requests.py accepts one."""
+def _until_text(until: Sequence[tuple[str, dt.date]]) -> str:
+    days = {day for _name, day in until}
+    if len(days) == 1:
+        return f"本成绩单所列成绩截止 {next(iter(days)):%Y年%m月%d日}（含当日）"
+    return "截止日期：" + "，".join(f"{name} {day:%Y年%m月%d日}" for name, day in until) + "（含当日）"
+
+
+def review_lines(report: ScoreReport | None = None) -> list[str]:
+    """How to ask for a review (复核), as review_requests.py accepts one, with the report's last days to ask."""
+    window = f"3. 申请期限：成绩发布之日起 {review_window_days()} 日内，逾期不予受理"
+    if report is not None and report.review_until:
+        window += f"；{_until_text(report.review_until)}"
     return [
         "如对成绩有异议，可申请复核（成绩复核）：",
         f"1. 申请方式：{REVIEW_WHERE}。",
         "2. 申请条件：成绩已发布；每个科目的最新成绩可申请一次，处理中的申请未结束前不能重复申请；免试科目没有分数，不能申请复核。",
-        "3. 处理方式：鉴定中心核分或安排重新评阅，结果在“我的成绩”页面显示；复核后的成绩以新成绩为准。",
+        window + "。",
+        "4. 处理方式：鉴定中心核分或安排重新评阅，结果在“我的成绩”页面显示；复核后的成绩以新成绩为准。",
     ]
 
 
@@ -184,7 +203,7 @@ def score_reports_pdf(reports: Sequence[ScoreReport]) -> bytes:
             c.drawString(22 * mm, y, f"成绩发布日期：{report.released_on.strftime('%Y年%m月%d日')}")
             y -= 7 * mm
         y -= 6 * mm
-        for i, text in enumerate(review_lines()):
+        for i, text in enumerate(review_lines(report)):
             c.setFont(FONT_NAME, 11 if i == 0 else 9)
             # Long lines wrap at a fixed width: the page is A4 and the font monospaced enough for CJK.
             while text:

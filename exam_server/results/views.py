@@ -48,7 +48,13 @@ from exam_server.results.models import (
     ReviewRequest,
 )
 from exam_server.results.release import release_blockers, release_candidates
-from exam_server.results.review_requests import decide_review, request_review
+from exam_server.results.review_requests import (
+    decide_review,
+    request_review,
+    review_deadline,
+    review_open,
+    review_window_days,
+)
 from exam_server.results.score_report import report_for, score_reports_pdf
 from exam_server.sessions.models import ExamSession, Ticket
 from exam_server.sessions.sites import check_sitting
@@ -212,7 +218,8 @@ def mine() -> str:
         sat=queries.sat_scores(db.session, candidate_id, released_only=True), requests=requests,
         open_for={r.result_id for r in requests if r.status in queries.OPEN_REVIEW_STATUSES},
         outcomes={r.outcome_result_id: r for r in requests if r.outcome_result_id},
-        candidate=current_user.ticket.candidate,
+        candidate=current_user.ticket.candidate, review_deadline=review_deadline, review_open=review_open,
+        review_days=review_window_days(),
     )
 
 
