@@ -14,6 +14,7 @@ import exam_server.organisations.models
 import exam_server.reports.models
 import exam_server.results.models
 import exam_server.sessions.models
+import exam_server.sitenode.models
 import exam_server.skills.models
 import item_bank.audit
 import item_bank.models

@@ -86,6 +86,9 @@ class ExamSession(Base):
     min_submit_min: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     # The initial password on a separate slip (密码条) rather than on the ticket itself.
     password_slip: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # At a test site running an imported package: the paper is still sealed (its items are placeholders until the
+    # centre's release code is entered, sitenode/package.py), so no candidate may start.
+    paper_sealed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     results_released_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # The assessment centre that runs the sitting (organisations/scope.py); None for one from before organisations.
