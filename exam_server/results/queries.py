@@ -29,7 +29,7 @@ from exam_server.results.scoring import scheduled_exemptions
 from exam_server.sessions.models import Candidate, ExamSession, SessionExemption, Ticket
 from item_bank.audit import AuditEvent
 from item_bank.models import Item, ItemVersion
-from scoring.results import LevelOutcome, level_outcome, required_parts
+from scoring.results import LevelOutcome, PartOutcome, required_parts
 
 OPEN_REVIEW_STATUSES = (REVIEW_SUBMITTED, REVIEW_REGRADING)
 PARTS = ("theory", "skill", "written", "defence")
@@ -50,16 +50,6 @@ def _counts_over(row: Result, have: Result | None) -> bool:
     return have is None or (row.exempt, row.id) > (have.exempt, have.id)
 
 
-def _latest_per_part(rows: Iterable[Result]) -> dict[tuple[int, str], Result]:
-    """Per (level, part) the row that counts: an exemption if there is one, else the newest score."""
-    latest: dict[tuple[int, str], Result] = {}
-    for row in rows:
-        key = (row.level, row.part)
-        if _counts_over(row, latest.get(key)):
-            latest[key] = row
-    return latest
-
-
 def _results_of(candidate_id: int, released_only: bool) -> Select[tuple[Result]]:
     query = select(Result).where(Result.candidate_id == candidate_id)
     return query.where(Result.status == RELEASED) if released_only else query.where(Result.superseded.is_(False))
@@ -76,17 +66,44 @@ def sat_scores(session: Session, candidate_id: int, released_only: bool = True) 
 
 
 def candidate_levels(session: Session, candidate_id: int, released_only: bool = True) -> list[LevelView]:
-    """Per level, the newest result of each required part (released ones only, for the candidate) and the outcome."""
-    latest = _latest_per_part(session.scalars(_results_of(candidate_id, released_only)))
-    views = []
-    for level in sorted({lv for lv, _ in latest}, reverse=True):
-        parts = {p: latest[(level, p)] for p in required_parts(level) if (level, p) in latest}
-        outcome = level_outcome(
-            level,
-            {p: r.score for p, r in parts.items() if not r.exempt},
-            exemptions=[p for p, r in parts.items() if r.exempt],
-        )
-        views.append(LevelView(level, parts, outcome))
+    """Per level, the candidate's STORED outcome (results/outcomes.py) and the part results it counts, never
+    recomputed here. `released_only` (the candidate's own page): a part whose counted result is not released yet
+    shows as missing, and the level's verdict is the stored one only once every part it counts is released
+    (before that: failed if a released part failed, else undecided), so nothing unreleased shows through."""
+    stored = list(session.scalars(
+        select(StoredOutcome).where(StoredOutcome.candidate_id == candidate_id, StoredOutcome.superseded.is_(False))
+        .order_by(StoredOutcome.level.desc(), StoredOutcome.id.desc())
+    ))
+    counted = {p["result_id"] for o in stored for p in (o.parts or {}).get("parts", {}).values() if p.get("result_id")}
+    rows = {r.id: r for r in session.scalars(select(Result).where(Result.id.in_(counted)))} if counted else {}
+    views: list[LevelView] = []
+    seen: set[int] = set()
+    for outcome in stored:
+        if outcome.level in seen:
+            continue
+        seen.add(outcome.level)
+        stored_parts = (outcome.parts or {}).get("parts", {})
+        parts: dict[str, Result] = {}
+        shown: list[PartOutcome] = []
+        hidden = False
+        for part in required_parts(outcome.level):
+            info = stored_parts.get(part, {})
+            row = rows.get(info.get("result_id"))
+            if row is None or (released_only and row.status != RELEASED):
+                hidden = hidden or row is not None
+                shown.append(PartOutcome(part, "missing", None))
+                continue
+            parts[part] = row
+            shown.append(PartOutcome(part, info.get("status", "missing"), info.get("score")))
+        if not parts:
+            continue
+        if outcome.complete and not hidden:
+            passed: bool | None = outcome.passed
+        else:
+            passed = False if any(p.status == "failed" for p in shown) else None
+        # The stored reasons name every part's score: only shown whole once everything they speak of is out.
+        reasons = tuple(outcome.reasons) if not hidden else ()
+        views.append(LevelView(outcome.level, parts, LevelOutcome(outcome.level, passed, tuple(shown), reasons)))
     return views
 
 
