@@ -84,7 +84,7 @@ def reset_password() -> WerkzeugResponse:
     if not reason:
         flash("重置密码必须填写原因。")
         return redirect(url_for("proctor_logins.index"))
-    password = credentials.reset_password(db.session, ticket, current_user.actor, reason, credentials.hash_profile())
+    password = credentials.reset_password(db.session, ticket, current_user.actor, reason)
     # Shown once: never kept by a browser cache or a proxy.
     response = make_response(render_template("proctoring/password_reset.html", ticket=ticket, password=password))
     response.headers["Cache-Control"] = "no-store"

@@ -7,9 +7,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from exam_server.core.auth import CandidatePrincipal, announce_revoked, register_candidate_accounts
-from exam_server.core.security import verify_password
 from exam_server.extensions import db
-from exam_server.sessions.credentials import app_secret, check_password, hash_profile
+from exam_server.sessions.credentials import app_secret, check_hashed_password, check_password
 from exam_server.sessions.models import Ticket
 from item_bank.kernel import transaction
 
@@ -55,9 +54,9 @@ class TicketAccounts:
         ticket = session.scalar(select(Ticket).where(Ticket.number == number))
         if ticket is None or ticket.status != "active":  # a withdrawn ticket logs nobody in
             return None
-        first = check_password(session, ticket, password, app_secret(), hash_profile())
+        first = check_password(session, ticket, password, app_secret())
         if first is None:
-            if not ticket.password_hash or not verify_password(ticket.password_hash, password):
+            if not check_hashed_password(session, ticket, password, app_secret()):
                 return None
         elif not first:
             return None

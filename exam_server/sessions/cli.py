@@ -266,8 +266,7 @@ def _ticket(number: str) -> Ticket:
 @refusals_as_click_errors
 def reset_password(ticket_number: str, reason: str) -> None:
     """重置考生密码：旧密码作废，已登录的会话全部结束；新密码只显示这一次。"""
-    password = credentials.reset_password(db.session, _ticket(ticket_number), command_actor(), reason,
-                                          credentials.hash_profile())
+    password = credentials.reset_password(db.session, _ticket(ticket_number), command_actor(), reason)
     click.echo(f"准考证 {ticket_number} 的新密码：{password}")
 
 

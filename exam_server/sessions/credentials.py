@@ -10,6 +10,17 @@ reprinted later shows no password (a candidate who has lost it asks the proctor 
 to reset it). A reset makes a new password shown once to the person who reset it, stored only as a hash, and
 ends every session the old one had opened (the ticket's session epoch). A database copy without the SECRET_KEY
 reveals no password; every reset is in the audit log; no plain password is written to a log or the audit trail.
+
+Decision (issue 17): a ticket password is stored as a keyed hash, HMAC-SHA256 under a key derived from the
+SECRET_KEY with a random salt, not argon2. A whole centre (5,000 candidates) logs in within minutes before the
+start, and argon2 at the staff setting costs ~50 ms of CPU a login (benchmarks/logins.py); the keyed hash costs
+microseconds. It weakens nothing: a ticket password is server-generated, used for one sitting and nowhere else,
+and online guessing is bounded by the login throttle, not by the hash. Offline, a database copy without the key
+cannot even be tried (argon2 of six digits falls to a brute force of 10^6 guesses); with the key an attacker
+already forges any candidate's session cookie and unseals every password not yet used, so a slow hash would
+protect nothing more. Like the seal, the hashes depend on the SECRET_KEY: a new key means resetting the tickets'
+passwords. Argon2 ticket hashes written before (and by seed code for servers under other keys) still verify and
+are rewritten as keyed hashes at that login. Staff passwords stay argon2 (exam_server/core/security.py).
 """
 
 from __future__ import annotations
@@ -25,7 +36,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from exam_server.core.auth import announce_revoked
-from exam_server.core.security import hash_password
+from exam_server.core.security import hash_password, verify_password
 from exam_server.sessions.models import Ticket
 from exam_server.sessions.operations import SessionSetupError, new_ticket_password
 from item_bank.audit import audit
@@ -76,6 +87,45 @@ def unseal(token: str | None, secret: str) -> str | None:
     return bytes(a ^ b for a, b in zip(body, _stream(enc, nonce, len(body)), strict=True)).decode()
 
 
+TICKET_HASH_PREFIX = "hmac-sha256$v1$"
+_SALT = 16
+
+
+def _ticket_key(secret: str) -> bytes:
+    return hmac.new(secret.encode(), b"exam-server ticket password hash v1", hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def ticket_password_hash(password: str, secret: str, salt: bytes | None = None) -> str:
+    """The stored form of a ticket password: HMAC-SHA256 under a SECRET_KEY-derived key, salted (see the module
+    docstring for why not argon2)."""
+    salt = secrets.token_bytes(_SALT) if salt is None else salt
+    digest = hmac.new(_ticket_key(secret), salt + password.encode(), hashlib.sha256).digest()
+    return f"{TICKET_HASH_PREFIX}{_b64(salt)}${_b64(digest)}"
+
+
+def verify_ticket_password(stored: str | None, password: str, secret: str) -> tuple[bool, bool]:
+    """(matches, should be rewritten): a keyed hash is checked under `secret`; an argon2 hash of before (or of seed
+    code for a server under another key) with argon2, and a match should then be stored as a keyed hash."""
+    if not stored:
+        return False, False
+    if not stored.startswith(TICKET_HASH_PREFIX):
+        return (True, True) if verify_password(stored, password) else (False, False)
+    try:
+        salt_text, _digest = stored.removeprefix(TICKET_HASH_PREFIX).split("$")
+        salt = _unb64(salt_text)
+    except ValueError:  # malformed: a mismatch, like a malformed argon2 hash
+        return False, False
+    return hmac.compare_digest(ticket_password_hash(password, secret, salt), stored), False
+
+
 def app_secret() -> str:
     return str(current_app.config["SECRET_KEY"])
 
@@ -113,30 +163,42 @@ def hash_sealed(session: Session, tickets: Sequence[Ticket], secret: str, profil
     return done
 
 
-def check_password(session: Session, ticket: Ticket, password: str, secret: str, profile: str) -> bool | None:
+def check_password(session: Session, ticket: Ticket, password: str, secret: str) -> bool | None:
     """For login: True/False when the ticket still has its sealed initial password (a match is the first login:
-    the hash is stored and the seal erased, committed); None when the ticket has none (check the hash)."""
+    the keyed hash is stored and the seal erased, committed); None when the ticket has none (check the hash)."""
     sealed = unseal(ticket.password_sealed, secret)
     if sealed is None:
         return None
     if not hmac.compare_digest(sealed.encode(), password.encode()):
         return False
     with transaction(session):
-        ticket.password_hash = hash_password(password, profile)
+        ticket.password_hash = ticket_password_hash(password, secret)
         ticket.password_sealed = None
         ticket.first_login_at = utcnow()
     return True
 
 
-def reset_password(session: Session, ticket: Ticket, actor: str, reason: str = "", profile: str = "default") -> str:
-    """A new password for `ticket` (returned once, to show to the person who reset it, stored only hashed); the old
-    one stops working and every session it opened ends. Commits."""
+def check_hashed_password(session: Session, ticket: Ticket, password: str, secret: str) -> bool:
+    """For login of a ticket past its first one: the stored hash checked; an argon2 one that matches is rewritten
+    as a keyed hash (committed), so a ticket pays argon2's cost at most once."""
+    ok, rewrite = verify_ticket_password(ticket.password_hash, password, secret)
+    if ok and rewrite:
+        with transaction(session):
+            ticket.password_hash = ticket_password_hash(password, secret)
+    return ok
+
+
+def reset_password(session: Session, ticket: Ticket, actor: str, reason: str = "", secret: str | None = None) -> str:
+    """A new password for `ticket` (returned once, to show to the person who reset it, stored only as a keyed hash
+    under `secret`, the app's SECRET_KEY by default); the old one stops working and every session it opened ends.
+    Commits."""
     if ticket.status != "active":
         raise SessionSetupError(f"准考证 {ticket.number} 已撤销，不能重置密码。", code="ticket_withdrawn")
     password = new_ticket_password()
     with transaction(session):
         session.execute(update(Ticket).where(Ticket.id == ticket.id).values(
-            password_hash=hash_password(password, profile), password_sealed=None, password_issued_at=utcnow(),
+            password_hash=ticket_password_hash(password, secret or app_secret()), password_sealed=None,
+            password_issued_at=utcnow(),
             session_epoch=Ticket.session_epoch + 1))
         audit(session, actor, "reset_password", "ticket", ticket.id,
               after={"number": ticket.number, "reason": reason.strip()[:200]})
