@@ -216,6 +216,7 @@ ROUTES: dict[str, Access] = {
     "grading.queue": GRADERS,
     "grading.task": GRADERS,
     "grading.document": GRADERS,
+    "grading.task_photo": GRADERS,
     "grading.mark": GRADERS,
     "grading.confirm": GRADERS,
     "grading.adjudicate": CHIEF,
