@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exam_server.applications.models import ApplicantPhoto, Application
 from exam_server.core.models import User
 from exam_server.delivery.models import Attempt, Response
 from exam_server.grading.errors import GradingError
@@ -187,6 +188,7 @@ class TaskView:
     # A defence is not blind: the panel sees who stands in front of it.
     candidate_name: str = ""
     ticket_number: str = ""
+    has_photo: bool = False
     # For the chief grader or chair: the members' spread (max − min) when it exceeds the tolerance.
     panel_spread: float | None = None
     spread_tolerance: float | None = None
@@ -248,6 +250,25 @@ def document_for(session: Session, code: str, n: int, user: User) -> GradingDocu
     if not 1 <= n <= len(rows):
         raise GradingError("没有这一页", 404)
     return rows[n - 1]
+
+
+def _defence_photo_query(task: GradingTask) -> Any:
+    return (select(ApplicantPhoto.mime, ApplicantPhoto.data)
+            .join(Application, Application.photo_id == ApplicantPhoto.id)
+            .join(Ticket, Ticket.application_id == Application.id)
+            .where(Ticket.candidate_id == task.candidate_id, Ticket.session_id == task.session_id)
+            .order_by(Ticket.id.desc()).limit(1))
+
+
+def defence_photo(session: Session, code: str, user: User) -> tuple[str, bytes]:
+    """The ID photo of the candidate defending in task `code`, for a person allowed to see the task. Only a
+    defence's: the written papers stay blind, so their tasks have no photo to give (404)."""
+    task = task_by_code(session, code)
+    _authorise_view(session, task, user)
+    row = session.execute(_defence_photo_query(task)).first() if task.kind == DEFENCE else None
+    if row is None:
+        raise GradingError("没有答辩人的证件照", 404)
+    return row[0], row[1]
 
 
 def panel_progress(session: Session, task: GradingTask) -> tuple[int, int]:
@@ -321,6 +342,8 @@ def task_view(session: Session, code: str, user: User) -> TaskView:
         ).first()
         if row is not None:
             view.candidate_name, view.ticket_number = row[0], row[1] or ""
+        view.has_photo = session.execute(
+            _defence_photo_query(task).with_only_columns(ApplicantPhoto.id)).first() is not None
     chair_may_see = view.is_chair and task.status in (AGREED, FINAL)
     if (is_chief(user) and mine is None) or chair_may_see:
         marks = marks_of(session, task.id)

@@ -9,6 +9,7 @@ URL table:
   POST /grading/tasks/<code>/adjudicate           chief grader's mark            chief_grader
   POST /grading/tasks/<code>/confirm              panel chair confirms           grader, chief_grader
   GET  /grading/tasks/<code>/documents/<n>        scan page / thesis file        grader, chief_grader
+  GET  /grading/tasks/<code>/photo                a defence's candidate photo    grader, chief_grader
   GET  /grading/monitor                           sessions with grading          chief_grader
   GET  /grading/monitor/<session_id>              progress, agreement, queues    chief_grader
   POST /grading/monitor/<session_id>/assign       assign pending tasks           chief_grader
@@ -204,6 +205,17 @@ def document(code: str, n: int) -> WerkzeugResponse:
     ext = DOCUMENT_EXTENSIONS.get(doc.mime, "bin")
     response = send_file(BytesIO(doc.data), mimetype=doc.mime, download_name=f"{code.upper()}-{n}.{ext}")
     response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@blueprint.get("/tasks/<code>/photo")
+@role_required(*GRADERS)
+def task_photo(code: str) -> WerkzeugResponse:
+    """The defending candidate's ID photo (a defence is not blind; a written paper's task has none)."""
+    mime, data = queries.defence_photo(db.session, code, _user())
+    response = send_file(BytesIO(data), mimetype=mime)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

@@ -134,3 +134,65 @@ def test_refused_marks_come_back_as_typed_naming_the_criterion(app: Flask, sessi
     # Only once: the next visit is an empty form again.
     again = client.get(f"/grading/tasks/{short1.code}").get_data(as_text=True)
     assert 'value="9"' not in again and csrf_token_from(again)
+
+
+def _photo_of(session: Session, ticket: Ticket) -> bytes:
+    """Give `ticket` the application it was scheduled from, with a checked ID photo."""
+    import datetime as dt
+    import io
+
+    from PIL import Image
+
+    from exam_server.applications.models import ApplicantPhoto, Application, ApplicationWindow
+    from exam_server.applications.photos import store_photo
+    from exam_server.organisations.models import Organisation
+
+    buf = io.BytesIO()
+    Image.new("RGB", (120, 160), (200, 180, 160)).save(buf, "PNG")
+    data = buf.getvalue()
+    photo: ApplicantPhoto = store_photo(session, "photo.png", data)
+    unit = Organisation(kind="city", code="PHOTO-CITY", name="照片测试市")
+    window = ApplicationWindow(level=2, part="written", opens_on=dt.date(2026, 1, 1), closes_on=dt.date(2026, 1, 31),
+                               created_by="test")
+    session.add_all([unit, window])
+    session.flush()
+    person = ticket.candidate
+    application = Application(name=person.name, id_number=person.id_number, sex="男", birth_date=dt.date(1990, 1, 1),
+                              guard_cert_no="G1", guard_cert_date=dt.date(2020, 1, 1), level=2, window_id=window.id,
+                              unit_id=unit.id, training_unit_id=unit.id, channel="screen", created_by="test",
+                              photo_id=photo.id)
+    session.add(application)
+    session.flush()
+    ticket.application_id = application.id
+    session.commit()
+    return data
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_defence_panel_sees_the_candidates_photo_a_written_paper_none(app: Flask, session: Session) -> None:
+    level2 = Level2(session, n=1)
+    thesis, defence = level2.thesis()
+    panel = level2.panel("grader1", "grader2", "grader3", chair="grader2")
+    assign_panel(session, panel, [defence.code], "user:staff")
+    ticket = session.scalar(select(Ticket).where(Ticket.candidate_id == defence.candidate_id,
+                                                 Ticket.session_id == defence.session_id))
+    client = app.test_client()
+    staff_login(client, "grader1")
+    page = client.get(f"/grading/tasks/{defence.code}").get_data(as_text=True)
+    assert 'id="defence-photo"' not in page  # no photo on file: none shown
+    data = _photo_of(session, ticket)
+    page = client.get(f"/grading/tasks/{defence.code}").get_data(as_text=True)
+    assert 'id="defence-photo"' in page and f"/grading/tasks/{defence.code}/photo" in page
+    photo = client.get(f"/grading/tasks/{defence.code}/photo")
+    assert photo.status_code == 200 and photo.data == data and photo.mimetype == "image/png"
+    assert photo.headers["X-Content-Type-Options"] == "nosniff"
+    # A grader not on the panel may not fetch it.
+    outsider = app.test_client()
+    staff_login(outsider, "examiner1")
+    assert outsider.get(f"/grading/tasks/{defence.code}/photo").status_code == 403
+    # The thesis of the same candidate is marked blind: its task has no photo to give, even to the chief.
+    chief = app.test_client()
+    staff_login(chief, "chief")
+    assert chief.get(f"/grading/tasks/{thesis.code}/photo").status_code == 404
+    assert task_view(session, thesis.code, level2.user("chief")).has_photo is False
+    assert 'id="defence-photo"' not in chief.get(f"/grading/tasks/{thesis.code}").get_data(as_text=True)
