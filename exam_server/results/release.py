@@ -10,7 +10,7 @@ release changed, read back from the database.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
@@ -32,6 +32,18 @@ ATTEMPT_WORDS = {SCHEDULED: "未开考", CHECKED_IN: "已签到未开考", IN_PR
 TASK_WORDS = {"pending": "待分配", "assigned": "评阅中", "marked": "已评未定分", "agreed": "待定分",
               "needs_adjudication": "待仲裁"}
 CHUNK = 1000
+# Work of a sitting that a domain above results records and a release must wait for (the practical-skill
+# stations' scores, skills/): each check returns (code, name, state) of what is open, for the candidates given
+# (all when None). Registered at import by a module every process imports (app.JOB_MODULES).
+ReleaseCheck = Callable[[Session, ExamSession, "set[int] | None"], list[tuple[str, str, str]]]
+_RELEASE_CHECKS: dict[str, ReleaseCheck] = {}
+
+
+def register_release_check(name: str, check: ReleaseCheck) -> None:
+    """Make releases of every sitting also wait for what `check` finds open (idempotent per name)."""
+    _RELEASE_CHECKS[name] = check
+
+
 # How many blockers a refusal names in its message (all of them are in its details).
 SHOWN = 20
 
@@ -105,6 +117,8 @@ def release_blockers(
         if wanted is not None and candidate_id not in wanted:
             continue
         blockers.tasks.append((code, name, f"{PART_NAMES.get(kind, kind)}，{TASK_WORDS.get(status, status)}"))
+    for check in _RELEASE_CHECKS.values():
+        blockers.tasks.extend(check(session, exam_session, wanted))
     return blockers
 
 
