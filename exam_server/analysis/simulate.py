@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.core.security import hash_password
+from exam_server.delivery.chain import chain_rows
 from exam_server.delivery.models import (
     CHECKED_IN,
     IN_PROGRESS,
@@ -254,6 +255,9 @@ def simulate_sitting(
     if response_rows:
         session.connection().execute(Response.__table__.insert(), response_rows)
     if event_rows:
+        heads = chain_rows(event_rows, {a.id: a.last_event_hash for a in attempts})
+        for attempt in attempts:
+            attempt.last_event_hash = heads.get(attempt.id, attempt.last_event_hash)
         session.connection().execute(AttemptEvent.__table__.insert(), event_rows)
     session.flush()
     report.responses = len(response_rows)

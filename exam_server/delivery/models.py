@@ -58,6 +58,9 @@ class Attempt(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_activity_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     answered_count: Mapped[int] = mapped_column(Integer, default=0)
+    # The newest event's hash (delivery/chain.py): a step extends the chain from here without a query, and a
+    # log whose end was cut off no longer reaches it.
+    last_event_hash: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     session: Mapped[ExamSession] = relationship()
@@ -108,3 +111,6 @@ class AttemptEvent(Base):
     key: Mapped[str | None] = mapped_column(String(80), nullable=True)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ack: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The hash chain (delivery/chain.py): the previous event's hash and this one's over it and this event.
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    hash: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -132,14 +132,15 @@ def join(
     if active and state.workstation and state.workstation != workstation:
         if state.pending_workstation != workstation:
             state.pending_workstation = workstation
-            store.update_attempt(session, state.id, {"pending_workstation": workstation})
-            store.log_row(session, state.id, "move_requested", actor, {"workstation": workstation[:12]}, now)
+            moving = {"pending_workstation": workstation}
+            store.log_row(session, state, "move_requested", actor, {"workstation": workstation[:12]}, now, moving)
+            store.update_attempt(session, state.id, moving)
         store.commit_core(session)
         raise DeliveryError("awaiting_move")
     if active and state.workstation != workstation:
         state.workstation = changes["workstation"] = workstation
         seat_changed = True
-        store.log_row(session, state.id, "workstation", actor, {"workstation": workstation[:12]}, now)
+        store.log_row(session, state, "workstation", actor, {"workstation": workstation[:12]}, now, changes)
     # A rejoin (a reconnect after a network blip or a server restart) only refreshes a stale activity
     # time: a whole room rejoining at once then costs reads, not one disk sync per candidate.
     if state.last_activity_at is None or (now - state.last_activity_at).total_seconds() > JOIN_TOUCH_S:
@@ -197,15 +198,15 @@ def start(
             # Joined while not yet admitted (no workstation was claimed then): this one claims it now,
             # so a second login elsewhere is held until a proctor allows the move.
             state.workstation = changes["workstation"] = workstation
-            store.log_row(session, state.id, "workstation", actor, {"workstation": workstation[:12]}, now)
+            store.log_row(session, state, "workstation", actor, {"workstation": workstation[:12]}, now, changes)
         state.status = changes["status"] = IN_PROGRESS
         state.started_at = changes["started_at"] = now
         state.deadline_at = changes["deadline_at"] = deadline_at_start(
             timing=state.timing, starts_at=state.starts_at, duration_s=state.duration_s,
             remaining_s=state.remaining_s, extra_time_s=state.extra_time_s, now=now)
         state.last_activity_at = changes["last_activity_at"] = now
+        store.log_row(session, state, "started", actor, {"deadline_at": iso(state.deadline_at)}, now, changes)
         store.update_attempt(session, state.id, changes)
-        store.log_row(session, state.id, "started", actor, {"deadline_at": iso(state.deadline_at)}, now)
         store.commit_core(session)
     else:
         before = state.status
@@ -247,6 +248,7 @@ class _ItemStep:
     value_seq: int
     flag_seq: int
     now: dt.datetime
+    last_event_hash: str
 
 
 def _key_ok(key: Any) -> bool:
@@ -283,7 +285,7 @@ def _begin_item_step(
     return _ItemStep(
         attempt_id=attempt_id, form_id=row.form_id, item_id=item_id, seq=seq, key=str(key),
         last_seq=row.last_seq, response_id=row.response_id, value=row.value, value_seq=row.value_seq or 0,
-        flag_seq=row.flag_seq or 0, now=now,
+        flag_seq=row.flag_seq or 0, now=now, last_event_hash=row.last_event_hash,
     )
 
 
@@ -296,7 +298,7 @@ def _finish_item_step(
         store.write_item_step(
             session, attempt_id=step.attempt_id, item_id=step.item_id, seq=step.seq, key=step.key, now=step.now,
             response_id=step.response_id, kind=kind, actor=CANDIDATE, payload=payload, ack=ack,
-            response=response, answered_delta=answered_delta,
+            response=response, answered_delta=answered_delta, prev_hash=step.last_event_hash,
         )
     except IntegrityError as exc:
         return _ack_after_conflict(session, step.attempt_id, step.key, exc)

@@ -9,12 +9,13 @@ statement; SQLite serialises writers itself and has no round trips to save.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Integer, Row, String, bindparam, case, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from exam_server.delivery import chain
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
 from exam_server.sessions.models import ExamSession, Seat, Ticket
 from item_bank.db import begin_write, utcnow
@@ -29,7 +30,8 @@ _STATE = (
     select(_A.c.id, _A.c.candidate_id, _A.c.status, _A.c.deadline_at, _A.c.remaining_s, _A.c.workstation,
            _A.c.pending_workstation, _A.c.last_seq, _A.c.last_activity_at, _A.c.answered_count, _A.c.started_at,
            _S.c.duration_s, _S.c.starts_at, _T.c.number.label("ticket"), _SEAT.c.number.label("seat"),
-           _SEAT.c.room_id, _S.c.timing, _S.c.late_entry_min, _T.c.extra_time_s, _A.c.late_admitted_at)
+           _SEAT.c.room_id, _S.c.timing, _S.c.late_entry_min, _T.c.extra_time_s, _A.c.late_admitted_at,
+           _A.c.last_event_hash)
     .select_from(_A.join(_S, _S.c.id == _A.c.session_id)
                  .join(_T, _T.c.id == _A.c.ticket_id)
                  .outerjoin(_SEAT, _SEAT.c.id == _T.c.seat_id))
@@ -38,7 +40,7 @@ _STATE = (
 # What a save or flag checks: the attempt, the item's response and any earlier step with the same key.
 _ITEM_STEP = (
     select(_A.c.candidate_id, _A.c.status, _A.c.deadline_at, _A.c.workstation, _A.c.form_id, _A.c.last_seq,
-           _R.c.id.label("response_id"), _R.c.value, _R.c.seq.label("value_seq"), _R.c.flag_seq, _E.c.ack)
+           _A.c.last_event_hash, _R.c.id.label("response_id"), _R.c.value, _R.c.seq.label("value_seq"), _R.c.flag_seq, _E.c.ack)
     .select_from(
         _A.outerjoin(_R, (_R.c.attempt_id == _A.c.id) & (_R.c.item_version_id == bindparam("item", type_=Integer)))
         .outerjoin(_E, (_E.c.attempt_id == _A.c.id) & (_E.c.key == bindparam("key", type_=String)))
@@ -60,6 +62,7 @@ _TOUCH_AFTER_STEP = (
         last_activity_at=bindparam("b_at", type_=_A.c.last_activity_at.type),
         last_seq=case((_A.c.last_seq < _STEP_SEQ, _STEP_SEQ), else_=_A.c.last_seq),
         answered_count=_A.c.answered_count + bindparam("b_delta", type_=Integer),
+        last_event_hash=bindparam("b_head", type_=String),
     )
 )
 
@@ -71,6 +74,7 @@ _STEP_EVENT = insert(_E).values(
     attempt_id=bindparam("b_id"), at=bindparam("b_at"), kind=bindparam("e_kind"), actor=bindparam("e_actor"),
     item_version_id=bindparam("e_item"), seq=bindparam("b_seq"), key=bindparam("e_key"),
     payload=bindparam("e_payload", type_=_E.c.payload.type), ack=bindparam("e_ack", type_=_E.c.ack.type),
+    prev_hash=bindparam("e_prev", type_=String), hash=bindparam("b_head", type_=String),
 ).cte("step_event")
 RESPONSE_COLUMNS = ("value", "seq", "saved_at", "flagged", "flag_seq")
 _NEW_RESPONSE: dict[str, Any] = {"value": None, "seq": 0, "saved_at": None, "flagged": False, "flag_seq": 0}
@@ -185,11 +189,21 @@ def log_event(
     return event
 
 
-def log_row(session: Session, attempt_id: int, kind: str, actor: str, payload: dict[str, Any],
-            at: dt.datetime) -> None:
-    """Append an event to the log by a prepared statement (join and start)."""
-    _run(session, _INSERT_EVENT, {"attempt_id": attempt_id, "kind": kind, "actor": actor, "payload": payload,
-                                  "at": at, "item_version_id": None, "seq": None, "key": None, "ack": None})
+class _Chained(Protocol):
+    id: int
+    last_event_hash: str
+
+
+def log_row(session: Session, state: _Chained, kind: str, actor: str, payload: dict[str, Any],
+            at: dt.datetime, changes: dict[str, Any]) -> None:
+    """Append an event to the log by a prepared statement (join and start), chained after `state`'s newest hash;
+    the new head goes into `changes`, the attempt columns the caller writes next in the same transaction."""
+    prev = state.last_event_hash or chain.GENESIS
+    head = chain.link(prev, kind, actor, at, None, None, None, payload)
+    _run(session, _INSERT_EVENT, {"attempt_id": state.id, "kind": kind, "actor": actor, "payload": payload,
+                                  "at": at, "item_version_id": None, "seq": None, "key": None, "ack": None,
+                                  "prev_hash": prev, "hash": head})
+    state.last_event_hash = changes["last_event_hash"] = head
 
 
 def update_attempt(session: Session, attempt_id: int, changes: dict[str, Any]) -> None:
@@ -200,20 +214,23 @@ def update_attempt(session: Session, attempt_id: int, changes: dict[str, Any]) -
 def write_item_step(
     session: Session, *, attempt_id: int, item_id: int, seq: int, key: str, now: dt.datetime,
     response_id: int | None, kind: str, actor: str, payload: dict[str, Any], ack: dict[str, Any],
-    response: dict[str, Any], answered_delta: int,
+    response: dict[str, Any], answered_delta: int, prev_hash: str,
 ) -> None:
     """A save's or flag's writes: the response change (`response`: its changed columns, none for a step
     that changes no answer), the log row with its acknowledgement, and the attempt's counters; committed.
 
+    The log row is chained after `prev_hash`, the attempt's newest hash read with its lock.
     Raises IntegrityError when the step's key was taken meanwhile (a concurrent resend).
     """
+    prev = prev_hash or chain.GENESIS
+    head = chain.link(prev, kind, actor, now, item_id, seq, key, payload)
     if _connection(session).dialect.name == "postgresql":
         columns = tuple(c for c in RESPONSE_COLUMNS if c in response)
         full = {**_NEW_RESPONSE, **response}
         _run(session, _step_writes(bool(response) and response_id is None, columns), {
             "b_id": attempt_id, "b_at": now, "b_seq": seq, "b_delta": answered_delta,
             "e_kind": kind, "e_actor": actor, "e_item": item_id, "e_key": key,
-            "e_payload": payload, "e_ack": ack, "r_id": response_id,
+            "e_payload": payload, "e_ack": ack, "r_id": response_id, "e_prev": prev, "b_head": head,
             **{f"r_{c}": v for c, v in full.items()},
         })
         commit_core(session)
@@ -226,6 +243,8 @@ def write_item_step(
     _run(session, _INSERT_EVENT, {
         "attempt_id": attempt_id, "at": now, "kind": kind, "actor": actor,
         "item_version_id": item_id, "seq": seq, "key": key, "payload": payload, "ack": ack,
+        "prev_hash": prev, "hash": head,
     })
-    _run(session, _TOUCH_AFTER_STEP, {"b_id": attempt_id, "b_at": now, "b_seq": seq, "b_delta": answered_delta})
+    _run(session, _TOUCH_AFTER_STEP, {"b_id": attempt_id, "b_at": now, "b_seq": seq, "b_delta": answered_delta,
+                                      "b_head": head})
     commit_core(session)

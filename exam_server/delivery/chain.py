@@ -1,0 +1,216 @@
+"""An attempt's event log as a hash chain (issue 18): each event carries the hash of the one before it, so an
+edited, removed or reordered event is found by recomputing the chain, on the site or at the centre.
+
+An event's hash is SHA-256 over the previous event's hash and a canonical encoding of what the event says
+(kind, actor, time, item, seq, idempotency key, payload), never over local row ids, so the same chain verifies on
+both nodes. The acknowledgement a step got is not in it: it is the server's reply, set after the event on the
+submit path, and nothing is scored from it. The attempt row keeps the newest hash (`last_event_hash`), so
+appending costs one hash of a short string and no query, and removing the newest events is found too.
+
+The hot paths (join, start, save, flag) hash in `store`; every event added through the ORM (submit, the
+proctor's verbs, incidents) is hashed by the flush hook below, reading the attempt's newest hash under its lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import bindparam, event, inspect, select, update
+from sqlalchemy.orm import Session, attributes
+
+from exam_server.delivery.models import Attempt, AttemptEvent
+from item_bank.db import utcnow
+
+GENESIS = ""
+_A = Attempt.__table__
+_DEFAULT_ACTOR = AttemptEvent.__table__.c.actor.default.arg  # type: ignore[union-attr]
+
+
+def _stamp(at: dt.datetime) -> str:
+    # Stored times come back aware (UTCDateTime); a naive one is UTC by construction.
+    if at.tzinfo is not None:
+        at = at.astimezone(dt.UTC).replace(tzinfo=None)
+    return at.isoformat(timespec="microseconds") + "Z"
+
+
+def _payload(payload: Any) -> Any:
+    # What the JSON column will give back: int keys become strings, tuples lists.
+    return json.loads(json.dumps(payload if payload is not None else {}))
+
+
+def canonical(kind: str, actor: str, at: dt.datetime, item_version_id: int | None, seq: int | None,
+              key: str | None, payload: Any) -> str:
+    """The event as one ASCII line: the same on every node and database for the same event."""
+    return json.dumps([1, kind, actor, _stamp(at), item_version_id, seq, key, _payload(payload)],
+                      sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+
+
+def link(prev: str, kind: str, actor: str, at: dt.datetime, item_version_id: int | None, seq: int | None,
+         key: str | None, payload: Any) -> str:
+    """The hash of an event whose predecessor's hash is `prev` (GENESIS for the first)."""
+    text = prev + "\n" + canonical(kind, actor, at, item_version_id, seq, key, payload)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+class EventLike(Protocol):
+    kind: str
+    actor: str
+    at: dt.datetime
+    item_version_id: int | None
+    seq: int | None
+    key: str | None
+    payload: Any
+    prev_hash: str | None
+    hash: str | None
+
+
+def hash_of(e: EventLike | dict[str, Any], prev: str) -> str:
+    """The hash `e` (an event row, an ORM event or a dict of its columns) should carry after `prev`."""
+    if isinstance(e, dict):
+        return link(prev, e["kind"], e["actor"], e["at"], e.get("item_version_id"), e.get("seq"), e.get("key"),
+                    e.get("payload"))
+    return link(prev, e.kind, e.actor, e.at, e.item_version_id, e.seq, e.key, e.payload)
+
+
+def chain_rows(rows: Sequence[dict[str, Any]], heads: dict[int, str] | None = None) -> dict[int, str]:
+    """Fill `prev_hash` and `hash` of event rows about to be inserted in this order (a bulk insert); returns
+    each attempt's newest hash, to be stored as its `last_event_hash`. `heads`: the attempts' current ones."""
+    last = dict(heads or {})
+    for row in rows:
+        prev = last.get(row["attempt_id"], GENESIS)
+        row["prev_hash"] = prev
+        row["hash"] = last[row["attempt_id"]] = hash_of(row, prev)
+    return last
+
+
+# ---------------------------------------------------------------- verifying
+
+
+PROBLEMS = {
+    "edited": "内容被改动（重新计算的哈希与记录的不符）",
+    "broken_link": "与前一个事件接不上：其前面的事件被删除、插入或调换了顺序",
+    "unchained": "没有哈希（不在链上）",
+    "tail_missing": "之后的事件被删除：作答记录记下的最后一个哈希与日志末尾不符",
+}
+
+
+def describe(position: int, e: EventLike | dict[str, Any], event_id: int | None = None) -> str:
+    """How people name an event: its place in the log, what it was, its seq and time (and local id)."""
+    get = e.get if isinstance(e, dict) else lambda name: getattr(e, name, None)
+    parts = [str(get("kind"))]
+    if get("seq") is not None:
+        parts.append(f"序号 {get('seq')}")
+    at = get("at")
+    if isinstance(at, dt.datetime):
+        parts.append(_stamp(at))
+    elif at:
+        parts.append(str(at))
+    label = f"第 {position} 个事件（{'，'.join(parts)}）"
+    return f"{label}[编号 {event_id}]" if event_id is not None else label
+
+
+@dataclass
+class ChainBreak:
+    """The first event at which a chain stops verifying, and why."""
+
+    position: int  # 1-based place in the log
+    problem: str  # a key of PROBLEMS
+    event: str  # `describe` of the event
+    event_id: int | None = None
+
+    def message(self, attempt: str) -> str:
+        return f"{attempt}的事件记录在{self.event}处断开：{PROBLEMS[self.problem]}"
+
+
+@dataclass
+class ChainReport:
+    """What verifying one attempt's chain found: how many events, the head hash, and the first break (if any)."""
+
+    events: int
+    head: str
+    broken: ChainBreak | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+def verify_events(events: Iterable[EventLike | dict[str, Any]], head: str | None = None,
+                  ids: Sequence[int | None] | None = None) -> ChainReport:
+    """Recompute a chain from GENESIS over `events` in log order; `head` is the newest hash the attempt (or the
+    package) recorded, which finds removed events at the end. Stops at the first break."""
+    prev = GENESIS
+    count = 0
+    get_ids = list(ids) if ids is not None else None
+    for count, e in enumerate(events, start=1):
+        event_id = get_ids[count - 1] if get_ids is not None else getattr(e, "id", None)
+        stored_prev = e.get("prev_hash") if isinstance(e, dict) else e.prev_hash
+        stored = e.get("hash") if isinstance(e, dict) else e.hash
+        if not stored:
+            return ChainReport(count, prev, ChainBreak(count, "unchained", describe(count, e, event_id), event_id))
+        if hash_of(e, stored_prev or GENESIS) != stored:
+            return ChainReport(count, prev, ChainBreak(count, "edited", describe(count, e, event_id), event_id))
+        if (stored_prev or GENESIS) != prev:
+            return ChainReport(count, prev, ChainBreak(count, "broken_link", describe(count, e, event_id), event_id))
+        prev = stored
+    if head is not None and head != prev:
+        return ChainReport(count, prev, ChainBreak(count + 1, "tail_missing", f"第 {count} 个事件之后", None))
+    return ChainReport(count, prev)
+
+
+def verify_attempt(session: Session, attempt_id: int) -> ChainReport | None:
+    """Verify attempt `attempt_id`'s stored log against its recorded head; None for an unknown attempt."""
+    head = session.scalar(select(Attempt.last_event_hash).where(Attempt.id == attempt_id))
+    if head is None:
+        return None
+    rows = session.execute(
+        select(AttemptEvent.id, AttemptEvent.kind, AttemptEvent.actor, AttemptEvent.at, AttemptEvent.item_version_id,
+               AttemptEvent.seq, AttemptEvent.key, AttemptEvent.payload, AttemptEvent.prev_hash, AttemptEvent.hash)
+        .where(AttemptEvent.attempt_id == attempt_id).order_by(AttemptEvent.id)
+    ).all()
+    return verify_events(rows, head)
+
+
+# ---------------------------------------------------------------- events added through the ORM
+
+
+@event.listens_for(Session, "before_flush")
+def _chain_new_events(session: Session, _context: Any, _instances: Any) -> None:
+    """Hash every AttemptEvent about to be inserted, in insertion order, after its attempt's newest hash.
+
+    The attempt's hash is read afresh and locked (FOR UPDATE on PostgreSQL): an ORM copy of the attempt may be
+    older than a save written since by a prepared statement, and two writers must not both extend one head.
+    """
+    new = [obj for obj in session.new if isinstance(obj, AttemptEvent)]
+    if not new:
+        return
+    new.sort(key=lambda obj: attributes.instance_state(obj).insert_order)
+    connection = session.connection()
+    ids = sorted({e.attempt_id for e in new})
+    query = select(_A.c.id, _A.c.last_event_hash).where(_A.c.id.in_(ids))
+    if connection.dialect.name != "sqlite":
+        query = query.with_for_update()
+    heads = {row.id: row.last_event_hash or GENESIS for row in connection.execute(query)}
+    for e in new:
+        # The columns' own defaults apply only at the INSERT, after the hash: the same values, set now.
+        if e.at is None:
+            e.at = utcnow()
+        if e.actor is None:
+            e.actor = _DEFAULT_ACTOR
+        if e.payload is None:
+            e.payload = {}
+        prev = heads.get(e.attempt_id, GENESIS)
+        e.prev_hash = prev
+        e.hash = heads[e.attempt_id] = hash_of(e, prev)
+    connection.execute(update(_A).where(_A.c.id == bindparam("b_id")).values(last_event_hash=bindparam("b_head")),
+                       [{"b_id": i, "b_head": h} for i, h in heads.items()])
+    mapper = inspect(Attempt)
+    for attempt_id, head in heads.items():
+        attempt = session.identity_map.get(mapper.identity_key_from_primary_key((attempt_id,)))
+        if attempt is not None:
+            attributes.set_committed_value(attempt, "last_event_hash", head)
