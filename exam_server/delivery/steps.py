@@ -43,6 +43,7 @@ from exam_server.delivery.models import (
 from exam_server.delivery.paper import form_items
 from exam_server.delivery.queries import AttemptState, answers_of, attempt_state
 from exam_server.delivery.states import check_transition
+from exam_server.sessions.models import ExamSession
 from item_bank.db import utcnow
 from item_bank.types import item_type
 
@@ -187,6 +188,11 @@ def start(
     if state.status == CHECKED_IN:
         if state.starts_at > now:
             raise DeliveryError("not_started", f"考试将于 {state.starts_at:%H:%M} (UTC) 开始，请稍候。")
+        # A sitting imported at a test site keeps its paper sealed until the centre's release code is entered.
+        sealed = session.scalar(select(ExamSession.paper_sealed).join(Attempt, Attempt.session_id == ExamSession.id)
+                                .where(Attempt.id == state.id))
+        if sealed:
+            raise DeliveryError("paper_sealed", "试卷尚未解封：请等待主监考输入鉴定中心提供的解封码后再开始考试。")
         cutoff = late_entry_cutoff(state.starts_at, state.late_entry_min)
         if now > cutoff and state.late_admitted_at is None:
             raise DeliveryError("late_entry_closed",
