@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -82,3 +83,9 @@ def read_then_write(ctx: JobContext) -> dict[str, Any]:
     audit(ctx.session, ctx.actor, "test.read_then_write", "job", ctx.job_id)
     ctx.session.commit()
     return {"during": during, "after_commit": progress_as_seen_outside(ctx)}
+
+
+@job_handler("test.whereabouts", label="测试：在哪个进程执行", roles=ROLES)
+def whereabouts(ctx: JobContext) -> dict[str, Any]:
+    """Where the worker ran it: its process, that process's parent and its niceness."""
+    return {"pid": os.getpid(), "parent": os.getppid(), "niceness": os.nice(0)}

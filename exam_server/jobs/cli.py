@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import getpass
 import logging
+import os
+import signal
 import sys
 import time
 
@@ -19,11 +23,15 @@ from exam_server.jobs.registry import label_of
 from item_bank.importing import undo_interrupted_imports
 from item_bank.kernel import DomainError, cli_actor
 
-# The worker's threads share one GIL: a job holding SQLite's write lock (a chunk of an import, storing forms) that
+# Threads of one worker share one GIL: a job holding SQLite's write lock (a chunk of an import, storing forms) that
 # gives the GIL up for a database call waited up to the default 5 ms to get it back from a busy sibling (an export,
-# a duplicate search) at every call, and candidates' saves waited behind that lock. A shorter interval hands it
-# back sooner, for a little more switching.
+# a duplicate search) at every call, and candidates' saves waited behind that lock. Jobs therefore run in processes
+# of their own by default; with threads, a shorter interval hands the GIL back sooner.
 SWITCH_INTERVAL_S = 0.0005
+# The exam server and the worker share the machine's cores; the candidates' saves come first, so the worker asks
+# the kernel for a lower priority (a larger niceness; any user may lower their own priority, never raise it).
+DEFAULT_NICENESS = 10
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 EXIT_FAILED = 1
 EXIT_CANCELLED = 2
 EXIT_TIMEOUT = 3
@@ -33,16 +41,28 @@ EXIT_TIMEOUT = 3
 @click.option("--workers", "-w", default=2, show_default=True, type=click.IntRange(1, 64), help="同时执行的任务数（线程）")
 @click.option("--shutdown-timeout", type=float, default=None,
               help="收到 SIGTERM 后等待进行中任务的最长秒数（默认一直等到完成）")
-def worker_command(workers: int, shutdown_timeout: float | None) -> None:
+@click.option("--threads", "use_threads", is_flag=True,
+              help="任务在本进程的线程中执行（默认每个任务在独立的子进程中执行）")
+@click.option("--nice", "niceness", default=DEFAULT_NICENESS, show_default=True, type=click.IntRange(0, 19),
+              help="降低本进程的调度优先级，让考试服务优先使用 CPU（0 为不降低）")
+def worker_command(workers: int, shutdown_timeout: float | None, use_threads: bool, niceness: int) -> None:
     """运行后台任务进程（导入、导出、组卷、分析等），与考试服务分开运行；SIGTERM 时等进行中的任务完成再退出。"""
     queue = job_queue()
     if queue.backend == "immediate":
         raise click.ClickException("JOBS_BACKEND=immediate 时任务在提交处直接执行，不需要工作进程。")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    if niceness and hasattr(os, "nice"):
+        os.nice(niceness)
     undo_interrupted_imports(db.session)  # an import a killed worker left half-written (item_bank.importing)
-    click.echo(f"任务工作进程已启动：{workers} 个线程，{queue.describe()}，文件目录 {queue.jobs_dir}")
-    queue.consumer(workers, shutdown_timeout).run()
+    worker_type = "thread" if use_threads else "process"
+    if worker_type == "process":
+        # A forked child must not use the parent's pooled connections (both would talk on one socket).
+        db.dispose()
+        os.register_at_fork(after_in_child=_in_job_process)
+    unit = "个线程" if use_threads else "个子进程"
+    click.echo(f"任务工作进程已启动：{workers} {unit}，{queue.describe()}，文件目录 {queue.jobs_dir}")
+    queue.consumer(workers, shutdown_timeout, worker_type).run()
     click.echo("任务工作进程已停止。")
 
 
@@ -108,6 +128,18 @@ def _outcome(job: Job) -> None:
         sys.exit(EXIT_FAILED)
     elif job.status == CANCELLED:
         sys.exit(EXIT_CANCELLED)
+
+
+def _in_job_process() -> None:
+    if db.engine is not None:
+        db.engine.dispose(close=False)
+    # A worker killed with SIGKILL cannot stop its children; the kernel does it for them (Linux), so no orphan
+    # goes on taking jobs from the queue unseen.
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent's SIGTERM handling is all there is
+        pass
 
 
 def _login_name() -> str:

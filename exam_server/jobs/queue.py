@@ -140,11 +140,12 @@ class JobQueue:
         """How many job ids wait in the queue (0 in immediate mode)."""
         return 0 if self.backend == "immediate" else int(self.huey.pending_count())
 
-    def consumer(self, workers: int, shutdown_timeout: float | None = None) -> Consumer:
-        """huey's consumer with `workers` threads; SIGTERM (a service manager's stop) lets running jobs finish."""
+    def consumer(self, workers: int, shutdown_timeout: float | None = None, worker_type: str = "process") -> Consumer:
+        """huey's consumer with `workers` processes (or threads); SIGTERM (a service manager's stop) lets running
+        jobs finish."""
         return self.huey.create_consumer(
             workers=workers,
-            worker_type="thread",
+            worker_type=worker_type,
             periodic=False,
             max_delay=MAX_POLL_DELAY_S,
             graceful_signal="TERM",

@@ -65,6 +65,7 @@ def test_a_worker_process_runs_what_the_web_submits(web_app: Flask, tmp_path: Pa
     worker = Worker(web_app, tmp_path / "worker.log")
     try:
         _runs_a_job_with_its_upload_and_file(web_app)
+        _runs_jobs_in_children_that_yield_the_cpu(worker)
         _reports_a_refusal_to_the_cli(web_app)
         _stops_a_running_job_on_request(tmp_path)
         _finishes_the_running_job_on_sigterm(worker, tmp_path)
@@ -90,6 +91,16 @@ def _runs_a_job_with_its_upload_and_file(app: Flask) -> None:
     assert "已完成" in shown.stdout and "统计报告.csv" in shown.stdout
     listed = examctl(app, "jobs")
     assert listed.returncode == 0 and f"#{job.id}" in listed.stdout and "test.report" in listed.stdout
+
+
+def _runs_jobs_in_children_that_yield_the_cpu(worker: Worker) -> None:
+    """A job runs in a child of the worker (no GIL shared with a sibling job) at a lower priority than the exam
+    server's (the worker's default niceness is 10)."""
+    job = submit_job("test.whereabouts", {}, ACTOR)
+    done: Any = wait_until(lambda: ended(job.id), what=f"job {job.id} to end")
+    assert done.status == DONE, done.error
+    assert done.result["parent"] == worker.process.pid != done.result["pid"]
+    assert done.result["niceness"] >= os.nice(0) + 10
 
 
 def _reports_a_refusal_to_the_cli(app: Flask) -> None:
