@@ -44,6 +44,7 @@ WEB_DOMAINS = (
     "exam_server.applications.views",
     "exam_server.certificates.views",
     "exam_server.certificates.public",
+    "exam_server.reports.views",
 )
 # Modules that register `@job_handler`s: imported by every process, so the web (labels, who may read)
 # and the worker (what to run) know the same kinds of job.
@@ -56,6 +57,7 @@ JOB_MODULES: tuple[str, ...] = (
     "exam_server.bank.jobs",
     "exam_server.applications.jobs",
     "exam_server.certificates.jobs",
+    "exam_server.reports.jobs",
 )
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
