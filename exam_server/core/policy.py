@@ -84,6 +84,7 @@ CENTRE_SCOPED = staff("centre_staff", scope=OWN_CENTRE)
 ORGANISATION_READERS = staff("centre_staff", "pilot_unit", "province", "police", scope=OWN_CENTRE)
 ORGANISATION_KEEPERS = staff("centre_staff", "province", scope=OWN_CENTRE)
 PROVINCE = staff("province")
+REPORT_READERS = staff("centre_staff", "province", "police", scope=OWN_CENTRE)
 PROCTORS = staff("proctor", "centre_staff", scope=OWN_ROOM)
 GRADERS = staff("grader", "chief_grader", scope=OWN_TASK)
 CHIEF = staff("chief_grader")
@@ -250,6 +251,18 @@ ROUTES: dict[str, Access] = {
     "certificates.reissue_view": CENTRE_SCOPED,
     "certificates.mine": candidate(scope="own certificate"),
     "certificates.my_pdf": candidate(scope="own certificate"),
+    # Reports: the figures an account may see (a centre its own, the province and the police every centre's; a
+    # pilot unit none); a centre's staff sign their centre's period file; the province imports and sums them.
+    "reports.index": REPORT_READERS,
+    "reports.plot_image": REPORT_READERS,
+    "reports.holders": REPORT_READERS,
+    "reports.workbook": REPORT_READERS,
+    "reports.centre": CENTRE_SCOPED,
+    "reports.centre_export": CENTRE_SCOPED,
+    "reports.province": staff("province", "police"),
+    "reports.province_import": PROVINCE,
+    "reports.register_key": PROVINCE,
+    "reports.province_workbook": staff("province", "police"),
     "verify.form": PUBLIC,
     "verify.by_code": PUBLIC,
     # Organisations: cities, centres, pilot units and their members.
