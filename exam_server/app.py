@@ -22,6 +22,7 @@ from exam_server.core.timefmt import local
 from exam_server.delivery.limits import MAX_SOCKET_MESSAGE_BYTES
 from exam_server.extensions import csrf, db, login_manager, socketio
 from exam_server.jobs.queue import init_app as init_jobs
+from exam_server.sitenode.roles import init_app as init_node_role
 
 # Each web domain exposes `blueprint` (its whole URL table); its Socket.IO handlers are module-level
 # `@socketio.on(...)` in a module the web module imports.
@@ -115,6 +116,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     for module in modules:
         app.register_blueprint(module.blueprint)
+    init_node_role(app)
     register_error_handlers(app)
     register_security_headers(app)
     configure_logging(app)

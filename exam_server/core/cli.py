@@ -174,9 +174,14 @@ def serve(host: str, port: int) -> None:
 @click.command("run")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-def run(host: str, port: int) -> None:
+@click.option("--role", type=click.Choice(["centre", "site"]), default=None,
+              help="本节点的角色：centre 鉴定中心（全部功能），site 考点（只有考试当天的功能）；默认取 NODE_ROLE")
+def run(host: str, port: int, role: str | None) -> None:
     """启动考试服务（gevent，含服务器端计时与到时自动交卷）。"""
-    click.echo(f"考试服务运行于 http://{host}:{port}")
+    if role is not None:
+        current_app.config["NODE_ROLE"] = role
+    shown = "考点" if current_app.config.get("NODE_ROLE") == "site" else "鉴定中心"
+    click.echo(f"考试服务（{shown}）运行于 http://{host}:{port}")
     serve(host, port)
 
 

@@ -59,6 +59,10 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
         # /healthz fails when a folder the server writes (instance, jobs, the SQLite database) has less free space.
         "HEALTH_MIN_FREE_MB": int(env.get("HEALTH_MIN_FREE_MB", "500")),
+        # The node's role (sitenode/roles.py): "centre" runs everything, "site" only the exam day's screens;
+        # SITE_CODE names a site node's own site (the code its packages are made for).
+        "NODE_ROLE": env.get("NODE_ROLE", "centre"),
+        "SITE_CODE": env.get("SITE_CODE") or None,
         "DISPLAY_TIMEZONE": "Asia/Shanghai",
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_SSL_STRICT": False,

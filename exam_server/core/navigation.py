@@ -43,6 +43,9 @@ def navigation() -> list[dict[str, Any]]:
     if not current_user.is_authenticated:
         return []
     views = current_app.view_functions
+    # A test site's node serves none of the centre's screens (sitenode/roles.py): no links to them either.
+    refused = current_app.extensions.get("node_refuses", lambda _endpoint: False)
+    views = {endpoint: view for endpoint, view in views.items() if not refused(endpoint)}
     if current_user.is_candidate:
         entries = [(label, endpoint) for label, endpoint in CANDIDATE_NAV if endpoint in views]
     else:
