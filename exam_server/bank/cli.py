@@ -4,17 +4,19 @@ whole knowledge trees as files; `examctl attribute define|list`: the bank's name
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 from sqlalchemy import select
 
+from exam_server.bank.jobs import EXPORT_FORMATS, package_export, write_export_table
 from exam_server.bank.operations import run_import
 from exam_server.core.cli_help import ExamctlError
 from exam_server.core.models import User
 from exam_server.extensions import db
 from item_bank.attributes import COGNITIVE_LEVELS, ENUM, KIND_LABELS, NUMBER, define_attribute, definitions
-from item_bank.exporting import ExportError, export_items, write_template
+from item_bank.exporting import ExportError, write_template
 from item_bank.importing import IMPORT_STATUSES, BankImportError
 from item_bank.kernel import DomainError, transaction
 from item_bank.kernel.actors import shell_actor
@@ -92,15 +94,28 @@ def _importer(username: str | None, actor: str, dry_run: bool) -> Reviewer:
 @click.command("export-items")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--include-retired", is_flag=True, help="同时导出已停用试题的最后版本")
-def export_items_command(path: Path, include_retired: bool) -> None:
-    """导出试题（每道题的当前版本）：按扩展名选择格式（.xlsx .csv .json .zip=QTI 2.1）。"""
-    people = {uid: name or username for uid, name, username in db.session.execute(
-        select(User.id, User.display_name, User.username))}  # fmt: skip
-    try:
-        report = export_items(db.session, path, include_retired=include_retired, people=people)
-    except ExportError as exc:
-        raise click.ClickException(str(exc)) from None
+@click.option("--no-images", is_flag=True, help="表格格式只写表格，不附图片文件")
+def export_items_command(path: Path, include_retired: bool, no_images: bool) -> None:
+    """导出试题（每道题的当前版本）：按扩展名选择格式（.xlsx .csv .json .zip=QTI 2.1）；有图片的 Excel/CSV
+    导出为一个压缩包（表格和图片文件夹，<文件名>_<格式>.zip），与网页导出相同。"""
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in EXPORT_FORMATS:
+        raise click.ClickException(f"不支持的导出格式 {path.suffix or '(无扩展名)'}：应为 .xlsx .csv .json 或 .zip (QTI)")
+    folder = path.parent.resolve()
+    if not folder.is_dir():
+        raise click.ClickException(f"目录 {folder} 不存在")
+    # The table and its images are written in a scratch folder of their own, away from the destination, and
+    # only the one file handed over lands there (an archive written inside the folder it archives once filled a disk).
+    with tempfile.TemporaryDirectory(prefix="examctl-export-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        try:
+            report, table = write_export_table(db.session, scratch / path.name, include_retired=include_retired)
+            db.session.commit()
+            output, kind = package_export(scratch, table, fmt, not no_images, lambda name: folder / name)
+        except ExportError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(report.summary())
+    click.echo(f"已写入 {output}（{kind}）")
 
 
 @click.command("item-template")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,10 @@ from sqlalchemy.orm import Session
 from exam_server.bank.operations import AUTHOR_ROLES, MANAGER_ROLES, read_import, store_import
 from exam_server.core.models import User
 from exam_server.jobs import Job, JobContext, JobRefused, job_handler, stash_upload, submit_job
+from exam_server.jobs.files import is_within
 from item_bank.db import utcnow
 from item_bank.exchange.records import BankImportError, ImportReport
-from item_bank.exporting import ExportError, export_items
+from item_bank.exporting import ExportError, ExportReport, export_items
 from item_bank.kernel.actors import kind_of
 from item_bank.models import IN_REVIEW
 from item_bank.review import Reviewer
@@ -343,25 +345,11 @@ def export_job(ctx: JobContext, *, format: str, include_images: bool = True) -> 
     ctx.progress(0.05, "正在读取题库")
     scratch = ctx.workdir / "export"
     scratch.mkdir()
-    table = scratch / f"题库导出{EXPORT_FORMATS[format]}"
-    # The bank knows people by id; the file names them, as an office reads it.
-    people = {uid: name or username for uid, name, username in ctx.session.execute(
-        select(User.id, User.display_name, User.username))}  # fmt: skip
-    report = export_items(ctx.session, table, people=people)
+    report, table = write_export_table(ctx.session, scratch / f"题库导出{EXPORT_FORMATS[format]}")
     ctx.session.commit()  # reading done: hold no snapshot while writing the archive
     ctx.check_cancelled()
-    images = [p for p in scratch.rglob("*") if p.is_file() and p != table]
-    if format in ("xlsx", "csv") and images and include_images:
-        ctx.progress(0.7, f"正在打包表格和 {len(images)} 张图片")
-        output = ctx.output(f"题库导出_{format}.zip")
-        write_archive(output, scratch, [table, *images])
-        kind = f"压缩包（{FORMAT_LABELS[format]} 表格和图片文件夹）"
-    else:
-        output = ctx.output(table.name)
-        table.replace(output)
-        kind = FORMAT_LABELS[format]
-        if images and not include_images:
-            kind += "，不含图片文件"
+    ctx.progress(0.7, "正在打包")
+    output, kind = package_export(scratch, table, format, include_images, ctx.output)
     shutil.rmtree(scratch)
     size = output.stat().st_size
     return {
@@ -378,11 +366,41 @@ def export_job(ctx: JobContext, *, format: str, include_images: bool = True) -> 
     }
 
 
+def write_export_table(session: Session, table: Path, *, include_retired: bool = False) -> tuple[ExportReport, Path]:
+    """Export the bank to `table` (its format by extension) inside a scratch folder of its own: a table's images
+    land beside it there (item_bank.exporting), for `package_export` to bundle."""
+    # The bank knows people by id; the file names them, as an office reads it.
+    people = {uid: name or username for uid, name, username in session.execute(
+        select(User.id, User.display_name, User.username))}  # fmt: skip
+    return export_items(session, table, include_retired=include_retired, people=people), table
+
+
+def package_export(
+    scratch: Path, table: Path, format: str, include_images: bool, output_for: Callable[[str], Path]
+) -> tuple[Path, str]:
+    """The one file an export hands over, named through `output_for` (a folder outside `scratch`): a table with
+    images becomes one zip of the table and its image folder, anything else is the table itself. Returns the file
+    and what it is, in words. The web's job and `examctl export-items` both end here."""
+    images = [p for p in scratch.rglob("*") if p.is_file() and p != table]
+    if format in ("xlsx", "csv") and images and include_images:
+        output = output_for(f"{table.stem}_{format}.zip")
+        write_archive(output, scratch, [table, *images])
+        return output, f"压缩包（{FORMAT_LABELS[format]} 表格和图片文件夹）"
+    output = output_for(table.name)
+    if is_within(output, scratch):
+        raise ExportError("导出文件不能写在被打包的文件夹中。")
+    shutil.move(table, output)
+    kind = FORMAT_LABELS[format]
+    if images and not include_images:
+        kind += "，不含图片文件"
+    return output, kind
+
+
 def write_archive(output: Path, base: Path, members: list[Path]) -> None:
     """Zip exactly `members` (files under `base`, listed before writing) into `output`, which lies outside
     `base`: the archive can never take itself in (an export once zipped its own growing file until the disk
     was full)."""
-    if output.resolve().is_relative_to(base.resolve()):
+    if is_within(output, base):
         raise ExportError("导出文件不能写在被打包的文件夹中。")
     with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in members:

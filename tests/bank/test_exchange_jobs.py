@@ -318,3 +318,31 @@ def test_examctl_import_items_waits_for_review_under_a_named_importer(
     assert {(v.status, v.author_id) for v in versions} == {(IN_REVIEW, staff["manager"])}
     proctor = runner.invoke(args=["import-items", str(path), "--as", "proctor"])
     assert proctor.exit_code != 0 and "命题人或题库管理员" in proctor.output
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_examctl_export_items_with_images_writes_one_zip_like_the_web(
+    app: Flask, client: FlaskClient, session: Session, staff: dict[str, int], tmp_path: Path
+) -> None:
+    token = login(client, "author")
+    ref = client.post("/bank/media", data={"file": (io.BytesIO(PNG), "scene.png")},
+                      headers={"X-CSRFToken": token}).get_json()  # fmt: skip
+    assert api(client, token, "POST", "/bank/api/items", dict(FIRE, media=[ref]))[0] == 201
+    out = tmp_path / "out"
+    out.mkdir()
+    runner = app.test_cli_runner()
+    done = runner.invoke(args=["export-items", str(out / "bank.xlsx")])
+    assert done.exit_code == 0, done.output
+    # One file beside the path, nothing else: the table and its image folder are inside it.
+    assert sorted(p.name for p in out.rglob("*")) == ["bank_xlsx.zip"], list(out.rglob("*"))
+    members = zipfile.ZipFile(out / "bank_xlsx.zip").namelist()
+    assert members[0] == "bank.xlsx" and len(members) == 2 and members[1].startswith("bank_图片/"), members
+    assert "bank_xlsx.zip" in done.output
+    # Without the images, or in a format that carries them itself, it is the named file alone.
+    plain = runner.invoke(args=["export-items", str(out / "plain.csv"), "--no-images"])
+    assert plain.exit_code == 0, plain.output
+    qti = runner.invoke(args=["export-items", str(out / "qti.zip")])
+    assert qti.exit_code == 0, qti.output
+    assert sorted(p.name for p in out.rglob("*")) == ["bank_xlsx.zip", "plain.csv", "qti.zip"]
+    bad = runner.invoke(args=["export-items", str(out / "bank.txt")])
+    assert bad.exit_code != 0 and "不支持的导出格式" in bad.output
