@@ -54,6 +54,11 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "JOBS_QUEUE_NAME": env.get("JOBS_QUEUE_NAME", "exam-jobs"),
         "JOBS_DIR": env.get("JOBS_DIR") or None,
         "JOBS_UPLOAD_DIR": env.get("JOBS_UPLOAD_DIR") or None,
+        # Housekeeping (ops/housekeeping.py): every HOUSEKEEPING_INTERVAL_S the server queues one job that deletes
+        # what nobody needs any more (0: never; `examctl housekeeping` runs it by hand or from cron). A previewed
+        # import's kept file goes once its dry run is BANK_DRY_RUN_KEEP_H hours old and was never confirmed.
+        "HOUSEKEEPING_INTERVAL_S": float(env.get("HOUSEKEEPING_INTERVAL_S", "3600")),
+        "BANK_DRY_RUN_KEEP_H": float(env.get("BANK_DRY_RUN_KEEP_H", "24")),
         # Logs: `text` lines for a person at a test site's console, `json` lines for a centre's log collector.
         "LOG_FORMAT": env.get("LOG_FORMAT", "text"),
         "LOG_LEVEL": env.get("LOG_LEVEL", "INFO"),
