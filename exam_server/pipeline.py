@@ -3,9 +3,11 @@
 Delivery, results and grading each announce their step on a named signal (exam_server/core/signals.py)
 and never import the step that follows; this module, at the composition root, connects every receiver.
 Each signal is sent inside the sending step's transaction with the SQLAlchemy session as sender, so what
-a receiver writes commits or rolls back with that step.
+a receiver writes commits or rolls back with that step; `submissions_committed` alone is sent after the commit,
+so that the submit transaction holds the submission and nothing else.
 
-    delivery ── attempt_submitted ──────▶ results: score the attempt
+    delivery ── submissions_committed ──▶ results: ask for the job that scores what is submitted (after the
+                                          submit's commit; the job scores in batches, results/submitted.py)
     results  ── attempt_scored ─────────▶ grading: a task for each item people grade without a final mark
     grading  ── grading_task_finalised ─▶ results: complete the result the final mark was waiting for
     results  ── regrade_requested ──────▶ grading: a new round of the tasks behind a reviewed result (复核)
@@ -24,10 +26,10 @@ from sqlalchemy.orm import Session
 from exam_server.core.auth import sessions_revoked
 from exam_server.core.signals import (
     attempt_scored,
-    attempt_submitted,
     grading_task_finalised,
     regrade_requested,
     sitting_scheduled,
+    submissions_committed,
 )
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.operations import prepare_attempts
@@ -36,16 +38,12 @@ from exam_server.grading.models import GradingTask
 from exam_server.grading.tasks import GradedItem, ensure_item_tasks, regrade_for_review
 from exam_server.results.completion import complete_from_grading
 from exam_server.results.models import Result
-from exam_server.results.scoring import score_attempt
+from exam_server.results.submitted import request_scoring
 from exam_server.sessions.models import ExamSession
-from item_bank.kernel import system_actor
-
-# Scoring at submit is the server's own step, whoever submitted (the candidate, the clock, a proctor).
-SCORING_ACTOR = system_actor("scoring")
 
 
-def score_submitted(sender: Session, *, attempt: Attempt, **_: Any) -> Result | None:
-    return score_attempt(sender, attempt, SCORING_ACTOR)
+def ask_for_scoring(sender: Session, **_: Any) -> None:
+    request_scoring(sender)
 
 
 def create_grading_tasks(
@@ -70,7 +68,7 @@ def prepare_scheduled(sender: Session, *, exam_session: ExamSession, actor: str,
 
 def connect_pipeline() -> None:
     """Connect every receiver of the pipeline's signals (idempotent: blinker keeps one connection each)."""
-    attempt_submitted.connect(score_submitted)
+    submissions_committed.connect(ask_for_scoring)
     attempt_scored.connect(create_grading_tasks)
     grading_task_finalised.connect(complete_result)
     regrade_requested.connect(regrade)

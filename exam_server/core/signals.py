@@ -1,7 +1,7 @@
 """The named steps of the results pipeline: submitted → scored → grading tasks → result completed.
 
-Each signal is sent inside the transaction of the step that raises it, with the SQLAlchemy session as the
-sender, so a receiver's writes commit or roll back with it. The receivers are connected in one place,
+Each signal but `submissions_committed` is sent inside the transaction of the step that raises it, with the
+SQLAlchemy session as the sender, so a receiver's writes commit or roll back with it. The receivers are connected in one place,
 `exam_server/pipeline.py`, so that delivery, results and grading need not import each other to follow on.
 """
 
@@ -13,6 +13,11 @@ _pipeline = Namespace()
 
 # sender: Session; attempt: Attempt; actor: str. Sent when an attempt has moved to submitted.
 attempt_submitted = _pipeline.signal("attempt-submitted")
+
+# sender: Session. Sent AFTER a transaction that submitted attempts committed (outside any transaction), and by
+# the server's sweep now and then: a receiver asks for the scoring of what is submitted and not scored yet
+# (results/submitted.py), which then runs as a job, never inside the submit.
+submissions_committed = _pipeline.signal("submissions-committed")
 
 # sender: Session; attempt: Attempt; result: Result | None; human_items: the items people grade that have no
 # final mark yet (result is None while there are any); actor: str. Sent when an attempt has been scored as far

@@ -6,12 +6,13 @@ resume, extend, force-submit, allow a move). Each verb locks the attempt, logs i
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam_server.core.signals import attempt_submitted
+from exam_server.core.signals import attempt_submitted, submissions_committed
 from exam_server.delivery import store
 from exam_server.delivery.errors import DeliveryError
 from exam_server.delivery.misconduct import misconduct_codes
@@ -20,8 +21,12 @@ from exam_server.delivery.states import move
 from item_bank.db import utcnow
 from item_bank.kernel import system_actor
 
+log = logging.getLogger(__name__)
+
 # Who submits an attempt whose time ran out: the server's clock, whichever path noticed it first.
 DEADLINE_ACTOR = system_actor("deadline")
+# Set on a session by a submit, until `announce_submissions` after its commit.
+_SUBMITTED = "delivery.submitted"
 
 
 class Clocked(Protocol):
@@ -109,7 +114,8 @@ def submit_locked(
 ) -> None:
     """Move a locked, running or paused attempt to submitted, in the caller's transaction.
 
-    Scoring follows on the `attempt_submitted` signal (exam_server/pipeline.py), in the same transaction.
+    Nothing else is done in it: after the commit the caller calls `announce_submissions`, and scoring follows as
+    a job (results/submitted.py, wired in exam_server/pipeline.py).
     """
     at = at or utcnow()
     payload = {"reason": reason, "note": note}
@@ -122,7 +128,24 @@ def submit_locked(
     attempt.misconduct_code = misconduct
     attempt.remaining_s = 0.0
     attempt.deadline_at = None
+    session.info[_SUBMITTED] = True
     attempt_submitted.send(session, attempt=attempt, actor=actor)
+
+
+def announce_submissions(session: Session, *, recover: bool = False) -> None:
+    """After a commit: if it submitted attempts, say so (`submissions_committed`), so their scoring is asked for;
+    with `recover` (the sweep), whether or not it did, for whatever a crash or a failed job left unscored.
+
+    Never raises: the submission is committed and acknowledged whatever happens here, and what is not scored
+    now the server's sweep asks for again.
+    """
+    if not session.info.pop(_SUBMITTED, False) and not recover:
+        return
+    try:
+        submissions_committed.send(session)
+    except Exception:
+        session.rollback()
+        log.exception("asking for the scoring of submitted attempts failed; the sweep asks again")
 
 
 def submit_at_deadline(session: Session, attempt: Attempt) -> None:
@@ -146,6 +169,7 @@ def submit_overdue(session: Session, now: dt.datetime | None = None) -> list[int
             done.append(attempt_id)
         else:
             session.rollback()
+    announce_submissions(session)
     return done
 
 
@@ -160,6 +184,7 @@ def force_submit(session: Session, attempt: Attempt, actor: str, reason: str, mi
     if attempt.status in (IN_PROGRESS, PAUSED):
         submit_locked(session, attempt, actor=actor, reason="proctor", note=reason, misconduct=misconduct)
         session.commit()
+        announce_submissions(session)
     return attempt
 
 
@@ -173,6 +198,7 @@ def pause(session: Session, attempt: Attempt, actor: str, reason: str = "") -> A
     if is_overdue(attempt, now):
         submit_at_deadline(session, attempt)
         session.commit()
+        announce_submissions(session)
         return attempt
     if attempt.status not in (IN_PROGRESS, CHECKED_IN):
         return attempt

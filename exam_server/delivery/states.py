@@ -42,6 +42,20 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
 }
 
 
+# Each state in the words staff screens show it (the proctor's seat map has words of its own: idle, disconnected).
+# Submitted and scored are two steps: scoring follows the submit as a job (results/submitted.py), so an
+# attempt reads 已交卷 until it has run, then 已评分 (or stays 已交卷 while people grade its items).
+STATUS_LABELS = {
+    SCHEDULED: "未入场",
+    CHECKED_IN: "已入场",
+    IN_PROGRESS: "答题中",
+    PAUSED: "已暂停",
+    SUBMITTED: "已交卷",
+    SCORED: "已评分",
+    FINALISED: "已归档",
+}
+
+
 class TransitionRefused(_Refused):
     """An attempt asked to move where its lifecycle does not go from its state."""
 

@@ -19,6 +19,7 @@ from exam_server.core.timefmt import iso, local
 from exam_server.delivery import store
 from exam_server.delivery.clock import (
     Clocked,
+    announce_submissions,
     deadline_at_start,
     is_overdue,
     late_entry_cutoff,
@@ -83,6 +84,7 @@ def _check_writable(session: Session, attempt: Clocked, attempt_id: int, now: dt
         assert locked is not None
         submit_at_deadline(session, locked)
         session.commit()
+        announce_submissions(session)
         raise DeliveryError("deadline_passed")
     if attempt.status == PAUSED:
         raise DeliveryError("paused")
@@ -150,6 +152,7 @@ def join(
         store.update_attempt(session, state.id, changes)
     answers, flags = answers_of(session, state.id)
     store.commit_core(session)
+    announce_submissions(session)  # the clock had run out: submitted above
     body = {
         "ok": True,
         "attempt_id": state.id,
@@ -219,6 +222,7 @@ def start(
         state = _submit_if_overdue(session, state, now)
         if state.status != before:
             session.commit()
+            announce_submissions(session)
     ack = {"ok": True, "status": state.status, "remaining_s": round(remaining_seconds(state, now), 3)}
     return ack, state
 
@@ -438,7 +442,9 @@ def submit(
         elif attempt.status not in DONE:
             raise DeliveryError("not_in_progress")
         event = store.log_event(session, attempt, "submit_ack", CANDIDATE, {}, key=key, at=now)
-        return _remember(session, event, {"ok": True, "status": attempt.status})
+        ack = _remember(session, event, {"ok": True, "status": attempt.status})
+        announce_submissions(session)  # scoring follows as a job, after the commit
+        return ack
     except DeliveryError as exc:
         session.rollback()
         return exc.ack()

@@ -22,6 +22,7 @@ from exam_server.delivery.models import (
     IN_PROGRESS,
     PAUSED,
     SCHEDULED,
+    SUBMITTED,
     Attempt,
     AttemptEvent,
 )
@@ -40,6 +41,8 @@ SEAT_STATES = {
     "disconnected": "连接中断",
     "paused": "已暂停",
     "submitted": "已交卷",
+    # Scoring follows the submit as a job (results/submitted.py): 已交卷 until it has run.
+    "scored": "已评分",
 }
 
 # A candidate whose browser holds no socket and who has done nothing for this long is shown as
@@ -130,7 +133,7 @@ def seat_state(
     if status == IN_PROGRESS and attempt.deadline_at is not None and now >= attempt.deadline_at:
         return "submitted", idle_s  # the clock has run out; the server's sweep is about to record it
     if status in DONE:
-        return "submitted", idle_s
+        return ("submitted" if status == SUBMITTED else "scored"), idle_s
     if status == PAUSED:
         return "paused", idle_s
     if status == SCHEDULED:

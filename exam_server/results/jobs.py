@@ -13,6 +13,7 @@ from exam_server.results.errors import ResultsError
 from exam_server.results.release import release_results
 from exam_server.results.score_report import reports_for_sitting, score_reports_pdf
 from exam_server.results.scoring import score_session
+from exam_server.results.submitted import SCORE_SUBMITTED, score_submitted
 from exam_server.sessions.models import ExamSession
 
 SCORE = "results.score"
@@ -67,6 +68,17 @@ def score_sitting(ctx: JobContext, *, session_id: int) -> dict[str, Any]:
         "unchanged": report.unchanged,
         "link": _back_to(session_id),
     }
+
+
+@job_handler(SCORE_SUBMITTED, label="评定已交卷的作答", roles=ROLES)
+def score_submitted_job(ctx: JobContext) -> dict[str, Any]:
+    """Score every submitted attempt not scored yet (asked for after each submit and by the server's sweep;
+    results/submitted.py). What it cannot score stays unscored and is tried again by the next one."""
+    ctx.progress(0.05, "正在读取已交卷、未评分的作答")
+    report = score_submitted(ctx.session, ctx.actor, progress=lambda n: ctx.progress(0.5, f"已处理 {n} 份作答"))
+    ctx.progress(1.0, "评分完成")
+    return {"lines": report.lines(), "scored": report.scored, "awaiting_grading": report.awaiting_grading,
+            "failed": len(report.failed)}
 
 
 @job_handler(RELEASE, label="发布整场成绩", roles=ROLES)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from exam_server.delivery.misconduct import describe_attempt
 from exam_server.delivery.models import CHECKED_IN, IN_PROGRESS, PAUSED, SCHEDULED, Attempt
+from exam_server.delivery.states import STATUS_LABELS
 from exam_server.results.models import (
     RELEASED,
     REVIEW_REGRADING,
@@ -158,6 +159,8 @@ class SittingResults:
     blockers: Blockers
     # The theory exemptions decided at scheduling (those candidates hold no ticket of the sitting).
     exempted: list[SessionExemption]
+    # Per candidate with a finished attempt: 已交卷 until the scoring job has run, then 已评分.
+    states: dict[int, str] = field(default_factory=dict)
 
 
 def sitting_results(session: Session, exam_session: ExamSession) -> SittingResults:
@@ -187,6 +190,7 @@ def sitting_results(session: Session, exam_session: ExamSession) -> SittingResul
     parts = [p for p in PARTS if any(p in got for got in by_candidate.values()) or p == exam_session.part]
     attendance: dict[int, str] = {}
     forced: dict[int, str] = {}
+    states: dict[int, str] = {}
     blockers = release_blockers(session, exam_session)
     open_tickets = {number for number, _name, _state in blockers.attempts}
     for attempt in session.scalars(select(Attempt).where(Attempt.session_id == session_id)):
@@ -197,12 +201,13 @@ def sitting_results(session: Session, exam_session: ExamSession) -> SittingResul
             attendance[attempt.candidate_id] = "作答中"
         else:
             attendance[attempt.candidate_id] = describe_attempt(attempt)
+            states[attempt.candidate_id] = STATUS_LABELS.get(attempt.status, attempt.status)
             if attempt.submit_reason == "proctor":
                 forced[attempt.candidate_id] = describe_attempt(attempt)
     released = session.scalar(select(func.count()).select_from(Result).where(
         Result.session_id == session_id, Result.superseded.is_(False), Result.status == RELEASED)) or 0
     return SittingResults(tickets, by_candidate, sat, outcomes, corrections, provisional, parts, attendance, forced,
-                          released, blockers, list(scheduled_exemptions(session, exam_session).values()))
+                          released, blockers, list(scheduled_exemptions(session, exam_session).values()), states)
 
 
 def candidate_names_by_attempt(session: Session, session_id: int) -> dict[int, str]:

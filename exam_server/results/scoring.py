@@ -232,13 +232,14 @@ def store_completed(
     return result
 
 
-# ---------------------------------------------------------------- one attempt (the submit path)
+# ---------------------------------------------------------------- one attempt, and a few after their submit
 
 
 def score_attempt(session: Session, attempt: Attempt, actor: str, reason: str = "评分") -> Result | None:
     """Score `attempt` from its stored responses, the locked form, key corrections and final marks.
 
-    Runs inside the submit transaction (flushes, never commits). While items graded by people have no
+    Runs in the caller's transaction (flushes, never commits): grading's final mark completes a result through
+    it (completion.py); submitted attempts are scored in batches (`score_attempts`). While items graded by people have no
     final mark, `attempt_scored` asks for their grading tasks and None is returned; grading completes the
     result. Scoring again with the same data keeps the same result; different numbers supersede it.
     """
@@ -260,6 +261,49 @@ def score_attempt(session: Session, attempt: Attempt, actor: str, reason: str = 
     _mark_scored(attempt)
     attempt_scored.send(session, attempt=attempt, result=result, human_items=[], actor=actor)
     return result
+
+
+@dataclass
+class AttemptsScored:
+    """What `score_attempts` wrote: the attempts now scored, and those waiting for people (with the tasks made)."""
+
+    scored: list[int] = field(default_factory=list)
+    awaiting_grading: int = 0
+    tasks_created: int = 0
+
+
+def score_attempts(
+    session: Session, exam_session: ExamSession, attempts: Sequence[Any], actor: str, reason: str = "评分"
+) -> AttemptsScored:
+    """First results of some of a sitting's submitted attempts, scored at once per form (the path after a
+    submit, results/submitted.py). `attempts` are rows with id, form_id and candidate_id, locked by the caller
+    and without a current result. Writes as `score_session` does, in bulk; flushes, never commits."""
+    rules = grading_rules(exam_session)
+    pass_mark = exam_session.blueprint.pass_mark
+    pending = _Pending(reason=reason)
+    by_form: dict[int, list[Any]] = defaultdict(list)
+    for attempt in attempts:
+        by_form[attempt.form_id].append(attempt)
+    now = utcnow()
+    for form_id, group in by_form.items():
+        plan = sitting_plan(session, form_id, exam_session.id)
+        matrix = score_rows(session, plan, [a.id for a in group])
+        for attempt, row in zip(group, matrix, strict=True):
+            missing = [h for h in plan.human if math.isnan(row[h.column])]
+            if missing:
+                pending.waiting.append((attempt.id, missing))
+                continue
+            pending.scored.append(attempt.id)
+            pending.rows.append({
+                "candidate_id": attempt.candidate_id, "session_id": exam_session.id, "attempt_id": attempt.id,
+                "level": exam_session.level, "part": exam_session.part, "status": PROVISIONAL,
+                "supersedes_id": None, "superseded": False, "reason": reason, "created_at": now,
+                **score_fields(plan, row, rules, pass_mark),
+            })
+    report = ScoringReport(exam_session.code)
+    _write(session, exam_session, pending, report, actor)
+    return AttemptsScored(scored=pending.scored, awaiting_grading=len(pending.waiting),
+                          tasks_created=report.tasks_created)
 
 
 # ---------------------------------------------------------------- a whole sitting

@@ -125,7 +125,7 @@ def session_results(session_id: int) -> str:
         "results/session.html", exam_session=exam_session, tickets=page.tickets, by_candidate=page.by_candidate,
         sat=page.sat, outcomes=page.outcomes, corrections=page.corrections, provisional=page.provisional,
         parts=page.parts, attendance=page.attendance, forced=page.forced, released=page.released,
-        blockers=page.blockers, exempted=page.exempted,
+        blockers=page.blockers, exempted=page.exempted, states=page.states,
         versions=queries.version_labels(db.session, [v for c in page.corrections
                                                      for v in (c.old_version_id, c.new_version_id)]),
     )

@@ -18,8 +18,11 @@
 
   var LABELS = {
     empty: "空座位", absent: "未入场", not_started: "已入场，未开始", in_progress: "答题中",
-    idle: "长时间无操作", disconnected: "连接中断", paused: "已暂停", submitted: "已交卷"
+    idle: "长时间无操作", disconnected: "连接中断", paused: "已暂停", submitted: "已交卷",
+    scored: "已评分"
   };
+  // Submitted, scored or not yet (scoring follows the submit as a job): nothing more to do on the seat.
+  function finished(st) { return st === "submitted" || st === "scored"; }
   var KINDS = {
     checked_in: "核验入场", paused: "暂停", resumed: "恢复", extended: "延长时间", submitted: "交卷",
     moved: "允许换机", unlocked: "解除工作站锁定", incident: "事件记录", announcement: "考场通知",
@@ -99,7 +102,7 @@
 
   function remainingText(s) {
     var r = remainingNow(s);
-    return r !== null && s.state !== "submitted" && s.state !== "absent" ? "剩余 " + clock(r) : "";
+    return r !== null && !finished(s.state) && s.state !== "absent" ? "剩余 " + clock(r) : "";
   }
 
   // Tick the countdowns between refreshes (the server's numbers win at every refresh).
@@ -139,9 +142,9 @@
     if (s.late_closed) add("准许迟到入场", "admit_late", st === "absent" ? "" : "primary");
     if (st === "in_progress" || st === "idle" || st === "disconnected" || st === "not_started") add("暂停", "pause", "warn");
     if (st === "paused") add("恢复", "resume", "primary");
-    if (st !== "submitted" && st !== "absent") add("延长时间", "extend");
+    if (!finished(st) && st !== "absent") add("延长时间", "extend");
     if (s.pending_move) add("允许换机", "allow_move", "primary");
-    else if (st !== "submitted" && st !== "absent") add("解除锁定（换机）", "allow_move");
+    else if (!finished(st) && st !== "absent") add("解除锁定（换机）", "allow_move");
     if (st === "in_progress" || st === "idle" || st === "disconnected" || st === "paused") add("强制交卷", "force_submit", "danger");
     if (st !== "absent") add("记录事件", "incident");
     var log = el("a", null, "查看作答日志");
@@ -198,7 +201,7 @@
       // Show the pushed numbers at once; the refresh brings the derived state (idle, disconnected).
       s.answered = msg.answered; s.remaining_s = msg.remaining_s; s.pending_move = msg.pending_move;
       var map = { in_progress: "in_progress", paused: "paused", checked_in: "not_started", scheduled: "absent",
-                  submitted: "submitted", scored: "submitted", finalised: "submitted" };
+                  submitted: "submitted", scored: "scored", finalised: "scored" };
       if (map[msg.status] && !(map[msg.status] === "in_progress" && (s.state === "idle" || s.state === "disconnected"))) s.state = map[msg.status];
       state.syncedAt = performance.now();
       renderSeats(); renderSelected();
