@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.core.security import hash_password
-from exam_server.delivery.chain import chain_rows
+from exam_server.delivery.chain import chain_rows, item_refs
 from exam_server.delivery.models import (
     CHECKED_IN,
     IN_PROGRESS,
@@ -255,7 +255,8 @@ def simulate_sitting(
     if response_rows:
         session.connection().execute(Response.__table__.insert(), response_rows)
     if event_rows:
-        heads = chain_rows(event_rows, {a.id: a.last_event_hash for a in attempts})
+        refs = item_refs(session, {r["item_version_id"] for r in event_rows if r.get("item_version_id")})
+        heads = chain_rows(event_rows, refs, {a.id: a.last_event_hash for a in attempts})
         for attempt in attempts:
             attempt.last_event_hash = heads.get(attempt.id, attempt.last_event_hash)
         session.connection().execute(AttemptEvent.__table__.insert(), event_rows)

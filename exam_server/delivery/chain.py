@@ -2,8 +2,10 @@
 edited, removed or reordered event is found by recomputing the chain, on the site or at the centre.
 
 An event's hash is SHA-256 over the previous event's hash and a canonical encoding of what the event says
-(kind, actor, time, item, seq, idempotency key, payload), never over local row ids, so the same chain verifies on
-both nodes. The acknowledgement a step got is not in it: it is the server's reply, set after the event on the
+(kind, actor, time, item, seq, idempotency key, payload). Row ids are each node's own (a site creates its rows from
+the sitting package), so the item is named by its bank number and version (`external_id#version_no`, as the sitting
+package names it) and the same chain verifies on both nodes. (A room-wide event's payload keeps the site's own
+room id as it was written: it is what the site hashed, and nothing reads it back.) The acknowledgement a step got is not in it: it is the server's reply, set after the event on the
 submit path, and nothing is scored from it. The attempt row keeps the newest hash (`last_event_hash`), so
 appending costs one hash of a short string and no query, and removing the newest events is found too.
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +27,8 @@ from sqlalchemy.orm import Session, attributes
 
 from exam_server.delivery.models import Attempt, AttemptEvent
 from item_bank.db import utcnow
+from item_bank.kernel import process_cache
+from item_bank.models import Item, ItemVersion
 
 GENESIS = ""
 _A = Attempt.__table__
@@ -43,18 +47,47 @@ def _payload(payload: Any) -> Any:
     return json.loads(json.dumps(payload if payload is not None else {}))
 
 
-def canonical(kind: str, actor: str, at: dt.datetime, item_version_id: int | None, seq: int | None,
+def canonical(kind: str, actor: str, at: dt.datetime, item: str | None, seq: int | None,
               key: str | None, payload: Any) -> str:
-    """The event as one ASCII line: the same on every node and database for the same event."""
-    return json.dumps([1, kind, actor, _stamp(at), item_version_id, seq, key, _payload(payload)],
+    """The event as one ASCII line: the same on every node and database for the same event (`item`: its ref)."""
+    return json.dumps([1, kind, actor, _stamp(at), item, seq, key, _payload(payload)],
                       sort_keys=True, ensure_ascii=True, separators=(",", ":"))
 
 
-def link(prev: str, kind: str, actor: str, at: dt.datetime, item_version_id: int | None, seq: int | None,
+def link(prev: str, kind: str, actor: str, at: dt.datetime, item: str | None, seq: int | None,
          key: str | None, payload: Any) -> str:
     """The hash of an event whose predecessor's hash is `prev` (GENESIS for the first)."""
-    text = prev + "\n" + canonical(kind, actor, at, item_version_id, seq, key, payload)
+    text = prev + "\n" + canonical(kind, actor, at, item, seq, key, payload)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+# ---------------------------------------------------------------- items by a name both nodes share
+
+# Item version id -> `external_id#version_no`, per database: a version never changes its number.
+_REFS = process_cache("delivery.item_refs")
+RefOf = Callable[[int], str]
+
+
+def item_refs(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    """The refs of item versions `ids` (unknown ids are left out); each read once per process."""
+    url = str(session.get_bind().url)
+    wanted = set(ids)
+    out = {i: _REFS[(url, i)] for i in wanted if (url, i) in _REFS}
+    missing = wanted - out.keys()
+    if missing:
+        rows = session.connection().execute(
+            select(ItemVersion.id, Item.external_id, ItemVersion.version_no)
+            .join(Item, Item.id == ItemVersion.item_id).where(ItemVersion.id.in_(missing)))
+        for version_id, external_id, version_no in rows:
+            out[version_id] = _REFS[(url, version_id)] = f"{external_id}#{version_no}"
+    return out
+
+
+def item_ref(session: Session, item_version_id: int | None) -> str | None:
+    """The ref of one item version (None for an event about no item)."""
+    if item_version_id is None:
+        return None
+    return item_refs(session, (item_version_id,)).get(item_version_id, f"#{item_version_id}")
 
 
 class EventLike(Protocol):
@@ -69,22 +102,32 @@ class EventLike(Protocol):
     hash: str | None
 
 
-def hash_of(e: EventLike | dict[str, Any], prev: str) -> str:
-    """The hash `e` (an event row, an ORM event or a dict of its columns) should carry after `prev`."""
+def _item_of(e: EventLike | dict[str, Any], refs: Mapping[int, str]) -> str | None:
+    # A package's event names its item by ref already ("item"); a stored one by its local id.
+    if isinstance(e, dict) and "item" in e:
+        return e["item"]
+    version_id = e.get("item_version_id") if isinstance(e, dict) else e.item_version_id
+    return None if version_id is None else refs.get(version_id, f"#{version_id}")
+
+
+def hash_of(e: EventLike | dict[str, Any], prev: str, refs: Mapping[int, str] | None = None) -> str:
+    """The hash `e` (an event row, an ORM event, a dict of its columns or a package's event) should carry after
+    `prev`; `refs` names the items of stored events by ref."""
+    item = _item_of(e, refs or {})
     if isinstance(e, dict):
-        return link(prev, e["kind"], e["actor"], e["at"], e.get("item_version_id"), e.get("seq"), e.get("key"),
-                    e.get("payload"))
-    return link(prev, e.kind, e.actor, e.at, e.item_version_id, e.seq, e.key, e.payload)
+        return link(prev, e["kind"], e["actor"], e["at"], item, e.get("seq"), e.get("key"), e.get("payload"))
+    return link(prev, e.kind, e.actor, e.at, item, e.seq, e.key, e.payload)
 
 
-def chain_rows(rows: Sequence[dict[str, Any]], heads: dict[int, str] | None = None) -> dict[int, str]:
+def chain_rows(rows: Sequence[dict[str, Any]], refs: Mapping[int, str],
+               heads: dict[int, str] | None = None) -> dict[int, str]:
     """Fill `prev_hash` and `hash` of event rows about to be inserted in this order (a bulk insert); returns
     each attempt's newest hash, to be stored as its `last_event_hash`. `heads`: the attempts' current ones."""
     last = dict(heads or {})
     for row in rows:
         prev = last.get(row["attempt_id"], GENESIS)
         row["prev_hash"] = prev
-        row["hash"] = last[row["attempt_id"]] = hash_of(row, prev)
+        row["hash"] = last[row["attempt_id"]] = hash_of(row, prev, refs)
     return last
 
 
@@ -141,9 +184,10 @@ class ChainReport:
 
 
 def verify_events(events: Iterable[EventLike | dict[str, Any]], head: str | None = None,
-                  ids: Sequence[int | None] | None = None) -> ChainReport:
+                  ids: Sequence[int | None] | None = None, refs: Mapping[int, str] | None = None) -> ChainReport:
     """Recompute a chain from GENESIS over `events` in log order; `head` is the newest hash the attempt (or the
-    package) recorded, which finds removed events at the end. Stops at the first break."""
+    package) recorded, which finds removed events at the end; `refs` names stored events' items. Stops at the
+    first break."""
     prev = GENESIS
     count = 0
     get_ids = list(ids) if ids is not None else None
@@ -153,7 +197,7 @@ def verify_events(events: Iterable[EventLike | dict[str, Any]], head: str | None
         stored = e.get("hash") if isinstance(e, dict) else e.hash
         if not stored:
             return ChainReport(count, prev, ChainBreak(count, "unchained", describe(count, e, event_id), event_id))
-        if hash_of(e, stored_prev or GENESIS) != stored:
+        if hash_of(e, stored_prev or GENESIS, refs) != stored:
             return ChainReport(count, prev, ChainBreak(count, "edited", describe(count, e, event_id), event_id))
         if (stored_prev or GENESIS) != prev:
             return ChainReport(count, prev, ChainBreak(count, "broken_link", describe(count, e, event_id), event_id))
@@ -173,7 +217,8 @@ def verify_attempt(session: Session, attempt_id: int) -> ChainReport | None:
                AttemptEvent.seq, AttemptEvent.key, AttemptEvent.payload, AttemptEvent.prev_hash, AttemptEvent.hash)
         .where(AttemptEvent.attempt_id == attempt_id).order_by(AttemptEvent.id)
     ).all()
-    return verify_events(rows, head)
+    refs = item_refs(session, {r.item_version_id for r in rows if r.item_version_id is not None})
+    return verify_events(rows, head, refs=refs)
 
 
 # ---------------------------------------------------------------- events added through the ORM
@@ -196,6 +241,7 @@ def _chain_new_events(session: Session, _context: Any, _instances: Any) -> None:
     if connection.dialect.name != "sqlite":
         query = query.with_for_update()
     heads = {row.id: row.last_event_hash or GENESIS for row in connection.execute(query)}
+    refs = item_refs(session, {e.item_version_id for e in new if e.item_version_id is not None})
     for e in new:
         # The columns' own defaults apply only at the INSERT, after the hash: the same values, set now.
         if e.at is None:
@@ -206,7 +252,7 @@ def _chain_new_events(session: Session, _context: Any, _instances: Any) -> None:
             e.payload = {}
         prev = heads.get(e.attempt_id, GENESIS)
         e.prev_hash = prev
-        e.hash = heads[e.attempt_id] = hash_of(e, prev)
+        e.hash = heads[e.attempt_id] = hash_of(e, prev, refs)
     connection.execute(update(_A).where(_A.c.id == bindparam("b_id")).values(last_event_hash=bindparam("b_head")),
                        [{"b_id": i, "b_head": h} for i, h in heads.items()])
     mapper = inspect(Attempt)

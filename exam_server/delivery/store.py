@@ -223,7 +223,7 @@ def write_item_step(
     Raises IntegrityError when the step's key was taken meanwhile (a concurrent resend).
     """
     prev = prev_hash or chain.GENESIS
-    head = chain.link(prev, kind, actor, now, item_id, seq, key, payload)
+    head = chain.link(prev, kind, actor, now, chain.item_ref(session, item_id), seq, key, payload)
     if _connection(session).dialect.name == "postgresql":
         columns = tuple(c for c in RESPONSE_COLUMNS if c in response)
         full = {**_NEW_RESPONSE, **response}

@@ -27,30 +27,34 @@ def _log(n: int) -> list[dict[str, Any]]:
     rows = [{"attempt_id": 1, "kind": "save", "actor": "candidate", "at": T0 + dt.timedelta(seconds=i),
              "item_version_id": 10 + i, "seq": i + 1, "key": f"k{i}", "payload": {"value": "A", "applied": True}}
             for i in range(n)]
-    chain_rows(rows)
+    chain_rows(rows, {10 + i: f"X{i}#1" for i in range(n)})
     return rows
 
 
 def test_a_chain_names_the_first_edited_removed_or_reordered_event() -> None:
     rows = _log(5)
-    assert verify_events(rows, rows[-1]["hash"]).ok
+    refs = {10 + i: f"X{i}#1" for i in range(5)}
+    assert verify_events(rows, rows[-1]["hash"], refs=refs).ok
+    # Another node's rows carry other ids; the chain names items by ref, so it verifies there too.
+    there = [{**r, "item_version_id": 100 + i} for i, r in enumerate(rows)]
+    assert verify_events(there, rows[-1]["hash"], refs={100 + i: f"X{i}#1" for i in range(5)}).ok
 
     edited = [dict(r) for r in rows]
     edited[2]["payload"] = {"value": "B", "applied": True}
-    broken = verify_events(edited, rows[-1]["hash"]).broken
+    broken = verify_events(edited, rows[-1]["hash"], refs=refs).broken
     assert broken is not None and (broken.position, broken.problem) == (3, "edited")
     assert "第 3 个事件（save，序号 3" in broken.message("作答记录 1")
 
     removed = rows[:2] + rows[3:]
-    broken = verify_events(removed, rows[-1]["hash"]).broken
+    broken = verify_events(removed, rows[-1]["hash"], refs=refs).broken
     assert broken is not None and (broken.position, broken.problem) == (3, "broken_link")
     assert "序号 4" in broken.event  # the event after the gap is the one that no longer links
 
     reordered = [rows[0], rows[2], rows[1], rows[3], rows[4]]
-    broken = verify_events(reordered, rows[-1]["hash"]).broken
+    broken = verify_events(reordered, rows[-1]["hash"], refs=refs).broken
     assert broken is not None and (broken.position, broken.problem, "序号 3" in broken.event) == (2, "broken_link", True)
 
-    cut = verify_events(rows[:4], rows[-1]["hash"]).broken
+    cut = verify_events(rows[:4], rows[-1]["hash"], refs=refs).broken
     assert cut is not None and cut.problem == "tail_missing"
 
     # Any canonical detail counts: the time to the microsecond, the actor, the item.
@@ -58,7 +62,7 @@ def test_a_chain_names_the_first_edited_removed_or_reordered_event() -> None:
                           ("item_version_id", 99)):
         changed = [dict(r) for r in rows]
         changed[1][column] = value
-        assert verify_events(changed).broken.position == 2  # type: ignore[union-attr]
+        assert verify_events(changed, refs=refs).broken.position == 2  # type: ignore[union-attr]
 
 
 def _events(session: Session, attempt_id: int) -> list[AttemptEvent]:

@@ -42,6 +42,13 @@ def _chain_existing_logs(connection: sa.Connection) -> None:
         sa.column("payload", sa.JSON), sa.column("prev_hash", sa.String), sa.column("hash", sa.String),
     )
     attempts = sa.table("attempt", sa.column("id", sa.Integer), sa.column("last_event_hash", sa.String))
+    versions = sa.table("item_version", sa.column("id", sa.Integer), sa.column("item_id", sa.Integer),
+                        sa.column("version_no", sa.Integer))
+    items = sa.table("item", sa.column("id", sa.Integer), sa.column("external_id", sa.String))
+    # Items are named as both nodes know them (delivery/chain.py): bank number and version.
+    refs = {v: f"{x}#{n}" for v, x, n in connection.execute(
+        sa.select(versions.c.id, items.c.external_id, versions.c.version_no)
+        .join(items, items.c.id == versions.c.item_id))}
     set_event = (sa.update(events).where(events.c.id == sa.bindparam("b_id"))
                  .values(prev_hash=sa.bindparam("b_prev"), hash=sa.bindparam("b_hash")))
     set_head = (sa.update(attempts).where(attempts.c.id == sa.bindparam("b_id"))
@@ -55,7 +62,8 @@ def _chain_existing_logs(connection: sa.Connection) -> None:
     ).all()
     for r in rows:
         prev = heads.get(r.attempt_id, GENESIS)
-        head = heads[r.attempt_id] = link(prev, r.kind, r.actor, r.at, r.item_version_id, r.seq, r.key, r.payload)
+        item = None if r.item_version_id is None else refs.get(r.item_version_id, f"#{r.item_version_id}")
+        head = heads[r.attempt_id] = link(prev, r.kind, r.actor, r.at, item, r.seq, r.key, r.payload)
         pending.append({"b_id": r.id, "b_prev": prev, "b_hash": head})
         if len(pending) >= BATCH:
             connection.execute(set_event, pending)
