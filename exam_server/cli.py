@@ -31,6 +31,7 @@ DOMAIN_COMMANDS = (
     "exam_server.analysis.cli",
     "exam_server.jobs.cli",
     "exam_server.ops.cli",
+    "exam_server.sitenode.cli",
     "exam_server.demo",
 )
 
