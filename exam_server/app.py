@@ -46,6 +46,7 @@ WEB_DOMAINS = (
     "exam_server.certificates.views",
     "exam_server.certificates.public",
     "exam_server.reports.views",
+    "exam_server.skills.views",
 )
 # Modules that register `@job_handler`s: imported by every process, so the web (labels, who may read)
 # and the worker (what to run) know the same kinds of job.
@@ -59,6 +60,7 @@ JOB_MODULES: tuple[str, ...] = (
     "exam_server.applications.jobs",
     "exam_server.certificates.jobs",
     "exam_server.reports.jobs",
+    "exam_server.skills.jobs",
 )
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"

@@ -27,6 +27,7 @@ DOMAIN_COMMANDS = (
     "exam_server.grading.cli",
     "exam_server.results.cli",
     "exam_server.certificates.cli",
+    "exam_server.skills.cli",
     "exam_server.reports.cli",
     "exam_server.analysis.cli",
     "exam_server.jobs.cli",

@@ -28,6 +28,8 @@ STAFF_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("阅卷监控", "grading.monitor", ("chief_grader",)),
     ("复核申请", "results.reviews", ("centre_staff",)),
     ("证书", "certificates.index", ("centre_staff",)),
+    ("操作技能", "skills.sittings", ("centre_staff",)),
+    ("考站评分", "skills.examine", ("grader", "chief_grader")),
     ("统计报表", "reports.index", ("centre_staff", "province", "police")),
     ("考生登录限制", "proctor_logins.index", ("proctor", "centre_staff")),
     ("登录限制", "accounts.login_delays", ("centre_staff",)),

@@ -263,6 +263,21 @@ ROUTES: dict[str, Access] = {
     "reports.province_import": PROVINCE,
     "reports.register_key": PROVINCE,
     "reports.province_workbook": staff("province", "police"),
+    # The practical-skill assessment (操作技能): an examiner scores only at the station of the sitting they are
+    # assigned to, a chief examiner decides only in the sitting they chair (else 404); centre staff run their
+    # centre's skill sittings (progress, printed sheets typed in, the Excel import).
+    "skills.examine": staff("grader", "chief_grader", scope="own station"),
+    "skills.station": staff("grader", "chief_grader", scope="own station"),
+    "skills.score": staff("grader", "chief_grader", scope="own station"),
+    "skills.submit_score": staff("grader", "chief_grader", scope="own station"),
+    "skills.decisions": staff("chief_grader", scope="own sitting as chief examiner"),
+    "skills.decide_view": staff("chief_grader", scope="own sitting as chief examiner"),
+    "skills.stations": CENTRE,
+    "skills.sittings": CENTRE_SCOPED,
+    "skills.sitting": CENTRE_SCOPED,
+    "skills.sheet_pdf": CENTRE_SCOPED,
+    "skills.enter_sheet": CENTRE_SCOPED,
+    "skills.import_scores": CENTRE_SCOPED,
     "verify.form": PUBLIC,
     "verify.by_code": PUBLIC,
     # Organisations: cities, centres, pilot units and their members.

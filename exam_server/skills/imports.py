@@ -149,6 +149,8 @@ class ImportReport:
     file: str
     sitting: str
     marks: int
+    # (ticket number, station code, examiner's login, total) of each mark stored, in file order.
+    rows: list[tuple[str, str, str, float]]
 
     def lines(self) -> list[str]:
         return [f"{self.file}：考试场次 {self.sitting} 导入 {self.marks} 条考评员评分"]
@@ -166,10 +168,13 @@ def import_scores(session: Session, exam_session: ExamSession, path: Path | str,
     if problems:
         session.rollback()
         raise SkillFileError(name, problems, "未导入任何评分")
+    stored = []
     with transaction(session):
         for row, station, candidate_id, user in good:
             try:
-                add_mark(session, exam_session, station, candidate_id, user, row.values, row.comment, IMPORT, actor)
+                mark = add_mark(session, exam_session, station, candidate_id, user, row.values, row.comment, IMPORT,
+                                actor)
             except SkillError as exc:  # a state the check could not see (a result released meanwhile)
                 raise SkillFileError(name, [RowProblem(name, row.row, "-", exc.message)], "未导入任何评分") from exc
-    return ImportReport(name, exam_session.code, len(good))
+            stored.append((row.ticket, station.code, user.username, mark.total))
+    return ImportReport(name, exam_session.code, len(stored), stored)

@@ -1,0 +1,309 @@
+"""Skill-assessment screens: the examiner's tablet pages, the chief examiner's decisions, centre staff's sitting
+page (progress, printed score sheets, typing a paper sheet in, the Excel import as a job). Thin: parse, authorise,
+call an operation, render.
+
+URL table:
+  GET  /skills/                                                    my stations and sittings       examiner, chief
+  GET  /skills/sittings/<sid>/stations/<st>                         my candidates at my station   examiner
+  GET  /skills/sittings/<sid>/stations/<st>/candidates/<cid>        score sheet (tablet)          examiner
+  POST /skills/sittings/<sid>/stations/<st>/candidates/<cid>        submit my marks               examiner
+  GET  /skills/sittings/<sid>/decisions                             scores beyond the tolerance   chief examiner
+  POST /skills/sittings/<sid>/stations/<st>/candidates/<cid>/decide the chief examiner's marks    chief examiner
+  GET  /skills/stations                                             stations and score sheets     centre staff
+  GET  /skills/sittings                                             skill sittings of the centre  centre staff
+  GET  /skills/sittings/<sid>                                       a sitting's progress          centre staff
+  GET  /skills/sittings/<sid>/stations/<st>/sheet.pdf               printed score sheet           centre staff
+  GET|POST /skills/sittings/<sid>/stations/<st>/candidates/<cid>/sheet  type a paper sheet in     centre staff
+  POST /skills/sittings/<sid>/import                                Excel import (a job)          centre staff
+
+An examiner reaches only the stations they are assigned (another station, another sitting: 404), and sees only
+their own marks: never the other examiner's, nor the station's score or whether it needs the chief.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from exam_server.core.auth import role_required
+from exam_server.core.models import User
+from exam_server.extensions import db
+from exam_server.jobs import stash_upload, submit_job
+from exam_server.organisations.scope import current_scope
+from exam_server.sessions.models import Candidate, ExamSession, Ticket
+from exam_server.sessions.sites import check_sitting
+from exam_server.skills import jobs as skill_jobs
+from exam_server.skills import queries
+from exam_server.skills.errors import SkillError
+from exam_server.skills.models import (
+    EXAMINER,
+    NEEDS_CHIEF,
+    SHEET,
+    SOURCE_LABELS,
+    Examiner,
+    SkillMark,
+    Station,
+)
+from exam_server.skills.operations import (
+    check_skill_sitting,
+    decide,
+    is_chief_examiner,
+    is_examiner,
+    record_mark,
+    sitting_candidate,
+    sitting_stations,
+)
+from exam_server.skills.pdf import score_sheet_pdf
+
+blueprint = Blueprint("skills", __name__, url_prefix="/skills")
+
+EXAMINER_ROLES = ("grader", "chief_grader")
+STAFF = ("centre_staff",)
+
+
+def _skill_sitting(session_id: int) -> ExamSession:
+    sitting = db.session.get(ExamSession, session_id)
+    if sitting is None:
+        abort(404)
+    check_skill_sitting(sitting)
+    return sitting
+
+
+def _station(sitting: ExamSession, station_id: int) -> Station:
+    station = next((s for s in sitting_stations(db.session, sitting.id) if s.id == station_id), None)
+    if station is None:
+        abort(404)
+    return station
+
+
+def _my_station(session_id: int, station_id: int) -> tuple[ExamSession, Station]:
+    """The sitting and station if the user examines there; 404 otherwise (no hint that it exists)."""
+    sitting = _skill_sitting(session_id)
+    if not is_examiner(db.session, sitting.id, station_id, current_user.id):
+        abort(404)
+    return sitting, _station(sitting, station_id)
+
+
+def _staff_sitting(session_id: int, write: bool = False) -> ExamSession:
+    sitting = db.session.get(ExamSession, session_id)
+    if sitting is None:
+        abort(404)
+    scope = current_scope()
+    check_sitting(scope, sitting)
+    check_skill_sitting(sitting)
+    if write:
+        scope.check_write()
+    return sitting
+
+
+def _values(station: Station) -> list[str]:
+    return [request.form.get(f"c{i}", "").strip() for i in range(len(station.criteria))]
+
+
+def _candidate(sitting: ExamSession, candidate_id: int) -> tuple[Candidate, Ticket]:
+    try:
+        ticket = sitting_candidate(db.session, sitting, candidate_id)
+    except SkillError:
+        abort(404)
+    return ticket.candidate, ticket
+
+
+# ---------------------------------------------------------------- examiners
+
+
+@blueprint.get("/")
+@role_required(*EXAMINER_ROLES)
+def examine() -> str:
+    return render_template("skills/examine.html", assignments=queries.assignments_of(db.session, current_user.id))
+
+
+@blueprint.get("/sittings/<int:session_id>/stations/<int:station_id>")
+@role_required(*EXAMINER_ROLES)
+def station(session_id: int, station_id: int) -> str:
+    sitting, the_station = _my_station(session_id, station_id)
+    rows = queries.examiner_rows(db.session, sitting.id, the_station.id, current_user.id)
+    return render_template("skills/station.html", sitting=sitting, station=the_station, rows=rows)
+
+
+def _score_page(sitting: ExamSession, the_station: Station, candidate_id: int, values: list[str] | None = None,
+                comment: str = "", status: int = 200) -> tuple[str, int]:
+    candidate, ticket = _candidate(sitting, candidate_id)
+    mine = queries.my_mark(db.session, sitting.id, the_station.id, candidate_id, current_user.id)
+    rows = queries.examiner_rows(db.session, sitting.id, the_station.id, current_user.id)
+    following = next((r for r in rows if r.my_total is None and r.candidate_id != candidate_id), None)
+    return render_template("skills/score.html", sitting=sitting, station=the_station, candidate=candidate,
+                           ticket=ticket, mine=mine, values=values, comment=comment, following=following,
+                           action=url_for("skills.submit_score", session_id=sitting.id, station_id=the_station.id,
+                                          candidate_id=candidate_id)), status
+
+
+@blueprint.get("/sittings/<int:session_id>/stations/<int:station_id>/candidates/<int:candidate_id>")
+@role_required(*EXAMINER_ROLES)
+def score(session_id: int, station_id: int, candidate_id: int) -> tuple[str, int]:
+    sitting, the_station = _my_station(session_id, station_id)
+    return _score_page(sitting, the_station, candidate_id)
+
+
+@blueprint.post("/sittings/<int:session_id>/stations/<int:station_id>/candidates/<int:candidate_id>")
+@role_required(*EXAMINER_ROLES)
+def submit_score(session_id: int, station_id: int, candidate_id: int) -> WerkzeugResponse | tuple[str, int]:
+    sitting, the_station = _my_station(session_id, station_id)
+    _candidate(sitting, candidate_id)
+    values, comment = _values(the_station), request.form.get("comment", "")
+    try:
+        record_mark(db.session, sitting.id, the_station.id, candidate_id, current_user, values, comment,
+                    current_user.actor)
+    except SkillError as exc:
+        if exc.status == 404:
+            raise
+        flash(exc.message)  # the marks typed stay on the page
+        return _score_page(sitting, the_station, candidate_id, values, comment, exc.status)
+    flash("评分已提交。")
+    rows = queries.examiner_rows(db.session, sitting.id, the_station.id, current_user.id)
+    following = next((r for r in rows if r.my_total is None), None)
+    if following is not None:
+        return redirect(url_for("skills.score", session_id=sitting.id, station_id=the_station.id,
+                                candidate_id=following.candidate_id))
+    return redirect(url_for("skills.station", session_id=sitting.id, station_id=the_station.id))
+
+
+# ---------------------------------------------------------------- the chief examiner
+
+
+def _chief_sitting(session_id: int) -> ExamSession:
+    sitting = _skill_sitting(session_id)
+    if not is_chief_examiner(db.session, sitting.id, current_user.id):
+        abort(404)
+    return sitting
+
+
+def _decisions_page(sitting: ExamSession, typed: dict[str, Any] | None = None, status: int = 200) -> tuple[str, int]:
+    lines = queries.station_scores(db.session, sitting.id, NEEDS_CHIEF)
+    decided = [line for line in queries.station_scores(db.session, sitting.id) if line.decision is not None]
+    return render_template("skills/decisions.html", sitting=sitting, lines=lines, decided=decided,
+                           typed=typed or {}), status
+
+
+@blueprint.get("/sittings/<int:session_id>/decisions")
+@role_required("chief_grader")
+def decisions(session_id: int) -> tuple[str, int]:
+    return _decisions_page(_chief_sitting(session_id))
+
+
+@blueprint.post("/sittings/<int:session_id>/stations/<int:station_id>/candidates/<int:candidate_id>/decide")
+@role_required("chief_grader")
+def decide_view(session_id: int, station_id: int, candidate_id: int) -> WerkzeugResponse | tuple[str, int]:
+    sitting = _chief_sitting(session_id)
+    the_station = _station(sitting, station_id)
+    values, reason = _values(the_station), request.form.get("reason", "")
+    try:
+        decide(db.session, sitting.id, the_station.id, candidate_id, current_user, values, reason, current_user.actor)
+    except SkillError as exc:
+        if exc.status == 404:
+            raise
+        flash(exc.message)
+        return _decisions_page(sitting, {"key": f"{the_station.id}-{candidate_id}", "values": values,
+                                         "reason": reason}, exc.status)
+    flash("主考裁定已保存。")
+    return redirect(url_for("skills.decisions", session_id=sitting.id))
+
+
+# ---------------------------------------------------------------- centre staff
+
+
+@blueprint.get("/stations")
+@role_required(*STAFF)
+def stations() -> str:
+    return render_template("skills/stations.html", stations=queries.current_stations(db.session))
+
+
+@blueprint.get("/sittings")
+@role_required(*STAFF)
+def sittings() -> str:
+    scope = current_scope()
+    return render_template("skills/sittings.html",
+                           sittings=queries.skill_sittings(db.session, scope.centre_clause(ExamSession.centre_id)))
+
+
+@blueprint.get("/sittings/<int:session_id>")
+@role_required(*STAFF)
+def sitting(session_id: int) -> str:
+    the_sitting = _staff_sitting(session_id)
+    lines = queries.station_scores(db.session, the_sitting.id)
+    return render_template("skills/sitting.html", sitting=the_sitting, lines=lines,
+                           progress=queries.progress(lines), stations=sitting_stations(db.session, the_sitting.id),
+                           examiners=queries.examiners_of(db.session, the_sitting.id), sources=SOURCE_LABELS)
+
+
+@blueprint.get("/sittings/<int:session_id>/stations/<int:station_id>/sheet.pdf")
+@role_required(*STAFF)
+def sheet_pdf(session_id: int, station_id: int) -> Response:
+    the_sitting = _staff_sitting(session_id)
+    the_station = _station(the_sitting, station_id)
+    rows = queries.examiner_rows(db.session, the_sitting.id, the_station.id, 0)
+    data = score_sheet_pdf(the_sitting, the_station, [(r.ticket, r.name) for r in rows])
+    return Response(data, mimetype="application/pdf",
+                    headers={"Content-Disposition": f"attachment; filename=score-sheet-{the_station.code}.pdf"})
+
+
+def _station_examiners(sitting: ExamSession, station_id: int) -> list[User]:
+    return list(db.session.scalars(select(User).join(Examiner, Examiner.user_id == User.id).where(
+        Examiner.session_id == sitting.id, Examiner.station_id == station_id, Examiner.role == EXAMINER)
+        .order_by(Examiner.id)))
+
+
+@blueprint.route("/sittings/<int:session_id>/stations/<int:station_id>/candidates/<int:candidate_id>/sheet",
+                 methods=["GET", "POST"])
+@role_required(*STAFF)
+def enter_sheet(session_id: int, station_id: int, candidate_id: int) -> WerkzeugResponse | tuple[str, int]:
+    the_sitting = _staff_sitting(session_id, write=request.method == "POST")
+    the_station = _station(the_sitting, station_id)
+    candidate, ticket = _candidate(the_sitting, candidate_id)
+    people = _station_examiners(the_sitting, the_station.id)
+    values: list[str] | None = None
+    status = 200
+    if request.method == "POST":
+        values = _values(the_station)
+        examiner = next((u for u in people if str(u.id) == request.form.get("examiner_id")), None)
+        try:
+            if examiner is None:
+                raise SkillError("请选择这张评分表的考评员")
+            record_mark(db.session, the_sitting.id, the_station.id, candidate_id, examiner, values,
+                        request.form.get("comment", ""), current_user.actor, source=SHEET)
+        except SkillError as exc:
+            if exc.status == 404:
+                raise
+            flash(exc.message)
+            status = exc.status
+        else:
+            flash(f"已录入 {examiner.display_name} 的纸质评分表。")
+            return redirect(url_for("skills.sitting", session_id=the_sitting.id))
+    done = {m.examiner_id for m in db.session.scalars(select(SkillMark).where(
+        SkillMark.session_id == the_sitting.id, SkillMark.station_id == the_station.id,
+        SkillMark.candidate_id == candidate_id))}
+    return render_template("skills/enter_sheet.html", sitting=the_sitting, station=the_station, candidate=candidate,
+                           ticket=ticket, people=[u for u in people if u.id not in done], values=values,
+                           chosen=request.form.get("examiner_id", ""), comment=request.form.get("comment", "")), status
+
+
+@blueprint.post("/sittings/<int:session_id>/import")
+@role_required(*STAFF)
+def import_scores(session_id: int) -> WerkzeugResponse:
+    the_sitting = _staff_sitting(session_id, write=True)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("请选择要导入的 Excel 文件（.xlsx）。")
+        return redirect(url_for("skills.sitting", session_id=the_sitting.id))
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix != ".xlsx":
+        flash(f"只能导入 .xlsx 文件，{upload.filename} 不是。")
+        return redirect(url_for("skills.sitting", session_id=the_sitting.id))
+    token = stash_upload(upload.stream, suffix)
+    job = submit_job(skill_jobs.IMPORT_SCORES, {"upload": token, "name": upload.filename,
+                                                "sitting_id": the_sitting.id}, actor=current_user.actor)
+    return redirect(url_for("jobs.page", job_id=job.id))
