@@ -7,7 +7,7 @@ an export with its images once froze every candidate's socket for seconds (issue
   holding no write lock, then stores it all or nothing in short transactions (item_bank.importing), as the
   importer (the staff account that submitted the job), recorded as the versions' author. A dry run keeps its file in its own job folder, so "确认导入" submits the real import
   of the very file checked (`confirm_dry_run`); the worker deletes every upload after its job, and a kept file is
-  deleted when it is confirmed or once it is older than KEEP_DRY_RUN_H.
+  deleted when it is confirmed, or by housekeeping (ops/housekeeping.py) once it is older than BANK_DRY_RUN_KEEP_H.
 - "bank.tree_import" (params: upload, name, dry_run): a knowledge-tree file (Excel or JSON, item_bank.tree_exchange)
   checked in full by a dry run that names every bad row, then imported all or nothing when its uploader confirms
   (the same kept-file hand-over as items).
@@ -24,13 +24,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.bank.operations import AUTHOR_ROLES, MANAGER_ROLES, read_import, store_import
 from exam_server.core.models import User
-from exam_server.jobs import Job, JobContext, JobRefused, job_handler, stash_upload, submit_job
+from exam_server.jobs import Job, JobContext, JobRefused, job_handler, job_queue, stash_upload, submit_job
 from exam_server.jobs.files import is_within
+from exam_server.ops.housekeeping import housekeeping_step
 from item_bank.db import utcnow
 from item_bank.exchange.records import BankImportError, ImportReport
 from item_bank.exporting import ExportError, ExportReport, export_items
@@ -314,24 +316,45 @@ def confirm_dry_run(session: Session, dry_run: Job, jobs_dir: Path, actor: str) 
     )  # fmt: skip
 
 
+def keep_dry_run_h() -> float:
+    """How long a dry run's kept file waits for its confirmation (BANK_DRY_RUN_KEEP_H, default KEEP_DRY_RUN_H)."""
+    return float(current_app.config.get("BANK_DRY_RUN_KEEP_H", KEEP_DRY_RUN_H)) if has_app_context() \
+        else KEEP_DRY_RUN_H
+
+
 def _stale(job: Job) -> bool:
-    return job.finished_at is not None and utcnow() - job.finished_at > dt.timedelta(hours=KEEP_DRY_RUN_H)
+    return job.finished_at is not None and utcnow() - job.finished_at > dt.timedelta(hours=keep_dry_run_h())
 
 
-def discard_stale_dry_runs(session: Session, jobs_dir: Path) -> int:
-    """Delete the files of dry runs nobody confirmed within KEEP_DRY_RUN_H; returns how many went."""
-    cutoff = utcnow() - dt.timedelta(hours=KEEP_DRY_RUN_H)
-    ids = session.scalars(
-        select(Job.id).where(Job.kind == IMPORT, Job.finished_at < cutoff).order_by(Job.id.desc()).limit(500)
-    ).all()
+def discard_stale_dry_runs(session: Session, jobs_dir: Path, keep_h: float | None = None) -> int:
+    """Delete the files dry runs (of items or a knowledge tree) kept for a confirmation nobody gave within `keep_h`
+    hours (default: keep_dry_run_h()); returns how many went. It looks at the job folders that still hold such a
+    file, so however many dry runs there were, every abandoned file is found; a folder whose job is gone (a
+    database restored without it) is cleared too, a dry run still running never."""
+    cutoff = utcnow() - dt.timedelta(hours=keep_dry_run_h() if keep_h is None else keep_h)
+    kept: dict[int, Path] = {}
+    if jobs_dir.is_dir():
+        for folder in jobs_dir.iterdir():
+            if folder.name.isdigit() and (path := kept_upload(folder)) is not None:
+                kept[int(folder.name)] = path
+    ids = sorted(kept)
+    finished: dict[int, dt.datetime | None] = {}
+    for start in range(0, len(ids), 500):
+        for job_id, at in session.execute(select(Job.id, Job.finished_at).where(Job.id.in_(ids[start:start + 500]))):
+            finished[job_id] = at
     session.commit()
     gone = 0
-    for job_id in ids:
-        kept = kept_upload(jobs_dir / str(int(job_id)))
-        if kept is not None:
-            kept.unlink(missing_ok=True)
-            gone += 1
+    for job_id, path in kept.items():
+        if job_id in finished and (finished[job_id] is None or finished[job_id] >= cutoff):  # type: ignore[operator]
+            continue
+        path.unlink(missing_ok=True)
+        gone += 1
     return gone
+
+
+@housekeeping_step("bank.dry_runs", "过期未确认的导入预检文件")
+def _discard_dry_runs(session: Session, app: Flask) -> int:
+    return discard_stale_dry_runs(session, job_queue(app).jobs_dir, float(app.config["BANK_DRY_RUN_KEEP_H"]))
 
 
 # ----- export

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from argon2.profiles import RFC_9106_LOW_MEMORY
-from sqlalchemy import select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,3 +129,19 @@ def throttled_keys(session: Session, prefix: str) -> list[LoginThrottle]:
         .order_by(LoginThrottle.blocked_until.desc())
     ).all()
     return list(rows)
+
+
+def purge_expired_throttles(session: Session, quiet_s: int) -> int:
+    """Delete the throttle rows that no longer slow anyone: no wait left and no failure for `quiet_s` (the next
+    failure would start a new run anyway). Without this every address and name ever mistyped stays a row. Commits;
+    returns how many went."""
+    now = utcnow()
+    last = func.coalesce(LoginThrottle.last_failure_at, LoginThrottle.window_start)
+    result = session.execute(
+        delete(LoginThrottle).where(
+            last < now - dt.timedelta(seconds=quiet_s),
+            or_(LoginThrottle.blocked_until.is_(None), LoginThrottle.blocked_until <= now),
+        ).execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,4 +1,4 @@
-"""`examctl backup`, `examctl verify-backup` and `examctl restore`."""
+"""`examctl backup`, `examctl verify-backup`, `examctl restore` and `examctl housekeeping`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import click
 from flask import Flask, current_app
 
 from exam_server.core.cli import refusals_as_click_errors
+from exam_server.extensions import db
 from exam_server.jobs import files
 from exam_server.ops import backup as backups
+from exam_server.ops.housekeeping import report_lines, run_housekeeping
 
 
 def backed_up_folders(app: Flask) -> dict[str, Path]:
@@ -61,4 +63,11 @@ def restore_command(src: Path, database_url: str | None, force: bool, no_files: 
     click.echo(f"恢复完成：{backups.redacted(target)}")
 
 
-commands = [backup_command, verify_backup_command, restore_command]
+@click.command("housekeeping")
+def housekeeping_command() -> None:
+    """例行清理（服务器本身每 HOUSEKEEPING_INTERVAL_S 秒排队一次）：删除过期未确认的导入预检文件、过期的登录限制记录等。"""
+    for line in report_lines(run_housekeeping(current_app._get_current_object(), db.session)) or ["没有需要清理的内容。"]:
+        click.echo(line)
+
+
+commands = [backup_command, verify_backup_command, restore_command, housekeeping_command]
