@@ -66,6 +66,10 @@ EXAMINER_ROLES = ("grader", "chief_grader")
 STAFF = ("centre_staff",)
 
 
+def _me() -> User:
+    return current_user.user  # a staff principal (role_required let only staff in)
+
+
 def _skill_sitting(session_id: int) -> ExamSession:
     sitting = db.session.get(ExamSession, session_id)
     if sitting is None:
@@ -84,7 +88,7 @@ def _station(sitting: ExamSession, station_id: int) -> Station:
 def _my_station(session_id: int, station_id: int) -> tuple[ExamSession, Station]:
     """The sitting and station if the user examines there; 404 otherwise (no hint that it exists)."""
     sitting = _skill_sitting(session_id)
-    if not is_examiner(db.session, sitting.id, station_id, current_user.id):
+    if not is_examiner(db.session, sitting.id, station_id, _me().id):
         abort(404)
     return sitting, _station(sitting, station_id)
 
@@ -119,22 +123,22 @@ def _candidate(sitting: ExamSession, candidate_id: int) -> tuple[Candidate, Tick
 @blueprint.get("/")
 @role_required(*EXAMINER_ROLES)
 def examine() -> str:
-    return render_template("skills/examine.html", assignments=queries.assignments_of(db.session, current_user.id))
+    return render_template("skills/examine.html", assignments=queries.assignments_of(db.session, _me().id))
 
 
 @blueprint.get("/sittings/<int:session_id>/stations/<int:station_id>")
 @role_required(*EXAMINER_ROLES)
 def station(session_id: int, station_id: int) -> str:
     sitting, the_station = _my_station(session_id, station_id)
-    rows = queries.examiner_rows(db.session, sitting.id, the_station.id, current_user.id)
+    rows = queries.examiner_rows(db.session, sitting.id, the_station.id, _me().id)
     return render_template("skills/station.html", sitting=sitting, station=the_station, rows=rows)
 
 
 def _score_page(sitting: ExamSession, the_station: Station, candidate_id: int, values: list[str] | None = None,
                 comment: str = "", status: int = 200) -> tuple[str, int]:
     candidate, ticket = _candidate(sitting, candidate_id)
-    mine = queries.my_mark(db.session, sitting.id, the_station.id, candidate_id, current_user.id)
-    rows = queries.examiner_rows(db.session, sitting.id, the_station.id, current_user.id)
+    mine = queries.my_mark(db.session, sitting.id, the_station.id, candidate_id, _me().id)
+    rows = queries.examiner_rows(db.session, sitting.id, the_station.id, _me().id)
     following = next((r for r in rows if r.my_total is None and r.candidate_id != candidate_id), None)
     return render_template("skills/score.html", sitting=sitting, station=the_station, candidate=candidate,
                            ticket=ticket, mine=mine, values=values, comment=comment, following=following,
@@ -156,7 +160,7 @@ def submit_score(session_id: int, station_id: int, candidate_id: int) -> Werkzeu
     _candidate(sitting, candidate_id)
     values, comment = _values(the_station), request.form.get("comment", "")
     try:
-        record_mark(db.session, sitting.id, the_station.id, candidate_id, current_user, values, comment,
+        record_mark(db.session, sitting.id, the_station.id, candidate_id, _me(), values, comment,
                     current_user.actor)
     except SkillError as exc:
         if exc.status == 404:
@@ -164,7 +168,7 @@ def submit_score(session_id: int, station_id: int, candidate_id: int) -> Werkzeu
         flash(exc.message)  # the marks typed stay on the page
         return _score_page(sitting, the_station, candidate_id, values, comment, exc.status)
     flash("评分已提交。")
-    rows = queries.examiner_rows(db.session, sitting.id, the_station.id, current_user.id)
+    rows = queries.examiner_rows(db.session, sitting.id, the_station.id, _me().id)
     following = next((r for r in rows if r.my_total is None), None)
     if following is not None:
         return redirect(url_for("skills.score", session_id=sitting.id, station_id=the_station.id,
@@ -177,7 +181,7 @@ def submit_score(session_id: int, station_id: int, candidate_id: int) -> Werkzeu
 
 def _chief_sitting(session_id: int) -> ExamSession:
     sitting = _skill_sitting(session_id)
-    if not is_chief_examiner(db.session, sitting.id, current_user.id):
+    if not is_chief_examiner(db.session, sitting.id, _me().id):
         abort(404)
     return sitting
 
@@ -202,7 +206,7 @@ def decide_view(session_id: int, station_id: int, candidate_id: int) -> Werkzeug
     the_station = _station(sitting, station_id)
     values, reason = _values(the_station), request.form.get("reason", "")
     try:
-        decide(db.session, sitting.id, the_station.id, candidate_id, current_user, values, reason, current_user.actor)
+        decide(db.session, sitting.id, the_station.id, candidate_id, _me(), values, reason, current_user.actor)
     except SkillError as exc:
         if exc.status == 404:
             raise
