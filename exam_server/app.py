@@ -45,6 +45,7 @@ WEB_DOMAINS = (
     "exam_server.applications.views",
     "exam_server.certificates.views",
     "exam_server.certificates.public",
+    "exam_server.sitenode.views",
     "exam_server.reports.views",
     "exam_server.skills.views",
 )
@@ -59,6 +60,7 @@ JOB_MODULES: tuple[str, ...] = (
     "exam_server.bank.jobs",
     "exam_server.applications.jobs",
     "exam_server.certificates.jobs",
+    "exam_server.sitenode.jobs",
     "exam_server.reports.jobs",
     "exam_server.skills.jobs",
 )

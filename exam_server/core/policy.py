@@ -312,6 +312,17 @@ ROUTES: dict[str, Access] = {
     "applications.apply": PUBLIC,
     "applications.apply_status": PUBLIC,
     # Background jobs: any staff member's own jobs (a candidate is told nothing exists).
+    # The offline node (sitenode/views.py): packages out and release codes at the centre; keys on both sides;
+    # import at a site, and unsealing by the chief proctor (any proctor of the site) or the site's staff.
+    "sitenode.exports": CENTRE_SCOPED,
+    "sitenode.export_job": CENTRE_SCOPED,
+    "sitenode.release_code": CENTRE_SCOPED,
+    "sitenode.keys_page": CENTRE,
+    "sitenode.register_key": CENTRE,
+    "sitenode.import_page": CENTRE,
+    "sitenode.import_job": CENTRE,
+    "sitenode.unseal_page": staff("proctor", "centre_staff"),
+    "sitenode.unseal": staff("proctor", "centre_staff"),
     "jobs.index": JOB_READERS,
     "jobs.page": JOB_READERS,
     "jobs.status": JOB_READERS,

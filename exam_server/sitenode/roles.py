@@ -20,10 +20,8 @@ ROLES = (CENTRE, SITE)
 CENTRE_ONLY_BLUEPRINTS = frozenset({
     "bank", "assembly", "analysis", "grading", "results", "certificates", "applications", "reports", "skills",
 })
-# Single screens of blueprints a site otherwise serves: making packages, release codes, registering site keys.
-CENTRE_ONLY_ENDPOINTS = frozenset({
-    "sitenode.exports", "sitenode.export_job", "sitenode.release_code", "sitenode.keys", "sitenode.register_key",
-})
+# Single screens of blueprints a site otherwise serves: making packages and reading their release codes.
+CENTRE_ONLY_ENDPOINTS = frozenset({"sitenode.exports", "sitenode.export_job", "sitenode.release_code"})
 REFUSAL = "本机是考点服务器，不提供题库、组卷、阅卷、成绩发布等鉴定中心的功能。"
 
 
