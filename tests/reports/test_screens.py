@@ -8,11 +8,10 @@ import io
 import json
 
 import pytest
+from conftest import csrf_token_from
 from flask import Flask
 from flask.testing import FlaskClient
 from reports_support import PASSWORD, World
-
-from conftest import csrf_token_from
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 ARGS = "from=2026-03-01&to=2026-04-30"
