@@ -4,16 +4,23 @@ Every event is authorised like an HTTP request: the connection carries the staff
 and each event reloads the user (a deactivated account or a changed room takes effect at once)
 and checks the room before anything is done. Browsers from another origin are refused by the
 Socket.IO server itself (same origin only, see exam_server/app.py).
+
+Like a candidate's (delivery/events.py), each event runs under a request id of its own, with its event name, room
+and attempt, and ends in one log line saying who did it and whether it was refused.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import join_room, leave_room
 
+from exam_server.core import logs
 from exam_server.core.models import User
 from exam_server.delivery.events import connected_attempt_ids
 from exam_server.delivery.limits import is_id
@@ -22,8 +29,32 @@ from exam_server.extensions import db, socketio
 from exam_server.proctoring import access, actions, queries
 from exam_server.sessions.models import Room
 
+log = logging.getLogger(__name__)
+
 # Per connection (sid): the room it watches.
 _watching: dict[str, int] = {}
+Handler = Callable[[Any], dict[str, Any]]
+
+
+def _logged(event: str) -> Callable[[Handler], Handler]:
+    """A console's event under a request id of its own (and its attempt, if it names one), ending in one log line
+    naming the staff account and the outcome."""
+
+    def wrap(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def run(data: Any = None) -> dict[str, Any]:
+            attempt_id = data.get("attempt_id") if isinstance(data, dict) else None
+            with logs.bound(request_id=logs.new_request_id(), event=f"proctor.{event}",
+                            attempt_id=attempt_id if is_id(attempt_id) else None):
+                ack = handler(data)
+                who = current_user.actor if current_user.is_authenticated else "anonymous"
+                outcome = "ok" if ack.get("ok") else f"refused: {ack.get('error')}"
+                log.info("proctor %s %s by %s (room %s)", event, outcome, who, _room_id(data) or "-")
+                return ack
+
+        return run
+
+    return wrap
 
 
 def staff_user() -> User | None:
@@ -73,6 +104,7 @@ def _authorised_room(data: Any) -> tuple[Room | None, dict[str, Any]]:
 
 
 @socketio.on("watch", namespace=PROCTOR_NS)
+@_logged("watch")
 def on_watch(data: Any = None) -> dict[str, Any]:
     """Start receiving the room's `seat` and `activity` events; answers with the seat map."""
     room, refusal = _authorised_room(data)
@@ -89,6 +121,7 @@ def on_watch(data: Any = None) -> dict[str, Any]:
 
 
 @socketio.on("seats", namespace=PROCTOR_NS)
+@_logged("seats")
 def on_seats(data: Any = None) -> dict[str, Any]:
     """The seat map of a room the user may watch."""
     room, refusal = _authorised_room(data)
@@ -107,7 +140,7 @@ def _action_handler(action: str) -> Any:
         return ack
 
     handler.__name__ = f"on_{action}"
-    return handler
+    return _logged(action)(handler)
 
 
 for _action in (*actions.ATTEMPT_ACTIONS, *actions.ROOM_ACTIONS):
