@@ -28,6 +28,9 @@ from exam_server.applications.models import Application, ApplicationWindow
 from exam_server.applications.operations import import_rows, open_window, review_batch
 from exam_server.applications.queries import approved_applications
 from exam_server.bank.operations import approve_import_batch, reviewer_for, run_import
+from exam_server.certificates.models import Certificate
+from exam_server.certificates.numbering import set_code
+from exam_server.certificates.operations import issue_for_sitting
 from exam_server.core.cli import serve
 from exam_server.core.migrate import upgrade_to_head
 from exam_server.core.models import User
@@ -43,12 +46,14 @@ from exam_server.grading.tasks import submit_thesis
 from exam_server.organisations import operations as org_ops
 from exam_server.organisations.models import Centre, Organisation, PilotUnit
 from exam_server.organisations.scope import scope_for
+from exam_server.results.release import release_results
 from exam_server.sessions import sites as site_ops
 from exam_server.sessions.credentials import hash_sealed, printable_passwords
 from exam_server.sessions.intake import as_applicants, mark_ticketed
 from exam_server.sessions.models import ExamSession, Room, Site, Ticket
 from exam_server.sessions.operations import SittingRules, create_room, rooms_of_session
 from exam_server.sessions.scheduling import Applicant, create_sitting, exemptions, schedule
+from exam_server.skills.seed import SimulatedSkill, simulate_skill_part
 from item_bank.assembly import assemble_forms
 from item_bank.blueprints import create_blueprint
 from item_bank.data import DEMO_BANK_CSV
@@ -82,6 +87,16 @@ STAFF_ACCOUNTS = [
     ("chief", "阅卷组长 周老师", ["chief_grader"]),
     ("unit", "试点单位 刘老师", ["pilot_unit"]),
 ]
+
+# The finished sitting's practical-skill part (操作技能): two examiners (考评员) at every station, a chief examiner (主考).
+SKILL_ACCOUNTS = [
+    ("examiner1", "考评员 孙老师", ["grader"]),
+    ("examiner2", "考评员 钱老师", ["grader"]),
+    ("zhukao", "主考 吴老师", ["chief_grader"]),
+]
+# The certificate number's codes (统一发证): province, city, centre (institution type 0, an assessment centre).
+DEMO_CERTIFICATE_CODES = {"province": "44", "city": "01", "centre": "001"}
+DEMO_ISSUER = "广东省人力资源和社会保障厅"
 
 # The demo's organisations, made through the same operations staff use (organisations/operations.py).
 DEMO_PROVINCE = "广东省"
@@ -307,12 +322,13 @@ def demo_rooms(session: Session, candidates: int) -> list[Room]:
 
 
 def _staff_accounts(
-    session: Session, staff_password: str | None, hash_profile: str
+    session: Session, staff_password: str | None, hash_profile: str,
+    wanted: list[tuple[str, str, list[str]]] = STAFF_ACCOUNTS,
 ) -> tuple[list[tuple[str, str, str]], dict[str, User]]:
     """The demo's staff accounts (made if missing): the new ones with their passwords, and every one by name."""
     created = []
     accounts = {}
-    for username, display, roles in STAFF_ACCOUNTS:
+    for username, display, roles in wanted:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             password = staff_password or f"{username}-{secrets.randbelow(10**6):06d}"
@@ -323,6 +339,44 @@ def _staff_accounts(
         accounts[username] = user
     session.commit()
     return created, accounts
+
+
+@dataclass
+class FinishedLevel:
+    """The finished sitting carried to the end: its skill part scored, results released, certificates issued."""
+
+    skill: SimulatedSkill
+    released: int
+    certificates: list[Certificate]
+    staff: list[tuple[str, str, str]]
+
+
+def finish_past_sitting(
+    session: Session, past: ExamSession, *, staff_password: str | None = None, hash_profile: str = "default"
+) -> FinishedLevel:
+    """The finished theory sitting's level carried to the end the way a centre does it: the skill part observed
+    at three stations (two examiners each, the chief examiner deciding one case beyond the tolerance), both parts'
+    results released, the province's certificate codes set and the passed candidates' certificates issued."""
+    centre = session.scalar(select(Centre).where(Centre.code == DEMO_CENTRE[0]))
+    assert centre is not None, "demo_organisations makes the demo centre"
+    past.centre_id = centre.id  # the centre ran it (its staff see it; certificates carry its code)
+    created, accounts = _staff_accounts(session, staff_password, hash_profile, SKILL_ACCOUNTS)
+    for user in accounts.values():
+        user.organisation_id = user.organisation_id or centre.id
+    session.commit()
+    skill = simulate_skill_part(session, past, [accounts["examiner1"], accounts["examiner2"]], accounts["zhukao"],
+                                ACTOR)
+    skill.sitting.status = "closed"
+    session.commit()
+    released = sum(release_results(session, s.id, ACTOR).released for s in (past, skill.sitting))
+    city = centre.parent
+    assert city is not None and city.parent is not None
+    set_code(session, city.parent, DEMO_CERTIFICATE_CODES["province"], issuer=DEMO_ISSUER)
+    set_code(session, city, DEMO_CERTIFICATE_CODES["city"])
+    set_code(session, centre, DEMO_CERTIFICATE_CODES["centre"], institution_type=0)
+    session.commit()
+    certificates = issue_for_sitting(session, skill.sitting.id, ACTOR)
+    return FinishedLevel(skill, released, certificates, created)
 
 
 def import_reviewed_bank(session: Session, bank_path: Path, *, importer: User, reviewer: User) -> int:
@@ -382,6 +436,11 @@ def demo(host: str, port: int, bank_path: Path, candidates: int, no_serve: bool,
     seeded = seed_exam(db.session, bank_path=bank_path, n_candidates=candidates, via_applications=True,
                        keep_sealed=True, rules=DEMO_RULES)
     past = demo_past_session(db.session, seeded.form_ids, past_candidates)
+    finished = None
+    if past is not None:
+        finished = finish_past_sitting(db.session, past.exam_session,
+                                       hash_profile=current_app.config.get("PASSWORD_HASH_PROFILE", "default"))
+        seeded.staff.extend(finished.staff)
     counts = Counter(v for v in db.session.scalars(select(ItemVersion.type)))
     ready = time.monotonic() - started
     click.echo("")
@@ -402,6 +461,17 @@ def demo(host: str, port: int, bank_path: Path, candidates: int, no_serve: bool,
     if past is not None:
         click.echo(f"试题分析  http://{host}:{port}/analysis/sessions/{past.exam_session.id} "
                    f"（已结束的场次 {past.exam_session.code}，{past_candidates} 名考生模拟作答；用 manager 登录）")
+    if finished is not None:
+        skill = finished.skill
+        click.echo(f"操作技能  http://{host}:{port}/skills/sittings/{skill.sitting.id} （场次 {skill.sitting.code}："
+                   f"{skill.candidates} 名考生、3 个考站，考评员 examiner1 / examiner2 各评一遍，"
+                   f"主考 zhukao 裁定 {len(skill.decided)} 例超差；用 staff 登录）")
+        click.echo(f"成绩与证书  两场成绩已发布（{finished.released} 条）；已发证书 {len(finished.certificates)} 本："
+                   f"http://{host}:{port}/certificates/ （staff）")
+        if finished.certificates:
+            example = finished.certificates[0]
+            click.echo(f"证书查验  http://{host}:{port}/verify （例：证书编号 {example.number}，姓名 {example.name}）")
+        click.echo(f"统计报表  http://{host}:{port}/reports/ （staff）")
     click.echo("")
     click.echo(f"准备用时 {ready:.1f} 秒。")
     if no_serve:
