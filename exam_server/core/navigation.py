@@ -35,6 +35,10 @@ STAFF_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("登录限制", "accounts.login_delays", ("centre_staff",)),
     ("账号管理", "accounts.users", ("admin",)),
     ("审计日志", "ops.audit_log", ("centre_staff",)),
+    ("考点数据包", "sitenode.exports", ("centre_staff",)),
+    ("导入数据包", "sitenode.import_page", ("centre_staff",)),
+    ("试卷解封", "sitenode.unseal_page", ("proctor", "centre_staff")),
+    ("节点密钥", "sitenode.keys_page", ("centre_staff",)),
 )
 CANDIDATE_NAV = (("考试", "delivery.exam_page"), ("准考证", "sessions.my_ticket"), ("我的成绩", "results.mine"),
                  ("我的证书", "certificates.mine"))
@@ -45,9 +49,9 @@ def navigation() -> list[dict[str, Any]]:
     if not current_user.is_authenticated:
         return []
     views = current_app.view_functions
-    # A test site's node serves none of the centre's screens (sitenode/roles.py): no links to them either.
-    refused = current_app.extensions.get("node_refuses", lambda _endpoint: False)
-    views = {endpoint: view for endpoint, view in views.items() if not refused(endpoint)}
+    # A test site's node serves none of the centre's screens, and the centre needs no site's (sitenode/roles.py).
+    hides = current_app.extensions.get("node_hides", lambda _endpoint: False)
+    views = {endpoint: view for endpoint, view in views.items() if not hides(endpoint)}
     if current_user.is_candidate:
         entries = [(label, endpoint) for label, endpoint in CANDIDATE_NAV if endpoint in views]
     else:

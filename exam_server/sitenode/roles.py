@@ -36,6 +36,16 @@ def refuses(endpoint: str | None, app: Flask | None = None) -> bool:
     return endpoint in CENTRE_ONLY_ENDPOINTS or endpoint.split(".", 1)[0] in CENTRE_ONLY_BLUEPRINTS
 
 
+# A site's own screens: served everywhere (the matrix of who may use them holds on both roles), listed in the
+# navigation only on a site, where they are the day's work.
+SITE_SCREENS = frozenset({"sitenode.import_page", "sitenode.unseal_page"})
+
+
+def hidden(endpoint: str, app: Flask | None = None) -> bool:
+    """True when the navigation should not offer `endpoint` on this node."""
+    return refuses(endpoint, app) or (endpoint in SITE_SCREENS and node_role(app) != SITE)
+
+
 def _refuse_on_site() -> ResponseReturnValue | None:
     if refuses(request.endpoint):
         return refusal_response("centre_only", REFUSAL, 404)
@@ -48,4 +58,4 @@ def init_app(app: Flask) -> None:
         raise ValueError(f"NODE_ROLE 只能是 centre 或 site，而不是 {role!r}")
     app.before_request(_refuse_on_site)
     # Navigation (core) asks through this, so core needs no import of this package.
-    app.extensions["node_refuses"] = lambda endpoint: refuses(endpoint, app)
+    app.extensions["node_hides"] = lambda endpoint: hidden(endpoint, app)
