@@ -152,6 +152,8 @@ def import_(path: Path, sitting: str | None) -> None:
     click.echo(f"已导入考试场次 {result['sitting']}（{time.perf_counter() - began:.1f} 秒）：{result['candidates']} 名考生，"
                f"{result['forms']} 套试卷，{result['rooms']} 个考场，{result['proctors']} 名监考员。试卷封存中，"
                "开考时由主监考输入解封码（examctl site unseal）。")
+    for warning in result.get("warnings", []):
+        click.echo(f"注意：{warning}")
 
 
 @site.command("unseal")

@@ -51,5 +51,5 @@ def import_package(ctx: JobContext, *, upload: str, sitting: str = "", name: str
     else:
         lines = [f"已导入考试场次 {result['sitting']}：{result['candidates']} 名考生，{result['forms']} 套试卷，"
                  f"{result['rooms']} 个考场，{result['proctors']} 名监考员。",
-                 "试卷封存中：开考时由主监考在“试卷解封”页面输入鉴定中心给出的解封码。"]
+                 "试卷封存中：开考时由主监考在“试卷解封”页面输入鉴定中心给出的解封码。", *result.get("warnings", [])]
     return {"lines": lines, **result}

@@ -383,6 +383,23 @@ def node_site_code(instance_path: str | Path, configured: str | None = None) -> 
     return path.read_text(encoding="utf-8").strip() if path.exists() else None
 
 
+CLOCK_SLACK = dt.timedelta(minutes=5)
+
+
+def clock_warnings(manifest: dict[str, Any], now: dt.datetime) -> list[str]:
+    """What the site's clock says against the package: earlier than the package was made (the clock is behind),
+    or past the sitting's end. Flagged, not refused: the proctors fix the clock, the centre sees it in the log."""
+    out = []
+    made = _when(manifest.get("created_at"))
+    window = manifest.get("window") or {}
+    ends = _when(window.get("ends_at"))
+    if made is not None and now < made - CLOCK_SLACK:
+        out.append(f"本机时钟比数据包的制作时间早 {int((made - now).total_seconds() // 60)} 分钟：请先校准本机时钟")
+    if ends is not None and now > ends:
+        out.append(f"按本机时钟，考试场次已于 {ends:%Y-%m-%d %H:%M} (UTC) 结束：请核对本机时钟或数据包")
+    return out
+
+
 def _get_or_add(session: Session, model: type, where: dict[str, Any], values: dict[str, Any]) -> tuple[Any, bool]:
     row = session.scalar(select(model).filter_by(**where))
     if row is not None:
@@ -428,8 +445,10 @@ def import_package(
         select(SittingImport.id).where(SittingImport.session_id == existing.id)
     ) is None:
         raise PackageError(f"本地已有考试场次 {sitting_code}，且不是由考试数据包导入的，拒绝覆盖", code="wrong_sitting")
+    warnings = clock_warnings(manifest, utcnow())
     with transaction(session):
         summary = _apply(session, clear, package)
+        summary["warnings"] = warnings
         exam_session = session.scalar(select(ExamSession).where(ExamSession.code == sitting_code))
         assert exam_session is not None
         unsealed_before = session.scalar(select(SittingImport.id).where(

@@ -114,3 +114,4 @@ def test_refusals_name_the_reason_and_write_nothing(exchange: Exchange, tmp_path
         exchange.import_(foreign)
     exchange.site.rollback()
     assert _counts(exchange.site) == empty
+
