@@ -33,6 +33,7 @@ DOMAIN_COMMANDS = (
     "exam_server.jobs.cli",
     "exam_server.ops.cli",
     "exam_server.sitenode.cli",
+    "exam_server.sitenode.results_cli",
     "exam_server.demo",
 )
 
