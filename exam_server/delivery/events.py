@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +23,7 @@ from exam_server.core.errors import socket_ack
 from exam_server.delivery import sockets, steps
 from exam_server.delivery.clock import remaining_seconds
 from exam_server.delivery.errors import MESSAGES, DeliveryError
+from exam_server.delivery.gate import CostGate
 from exam_server.delivery.limits import MAX_PAYLOAD_CHARS, is_id, size_of
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.notify import EXAM_NS, attempt_room, push_attempt_state, push_seat
@@ -37,14 +37,20 @@ _connections: dict[str, dict[str, Any]] = {}
 
 log = logging.getLogger(__name__)
 
-# What a whole room does at once (everyone pressing 开始考试 and fetching the paper, everyone
-# reconnecting after a server restart) is a millisecond or more of work per candidate. Answers saved
-# meanwhile would wait behind every such request queued before them; instead those requests pass
-# this gate a few at a time, so a save waits for at most those few. (Under gevent the semaphore is
-# gevent's: waiting costs nothing, and a released waiter runs after the events already queued, saves
-# among them.) Saves, flags and submits never pass it.
-BURST_AT_ONCE = 2
-burst_gate = threading.BoundedSemaphore(BURST_AT_ONCE)
+# What a whole room does at once (everyone pressing 开始考试 and fetching the paper, everyone reconnecting
+# after a server restart) passes this gate by cost (delivery/gate.py), so an answer saved meanwhile waits for
+# at most BURST_BUDGET_S of that work. The first estimates are benchmarks/join_cost.py's figures; the gate
+# replaces them with what it measures.
+BURST_BUDGET_S = 0.02
+burst_gate = CostGate(BURST_BUDGET_S, {"connect": 0.002, "join": 0.004, "start": 0.004, "paper": 0.006})
+
+
+def _socket_gone() -> bool:
+    """The client gave up on this socket while its request waited at the gate (its connection closed): the
+    request is not worth doing. A reconnect that waited too long is abandoned by its client, which opens
+    another; serving the abandoned one too would double a restart's storm (and take a socket slot for it)."""
+    return socketio.server.get_environ(request.sid, namespace=EXAM_NS) is None  # type: ignore[attr-defined]
+
 
 # With several processes behind one Redis message queue, a proctor on one process must see the
 # candidates whose sockets another process holds: each process publishes its attempt ids under its
@@ -185,7 +191,9 @@ def _candidate_step(step: Step) -> Callable[[Any], dict[str, Any]]:
 @db.patient  # a refused connect is never retried by the browser: wait for the database instead
 @db.once_more_after_disconnect
 def on_connect(auth: Any = None) -> bool:
-    with burst_gate:
+    with burst_gate.admit("connect"):
+        if _socket_gone():
+            return False
         if not current_user.is_authenticated or not current_user.is_candidate:
             return False  # refused: no candidate session
         cap = int(current_app.config.get("MAX_SOCKETS_PER_CANDIDATE") or 0)
@@ -236,7 +244,9 @@ def on_join(candidate_id: int, data: Any) -> dict[str, Any]:
     if workstation is None or workstation == "":
         workstation = request.sid  # type: ignore[attr-defined]
     try:
-        with burst_gate:
+        with burst_gate.admit("join"):
+            if _socket_gone():
+                return {"ok": False, "error": "gone"}  # nobody reads it
             body, state, seat_changed = steps.join(db.session, attempt_id, workstation, _actor(),
                                                    candidate_id=candidate_id)
     except DeliveryError as exc:
@@ -257,7 +267,7 @@ def on_join(candidate_id: int, data: Any) -> dict[str, Any]:
 @socketio.on("start", namespace=EXAM_NS)
 @_candidate_step
 def on_start(candidate_id: int, data: Any) -> dict[str, Any]:
-    with burst_gate:
+    with burst_gate.admit("start"):
         ack, state = steps.start(db.session, _arg(data, "attempt_id"), _actor(), _workstation(),
                                  candidate_id=candidate_id)
     push_seat(state)

@@ -49,7 +49,7 @@ def exam_page() -> str:
 @blueprint.get("/api/attempt")
 @candidate_required
 def api_attempt() -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
-    with events.burst_gate:  # the whole room fetches its paper at the start
+    with events.burst_gate.admit("paper"):  # the whole room fetches its paper at the start
         attempt = current_attempt()
         if attempt is None:
             return jsonify(ok=False, error="not_your_attempt", message="没有找到您的考试。"), 404

@@ -1,15 +1,20 @@
-"""A whole room's burst (starts, paper fetches, reconnects) queues at the gate; saves never do."""
+"""A whole room's burst (starts, paper fetches, reconnects) queues at the gate, which admits by cost; saves never
+queue."""
 
 from __future__ import annotations
 
 import threading
 
+import pytest
 from conftest import Sitting, exam_socket
 from delivery_support import save, started
 from flask import Flask
 from flask.testing import FlaskClient
 
-from exam_server.delivery import events
+from exam_server.delivery import events, sockets
+from exam_server.delivery.gate import CostGate
+from exam_server.delivery.models import Attempt
+from exam_server.extensions import db, socketio
 
 NS = "/exam"
 
@@ -21,8 +26,8 @@ def test_a_save_is_acknowledged_while_a_burst_holds_the_gate_and_a_rejoin_waits_
     other = app.test_client()
     sitting.login(other, 1)
     late = exam_socket(app, other)
-    for _ in range(events.BURST_AT_ONCE):  # a burst in progress: every place at the gate is taken
-        events.burst_gate.acquire()
+    # A burst in progress: the whole budget is taken.
+    held = events.burst_gate.acquire("test", cost=events.burst_gate.budget_s)
     joined: list[dict] = []
     waiting = threading.Thread(target=lambda: joined.append(late.emit(
         "join", {"attempt_id": sitting.attempt_ids[1], "workstation": "ws-1"}, namespace=NS, callback=True)))
@@ -37,7 +42,71 @@ def test_a_save_is_acknowledged_while_a_burst_holds_the_gate_and_a_rejoin_waits_
         waiting.join(0.5)
         assert waiting.is_alive() and not joined  # the rejoin waits for a place
     finally:
-        for _ in range(events.BURST_AT_ONCE):
-            events.burst_gate.release()
+        events.burst_gate.release(held, measure=False)
     waiting.join(60)
     assert joined and joined[0]["ok"] and joined[0]["attempt_id"] == sitting.attempt_ids[1]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_reconnect_its_client_gave_up_on_while_it_waited_is_not_served_and_takes_no_socket_slot(
+    app: Flask, sitting: Sitting
+) -> None:
+    """After a restart a reconnect can wait at the gate longer than its client does; the client then closes
+    that connection and opens another. Serving the abandoned one as well doubled the storm and left a socket
+    slot held by a dead connection (three of them lock the candidate out)."""
+    client = app.test_client()
+    sitting.login(client, 0)
+    attempt = db.session.get(Attempt, sitting.attempt_ids[0])
+    assert attempt is not None
+    before = set(socketio.server.environ)
+    held = events.burst_gate.acquire("test", cost=events.burst_gate.budget_s)
+    socks: list = []
+    connecting = threading.Thread(target=lambda: socks.append(exam_socket(app, client)))
+    try:
+        connecting.start()
+        for _ in range(600):  # the connect is at the gate once its connection is known to the server
+            if set(socketio.server.environ) - before:
+                break
+            connecting.join(0.05)
+        (gone,) = set(socketio.server.environ) - before
+        del socketio.server.environ[gone]  # what the server does when the client closes the connection
+    finally:
+        events.burst_gate.release(held, measure=False)
+    connecting.join(60)
+    assert socks and not socks[0].is_connected(NS)
+    assert sockets.held_count(None, attempt.candidate_id) == 0
+    # The next connect is served as usual.
+    again = exam_socket(app, client)
+    assert again.is_connected(NS) and sockets.held_count(None, attempt.candidate_id) == 1
+    again.disconnect(namespace=NS)
+
+
+def test_the_gate_admits_by_cost_first_come_first_served_and_learns_each_kinds_cost() -> None:
+    gate = CostGate(0.010, {"connect": 0.001, "paper": 0.0075})
+    cheap = [gate.acquire("connect") for _ in range(3)]  # 3 ms inside: another 7.5 ms would not fit
+    admitted: list[str] = []
+
+    def wait(kind: str) -> None:
+        held = gate.acquire(kind)
+        admitted.append(kind)
+        gate.release(held, measure=False)
+
+    paper = threading.Thread(target=wait, args=("paper",))
+    paper.start()
+    paper.join(0.2)
+    assert paper.is_alive() and gate.waiting == 1
+    later = threading.Thread(target=wait, args=("connect",))  # fits the budget, but comes after the paper
+    later.start()
+    later.join(0.2)
+    assert later.is_alive() and gate.waiting == 2 and not admitted
+    gate.release(cheap[0], measure=False)  # 2 ms inside: the paper fits now; the connect only once it is done
+    paper.join(10)
+    later.join(10)
+    assert admitted == ["paper", "connect"]
+    for held in cheap[1:]:
+        gate.release(held, measure=False)
+    assert gate.inside_s == 0 and gate.waiting == 0
+
+    alone = gate.acquire("huge", cost=1.0)  # more than the budget: admitted when nothing else is inside
+    gate.release(alone)
+    assert gate.estimate("huge") < 1.0  # the estimate follows what it measured (a moment, not a second)

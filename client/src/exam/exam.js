@@ -173,6 +173,15 @@
     if (JSON.stringify(payload).length > MAX_PAYLOAD_CHARS) return Promise.resolve(TOO_LARGE);
     if (state.mode === "socket" && socket.connected) {
       var t0 = performance.now();
+      if (event === "join") {
+        // A join waits for its answer as long as its connection lives: after a server restart a whole centre
+        // joins at once and the answer may come later than ACK_TIMEOUT_MS; given up on, the page would stay
+        // offline until the next reconnect, and sent again it would only queue a second join. A lost connection
+        // rejoins on its next connect.
+        return new Promise(function (resolve) {
+          socket.emit(event, payload, function (ack) { ack._rtt = performance.now() - t0; resolve(ack); });
+        });
+      }
       return new Promise(function (resolve, reject) {
         socket.timeout(ACK_TIMEOUT_MS).emit(event, payload, function (err, ack) {
           if (err) reject(err); else { ack._rtt = performance.now() - t0; resolve(ack); }

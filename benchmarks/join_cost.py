@@ -1,0 +1,124 @@
+"""Where a candidate's reconnect goes: the server's work for one /exam connect + join, and for the paper.
+
+    python benchmarks/join_cost.py [--candidates 200] [--answers 30]
+
+After a server restart every candidate of a centre opens a socket again (connect: the login cookie read, the
+ticket loaded, a socket slot taken) and joins (the attempt's state read and locked, its acknowledged answers
+read, the seat pushed to the proctors, the acknowledgement encoded and sent); at the start each one also fetches
+its paper (GET /api/attempt). This seeds N started attempts with `--answers` saved answers each on SQLite,
+then runs every candidate's connect + join once more (as after a restart) and fetches every paper, through the
+Flask-SocketIO test client in this process under cProfile, and prints the time per candidate by part.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+NS = "/exam"
+# The parts of a reconnect, by the function whose cumulative time is that part (file suffix, function name).
+PARTS = [
+    ("connect: login cookie read + ticket loaded", "flask_login/login_manager.py", "_load_user"),
+    ("connect: the handler (socket slot)", "delivery/events.py", "on_connect"),
+    ("join: all of it", "delivery/events.py", "on_join"),
+    ("join: attempt state read + locked", "delivery/queries.py", "attempt_state"),
+    ("join: acknowledged answers read", "delivery/queries.py", "answers_of"),
+    ("join: commit", "delivery/store.py", "commit_core"),
+    ("join: seat pushed to proctors", "delivery/notify.py", "push_seat"),
+    ("ack encoded + sent (socket emit)", "flask_socketio/test_client.py", "_mock_send_packet"),
+    ("paper: GET /api/attempt, all of it", "delivery/views.py", "api_attempt"),
+    ("paper: rendered", "delivery/paper.py", "render_attempt_json"),
+    ("paper: form items (cached per process)", "delivery/paper.py", "form_items"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--answers", type=int, default=30, help="answers each candidate has saved")
+    args = parser.parse_args()
+
+    import exam_server.models  # noqa: F401  (every table declared)
+    from exam_server import create_app
+    from exam_server.demo import seed_exam
+    from exam_server.extensions import db, socketio
+    from item_bank.db import Base, make_engine
+
+    folder = Path(tempfile.mkdtemp(prefix="exam-join-"))
+    url = f"sqlite:///{folder / 'join.db'}"
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "join-benchmark", "PASSWORD_HASH_PROFILE": "low",
+                      "SOCKETIO_ASYNC_MODE": "threading", "RUN_BACKGROUND_TASKS": False, "LOG_LEVEL": "WARNING"})
+    t = time.perf_counter()
+    with app.app_context():
+        seeded = seed_exam(db.session, n_candidates=args.candidates, hash_profile="low",
+                           staff_password="pw-staff-benchmark", duration_s=3 * 3600)
+        db.dispose()
+    print(f"{args.candidates} candidates seeded in {time.perf_counter() - t:.0f} s")
+
+    def connect(http: Any) -> Any:
+        return socketio.test_client(app, namespace=NS, flask_test_client=http)
+
+    # Log in, join, start and answer (not timed).
+    people = []
+    for index, (number, password, _name) in enumerate(seeded.logins):
+        http = app.test_client()
+        html = http.get("/login").get_data(as_text=True)
+        token = re.search(r'<meta name="csrf-token" content="([^"]+)"', html)
+        assert token
+        assert http.post("/login", data={"ticket": number, "password": password,
+                                         "csrf_token": token.group(1)}).status_code == 302
+        attempt_id = int(http.get("/api/attempt").get_json()["attempt_id"])
+        sock = connect(http)
+        workstation = f"ws-{index}"
+        assert sock.emit("join", {"attempt_id": attempt_id, "workstation": workstation}, namespace=NS, callback=True)["ok"]
+        assert sock.emit("start", {"attempt_id": attempt_id}, namespace=NS, callback=True)["ok"]
+        items = http.get("/api/attempt").get_json()["items"]
+        for seq, item in enumerate(items[:args.answers], start=1):
+            ack = sock.emit("save", {"attempt_id": attempt_id, "item_id": item["item_id"], "value": "A", "seq": seq,
+                                     "key": f"{workstation}:{seq}"}, namespace=NS, callback=True)
+            assert ack["ok"], ack
+        sock.disconnect(namespace=NS)
+        people.append((http, attempt_id, workstation))
+    print(f"{args.candidates} candidates started with {args.answers} answers each")
+
+    profile = cProfile.Profile()
+    t = time.perf_counter()
+    profile.enable()
+    for http, attempt_id, workstation in people:
+        sock = connect(http)
+        ack = sock.emit("join", {"attempt_id": attempt_id, "workstation": workstation}, namespace=NS, callback=True)
+        assert ack["ok"] and len(ack["answers"]) == args.answers, ack
+        sock.disconnect(namespace=NS)
+    reconnect_s = time.perf_counter() - t
+    t = time.perf_counter()
+    for http, _attempt_id, _workstation in people:
+        assert http.get("/api/attempt").status_code == 200
+    paper_s = time.perf_counter() - t
+    profile.disable()
+
+    n = args.candidates
+    stats = pstats.Stats(profile)
+    print("\nper candidate, in this process under cProfile (which inflates Python-heavy parts), SQLite:")
+    print(f"  connect + join + disconnect, whole: {1000 * reconnect_s / n:7.2f} ms   paper whole: {1000 * paper_s / n:7.2f} ms")
+    raw: dict[tuple[str, int, str], Any] = stats.stats  # type: ignore[attr-defined]
+    for label, suffix, func in PARTS:
+        cum = sum(v[3] for (file, _line, name), v in raw.items() if name == func and file.endswith(suffix))
+        calls = sum(v[1] for (file, _line, name), v in raw.items() if name == func and file.endswith(suffix))
+        print(f"  {label:46} {1000 * cum / n:7.2f} ms   ({calls} calls)")
+
+
+if __name__ == "__main__":
+    main()
