@@ -46,6 +46,7 @@ WEB_DOMAINS = (
     "exam_server.certificates.views",
     "exam_server.certificates.public",
     "exam_server.sitenode.views",
+    "exam_server.sitenode.results_views",
     "exam_server.reports.views",
     "exam_server.skills.views",
 )
@@ -61,6 +62,7 @@ JOB_MODULES: tuple[str, ...] = (
     "exam_server.applications.jobs",
     "exam_server.certificates.jobs",
     "exam_server.sitenode.jobs",
+    "exam_server.sitenode.results_jobs",
     "exam_server.reports.jobs",
     "exam_server.skills.jobs",
 )

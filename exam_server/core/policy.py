@@ -323,6 +323,10 @@ ROUTES: dict[str, Access] = {
     "sitenode.import_job": CENTRE,
     "sitenode.unseal_page": staff("proctor", "centre_staff"),
     "sitenode.unseal": staff("proctor", "centre_staff"),
+    # Results packages (sitenode/results_views.py): built at a site, imported and scored at the centre.
+    "siteresults.page": CENTRE,
+    "siteresults.build_job": CENTRE,
+    "siteresults.import_job": CENTRE,
     "jobs.index": JOB_READERS,
     "jobs.page": JOB_READERS,
     "jobs.status": JOB_READERS,
