@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 from exam_server.core.models import User
 from exam_server.sessions.models import ExamSession, Ticket
 from exam_server.skills.errors import RowProblem, SkillError, SkillFileError
-from exam_server.skills.models import EXAMINER, IMPORT, SkillMark, Station
+from exam_server.skills.models import EXAMINER, IMPORT, Examiner, SkillMark, Station
 from exam_server.skills.operations import (
-    add_mark,
+    MarkEntry,
+    add_marks,
     check_criteria,
     check_skill_sitting,
-    is_examiner,
     sitting_stations,
 )
 from item_bank.archives import ArchiveError, open_workbook
@@ -104,6 +104,8 @@ def check_rows(session: Session, exam_session: ExamSession, rows: list[ScoreRow]
     tickets = dict(session.execute(select(Ticket.number, Ticket.candidate_id).where(
         Ticket.session_id == exam_session.id, Ticket.status == "active")).all())
     users = {u.username: u for u in session.scalars(select(User).where(User.username.in_({r.examiner for r in rows})))}
+    assigned = set(session.execute(select(Examiner.station_id, Examiner.user_id).where(
+        Examiner.session_id == exam_session.id, Examiner.role == EXAMINER)).all())
     stored = set(session.execute(select(SkillMark.station_id, SkillMark.candidate_id, SkillMark.examiner_id).where(
         SkillMark.session_id == exam_session.id, SkillMark.kind == EXAMINER)).all())
     seen: dict[tuple[int, int, int], int] = {}
@@ -119,7 +121,7 @@ def check_rows(session: Session, exam_session: ExamSession, rows: list[ScoreRow]
             problems.append(RowProblem(name, row.row, STATION, f"场次 {exam_session.code} 没有考站 {row.station or '（空）'}"))
         if user is None:
             problems.append(RowProblem(name, row.row, EXAMINER_COLUMN, f"没有账号 {row.examiner or '（空）'}"))
-        elif station is not None and not is_examiner(session, exam_session.id, station.id, user.id):
+        elif station is not None and (station.id, user.id) not in assigned:
             problems.append(RowProblem(name, row.row, EXAMINER_COLUMN,
                                        f"{user.username} 不是考站 {station.code} 的考评员"))
         if station is not None:
@@ -168,13 +170,13 @@ def import_scores(session: Session, exam_session: ExamSession, path: Path | str,
     if problems:
         session.rollback()
         raise SkillFileError(name, problems, "未导入任何评分")
-    stored = []
     with transaction(session):
-        for row, station, candidate_id, user in good:
-            try:
-                mark = add_mark(session, exam_session, station, candidate_id, user, row.values, row.comment, IMPORT,
-                                actor)
-            except SkillError as exc:  # a state the check could not see (a result released meanwhile)
-                raise SkillFileError(name, [RowProblem(name, row.row, "-", exc.message)], "未导入任何评分") from exc
-            stored.append((row.ticket, station.code, user.username, mark.total))
+        try:
+            marks = add_marks(session, exam_session, [MarkEntry(station, candidate_id, user, row.values, row.comment,
+                                                                IMPORT) for row, station, candidate_id, user in good],
+                              actor)
+        except SkillError as exc:  # a state the check could not see (a result released meanwhile)
+            raise SkillFileError(name, [RowProblem(name, None, "-", exc.message)], "未导入任何评分") from exc
+    stored = [(row.ticket, station.code, user.username, mark.total)
+              for (row, station, _, user), mark in zip(good, marks, strict=True)]
     return ImportReport(name, exam_session.code, len(stored), stored)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import math
 import secrets
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
@@ -41,7 +43,7 @@ from exam_server.skills.models import (
     StationScore,
 )
 from exam_server.skills.sheets import SKILL_LEVELS, current_station
-from item_bank.audit import audit
+from item_bank.audit import AuditEvent, audit
 from item_bank.db import transaction, utcnow
 from item_bank.models import Blueprint
 from scoring.grading import final_mark, needs_adjudication
@@ -51,6 +53,7 @@ from scoring.rules import weighted_part_score
 EXAMINER_ROLES = ("grader", "chief_grader")
 CHIEF_ROLES = ("chief_grader",)
 PART = "skill"
+CHUNK = 500
 
 
 # ---------------------------------------------------------------- setting up a skill sitting
@@ -226,32 +229,73 @@ def _check_open(session: Session, exam_session: ExamSession, candidate_id: int) 
         raise SkillError("该考生的操作技能成绩已发布，不能再改（如有异议请走复核）", 409)
 
 
+@dataclass(frozen=True)
+class MarkEntry:
+    """One examiner's marks for one candidate at one station, as a tablet, a typed-in sheet or an import row gives
+    them (`values` per criterion, not yet checked)."""
+
+    station: Station
+    candidate_id: int
+    examiner: User
+    values: Sequence[Any]
+    comment: str = ""
+    source: str = TABLET
+
+
+def add_marks(session: Session, exam_session: ExamSession, entries: Sequence[MarkEntry], actor: str) -> list[SkillMark]:
+    """Examiners' marks (flushes; the caller's transaction commits), checked as a whole before any is stored: each
+    examiner one of the station's two, the candidate of the sitting with no released skill result, no one marking
+    a candidate twice, every criterion in range. Station scores and completed skill results follow, in bulk (an
+    import of a whole sitting is a few statements per candidate, not per mark)."""
+    check_skill_sitting(exam_session)
+    assigned = set(session.execute(select(Examiner.station_id, Examiner.user_id).where(
+        Examiner.session_id == exam_session.id, Examiner.role == EXAMINER)).all())
+    ticketed = set(session.scalars(select(Ticket.candidate_id).where(
+        Ticket.session_id == exam_session.id, Ticket.status == "active")))
+    released = set(session.scalars(select(Result.candidate_id).where(
+        Result.session_id == exam_session.id, Result.part == PART, Result.superseded.is_(False),
+        Result.status == RELEASED)))
+    stored = set(session.execute(select(SkillMark.station_id, SkillMark.candidate_id, SkillMark.examiner_id).where(
+        SkillMark.session_id == exam_session.id, SkillMark.kind == EXAMINER)).all())
+    marks = []
+    for e in entries:
+        if (e.station.id, e.examiner.id) not in assigned:
+            raise SkillError(f"{e.examiner.display_name} 不是本场次考站 {e.station.code} 的考评员", 404)
+        if e.candidate_id not in ticketed:
+            raise SkillError("该考生不在本场次", 404)
+        if e.candidate_id in released:
+            raise SkillError("该考生的操作技能成绩已发布，不能再改（如有异议请走复核）", 409)
+        key = (e.station.id, e.candidate_id, e.examiner.id)
+        if key in stored:
+            raise SkillError(f"{e.examiner.display_name} 已给该考生在考站 {e.station.code} 评过分，不能修改", 409)
+        stored.add(key)
+        values = check_criteria(e.station, e.values)
+        marks.append(SkillMark(session_id=exam_session.id, station_id=e.station.id, candidate_id=e.candidate_id,
+                               examiner_id=e.examiner.id, kind=EXAMINER, criteria=values, total=math.fsum(values),
+                               comment=(e.comment or "").strip()[:2000], source=e.source, entered_by=actor[:120]))
+    if not marks:
+        return []
+    session.add_all(marks)
+    session.flush()
+    now = utcnow()
+    session.execute(insert(AuditEvent), [
+        {"at": now, "actor": actor, "action": "skill.mark", "entity": "skill_mark", "entity_id": str(m.id),
+         "reason": "", "before": None,
+         "after": {"session_id": exam_session.id, "station": e.station.code, "candidate_id": m.candidate_id,
+                   "examiner": e.examiner.username, "total": m.total, "source": m.source}}
+        for m, e in zip(marks, entries, strict=True)
+    ])
+    update_station_scores(session, exam_session, {(m.station_id, m.candidate_id) for m in marks}, actor)
+    return marks
+
+
 def add_mark(
     session: Session, exam_session: ExamSession, station: Station, candidate_id: int, examiner: User,
     values: Sequence[Any], comment: str, source: str, entered_by: str,
 ) -> SkillMark:
-    """An examiner's marks for a candidate at a station (flushes; the caller's transaction commits). Refused if
-    the examiner is not one of the station's two, has already marked the candidate, or the result is released."""
-    if not is_examiner(session, exam_session.id, station.id, examiner.id):
-        raise SkillError(f"{examiner.display_name} 不是本场次考站 {station.code} 的考评员", 404)
-    sitting_candidate(session, exam_session, candidate_id)
-    _check_open(session, exam_session, candidate_id)
-    mine = session.scalar(select(SkillMark.id).where(
-        SkillMark.session_id == exam_session.id, SkillMark.station_id == station.id,
-        SkillMark.candidate_id == candidate_id, SkillMark.examiner_id == examiner.id, SkillMark.kind == EXAMINER))
-    if mine is not None:
-        raise SkillError(f"{examiner.display_name} 已给该考生在考站 {station.code} 评过分，不能修改", 409)
-    marks = check_criteria(station, values)
-    mark = SkillMark(session_id=exam_session.id, station_id=station.id, candidate_id=candidate_id,
-                     examiner_id=examiner.id, kind=EXAMINER, criteria=marks, total=math.fsum(marks),
-                     comment=(comment or "").strip()[:2000], source=source, entered_by=entered_by)
-    session.add(mark)
-    session.flush()
-    audit(session, entered_by, "skill.mark", "skill_mark", mark.id,
-          after={"session_id": exam_session.id, "station": station.code, "candidate_id": candidate_id,
-                 "examiner": examiner.username, "total": mark.total, "source": source})
-    update_station_score(session, exam_session, station, candidate_id, entered_by)
-    return mark
+    """One examiner's marks (`add_marks` of one entry); flushes."""
+    return add_marks(session, exam_session, [MarkEntry(station, candidate_id, examiner, values, comment, source)],
+                     entered_by)[0]
 
 
 def record_mark(
@@ -283,32 +327,65 @@ def _score_row(session: Session, session_id: int, station_id: int, candidate_id:
     return row
 
 
-def update_station_score(
-    session: Session, exam_session: ExamSession, station: Station, candidate_id: int, actor: str
-) -> StationScore:
-    """The station's score from the examiners' marks: the mean within the tolerance, else waiting for the chief."""
-    marks = list(session.scalars(select(SkillMark).where(
-        SkillMark.session_id == exam_session.id, SkillMark.station_id == station.id,
-        SkillMark.candidate_id == candidate_id, SkillMark.kind == EXAMINER).order_by(SkillMark.id)))
-    row = _score_row(session, exam_session.id, station.id, candidate_id)
-    row.updated_at = utcnow()
-    if len(marks) < 2:
-        row.status, row.score = WAITING, None
-        session.flush()
-        return row
-    first, second = marks[0].total, marks[1].total
-    row.difference = abs(first - second)
-    if needs_adjudication(first, second, station.tolerance):
-        row.status, row.score = NEEDS_CHIEF, None
-    else:
-        row.status, row.score = AGREED, final_mark([first, second], "mean")
+def update_station_scores(
+    session: Session, exam_session: ExamSession, pairs: set[tuple[int, int]], actor: str
+) -> None:
+    """Each (station, candidate)'s score from the examiners' marks: the mean within the sheet's tolerance, else
+    waiting for the chief examiner (scoring.grading's rules); then the skill result of every candidate whose
+    stations are now all final."""
+    stations = {s.id: s for s in sitting_stations(session, exam_session.id)}
+    candidate_ids = sorted({c for _, c in pairs})
+    marks: dict[tuple[int, int], list[float]] = defaultdict(list)
+    rows: dict[tuple[int, int], StationScore] = {}
+    for start in range(0, len(candidate_ids), CHUNK):
+        chunk = candidate_ids[start:start + CHUNK]
+        for station_id, candidate_id, total in session.execute(
+            select(SkillMark.station_id, SkillMark.candidate_id, SkillMark.total).where(
+                SkillMark.session_id == exam_session.id, SkillMark.candidate_id.in_(chunk),
+                SkillMark.kind == EXAMINER).order_by(SkillMark.id)):
+            marks[(station_id, candidate_id)].append(total)
+        for row in session.scalars(select(StationScore).where(
+                StationScore.session_id == exam_session.id, StationScore.candidate_id.in_(chunk))):
+            rows[(row.station_id, row.candidate_id)] = row
+    now = utcnow()
+    changed = []
+    for station_id, candidate_id in sorted(pairs):
+        station = stations[station_id]
+        row = rows.get((station_id, candidate_id))
+        if row is None:
+            row = rows[(station_id, candidate_id)] = StationScore(
+                session_id=exam_session.id, station_id=station_id, candidate_id=candidate_id, status=WAITING)
+            session.add(row)
+        if row.status == DECIDED:
+            continue  # the chief examiner's decision stands
+        given = marks.get((station_id, candidate_id), [])
+        row.updated_at = now
+        if len(given) < 2:
+            row.status, row.score = WAITING, None
+            continue
+        first, second = given[0], given[1]
+        row.difference = abs(first - second)
+        if needs_adjudication(first, second, station.tolerance):
+            row.status, row.score = NEEDS_CHIEF, None
+        else:
+            row.status, row.score = AGREED, final_mark([first, second], "mean")
+        changed.append((row, station))
     session.flush()
-    audit(session, actor, "skill.station_score", "skill_station_score", row.id,
-          after={"status": row.status, "score": row.score, "difference": row.difference,
-                 "tolerance": station.tolerance})
-    if row.status in FINAL_STATES:
-        complete_part(session, exam_session, candidate_id, actor)
-    return row
+    if changed:
+        session.execute(insert(AuditEvent), [
+            {"at": now, "actor": actor, "action": "skill.station_score", "entity": "skill_station_score",
+             "entity_id": str(row.id), "reason": "", "before": None,
+             "after": {"status": row.status, "score": row.score, "difference": row.difference,
+                       "tolerance": station.tolerance}}
+            for row, station in changed
+        ])
+    final: dict[int, dict[int, float]] = defaultdict(dict)
+    for (station_id, candidate_id), row in rows.items():
+        if row.status in FINAL_STATES and row.score is not None:
+            final[candidate_id][station_id] = row.score
+    for candidate_id in candidate_ids:
+        if all(s in final[candidate_id] for s in stations):
+            complete_part(session, exam_session, candidate_id, actor, scores=final[candidate_id])
 
 
 def decide(
@@ -368,15 +445,20 @@ def part_fields(stations: Sequence[Station], scores: dict[int, float], pass_mark
     }
 
 
-def complete_part(session: Session, exam_session: ExamSession, candidate_id: int, actor: str) -> Result | None:
+def complete_part(
+    session: Session, exam_session: ExamSession, candidate_id: int, actor: str,
+    scores: dict[int, float] | None = None,
+) -> Result | None:
     """Once every station of the sitting has the candidate's score, store their skill result (the results domain
-    refreshes the level outcome, with its history). Flushes; None while a station is still open."""
+    refreshes the level outcome, with its history). Flushes; None while a station is still open. `scores`: the
+    final station scores (station id → score) when the caller has them."""
     stations = sitting_stations(session, exam_session.id)
-    scores = {
-        r.station_id: r.score for r in session.scalars(select(StationScore).where(
-            StationScore.session_id == exam_session.id, StationScore.candidate_id == candidate_id,
-            StationScore.status.in_(FINAL_STATES)))
-    }
+    if scores is None:
+        scores = {
+            r.station_id: r.score for r in session.scalars(select(StationScore).where(
+                StationScore.session_id == exam_session.id, StationScore.candidate_id == candidate_id,
+                StationScore.status.in_(FINAL_STATES)))
+        }
     if not stations or any(s.id not in scores for s in stations):
         return None
     fields = part_fields(stations, scores, exam_session.blueprint.pass_mark)

@@ -19,8 +19,9 @@ from exam_server.core.models import User
 from exam_server.sessions.models import ExamSession, Ticket
 from exam_server.skills.models import SHEET, TABLET, Station
 from exam_server.skills.operations import (
+    MarkEntry,
     add_candidates,
-    add_mark,
+    add_marks,
     create_skill_sitting,
     decide,
     set_up_sitting,
@@ -88,24 +89,24 @@ def simulate_skill_part(
     tickets = dict(session.execute(select(Ticket.candidate_id, Ticket.number).where(
         Ticket.session_id == sitting.id)).all())
     planted = (ids[0], stations[-1]) if ids and stations else None
-    count = 0
+    entries = []
+    a, b = examiners[0], examiners[1]
+    for candidate_id in ids:
+        ability = min(0.97, max(0.3, rng.gauss(0.72, 0.13)))
+        for station in stations:
+            first = _marks(station, ability, rng)
+            if planted == (candidate_id, station):
+                first = [float(c["points"]) for c in station.criteria]
+                second = [_on_step(0.4 * float(c["points"]), station.mark_step, float(c["points"]))
+                          for c in station.criteria]
+            else:
+                second = _second(station, first, rng)
+            # Most on tablets; one second mark in ten was a paper sheet typed in by the centre.
+            entries.append(MarkEntry(station, candidate_id, a, first, "", TABLET))
+            entries.append(MarkEntry(station, candidate_id, b, second, "", SHEET if len(entries) % 20 == 1 else TABLET))
     with transaction(session):
-        for candidate_id in ids:
-            ability = min(0.97, max(0.3, rng.gauss(0.72, 0.13)))
-            for station in stations:
-                first = _marks(station, ability, rng)
-                if planted == (candidate_id, station):
-                    first = [float(c["points"]) for c in station.criteria]
-                    second = [_on_step(0.4 * float(c["points"]), station.mark_step, float(c["points"]))
-                              for c in station.criteria]
-                else:
-                    second = _second(station, first, rng)
-                a, b = examiners[0], examiners[1]
-                # Most on tablets; one second mark in ten was a paper sheet typed in by the centre.
-                add_mark(session, sitting, station, candidate_id, a, first, "", TABLET, f"user:{a.username}")
-                source = SHEET if (count // 2) % 10 == 9 else TABLET
-                add_mark(session, sitting, station, candidate_id, b, second, "", source, f"user:{b.username}")
-                count += 2
+        add_marks(session, sitting, entries, actor)
+    count = len(entries)
     decided = []
     if planted is not None:
         candidate_id, station = planted
