@@ -120,3 +120,24 @@ def test_the_release_waits_for_the_station_scores(session: Session, skill_world:
     with pytest.raises(ResultsError) as refused:
         release_results(session, skill_world.sitting.id, "user:staff")
     assert "考站 S5-01" in refused.value.message and "待评" in refused.value.message
+
+
+def test_the_upload_runs_as_a_job_that_names_the_bad_row(app: Flask, session: Session, skill_world: SkillWorld,
+                                                          tmp_path: Path) -> None:
+    from exam_server.jobs.models import Job
+
+    t0 = _ticket(session, skill_world, 0)
+    path = _workbook(tmp_path, [[t0, "S5-01", "e1", 4, 6, 4, 6, ""], [t0, "S5-01", "e2", "=4", 6, 4, 6, ""]])
+    staff, token = _login(app, "staff")
+    with path.open("rb") as f:
+        answer = staff.post(f"/skills/sittings/{skill_world.sitting.id}/import",
+                            data={"csrf_token": token, "file": (f, "评分.xlsx")}, content_type="multipart/form-data")
+    assert answer.status_code == 302 and "/jobs/" in answer.headers["Location"]
+    job = session.scalar(select(Job).order_by(Job.id.desc()))
+    assert job.kind == "skills.import_scores" and job.status == "failed"
+    assert "第 3 行「要点1」" in staff.get(answer.headers["Location"]).get_data(as_text=True)
+    assert session.scalar(select(func.count()).select_from(SkillMark)) == 0
+    page = staff.get(f"/skills/sittings/{skill_world.sitting.id}").get_data(as_text=True)
+    assert "S5-01" in page and "打印评分表" in page
+    pdf = staff.get(f"/skills/sittings/{skill_world.sitting.id}/stations/{current_station(session, 'S5-01').id}/sheet.pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
