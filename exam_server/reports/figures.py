@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import CompoundSelect, Select, func, select, union
 from sqlalchemy.orm import Session
 
 from exam_server.applications.models import (
@@ -145,30 +145,30 @@ class _Places:
     """Names of units, cities and sites, read once per report."""
 
     def __init__(self, session: Session) -> None:
-        self.orgs = {o.id: o for o in session.scalars(select(Organisation))}
+        rows = session.execute(select(Organisation.id, Organisation.code, Organisation.name, Organisation.parent_id))
+        self.orgs = {r.id: (r.code, r.name, r.parent_id) for r in rows}
 
     def unit(self, unit_id: int | None) -> tuple[str, str]:
         org = self.orgs.get(unit_id) if unit_id is not None else None
-        return (org.code, org.name) if org is not None else NO_UNIT
+        return (org[0], org[1]) if org is not None else NO_UNIT
 
     def city(self, unit_id: int | None, fallback: str = "") -> tuple[str, str]:
         org = self.orgs.get(unit_id) if unit_id is not None else None
-        city = self.orgs.get(org.parent_id) if org is not None and org.parent_id else None
+        city = self.orgs.get(org[2]) if org is not None and org[2] else None
         if city is not None:
-            return city.name, city.name
+            return city[1], city[1]
         return (fallback, fallback) if fallback else NO_CITY
 
 
-def _units_by_person(session: Session, id_numbers: Iterable[str]) -> dict[tuple[str, int], int]:
-    """The pilot unit of each person's newest application per level: who presented them."""
-    wanted = sorted(set(id_numbers))
+def _units_by_person(session: Session, id_numbers: Select[Any] | CompoundSelect[Any]) -> dict[tuple[str, int], int]:
+    """The pilot unit of each person's newest application per level (who presented them), for the people whose
+    ID numbers `id_numbers` (a SELECT of one column) gives."""
     found: dict[tuple[str, int], int] = {}
-    for start in range(0, len(wanted), 900):
-        for id_number, level, unit_id in session.execute(
-            select(Application.id_number, Application.level, Application.unit_id)
-            .where(Application.id_number.in_(wanted[start:start + 900])).order_by(Application.id)
-        ):
-            found[(id_number, level)] = unit_id
+    for id_number, level, unit_id in session.execute(
+        select(Application.id_number, Application.level, Application.unit_id)
+        .where(Application.id_number.in_(id_numbers)).order_by(Application.id)
+    ):
+        found[(id_number, level)] = unit_id
     return found
 
 
@@ -188,20 +188,31 @@ def _empty(counts: tuple[str, ...]) -> dict[str, float]:
 
 
 class _Table:
-    """Rows of counts by (dimension, key), kept with their labels."""
+    """Rows of counts by (dimension, key), kept with their labels. Rows are first summed per combination of every
+    dimension's key (a sitting of thousands has few combinations), then spread over the dimensions."""
 
     def __init__(self, dimensions: tuple[str, ...], counts: tuple[str, ...]) -> None:
         self.counts = counts
         self.rows: dict[str, dict[str, dict[str, Any]]] = {d: {} for d in dimensions}
+        self._pending: dict[tuple[tuple[str, str], ...], dict[str, float]] = {}
 
     def add(self, keys: dict[str, tuple[str, str]], **values: float) -> None:
-        for dim, rows in self.rows.items():
-            key, label = keys[dim]
-            row = rows.setdefault(key, {"key": key, "label": label, **_empty(self.counts)})
-            for name, value in values.items():
-                row[name] += value
+        combo = tuple(keys[d] for d in self.rows)
+        acc = self._pending.get(combo)
+        if acc is None:
+            acc = self._pending[combo] = _empty(self.counts)
+        for name, value in values.items():
+            acc[name] += value
 
     def as_dict(self) -> dict[str, list[dict[str, Any]]]:
+        for combo, acc in self._pending.items():
+            for (_dim, rows), (key, label) in zip(self.rows.items(), combo, strict=True):
+                row = rows.get(key)
+                if row is None:
+                    row = rows[key] = {"key": key, "label": label, **_empty(self.counts)}
+                for name in self.counts:
+                    row[name] += acc[name]
+        self._pending.clear()
         return {d: [rows[k] for k in sorted(rows, key=_sort_key)] for d, rows in self.rows.items()}
 
 
@@ -286,19 +297,27 @@ def attendance(session: Session, scope: Scope, period: Period, level: int | None
         only_site[sid] = (code, name) if sid not in only_site else NO_SITE
     # Current results of these sittings: the newest standing, not-exempt row per (sitting, candidate, part).
     results: dict[tuple[int, int, str], Any] = {}
+    id_numbers: dict[int, str] = {}
     for row in session.execute(
         select(Result.id, Result.session_id, Result.candidate_id, Result.part, Result.score, Result.passed,
-               Result.exempt)
+               Result.exempt, Candidate.id_number).join(Candidate, Candidate.id == Result.candidate_id)
         .where(Result.session_id.in_(ids), Result.superseded.is_(False)).order_by(Result.id)
     ):
+        id_numbers[row.candidate_id] = row.id_number
         if not row.exempt:
             results[(row.session_id, row.candidate_id, row.part)] = row
-    exempt = _tuples(session.execute(select(SessionExemption.session_id, SessionExemption.candidate_id)
-                                 .where(SessionExemption.session_id.in_(ids))))
-    people = {cid for _s, cid, _p in results} | {cid for _s, cid in exempt}
-    id_numbers = _pairs(session.execute(select(Candidate.id, Candidate.id_number).where(
-        Candidate.id.in_(people)))) if people else {}
-    by_person = _units_by_person(session, [r.id_number for r in ticket_rows] + list(id_numbers.values()))
+    exempt: set[tuple[int, int]] = set()
+    for sid, cid, number in session.execute(
+        select(SessionExemption.session_id, SessionExemption.candidate_id, Candidate.id_number)
+        .join(Candidate, Candidate.id == SessionExemption.candidate_id).where(SessionExemption.session_id.in_(ids))
+    ):
+        exempt.add((sid, cid))
+        id_numbers[cid] = number
+    by_person = _units_by_person(session, union(
+        select(Candidate.id_number).join(Ticket, Ticket.candidate_id == Candidate.id).where(Ticket.session_id.in_(ids)),
+        select(Candidate.id_number).join(Result, Result.candidate_id == Candidate.id).where(Result.session_id.in_(ids)),
+        select(Candidate.id_number).join(SessionExemption, SessionExemption.candidate_id == Candidate.id)
+        .where(SessionExemption.session_id.in_(ids))))
     by_id = {s.id: s for s in sittings}
     for r in ticket_rows:
         sitting = by_id[r.session_id]
@@ -327,14 +346,15 @@ def attendance(session: Session, scope: Scope, period: Period, level: int | None
             "label": f"{LEVEL_NAMES.get(sitting.level, sitting.level)} {part_key[1]}", "bins": [0] * BINS})
         point = trend.setdefault((month, sitting.level), {"month": month, "level": str(sitting.level),
                                                           "present": 0, "passed": 0, "scored": 0})
-        for cid, seat in seats[sitting.id].items():
+        sid, part = sitting.id, sitting.part
+        for cid, seat in seats[sid].items():
             keys = base | {"site": seat.site, "unit": places.unit(seat.unit_id),
                            "city": places.city(seat.unit_id, seat.city_fallback)}
             if seat.state == "exempt":
                 table.add(keys, exempt=1)
                 continue
-            result = results.get((sitting.id, cid, sitting.part))
-            present = result is not None or (sitting.id, cid) in started
+            result = results.get((sid, cid, part))
+            present = result is not None or (sid, cid) in started
             values: dict[str, float] = {"scheduled": 1}
             if present:
                 values["present"] = 1
@@ -369,7 +389,7 @@ def outcomes(session: Session, scope: Scope, period: Period, level: int | None, 
     if level is not None:
         query = query.where(LevelOutcome.level == level)
     rows = session.execute(query).all()
-    by_person = _units_by_person(session, [r.id_number for r in rows])
+    by_person = _units_by_person(session, query.with_only_columns(Candidate.id_number))
     table = _Table(OUTCOME_DIMENSIONS, OUTCOME_COUNTS)
     for r in rows:
         unit_id = by_person.get((r.id_number, r.level))
@@ -459,7 +479,7 @@ def holders(session: Session, scope: Scope, period: Period, level: int | None = 
     if level is not None:
         query = query.where(Certificate.level == level)
     certs = list(session.scalars(query))
-    by_person = _units_by_person(session, [c.id_number for c in certs])
+    by_person = _units_by_person(session, query.with_only_columns(Certificate.id_number))
     places = _Places(session)
     return [{"name": c.name, "id_number": mask_id_number(c.id_number), "level": LEVEL_NAMES.get(c.level, str(c.level)),
              "number": c.number, "issued_on": c.issued_on, "unit": places.unit(by_person.get((c.id_number, c.level)))[1]}
