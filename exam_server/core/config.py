@@ -68,6 +68,8 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         # SITE_CODE names a site node's own site (the code its packages are made for).
         "NODE_ROLE": env.get("NODE_ROLE", "centre"),
         "SITE_CODE": env.get("SITE_CODE") or None,
+        # The folder of the node's Ed25519 key pair (default: the instance folder); never inside the repo.
+        "NODE_KEY_DIR": env.get("NODE_KEY_DIR") or None,
         "DISPLAY_TIMEZONE": "Asia/Shanghai",
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_SSL_STRICT": False,

@@ -52,7 +52,7 @@ def site() -> None:
 @refusals_as_click_errors
 def keygen(site_code: str | None, rotate: bool) -> None:
     """生成本节点的 Ed25519 密钥对（私钥只存于实例目录，权限 0600），并显示公钥和指纹。"""
-    instance = Path(current_app.instance_path)
+    instance = signing.node_folder()
     public = signing.generate_node_key(instance, replace=rotate)
     if site_code:
         (instance / "site_code").write_text(site_code.strip() + "\n", encoding="utf-8")
@@ -65,7 +65,7 @@ def keygen(site_code: str | None, rotate: bool) -> None:
 @refusals_as_click_errors
 def show_key() -> None:
     """显示本节点的公钥和指纹。"""
-    public = signing.load_public_key(current_app.instance_path)
+    public = signing.load_public_key(signing.node_folder())
     click.echo(f"公钥：{signing.public_key_text(public)}")
     click.echo(f"指纹：{signing.fingerprint(public)}")
 
@@ -115,7 +115,7 @@ def export(sitting: str, site_code: str, output: Path) -> None:
     """导出考试场次 SITTING 在考点的考试数据包（签名、试卷加密封存）。"""
     began = time.perf_counter()
     built = package.build_package(db.session, _exam_session(sitting), _site(site_code),
-                                  signing.load_private_key(current_app.instance_path), command_actor(),
+                                  signing.load_private_key(signing.node_folder()), command_actor(),
                                   secret_key=app_secret(), hash_profile=hash_profile())
     output.write_bytes(built.data)
     s = built.summary
@@ -144,7 +144,7 @@ def release_code(sitting: str, site_code: str) -> None:
 def import_(path: Path, sitting: str | None) -> None:
     """考点导入考试数据包 PATH（校验签名与内容；同一数据包再次导入不做任何改动）。"""
     began = time.perf_counter()
-    site_code = package.node_site_code(current_app.instance_path, current_app.config.get("SITE_CODE"))
+    site_code = package.node_site_code(signing.node_folder(), current_app.config.get("SITE_CODE"))
     result = package.import_package(db.session, path, command_actor(), site_code=site_code, expected_sitting=sitting)
     if result["already"]:
         click.echo(f"数据包 {path.name} 已导入过，未做任何改动")

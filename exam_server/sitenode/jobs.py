@@ -24,7 +24,7 @@ def export_package(ctx: JobContext, *, session_id: int, site_id: int) -> dict[st
     if exam_session is None or site is None:
         raise PackageError("考试场次或考点不存在", status=404)
     ctx.progress(0.05, "正在读取场次、考生和试卷")
-    built = package.build_package(ctx.session, exam_session, site, signing.load_private_key(current_app.instance_path),
+    built = package.build_package(ctx.session, exam_session, site, signing.load_private_key(signing.node_folder()),
                                   ctx.actor, secret_key=app_secret(), hash_profile=hash_profile())
     ctx.output(f"考试数据包-{exam_session.code}-{site.code}.zip").write_bytes(built.data)
     s = built.summary
@@ -43,7 +43,7 @@ def import_package(ctx: JobContext, *, upload: str, sitting: str = "", name: str
     if path is None:
         raise PackageError("没有上传考试数据包")
     ctx.progress(0.1, "正在校验签名和内容")
-    site_code = package.node_site_code(current_app.instance_path, current_app.config.get("SITE_CODE"))
+    site_code = package.node_site_code(signing.node_folder(), current_app.config.get("SITE_CODE"))
     result = package.import_package(ctx.session, path, ctx.actor, site_code=site_code,
                                     expected_sitting=sitting or None, name=name or None)
     if result["already"]:

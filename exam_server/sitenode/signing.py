@@ -12,11 +12,14 @@ import base64
 import binascii
 import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from flask import current_app
 
 from item_bank.kernel import DomainError
 
@@ -31,6 +34,16 @@ class SigningError(DomainError):
 
     default_code = "signing"
     default_status = 400
+
+
+def key_dir(config: Mapping[str, Any], instance_path: str | Path) -> Path:
+    """The folder of this node's keys: NODE_KEY_DIR if set, else the instance folder."""
+    return Path(config.get("NODE_KEY_DIR") or instance_path)
+
+
+def node_folder() -> Path:
+    """The running app's key folder (what every `instance_path` argument below should be given)."""
+    return key_dir(current_app.config, current_app.instance_path)
 
 
 def key_paths(instance_path: str | Path) -> tuple[Path, Path]:

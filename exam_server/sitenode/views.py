@@ -14,7 +14,7 @@ URL table:
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -80,8 +80,8 @@ def release_code(session_id: int, site_id: int) -> str:
 @role_required(*CENTRE_ROLES)
 def keys_page() -> str:
     own = None
-    if signing.has_node_key(current_app.instance_path):
-        public = signing.load_public_key(current_app.instance_path)
+    if signing.has_node_key(signing.node_folder()):
+        public = signing.load_public_key(signing.node_folder())
         own = {"key": signing.public_key_text(public), "fingerprint": signing.fingerprint(public)}
     rows = db.session.scalars(select(TrustedKey).order_by(TrustedKey.id.desc())).all()
     return render_template("sitenode/keys.html", own=own, rows=rows, is_site=node_role() == SITE)
