@@ -270,6 +270,7 @@ ROUTES: dict[str, Access] = {
     "skills.station": staff("grader", "chief_grader", scope="own station"),
     "skills.score": staff("grader", "chief_grader", scope="own station"),
     "skills.submit_score": staff("grader", "chief_grader", scope="own station"),
+    "skills.candidate_photo": staff("grader", "chief_grader", scope="own station"),
     "skills.decisions": staff("chief_grader", scope="own sitting as chief examiner"),
     "skills.decide_view": staff("chief_grader", scope="own sitting as chief examiner"),
     "skills.stations": CENTRE,

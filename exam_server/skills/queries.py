@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
+from exam_server.applications.models import ApplicantPhoto, Application
 from exam_server.sessions.models import Candidate, ExamSession, Ticket
 from exam_server.skills.models import (
     CHIEF,
@@ -180,3 +181,13 @@ def open_work(session: Session, exam_session: ExamSession, candidate_ids: Iterab
 def examiners_of(session: Session, session_id: int) -> list[Examiner]:
     return list(session.scalars(select(Examiner).where(Examiner.session_id == session_id)
                                 .order_by(Examiner.role.desc(), Examiner.station_id, Examiner.id)))
+
+
+def candidate_photo(session: Session, candidate: Candidate, level: int) -> tuple[str, bytes] | None:
+    """The ID photo of the candidate's newest application at `level` with one (examiners check who stands before
+    them: an observed assessment is not blind), or None."""
+    row = session.execute(
+        select(ApplicantPhoto.mime, ApplicantPhoto.data).join(Application, Application.photo_id == ApplicantPhoto.id)
+        .where(Application.id_number == candidate.id_number, Application.level == level)
+        .order_by(Application.id.desc()).limit(1)).first()
+    return (row[0], row[1]) if row is not None else None

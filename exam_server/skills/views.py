@@ -22,10 +22,11 @@ their own marks: never the other examiner's, nor the station's score or whether 
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -140,8 +141,9 @@ def _score_page(sitting: ExamSession, the_station: Station, candidate_id: int, v
     mine = queries.my_mark(db.session, sitting.id, the_station.id, candidate_id, _me().id)
     rows = queries.examiner_rows(db.session, sitting.id, the_station.id, _me().id)
     following = next((r for r in rows if r.my_total is None and r.candidate_id != candidate_id), None)
+    has_photo = queries.candidate_photo(db.session, candidate, sitting.level) is not None
     return render_template("skills/score.html", sitting=sitting, station=the_station, candidate=candidate,
-                           ticket=ticket, mine=mine, values=values, comment=comment, following=following,
+                           ticket=ticket, mine=mine, has_photo=has_photo, values=values, comment=comment, following=following,
                            action=url_for("skills.submit_score", session_id=sitting.id, station_id=the_station.id,
                                           candidate_id=candidate_id)), status
 
@@ -151,6 +153,20 @@ def _score_page(sitting: ExamSession, the_station: Station, candidate_id: int, v
 def score(session_id: int, station_id: int, candidate_id: int) -> tuple[str, int]:
     sitting, the_station = _my_station(session_id, station_id)
     return _score_page(sitting, the_station, candidate_id)
+
+
+@blueprint.get("/sittings/<int:session_id>/stations/<int:station_id>/candidates/<int:candidate_id>/photo")
+@role_required(*EXAMINER_ROLES)
+def candidate_photo(session_id: int, station_id: int, candidate_id: int) -> WerkzeugResponse:
+    """The candidate's ID photo for their station's examiners (an observed assessment checks who performs)."""
+    sitting, _ = _my_station(session_id, station_id)
+    candidate, _ = _candidate(sitting, candidate_id)
+    photo = queries.candidate_photo(db.session, candidate, sitting.level)
+    if photo is None:
+        abort(404)
+    response = send_file(BytesIO(photo[1]), mimetype=photo[0])
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @blueprint.post("/sittings/<int:session_id>/stations/<int:station_id>/candidates/<int:candidate_id>")
