@@ -279,6 +279,7 @@ ROUTES: dict[str, Access] = {
     "skills.sheet_pdf": CENTRE_SCOPED,
     "skills.enter_sheet": CENTRE_SCOPED,
     "skills.import_scores": CENTRE_SCOPED,
+    "skills.absent": CENTRE_SCOPED,
     "verify.form": PUBLIC,
     "verify.by_code": PUBLIC,
     # Organisations: cities, centres, pilot units and their members.

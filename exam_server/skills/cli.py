@@ -19,7 +19,7 @@ from exam_server.sessions.models import ExamSession, Ticket
 from exam_server.skills import queries
 from exam_server.skills.errors import SkillFileError
 from exam_server.skills.imports import import_scores
-from exam_server.skills.operations import add_candidates, create_skill_sitting, set_up_sitting
+from exam_server.skills.operations import add_candidates, create_skill_sitting, mark_absent, set_up_sitting
 from exam_server.skills.sheets import STATIONS_FILE, ensure_skill_trees, import_stations
 from item_bank.db import transaction
 from item_bank.kernel import cli_actor
@@ -143,6 +143,21 @@ def import_skill_scores(sitting_code: str, path: Path, username: str | None) -> 
         click.echo(line, err=True)
 
 
+@click.command("skill-absent")
+@click.argument("sitting_code")
+@click.argument("ticket_number")
+@click.option("--reason", required=True, help="原因")
+@refusals_as_click_errors
+def skill_absent(sitting_code: str, ticket_number: str, reason: str) -> None:
+    """把未到场的考生记为缺考（尚无任何评分时）：不产生操作技能成绩，发布成绩不再等待该考生。"""
+    sitting = _sitting(sitting_code)
+    ticket = db.session.scalar(select(Ticket).where(Ticket.session_id == sitting.id, Ticket.number == ticket_number))
+    if ticket is None:
+        raise click.ClickException(f"准考证号 {ticket_number} 不属于场次 {sitting_code}")
+    mark_absent(db.session, sitting.id, ticket.candidate_id, reason, command_actor())
+    click.echo(f"{ticket_number}\t缺考\t{ticket.candidate.name}")
+
+
 @click.command("skill-scores")
 @click.argument("sitting_code")
 def skill_scores(sitting_code: str) -> None:
@@ -153,4 +168,4 @@ def skill_scores(sitting_code: str) -> None:
         click.echo(f"{line.ticket}\t{line.station.code}\t{marks}\t{score}\t{line.status_label}\t{line.name}")
 
 
-commands = [skill_stations, create_skill_sitting_command, skill_setup, import_skill_scores, skill_scores]
+commands = [skill_stations, create_skill_sitting_command, skill_setup, import_skill_scores, skill_absent, skill_scores]

@@ -26,9 +26,11 @@ EXAMINER, CHIEF = "examiner", "chief"
 TABLET, SHEET, IMPORT = "tablet", "sheet", "import"
 SOURCE_LABELS = {TABLET: "平板评分", SHEET: "纸质评分表录入", IMPORT: "Excel 导入"}
 
-# A station score's state: waiting for marks, final at the mean, waiting for the chief, final at the chief's mark.
-WAITING, AGREED, NEEDS_CHIEF, DECIDED = "waiting", "agreed", "needs_chief", "decided"
-SCORE_LABELS = {WAITING: "待评", AGREED: "已定分（两评平均）", NEEDS_CHIEF: "待主考裁定", DECIDED: "已定分（主考裁定）"}
+# A station score's state: waiting for marks, final at the mean, waiting for the chief, final at the chief's mark,
+# or the candidate absent (缺考: no skill result; a release does not wait for them).
+WAITING, AGREED, NEEDS_CHIEF, DECIDED, ABSENT = "waiting", "agreed", "needs_chief", "decided", "absent"
+SCORE_LABELS = {WAITING: "待评", AGREED: "已定分（两评平均）", NEEDS_CHIEF: "待主考裁定", DECIDED: "已定分（主考裁定）",
+                ABSENT: "缺考"}
 FINAL_STATES = (AGREED, DECIDED)
 
 

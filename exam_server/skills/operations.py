@@ -28,6 +28,7 @@ from exam_server.sessions.models import ExamSession, Ticket
 from exam_server.sessions.operations import SittingRules, create_exam_session
 from exam_server.skills.errors import SkillError
 from exam_server.skills.models import (
+    ABSENT,
     AGREED,
     CHIEF,
     DECIDED,
@@ -257,12 +258,16 @@ def add_marks(session: Session, exam_session: ExamSession, entries: Sequence[Mar
         Result.status == RELEASED)))
     stored = set(session.execute(select(SkillMark.station_id, SkillMark.candidate_id, SkillMark.examiner_id).where(
         SkillMark.session_id == exam_session.id, SkillMark.kind == EXAMINER)).all())
+    absent = set(session.scalars(select(StationScore.candidate_id).where(
+        StationScore.session_id == exam_session.id, StationScore.status == ABSENT)))
     marks = []
     for e in entries:
         if (e.station.id, e.examiner.id) not in assigned:
             raise SkillError(f"{e.examiner.display_name} 不是本场次考站 {e.station.code} 的考评员", 404)
         if e.candidate_id not in ticketed:
             raise SkillError("该考生不在本场次", 404)
+        if e.candidate_id in absent:
+            raise SkillError("该考生已记为缺考，不能评分", 409)
         if e.candidate_id in released:
             raise SkillError("该考生的操作技能成绩已发布，不能再改（如有异议请走复核）", 409)
         key = (e.station.id, e.candidate_id, e.examiner.id)
@@ -422,6 +427,29 @@ def decide(
                      "decided": row.score}, reason=reason.strip()[:500])
         complete_part(session, exam_session, candidate_id, actor)
     return row
+
+
+def mark_absent(session: Session, session_id: int, candidate_id: int, reason: str, actor: str) -> int:
+    """Record a candidate who did not come to the skill sitting (缺考): their unscored stations say so, no skill result
+    is written and a release no longer waits for them. Refused once anyone has scored them. Commits; returns the
+    stations marked."""
+    with transaction(session):
+        exam_session = _sitting(session, session_id)
+        ticket = sitting_candidate(session, exam_session, candidate_id)
+        if not (reason or "").strip():
+            raise SkillError("记为缺考须写明原因", field="reason")
+        scored = session.scalar(select(SkillMark.id).where(SkillMark.session_id == exam_session.id,
+                                                           SkillMark.candidate_id == candidate_id).limit(1))
+        if scored is not None:
+            raise SkillError(f"准考证 {ticket.number} 的考生已有评分，不能记为缺考", 409)
+        stations = sitting_stations(session, exam_session.id)
+        for station in stations:
+            row = _score_row(session, exam_session.id, station.id, candidate_id)
+            row.status, row.score, row.updated_at = ABSENT, None, utcnow()
+        session.flush()
+        audit(session, actor, "skill.absent", "exam_session", exam_session.id,
+              after={"candidate_id": candidate_id, "ticket": ticket.number}, reason=reason.strip()[:500])
+    return len(stations)
 
 
 # ---------------------------------------------------------------- the part score

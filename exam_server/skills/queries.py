@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from exam_server.applications.models import ApplicantPhoto, Application
 from exam_server.sessions.models import Candidate, ExamSession, Ticket
 from exam_server.skills.models import (
+    ABSENT,
     CHIEF,
     EXAMINER,
     FINAL_STATES,
@@ -174,7 +175,7 @@ def open_work(session: Session, exam_session: ExamSession, candidate_ids: Iterab
     return [
         (f"考站 {line.station.code}", line.name, f"操作技能，{line.status_label}")
         for line in station_scores(session, exam_session.id)
-        if line.status not in FINAL_STATES and (wanted is None or line.candidate_id in wanted)
+        if line.status not in (*FINAL_STATES, ABSENT) and (wanted is None or line.candidate_id in wanted)
     ]
 
 

@@ -15,6 +15,7 @@ URL table:
   GET  /skills/sittings/<sid>/stations/<st>/sheet.pdf               printed score sheet           centre staff
   GET|POST /skills/sittings/<sid>/stations/<st>/candidates/<cid>/sheet  type a paper sheet in     centre staff
   POST /skills/sittings/<sid>/import                                Excel import (a job)          centre staff
+  POST /skills/sittings/<sid>/absent                                a candidate absent (缺考)      centre staff
 
 An examiner reaches only the stations they are assigned (another station, another sitting: 404), and sees only
 their own marks: never the other examiner's, nor the station's score or whether it needs the chief.
@@ -55,6 +56,7 @@ from exam_server.skills.operations import (
     decide,
     is_chief_examiner,
     is_examiner,
+    mark_absent,
     record_mark,
     sitting_candidate,
     sitting_stations,
@@ -309,6 +311,24 @@ def enter_sheet(session_id: int, station_id: int, candidate_id: int) -> Werkzeug
     return render_template("skills/enter_sheet.html", sitting=the_sitting, station=the_station, candidate=candidate,
                            ticket=ticket, people=[u for u in people if u.id not in done], values=values,
                            chosen=request.form.get("examiner_id", ""), comment=request.form.get("comment", "")), status
+
+
+@blueprint.post("/sittings/<int:session_id>/absent")
+@role_required(*STAFF)
+def absent(session_id: int) -> WerkzeugResponse:
+    the_sitting = _staff_sitting(session_id, write=True)
+    number = request.form.get("ticket", "").strip()
+    ticket = db.session.scalar(select(Ticket).where(Ticket.session_id == the_sitting.id, Ticket.number == number))
+    if ticket is None:
+        flash(f"准考证号 {number or '（空）'} 不属于本场次。")
+    else:
+        try:
+            mark_absent(db.session, the_sitting.id, ticket.candidate_id, request.form.get("reason", ""),
+                        current_user.actor)
+            flash(f"准考证 {number}（{ticket.candidate.name}）已记为缺考。")
+        except SkillError as exc:
+            flash(exc.message)
+    return redirect(url_for("skills.sitting", session_id=the_sitting.id))
 
 
 @blueprint.post("/sittings/<int:session_id>/import")

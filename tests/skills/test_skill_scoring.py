@@ -78,9 +78,11 @@ def test_beyond_tolerance_the_chief_examiner_decides(session: Session, skill_wor
     assert again.value.status == 409
 
 
-def _all_stations(session: Session, world: SkillWorld, candidate: int, s1: list[Any], s2: list[Any], s3: list[Any]) -> None:
+def _all_stations(session: Session, world: SkillWorld, candidate: int, s1: list[Any] | None, s2: list[Any], s3: list[Any]) -> None:
     for code, (a, b), values in (("S5-01", ("e1", "e2"), s1), ("S5-02", ("e3", "e4"), s2),
                                  ("S5-03", ("e5", "e6"), s3)):
+        if values is None:  # scored already
+            continue
         _mark(session, world, code, a, candidate, values)
         _mark(session, world, code, b, candidate, values)
 
@@ -106,3 +108,26 @@ def test_an_exempt_candidate_passes_on_the_skill_part_alone(session: Session, sk
     _all_stations(session, skill_world, 2, [3, 5, 3, 5], [3, 3, 6, 3], [3, 2, 7, 3])  # 24 + 22.5 + 30
     outcome = current_outcome(session, skill_world.candidates[2].id, 5)
     assert (outcome.theory_exempt, outcome.skill_score, outcome.passed) == (True, 76.5, True)
+
+
+def test_the_release_goes_once_every_station_is_scored_or_the_candidate_absent(session: Session,
+                                                                                skill_world: SkillWorld) -> None:
+    from exam_server.results.errors import ResultsError
+    from exam_server.results.release import release_results
+    from exam_server.skills.operations import mark_absent
+
+    _all_stations(session, skill_world, 0, [4, 6, 4, 6], [2, 2, 4, 2], [4, 3, 5, 2])
+    _mark(session, skill_world, "S5-01", "e1", 1, [4, 6, 4, 6])
+    with pytest.raises(SkillError, match="已有评分"):
+        mark_absent(session, skill_world.sitting.id, skill_world.candidates[1].id, "未到场", "user:staff")
+    with pytest.raises(ResultsError, match="考站 S5-01"):  # candidate 1 half scored, candidate 2 not at all
+        release_results(session, skill_world.sitting.id, "user:staff")
+    _mark(session, skill_world, "S5-01", "e2", 1, [4, 6, 4, 6])
+    _all_stations(session, skill_world, 1, None, [2, 2, 4, 2], [4, 3, 5, 2])
+    assert mark_absent(session, skill_world.sitting.id, skill_world.candidates[2].id, "未到场", "user:staff") == 3
+    with pytest.raises(SkillError, match="缺考"):
+        _mark(session, skill_world, "S5-02", "e3", 2, [4, 4, 8, 4])
+    report = release_results(session, skill_world.sitting.id, "user:staff")
+    assert report.released == 2
+    outcome = current_outcome(session, skill_world.candidates[0].id, 5)
+    assert (outcome.released, outcome.passed, outcome.skill_score) == (True, True, 73.0)
