@@ -20,6 +20,8 @@ from item_bank.models import Blueprint, Form, ItemVersion, KnowledgeArea
 def blueprints_with_specs(session: Session) -> tuple[list[Blueprint], dict[int, BlueprintSpec | None]]:
     """Every blueprint (highest level first, then by name) and its spec (None when it cannot be read)."""
     rows = list(session.scalars(select(Blueprint).order_by(Blueprint.level.desc(), Blueprint.name)))
+    # An observed skill sitting's blueprint (skills/operations.py, spec "observed") carries no paper to assemble.
+    rows = [bp for bp in rows if not (bp.spec or {}).get("observed")]
     specs: dict[int, BlueprintSpec | None] = {}
     for bp in rows:
         try:
