@@ -39,12 +39,13 @@ def score_sheet_pdf(sitting: ExamSession, station: Station, candidates: Sequence
         c.setFont(FONT_NAME, 16)
         c.drawCentredString(width / 2, height - 18 * mm, f"操作技能评分表　考站 {station.code} {station.title}")
         c.setFont(FONT_NAME, 10)
-        c.drawString(left, height - 26 * mm,
-                     f"考试场次 {sitting.code} {sitting.name}　日期 {local(sitting.starts_at, '%Y-%m-%d')}　"
-                     f"满分 {station.max_points:g}　两评允许差值 {station.tolerance:g}　评分步长 {station.mark_step:g}")
-        c.drawString(left, height - 32 * mm, "考评员（签名）＿＿＿＿＿＿＿＿＿　主考（签名）＿＿＿＿＿＿＿＿＿　"
+        c.drawString(left, height - 26 * mm, f"考试场次 {sitting.code}　{sitting.name}")
+        c.drawString(left, height - 31 * mm,
+                     f"日期 {local(sitting.starts_at, '%Y-%m-%d')}　满分 {station.max_points:g}　"
+                     f"两评允许差值 {station.tolerance:g}　评分步长 {station.mark_step:g}　时长 {station.duration_min} 分钟")
+        c.drawString(left, height - 37 * mm, "考评员（签名）＿＿＿＿＿＿＿＿＿　主考（签名）＿＿＿＿＿＿＿＿＿　"
                                              "日期＿＿＿＿＿＿")
-        return height - 40 * mm
+        return height - 45 * mm
 
     y = header()
     c.setFont(FONT_NAME, 10)
