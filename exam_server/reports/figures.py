@@ -296,7 +296,9 @@ def attendance(session: Session, scope: Scope, period: Period, level: int | None
     ):
         only_site[sid] = (code, name) if sid not in only_site else NO_SITE
     # Current results of these sittings: the newest standing, not-exempt row per (sitting, candidate, part).
-    results: dict[tuple[int, int, str], Any] = {}
+    # A sitting's results are of its part, except where a part is recorded under another name (the levels 2-1
+    # thesis-and-defence part): each candidate's result of the sitting's own part if any, else the one there is.
+    results: dict[tuple[int, int], dict[str, Any]] = defaultdict(dict)
     id_numbers: dict[int, str] = {}
     for row in session.execute(
         select(Result.id, Result.session_id, Result.candidate_id, Result.part, Result.score, Result.passed,
@@ -305,7 +307,7 @@ def attendance(session: Session, scope: Scope, period: Period, level: int | None
     ):
         id_numbers[row.candidate_id] = row.id_number
         if not row.exempt:
-            results[(row.session_id, row.candidate_id, row.part)] = row
+            results[(row.session_id, row.candidate_id)][row.part] = row
     exempt: set[tuple[int, int]] = set()
     for sid, cid, number in session.execute(
         select(SessionExemption.session_id, SessionExemption.candidate_id, Candidate.id_number)
@@ -329,7 +331,7 @@ def attendance(session: Session, scope: Scope, period: Period, level: int | None
             number = id_numbers.get(cid, "")
             seats[sid][cid] = _Seat(cid, "exempt", only_site.get(sid, NO_SITE),
                                     by_person.get((number, by_id[sid].level)), "")
-    for sid, cid, _part in results:
+    for sid, cid in results:
         if cid not in seats[sid]:
             number = id_numbers.get(cid, "")
             seats[sid][cid] = _Seat(cid, "", only_site.get(sid, NO_SITE), by_person.get((number, by_id[sid].level)),
@@ -339,21 +341,24 @@ def attendance(session: Session, scope: Scope, period: Period, level: int | None
                                  else dt.timedelta())
         over = now >= end
         month = sitting.starts_at.astimezone(DISPLAY_ZONE).strftime("%Y-%m")
-        part_key = (sitting.part, PART_NAMES.get(sitting.part, sitting.part))
-        base = {"level": _level_key(sitting.level), "part": part_key,
-                "sitting": (sitting.code, f"{sitting.code} {sitting.name}")}
-        dist = distribution.setdefault(f"{sitting.level}-{sitting.part}", {
-            "label": f"{LEVEL_NAMES.get(sitting.level, sitting.level)} {part_key[1]}", "bins": [0] * BINS})
+        base = {"level": _level_key(sitting.level), "sitting": (sitting.code, f"{sitting.code} {sitting.name}")}
         point = trend.setdefault((month, sitting.level), {"month": month, "level": str(sitting.level),
                                                           "present": 0, "passed": 0, "scored": 0})
         sid, part = sitting.id, sitting.part
+
+        def bins(of: str, level: int = sitting.level) -> list[int]:
+            return distribution.setdefault(f"{level}-{of}", {
+                "label": f"{LEVEL_NAMES.get(level, level)} {PART_NAMES.get(of, of)}", "bins": [0] * BINS})["bins"]
+
         for cid, seat in seats[sid].items():
-            keys = base | {"site": seat.site, "unit": places.unit(seat.unit_id),
-                           "city": places.city(seat.unit_id, seat.city_fallback)}
+            got = results.get((sid, cid), {})
+            result = got.get(part) or next(iter(got.values()), None)
+            counted = result.part if result is not None else part
+            keys = base | {"part": (counted, PART_NAMES.get(counted, counted)), "site": seat.site,
+                           "unit": places.unit(seat.unit_id), "city": places.city(seat.unit_id, seat.city_fallback)}
             if seat.state == "exempt":
                 table.add(keys, exempt=1)
                 continue
-            result = results.get((sid, cid, part))
             present = result is not None or (sid, cid) in started
             values: dict[str, float] = {"scheduled": 1}
             if present:
@@ -364,7 +369,7 @@ def attendance(session: Session, scope: Scope, period: Period, level: int | None
                 else:
                     values |= {"passed": int(result.passed), "failed": int(not result.passed), "scored": 1,
                                "score_sum": float(result.score)}
-                    dist["bins"][_bin(result.score)] += 1
+                    bins(counted)[_bin(result.score)] += 1
                     point["passed"] += int(result.passed)
                     point["scored"] += 1
             elif over:
