@@ -447,7 +447,12 @@ def import_package(
         raise PackageError(f"本地已有考试场次 {sitting_code}，且不是由考试数据包导入的，拒绝覆盖", code="wrong_sitting")
     warnings = clock_warnings(manifest, utcnow())
     with transaction(session):
-        summary = _apply(session, clear, package)
+        try:
+            summary = _apply(session, clear, package)
+        except (KeyError, TypeError, ValueError) as exc:
+            # Signed by the centre yet not what this version reads (another release's format): nothing is kept.
+            raise PackageError(f"数据包内容不完整或格式不符（{type(exc).__name__}: {exc}），未导入任何内容",
+                               code="bad_content") from exc
         summary["warnings"] = warnings
         exam_session = session.scalar(select(ExamSession).where(ExamSession.code == sitting_code))
         assert exam_session is not None

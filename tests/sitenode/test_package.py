@@ -115,3 +115,24 @@ def test_refusals_name_the_reason_and_write_nothing(exchange: Exchange, tmp_path
     exchange.site.rollback()
     assert _counts(exchange.site) == empty
 
+
+
+def test_an_import_failing_halfway_leaves_nothing(exchange: Exchange, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    pkg = exchange.export(tmp_path / "pkg.zip")
+    empty = _counts(exchange.site)
+
+    opened = package.open_package
+
+    def damaged(*args: object, **kwargs: object) -> package.OpenedPackage:
+        # Content the code cannot place, past the checks: the last ticket names a form the package lacks.
+        result = opened(*args, **kwargs)  # type: ignore[arg-type]
+        result.clear["tickets"][-1]["form"] = "NO-SUCH-FORM"
+        return result
+
+    monkeypatch.setattr(package, "open_package", damaged)
+    with pytest.raises(PackageError, match="未导入任何内容"):
+        exchange.import_(pkg)
+    assert _counts(exchange.site) == empty
+    monkeypatch.undo()
+    assert exchange.import_(pkg)["already"] is False
