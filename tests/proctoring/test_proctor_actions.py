@@ -464,9 +464,10 @@ def test_the_seat_map_shows_each_state(app: Flask, seated: Seated, session: Sess
     assert seat_map()[a2]["state"] == "not_started"
     assert seated.post_json(proctor, f"/proctor/attempts/{a0}/force_submit", token, {"reason": "测试"}).status_code == 200
     seats = seat_map()
-    assert seats[a0]["state"] == "submitted" and seats[a0]["label"] == "已交卷"
+    # Scoring followed the force-submit as a job (run at once in tests): 已交卷, then 已评分.
+    assert seats[a0]["state"] == "scored" and seats[a0]["label"] == "已评分"
     body = proctor.get(f"/proctor/rooms/{seated.room1}/seats").get_json()
-    assert body["counts"]["empty"] == 27 and body["counts"]["submitted"] == 1
+    assert body["counts"]["empty"] == 27 and body["counts"]["scored"] == 1 and body["counts"]["submitted"] == 0
 
 
 def test_a_candidate_http_save_pushes_the_seat_to_the_console(app: Flask, seated: Seated) -> None:
