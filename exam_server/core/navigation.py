@@ -38,6 +38,7 @@ STAFF_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("考点数据包", "sitenode.exports", ("centre_staff",)),
     ("导入数据包", "sitenode.import_page", ("centre_staff",)),
     ("试卷解封", "sitenode.unseal_page", ("proctor", "centre_staff")),
+    ("入场核验", "sitenode.rosters", ("proctor", "centre_staff")),
     ("节点密钥", "sitenode.keys_page", ("centre_staff",)),
 )
 CANDIDATE_NAV = (("考试", "delivery.exam_page"), ("准考证", "sessions.my_ticket"), ("我的成绩", "results.mine"),

@@ -325,6 +325,9 @@ ROUTES: dict[str, Access] = {
     "sitenode.import_job": CENTRE,
     "sitenode.unseal_page": staff("proctor", "centre_staff"),
     "sitenode.unseal": staff("proctor", "centre_staff"),
+    "sitenode.rosters": PROCTORS,
+    "sitenode.roster": PROCTORS,
+    "sitenode.photo": PROCTORS,
     # Results packages (sitenode/results_views.py): built at a site, imported and scored at the centre.
     "siteresults.page": CENTRE,
     "siteresults.build_job": CENTRE,

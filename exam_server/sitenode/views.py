@@ -10,23 +10,37 @@ URL table:
   POST /site-node/import                                    site: import the uploaded package (a job)
   GET  /site-node/unseal                                    site: the imported sittings, sealed or not
   POST /site-node/unseal/<session id>                       site: enter the release code (chief proctor)
+  GET  /site-node/roster                                    the rooms the user checks candidates in at
+  GET  /site-node/rooms/<room id>/roster                    check-in roster: seat, name, ID number, photo
+  GET  /site-node/photos/<ticket id>                        a candidate's ID photo (the proctor of the room)
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.core.auth import role_required
+from exam_server.core.models import User
 from exam_server.extensions import db
 from exam_server.jobs import stash_upload, submit_job
 from exam_server.organisations.scope import current_scope
-from exam_server.sessions.models import ExamSession, Room, SessionRoom, Site
+from exam_server.proctoring.access import authorise_room, may_act_anywhere
+from exam_server.sessions.intake import ticket_photos
+from exam_server.sessions.models import ExamSession, Room, Seat, SessionRoom, Site, Ticket
+from exam_server.sessions.operations import mask_id_number
 from exam_server.sitenode import jobs as node_jobs
 from exam_server.sitenode import keys, package, signing
-from exam_server.sitenode.models import KIND_CENTRE, KIND_SITE, SittingExport, SittingImport, TrustedKey
+from exam_server.sitenode.models import (
+    KIND_CENTRE,
+    KIND_SITE,
+    SittingExport,
+    SittingImport,
+    TicketPhoto,
+    TrustedKey,
+)
 from exam_server.sitenode.roles import SITE, node_role
 from item_bank.kernel import DomainError
 
@@ -152,3 +166,66 @@ def unseal(session_id: int) -> WerkzeugResponse:
     except DomainError as exc:
         flash(exc.message)
     return redirect(url_for("sitenode.unseal_page"))
+
+
+# ------------------------------------------------------------------------------------------------ check-in
+
+
+def _user() -> User:
+    return db.session.get(User, current_user.user.id) or abort(403)
+
+
+def _photo(ticket: Ticket) -> tuple[str, bytes] | None:
+    """A ticket's ID photo: the one a package brought (at a site), else its application's (at the centre)."""
+    row = db.session.scalar(select(TicketPhoto).where(TicketPhoto.ticket_id == ticket.id))
+    if row is not None:
+        return row.mime, row.data
+    data = ticket_photos(db.session, [ticket]).get(ticket.id)
+    if data is None:
+        return None
+    return ("image/png" if data.startswith(b"\x89PNG") else "image/jpeg"), data
+
+
+@blueprint.get("/roster")
+@role_required(*CHIEF_PROCTOR_ROLES)
+def rosters() -> str | WerkzeugResponse:
+    user = _user()
+    if not may_act_anywhere(user):
+        if user.room_id is None:
+            authorise_room(user, None)  # refused, naming why
+        return redirect(url_for("sitenode.roster", room_id=user.room_id))
+    rooms = db.session.scalars(select(Room).join(Site, Site.id == Room.site_id)
+                               .where(current_scope().centre_clause(Site.centre_id)).order_by(Site.code, Room.code)).all()
+    return render_template("sitenode/rosters.html", rooms=rooms)
+
+
+@blueprint.get("/rooms/<int:room_id>/roster")
+@role_required(*CHIEF_PROCTOR_ROLES)
+def roster(room_id: int) -> str:
+    authorise_room(_user(), room_id)
+    room = db.session.get(Room, room_id) or abort(404)
+    tickets = db.session.scalars(
+        select(Ticket).join(Seat, Seat.id == Ticket.seat_id).join(ExamSession, ExamSession.id == Ticket.session_id)
+        .where(Seat.room_id == room_id, Ticket.status == "active", ExamSession.status != "closed")
+        .order_by(ExamSession.starts_at, Seat.number)
+    ).all()
+    with_photo = set(db.session.scalars(select(TicketPhoto.ticket_id).where(
+        TicketPhoto.ticket_id.in_([t.id for t in tickets])))) | set(ticket_photos(db.session, tickets))
+    return render_template("sitenode/roster.html", room=room, tickets=tickets, with_photo=with_photo,
+                           masked=mask_id_number)
+
+
+@blueprint.get("/photos/<int:ticket_id>")
+@role_required(*CHIEF_PROCTOR_ROLES)
+def photo(ticket_id: int) -> Response:
+    ticket = db.session.get(Ticket, ticket_id) or abort(404)
+    authorise_room(_user(), ticket.seat.room_id if ticket.seat is not None else None)
+    found = _photo(ticket)
+    if found is None:
+        abort(404)
+    response = Response(found[1], mimetype=found[0])
+    # An uploaded image: never sniffed, never run, never cached beyond this user.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
