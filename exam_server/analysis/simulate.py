@@ -125,7 +125,9 @@ def _fill_value(key: Any, know: bool) -> list[str]:
 
 def _event(attempt_id: int, kind: str, actor: str, at: dt.datetime, payload: dict[str, Any], **step: Any) -> dict[str, Any]:
     """An attempt event row as the real step writes it, marked simulated."""
-    return dict(attempt_id=attempt_id, kind=kind, actor=actor, at=at, payload={**payload, "simulated": True}, **step)
+    # Every row has every column: one executemany takes the columns of its first row and drops the others'.
+    return dict(attempt_id=attempt_id, kind=kind, actor=actor, at=at, payload={**payload, "simulated": True},
+                item_version_id=None, seq=None, key=None) | step
 
 
 def _form_items(session: Session, form_id: int) -> list[tuple[FormItem, ItemVersion]]:

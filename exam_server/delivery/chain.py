@@ -35,30 +35,46 @@ _A = Attempt.__table__
 _DEFAULT_ACTOR = AttemptEvent.__table__.c.actor.default.arg  # type: ignore[union-attr]
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
 def _stamp(at: dt.datetime) -> str:
-    # Stored times come back aware (UTCDateTime); a naive one is UTC by construction.
+    """A time as people read it in a message (UTC)."""
     if at.tzinfo is not None:
         at = at.astimezone(dt.UTC).replace(tzinfo=None)
     return at.isoformat(timespec="microseconds") + "Z"
 
 
+def _micros(at: dt.datetime) -> int:
+    # Exact integer arithmetic (no float, no formatting): stored times come back aware; a naive one is UTC.
+    return ((at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)) - _EPOCH) // _MICROSECOND
+
+
 def _payload(payload: Any) -> Any:
-    # What the JSON column will give back: int keys become strings, tuples lists.
-    return json.loads(json.dumps(payload if payload is not None else {}))
+    # What the JSON column gives back: keys are text. Payloads are the code's own dicts with text keys (an answer
+    # value came in as JSON), so the round trip that would turn other keys into text is only paid where needed.
+    if payload is None:
+        return {}
+    if isinstance(payload, dict) and all(type(k) is str for k in payload):
+        return payload
+    return json.loads(json.dumps(payload))
 
 
 def canonical(kind: str, actor: str, at: dt.datetime, item: str | None, seq: int | None,
               key: str | None, payload: Any) -> str:
-    """The event as one ASCII line: the same on every node and database for the same event (`item`: its ref)."""
-    return json.dumps([1, kind, actor, _stamp(at), item, seq, key, _payload(payload)],
-                      sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    """The event as one line: the same on every node and database for the same event (`item`: its ref; `at` in
+    microseconds since 1970 UTC)."""
+    return json.dumps([1, kind, actor, _micros(at), item, seq, key, _payload(payload)],
+                      sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def link(prev: str, kind: str, actor: str, at: dt.datetime, item: str | None, seq: int | None,
          key: str | None, payload: Any) -> str:
     """The hash of an event whose predecessor's hash is `prev` (GENESIS for the first)."""
     text = prev + "\n" + canonical(kind, actor, at, item, seq, key, payload)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
+    # surrogatepass: an answer may hold a lone surrogate (it arrived as JSON text); it must hash, not fail.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # ---------------------------------------------------------------- items by a name both nodes share
