@@ -16,9 +16,32 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+def attach_photos(session: Session) -> None:
+    """A 30 KB ID photo for every application (random bytes: a JPEG does not compress either)."""
+    import hashlib
+    import os
+
+    from sqlalchemy import select
+
+    from exam_server.applications.models import ApplicantPhoto, Application
+
+    for application in session.scalars(select(Application)):
+        data = os.urandom(30 * 1024)
+        photo = ApplicantPhoto(sha256=hashlib.sha256(data).hexdigest(), mime="image/jpeg", width=295, height=413,
+                               size=len(data), data=data)
+        session.add(photo)
+        session.flush()
+        application.photo_id = photo.id
+    session.commit()
 
 
 def main() -> None:
@@ -55,6 +78,8 @@ def main() -> None:
         seeded = seed_exam(db.session, n_candidates=args.candidates, n_forms=args.forms, hash_profile="low",
                            keep_sealed=True, check_in_all=False, via_applications=args.photos)
         print(f"seeded {args.candidates} candidates, {args.forms} forms in {time.perf_counter() - began:.1f} s")
+        if args.photos:
+            attach_photos(db.session)
         centre_public = signing.generate_node_key(app.instance_path)
         exam_session = db.session.get(ExamSession, seeded.exam_session_id)
         site = db.session.scalar(select(Site).where(Site.code == "GZ01"))
