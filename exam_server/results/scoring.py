@@ -154,8 +154,10 @@ def store_result(
     actor: str,
     force: bool = False,
     status: str = PROVISIONAL,
+    refresh: bool = True,
 ) -> Result:
-    """Record `fields` as the current result, superseding `previous`; an unchanged result is kept as it is."""
+    """Record `fields` as the current result, superseding `previous`; an unchanged result is kept as it is.
+    `refresh=False`: the caller refreshes the level outcomes itself, once for a batch (refresh_outcomes)."""
     if previous is not None and not force and _same(previous, fields):
         return previous
     now = utcnow()
@@ -183,7 +185,8 @@ def store_result(
                "exempt": result.exempt, "passed": result.passed, "status": status},
         reason=reason[:500],
     )
-    refresh_outcomes(session, [candidate_id], exam_session.level, actor, reason)
+    if refresh:
+        refresh_outcomes(session, [candidate_id], exam_session.level, actor, reason)
     return result
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from exam_server.core.models import User
 from exam_server.core.security import hash_password
 from exam_server.results.models import RELEASED, Result
+from exam_server.results.outcomes import refresh_outcomes
 from exam_server.results.scoring import store_completed
 from exam_server.sessions.models import ExamSession, Ticket
 from exam_server.sessions.operations import SittingRules, create_exam_session
@@ -54,6 +55,7 @@ from scoring.rules import weighted_part_score
 EXAMINER_ROLES = ("grader", "chief_grader")
 CHIEF_ROLES = ("chief_grader",)
 PART = "skill"
+PART_REASON = "操作技能考站评分定分"
 CHUNK = 500
 
 
@@ -388,9 +390,13 @@ def update_station_scores(
     for (station_id, candidate_id), row in rows.items():
         if row.status in FINAL_STATES and row.score is not None:
             final[candidate_id][station_id] = row.score
-    for candidate_id in candidate_ids:
-        if all(s in final[candidate_id] for s in stations):
-            complete_part(session, exam_session, candidate_id, actor, scores=final[candidate_id])
+    completed = [c for c in candidate_ids if all(s in final[c] for s in stations)]
+    ordered = sitting_stations(session, exam_session.id)
+    for candidate_id in completed:
+        complete_part(session, exam_session, candidate_id, actor, scores=final[candidate_id], refresh=False,
+                      stations=ordered)
+    if completed:  # one pass over the level outcomes for the whole batch, not one per candidate
+        refresh_outcomes(session, completed, exam_session.level, actor, PART_REASON)
 
 
 def decide(
@@ -475,12 +481,13 @@ def part_fields(stations: Sequence[Station], scores: dict[int, float], pass_mark
 
 def complete_part(
     session: Session, exam_session: ExamSession, candidate_id: int, actor: str,
-    scores: dict[int, float] | None = None,
+    scores: dict[int, float] | None = None, refresh: bool = True, stations: Sequence[Station] | None = None,
 ) -> Result | None:
     """Once every station of the sitting has the candidate's score, store their skill result (the results domain
     refreshes the level outcome, with its history). Flushes; None while a station is still open. `scores`: the
-    final station scores (station id → score) when the caller has them."""
-    stations = sitting_stations(session, exam_session.id)
+    final station scores (station id → score) when the caller has them; `refresh=False`: the caller refreshes the
+    level outcomes of a batch at once."""
+    stations = stations if stations is not None else sitting_stations(session, exam_session.id)
     if scores is None:
         scores = {
             r.station_id: r.score for r in session.scalars(select(StationScore).where(
@@ -493,5 +500,5 @@ def complete_part(
     previous = session.scalar(select(Result).where(
         Result.session_id == exam_session.id, Result.candidate_id == candidate_id, Result.part == PART,
         Result.superseded.is_(False)))
-    return store_completed(session, fields, previous, "操作技能考站评分定分", actor, candidate_id=candidate_id,
-                           exam_session=exam_session, attempt_id=None, part=PART)
+    return store_completed(session, fields, previous, PART_REASON, actor, candidate_id=candidate_id,
+                           exam_session=exam_session, attempt_id=None, part=PART, refresh=refresh)
