@@ -45,6 +45,9 @@ def distribution_plot(report: dict[str, Any], fmt: str = "png") -> bytes:
         ax.set_xticks(x, [label.replace("分", "") for label in BIN_LABELS], fontsize=8)
         ax.set_xlabel("分数段")
         ax.set_ylabel("人数")
+        from matplotlib.ticker import MaxNLocator  # after _matplotlib() chose the backend
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # people come whole
         ax.set_title("成绩分布" if dist else "成绩分布（本区间没有成绩）")
         _style(ax)
         if dist:
