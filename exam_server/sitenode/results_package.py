@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from exam_server.delivery.chain import GENESIS, item_refs, verify_events
@@ -137,8 +137,11 @@ def build_results(session: Session, exam_session: ExamSession, site: Site, priva
             .where(AttemptEvent.attempt_id.in_(ids)).order_by(AttemptEvent.attempt_id, AttemptEvent.id)
         ):
             events[row.attempt_id].append(row)
-        for row in session.execute(select(Response).where(Response.attempt_id.in_(ids)).order_by(Response.id)):
-            answers[row.Response.attempt_id].append(row.Response)
+        for row in session.execute(
+            select(Response.attempt_id, Response.item_version_id, Response.value, Response.seq, Response.saved_at,
+                   Response.flagged, Response.flag_seq).where(Response.attempt_id.in_(ids)).order_by(Response.id)
+        ):
+            answers[row.attempt_id].append(row)
     versions = {v for a, _ in attempts for v in a.item_order}
     versions |= {e.item_version_id for log in events.values() for e in log if e.item_version_id is not None}
     refs = item_refs(session, versions)
@@ -346,16 +349,37 @@ def _centre_attempts(session: Session, exam_session: ExamSession) -> dict[str, t
     return {number: (attempt, site) for attempt, number, site in rows}
 
 
+@dataclass
+class _AnswerWrites:
+    """The answers an import writes, gathered over all attempts and written at the end in two statements."""
+
+    new: list[dict[str, Any]] = field(default_factory=list)
+    changed: list[dict[str, Any]] = field(default_factory=list)
+
+
+_R = Response.__table__
+
+
+def _write_answers(session: Session, writes: _AnswerWrites) -> None:
+    if writes.new:
+        session.execute(insert(_R), writes.new)
+    if writes.changed:
+        session.execute(update(_R).where(_R.c.id == bindparam("b_id")).values(
+            value=bindparam("b_value", type_=_R.c.value.type), seq=bindparam("b_seq"),
+            saved_at=bindparam("b_saved_at", type_=_R.c.saved_at.type), flagged=bindparam("b_flagged"),
+            flag_seq=bindparam("b_flag_seq")), writes.changed)
+
+
 def _import_attempt(session: Session, attempt: Attempt, entry: dict[str, Any], events: list[dict[str, Any]],
-                    ref_to_id: dict[str, int]) -> int:
+                    ref_to_id: dict[str, int], have: dict[int, int], writes: _AnswerWrites) -> int:
     """Append the package's events this attempt does not have yet and take its state and answers from the
     package; returns how many events were new. The stored log and the package's must agree as far as both go."""
     label = _attempt_label(entry["ticket"])
     stored = session.execute(select(AttemptEvent.hash).where(AttemptEvent.attempt_id == attempt.id)
                              .order_by(AttemptEvent.id)).scalars().all()
     # An earlier package's log is a beginning of what is stored: nothing new. Any other difference is a fork.
-    for position, (have, sent) in enumerate(zip(stored, events, strict=False), start=1):
-        if sent["hash"] != have:
+    for position, (kept, sent) in enumerate(zip(stored, events, strict=False), start=1):
+        if sent["hash"] != kept:
             raise PackageError(f"{label}在本中心已有的第 {position} 个事件与数据包中的不同（两边的记录分叉），拒绝导入",
                                code="diverged")
     fresh = events[len(stored):]
@@ -378,18 +402,15 @@ def _import_attempt(session: Session, attempt: Attempt, entry: dict[str, Any], e
         changes["status"] = attempt.status  # scored here already: scoring decides again below
     changes["last_event_hash"] = entry.get("head") or GENESIS
     session.execute(update(Attempt).where(Attempt.id == attempt.id).values(**changes))
-    have = {r.item_version_id: r for r in session.scalars(select(Response).where(Response.attempt_id == attempt.id))}
     for ref, answer in replay_answers(events).items():
         version_id = ref_to_id[ref]
-        values = {"value": answer["value"], "seq": answer["seq"], "saved_at": _when(answer["saved_at"])
-                  if isinstance(answer["saved_at"], str) else answer["saved_at"],
+        values = {"value": answer["value"], "seq": answer["seq"], "saved_at": answer["saved_at"],
                   "flagged": answer["flagged"], "flag_seq": answer["flag_seq"]}
-        row = have.get(version_id)
-        if row is None:
-            session.add(Response(attempt_id=attempt.id, item_version_id=version_id, **values))
+        response_id = have.get(version_id)
+        if response_id is None:
+            writes.new.append({"attempt_id": attempt.id, "item_version_id": version_id, **values})
         else:
-            for name, value in values.items():
-                setattr(row, name, value)
+            writes.changed.append({"b_id": response_id, **{f"b_{k}": v for k, v in values.items()}})
     return len(fresh)
 
 
@@ -444,6 +465,13 @@ def import_results(session: Session, path: Path | str, actor: str, *, name: str 
     report = ImportReport(sitting_code, site_code, str(manifest.get("package_id")), attempts=len(checked))
     sent = {str(entry.get("ticket")) for entry, _ in checked}
     report.missing_tickets = sorted(t for t, (_, site) in attempts.items() if site == site_code and t not in sent)
+    ids = [a.id for a, _ in attempts.values()]
+    have: dict[int, dict[int, int]] = defaultdict(dict)
+    for attempt_id, version_id, response_id in session.execute(
+        select(Response.attempt_id, Response.item_version_id, Response.id).where(Response.attempt_id.in_(ids))
+    ):
+        have[attempt_id][version_id] = response_id
+    writes = _AnswerWrites()
     with transaction(session):
         for entry, events in checked:
             ticket = str(entry.get("ticket"))
@@ -457,12 +485,14 @@ def import_results(session: Session, path: Path | str, actor: str, *, name: str 
             if order != entry.get("item_order"):
                 raise PackageError(f"{_attempt_label(ticket)}的试卷与本中心编排的不一致（试题或顺序不同），拒绝导入",
                                    code="wrong_paper")
-            added = _import_attempt(session, attempt, entry, events, {r: v for v, r in refs.items()})
+            added = _import_attempt(session, attempt, entry, events, {r: v for v, r in refs.items()},
+                                    have[attempt.id], writes)
             if added:
                 report.new_events += added
                 report.updated_attempts.append(ticket)
             else:
                 report.unchanged_attempts += 1
+        _write_answers(session, writes)
         report.new_actions = _import_actions(session, results, exam_session, site_code, attempts)
         if not report.nothing_new:
             audit(session, actor, "import_site_results", "exam_session", exam_session.id,
