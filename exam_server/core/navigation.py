@@ -40,6 +40,7 @@ STAFF_NAV: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("试卷解封", "sitenode.unseal_page", ("proctor", "centre_staff")),
     ("入场核验", "sitenode.rosters", ("proctor", "centre_staff")),
     ("节点密钥", "sitenode.keys_page", ("centre_staff",)),
+    ("成绩数据包", "siteresults.page", ("centre_staff",)),
 )
 CANDIDATE_NAV = (("考试", "delivery.exam_page"), ("准考证", "sessions.my_ticket"), ("我的成绩", "results.mine"),
                  ("我的证书", "certificates.mine"))
