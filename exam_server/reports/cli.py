@@ -124,6 +124,8 @@ def province_summary(start: str | None, end: str | None, output: str | None) -> 
     period = F.Period.parse(start, end) if start or end else None
     summary, rows = operations.province_summary(db.session, period.start if period else None,
                                                 period.end if period else None)
+    if not rows:
+        click.echo("尚未导入任何鉴定中心的报送文件（examctl import-centre-report 文件）。")
     for line in files_table(rows).rows:
         click.echo(f"报送文件\t{line[1]}\t{line[0]}\t{line[2]} 至 {line[3]}")
     for table in breakdowns(summary):
