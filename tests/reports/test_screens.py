@@ -30,7 +30,7 @@ def test_who_sees_which_centres_report(app: Flask, world: World) -> None:
     page = c1.get(f"/reports/?{ARGS}")
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "鉴定中心 甲市鉴定中心" in text and "T5 场次T5" in text and "M5" not in text
+    assert "鉴定中心 甲市鉴定中心" in text and "T5 场次T5" in text and "M5 场次M5" not in text
     assert c1.get(f"/reports/?{ARGS}&centre=C2").status_code == 403  # another centre's report
     c2, _ = _login(app, "c2staff")
     assert c2.get(f"/reports/?{ARGS}&centre=C1").status_code == 403
