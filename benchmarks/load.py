@@ -166,8 +166,14 @@ def base_env(database_url: str, message_queue: str | None, pool_size: int) -> di
     return env
 
 
+def jobs_env(env: dict[str, str], log_dir: Path) -> dict[str, str]:
+    """The run's own job queue and folders (never instance/, which another run or worker may be using)."""
+    return {**env, "JOBS_BACKEND": "sqlite", "JOBS_QUEUE_DB": str(log_dir / "jobs" / "queue.db"),
+            "JOBS_DIR": str(log_dir / "jobs" / "files"), "JOBS_UPLOAD_DIR": str(log_dir / "jobs" / "uploads")}
+
+
 def product_servers(n: int, database_url: str, mq: str | None, pool: int, log_dir: Path) -> list[ServerProcess]:
-    env = base_env(database_url, mq, pool)
+    env = jobs_env(base_env(database_url, mq, pool), log_dir)
     out = []
     for i in range(n):
         port = free_port()
@@ -328,6 +334,34 @@ def stored_answers(kind: str, url: str) -> dict[int, dict[int, tuple[Any, int]]]
             out.setdefault(int(owner), {})[int(item)] = (value, int(seq))
     engine.dispose()
     return out
+
+
+def start_job_worker(database_url: str, mq: str | None, pool: int, log_dir: Path) -> subprocess.Popen[bytes]:
+    """`examctl worker` beside the product servers, as a site runs it: scoring follows each submit as a job."""
+    env = jobs_env(base_env(database_url, mq, pool), log_dir)
+    log = open(log_dir / "job-worker.log", "ab")  # noqa: SIM115  (kept open for the process's life)
+    return subprocess.Popen([sys.executable, "-m", "exam_server.entry", "worker"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def wait_scored(url: str, expected: int, timeout_s: float = 600.0) -> tuple[int, float]:
+    """Wait until `expected` attempts are scored (or waiting for people); returns how many and the seconds it took."""
+    from sqlalchemy import text
+
+    from item_bank.db import make_engine
+
+    engine = make_engine(url)
+    started, done = time.monotonic(), 0
+    sql = text("SELECT count(*) FROM attempt a WHERE a.status IN ('scored', 'finalised') OR (a.status = 'submitted' "
+               "AND EXISTS (SELECT 1 FROM grading_task t WHERE t.attempt_id = a.id))")
+    while time.monotonic() - started < timeout_s:
+        with engine.connect() as conn:
+            done = int(conn.execute(sql).scalar() or 0)
+        if done >= expected:
+            break
+        time.sleep(0.5)
+    engine.dispose()
+    return done, time.monotonic() - started
 
 
 def submitted_count(url: str) -> int:
@@ -1093,10 +1127,18 @@ def main() -> None:
     servers = product_servers(args.processes, url, mq, args.pool_size, args.workdir)
     target = Target("product", [s.url for s in servers])
     faults = [kill_fault(servers, 0, kill_at)] if kill_at is not None else []
-    m = run_phase("product", target, servers, plan, list(logins), args.client_procs, faults)
+    job_worker = start_job_worker(url, mq, args.pool_size, args.workdir)
+    try:
+        m = run_phase("product", target, servers, plan, list(logins), args.client_procs, faults)
+        # Scoring follows the submit as a job: how long after the last submit's acknowledgement all were scored.
+        scored, scored_after_s = wait_scored(url, submitted_count(url))
+    finally:
+        job_worker.terminate()
+        job_worker.wait(30)
     checked, lost, examples = lost_answers(m["acked"], stored_answers("product", url))
     row = summarise("product", m, plan, checked, lost)
     row["submitted"] = submitted_count(url)
+    row["scored"], row["scored_after_s"] = scored, scored_after_s
     rows.append(row)
     for e in examples:
         print("  LOST", e)
@@ -1124,7 +1166,8 @@ def main() -> None:
               f"the bursts {r['acks_per_s_between_bursts']:.1f} (at most {r['window_most']} saves in flight a client)")
     product = rows[-1]
     print(f"  product: start burst {product['start_burst_s']:.1f} s (median candidate {product['start_p50_s']:.1f} s), "
-          f"submit burst {product['submit_burst_s']:.1f} s, {product['submitted']} of {args.candidates} attempts submitted")
+          f"submit burst {product['submit_burst_s']:.1f} s, {product['submitted']} of {args.candidates} attempts submitted, "
+          f"{product['scored']} scored by the job worker {product['scored_after_s']:.1f} s after the run's last ack")
     if len(rows) == 2:
         ratio = product["p99"] / rows[0]["p99"]
         steady = product["steady_p99"] / rows[0]["steady_p99"]
