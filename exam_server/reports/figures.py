@@ -213,7 +213,12 @@ class _Table:
                 for name in self.counts:
                     row[name] += acc[name]
         self._pending.clear()
-        return {d: [rows[k] for k in sorted(rows, key=_sort_key)] for d, rows in self.rows.items()}
+        return {d: _ordered(d, rows) for d, rows in self.rows.items()}
+
+
+def _ordered(dim: str, rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    # Sittings in the order they were counted (by date); everything else by key.
+    return list(rows.values()) if dim == "sitting" else [rows[k] for k in sorted(rows, key=_sort_key)]
 
 
 def _sort_key(key: str) -> tuple[int, Any]:
@@ -466,7 +471,7 @@ def merge(reports: Iterable[dict[str, Any]]) -> dict[str, Any]:
         for row in report.get("certificates", []):
             certs.setdefault(row["key"], {**row, "issued": 0})["issued"] += row["issued"]
     for table in ("applications", "attendance", "outcomes"):
-        merged[table] = {d: [rows[k] for k in sorted(rows, key=_sort_key)] for d, rows in merged[table].items()}
+        merged[table] = {d: _ordered(d, rows) for d, rows in merged[table].items()}
     merged["trend"] = [trend[k] for k in sorted(trend)]
     merged["certificates"] = [certs[k] for k in sorted(certs, key=_sort_key)]
     return merged
