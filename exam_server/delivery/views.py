@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -50,7 +51,10 @@ def exam_page() -> str:
 @candidate_required
 def api_attempt() -> WerkzeugResponse | tuple[WerkzeugResponse, int]:
     with events.burst_gate.admit("paper"):  # the whole room fetches its paper at the start
-        attempt = current_attempt()
+        # With its sitting in the same query: the paper's head reads the sitting's timing, and a lazy load of it
+        # was a second query and most of a paper's cost (benchmarks/join_cost.py).
+        attempt = db.session.scalar(select(Attempt).options(joinedload(Attempt.session))
+                                    .where(Attempt.ticket_id == current_user.ticket_id))
         if attempt is None:
             return jsonify(ok=False, error="not_your_attempt", message="没有找到您的考试。"), 404
         body = render_attempt_json(db.session, attempt)
