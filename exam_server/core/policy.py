@@ -275,6 +275,8 @@ ROUTES: dict[str, Access] = {
     "skills.decide_view": staff("chief_grader", scope="own sitting as chief examiner"),
     "skills.stations": CENTRE,
     "skills.sittings": CENTRE_SCOPED,
+    "skills.create_sitting_view": CENTRE_SCOPED,
+    "skills.setup": CENTRE_SCOPED,
     "skills.sitting": CENTRE_SCOPED,
     "skills.sheet_pdf": CENTRE_SCOPED,
     "skills.enter_sheet": CENTRE_SCOPED,

@@ -11,6 +11,8 @@ URL table:
   POST /skills/sittings/<sid>/stations/<st>/candidates/<cid>/decide the chief examiner's marks    chief examiner
   GET  /skills/stations                                             stations and score sheets     centre staff
   GET  /skills/sittings                                             skill sittings of the centre  centre staff
+  POST /skills/sittings                                             a new skill sitting            centre staff
+  POST /skills/sittings/<sid>/setup                                 stations, examiners, chief    centre staff
   GET  /skills/sittings/<sid>                                       a sitting's progress          centre staff
   GET  /skills/sittings/<sid>/stations/<st>/sheet.pdf               printed score sheet           centre staff
   GET|POST /skills/sittings/<sid>/stations/<st>/candidates/<cid>/sheet  type a paper sheet in     centre staff
@@ -23,6 +25,7 @@ their own marks: never the other examiner's, nor the station's score or whether 
 
 from __future__ import annotations
 
+import datetime as dt
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from exam_server.core.auth import role_required
 from exam_server.core.models import User
+from exam_server.core.timefmt import DISPLAY_ZONE
 from exam_server.extensions import db
 from exam_server.jobs import stash_upload, submit_job
 from exam_server.organisations.scope import current_scope
@@ -52,16 +56,22 @@ from exam_server.skills.models import (
     Station,
 )
 from exam_server.skills.operations import (
+    add_candidates,
     check_skill_sitting,
+    create_skill_sitting,
     decide,
     is_chief_examiner,
     is_examiner,
     mark_absent,
     record_mark,
+    set_up_sitting,
     sitting_candidate,
     sitting_stations,
 )
 from exam_server.skills.pdf import score_sheet_pdf
+from exam_server.skills.sheets import SKILL_LEVELS
+from item_bank.db import transaction
+from item_bank.kernel import DomainError
 
 blueprint = Blueprint("skills", __name__, url_prefix="/skills")
 
@@ -244,12 +254,92 @@ def stations() -> str:
     return render_template("skills/stations.html", stations=queries.current_stations(db.session))
 
 
+def _sittings_page(status: int = 200, **typed: Any) -> tuple[str, int]:
+    scope = current_scope()
+    visible = scope.centre_clause(ExamSession.centre_id)
+    sources = list(db.session.scalars(select(ExamSession).where(visible, ExamSession.level.in_(SKILL_LEVELS),
+                                                                 ExamSession.part != "skill")
+                                      .order_by(ExamSession.starts_at.desc()).limit(50)))
+    return render_template("skills/sittings.html", sittings=queries.skill_sittings(db.session, visible),
+                           sources=sources, typed=typed), status
+
+
 @blueprint.get("/sittings")
 @role_required(*STAFF)
-def sittings() -> str:
+def sittings() -> tuple[str, int]:
+    return _sittings_page()
+
+
+@blueprint.post("/sittings")
+@role_required(*STAFF)
+def create_sitting_view() -> WerkzeugResponse | tuple[str, int]:
+    """A new skill sitting of the level of a sitting of the centre, its candidates ticketed."""
     scope = current_scope()
-    return render_template("skills/sittings.html",
-                           sittings=queries.skill_sittings(db.session, scope.centre_clause(ExamSession.centre_id)))
+    scope.check_write()
+    form = request.form
+    source = db.session.get(ExamSession, int(form.get("source", "0") or 0)) if form.get("source", "").isdigit() else None
+    try:
+        if source is None:
+            raise SkillError("请选择要编入考生的场次（同等级的理论知识场次）")
+        check_sitting(scope, source)
+        try:
+            moment = dt.datetime.strptime(f"{form.get('date', '')} {form.get('start', '')}", "%Y-%m-%d %H:%M")
+            hours = float(form.get("hours", "4"))
+        except ValueError:
+            raise SkillError("日期、时间或时长格式不对（如 2026-12-21、09:00、4）") from None
+        code = form.get("code", "").strip()
+        if not code:
+            raise SkillError("请填写场次编号")
+        with transaction(db.session):
+            sitting = create_skill_sitting(
+                db.session, code=code, name=form.get("name", "").strip() or f"{source.level}级操作技能（考站实操）{code}",
+                level=source.level, starts_at=moment.replace(tzinfo=DISPLAY_ZONE).astimezone(dt.UTC),
+                duration_s=max(1, int(hours * 3600)), centre_id=source.centre_id, actor=current_user.actor)
+            ids = list(db.session.scalars(select(Ticket.candidate_id).where(Ticket.session_id == source.id,
+                                                                           Ticket.status == "active")))
+            made = add_candidates(db.session, sitting, ids, current_user.actor)
+    except DomainError as exc:
+        if exc.status in (403, 404):
+            raise
+        flash(exc.message)
+        return _sittings_page(exc.status, **form.to_dict())
+    flash(f"已新建操作技能场次 {sitting.code}，编入考生 {made} 人。请安排考站、考评员和主考。")
+    return redirect(url_for("skills.sitting", session_id=sitting.id))
+
+
+@blueprint.post("/sittings/<int:session_id>/setup")
+@role_required(*STAFF)
+def setup(session_id: int) -> WerkzeugResponse:
+    """The sitting's stations (in order), two examiners at each, and its chief examiner."""
+    the_sitting = _staff_sitting(session_id, write=True)
+    people = {str(u.id): u for u in _examiner_choices()}
+    plan = []
+    try:
+        for station in queries.current_stations(db.session, the_sitting.level):
+            if not request.form.get(f"use_{station.code}"):
+                continue
+            chosen = [people.get(request.form.get(f"{n}_{station.code}", "")) for n in ("ex1", "ex2")]
+            if None in chosen:
+                raise SkillError(f"考站 {station.code} 须选择两名考评员")
+            plan.append((station.code, [u for u in chosen if u is not None]))
+        chief = people.get(request.form.get("chief", ""))
+        if chief is None:
+            raise SkillError("请选择主考")
+        set_up_sitting(db.session, the_sitting, plan, chief, current_user.actor)
+        flash(f"已安排 {len(plan)} 个考站及其考评员，主考 {chief.display_name}。")
+    except SkillError as exc:
+        if exc.status == 404:
+            raise
+        flash(exc.message)
+    return redirect(url_for("skills.sitting", session_id=the_sitting.id))
+
+
+def _examiner_choices() -> list[User]:
+    """The active graders and chief graders of the account's centre (the province's: everyone's)."""
+    scope = current_scope()
+    users = db.session.scalars(select(User).where(User.active.is_(True), scope.centre_clause(User.organisation_id))
+                               .order_by(User.username))
+    return [u for u in users if u.has_role(*EXAMINER_ROLES) and "admin" not in u.roles]
 
 
 @blueprint.get("/sittings/<int:session_id>")
@@ -257,9 +347,16 @@ def sittings() -> str:
 def sitting(session_id: int) -> str:
     the_sitting = _staff_sitting(session_id)
     lines = queries.station_scores(db.session, the_sitting.id)
+    examiners = queries.examiners_of(db.session, the_sitting.id)
+    scored = any(line.marks for line in lines)
     return render_template("skills/sitting.html", sitting=the_sitting, lines=lines,
                            progress=queries.progress(lines), stations=sitting_stations(db.session, the_sitting.id),
-                           examiners=queries.examiners_of(db.session, the_sitting.id), sources=SOURCE_LABELS)
+                           examiners=examiners, sources=SOURCE_LABELS, scored=scored,
+                           choices=[] if scored else _examiner_choices(),
+                           levels_stations=[] if scored else queries.current_stations(db.session, the_sitting.level),
+                           assigned={(e.station_id, i % 2): e.user_id for i, e in enumerate(
+                               [e for e in examiners if e.role == EXAMINER])},
+                           chief_id=next((e.user_id for e in examiners if e.role != EXAMINER), None))
 
 
 @blueprint.get("/sittings/<int:session_id>/stations/<int:station_id>/sheet.pdf")

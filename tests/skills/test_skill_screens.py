@@ -141,3 +141,38 @@ def test_the_upload_runs_as_a_job_that_names_the_bad_row(app: Flask, session: Se
     assert "S5-01" in page and "打印评分表" in page
     pdf = staff.get(f"/skills/sittings/{skill_world.sitting.id}/stations/{current_station(session, 'S5-01').id}/sheet.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+
+
+def test_staff_create_a_skill_sitting_and_assign_its_examiners(app: Flask, session: Session,
+                                                               skill_world: SkillWorld) -> None:
+    from exam_server.sessions.models import ExamSession
+    from exam_server.skills.models import Examiner
+    from exam_server.skills.operations import add_candidates
+
+    theory = session.scalar(select(ExamSession).where(ExamSession.code == "T5"))
+    add_candidates(session, theory, [c.id for c in skill_world.candidates], "test")
+    session.commit()
+    staff, token = _login(app, "staff")
+    assert "新建操作技能场次" in staff.get("/skills/sittings").get_data(as_text=True)
+    refused = staff.post("/skills/sittings", data={"csrf_token": token, "source": theory.id, "code": "K5-W",
+                                                   "date": "2026-12-21", "start": "9点"})
+    assert refused.status_code == 400 and "格式不对" in refused.get_data(as_text=True)
+    made = staff.post("/skills/sittings", data={"csrf_token": token, "source": theory.id, "code": "K5-W",
+                                                "date": "2026-12-21", "start": "09:00", "hours": "4"})
+    assert made.status_code == 302
+    sitting = session.scalar(select(ExamSession).where(ExamSession.code == "K5-W"))
+    assert (sitting.part, sitting.level, sitting.centre_id) == ("skill", 5, theory.centre_id)
+    page = staff.get(f"/skills/sittings/{sitting.id}").get_data(as_text=True)
+    assert 'id="skill-setup"' in page and "考评 e1（e1）" in page
+    users = skill_world.users
+    form = {"csrf_token": token, "use_S5-01": "1", "ex1_S5-01": users["e1"].id, "ex2_S5-01": users["e2"].id,
+            "chief": users["e1"].id}
+    staff.post(f"/skills/sittings/{sitting.id}/setup", data=form)  # the chief may not examine
+    assert session.scalar(select(func.count()).select_from(Examiner).where(Examiner.session_id == sitting.id)) == 0
+    answer = staff.post(f"/skills/sittings/{sitting.id}/setup", data=form | {"chief": users["zk"].id})
+    assert answer.status_code == 302
+    rows = session.execute(select(Examiner.role, Examiner.user_id).where(Examiner.session_id == sitting.id)).all()
+    assert sorted(rows) == sorted([("examiner", users["e1"].id), ("examiner", users["e2"].id),
+                                   ("chief", users["zk"].id)])
+    e1, _ = _login(app, "e1")
+    assert "K5-W" in e1.get("/skills/").get_data(as_text=True)
