@@ -8,13 +8,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from exam_server.core.timefmt import iso
 from exam_server.delivery.clock import remaining_seconds, submit_opens_at
 from exam_server.delivery.misconduct import describe_attempt
 from exam_server.delivery.models import IN_PROGRESS, Attempt
+from exam_server.sessions.models import ExamSession, SessionForm
 from item_bank.db import utcnow
 from item_bank.kernel import process_cache
 from item_bank.models import Form, FormItem, ItemSet, ItemVersion
@@ -57,6 +58,11 @@ def form_items(session: Session, form_id: int) -> dict[int, FrozenItem]:
     cached: dict[int, FrozenItem] | None = FORM_CACHE.get(cache_key)
     if cached is not None:
         return cached
+    # A test site's form whose paper is still sealed holds placeholders until the release code is entered
+    # (sitenode/package.py): never cache those. Asked before the items are read, so a reader that sees the
+    # sitting unsealed reads the items unsealing wrote in the same transaction.
+    sealed = session.scalar(select(exists().where(
+        SessionForm.form_id == form_id, ExamSession.id == SessionForm.session_id, ExamSession.paper_sealed.is_(True))))
     rows = session.execute(
         select(FormItem, ItemVersion, ItemSet)
         .join(ItemVersion, FormItem.item_version_id == ItemVersion.id)
@@ -82,7 +88,7 @@ def form_items(session: Session, form_id: int) -> dict[int, FrozenItem]:
         for fi, version, item_set in rows
     }
     form = session.get(Form, form_id)
-    if form is not None and form.status == "locked":
+    if form is not None and form.status == "locked" and not sealed:
         FORM_CACHE[cache_key] = items
     return items
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from exam_server.core.models import User
 from exam_server.delivery.models import Attempt
+from exam_server.delivery.paper import form_items
 from exam_server.sessions.models import ExamSession, Ticket
 from exam_server.sitenode import package, sealing, signing
 from exam_server.sitenode.package import PackageError
@@ -58,6 +59,10 @@ def test_round_trip_is_sealed_until_the_release_code(exchange: Exchange, tmp_pat
     assert len(stem) > 8 and stem.encode() not in exchange.site_db.read_bytes()
     assert site.scalar(select(ExamSession.paper_sealed)) is True
 
+    # What the exam page reads before the start (its outline) is not kept: the paper is read again once unsealed.
+    form_id = site.scalar(select(Form.id))
+    assert {f.content.stem for f in form_items(site, form_id).values()} == {package.SEALED_STEM}
+
     export_code = package.release_code_for(centre, centre.get(ExamSession, exchange.seeded.exam_session_id), "GZ01")
     with pytest.raises(ReleaseCodeError, match="不符"):
         package.unseal_paper(site, exchange.sitting_code, sealing.release_code(sealing.new_secret()), "user:chief")
@@ -70,6 +75,7 @@ def test_round_trip_is_sealed_until_the_release_code(exchange: Exchange, tmp_pat
     assert opened["items"] == len(site.scalars(select(FormItem)).all())
     assert site.scalar(select(ExamSession.paper_sealed)) is False
     assert stem in site.scalars(select(ItemVersion.stem)).all()
+    assert stem in {f.content.stem for f in form_items(site, form_id).values()}
     centre_keys = {(v.item.external_id, str(v.key)) for v in centre.scalars(
         select(ItemVersion).join(FormItem, FormItem.item_version_id == ItemVersion.id))}
     assert {(v.item.external_id, str(v.key)) for v in site.scalars(select(ItemVersion))} == centre_keys
