@@ -350,33 +350,42 @@ def _centre_attempts(session: Session, exam_session: ExamSession) -> dict[str, t
 
 
 @dataclass
-class _AnswerWrites:
-    """The answers an import writes, gathered over all attempts and written at the end in two statements."""
+class _Writes:
+    """What an import writes, gathered over all attempts and written at the end, a statement per kind: events (in
+    log order, so their ids follow the chains), attempts' state, new and changed answers."""
 
+    events: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
     new: list[dict[str, Any]] = field(default_factory=list)
     changed: list[dict[str, Any]] = field(default_factory=list)
 
 
-_R = Response.__table__
+_R, _A = Response.__table__, Attempt.__table__
+_ATTEMPT_COLUMNS = (*ATTEMPT_TIMES, *ATTEMPT_VALUES, "last_event_hash")
 
 
-def _write_answers(session: Session, writes: _AnswerWrites) -> None:
+def _write(session: Session, writes: _Writes) -> None:
+    # Core on the session's connection: the events keep the hashes the site gave them (the ORM's flush hook would
+    # chain them anew), and nothing here needs ORM objects.
+    connection = session.connection()
+    if writes.events:
+        connection.execute(insert(_E), writes.events)
+    if writes.attempts:
+        connection.execute(update(_A).where(_A.c.id == bindparam("b_id")).values(
+            {c: bindparam(f"b_{c}", type_=_A.c[c].type) for c in _ATTEMPT_COLUMNS}), writes.attempts)
     if writes.new:
-        session.execute(insert(_R), writes.new)
+        connection.execute(insert(_R), writes.new)
     if writes.changed:
-        session.execute(update(_R).where(_R.c.id == bindparam("b_id")).values(
-            value=bindparam("b_value", type_=_R.c.value.type), seq=bindparam("b_seq"),
-            saved_at=bindparam("b_saved_at", type_=_R.c.saved_at.type), flagged=bindparam("b_flagged"),
-            flag_seq=bindparam("b_flag_seq")), writes.changed)
+        connection.execute(update(_R).where(_R.c.id == bindparam("b_id")).values(
+            {c: bindparam(f"b_{c}", type_=_R.c[c].type) for c in ("value", "seq", "saved_at", "flagged", "flag_seq")}),
+            writes.changed)
 
 
-def _import_attempt(session: Session, attempt: Attempt, entry: dict[str, Any], events: list[dict[str, Any]],
-                    ref_to_id: dict[str, int], have: dict[int, int], writes: _AnswerWrites) -> int:
+def _import_attempt(attempt: Attempt, entry: dict[str, Any], events: list[dict[str, Any]],
+                    ref_to_id: dict[str, int], stored: list[str], have: dict[int, int], writes: _Writes) -> int:
     """Append the package's events this attempt does not have yet and take its state and answers from the
     package; returns how many events were new. The stored log and the package's must agree as far as both go."""
     label = _attempt_label(entry["ticket"])
-    stored = session.execute(select(AttemptEvent.hash).where(AttemptEvent.attempt_id == attempt.id)
-                             .order_by(AttemptEvent.id)).scalars().all()
     # An earlier package's log is a beginning of what is stored: nothing new. Any other difference is a fork.
     for position, (kept, sent) in enumerate(zip(stored, events, strict=False), start=1):
         if sent["hash"] != kept:
@@ -385,23 +394,20 @@ def _import_attempt(session: Session, attempt: Attempt, entry: dict[str, Any], e
     fresh = events[len(stored):]
     if not fresh:
         return 0
-    rows = []
     for e in fresh:
         item = e.get("item")
         if item is not None and item not in ref_to_id:
             raise PackageError(f"{label}的事件引用了不在其试卷上的试题 {item}，拒绝导入", code="unknown_item")
-        rows.append({"attempt_id": attempt.id, "at": e["at"], "kind": e["kind"], "actor": e["actor"],
-                     "item_version_id": ref_to_id[item] if item is not None else None, "seq": e.get("seq"),
-                     "key": e.get("key"), "payload": e.get("payload") or {}, "ack": None,
-                     "prev_hash": e["prev_hash"], "hash": e["hash"]})
-    # Core, not the ORM: the events keep the hashes the site gave them (the flush hook would chain them anew).
-    session.execute(insert(_E), rows)
+        writes.events.append({"attempt_id": attempt.id, "at": e["at"], "kind": e["kind"], "actor": e["actor"],
+                              "item_version_id": ref_to_id[item] if item is not None else None, "seq": e.get("seq"),
+                              "key": e.get("key"), "payload": e.get("payload") or {}, "ack": None,
+                              "prev_hash": e["prev_hash"], "hash": e["hash"]})
     changes: dict[str, Any] = {name: _when(entry.get(name)) for name in ATTEMPT_TIMES}
-    changes.update({name: entry[name] for name in ATTEMPT_VALUES if name in entry})
+    changes.update({name: entry.get(name, getattr(attempt, name)) for name in ATTEMPT_VALUES})
     if attempt.status in DONE and changes.get("status") in DONE:
         changes["status"] = attempt.status  # scored here already: scoring decides again below
     changes["last_event_hash"] = entry.get("head") or GENESIS
-    session.execute(update(Attempt).where(Attempt.id == attempt.id).values(**changes))
+    writes.attempts.append({"b_id": attempt.id, **{f"b_{k}": v for k, v in changes.items()}})
     for ref, answer in replay_answers(events).items():
         version_id = ref_to_id[ref]
         values = {"value": answer["value"], "seq": answer["seq"], "saved_at": answer["saved_at"],
@@ -471,7 +477,13 @@ def import_results(session: Session, path: Path | str, actor: str, *, name: str 
         select(Response.attempt_id, Response.item_version_id, Response.id).where(Response.attempt_id.in_(ids))
     ):
         have[attempt_id][version_id] = response_id
-    writes = _AnswerWrites()
+    stored: dict[int, list[str]] = defaultdict(list)
+    for attempt_id, stored_hash in session.execute(
+        select(AttemptEvent.attempt_id, AttemptEvent.hash).where(AttemptEvent.attempt_id.in_(ids))
+        .order_by(AttemptEvent.attempt_id, AttemptEvent.id)
+    ):
+        stored[attempt_id].append(stored_hash)
+    writes = _Writes()
     with transaction(session):
         for entry, events in checked:
             ticket = str(entry.get("ticket"))
@@ -485,14 +497,14 @@ def import_results(session: Session, path: Path | str, actor: str, *, name: str 
             if order != entry.get("item_order"):
                 raise PackageError(f"{_attempt_label(ticket)}的试卷与本中心编排的不一致（试题或顺序不同），拒绝导入",
                                    code="wrong_paper")
-            added = _import_attempt(session, attempt, entry, events, {r: v for v, r in refs.items()},
-                                    have[attempt.id], writes)
+            added = _import_attempt(attempt, entry, events, {r: v for v, r in refs.items()},
+                                    stored[attempt.id], have[attempt.id], writes)
             if added:
                 report.new_events += added
                 report.updated_attempts.append(ticket)
             else:
                 report.unchanged_attempts += 1
-        _write_answers(session, writes)
+        _write(session, writes)
         report.new_actions = _import_actions(session, results, exam_session, site_code, attempts)
         if not report.nothing_new:
             audit(session, actor, "import_site_results", "exam_session", exam_session.id,
