@@ -2,7 +2,7 @@
 sitting's sealed-paper flag
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0011
 Create Date: 2026-12-06 19:30:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import item_bank.db
 
 revision: str = "0013"
-down_revision: str | None = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
