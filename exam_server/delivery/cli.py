@@ -1,6 +1,7 @@
 """`examctl verify-log`: check attempts' event logs as hash chains, on a site or at the centre, at any time.
 
-Exit code 0: every chain named is intact; 1: one is broken (the first broken event is named); 2: an attempt
+`--sitting CODE` checks every attempt of a sitting (a site before its results package leaves, the centre after
+an import). Exit code 0: every chain named is intact; 1: one is broken (the first broken event is named); 2: an attempt
 that does not exist.
 """
 
@@ -14,7 +15,7 @@ from sqlalchemy import select
 from exam_server.delivery.chain import verify_attempt
 from exam_server.delivery.models import Attempt
 from exam_server.extensions import db
-from exam_server.sessions.models import Ticket
+from exam_server.sessions.models import ExamSession, Ticket
 
 
 def _attempt_id(ref: str) -> int | None:
@@ -27,11 +28,23 @@ def _attempt_id(ref: str) -> int | None:
 
 
 @click.command("verify-log")
-@click.argument("attempts", nargs=-1, required=True, metavar="ATTEMPT...")
-def verify_log(attempts: tuple[str, ...]) -> None:
+@click.argument("attempts", nargs=-1, metavar="[ATTEMPT]...")
+@click.option("--sitting", default=None, help="核验该考试场次（编号）的全部作答记录")
+def verify_log(attempts: tuple[str, ...], sitting: str | None) -> None:
     """核验作答记录的事件日志（哈希链）：ATTEMPT 为作答记录编号或准考证号；发现被改动、删除或调换的事件时指出第一处并以 1 退出。"""
+    refs = list(attempts)
+    if sitting is not None:
+        session_id = db.session.scalar(select(ExamSession.id).where(ExamSession.code == sitting))
+        if session_id is None:
+            click.echo(f"没有考试场次 {sitting}", err=True)
+            sys.exit(2)
+        refs += [str(i) for i in db.session.scalars(select(Attempt.id).where(Attempt.session_id == session_id)
+                                                    .order_by(Attempt.id))]
+    if not refs:
+        click.echo("请给出作答记录编号、准考证号或 --sitting 考试场次编号", err=True)
+        sys.exit(2)
     broken = False
-    for ref in attempts:
+    for ref in refs:
         attempt_id = _attempt_id(ref)
         report = verify_attempt(db.session, attempt_id) if attempt_id is not None else None
         if report is None:

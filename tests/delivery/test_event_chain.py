@@ -102,6 +102,9 @@ def test_every_path_chains_and_verify_log_names_a_tampered_event(app: Flask, ses
     ok = runner.invoke(args=["verify-log", str(attempt_id)])
     assert ok.exit_code == 0 and "事件记录完整" in ok.output, ok.output
     assert runner.invoke(args=["verify-log", "999999"]).exit_code == 2
+    code = session.get(Attempt, attempt_id).session.code  # type: ignore[union-attr]
+    whole = runner.invoke(args=["verify-log", "--sitting", code])
+    assert whole.exit_code == 0 and whole.output.count("事件记录完整") == len(sitting.attempt_ids), whole.output
 
     # Someone edits an answer in the database: the save is named by its place, kind and seq.
     third_save = [e for e in events if e.kind == "save"][1]
@@ -112,6 +115,7 @@ def test_every_path_chains_and_verify_log_names_a_tampered_event(app: Flask, ses
     bad = runner.invoke(args=["verify-log", sitting.seeded.logins[0][0]])  # by ticket number
     assert bad.exit_code == 1
     assert f"第 {position} 个事件（save，序号 3" in bad.output and "内容被改动" in bad.output, bad.output
+    assert runner.invoke(args=["verify-log", "--sitting", code]).exit_code == 1
 
 
 @SQLITE_ONLY
