@@ -238,6 +238,15 @@ def test_tampered_or_foreign_packages_are_refused_naming_the_attempt_and_event(
     refused(_build(exchange, exam_session, tmp_path / "edited.zip").read_bytes(), f"准考证 {ticket}",
             f"第 {position} 个事件（save", "内容被改动")
 
+    # A partial package (the site crashed before all were written): what is there comes in, the rest is named.
+    partial = _resign(good, lambda r: r["attempts"].pop(), site_key)
+    (tmp_path / "partial.zip").write_bytes(partial)
+    dropped = json.loads(zipfile.ZipFile(io.BytesIO(good)).read("results.json"))["attempts"][-1]["ticket"]
+    report = results_package.import_results(centre, tmp_path / "partial.zip", "cli:centre")
+    assert report.missing_tickets == [dropped] and report.new_events > 0 and f"未包含该考点的 1 名考生：{dropped}" in \
+        "\n".join(report.lines())
+    events_before = _event_count(centre)
+
     # A lost key revoked as of a moment before this package was made: refused (one made before it would pass).
     registered = centre.scalars(select(keys.TrustedKey).where(keys.TrustedKey.code == SITE_CODE)).one()
     made = dt.datetime.fromisoformat(json.loads(zipfile.ZipFile(io.BytesIO(good)).read("manifest.json"))["created_at"])
