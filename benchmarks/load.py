@@ -118,10 +118,17 @@ class ServerProcess:
         self.name, self.argv, self.port, self.env = name, argv, port, env
         self.log_path = log_dir / f"{name}-{port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.peak_rss_mb = 0.0  # the most memory any of its runs held (VmHWM), read when it is stopped
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def _note_peak(self) -> None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():  # type: ignore[union-attr]
+                if line.startswith("VmHWM:"):
+                    self.peak_rss_mb = max(self.peak_rss_mb, int(line.split()[1]) / 1024)
 
     def start(self, timeout: float = 60.0) -> float:
         """Start and return the seconds until the port accepted a connection."""
@@ -140,12 +147,14 @@ class ServerProcess:
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            self._note_peak()
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
         self.proc = None
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            self._note_peak()
             self.proc.terminate()
             try:
                 self.proc.wait(10)
@@ -749,6 +758,7 @@ class Worker:
             "window_most": max((c.window.most for c in self.candidates if c.window is not None), default=0),
             "acked": {c.attempt_id: {k: list(v) for k, v in c.acked.items()} for c in self.candidates},
             "elapsed": t_done - t0,
+            "client_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         })
         # The figures are in; closing thousands of sockets one by one costs a Socket.IO server time that grows
         # with the sockets still open (each disconnect scans every room: minutes for 5,000 on a busy machine),
@@ -860,6 +870,8 @@ def run_phase(name: str, target: Target, servers: list[ServerProcess], plan: Pla
     for key in ("sent", "resent", "unacked", "join_timeouts"):
         merged[key] = sum(p[key] for p in parts)
     merged["window_most"] = max(p["window_most"] for p in parts)
+    merged["client_rss_mb"] = max(p["client_rss_mb"] for p in parts)
+    merged["server_rss_mb"] = max(s.peak_rss_mb for s in servers)
     merged["engine_closes"] = dict(sum((Counter(p["engine_closes"]) for p in parts), Counter()))
     merged["errors"] = dict(sum((Counter(p["errors"]) for p in parts), Counter()))
     merged["retry_reasons"] = dict(sum((Counter(p["retry_reasons"]) for p in parts), Counter()))
@@ -909,6 +921,8 @@ def summarise(name: str, m: dict[str, Any], plan: Plan, checked: int, lost: int)
         "engine_closes": m["engine_closes"],
         "join_timeouts": m["join_timeouts"],
         "window_most": m["window_most"],
+        "client_rss_mb": m["client_rss_mb"],
+        "server_rss_mb": m["server_rss_mb"],
         "phase": name,
         "saves": len(lat),
         "saves_per_s": len(lat) / plan.sitting_s,
@@ -1172,7 +1186,8 @@ def main() -> None:
         print(f"    disconnects per client {r['disconnects_per_client'] or 'none'} (times: clients), reasons "
               f"{r['disconnect_reasons'] or 'none'}, engine.io {r['engine_closes'] or 'nothing else'}, "
               f"{r['join_timeouts']} joins unanswered after {JOIN_TIMEOUT_S:.0f} s; acknowledgements/s between "
-              f"the bursts {r['acks_per_s_between_bursts']:.1f} (at most {r['window_most']} saves in flight a client)")
+              f"the bursts {r['acks_per_s_between_bursts']:.1f} (at most {r['window_most']} saves in flight a client); "
+              f"peak memory: server {r['server_rss_mb']:.0f} MB, a load-generator process {r['client_rss_mb']:.0f} MB")
     product = rows[-1]
     print(f"  product: start burst {product['start_burst_s']:.1f} s (median candidate {product['start_p50_s']:.1f} s), "
           f"submit burst {product['submit_burst_s']:.1f} s, {product['submitted']} of {args.candidates} attempts submitted, "
