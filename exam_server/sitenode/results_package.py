@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from exam_server.delivery.chain import GENESIS, item_refs, verify_events
+from exam_server.delivery.chain import GENESIS, describe, item_refs, verify_events
 from exam_server.delivery.models import DONE, Attempt, AttemptEvent, Response
 from exam_server.results.scoring import ScoringReport, score_session
 from exam_server.sessions.models import ExamSession, Room, Seat, SessionRoom, Site, Ticket
@@ -52,6 +52,10 @@ ATTEMPT_TIMES = ("checked_in_at", "started_at", "submitted_at", "late_admitted_a
 ATTEMPT_VALUES = ("status", "submit_reason", "submit_note", "misconduct_code", "remaining_s", "last_seq",
                   "answered_count")
 CHECK_IN_KINDS = ("checked_in", "check_in_undone", "admitted_late")
+# A site clock is trusted within this much of the sitting's window; an event more than BACKWARDS before the one
+# logged ahead of it means the clock was set back. Either is flagged on import, never refused: the log is intact.
+CLOCK_MARGIN = dt.timedelta(hours=12)
+BACKWARDS = dt.timedelta(minutes=5)
 # Audit entities a proctor's action names, and how a package names each.
 AUDIT_ENTITIES = ("attempt", "room", "exam_session")
 SITE_ACTION_PREFIX = "site."
@@ -296,6 +300,23 @@ def _check_attempt(entry: dict[str, Any]) -> list[dict[str, Any]]:
     return events
 
 
+def clock_flags(ticket: str, events: list[dict[str, Any]], starts_at: dt.datetime,
+                ends_at: dt.datetime) -> list[str]:
+    """What a wrong clock at the site left in one attempt's log: an event far outside the sitting's window, an
+    event logged well before the one ahead of it (the clock set back). Chinese lines, at most one of each."""
+    label, out = _attempt_label(ticket), []
+    low, high = starts_at - CLOCK_MARGIN, ends_at + CLOCK_MARGIN
+    for n, e in enumerate(events, start=1):
+        if not low <= e["at"] <= high:
+            out.append(f"{label}的{describe(n, e)}不在考试时间前后 12 小时内：考点服务器的时钟可能有误")
+            break
+    for n in range(2, len(events) + 1):
+        if events[n - 1]["at"] < events[n - 2]["at"] - BACKWARDS:
+            out.append(f"{label}的{describe(n, events[n - 1])}比前一个事件早 5 分钟以上：考点服务器的时钟被回拨过")
+            break
+    return out
+
+
 @dataclass
 class ImportReport:
     """What importing a results package did (or, for a second import of it, did not)."""
@@ -309,6 +330,7 @@ class ImportReport:
     unchanged_attempts: int = 0
     missing_tickets: list[str] = field(default_factory=list)
     new_actions: int = 0
+    clock_flags: list[str] = field(default_factory=list)
     scoring: ScoringReport | None = None
 
     @property
@@ -323,6 +345,7 @@ class ImportReport:
         if self.missing_tickets:
             out.append(f"数据包未包含该考点的 {len(self.missing_tickets)} 名考生："
                        f"{'、'.join(self.missing_tickets[:20])}{' 等' if len(self.missing_tickets) > 20 else ''}")
+        out.extend(f"时钟提示：{line}" for line in self.clock_flags)
         if self.scoring is not None:
             out.extend(self.scoring.lines())
         return out
@@ -331,7 +354,8 @@ class ImportReport:
         return {"sitting": self.sitting, "site": self.site, "package_id": self.package_id,
                 "attempts": self.attempts, "new_events": self.new_events,
                 "updated_attempts": self.updated_attempts, "unchanged_attempts": self.unchanged_attempts,
-                "missing_tickets": self.missing_tickets, "new_actions": self.new_actions}
+                "missing_tickets": self.missing_tickets, "new_actions": self.new_actions,
+                "clock_flags": self.clock_flags}
 
 
 _E = AttemptEvent.__table__
@@ -471,6 +495,9 @@ def import_results(session: Session, path: Path | str, actor: str, *, name: str 
     report = ImportReport(sitting_code, site_code, str(manifest.get("package_id")), attempts=len(checked))
     sent = {str(entry.get("ticket")) for entry, _ in checked}
     report.missing_tickets = sorted(t for t, (_, site) in attempts.items() if site == site_code and t not in sent)
+    ends_at = exam_session.ends_at + dt.timedelta(minutes=exam_session.late_entry_min or 0)
+    for entry, events in checked:
+        report.clock_flags += clock_flags(str(entry.get("ticket")), events, exam_session.starts_at, ends_at)
     ids = [a.id for a, _ in attempts.values()]
     have: dict[int, dict[int, int]] = defaultdict(dict)
     for attempt_id, version_id, response_id in session.execute(

@@ -93,7 +93,14 @@ def test_results_come_back_with_the_same_answers_and_scores_and_only_new_events(
     # Mid-exam (a site that crashed, or an early copy): what is there comes in, nothing is scored yet.
     early = results_package.import_results(centre, _build(exchange, exam_session, tmp_path / "r1.zip"), "cli:centre")
     assert early.new_events == _event_count(site) and early.scoring is not None and early.scoring.written == 0
-    assert not early.missing_tickets
+    assert not early.missing_tickets and not early.clock_flags
+
+    # A site clock that was wrong, or set back, is flagged (the log is intact, so it is not refused).
+    t0 = exam_session.starts_at
+    skewed = [{"kind": "save", "seq": 1, "at": t0}, {"kind": "save", "seq": 2, "at": t0 - dt.timedelta(minutes=6)},
+              {"kind": "save", "seq": 3, "at": t0 + dt.timedelta(days=3)}]
+    flags = results_package.clock_flags("T1", skewed, t0, t0 + dt.timedelta(hours=2))
+    assert len(flags) == 2 and "第 3 个事件（save，序号 3" in flags[0] and "第 2 个事件（save，序号 2" in flags[1]
 
     log_incident(site, attempts[0], "proctor1", "environment", "空调噪声")
     for index, attempt in enumerate(attempts):
