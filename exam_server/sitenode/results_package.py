@@ -331,6 +331,8 @@ class ImportReport:
     missing_tickets: list[str] = field(default_factory=list)
     new_actions: int = 0
     clock_flags: list[str] = field(default_factory=list)
+    # Candidates withdrawn at the centre who sat at the site anyway: the site's record wins for the sitting.
+    withdrawn_sat: list[str] = field(default_factory=list)
     scoring: ScoringReport | None = None
 
     @property
@@ -346,6 +348,9 @@ class ImportReport:
             out.append(f"数据包未包含该考点的 {len(self.missing_tickets)} 名考生："
                        f"{'、'.join(self.missing_tickets[:20])}{' 等' if len(self.missing_tickets) > 20 else ''}")
         out.extend(f"时钟提示：{line}" for line in self.clock_flags)
+        if self.withdrawn_sat:
+            out.append(f"{len(self.withdrawn_sat)} 名考生的准考证已在鉴定中心撤销，但在考点参加了考试（以考点记录为准，已导入，"
+                       f"请核查）：{'、'.join(self.withdrawn_sat)}")
         if self.scoring is not None:
             out.extend(self.scoring.lines())
         return out
@@ -355,14 +360,15 @@ class ImportReport:
                 "attempts": self.attempts, "new_events": self.new_events,
                 "updated_attempts": self.updated_attempts, "unchanged_attempts": self.unchanged_attempts,
                 "missing_tickets": self.missing_tickets, "new_actions": self.new_actions,
-                "clock_flags": self.clock_flags}
+                "clock_flags": self.clock_flags, "withdrawn_sat": self.withdrawn_sat}
 
 
 _E = AttemptEvent.__table__
 
 
 def _centre_attempts(session: Session, exam_session: ExamSession) -> dict[str, tuple[Attempt, str | None]]:
-    """The sitting's attempts by ticket number, with the code of the site each is seated at."""
+    """The sitting's attempts by ticket number, with the code of the site each is seated at (None: no seat, as a
+    withdrawn ticket has)."""
     rows = session.execute(
         select(Attempt, Ticket.number, Site.code)
         .join(Ticket, Ticket.id == Attempt.ticket_id)
@@ -519,6 +525,8 @@ def import_results(session: Session, path: Path | str, actor: str, *, name: str 
                 raise PackageError(f"{_attempt_label(ticket)}不属于本中心的考试场次 {sitting_code}，拒绝导入",
                                    code="unknown_ticket")
             attempt = found[0]
+            if attempt.ticket.status != "active" and any(e["kind"] == "started" for e in events):
+                report.withdrawn_sat.append(ticket)
             refs = item_refs(session, attempt.item_order)
             order = [refs.get(v) for v in attempt.item_order]
             if order != entry.get("item_order"):

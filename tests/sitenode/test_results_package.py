@@ -108,7 +108,13 @@ def test_results_come_back_with_the_same_answers_and_scores_and_only_new_events(
         assert ack["ok"], ack
     later = _build(exchange, exam_session, tmp_path / "r2.zip")
     before = _event_count(centre)
+    # Withdrawn at the centre meanwhile, sat at the site anyway: the site's record wins, and it is flagged.
+    withdrawn = centre.scalars(select(Ticket).order_by(Ticket.number)).first()
+    assert withdrawn is not None
+    withdrawn.status = "withdrawn"
+    centre.commit()
     report = results_package.import_results(centre, later, "cli:centre")
+    assert report.withdrawn_sat == [withdrawn.number] and "已在鉴定中心撤销" in "\n".join(report.lines())
     assert report.new_events == _event_count(site) - before == _event_count(centre) - before > 0
     assert report.new_actions >= 1  # the incident's audit row, as the site's proctor action
     assert centre.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "site.incident")) == 1
