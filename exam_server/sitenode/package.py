@@ -30,6 +30,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from exam_server.applications.models import ApplicantPhoto, Application
@@ -332,7 +333,6 @@ def open_package(session: Session, path: Path | str, *, name: str | None = None)
     """Read and check a package against the centre key registered here: signature, key, every member's hash.
     Refused with the reason in Chinese; nothing is written."""
     label = name or Path(path).name
-    raw = Path(path).read_bytes()
     with SafeZip(path, name=label, limits=LIMITS) as zf:
         names = set(zf.namelist())
         for needed in (MANIFEST, SIGNATURE, SITTING, PAPER):
@@ -372,7 +372,8 @@ def open_package(session: Session, path: Path | str, *, name: str | None = None)
     except ValueError as exc:
         raise PackageError(f"数据包中的 {SITTING} 无法读取", code="bad_manifest") from exc
     photos = {m.split("/", 1)[1]: data for m, data in contents.items() if m.startswith("photos/")}
-    return OpenedPackage(manifest, clear, contents[PAPER], photos, hashlib.sha256(raw).hexdigest())
+    # The signed manifest names every member's hash: its own hash identifies the content, however re-zipped.
+    return OpenedPackage(manifest, clear, contents[PAPER], photos, hashlib.sha256(manifest_bytes).hexdigest())
 
 
 def node_site_code(instance_path: str | Path, configured: str | None = None) -> str | None:
@@ -449,7 +450,7 @@ def import_package(
     with transaction(session):
         try:
             summary = _apply(session, clear, package)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, IntegrityError) as exc:
             # Signed by the centre yet not what this version reads (another release's format): nothing is kept.
             raise PackageError(f"数据包内容不完整或格式不符（{type(exc).__name__}: {exc}），未导入任何内容",
                                code="bad_content") from exc
