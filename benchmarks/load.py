@@ -323,6 +323,24 @@ def seed(url: str, n: int, bank: Path, duration_s: int) -> list[tuple[str, str]]
     return [(number, password) for number, password, _ in seeded.logins]
 
 
+def restart_sitting(url: str) -> None:
+    """A reused seed's sitting starts now again: seeded more than its late-entry minutes ago, every 开始考试
+    would be refused as too late."""
+    import datetime as dt
+
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    from exam_server.sessions.models import ExamSession
+    from item_bank.db import make_engine, utcnow
+
+    engine = make_engine(url)
+    with Session(engine) as session:
+        session.execute(update(ExamSession).values(starts_at=utcnow() - dt.timedelta(seconds=60)))
+        session.commit()
+    engine.dispose()
+
+
 def stored_answers(kind: str, url: str) -> dict[int, dict[int, tuple[Any, int]]]:
     """{attempt or client: {item: (value, seq)}} as the database holds them now."""
     from sqlalchemy import select, text
@@ -658,6 +676,8 @@ class Worker:
         if not ack.get("ok"):
             self.errors[f"start:{ack.get('error')}"] += 1
         c.items = (await self.get_json(c, "/api/attempt"))["items"]
+        if not c.items:
+            self.errors["start:no items"] += 1
         self.start_done.append(self.loop.time() - t0)
 
     async def get_json(self, c: Candidate, path: str) -> dict[str, Any]:
@@ -703,6 +723,8 @@ class Worker:
             if self.loop.time() + gap >= t_end:
                 break
             await asyncio.sleep(gap)  # 0: back to back, as far as the window lets
+            if not c.items:
+                continue  # refused its start (counted): nothing to answer
             if answered and c.rng.random() < self.plan.change_rate:
                 item = c.rng.choice(answered)  # a change of mind
             elif position < len(c.items):
@@ -1117,6 +1139,7 @@ def main() -> None:
 
         url = fresh_database(args.backend, args.workdir)
         shutil.copyfile(pristine, args.workdir / "load.db")
+        restart_sitting(url)
         logins = [tuple(x) for x in json.loads(logins_file.read_text())]
     else:
         url = fresh_database(args.backend, args.workdir)
