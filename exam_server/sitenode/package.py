@@ -73,6 +73,7 @@ from item_bank.text import normalise_stem
 
 FORMAT = "exam-site-package/1"
 MANIFEST, SIGNATURE, SITTING, PAPER = "manifest.json", "manifest.sig", "sitting.json", "paper.bin"
+MANIFEST_MAX = 1024 * 1024
 SEALED_STEM = "（试卷封存中，开考时由鉴定中心提供解封码后显示）"
 LIMITS = ArchiveLimits(members=50_000, member_bytes=512 * 1024 * 1024, total_bytes=2048 * 1024 * 1024, ratio=1000.0)
 
@@ -338,6 +339,9 @@ def open_package(session: Session, path: Path | str, *, name: str | None = None)
         for needed in (MANIFEST, SIGNATURE, SITTING, PAPER):
             if needed not in names:
                 raise PackageError(f"{label} 不是考试数据包：缺少 {needed}", code="not_a_package")
+        # Nothing is trusted before the signature: the two members it rests on are small, or refused unread.
+        if zf.file_size(MANIFEST) > MANIFEST_MAX or zf.file_size(SIGNATURE) > MANIFEST_MAX:
+            raise PackageError(f"{label} 的清单或签名过大，不是考试数据包", code="not_a_package")
         manifest_bytes, signature = zf.read(MANIFEST), zf.read(SIGNATURE)
         try:
             manifest = json.loads(manifest_bytes)
