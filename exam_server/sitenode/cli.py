@@ -47,11 +47,11 @@ def site() -> None:
 
 
 @site.command("keygen")
-@click.option("--site", "site_code", default=None, help="本节点是考点时，其考点编号（写入实例目录）")
+@click.option("--site", "site_code", default=None, help="本节点是考点时，其考点编号（写入密钥目录）")
 @click.option("--rotate", is_flag=True, help="更换已有的密钥（旧密钥须在对方处撤销）")
 @refusals_as_click_errors
 def keygen(site_code: str | None, rotate: bool) -> None:
-    """生成本节点的 Ed25519 密钥对（私钥只存于实例目录，权限 0600），并显示公钥和指纹。"""
+    """生成本节点的 Ed25519 密钥对（私钥只存于 NODE_KEY_DIR，默认实例目录，权限 0600），并显示公钥和指纹。"""
     instance = signing.node_folder()
     public = signing.generate_node_key(instance, replace=rotate)
     if site_code:
