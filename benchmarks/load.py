@@ -7,6 +7,12 @@ Run from the repository root (defaults: 2,000 candidates, SQLite, one server pro
     python benchmarks/load.py --candidates 500 --sitting-s 60           # a quick look
     python benchmarks/load.py --sitting-s 2400                          # the whole 100 items at 10-30 s each
     python benchmarks/load.py --chaos                                   # faults: PostgreSQL restart + kill -9
+    python benchmarks/load.py --candidates 5000 --reuse-seed            # 5,000 (the seed is kept for the next run)
+    python benchmarks/load.py --gap 0 0 --kill-at -1 --candidates 300 --sitting-s 40   # saturation
+
+--gap 0 0 sends each candidate's saves back to back, at most --window (4) of them unacknowledged at a time, so
+neither side's memory grows with the run; the acknowledgements per second between the start and the submit
+bursts are then the saturated rate of each server, and the two phases' ratio is printed.
 
 Each simulated candidate logs in over HTTP (before the timed part), opens a python-socketio connection to
 /exam with its session cookie, joins, and from t0 the whole room presses 开始考试 within 10 s (start + GET
