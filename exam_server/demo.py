@@ -43,6 +43,7 @@ from exam_server.grading.assignment import assign_panel, assign_tasks, create_pa
 from exam_server.grading.queries import defence_tasks
 from exam_server.grading.seed import seed_written_sitting, sit_written
 from exam_server.grading.tasks import submit_thesis
+from exam_server.jobs.spawn import worker_beside
 from exam_server.organisations import operations as org_ops
 from exam_server.organisations.models import Centre, Organisation, PilotUnit
 from exam_server.organisations.scope import scope_for
@@ -477,7 +478,9 @@ def demo(host: str, port: int, bank_path: Path, candidates: int, no_serve: bool,
     if no_serve:
         return
     click.echo(f"考试服务运行于 http://{host}:{port} （Ctrl+C 停止）")
-    serve(host, port)
+    # Scoring after 交卷, imports and exports run as jobs: the demo's one command starts their worker too.
+    with worker_beside(current_app._get_current_object()):  # type: ignore[attr-defined]
+        serve(host, port)
 
 
 @click.command("demo-grading")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import getpass
 import logging
 import os
-import signal
 import sys
 import time
 
@@ -20,6 +17,7 @@ from exam_server.jobs.operations import cancel_job
 from exam_server.jobs.queries import recent_jobs
 from exam_server.jobs.queue import job_queue
 from exam_server.jobs.registry import label_of
+from exam_server.jobs.spawn import die_with_parent
 from item_bank.importing import undo_interrupted_imports
 from item_bank.kernel import DomainError, cli_actor
 
@@ -31,7 +29,6 @@ SWITCH_INTERVAL_S = 0.0005
 # The exam server and the worker share the machine's cores; the candidates' saves come first, so the worker asks
 # the kernel for a lower priority (a larger niceness; any user may lower their own priority, never raise it).
 DEFAULT_NICENESS = 10
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 EXIT_FAILED = 1
 EXIT_CANCELLED = 2
 EXIT_TIMEOUT = 3
@@ -133,13 +130,7 @@ def _outcome(job: Job) -> None:
 def _in_job_process() -> None:
     if db.engine is not None:
         db.engine.dispose(close=False)
-    # A worker killed with SIGKILL cannot stop its children; the kernel does it for them (Linux), so no orphan
-    # goes on taking jobs from the queue unseen.
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the parent's SIGTERM handling is all there is
-        pass
+    die_with_parent()
 
 
 def _login_name() -> str:
