@@ -3,8 +3,8 @@
 It runs in every server process; row locks make a double submit impossible, and after a restart
 the first sweep submits what became due while the server was down (as of each deadline). The first sweep,
 and one every `SCORING_RECOVERY_S`, also asks for the scoring of any submitted attempt left unscored (a crash
-between a submit's commit and its scoring job, a job that failed); asking when a scoring job is already queued,
-or nothing is unscored, costs two reads.
+between a submit's commit and its scoring job, a job that failed, a submit that landed as a scoring job ended);
+asking when a scoring job is queued or running costs one read, when nothing is unscored two.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from exam_server.extensions import db, socketio
 
 log = logging.getLogger(__name__)
 
-SCORING_RECOVERY_S = 60.0
+SCORING_RECOVERY_S = 5.0
 
 
 def sweep_once(app: Flask, *, recover_scoring: bool = False) -> list[int]:

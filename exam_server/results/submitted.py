@@ -30,7 +30,7 @@ from sqlalchemy.sql import ColumnElement
 from exam_server.delivery.models import SUBMITTED, Attempt
 from exam_server.grading.models import GradingTask
 from exam_server.jobs import Job, submit_job
-from exam_server.jobs.models import QUEUED
+from exam_server.jobs.models import QUEUED, RUNNING
 from exam_server.results.models import Result
 from exam_server.results.scoring import score_attempts
 from exam_server.sessions.models import ExamSession
@@ -42,10 +42,12 @@ log = logging.getLogger(__name__)
 SCORE_SUBMITTED = "results.score_submitted"
 # Scoring after a submit is the server's own step, whoever submitted (the candidate, the clock, a proctor).
 SCORING_ACTOR = system_actor("scoring")
-# Attempts scored in one transaction: about 0.5 ms each, so a batch holds SQLite's write lock for ~0.1 s.
-BATCH = 200
-# A queued scoring job older than this is taken as lost (its queue emptied): another is asked for.
-QUEUED_STALE = dt.timedelta(minutes=5)
+# Attempts scored in one transaction: about 0.5 ms each, so a batch holds SQLite's write lock for a few tens of
+# milliseconds (the exam server's submits wait for it).
+BATCH = 50
+# A scoring job queued or started longer ago than this is taken as lost (its queue emptied, its worker hung):
+# another is asked for.
+JOB_STALE = dt.timedelta(minutes=5)
 
 
 def unscored() -> ColumnElement[bool]:
@@ -143,14 +145,16 @@ def score_submitted(
 
 
 def request_scoring(session: Session, actor: str = SCORING_ACTOR) -> Job | None:
-    """Ask the worker to score what is unscored, unless nothing is or a queued scoring job will see it.
+    """Ask the worker to score what is unscored, unless nothing is or a scoring job will see it.
 
-    Called after a submission committed (so a job queued now reads it) and by the server's sweep; one job
-    scores every attempt submitted before it starts, so a room submitting at once makes a few jobs, not one each.
+    Called after a submission committed and by the server's sweep (every few seconds). A queued job reads what
+    was committed before it starts, and a running one goes on until nothing is unscored, so a room submitting at
+    once makes one job or two, not one each; a submit that lands just as a running job ends is picked up by the
+    sweep's next request.
     """
     queued = session.scalar(
-        select(Job.id).where(Job.kind == SCORE_SUBMITTED, Job.status == QUEUED,
-                             Job.created_at >= utcnow() - QUEUED_STALE).limit(1)
+        select(Job.id).where(Job.kind == SCORE_SUBMITTED, Job.status.in_((QUEUED, RUNNING)),
+                             Job.created_at >= utcnow() - JOB_STALE).limit(1)
     )
     wanted = queued is None and bool(unscored_ids(session, 1))
     session.commit()
