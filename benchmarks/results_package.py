@@ -35,12 +35,13 @@ def main() -> None:
     import exam_server.models  # noqa: F401  (every table declared)
     from exam_server import create_app
     from exam_server.analysis.simulate import simulate_sitting
+    from exam_server.core import signing
     from exam_server.delivery.chain import chain_rows, item_refs
     from exam_server.delivery.models import Attempt, AttemptEvent
     from exam_server.demo import seed_exam
     from exam_server.extensions import db
     from exam_server.sessions.models import ExamSession, Site
-    from exam_server.sitenode import keys, package, results_package, signing
+    from exam_server.sitenode import keys, package, results_package
     from item_bank.db import Base, make_engine, make_session_factory
 
     folder = Path(tempfile.mkdtemp(prefix="exam-results-package-"))

@@ -56,11 +56,12 @@ def main() -> None:
 
     import exam_server.models  # noqa: F401  (every table declared)
     from exam_server import create_app
+    from exam_server.core import signing
     from exam_server.delivery.models import Attempt
     from exam_server.demo import seed_exam
     from exam_server.extensions import db
     from exam_server.sessions.models import ExamSession, Site
-    from exam_server.sitenode import keys, package, signing
+    from exam_server.sitenode import keys, package
     from item_bank.db import Base, make_engine, make_session_factory
 
     folder = Path(tempfile.mkdtemp(prefix="exam-site-package-"))

@@ -18,15 +18,13 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from exam_server.core import signing as keys
 from exam_server.reports.figures import ReportError
 
 FILE_FORMAT = "baoan-centre-report/1"
@@ -48,46 +46,25 @@ def _key_path(folder: Path, centre_code: str) -> Path:
 
 def centre_key(folder: Path, centre_code: str) -> Ed25519PrivateKey:
     """The centre's signing key, made (and saved, owner-readable only) the first time it is asked for."""
-    path = _key_path(folder, centre_code)
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ReportError(f"密钥文件 {path} 不是 Ed25519 私钥。")
-        return key
-    folder.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    # O_EXCL: two processes making the key at once keep the first one; the second reads it back.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return centre_key(folder, centre_code)
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
-    return key
+        return keys.key_at(_key_path(folder, centre_code))
+    except keys.SigningError as exc:
+        raise ReportError(exc.message) from None
 
 
 def public_text(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
-    """The raw 32-byte public key, base64 (what the province registers)."""
-    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    return base64.b64encode(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
+    """The public key as the province registers it (`ed25519:` + base64 of its 32 bytes)."""
+    return keys.public_key_text(key.public_key() if isinstance(key, Ed25519PrivateKey) else key)
 
 
 def parse_public(text: str) -> tuple[str, str]:
-    """(normalised base64, fingerprint) of a public key as typed or pasted; refused with a reason if it is not one."""
-    cleaned = "".join((text or "").split())
+    """(normalised text, fingerprint) of a public key as typed or pasted; refused with a reason if it is not one."""
     try:
-        raw = base64.b64decode(cleaned, validate=True)
-        Ed25519PublicKey.from_public_bytes(raw)
-    except (binascii.Error, ValueError):
-        raise ReportError("公钥无效：应为鉴定中心 `examctl centre-public-key` 打印的 44 个字符（Base64）。",
+        public = keys.parse_public_key("".join((text or "").split()))
+    except keys.SigningError:
+        raise ReportError("公钥无效：应为鉴定中心 `examctl centre-public-key` 打印的一行（ed25519: 加 Base64）。",
                           field="公钥") from None
-    return base64.b64encode(raw).decode(), fingerprint(raw)
-
-
-def fingerprint(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return keys.public_key_text(public), keys.fingerprint(public)
 
 
 def canonical(figures: dict[str, Any]) -> str:
@@ -97,8 +74,8 @@ def canonical(figures: dict[str, Any]) -> str:
 def sign(figures: dict[str, Any], centre_code: str, key: Ed25519PrivateKey) -> bytes:
     """The signed file's bytes."""
     payload = canonical(figures)
-    raw = base64.b64decode(public_text(key))
-    envelope = {"format": FILE_FORMAT, "centre": centre_code, "key": fingerprint(raw), "payload": payload,
+    envelope = {"format": FILE_FORMAT, "centre": centre_code, "key": keys.fingerprint(key.public_key()),
+                "payload": payload,
                 "signature": base64.b64encode(key.sign(payload.encode("utf-8"))).decode()}
     return json.dumps(envelope, ensure_ascii=False, indent=1).encode("utf-8")
 
@@ -131,9 +108,8 @@ def verify(envelope: dict[str, Any], public_key: str, name: str) -> dict[str, An
     """The figures of a file whose signature the registered `public_key` confirms; refused otherwise."""
     try:
         signature = base64.b64decode(envelope["signature"], validate=True)
-        Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key)).verify(
-            signature, envelope["payload"].encode("utf-8"))
-    except (binascii.Error, ValueError, InvalidSignature):
+        keys.verify(public_key, envelope["payload"].encode("utf-8"), signature, what=name)
+    except (binascii.Error, ValueError, keys.SigningError):
         raise ReportError(f"{name}：签名校验失败（文件内容被改动过，或不是该鉴定中心登记的密钥签发的），未导入。",
                           code="bad_signature") from None
     try:

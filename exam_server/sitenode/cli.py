@@ -19,11 +19,12 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
+from exam_server.core import signing
 from exam_server.core.cli import command_actor, refusals_as_click_errors
 from exam_server.extensions import db
 from exam_server.sessions.credentials import app_secret, hash_profile
 from exam_server.sessions.models import ExamSession, Site
-from exam_server.sitenode import keys, package, signing
+from exam_server.sitenode import keys, package
 from exam_server.sitenode.models import KIND_CENTRE, KIND_SITE, TrustedKey
 
 

@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import current_app
 
+from exam_server.core import signing
 from exam_server.jobs import JobContext, job_handler
 from exam_server.sessions.credentials import app_secret, hash_profile
 from exam_server.sessions.models import ExamSession, Site
-from exam_server.sitenode import package, signing
+from exam_server.sitenode import package
 from exam_server.sitenode.package import PackageError
 
 EXPORT = "sitenode.export"

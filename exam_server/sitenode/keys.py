@@ -12,9 +12,9 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exam_server.core.signing import SigningError, fingerprint, parse_public_key, public_key_text
 from exam_server.sessions.models import Site
 from exam_server.sitenode.models import KIND_CENTRE, KIND_SITE, TrustedKey
-from exam_server.sitenode.signing import SigningError, fingerprint, parse_public_key, public_key_text
 from item_bank.audit import audit
 from item_bank.db import utcnow
 from item_bank.kernel import transaction

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, joinedload
 from exam_server.applications.models import ApplicantPhoto, Application
 from exam_server.core.models import User
 from exam_server.core.security import hash_password
+from exam_server.core.signing import SigningError, fingerprint, public_key_text, sign, verify
 from exam_server.delivery.models import Attempt
 from exam_server.organisations.models import CENTRE, Centre, Organisation
 from exam_server.sessions.credentials import TICKET_HASH_PREFIX, unseal
@@ -52,7 +53,6 @@ from exam_server.sessions.models import (
 from exam_server.sitenode import sealing
 from exam_server.sitenode.keys import centre_key
 from exam_server.sitenode.models import SittingExport, SittingImport, TicketPhoto
-from exam_server.sitenode.signing import SigningError, fingerprint, public_key_text, sign, verify
 from item_bank.archives import ArchiveLimits, SafeZip
 from item_bank.audit import audit
 from item_bank.db import utcnow

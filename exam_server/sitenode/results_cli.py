@@ -12,17 +12,18 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
+from exam_server.core import signing
 from exam_server.core.cli import command_actor, refusals_as_click_errors
 from exam_server.core.cli_help import chinese_help
 from exam_server.extensions import db
 from exam_server.sessions.models import ExamSession, Site
-from exam_server.sitenode import package, results_package, signing
+from exam_server.sitenode import package, results_package
 from exam_server.sitenode.cli import site
 
 
 def this_site(code: str | None = None) -> Site:
     """The site this node is (SITE_CODE, or what `examctl site keygen --site` wrote), or the one named."""
-    code = code or package.node_site_code(current_app.instance_path, current_app.config.get("SITE_CODE"))
+    code = code or package.node_site_code(signing.node_folder(), current_app.config.get("SITE_CODE"))
     if not code:
         raise click.ClickException("本节点尚未设定考点代码（SITE_CODE，或 examctl site keygen --site 代码），或用 --site 指定")
     found = db.session.scalar(select(Site).where(Site.code == code))
@@ -43,7 +44,7 @@ def results(sitting: str, output: Path, site_code: str | None) -> None:
         raise click.ClickException(f"没有考试场次 {sitting}")
     began = time.perf_counter()
     built = results_package.build_results(db.session, exam_session, this_site(site_code),
-                                          signing.load_private_key(current_app.instance_path), command_actor())
+                                          signing.load_private_key(signing.node_folder()), command_actor())
     output.write_bytes(built.data)
     s = built.summary
     click.echo(f"已导出 {output}（{len(built.data) / 1024:.0f} KB，{time.perf_counter() - began:.1f} 秒）："

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
-
+from exam_server.core import signing
 from exam_server.jobs import JobContext, job_handler
 from exam_server.sessions.models import ExamSession, Site
-from exam_server.sitenode import results_package, signing
+from exam_server.sitenode import results_package
 from exam_server.sitenode.package import PackageError
 
 BUILD = "sitenode.results"
@@ -24,7 +23,7 @@ def build_results(ctx: JobContext, *, session_id: int, site_id: int) -> dict[str
         raise PackageError("考试场次或考点不存在", status=404)
     ctx.progress(0.05, "正在读取作答记录和事件记录")
     built = results_package.build_results(ctx.session, exam_session, site,
-                                          signing.load_private_key(current_app.instance_path), ctx.actor)
+                                          signing.load_private_key(signing.node_folder()), ctx.actor)
     ctx.output(f"成绩数据包-{exam_session.code}-{site.code}.zip").write_bytes(built.data)
     s = built.summary
     lines = [f"考试场次 {exam_session.code} 考点 {site.code} 的成绩数据包已生成（{len(built.data) / 1024:.0f} KB）："

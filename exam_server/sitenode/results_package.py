@@ -32,13 +32,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from exam_server.core.signing import SigningError, fingerprint, public_key_text, sign, verify
 from exam_server.delivery.chain import GENESIS, describe, item_refs, verify_events
 from exam_server.delivery.models import DONE, Attempt, AttemptEvent, Response
 from exam_server.results.scoring import ScoringReport, score_session
 from exam_server.sessions.models import ExamSession, Room, Seat, SessionRoom, Site, Ticket
 from exam_server.sitenode.models import KIND_SITE, TrustedKey
 from exam_server.sitenode.package import LIMITS, PackageError
-from exam_server.sitenode.signing import SigningError, fingerprint, public_key_text, sign, verify
 from item_bank.archives import SafeZip
 from item_bank.audit import AuditEvent, audit
 from item_bank.db import utcnow

@@ -22,6 +22,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from exam_server.core import signing
 from exam_server.core.auth import role_required
 from exam_server.core.models import User
 from exam_server.extensions import db
@@ -32,7 +33,7 @@ from exam_server.sessions.intake import ticket_photos
 from exam_server.sessions.models import ExamSession, Room, Seat, SessionRoom, Site, Ticket
 from exam_server.sessions.operations import mask_id_number
 from exam_server.sitenode import jobs as node_jobs
-from exam_server.sitenode import keys, package, signing
+from exam_server.sitenode import keys, package
 from exam_server.sitenode.models import (
     KIND_CENTRE,
     KIND_SITE,

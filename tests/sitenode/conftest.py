@@ -28,8 +28,9 @@ class Exchange:
     site_instance: Path
 
     def export(self, path: Path) -> Path:
+        from exam_server.core import signing
         from exam_server.sessions.models import ExamSession, Site
-        from exam_server.sitenode import package, signing
+        from exam_server.sitenode import package
 
         exam_session = self.centre.get(ExamSession, self.seeded.exam_session_id)
         site = self.centre.query(Site).filter_by(code=SITE_CODE).one()
@@ -47,9 +48,10 @@ class Exchange:
 
 @pytest.fixture
 def exchange(app: Flask, session: Session, small_bank_csv: Path, tmp_path: Path) -> Iterator[Exchange]:
+    from exam_server.core import signing
     from exam_server.demo import seed_exam
     from exam_server.sessions.models import ExamSession
-    from exam_server.sitenode import keys, signing
+    from exam_server.sitenode import keys
 
     seeded = seed_exam(session, bank_path=small_bank_csv, n_candidates=3, hash_profile="low", keep_sealed=True,
                        check_in_all=False, staff_password="pw-staff")

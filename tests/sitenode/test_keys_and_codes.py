@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from exam_server.sitenode import package, sealing, signing
+from exam_server.core import signing
+from exam_server.sitenode import package, sealing
 
 
 def test_node_key_is_private_and_signs(tmp_path: Path) -> None:

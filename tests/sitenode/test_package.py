@@ -11,11 +11,12 @@ from sitenode.conftest import Exchange
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from exam_server.core import signing
 from exam_server.core.models import User
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.paper import form_items
 from exam_server.sessions.models import ExamSession, Ticket
-from exam_server.sitenode import package, sealing, signing
+from exam_server.sitenode import package, sealing
 from exam_server.sitenode.package import PackageError
 from exam_server.sitenode.sealing import ReleaseCodeError
 from item_bank.models import Form, FormItem, Item, ItemVersion

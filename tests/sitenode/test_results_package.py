@@ -19,6 +19,7 @@ from sitenode.conftest import SITE_CODE, Exchange
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from exam_server.core import signing
 from exam_server.delivery import steps
 from exam_server.delivery.chain import verify_attempt
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
@@ -28,7 +29,7 @@ from exam_server.jobs.models import Job
 from exam_server.proctoring.operations import log_incident
 from exam_server.results.models import Result
 from exam_server.sessions.models import ExamSession, Site, Ticket
-from exam_server.sitenode import keys, package, results_package, signing
+from exam_server.sitenode import keys, package, results_package
 from exam_server.sitenode.package import PackageError
 from item_bank.audit import AuditEvent
 from item_bank.types import item_type

@@ -15,11 +15,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
+from exam_server.core import signing
 from exam_server.core.models import User
 from exam_server.core.security import hash_password
 from exam_server.jobs import Job
 from exam_server.sessions.models import ExamSession, Site
-from exam_server.sitenode import keys, signing
+from exam_server.sitenode import keys
 from item_bank.db import Base, make_engine
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -1,4 +1,5 @@
-"""The node's own Ed25519 key pair and the checks made with a registered public key.
+"""Ed25519 keys and signatures: the node's own key pair, the checks made with a registered public key, and the
+helpers every signed file of the project uses (site packages, results packages, a centre's report files).
 
 Each node (the centre, every site) keeps one key pair in its instance folder, never in a package or the repo:
 `node_ed25519.key` (PKCS#8 PEM, mode 0600) and `node_ed25519.pub` (the public key as text). A public key travels
@@ -65,21 +66,57 @@ def generate_node_key(instance_path: str | Path, *, replace: bool = False) -> Ed
     private_path, public_path = key_paths(instance_path)
     if private_path.exists() and not replace:
         raise SigningError(f"本节点已有密钥（{private_path}）；如需更换请明确要求轮换", code="node_key_exists")
-    private_path.parent.mkdir(parents=True, exist_ok=True)
     private_key = Ed25519PrivateKey.generate()
-    pem = private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    # Written through a 0600 descriptor so the key is never readable by others, not even for a moment.
-    tmp = private_path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, private_path)
+    _write_private_key(private_path, private_key, replace=True)
     public_key = private_key.public_key()
     public_path.write_text(public_key_text(public_key) + "\n", encoding="utf-8")
     return public_key
+
+
+def _pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _write_private_key(path: Path, key: Ed25519PrivateKey, *, replace: bool) -> bool:
+    """Write `key` to `path` through a 0600 descriptor, so it is never readable by others, not even for a moment.
+    Without `replace`, a key already there wins (two processes making one at once keep the first): False then."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not replace:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(_pem(key))
+        return True
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(_pem(key))
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    return True
+
+
+def read_private_key(path: Path) -> Ed25519PrivateKey:
+    """The Ed25519 private key in the PEM file `path`; refused with the file named if it is not one."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise SigningError(f"私钥文件 {path} 无法读取：{exc}", code="bad_node_key") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningError(f"私钥文件 {path} 不是 Ed25519 私钥", code="bad_node_key")
+    return key
+
+
+def key_at(path: Path) -> Ed25519PrivateKey:
+    """The private key kept at `path`, made (owner-readable only) the first time it is asked for."""
+    if not path.exists():
+        key = Ed25519PrivateKey.generate()
+        if _write_private_key(path, key, replace=False):
+            return key
+    return read_private_key(path)
 
 
 def load_private_key(instance_path: str | Path) -> Ed25519PrivateKey:
@@ -87,13 +124,7 @@ def load_private_key(instance_path: str | Path) -> Ed25519PrivateKey:
     private_path, _ = key_paths(instance_path)
     if not private_path.exists():
         raise SigningError(f"本节点还没有密钥（{private_path}）；请先运行 examctl site keygen", code="no_node_key")
-    try:
-        key = serialization.load_pem_private_key(private_path.read_bytes(), password=None)
-    except (ValueError, TypeError) as exc:
-        raise SigningError(f"本节点的私钥文件 {private_path} 无法读取：{exc}", code="bad_node_key") from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise SigningError(f"本节点的私钥文件 {private_path} 不是 Ed25519 私钥", code="bad_node_key")
-    return key
+    return read_private_key(private_path)
 
 
 def load_public_key(instance_path: str | Path) -> Ed25519PublicKey:
