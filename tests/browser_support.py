@@ -39,13 +39,17 @@ def free_port() -> int:
 class LiveServer:
     """`examctl run` on a free port against `database_url`; start, stop, kill and restart it."""
 
-    def __init__(self, database_url: str, instance: Path, port: int | None = None, **env: str) -> None:
+    def __init__(self, database_url: str, instance: Path, port: int | None = None, *, worker: bool = False,
+                 **env: str) -> None:
         self.database_url = database_url
         self.instance = instance
         self.port = port or free_port()
         self.extra_env = env
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = instance / f"server-{self.port}.log"
+        # `examctl worker` beside the server, as a centre runs them: scoring after 交卷 is a job.
+        self.with_worker = worker
+        self.worker: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -60,6 +64,11 @@ class LiveServer:
             PASSWORD_HASH_PROFILE="low",
             DEADLINE_SWEEP_S="0.5",
         )
+        # The job queue and its files inside this server's instance folder: the default (the package's instance/)
+        # would be one queue for every live server of a parallel test run.
+        jobs = self.instance / "jobs"
+        env.update(JOBS_DIR=str(jobs / "files"), JOBS_UPLOAD_DIR=str(jobs / "uploads"),
+                   JOBS_QUEUE_DB=str(jobs / "queue.db"))
         env.update(self.extra_env)
         env.pop("SOCKETIO_ASYNC_MODE", None)
         log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the process's life)
@@ -67,6 +76,9 @@ class LiveServer:
             [sys.executable, "-m", "exam_server.entry", "run", "--host", "127.0.0.1", "--port", str(self.port)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
+        if self.with_worker and (self.worker is None or self.worker.poll() is not None):
+            self.worker = subprocess.Popen([sys.executable, "-m", "exam_server.entry", "worker", "--workers", "1"],
+                                           env=env, stdout=log, stderr=subprocess.STDOUT)
         self._wait_ready()
         return self
 
@@ -90,6 +102,10 @@ class LiveServer:
         self.proc = None
 
     def stop(self) -> None:
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.kill()  # its job processes end with it (PR_SET_PDEATHSIG)
+            self.worker.wait(10)
+        self.worker = None
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -129,8 +145,8 @@ def seed_file_database(tmp_path: Path, bank: Path, **seed_options: Any) -> tuple
 
 
 @contextmanager
-def live_server(database_url: str, instance: Path, **env: str) -> Iterator[LiveServer]:
-    server = LiveServer(database_url, instance, **env).start()
+def live_server(database_url: str, instance: Path, *, worker: bool = False, **env: str) -> Iterator[LiveServer]:
+    server = LiveServer(database_url, instance, worker=worker, **env).start()
     try:
         yield server
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def live(tmp_path: Path, small_bank_csv: Path) -> Iterator[tuple[LiveServer, Any]]:
     url, seeded = seed_file_database(tmp_path, small_bank_csv)
-    server = LiveServer(url, tmp_path / "instance").start()
+    server = LiveServer(url, tmp_path / "instance", worker=True).start()
     try:
         yield server, seeded
     finally:
@@ -71,8 +72,14 @@ def test_candidate_answers_reloads_and_submits_and_staff_see_the_score(
         staff.fill("#username", "staff")
         staff.fill("#password", "pw-staff")
         staff.click("button[type=submit]")
-        staff.goto(f"{server.url}/staff/sessions/{seeded.exam_session_id}")
         row = staff.locator(f"tr[data-ticket='{number}']")
+        # Scoring follows the submission as a job (已交卷 → 已评分) that the worker beside the server runs.
+        deadline = time.monotonic() + 60
+        while True:
+            staff.goto(f"{server.url}/staff/sessions/{seeded.exam_session_id}")
+            if row.locator(".score").inner_text().strip() or time.monotonic() > deadline:
+                break
+            staff.wait_for_timeout(500)
         assert row.locator(".score").inner_text().strip() != ""
         assert "评分" in row.inner_text() or "交卷" in row.inner_text()
         staff.screenshot(path=str(tmp_path / "staff.png"), full_page=True)
