@@ -103,6 +103,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # Larger than any event the exam accepts (delivery/limits.py), so an oversized one is read and refused
         # with an acknowledgement instead of closing the connection.
         max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES,
+        ping_timeout=app.config["SOCKETIO_PING_TIMEOUT"],
     )
     if app.config["PROXY_FIX_X_FOR"] > 0:
         # The client's address (login throttling) from X-Forwarded-For, as set by the trusted proxies only.

@@ -28,6 +28,10 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{instance_path / 'exam.db'}",
         "SOCKETIO_MESSAGE_QUEUE": env.get("SOCKETIO_MESSAGE_QUEUE") or None,
         "SOCKETIO_ASYNC_MODE": env.get("SOCKETIO_ASYNC_MODE") or None,
+        # Seconds a socket's pong may be late before the server closes it. Engine.IO's 20 s closed every socket
+        # of a server that fell more than 20 s behind (a 5,000-candidate restart or submit storm, issue 17), and
+        # the whole centre reconnected a second time; a dead client is noticed after 25 s + this.
+        "SOCKETIO_PING_TIMEOUT": int(env.get("SOCKETIO_PING_TIMEOUT", "60")),
         "DB_POOL_SIZE": int(env.get("DB_POOL_SIZE", "10")),
         # Argon2 cost; "low" is only for tests and benchmarks that create thousands of logins.
         "PASSWORD_HASH_PROFILE": env.get("PASSWORD_HASH_PROFILE", "default"),
