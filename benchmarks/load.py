@@ -74,6 +74,10 @@ ACK_TIMEOUT_S = 15.0
 # A join is not sent again on a live connection (it would only queue a second one behind the first at a busy
 # server); it waits this long, like the exam page, which waits for as long as the connection lives.
 JOIN_TIMEOUT_S = 300.0
+# A step unacknowledged after ACK_TIMEOUT_S on a live connection is counted as late, but only sent again after
+# this long, like the exam page: Socket.IO loses nothing on a live connection, and a server behind its load
+# (a 5,000-candidate storm) drowned in resends of everything it had not yet answered (issue 17).
+RESEND_AFTER_S = 60.0
 # The refusal of a step the server could not store because its database was unreachable (retried).
 UNAVAILABLE = "unavailable"
 RETRY_UNAVAILABLE_S = 1.0
@@ -503,6 +507,7 @@ class Worker:
         self.sent = self.resent = 0
         self.retry_reasons: Counter[str] = Counter()
         self.join_timeouts = 0
+        self.late_acks = 0
         self.engine_tally = EngineTally()
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -520,7 +525,13 @@ class Worker:
         c.inflight.add(fut)
         try:
             await c.sio.emit(event, data, namespace=NS, callback=cb)
-            return await asyncio.wait_for(fut, timeout)
+            try:
+                return await asyncio.wait_for(asyncio.shield(fut), timeout)
+            except TimeoutError:
+                if timeout >= RESEND_AFTER_S:
+                    raise
+                self.late_acks += 1  # late, still waited for (a disconnect ends the wait)
+                return await asyncio.wait_for(fut, RESEND_AFTER_S - timeout)
         except TimeoutError as exc:
             raise ConnectionError("ack timeout") from exc
         except Exception as exc:
@@ -783,6 +794,7 @@ class Worker:
                             if t0 <= at <= t_done],
             "engine_closes": dict(self.engine_tally.counts),
             "join_timeouts": self.join_timeouts,
+            "late_acks": self.late_acks,
             "window_most": max((c.window.most for c in self.candidates if c.window is not None), default=0),
             "acked": {c.attempt_id: {k: list(v) for k, v in c.acked.items()} for c in self.candidates},
             "elapsed": t_done - t0,
@@ -895,7 +907,7 @@ def run_phase(name: str, target: Target, servers: list[ServerProcess], plan: Pla
                               "kill_at_s": first.start_s if first else 0.0, "faults": faults}
     for key in ("save_lat", "start_done", "submit_done", "outages", "incidents", "disconnects"):
         merged[key] = [x for p in parts for x in p[key]]
-    for key in ("sent", "resent", "unacked", "join_timeouts"):
+    for key in ("sent", "resent", "unacked", "join_timeouts", "late_acks"):
         merged[key] = sum(p[key] for p in parts)
     merged["window_most"] = max(p["window_most"] for p in parts)
     merged["client_rss_mb"] = max(p["client_rss_mb"] for p in parts)
@@ -948,6 +960,7 @@ def summarise(name: str, m: dict[str, Any], plan: Plan, checked: int, lost: int)
         "disconnect_reasons": dict(Counter(why for _at, why, _who in m["disconnects"])),
         "engine_closes": m["engine_closes"],
         "join_timeouts": m["join_timeouts"],
+        "late_acks": m["late_acks"],
         "window_most": m["window_most"],
         "client_rss_mb": m["client_rss_mb"],
         "server_rss_mb": m["server_rss_mb"],
@@ -1214,7 +1227,9 @@ def main() -> None:
               f"checked, {r['lost']} lost, {r['unacked']} refused, errors {r['errors'] or 'none'}")
         print(f"    disconnects per client {r['disconnects_per_client'] or 'none'} (times: clients), reasons "
               f"{r['disconnect_reasons'] or 'none'}, engine.io {r['engine_closes'] or 'nothing else'}, "
-              f"{r['join_timeouts']} joins unanswered after {JOIN_TIMEOUT_S:.0f} s; acknowledgements/s between "
+              f"{r['join_timeouts']} joins unanswered after {JOIN_TIMEOUT_S:.0f} s, {r['late_acks']} acknowledgements "
+              f"later than {ACK_TIMEOUT_S:.0f} s (waited for, sent again only after {RESEND_AFTER_S:.0f} s); "
+              f"acknowledgements/s between "
               f"the bursts {r['acks_per_s_between_bursts']:.1f} (at most {r['window_most']} saves in flight a client); "
               f"peak memory: server {r['server_rss_mb']:.0f} MB, a load-generator process {r['client_rss_mb']:.0f} MB")
     product = rows[-1]

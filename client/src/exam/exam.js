@@ -17,7 +17,7 @@
   // (item_bank.types.client_catalogue): this page knows renderers, never type names.
   var TYPES = JSON.parse(app.dataset.itemTypes || "{}");
   var LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  var ACK_TIMEOUT_MS = 6000;
+  var RESEND_AFTER_MS = 60000;  // a step unanswered on a live connection is sent again after this
   // The server refuses an event larger than this (exam_server/delivery/limits.py MAX_PAYLOAD_CHARS) and closes
   // the connection on a far larger one: such a change is refused here, with the same message, and never sent.
   var MAX_PAYLOAD_CHARS = 64 * 1024;
@@ -175,7 +175,7 @@
       var t0 = performance.now();
       if (event === "join") {
         // A join waits for its answer as long as its connection lives: after a server restart a whole centre
-        // joins at once and the answer may come later than ACK_TIMEOUT_MS; given up on, the page would stay
+        // joins at once and the answer may come a minute later; given up on, the page would stay
         // offline until the next reconnect, and sent again it would only queue a second join. A lost connection
         // rejoins on its next connect.
         return new Promise(function (resolve) {
@@ -183,9 +183,18 @@
         });
       }
       return new Promise(function (resolve, reject) {
-        socket.timeout(ACK_TIMEOUT_MS).emit(event, payload, function (err, ack) {
-          if (err) reject(err); else { ack._rtt = performance.now() - t0; resolve(ack); }
-        });
+        // Late is not lost: on a live connection Socket.IO delivers the answer, so a step is sent again only
+        // once its connection dropped, or after RESEND_AFTER_MS. Sending everything unanswered again after a few
+        // seconds drowned a server that was behind a whole centre's storm in copies (issue 17).
+        var settled = false, timer = null;
+        function finish(fn, value) {
+          if (settled) return;
+          settled = true; clearTimeout(timer); socket.off("disconnect", dropped); fn(value);
+        }
+        function dropped() { finish(reject, new Error("disconnected")); }
+        timer = setTimeout(function () { finish(reject, new Error("timeout")); }, RESEND_AFTER_MS);
+        socket.on("disconnect", dropped);
+        socket.emit(event, payload, function (ack) { ack._rtt = performance.now() - t0; finish(resolve, ack); });
       });
     }
     if (state.mode === "http") {
