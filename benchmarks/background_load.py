@@ -207,9 +207,7 @@ class Submitter:
 
 
 def start_worker(env: dict[str, str], log_dir: Path, threads: int, nice: int) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "exam_server.entry", "worker", "--workers", str(threads)]
-    if nice:
-        argv = ["nice", "-n", str(nice), *argv]
+    argv = [sys.executable, "-m", "exam_server.entry", "worker", "--workers", str(threads), "--nice", str(nice)]
     log = open(log_dir / "worker.log", "ab")  # noqa: SIM115  (kept open for the process's life)
     return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
@@ -322,8 +320,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=120.0, help="the assembly's solver time limit (s)")
     parser.add_argument("--jobs", nargs="+", choices=JOB_KINDS, default=list(JOB_KINDS),
                         help="which of the three jobs to run (default: all three at once)")
-    parser.add_argument("--worker-threads", type=int, default=3, help="`examctl worker --workers`: 3 runs all at once")
-    parser.add_argument("--worker-nice", type=int, default=0, help="run the worker under `nice -n` (0: as is)")
+    parser.add_argument("--worker-threads", type=int, default=3, help="`examctl worker --workers` (one process per job): 3 runs all at once")
+    parser.add_argument("--worker-nice", type=int, default=10, help="`examctl worker --nice` (0: as the server)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/exam-background"))
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()

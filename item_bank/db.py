@@ -7,6 +7,8 @@ builds on it, `scoring` never sees it.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -61,6 +63,9 @@ class Base(DeclarativeBase):
 
 
 _SQLITE_BEGIN_OPTION = "sqlite_begin"
+SQLITE_BUSY_TIMEOUT_MS = 30000
+# How long a writer waits for SQLite's write lock by polling (see _begin_immediate_cooperatively).
+SQLITE_LOCK_WAIT_S = 30.0
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -79,7 +84,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -88,9 +93,40 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # lock (busy_timeout) at its start. A deferred one that reads first and writes later fails at once
             # ("database is locked") if another connection wrote meanwhile: its snapshot is too old to upgrade.
             immediate = conn.get_execution_options().get(_SQLITE_BEGIN_OPTION) == "IMMEDIATE"
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            if immediate:
+                _begin_immediate_cooperatively(conn)
+            else:
+                conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _begin_immediate_cooperatively(conn: Any) -> None:
+    """BEGIN IMMEDIATE, waiting for another writer in Python rather than in SQLite's busy handler.
+
+    SQLite waits for its lock inside one C call; under gevent (the exam server) that call holds the whole process,
+    so a job worker's write transaction froze every candidate's socket, pings and reads included, not only the
+    saves that need the lock. Asking without waiting and sleeping between tries (time.sleep yields to other
+    greenlets, and to other threads) lets the rest of the server go on; after SQLITE_LOCK_WAIT_S the usual busy
+    timeout takes over and its error is the one raised.
+    """
+    raw = conn.connection.dbapi_connection
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT_S
+    delay = 0.001
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        while time.monotonic() < deadline:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def begin_write(session: Session) -> None:
