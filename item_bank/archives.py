@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -199,6 +200,9 @@ class SafeZip:
             ) from exc
         except (OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
             raise self.refuse(f"无法解压（{exc.__class__.__name__}）", member) from exc
+        except zlib.error as exc:
+            # A byte changed inside deflated data breaks the stream before the CRC check can say so.
+            raise self.refuse("压缩数据已损坏，无法解压（文件在传输中被改动或已损坏）", member) from exc
         if got != info.file_size:
             raise self.refuse(f"实际解压 {_size(got)}，与声明的 {_size(info.file_size)} 不符", member)
 

@@ -376,3 +376,19 @@ def test_a_hostile_upload_is_refused_by_the_import_job(
     assert _counts(session) == before
     assert list(Path(app.config["JOBS_UPLOAD_DIR"]).iterdir()) == []  # the upload is gone after its job
     assert client.get("/bank/items").status_code == 200 and client.get("/login").status_code == 200
+
+
+def test_a_byte_changed_inside_deflated_data_is_refused(tmp_path: Path) -> None:
+    """zlib fails before zipfile's CRC check can (an invalid block here): still a refusal naming the member."""
+    path = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("results.json", b'{"answers": "' + b"A" * 2000 + b'"}')
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        offset = zf.getinfo("results.json").header_offset
+    name_len, extra_len = struct.unpack("<HH", data[offset + 26:offset + 30])
+    data[offset + 30 + name_len + extra_len] |= 0b110  # the first deflate block's type: 3, which does not exist
+    path.write_bytes(bytes(data))
+    with SafeZip(path) as zf, pytest.raises(ArchiveError) as refused:
+        zf.read("results.json")
+    assert "results.json" in refused.value.message and "损坏" in refused.value.message
