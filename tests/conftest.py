@@ -54,6 +54,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("redis") or item.path.name in REDIS_MODULES:
             item.add_marker(pytest.mark.xdist_group("redis"))
+    # The long tests (browsers, live servers, the fresh clone) first: handed out last, one of them kept a worker
+    # busy for a minute after the other had finished everything else.
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") or item.get_closest_marker("browser") else 1)
 
 
 def need_service(reason: str) -> None:
