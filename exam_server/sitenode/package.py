@@ -85,11 +85,13 @@ class PackageError(DomainError):
     default_status = 400
 
 
-def _iso(value: dt.datetime | dt.date | None) -> str | None:
+def iso_or_none(value: dt.datetime | dt.date | None) -> str | None:
+    """A time or date as packages carry it (ISO 8601), or None."""
     return value.isoformat() if value is not None else None
 
 
-def _when(text: str | None) -> dt.datetime | None:
+def aware_time(text: str | None) -> dt.datetime | None:
+    """A packaged time read back, naive ones taken as UTC (how the database stores them)."""
     if not text:
         return None
     value = dt.datetime.fromisoformat(text)
@@ -194,7 +196,7 @@ def build_package(
         lock = (form.assembly_report or {}).get("lock") or {}
         # The lock's snapshot holds the keys: only its order rules travel in the clear.
         form_rows.append({"code": form.code, "blueprint": form.blueprint.name, "assembly_group": form.assembly_group,
-                          "locked_at": _iso(form.locked_at), "order_rules": lock.get("order_rules") or [],
+                          "locked_at": iso_or_none(form.locked_at), "order_rules": lock.get("order_rules") or [],
                           "items": items})
     sets = {v.item_set.external_id: v.item_set for v in versions.values() if v.item_set is not None}
 
@@ -228,10 +230,10 @@ def build_package(
         ticket_rows.append({
             "number": ticket.number, "room": seat_room.code, "seat": ticket.seat.number,
             "candidate": {"id_number": c.id_number, "name": c.name, "guard_cert_no": c.guard_cert_no,
-                          "guard_cert_date": _iso(c.guard_cert_date), "employer": c.employer, "city": c.city},
+                          "guard_cert_date": iso_or_none(c.guard_cert_date), "employer": c.employer, "city": c.city},
             "password_hash": credential, "form": form.code, "extra_time_s": ticket.extra_time_s,
             "separate_room": ticket.separate_room, "accommodation_reason": ticket.accommodation_reason,
-            "issued_at": _iso(ticket.issued_at), "photo": {"sha256": photo[0], "mime": photo[1]} if photo else None,
+            "issued_at": iso_or_none(ticket.issued_at), "photo": {"sha256": photo[0], "mime": photo[1]} if photo else None,
             "attempt": {"seed": seed, "item_order": [ref_of[int(i)] for i in order],
                         "option_orders": {ref_of[int(k)]: v for k, v in options.items()}},
         })
@@ -253,7 +255,7 @@ def build_package(
         "blueprints": [{"name": b.name, "level": b.level, "part": b.part, "duration_s": b.duration_s,
                         "pass_mark": b.pass_mark, "spec": b.spec} for b in blueprints.values()],
         "sitting": {"code": exam_session.code, "name": exam_session.name, "level": exam_session.level,
-                    "part": exam_session.part, "blueprint": bp.name, "starts_at": _iso(exam_session.starts_at),
+                    "part": exam_session.part, "blueprint": bp.name, "starts_at": iso_or_none(exam_session.starts_at),
                     "duration_s": exam_session.duration_s, "timing": exam_session.timing,
                     "late_entry_min": exam_session.late_entry_min, "min_submit_min": exam_session.min_submit_min,
                     "password_slip": exam_session.password_slip},
@@ -288,7 +290,7 @@ def build_package(
     manifest = {
         "format": FORMAT, "package_id": package_id, "created_at": now.isoformat(), "sitting": exam_session.code,
         "site": site.code, "centre_key": public_key_text(private_key.public_key()),
-        "window": {"starts_at": _iso(exam_session.starts_at), "ends_at": _iso(exam_session.ends_at)},
+        "window": {"starts_at": iso_or_none(exam_session.starts_at), "ends_at": iso_or_none(exam_session.ends_at)},
         "members": {name: hashlib.sha256(data).hexdigest() for name, data in members.items()},
     }
     manifest_bytes = _json(manifest)
@@ -395,9 +397,9 @@ def clock_warnings(manifest: dict[str, Any], now: dt.datetime) -> list[str]:
     """What the site's clock says against the package: earlier than the package was made (the clock is behind),
     or past the sitting's end. Flagged, not refused: the proctors fix the clock, the centre sees it in the log."""
     out = []
-    made = _when(manifest.get("created_at"))
+    made = aware_time(manifest.get("created_at"))
     window = manifest.get("window") or {}
-    ends = _when(window.get("ends_at"))
+    ends = aware_time(window.get("ends_at"))
     if made is not None and now < made - CLOCK_SLACK:
         out.append(f"本机时钟比数据包的制作时间早 {int((made - now).total_seconds() // 60)} 分钟：请先校准本机时钟")
     if ends is not None and now > ends:
@@ -541,12 +543,12 @@ def _apply(session: Session, clear: dict[str, Any], package: OpenedPackage) -> d
                                      scoring_rule=it["scoring_rule"]))
             session.flush()
             form.status = LOCKED
-            form.locked_at = _when(f["locked_at"]) or utcnow()
+            form.locked_at = aware_time(f["locked_at"]) or utcnow()
             session.flush()
         forms[f["code"]] = form
     st = clear["sitting"]
     fields = {"name": st["name"], "level": st["level"], "part": st["part"],
-              "blueprint_id": blueprints[st["blueprint"]].id, "starts_at": _when(st["starts_at"]),
+              "blueprint_id": blueprints[st["blueprint"]].id, "starts_at": aware_time(st["starts_at"]),
               "duration_s": st["duration_s"], "timing": st["timing"], "late_entry_min": st["late_entry_min"],
               "min_submit_min": st["min_submit_min"], "password_slip": st["password_slip"], "centre_id": centre_id}
     exam_session, created = _get_or_add(session, ExamSession, {"code": st["code"]}, fields)
@@ -579,7 +581,7 @@ def _apply(session: Session, clear: dict[str, Any], package: OpenedPackage) -> d
                 number=t["number"], session_id=exam_session.id, candidate_id=candidates[t["candidate"]["id_number"]].id,
                 seat_id=seat.id, password_hash=t["password_hash"], form_id=form.id, extra_time_s=t["extra_time_s"],
                 separate_room=t["separate_room"], accommodation_reason=t["accommodation_reason"],
-                issued_at=_when(t["issued_at"]))
+                issued_at=aware_time(t["issued_at"]))
             session.add(ticket)
             new_tickets += 1
         elif ticket.first_login_at is None:

@@ -38,7 +38,7 @@ from exam_server.delivery.models import DONE, Attempt, AttemptEvent, Response
 from exam_server.results.scoring import ScoringReport, score_session
 from exam_server.sessions.models import ExamSession, Room, Seat, SessionRoom, Site, Ticket
 from exam_server.sitenode.models import KIND_SITE, TrustedKey
-from exam_server.sitenode.package import LIMITS, PackageError
+from exam_server.sitenode.package import LIMITS, PackageError, aware_time, iso_or_none
 from item_bank.archives import SafeZip
 from item_bank.audit import AuditEvent, audit
 from item_bank.db import utcnow
@@ -63,17 +63,6 @@ SITE_ACTION_PREFIX = "site."
 
 def _json(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _when(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    value = dt.datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _attempt_label(ticket: str) -> str:
@@ -117,7 +106,7 @@ def _proctor_actions(session: Session, exam_session: ExamSession, tickets: dict[
             (AuditEvent.entity == entity) & AuditEvent.entity_id.in_(ids) for entity, ids in wanted.items()
         ))).order_by(AuditEvent.id)
     ).all()
-    return [{"at": _iso(r.at), "actor": r.actor, "action": r.action, "entity": r.entity,
+    return [{"at": iso_or_none(r.at), "actor": r.actor, "action": r.action, "entity": r.entity,
              "ref": refs[(r.entity, r.entity_id)], "reason": r.reason, "before": r.before, "after": r.after}
             for r in rows]
 
@@ -158,22 +147,22 @@ def build_results(session: Session, exam_session: ExamSession, site: Site, priva
         entry: dict[str, Any] = {"ticket": ticket, "form": attempt.form.code,
                                  "item_order": [refs[v] for v in attempt.item_order],
                                  "head": attempt.last_event_hash or GENESIS}
-        entry.update({name: _iso(getattr(attempt, name)) for name in ATTEMPT_TIMES})
+        entry.update({name: iso_or_none(getattr(attempt, name)) for name in ATTEMPT_TIMES})
         entry.update({name: getattr(attempt, name) for name in ATTEMPT_VALUES})
         entry["responses"] = [{"item": refs[r.item_version_id], "value": r.value, "seq": r.seq,
-                               "saved_at": _iso(r.saved_at), "flagged": r.flagged, "flag_seq": r.flag_seq}
+                               "saved_at": iso_or_none(r.saved_at), "flagged": r.flagged, "flag_seq": r.flag_seq}
                               for r in answers.get(attempt.id, [])]
-        entry["events"] = [{"kind": e.kind, "actor": e.actor, "at": _iso(e.at),
+        entry["events"] = [{"kind": e.kind, "actor": e.actor, "at": iso_or_none(e.at),
                             "item": refs.get(e.item_version_id) if e.item_version_id is not None else None,
                             "seq": e.seq, "key": e.key, "payload": e.payload, "prev_hash": e.prev_hash,
                             "hash": e.hash} for e in log]
         out_attempts.append(entry)
         for position, e in enumerate(log, start=1):
             if e.kind in CHECK_IN_KINDS:
-                check_ins.append({"ticket": ticket, "kind": e.kind, "at": _iso(e.at), "actor": e.actor,
+                check_ins.append({"ticket": ticket, "kind": e.kind, "at": iso_or_none(e.at), "actor": e.actor,
                                   "event": position})
             elif e.kind == "incident":
-                incidents.append({"ticket": ticket, "at": _iso(e.at), "actor": e.actor, "event": position,
+                incidents.append({"ticket": ticket, "at": iso_or_none(e.at), "actor": e.actor, "event": position,
                                   **{k: e.payload.get(k) for k in ("category", "reason", "scope")}})
     tickets = {a.id: t for a, t in attempts}
     rooms = {r.id: r.code for r in session.scalars(
@@ -243,7 +232,7 @@ def open_results(session: Session, path: Path | str, *, name: str | None = None)
             verify(key.public_key, manifest_bytes, signature, what="考点成绩数据包清单")
         except SigningError as exc:
             raise PackageError(exc.message, code="bad_signature") from exc
-        created = _when(manifest.get("created_at"))
+        created = aware_time(manifest.get("created_at"))
         if key.revoked_at is not None and (created is None or created >= key.revoked_at):
             raise PackageError(f"考点 {site_code} 的公钥（指纹 {key.fingerprint}）已于 {key.revoked_at:%Y-%m-%d %H:%M} (UTC) "
                                "撤销，此后签名的成绩数据包一律拒绝", code="revoked_site_key")
@@ -284,7 +273,7 @@ def _check_attempt(entry: dict[str, Any]) -> list[dict[str, Any]]:
     """The package's log of one attempt with times parsed, once its chain and answers check; refused otherwise,
     naming the attempt and the event (or item)."""
     label = _attempt_label(str(entry.get("ticket")))
-    events = [{**e, "at": _when(e.get("at"))} for e in entry.get("events") or []]
+    events = [{**e, "at": aware_time(e.get("at"))} for e in entry.get("events") or []]
     report = verify_events(events, entry.get("head") or GENESIS)
     if report.broken is not None:
         raise PackageError(report.broken.message(label) + "，拒绝导入", code="broken_chain")
@@ -432,7 +421,7 @@ def _import_attempt(attempt: Attempt, entry: dict[str, Any], events: list[dict[s
                               "item_version_id": ref_to_id[item] if item is not None else None, "seq": e.get("seq"),
                               "key": e.get("key"), "payload": e.get("payload") or {}, "ack": None,
                               "prev_hash": e["prev_hash"], "hash": e["hash"]})
-    changes: dict[str, Any] = {name: _when(entry.get(name)) for name in ATTEMPT_TIMES}
+    changes: dict[str, Any] = {name: aware_time(entry.get(name)) for name in ATTEMPT_TIMES}
     changes.update({name: entry.get(name, getattr(attempt, name)) for name in ATTEMPT_VALUES})
     if attempt.status in DONE and changes.get("status") in DONE:
         changes["status"] = attempt.status  # scored here already: scoring decides again below
@@ -473,7 +462,7 @@ def _import_actions(session: Session, results: dict[str, Any], exam_session: Exa
             entity_id = exam_session.id
         else:
             entity_id = ref
-        at = _when(row.get("at")) or utcnow()
+        at = aware_time(row.get("at")) or utcnow()
         session.add(AuditEvent(at=at, actor=f"{site_code}/{row.get('actor')}"[:120],
                                action=f"{SITE_ACTION_PREFIX}{row.get('action')}"[:80], entity=str(entity)[:40],
                                entity_id=str(entity_id), before=row.get("before"),
