@@ -33,13 +33,13 @@ SHEETS = {"说明", "试卷统计", "试题统计", "干扰项分析", "标记�
 
 
 @pytest.fixture
-def past(app: Flask, session: Session, shared_bank_csv: Path) -> PastSession:
+def past(app: Flask, session: Session, small_bank_csv: Path) -> PastSession:
     """A finished sitting of the 10-item paper, 220 simulated candidates, one item miskeyed, one too easy."""
     from exam_server.demo import seed_exam
 
     seeded = seed_exam(
         session,
-        bank_path=shared_bank_csv,
+        bank_path=small_bank_csv,
         sections=SMALL_PAPER,
         n_candidates=1,
         hash_profile="low",
