@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
+import signal
 import sys
 import time
 
@@ -130,7 +131,8 @@ def _outcome(job: Job) -> None:
 def _in_job_process() -> None:
     if db.engine is not None:
         db.engine.dispose(close=False)
-    die_with_parent()
+    # SIGKILL: a job process inherits the worker's graceful SIGTERM handler, which only the worker acts on.
+    die_with_parent(signal.SIGKILL)
 
 
 def _login_name() -> str:

@@ -18,12 +18,12 @@ from flask import Flask
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to end this process when its parent ends, however it ends (SIGKILL included): a worker or a
-    job process left behind would go on taking jobs unseen. Linux only; elsewhere a no-op."""
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask the kernel to send `sig` to this process when its parent ends, however it ends (SIGKILL included): a
+    worker or a job process left behind would go on taking jobs unseen. Linux only; elsewhere a no-op."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(PR_SET_PDEATHSIG, sig)
     except (OSError, AttributeError):
         pass
 

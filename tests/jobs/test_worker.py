@@ -65,10 +65,12 @@ def test_a_worker_process_runs_what_the_web_submits(web_app: Flask, tmp_path: Pa
     worker = Worker(web_app, tmp_path / "worker.log")
     try:
         _runs_a_job_with_its_upload_and_file(web_app)
-        _runs_jobs_in_children_that_yield_the_cpu(worker)
+        child = _runs_jobs_in_children_that_yield_the_cpu(worker)
         _reports_a_refusal_to_the_cli(web_app)
         _stops_a_running_job_on_request(tmp_path)
         _finishes_the_running_job_on_sigterm(worker, tmp_path)
+        # The worker has exited: its job processes went with it, none left to take jobs unseen.
+        wait_until(lambda: not _alive(child), what=f"job process {child} to end with the worker")
     except BaseException:
         print(worker.output())
         raise
@@ -93,7 +95,7 @@ def _runs_a_job_with_its_upload_and_file(app: Flask) -> None:
     assert listed.returncode == 0 and f"#{job.id}" in listed.stdout and "test.report" in listed.stdout
 
 
-def _runs_jobs_in_children_that_yield_the_cpu(worker: Worker) -> None:
+def _runs_jobs_in_children_that_yield_the_cpu(worker: Worker) -> int:
     """A job runs in a child of the worker (no GIL shared with a sibling job) at a lower priority than the exam
     server's (the worker's default niceness is 10)."""
     job = submit_job("test.whereabouts", {}, ACTOR)
@@ -101,6 +103,15 @@ def _runs_jobs_in_children_that_yield_the_cpu(worker: Worker) -> None:
     assert done.status == DONE, done.error
     assert done.result["parent"] == worker.process.pid != done.result["pid"]
     assert done.result["niceness"] >= os.nice(0) + 10
+    return int(done.result["pid"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def _reports_a_refusal_to_the_cli(app: Flask) -> None:
