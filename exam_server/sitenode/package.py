@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -465,6 +465,12 @@ def import_package(
         assert exam_session is not None
         unsealed_before = session.scalar(select(SittingImport.id).where(
             SittingImport.session_id == exam_session.id, SittingImport.unsealed_at.is_not(None)))
+        # A later package may bring items the earlier one lacked (a form added at the centre): those stay
+        # placeholders until the release code (the same for every package of the sitting) is entered again.
+        if unsealed_before is not None and _has_placeholders(session, exam_session.id):
+            unsealed_before = None
+            summary["warnings"].append("数据包带来了此前没有的试题：须再次输入解封码（与之前相同）后，"
+                                       "尚未开始的考生才能开始考试；已在作答的考生不受影响")
         if unsealed_before is None:
             exam_session.paper_sealed = True
         summary.update({"sitting": sitting_code, "site": site_code, "package_id": manifest["package_id"]})
@@ -477,6 +483,13 @@ def import_package(
         session.flush()
         audit(session, actor, "import_site_package", "exam_session", exam_session.id, after=summary)
     return {**summary, "already": False}
+
+
+def _has_placeholders(session: Session, session_id: int) -> bool:
+    """Whether a form of the sitting still holds an item version the paper has not filled in."""
+    return bool(session.scalar(select(exists().where(
+        SessionForm.session_id == session_id, FormItem.form_id == SessionForm.form_id,
+        ItemVersion.id == FormItem.item_version_id, ItemVersion.stem == SEALED_STEM))))
 
 
 def _apply(session: Session, clear: dict[str, Any], package: OpenedPackage) -> dict[str, Any]:

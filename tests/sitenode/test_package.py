@@ -143,3 +143,42 @@ def test_an_import_failing_halfway_leaves_nothing(exchange: Exchange, tmp_path: 
     assert _counts(exchange.site) == empty
     monkeypatch.undo()
     assert exchange.import_(pkg)["already"] is False
+
+
+def test_a_later_package_with_new_items_is_sealed_until_the_code_again(exchange: Exchange, tmp_path: Path) -> None:
+    from exam_server.sessions.models import SessionForm
+    from item_bank.assembly import assemble_forms
+    from item_bank.forms import approve_form, lock_form
+    from item_bank.models import Blueprint
+
+    centre, site = exchange.centre, exchange.site
+    exam_session = centre.get(ExamSession, exchange.seeded.exam_session_id)
+    exchange.import_(exchange.export(tmp_path / "first.zip"))
+    code = package.release_code_for(centre, exam_session, "GZ01")
+    package.unseal_paper(site, exchange.sitting_code, code, "user:chief")
+    assert site.scalar(select(ExamSession.paper_sealed)) is False
+
+    # The centre adds a second form to the sitting and sends a later package.
+    blueprint = centre.get(Blueprint, exchange.seeded.blueprint_id)
+    added = assemble_forms(centre, blueprint, n_forms=1, seed=99, actor="user:manager").forms[0]
+    approve_form(centre, added, actor="user:reviewer")
+    lock_form(centre, added, actor="user:manager")
+    centre.add(SessionForm(session_id=exam_session.id, form_id=added.id))
+    centre.commit()
+    new_refs = {fi.item_version.item.external_id for fi in added.items} - {
+        v.item.external_id for v in site.scalars(select(ItemVersion))}
+    assert new_refs, "the added form must bring items the site lacks"
+
+    centre.expire_all()  # the export reads the sitting's forms afresh, as a new CLI process would
+    summary = exchange.import_(exchange.export(tmp_path / "later.zip"))
+    assert summary["forms"] == 2
+    assert any("再次输入解封码" in w for w in summary["warnings"])
+    assert site.scalar(select(ExamSession.paper_sealed)) is True
+    added_stems = {fi.item_version.stem for fi in added.items}
+    new_stems = {fi.item_version.stem for fi in added.items if fi.item_version.item.external_id in new_refs}
+    assert not new_stems & set(site.scalars(select(ItemVersion.stem)).all())
+
+    assert package.unseal_paper(site, exchange.sitting_code, code, "user:chief")["already"] is False
+    assert site.scalar(select(ExamSession.paper_sealed)) is False
+    assert added_stems <= set(site.scalars(select(ItemVersion.stem)).all())
+    assert package.SEALED_STEM not in set(site.scalars(select(ItemVersion.stem)).all())
