@@ -47,6 +47,7 @@ WEB_DOMAINS = (
     "exam_server.certificates.public",
     "exam_server.sitenode.views",
     "exam_server.sitenode.results_views",
+    "exam_server.sitenode.replication_views",
     "exam_server.reports.views",
     "exam_server.skills.views",
 )

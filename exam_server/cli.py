@@ -34,6 +34,7 @@ DOMAIN_COMMANDS = (
     "exam_server.ops.cli",
     "exam_server.sitenode.cli",
     "exam_server.sitenode.results_cli",
+    "exam_server.sitenode.standby_cli",
     "exam_server.demo",
 )
 

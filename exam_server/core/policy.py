@@ -69,6 +69,8 @@ SIGNED_IN = Access(frozenset(IDENTITIES) - {ANONYMOUS}, public=True)
 ANY_STAFF = Access(STAFF)
 JOB_READERS = Access(STAFF, scope=OWN_JOB, hidden=True)
 ADMIN = staff()
+# Machine-to-machine routes that no identity may use (their request is signed with a node key instead).
+MACHINE = Access(frozenset())
 
 AUTHORS = staff("author", "reviewer", "bank_manager")
 WRITERS = staff("author", "bank_manager")
@@ -334,6 +336,9 @@ ROUTES: dict[str, Access] = {
     "siteresults.page": CENTRE,
     "siteresults.build_job": CENTRE,
     "siteresults.import_job": CENTRE,
+    # A site's warm standby (sitenode/replication_views.py): no person, only a request signed with the site's node key.
+    "replication.feed": MACHINE,
+    "replication.snapshot": MACHINE,
     "jobs.index": JOB_READERS,
     "jobs.page": JOB_READERS,
     "jobs.status": JOB_READERS,

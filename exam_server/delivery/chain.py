@@ -201,13 +201,15 @@ class ChainReport:
 
 
 def verify_events(events: Iterable[EventLike | dict[str, Any]], head: str | None = None,
-                  ids: Sequence[int | None] | None = None, refs: Mapping[int, str] | None = None) -> ChainReport:
-    """Recompute a chain from GENESIS over `events` in log order; `head` is the newest hash the attempt (or the
-    package) recorded, which finds removed events at the end; `refs` names stored events' items. Stops at the
-    first break."""
-    prev = GENESIS
-    count = 0
-    for count, e in enumerate(events, start=1):
+                  ids: Sequence[int | None] | None = None, refs: Mapping[int, str] | None = None,
+                  *, start: str = GENESIS, first: int = 1) -> ChainReport:
+    """Recompute a chain over `events` in log order, from GENESIS or, for the continuation of a stored log, from
+    its newest hash `start` (`first`: the place of the first event in the whole log); `head` is the newest hash
+    the attempt (or the package) recorded, which finds removed events at the end; `refs` names stored events'
+    items. Stops at the first break."""
+    prev = start
+    count = first - 1
+    for count, e in enumerate(events, start=first):
         if isinstance(e, dict):
             stored_prev, stored = e.get("prev_hash"), e.get("hash")
         else:
@@ -220,7 +222,8 @@ def verify_events(events: Iterable[EventLike | dict[str, Any]], head: str | None
         elif (stored_prev or GENESIS) != prev:
             problem = "broken_link"
         if problem is not None:
-            event_id = ids[count - 1] if ids is not None else getattr(e, "id", None)
+            event_id = ids[count - first] if ids is not None else (
+                e.get("id") if isinstance(e, dict) else getattr(e, "id", None))
             return ChainReport(count, prev, ChainBreak(count, problem, describe(count, e, event_id), event_id))
         prev = stored
     if head is not None and head != prev:
