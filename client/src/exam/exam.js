@@ -34,10 +34,14 @@
     store.set("exam.workstation", workstation);
   }
   var K_SEQ = "exam." + attemptId + ".seq", K_PENDING = "exam." + attemptId + ".pending";
+  // The newest acknowledged save and flag per item: a second copy of what the server holds. A standby server that
+  // took over from a dead one may lack the last second of acknowledged steps (its copy lags); the join's last_seq
+  // says which, and they are sent again (same key) like answers given offline.
+  var K_ACKED = "exam." + attemptId + ".acked";
 
   var state = {
     status: null, items: [], index: 0, answers: {}, flags: {}, pending: store.get(K_PENDING, []),
-    seq: store.get(K_SEQ, 0), remaining: null, syncedAt: 0, inflight: {}, mode: "socket",
+    seq: store.get(K_SEQ, 0), acked: store.get(K_ACKED, {}), remaining: null, syncedAt: 0, inflight: {}, mode: "socket",
     closed: false, loadingItems: false, finished: false, submitting: false,
     submitOpensAt: null, clockOffset: 0, cells: []
   };
@@ -241,6 +245,7 @@
     setRemaining(ack.remaining_s, ack._rtt);
     setSubmitOpens(ack.submit_opens_at, ack.server_now);
     if (typeof ack.last_seq === "number" && ack.last_seq > state.seq) { state.seq = ack.last_seq; store.set(K_SEQ, state.seq); }
+    if (typeof ack.last_seq === "number") resendLost(ack.last_seq);
     state.answers = {};
     Object.keys(ack.answers || {}).forEach(function (id) { state.answers[id] = ack.answers[id]; });
     state.flags = {};
@@ -253,6 +258,18 @@
       if (p.type === "flag") state.flags[p.item_id] = p.flagged;
     });
     enterStatus(ack.status);
+  }
+
+  // Acknowledged steps the server no longer holds (seq above its last_seq) are queued again, unless a newer
+  // change of the same item is already waiting.
+  function resendLost(lastSeq) {
+    Object.keys(state.acked).forEach(function (slot) {
+      var a = state.acked[slot];
+      if (a.seq <= lastSeq) return;
+      var newer = state.pending.some(function (p) { return p.type === a.type && p.item_id === a.item_id && p.seq >= a.seq; });
+      if (!newer) state.pending.push(a);
+    });
+    persistPending();
   }
 
   function enterStatus(status) {
@@ -375,6 +392,8 @@
         delete state.inflight[p.key];
         if (ack.ok) {
           state.pending = state.pending.filter(function (q) { return q.key !== p.key; }); persistPending();
+          var slot = p.type + ":" + p.item_id, had = state.acked[slot];
+          if (!had || had.seq < p.seq) { state.acked[slot] = p; store.set(K_ACKED, state.acked); }
           if (p.type === "save") {
             var a = state.answers[p.item_id];
             if (a && a.seq === p.seq) { a.saved_at = ack.saved_at; a.pending = false; }
