@@ -6,15 +6,13 @@ from pathlib import Path
 
 import click
 from flask import current_app
-from sqlalchemy import select
 
 from exam_server.analysis import plots
 from exam_server.analysis.compute import SessionAnalysis, analyse_session, find_session, fmt_num, form_summary
 from exam_server.analysis.export import export_excel
 from exam_server.analysis.operations import accept_estimates, send_to_review
 from exam_server.analysis.settings import MODELS, AnalysisSettings
-from exam_server.core.cli import command_actor, refusals_as_click_errors
-from exam_server.core.models import User
+from exam_server.core.cli import command_actor, refusals_as_click_errors, user_by_name
 from exam_server.extensions import db
 from item_bank.kernel import user_actor
 from item_bank.review import Reviewer
@@ -24,9 +22,7 @@ def _reviewer(username: str | None) -> Reviewer:
     if username is None:
         # An operator at the server's shell acts as the bank manager; the audit rows say it was the CLI.
         return Reviewer(command_actor(), None, frozenset({"bank_manager"}))
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise click.ClickException(f"没有用户 {username}")
+    user = user_by_name(username)
     return Reviewer(user_actor(user.username), user.id, frozenset(user.roles or []))
 
 

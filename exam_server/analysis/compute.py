@@ -33,9 +33,9 @@ from exam_server.analysis.loading import (
 )
 from exam_server.analysis.settings import AnalysisSettings
 from exam_server.delivery.models import Attempt
-from exam_server.grading.queries import exam_session_by_ref
 from exam_server.results.models import KeyCorrection
 from exam_server.sessions.models import ExamSession
+from exam_server.sessions.operations import exam_session_by_ref
 from item_bank.db import utcnow
 from item_bank.kernel import process_cache
 from item_bank.models import Form

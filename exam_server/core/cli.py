@@ -20,6 +20,7 @@ from exam_server.extensions import db, socketio
 from item_bank.kernel import DomainError, cli_actor
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def refusals_as_click_errors(command: F) -> F:
@@ -33,6 +34,18 @@ def refusals_as_click_errors(command: F) -> F:
             raise click.ClickException(exc.message) from exc
 
     return run  # type: ignore[return-value]
+
+
+def one_or_refuse(row: T | None, missing: str) -> T:
+    """`row`, or the command ends with `missing` (what the operator typed that names nothing) as its refusal."""
+    if row is None:
+        raise click.ClickException(missing)
+    return row
+
+
+def user_by_name(username: str) -> User:
+    """The account USERNAME, or a refusal naming it."""
+    return one_or_refuse(db.session.scalar(select(User).where(User.username == username)), f"没有用户 {username}")
 
 
 def command_actor() -> str:

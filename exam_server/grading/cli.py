@@ -4,24 +4,13 @@ reason. (`examctl demo-grading`, which seeds a whole sitting, lives at the compo
 from __future__ import annotations
 
 import click
-from sqlalchemy import select
 
-from exam_server.core.cli import command_actor, refusals_as_click_errors
-from exam_server.core.models import User
+from exam_server.core.cli import command_actor, refusals_as_click_errors, user_by_name
 from exam_server.extensions import db
 from exam_server.grading.assignment import assign_tasks
 from exam_server.grading.monitoring import monitor
-from exam_server.grading.queries import exam_session_by_ref
 from exam_server.grading.states import STATUS_LABELS
-from exam_server.sessions.models import ExamSession
-
-
-def find_session(ref: str) -> ExamSession:
-    """The exam session with this code (or numeric id); a ClickException names a missing one."""
-    exam_session = exam_session_by_ref(db.session, ref)
-    if exam_session is None:
-        raise click.ClickException(f"没有编号为 {ref} 的考试场次")
-    return exam_session
+from exam_server.sessions.cli import sitting_by_ref
 
 
 @click.command("assign-grading")
@@ -30,13 +19,10 @@ def find_session(ref: str) -> ExamSession:
 @refusals_as_click_errors
 def assign_grading(session_ref: str, graders: tuple[str, ...]) -> None:
     """分配阅卷任务：本场次待分配的任务每个分给两名阅卷员。"""
-    exam_session = find_session(session_ref)
+    exam_session = sitting_by_ref(session_ref)
     ids = []
     for name in graders:
-        user = db.session.scalar(select(User).where(User.username == name))
-        if user is None:
-            raise click.ClickException(f"没有用户 {name}")
-        ids.append(user.id)
+        ids.append(user_by_name(name).id)
     n = assign_tasks(db.session, exam_session, ids, command_actor())
     click.echo(f"已分配 {n} 个任务")
 
@@ -45,7 +31,7 @@ def assign_grading(session_ref: str, graders: tuple[str, ...]) -> None:
 @click.argument("session_ref", metavar="SESSION")
 def grading_status(session_ref: str) -> None:
     """阅卷进度：各状态任务数，各阅卷员的工作量与评分一致性。"""
-    exam_session = find_session(session_ref)
+    exam_session = sitting_by_ref(session_ref)
     m = monitor(db.session, exam_session)
     click.echo(f"{exam_session.code}：共 {m.total} 个任务  " + "  ".join(
         f"{STATUS_LABELS.get(k, k)} {v}" for k, v in sorted(m.by_status.items())))

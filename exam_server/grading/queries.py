@@ -368,16 +368,7 @@ def display_names(session: Session, user_ids: Sequence[int]) -> dict[int, str]:
     return {u.id: u.display_name for u in session.scalars(select(User).where(User.id.in_(list(user_ids))))}
 
 
-# ---------------------------------------------------------------- who marks, and sittings
-
-
-def exam_session_by_ref(session: Session, ref: str | int) -> ExamSession | None:
-    """The sitting with this code, or with this numeric id (what an operator types at `examctl`)."""
-    text = str(ref).strip()
-    found = session.scalar(select(ExamSession).where(ExamSession.code == text))
-    if found is None and text.isdigit():
-        found = session.get(ExamSession, int(text))
-    return found
+# ---------------------------------------------------------------- who marks
 
 
 def session_graders(session: Session) -> list[User]:

@@ -9,8 +9,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from exam_server.core.cli import command_actor, refusals_as_click_errors
-from exam_server.core.models import User
+from exam_server.core.cli import command_actor, one_or_refuse, refusals_as_click_errors, user_by_name
 from exam_server.core.timefmt import DISPLAY_ZONE, local
 from exam_server.extensions import db
 from exam_server.organisations import operations as org_ops
@@ -20,15 +19,14 @@ from exam_server.sessions import operations as ops
 from exam_server.sessions import sites as site_ops
 from exam_server.sessions.intake import applicants_for, mark_ticketed
 from exam_server.sessions.models import TIMINGS, ExamSession, Room, Site, Ticket
+from exam_server.sessions.operations import exam_session_by_ref
 from exam_server.sessions.pdf import LEVELS, PARTS, password_slips_pdf, seating_list_pdf, tickets_pdf
 from item_bank.models import Form
 
 
-def _exam_session(code: str) -> ExamSession:
-    exam_session = db.session.scalar(select(ExamSession).where(ExamSession.code == code))
-    if exam_session is None:
-        raise click.ClickException(f"没有考试场次 {code}")
-    return exam_session
+def sitting_by_ref(ref: str) -> ExamSession:
+    """The sitting with this code (or numeric id), or a refusal naming it."""
+    return one_or_refuse(exam_session_by_ref(db.session, ref), f"没有考试场次 {ref}")
 
 
 def _room(ref: str) -> Room:
@@ -40,11 +38,9 @@ def _room(ref: str) -> Room:
     return room
 
 
-def _site(code: str) -> Site:
-    site = db.session.scalar(select(Site).where(Site.code == code))
-    if site is None:
-        raise click.ClickException(f"没有考点 {code}")
-    return site
+def site_by_code(code: str) -> Site:
+    """The test site with this code, or a refusal naming it."""
+    return one_or_refuse(db.session.scalar(select(Site).where(Site.code == code)), f"没有考点 {code}")
 
 
 @click.command("create-site")
@@ -75,7 +71,7 @@ def update_site(code: str, name: str | None, city: str | None, address: str | No
                 filing_number: str | None) -> None:
     """修改考点 CODE：名称、城市、地址、所属鉴定中心、备案编号（未给出的不变）。"""
     centre_id = org_ops.find(db.session, Centre, centre, "--centre").id if centre else None
-    site = site_ops.update_site(db.session, _site(code), name=name, city=city, address=address, centre_id=centre_id,
+    site = site_ops.update_site(db.session, site_by_code(code), name=name, city=city, address=address, centre_id=centre_id,
                                 filing_number=filing_number, actor=command_actor())
     click.echo(f"已保存考点 {site.code} {site.name}（备案编号 {site.filing_number or '未填'}）")
 
@@ -88,7 +84,7 @@ def update_site(code: str, name: str | None, city: str | None, address: str | No
 @refusals_as_click_errors
 def create_room(site_code: str, code: str, name: str, seats: int) -> None:
     """在考点 SITE_CODE 新建考场 CODE（名称 NAME），座位 1..N。"""
-    site = _site(site_code)
+    site = site_by_code(site_code)
     room = ops.create_room(db.session, site, code=code, name=name, seats=seats, actor=command_actor())
     click.echo(f"已创建考场 {site.code}:{room.code} {room.name}，{seats} 个座位")
 
@@ -99,7 +95,7 @@ def create_room(site_code: str, code: str, name: str, seats: int) -> None:
 @refusals_as_click_errors
 def seat_candidates(session_code: str, rooms: tuple[str, ...]) -> None:
     """编排座位：把场次 SESSION_CODE 尚未安排座位的考生按准考证号排入指定考场。"""
-    exam_session = _exam_session(session_code)
+    exam_session = sitting_by_ref(session_code)
     seated = ops.seat_candidates(db.session, exam_session, [_room(r) for r in rooms], command_actor())
     click.echo(f"已为 {len(seated)} 名考生安排座位")
 
@@ -111,7 +107,7 @@ def seat_candidates(session_code: str, rooms: tuple[str, ...]) -> None:
 @refusals_as_click_errors
 def print_tickets(session_code: str, room: str | None, output: Path) -> None:
     """打印准考证：把场次 SESSION_CODE 的准考证写成 PDF，印上尚未登录过的考生的初始密码。"""
-    exam_session = _exam_session(session_code)
+    exam_session = sitting_by_ref(session_code)
     rows = [t for t in ops.seating(db.session, exam_session, _room(room) if room else None) if t.status == "active"]
     passwords = credentials.printable_passwords(rows, credentials.app_secret())
     if exam_session.password_slip:
@@ -131,7 +127,7 @@ def print_tickets(session_code: str, room: str | None, output: Path) -> None:
 @refusals_as_click_errors
 def print_seating(session_code: str, room_ref: str, output: Path) -> None:
     """打印座位表：把场次 SESSION_CODE 某一考场的座位表写成 PDF。"""
-    exam_session = _exam_session(session_code)
+    exam_session = sitting_by_ref(session_code)
     room = _room(room_ref)
     rows = ops.seating(db.session, exam_session, room)
     output.write_bytes(seating_list_pdf(exam_session, room, rows))
@@ -145,9 +141,7 @@ def print_seating(session_code: str, room_ref: str, output: Path) -> None:
 @refusals_as_click_errors
 def assign_proctor(username: str, site_code: str, room_code: str) -> None:
     """指定监考员：让监考员 USERNAME 负责考点 SITE_CODE 的考场 ROOM_CODE。"""
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise click.ClickException(f"没有用户 {username}")
+    user = user_by_name(username)
     room = db.session.scalar(select(Room).join(Site).where(Site.code == site_code, Room.code == room_code))
     if room is None:
         raise click.ClickException(f"考点 {site_code} 没有考场 {room_code}")
@@ -189,7 +183,7 @@ def create_sitting(code: str | None, name: str | None, level: int, part: str, fo
                    date: str, start: str, end: str, timing: str, late_entry_min: int, min_submit_min: int,
                    password_slip: bool) -> None:
     """新建考试场次：等级、科目、试卷、考点考场、日期、起止时间和考试规则。"""
-    the_site = _site(site)
+    the_site = site_by_code(site)
     chosen_rooms = []
     for room_code in _split(rooms):
         room = db.session.scalar(select(Room).where(Room.site_id == the_site.id, Room.code == room_code))
@@ -238,7 +232,7 @@ def list_sites() -> None:
 @refusals_as_click_errors
 def schedule_sitting(session_code: str, units: tuple[str, ...], city: str | None, applications: str) -> None:
     """编排考生：把通过复审的申请（按单位、城市或申请编号）排入场次 SESSION_CODE 的座位，发放准考证；免考理论知识的列出不排。"""
-    exam_session = _exam_session(session_code)
+    exam_session = sitting_by_ref(session_code)
     unit_ids = [org_ops.find(db.session, PilotUnit, ref, "--unit").id for ref in units]
     city_id = org_ops.find(db.session, City, city, "--city").id if city else None
     ids = [int(v) for v in _split(applications) if v.isdigit()]

@@ -62,6 +62,15 @@ class SittingRules:
             raise SessionSetupError(f"最短交卷时间应在 0 到 {minutes} 分钟之间（填写的是 {self.min_submit_min}）")
 
 
+def exam_session_by_ref(session: Session, ref: str | int) -> ExamSession | None:
+    """The sitting with this code, or with this numeric id (what an operator types at `examctl`)."""
+    text = str(ref).strip()
+    found = session.scalar(select(ExamSession).where(ExamSession.code == text))
+    if found is None and text.isdigit():
+        found = session.get(ExamSession, int(text))
+    return found
+
+
 def rules_of(exam_session: ExamSession) -> SittingRules:
     return SittingRules(timing=exam_session.timing, late_entry_min=exam_session.late_entry_min,
                         min_submit_min=exam_session.min_submit_min, password_slip=exam_session.password_slip)

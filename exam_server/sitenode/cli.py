@@ -22,24 +22,10 @@ from sqlalchemy import select
 from exam_server.core import signing
 from exam_server.core.cli import command_actor, refusals_as_click_errors
 from exam_server.extensions import db
+from exam_server.sessions.cli import site_by_code, sitting_by_ref
 from exam_server.sessions.credentials import app_secret, hash_profile
-from exam_server.sessions.models import ExamSession, Site
 from exam_server.sitenode import keys, package
 from exam_server.sitenode.models import KIND_CENTRE, KIND_SITE, TrustedKey
-
-
-def _exam_session(code: str) -> ExamSession:
-    exam_session = db.session.scalar(select(ExamSession).where(ExamSession.code == code))
-    if exam_session is None:
-        raise click.ClickException(f"没有考试场次 {code}")
-    return exam_session
-
-
-def _site(code: str) -> Site:
-    site = db.session.scalar(select(Site).where(Site.code == code))
-    if site is None:
-        raise click.ClickException(f"没有考点 {code}")
-    return site
 
 
 @click.group("site")
@@ -115,7 +101,7 @@ def list_keys() -> None:
 def export(sitting: str, site_code: str, output: Path) -> None:
     """导出考试场次 SITTING 在考点的考试数据包（签名、试卷加密封存）。"""
     began = time.perf_counter()
-    built = package.build_package(db.session, _exam_session(sitting), _site(site_code),
+    built = package.build_package(db.session, sitting_by_ref(sitting), site_by_code(site_code),
                                   signing.load_private_key(signing.node_folder()), command_actor(),
                                   secret_key=app_secret(), hash_profile=hash_profile())
     output.write_bytes(built.data)
@@ -134,7 +120,7 @@ def export(sitting: str, site_code: str, output: Path) -> None:
 @refusals_as_click_errors
 def release_code(sitting: str, site_code: str) -> None:
     """显示考试场次 SITTING 在考点的试卷解封码（开考时告知主监考）。"""
-    code = package.release_code_for(db.session, _exam_session(sitting), site_code)
+    code = package.release_code_for(db.session, sitting_by_ref(sitting), site_code)
     click.echo(f"考试场次 {sitting} 考点 {site_code} 的解封码：{code}")
 
 

@@ -16,7 +16,8 @@ from exam_server.core import signing
 from exam_server.core.cli import command_actor, refusals_as_click_errors
 from exam_server.core.cli_help import chinese_help
 from exam_server.extensions import db
-from exam_server.sessions.models import ExamSession, Site
+from exam_server.sessions.cli import sitting_by_ref
+from exam_server.sessions.models import Site
 from exam_server.sitenode import package, results_package
 from exam_server.sitenode.cli import site
 
@@ -39,9 +40,7 @@ def this_site(code: str | None = None) -> Site:
 @refusals_as_click_errors
 def results(sitting: str, output: Path, site_code: str | None) -> None:
     """考点导出考试场次 SITTING 的成绩数据包（全部作答、事件记录哈希链、签到、考场事件和监考操作，以本考点密钥签名）。"""
-    exam_session = db.session.scalar(select(ExamSession).where(ExamSession.code == sitting))
-    if exam_session is None:
-        raise click.ClickException(f"没有考试场次 {sitting}")
+    exam_session = sitting_by_ref(sitting)
     began = time.perf_counter()
     built = results_package.build_results(db.session, exam_session, this_site(site_code),
                                           signing.load_private_key(signing.node_folder()), command_actor())

@@ -10,12 +10,12 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from exam_server.core.cli import command_actor, refusals_as_click_errors
-from exam_server.core.models import User
+from exam_server.core.cli import command_actor, refusals_as_click_errors, user_by_name
 from exam_server.core.timefmt import DISPLAY_ZONE
 from exam_server.extensions import db
 from exam_server.organisations.scope import scope_for
-from exam_server.sessions.models import ExamSession, Ticket
+from exam_server.sessions.cli import sitting_by_ref
+from exam_server.sessions.models import Ticket
 from exam_server.skills import queries
 from exam_server.skills.errors import SkillFileError
 from exam_server.skills.imports import import_scores
@@ -23,20 +23,6 @@ from exam_server.skills.operations import add_candidates, create_skill_sitting, 
 from exam_server.skills.sheets import STATIONS_FILE, ensure_skill_trees, import_stations
 from item_bank.db import transaction
 from item_bank.kernel import cli_actor
-
-
-def _sitting(code: str) -> ExamSession:
-    sitting = db.session.scalar(select(ExamSession).where(ExamSession.code == code))
-    if sitting is None:
-        raise click.ClickException(f"没有代码为 {code} 的考试场次")
-    return sitting
-
-
-def _user(username: str) -> User:
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise click.ClickException(f"没有账号 {username}")
-    return user
 
 
 def _refused_file(exc: SkillFileError) -> click.ClickException:
@@ -84,7 +70,7 @@ def create_skill_sitting_command(code: str, name: str | None, level: int, day: s
         moment = dt.datetime.strptime(f"{day} {start}", "%Y-%m-%d %H:%M").replace(tzinfo=DISPLAY_ZONE)
     except ValueError:
         raise click.ClickException(f"日期或时间格式不对：{day} {start}（应为 2026-12-20 和 09:00）") from None
-    centre_id = _sitting(source).centre_id if source else None
+    centre_id = sitting_by_ref(source).centre_id if source else None
     actor = command_actor()
     with transaction(db.session):
         sitting = create_skill_sitting(db.session, code=code, name=name or f"{day} {level}级操作技能（考站实操）",
@@ -92,7 +78,7 @@ def create_skill_sitting_command(code: str, name: str | None, level: int, day: s
                                        duration_s=int(hours * 3600), centre_id=centre_id, actor=actor)
         if source:
             ids = list(db.session.scalars(select(Ticket.candidate_id).where(
-                Ticket.session_id == _sitting(source).id, Ticket.status == "active")))
+                Ticket.session_id == sitting_by_ref(source).id, Ticket.status == "active")))
             add_candidates(db.session, sitting, ids, actor)
     click.echo(sitting.code)
 
@@ -109,8 +95,8 @@ def skill_setup(sitting_code: str, stations: tuple[str, ...], chief: str) -> Non
     for spec in stations:
         code, _, people = spec.partition("=")
         names = [p.strip() for p in people.replace("，", ",").split(",") if p.strip()]
-        plan.append((code.strip(), [_user(n) for n in names]))
-    set_up_sitting(db.session, _sitting(sitting_code), plan, _user(chief), command_actor())
+        plan.append((code.strip(), [user_by_name(n) for n in names]))
+    set_up_sitting(db.session, sitting_by_ref(sitting_code), plan, user_by_name(chief), command_actor())
     for code, people in plan:
         click.echo(f"{code}\t{','.join(u.username for u in people)}")
 
@@ -123,10 +109,10 @@ def skill_setup(sitting_code: str, stations: tuple[str, ...], chief: str) -> Non
 def import_skill_scores(sitting_code: str, path: Path, username: str | None) -> None:
     """导入操作技能评分（Excel）：每行一名考评员对一名考生在一个考站的评分；有任何错误则全部不导入并列出行和列。
     每行打印一条导入的评分：准考证号、考站、考评员、总分。"""
-    sitting = _sitting(sitting_code)
+    sitting = sitting_by_ref(sitting_code)
     actor = command_actor()
     if username:
-        user = _user(username)
+        user = user_by_name(username)
         if not user.active or not user.has_role("centre_staff"):
             raise click.ClickException(f"账号 {username} 已停用或不是鉴定中心人员")
         scope = scope_for(user, db.session)
@@ -150,7 +136,7 @@ def import_skill_scores(sitting_code: str, path: Path, username: str | None) -> 
 @refusals_as_click_errors
 def skill_absent(sitting_code: str, ticket_number: str, reason: str) -> None:
     """把未到场的考生记为缺考（尚无任何评分时）：不产生操作技能成绩，发布成绩不再等待该考生。"""
-    sitting = _sitting(sitting_code)
+    sitting = sitting_by_ref(sitting_code)
     ticket = db.session.scalar(select(Ticket).where(Ticket.session_id == sitting.id, Ticket.number == ticket_number))
     if ticket is None:
         raise click.ClickException(f"准考证号 {ticket_number} 不属于场次 {sitting_code}")
@@ -162,7 +148,7 @@ def skill_absent(sitting_code: str, ticket_number: str, reason: str) -> None:
 @click.argument("sitting_code")
 def skill_scores(sitting_code: str) -> None:
     """列出操作技能场次每名考生在每个考站的成绩（准考证号在前）：考站、考评员总分、考站成绩、状态。"""
-    for line in queries.station_scores(db.session, _sitting(sitting_code).id):
+    for line in queries.station_scores(db.session, sitting_by_ref(sitting_code).id):
         marks = "/".join(f"{m.total:g}" for m in line.marks)
         score = "" if line.score is None else f"{line.score:g}"
         click.echo(f"{line.ticket}\t{line.station.code}\t{marks}\t{score}\t{line.status_label}\t{line.name}")
