@@ -42,6 +42,7 @@
   var state = {
     status: null, items: [], index: 0, answers: {}, flags: {}, pending: store.get(K_PENDING, []),
     seq: store.get(K_SEQ, 0), acked: store.get(K_ACKED, {}), remaining: null, syncedAt: 0, inflight: {}, mode: "socket",
+    heldSeq: null,  // the newest step seen acknowledged since a join gave every answer: a rejoin sends it (seen_seq)
     closed: false, loadingItems: false, finished: false, submitting: false,
     submitOpensAt: null, clockOffset: 0, cells: []
   };
@@ -246,10 +247,14 @@
     setSubmitOpens(ack.submit_opens_at, ack.server_now);
     if (typeof ack.last_seq === "number" && ack.last_seq > state.seq) { state.seq = ack.last_seq; store.set(K_SEQ, state.seq); }
     if (typeof ack.last_seq === "number") resendLost(ack.last_seq);
-    state.answers = {};
-    Object.keys(ack.answers || {}).forEach(function (id) { state.answers[id] = ack.answers[id]; });
-    state.flags = {};
-    (ack.flags || []).forEach(function (id) { state.flags[id] = true; });
+    // null: the server's newest step is the one this page saw acknowledged last, so it holds every answer already.
+    if (ack.answers !== null) {
+      state.answers = {};
+      Object.keys(ack.answers || {}).forEach(function (id) { state.answers[id] = ack.answers[id]; });
+      state.flags = {};
+      (ack.flags || []).forEach(function (id) { state.flags[id] = true; });
+    }
+    if (typeof ack.last_seq === "number") state.heldSeq = ack.last_seq;
     // Unacknowledged local changes win on screen until the server has them.
     state.pending.forEach(function (p) {
       if (p.type === "save" && (!state.answers[p.item_id] || state.answers[p.item_id].seq < p.seq)) {
@@ -290,7 +295,8 @@
 
   function rejoin() {
     if (state.closed) return;
-    call("join", { workstation: workstation }).then(function (ack) {
+    var body = state.heldSeq === null ? { workstation: workstation } : { workstation: workstation, seen_seq: state.heldSeq };
+    call("join", body).then(function (ack) {
       if (!ack.ok && ack.error === "unavailable") { setTimeout(rejoin, 2000); return; }  // the database is restarting
       if (!ack.ok) { handleRefusal(ack); return; }
       applyJoin(ack); flush();
@@ -394,6 +400,7 @@
           state.pending = state.pending.filter(function (q) { return q.key !== p.key; }); persistPending();
           var slot = p.type + ":" + p.item_id, had = state.acked[slot];
           if (!had || had.seq < p.seq) { state.acked[slot] = p; store.set(K_ACKED, state.acked); }
+          if (state.heldSeq !== null && p.seq > state.heldSeq) state.heldSeq = p.seq;
           if (p.type === "save") {
             var a = state.answers[p.item_id];
             if (a && a.seq === p.seq) { a.saved_at = ack.saved_at; a.pending = false; }
@@ -401,6 +408,7 @@
           renderSaved(); refreshNavigator();
         } else if (["invalid_value", "unknown_item", "value_too_large", "payload_too_large"].indexOf(ack.error) >= 0) {
           state.pending = state.pending.filter(function (q) { return q.key !== p.key; }); persistPending();
+          state.heldSeq = null;  // the screen shows a change the server refused: the next join brings every answer
           showSaveError(ack.message);
         } else if (ack.error === "unavailable") {
           // The server could not reach its database and stored nothing: keep it, send it again (same key).
