@@ -34,14 +34,14 @@
     store.set("exam.workstation", workstation);
   }
   var K_SEQ = "exam." + attemptId + ".seq", K_PENDING = "exam." + attemptId + ".pending";
-  // The newest acknowledged save and flag per item: a second copy of what the server holds. A standby server that
-  // took over from a dead one may lack the last second of acknowledged steps (its copy lags); the join's last_seq
-  // says which, and they are sent again (same key) like answers given offline.
-  var K_ACKED = "exam." + attemptId + ".acked";
+  // Acknowledged saves and flags: every one of the last ACKED_KEEP_MS and the newest per item, a second copy of what
+  // the server holds. A standby server that took over from a dead one may lack the last second of acknowledged steps
+  // (its copy lags); the join's last_seq says which, and they are sent again (same keys) like answers given offline.
+  var K_ACKED = "exam." + attemptId + ".acked2", ACKED_KEEP_MS = 60000;
 
   var state = {
     status: null, items: [], index: 0, answers: {}, flags: {}, pending: store.get(K_PENDING, []),
-    seq: store.get(K_SEQ, 0), acked: store.get(K_ACKED, {}), remaining: null, syncedAt: 0, inflight: {}, mode: "socket",
+    seq: store.get(K_SEQ, 0), acked: store.get(K_ACKED, []), remaining: null, syncedAt: 0, inflight: {}, mode: "socket",
     heldSeq: null,  // the newest step seen acknowledged since a join gave every answer: a rejoin sends it (seen_seq)
     closed: false, loadingItems: false, finished: false, submitting: false,
     submitOpensAt: null, clockOffset: 0, cells: []
@@ -265,16 +265,25 @@
     enterStatus(ack.status);
   }
 
-  // Acknowledged steps the server no longer holds (seq above its last_seq) are queued again, unless a newer
-  // change of the same item is already waiting.
+  // Acknowledged steps the server no longer holds (seq above its last_seq) are queued again, in seq order, with their
+  // keys (a server that has one after all answers with its first acknowledgement).
   function resendLost(lastSeq) {
-    Object.keys(state.acked).forEach(function (slot) {
-      var a = state.acked[slot];
+    state.acked.forEach(function (a) {
       if (a.seq <= lastSeq) return;
-      var newer = state.pending.some(function (p) { return p.type === a.type && p.item_id === a.item_id && p.seq >= a.seq; });
-      if (!newer) state.pending.push(a);
+      if (!state.pending.some(function (p) { return p.key === a.key; })) state.pending.push(a);
     });
+    state.pending.sort(function (x, y) { return x.seq - y.seq; });
     persistPending();
+  }
+  function keepAcked(p) {
+    var now = Date.now(), newest = {};
+    state.acked.push({ type: p.type, item_id: p.item_id, value: p.value, flagged: p.flagged, seq: p.seq, key: p.key, at: now });
+    state.acked.forEach(function (a) {
+      var slot = a.type + ":" + a.item_id;
+      if (!newest[slot] || newest[slot].seq < a.seq) newest[slot] = a;
+    });
+    state.acked = state.acked.filter(function (a) { return newest[a.type + ":" + a.item_id] === a || now - a.at < ACKED_KEEP_MS; });
+    store.set(K_ACKED, state.acked);
   }
 
   function enterStatus(status) {
@@ -398,8 +407,7 @@
         delete state.inflight[p.key];
         if (ack.ok) {
           state.pending = state.pending.filter(function (q) { return q.key !== p.key; }); persistPending();
-          var slot = p.type + ":" + p.item_id, had = state.acked[slot];
-          if (!had || had.seq < p.seq) { state.acked[slot] = p; store.set(K_ACKED, state.acked); }
+          keepAcked(p);
           if (state.heldSeq !== null && p.seq > state.heldSeq) state.heldSeq = p.seq;
           if (p.type === "save") {
             var a = state.answers[p.item_id];
