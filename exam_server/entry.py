@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import sys
 
-SERVING_COMMANDS = {"run", "demo", "demo-grading"}
+SERVING_COMMANDS = {"run", "demo", "demo-grading", "standby takeover"}
 
 
 def main() -> None:
-    command = next((a for a in sys.argv[1:] if not a.startswith("-")), "")
-    mode = os.environ.get("SOCKETIO_ASYNC_MODE") or ("gevent" if command in SERVING_COMMANDS else "threading")
+    words = [a for a in sys.argv[1:] if not a.startswith("-")]
+    serving = bool(words) and (words[0] in SERVING_COMMANDS or " ".join(words[:2]) in SERVING_COMMANDS)
+    mode = os.environ.get("SOCKETIO_ASYNC_MODE") or ("gevent" if serving else "threading")
     os.environ["SOCKETIO_ASYNC_MODE"] = mode
     if mode == "gevent":
         # Thousands of sockets per process need greenlets, and the patches must come first.

@@ -5,6 +5,7 @@ On the standby machine (its own SQLite file and instance folder, the same SECRET
     examctl standby status                                     # how far behind, the newest event held
     examctl standby promote                                    # the primary is dead: take over, then
     examctl run --role site --host 0.0.0.0 --port 5000         # serve the site from this machine
+    examctl standby takeover --port 5000                       # (the two in one process: seconds sooner)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import datetime as dt
 import click
 from flask import current_app
 
-from exam_server.core.cli import refusals_as_click_errors
+from exam_server.core.cli import refusals_as_click_errors, serve
 from exam_server.extensions import db
 from exam_server.sitenode import standby as standby_ops
 
@@ -48,6 +49,21 @@ def promote(no_last_pull: bool) -> None:
     click.echo(f"本机已接替为考点服务器（第 {state.get('epoch')} 代）。最新事件：编号 {local.get('id', 0)}"
                f"{'，' + str(local.get('kind')) + '，' + str(local.get('at')) if local.get('kind') else ''}")
     click.echo("请把考点服务器的地址（IP 别名或主机名）转到本机，然后运行：examctl run --role site --host 0.0.0.0 --port 端口")
+
+
+@standby.command("takeover")
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-last-pull", is_flag=True, help="不再尝试从主服务器取最后的数据")
+@refusals_as_click_errors
+def takeover(host: str, port: int, no_last_pull: bool) -> None:
+    """接替并立即提供考点服务（等于 promote 之后 examctl run --role site，但少启动一个进程，快几秒）。"""
+    state = standby_ops.promote(current_app, db.session, last_pull=not no_last_pull,
+                                say=lambda line: click.echo(line))
+    db.session.close()
+    current_app.config["NODE_ROLE"] = "site"
+    click.echo(f"本机已接替为考点服务器（第 {state.get('epoch')} 代），考试服务运行于 http://{host}:{port}")
+    serve(host, port)
 
 
 @standby.command("status")
