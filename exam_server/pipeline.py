@@ -42,8 +42,8 @@ from exam_server.results.submitted import request_scoring
 from exam_server.sessions.models import ExamSession
 
 
-def ask_for_scoring(sender: Session, **_: Any) -> None:
-    request_scoring(sender)
+def ask_for_scoring(sender: Session, *, recover: bool = False, **_: Any) -> None:
+    request_scoring(sender, always=recover)
 
 
 def create_grading_tasks(

@@ -11,11 +11,11 @@ from blinker import Namespace
 
 _pipeline = Namespace()
 
-# sender: Session; attempt: Attempt; actor: str. Sent when an attempt has moved to submitted.
+# sender: Session; attempt_id: int; actor: str. Sent when an attempt has moved to submitted.
 attempt_submitted = _pipeline.signal("attempt-submitted")
 
-# sender: Session. Sent AFTER a transaction that submitted attempts committed (outside any transaction), and by
-# the server's sweep now and then: a receiver asks for the scoring of what is submitted and not scored yet
+# sender: Session; recover: bool. Sent AFTER a transaction that submitted attempts committed (outside any
+# transaction), and by the server's sweep now and then (recover=True): a receiver asks for the scoring of what is submitted and not scored yet
 # (results/submitted.py), which then runs as a job, never inside the submit.
 submissions_committed = _pipeline.signal("submissions-committed")
 

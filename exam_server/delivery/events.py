@@ -26,7 +26,7 @@ from exam_server.delivery.errors import MESSAGES, DeliveryError
 from exam_server.delivery.gate import CostGate
 from exam_server.delivery.limits import MAX_PAYLOAD_CHARS, is_id, size_of
 from exam_server.delivery.models import Attempt
-from exam_server.delivery.notify import EXAM_NS, attempt_room, push_attempt_state, push_seat
+from exam_server.delivery.notify import EXAM_NS, attempt_room, push_attempt_state, push_seat, push_state
 from exam_server.delivery.queries import attempt_state
 from exam_server.extensions import db, socketio
 
@@ -248,7 +248,7 @@ def on_join(candidate_id: int, data: Any) -> dict[str, Any]:
             if _socket_gone():
                 return {"ok": False, "error": "gone"}  # nobody reads it
             body, state, seat_changed = steps.join(db.session, attempt_id, workstation, _actor(),
-                                                   candidate_id=candidate_id)
+                                                   candidate_id=candidate_id, seen_seq=_arg(data, "seen_seq"))
     except DeliveryError as exc:
         db.session.rollback()
         if exc.code != "not_your_attempt":  # the proctor sees the held workstation
@@ -301,12 +301,10 @@ def on_flag(candidate_id: int, data: Any) -> dict[str, Any]:
 @socketio.on("submit", namespace=EXAM_NS)
 @_candidate_step
 def on_submit(candidate_id: int, data: Any) -> dict[str, Any]:
-    attempt_id = _arg(data, "attempt_id")
-    ack = steps.submit(db.session, candidate_id, attempt_id, _arg(data, "key"), _workstation())
-    if ack.get("ok"):
-        attempt = db.session.get(Attempt, attempt_id)
-        if attempt is not None:
-            push_attempt_state(attempt, "submitted")
+    ack, state, submit_text = steps.submit_with_state(db.session, candidate_id, _arg(data, "attempt_id"),
+                                                      _arg(data, "key"), _workstation())
+    if ack.get("ok") and state is not None:
+        push_state(state, "submitted", submit_text)
     return ack
 
 

@@ -37,12 +37,16 @@ def seat_summary(state: AttemptState) -> dict[str, Any]:
 
 def push_attempt_state(attempt: Attempt, reason: str = "") -> None:
     """Tell the candidate's screen (and the proctor's room) the attempt's new state and time."""
-    body = {"attempt_id": attempt.id, "status": attempt.status,
-            "remaining_s": round(remaining_seconds(attempt), 3), "reason": reason,
-            # How it was submitted, in words the candidate reads (a forced submit names its reason).
-            "submit_text": describe_attempt(attempt) if attempt.submit_reason == "proctor" else ""}
-    socketio.emit("attempt_state", body, to=attempt_room(attempt.id), namespace=EXAM_NS)
-    push_seat(attempt)
+    # How it was submitted, in words the candidate reads (a forced submit names its reason).
+    push_state(AttemptState.of(attempt), reason, describe_attempt(attempt) if attempt.submit_reason == "proctor" else "")
+
+
+def push_state(state: AttemptState, reason: str = "", submit_text: str = "") -> None:
+    """`push_attempt_state` from an attempt's state as one query read it (a room's submits: no ORM loads)."""
+    body = {"attempt_id": state.id, "status": state.status, "remaining_s": round(remaining_seconds(state), 3),
+            "reason": reason, "submit_text": submit_text}
+    socketio.emit("attempt_state", body, to=attempt_room(state.id), namespace=EXAM_NS)
+    push_seat(state)
 
 
 def push_seat(attempt: Attempt | AttemptState) -> None:

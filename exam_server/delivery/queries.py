@@ -42,6 +42,7 @@ class AttemptState:
     extra_time_s: int
     late_admitted_at: dt.datetime | None
     last_event_hash: str
+    min_submit_min: int
 
     @classmethod
     def of(cls, attempt: Attempt) -> AttemptState:
@@ -57,7 +58,7 @@ class AttemptState:
             seat=seat.number if seat else None, room_id=seat.room_id if seat else None,
             timing=attempt.session.timing, late_entry_min=attempt.session.late_entry_min,
             extra_time_s=attempt.ticket.extra_time_s, late_admitted_at=attempt.late_admitted_at,
-            last_event_hash=attempt.last_event_hash,
+            last_event_hash=attempt.last_event_hash, min_submit_min=attempt.session.min_submit_min,
         )
 
 

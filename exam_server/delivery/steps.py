@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from exam_server.core.timefmt import iso, local
 from exam_server.delivery import store
 from exam_server.delivery.clock import (
+    DEADLINE_ACTOR,
     Clocked,
     announce_submissions,
     deadline_at_start,
@@ -25,8 +26,8 @@ from exam_server.delivery.clock import (
     late_entry_cutoff,
     remaining_seconds,
     submit_at_deadline,
-    submit_locked,
     submit_opens_at,
+    submit_state,
 )
 from exam_server.delivery.errors import DeliveryError
 from exam_server.delivery.limits import MAX_VALUE_CHARS, is_id, size_of, text_chars
@@ -39,7 +40,6 @@ from exam_server.delivery.models import (
     PAUSED,
     SCHEDULED,
     Attempt,
-    AttemptEvent,
 )
 from exam_server.delivery.paper import form_items
 from exam_server.delivery.queries import AttemptState, answers_of, attempt_state
@@ -117,13 +117,16 @@ def _submit_if_overdue(session: Session, state: AttemptState, now: dt.datetime) 
 
 
 def join(
-    session: Session, attempt_id: int, workstation: str, actor: str, candidate_id: int | None = None
+    session: Session, attempt_id: int, workstation: str, actor: str, candidate_id: int | None = None,
+    seen_seq: Any = None,
 ) -> tuple[dict[str, Any], AttemptState, bool]:
     """A workstation opens the attempt: its state, acknowledged answers and flags, the seat's state, and
     whether the seat map has anything new to show (a plain reconnect of the same workstation has not).
 
     One workstation at a time: a different one is held (`awaiting_move`) until a proctor allows it.
-    `candidate_id`, when given, must own the attempt.
+    `candidate_id`, when given, must own the attempt. `seen_seq` is the newest step the page saw acknowledged
+    after a join that gave it every answer: when it is the attempt's `last_seq`, the page holds every acknowledged
+    answer and flag already, and they are not sent again (`answers` and `flags` are None).
     """
     workstation = _check_workstation_name(workstation)
     now = utcnow()
@@ -150,7 +153,10 @@ def join(
         state.last_activity_at = changes["last_activity_at"] = now
     if changes:
         store.update_attempt(session, state.id, changes)
-    answers, flags = answers_of(session, state.id)
+    # A whole centre rejoining after a restart: reading and sending every answer was half of a join's work,
+    # and a page that kept its connection's answers needs none of them.
+    held = isinstance(seen_seq, int) and not isinstance(seen_seq, bool) and seen_seq == state.last_seq
+    answers, flags = (None, None) if held else answers_of(session, state.id)
     store.commit_core(session)
     announce_submissions(session)  # the clock had run out: submitted above
     body = {
@@ -392,59 +398,61 @@ def set_flag(
 # ---------------------------------------------------------------- submitting
 
 
-def _attempt_for(session: Session, attempt_id: Any, candidate_id: int) -> Attempt:
-    if not is_id(attempt_id):
-        raise DeliveryError("not_your_attempt")
-    attempt = store.lock_attempt(session, attempt_id)
-    if attempt is None or attempt.candidate_id != candidate_id:
-        raise DeliveryError("not_your_attempt")
-    return attempt
-
-
-def _check_submit_open(attempt: Attempt, now: dt.datetime) -> None:
+def _check_submit_open(state: AttemptState, now: dt.datetime) -> None:
     """The sitting's minimum time before 交卷: refused before it with the moment it opens."""
-    exam_session = attempt.session
-    opens = submit_opens_at(timing=exam_session.timing, starts_at=exam_session.starts_at,
-                            started_at=attempt.started_at, min_submit_min=exam_session.min_submit_min)
+    opens = submit_opens_at(timing=state.timing, starts_at=state.starts_at, started_at=state.started_at,
+                            min_submit_min=state.min_submit_min)
     if opens is not None and now < opens:
-        raise DeliveryError("submit_too_early", f"开考 {exam_session.min_submit_min} 分钟内不得交卷："
+        raise DeliveryError("submit_too_early", f"开考 {state.min_submit_min} 分钟内不得交卷："
                             f"{local(opens, '%H:%M')} 后才能交卷，请继续作答。", opens_at=iso(opens))
 
 
-def _remember(session: Session, event: AttemptEvent, ack: dict[str, Any]) -> dict[str, Any]:
-    """Commit the step with its acknowledgement; a concurrent resend of the same key gets the first ack."""
-    event.ack = ack
+def submit_with_state(
+    session: Session, candidate_id: int, attempt_id: Any, key: str | None, workstation: str | None = None
+) -> tuple[dict[str, Any], AttemptState | None, str]:
+    """`submit`, with what the pushes that follow need: the attempt's state after it (None when refused) and how it
+    was submitted in the candidate's words (a proctor's force-submit names its reason; read only then).
+
+    A room submits at once, so this is the path of join and start: one locked read of the state, the earlier
+    acknowledgement of `key`, and prepared writes (the submission, the log entry with its acknowledgement), one
+    commit; asking for scoring follows the commit (results/submitted.py).
+    """
     try:
-        session.commit()
-    except IntegrityError as exc:
-        return _ack_after_conflict(session, event.attempt_id, event.key, exc)
-    return ack
+        state = _own_state(session, attempt_id, candidate_id)
+        if key is not None and not _key_ok(key):
+            raise DeliveryError("invalid_value", "请求的幂等键无效。")
+        previous = store.previous_ack(session, state.id, key)
+        if previous is not None:
+            session.rollback()
+            return previous, state, _forced_submit_text(session, state)
+        _require_workstation(state, workstation)
+        now = utcnow()
+        submitted_before = state.status in DONE
+        if is_overdue(state, now):
+            assert state.deadline_at is not None  # overdue: it has one
+            submit_state(session, state, DEADLINE_ACTOR, "deadline", state.deadline_at)
+        elif state.status in (IN_PROGRESS, PAUSED):
+            _check_submit_open(state, now)
+            submit_state(session, state, CANDIDATE, "candidate", now)
+        elif not submitted_before:
+            raise DeliveryError("not_in_progress")
+        ack = {"ok": True, "status": state.status}
+        changes: dict[str, Any] = {}
+        store.log_row(session, state, "submit_ack", CANDIDATE, {}, now, changes, key=key, ack=ack)
+        store.update_attempt(session, state.id, changes)
+        try:
+            store.commit_core(session)
+        except IntegrityError as exc:  # a concurrent resend of the same key committed first
+            return _ack_after_conflict(session, state.id, key, exc), state, _forced_submit_text(session, state)
+        announce_submissions(session)  # scoring follows as a job, after the commit
+        return ack, state, _forced_submit_text(session, state) if submitted_before else ""
+    except DeliveryError as exc:
+        session.rollback()
+        return exc.ack(), None, ""
 
 
 def submit(
     session: Session, candidate_id: int, attempt_id: Any, key: str | None, workstation: str | None = None
 ) -> dict[str, Any]:
     """The candidate submits (交卷). A repeat, or a submit after the deadline did it, is acknowledged."""
-    try:
-        attempt = _attempt_for(session, attempt_id, candidate_id)
-        if key is not None and not _key_ok(key):
-            raise DeliveryError("invalid_value", "请求的幂等键无效。")
-        previous = store.previous_ack(session, attempt.id, key)
-        if previous is not None:
-            return previous
-        _require_workstation(attempt, workstation)
-        now = utcnow()
-        if is_overdue(attempt, now):
-            submit_at_deadline(session, attempt)
-        elif attempt.status in (IN_PROGRESS, PAUSED):
-            _check_submit_open(attempt, now)
-            submit_locked(session, attempt, actor=CANDIDATE, reason="candidate", at=now)
-        elif attempt.status not in DONE:
-            raise DeliveryError("not_in_progress")
-        event = store.log_event(session, attempt, "submit_ack", CANDIDATE, {}, key=key, at=now)
-        ack = _remember(session, event, {"ok": True, "status": attempt.status})
-        announce_submissions(session)  # scoring follows as a job, after the commit
-        return ack
-    except DeliveryError as exc:
-        session.rollback()
-        return exc.ack()
+    return submit_with_state(session, candidate_id, attempt_id, key, workstation)[0]

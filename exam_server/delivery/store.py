@@ -31,7 +31,7 @@ _STATE = (
            _A.c.pending_workstation, _A.c.last_seq, _A.c.last_activity_at, _A.c.answered_count, _A.c.started_at,
            _S.c.duration_s, _S.c.starts_at, _T.c.number.label("ticket"), _SEAT.c.number.label("seat"),
            _SEAT.c.room_id, _S.c.timing, _S.c.late_entry_min, _T.c.extra_time_s, _A.c.late_admitted_at,
-           _A.c.last_event_hash)
+           _A.c.last_event_hash, _S.c.min_submit_min)
     .select_from(_A.join(_S, _S.c.id == _A.c.session_id)
                  .join(_T, _T.c.id == _A.c.ticket_id)
                  .outerjoin(_SEAT, _SEAT.c.id == _T.c.seat_id))
@@ -48,6 +48,7 @@ _ITEM_STEP = (
     .where(_A.c.id == _ATTEMPT_ID)
 )
 _LOCKED = {id(_STATE): _STATE.with_for_update(of=_A), id(_ITEM_STEP): _ITEM_STEP.with_for_update(of=_A)}
+_PREVIOUS_ACK = select(_E.c.ack).where(_E.c.attempt_id == _ATTEMPT_ID, _E.c.key == bindparam("key", type_=String))
 _ANSWERS = select(_R.c.item_version_id, _R.c.value, _R.c.seq, _R.c.saved_at, _R.c.flagged).where(
     _R.c.attempt_id == _ATTEMPT_ID
 )
@@ -164,9 +165,8 @@ def previous_ack(session: Session, attempt_id: int, key: str | None) -> dict[str
     """The acknowledgement an earlier step with `key` got, if any."""
     if not key:
         return None
-    return session.scalar(
-        select(AttemptEvent.ack).where(AttemptEvent.attempt_id == attempt_id, AttemptEvent.key == key)
-    )
+    ack = _run(session, _PREVIOUS_ACK, {"attempt": attempt_id, "key": key}).scalar()
+    return dict(ack) if ack is not None else None
 
 
 # ---------------------------------------------------------------- writes
@@ -195,13 +195,15 @@ class _Chained(Protocol):
 
 
 def log_row(session: Session, state: _Chained, kind: str, actor: str, payload: dict[str, Any],
-            at: dt.datetime, changes: dict[str, Any]) -> None:
-    """Append an event to the log by a prepared statement (join and start), chained after `state`'s newest hash;
-    the new head goes into `changes`, the attempt columns the caller writes next in the same transaction."""
+            at: dt.datetime, changes: dict[str, Any], *, key: str | None = None,
+            ack: dict[str, Any] | None = None) -> None:
+    """Append an event to the log by a prepared statement (join, start, submit), chained after `state`'s newest
+    hash; the new head goes into `changes`, the attempt columns the caller writes next in the same transaction.
+    A step's idempotency `key` is stored with its acknowledgement `ack`."""
     prev = state.last_event_hash or chain.GENESIS
-    head = chain.link(prev, kind, actor, at, None, None, None, payload)
+    head = chain.link(prev, kind, actor, at, None, None, key, payload)
     _run(session, _INSERT_EVENT, {"attempt_id": state.id, "kind": kind, "actor": actor, "payload": payload,
-                                  "at": at, "item_version_id": None, "seq": None, "key": None, "ack": None,
+                                  "at": at, "item_version_id": None, "seq": None, "key": key, "ack": ack,
                                   "prev_hash": prev, "hash": head})
     state.last_event_hash = changes["last_event_hash"] = head
 

@@ -22,7 +22,7 @@ from exam_server.delivery import (
 from exam_server.delivery.errors import MESSAGES, DeliveryError, status_of
 from exam_server.delivery.limits import MAX_HTTP_BODY_BYTES
 from exam_server.delivery.models import Attempt
-from exam_server.delivery.notify import push_attempt_state, push_seat
+from exam_server.delivery.notify import push_seat, push_state
 from exam_server.delivery.outline import paper_outline
 from exam_server.delivery.paper import attempt_may_show, render_attempt_json
 from exam_server.extensions import db
@@ -139,11 +139,10 @@ def http_submit(attempt_id: int) -> WerkzeugResponse | tuple[WerkzeugResponse, i
         body = _body()
     except DeliveryError as exc:
         return _too_large(exc)
-    ack = steps.submit(db.session, current_user.candidate_id, attempt_id, body.get("key"), body.get("workstation"))
-    if ack.get("ok"):
-        attempt = db.session.get(Attempt, attempt_id)
-        if attempt is not None:
-            push_attempt_state(attempt, "submitted")
+    ack, state, submit_text = steps.submit_with_state(db.session, current_user.candidate_id, attempt_id,
+                                                      body.get("key"), body.get("workstation"))
+    if ack.get("ok") and state is not None:
+        push_state(state, "submitted", submit_text)
     return _reply(ack, attempt_id)
 
 

@@ -3,6 +3,7 @@ follows as a job that scores every submitted, unscored attempt, once (results/su
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import exam_server.pipeline as pipeline
+import exam_server.results.submitted as submitted
 from exam_server.delivery import steps
 from exam_server.delivery.models import Attempt
 from exam_server.delivery.sweeper import sweep_once
@@ -161,3 +163,55 @@ def test_a_room_submitting_at_once_makes_one_scoring_job_not_one_each(
     done: Any = session.scalars(select(Job).where(Job.kind == SCORE_SUBMITTED, Job.status == "done")).all()
     assert len(done) == 1 and done[0].result["scored"] == 3
     assert unscored_ids(session) == []
+
+
+@SQLITE_ONLY
+def test_submits_while_a_scoring_job_is_queued_do_not_ask_again(
+    app: Flask, session: Session, sitting: Sitting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A room's submits each asked for scoring (two reads and a commit in every submit of the storm): after one
+    found the queued job, the next ones within ASK_AGAIN_S look at nothing; the sweep always looks."""
+    session.add(Job(kind=SCORE_SUBMITTED, params={}, created_by="test", status=QUEUED))
+    session.commit()
+    job_reads: list[Any] = []  # every statement request_scoring builds (it finds the queued job: one each look)
+    monkeypatch.setattr(submitted, "select", lambda *a: job_reads.append(a) or select(*a))
+    for index in range(3):
+        _submit(session, sitting, index)
+    assert len(job_reads) == 1  # the first submit's look at the job table; the other two asked nothing
+    clock = [submitted.time.monotonic() + submitted.ASK_AGAIN_S]
+    monkeypatch.setattr(submitted.time, "monotonic", lambda: clock[0])
+    submitted.request_scoring(session)  # a second later: it looks again
+    assert len(job_reads) == 2
+    submitted.request_scoring(session, always=True)  # the sweep's request looks whatever the last one found
+    assert len(job_reads) == 3
+
+
+@SQLITE_ONLY
+def test_the_scoring_job_waits_for_the_submits_to_pause_and_leaves_the_lock_free_between_batches(
+    session: Session, sitting: Sitting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _crash_after_commit(monkeypatch)
+    attempt_ids = [_submit(session, sitting, i) for i in range(2)]
+    session.commit()
+    newest = max(session.get(Attempt, a).submitted_at for a in attempt_ids)
+    clock = [newest + dt.timedelta(seconds=0.25)]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock[0] += dt.timedelta(seconds=seconds)
+
+    # 0.25 s after the last submit: it waits the 0.75 s left of a quiet second, reading only.
+    assert submitted.wait_for_quiet(session, quiet_s=1.0, sleep=sleep, now=lambda: clock[0]) == pytest.approx(0.75)
+    assert sleeps == [pytest.approx(0.75)]
+    # A storm that does not pause: it waits `most_s` in all, then scores anyway.
+    sleeps.clear()
+    clock[0] = newest
+    assert submitted.wait_for_quiet(session, quiet_s=10.0, most_s=2.0, sleep=sleeps.append,
+                                    now=lambda: clock[0]) == pytest.approx(2.0)
+
+    sleeps.clear()
+    report = score_submitted(session, "test", batch=1, quiet_s=0.001, sleep=sleeps.append)
+    assert report.scored == 2 and unscored_ids(session) == []
+    # A pause after each batch's write (each sitting's share of a batch is one transaction), as long as it held.
+    assert len(sleeps) >= 2 and all(0 <= s < 5 for s in sleeps)

@@ -1,0 +1,117 @@
+"""What a whole centre does at once (issue 17). A room's 交卷: a submit is the path of join and start — one locked
+read of the attempt's state, the earlier acknowledgement of its key, prepared writes and one commit; the pushes
+after it read nothing. A restart's rejoin: a page that holds every acknowledged answer is not sent them again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import Sitting, exam_socket
+from delivery_support import save, started
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
+import exam_server.pipeline as pipeline
+from exam_server.delivery.chain import verify_attempt
+from exam_server.delivery.models import Attempt, AttemptEvent
+from exam_server.extensions import db
+
+NS = "/exam"
+
+
+def _statements(app: Flask) -> list[str]:
+    """Every SQL statement the app's engine runs from now on (the caller removes nothing: the app ends with it)."""
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    return seen
+
+
+def test_a_submit_reads_its_attempt_once_and_its_pushes_read_nothing(
+    app: Flask, client: FlaskClient, sitting: Sitting, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sock, attempt_id, _items = started(app, client, sitting)
+    sock.get_received(NS)
+    # Scoring is asked for after the commit and runs in-process in tests: left out of the count.
+    monkeypatch.setattr(pipeline, "request_scoring", lambda *_a, **_k: None)
+    seen = _statements(app)
+    ack = sock.emit("submit", {"attempt_id": attempt_id, "key": "ws-0:submit"}, namespace=NS, callback=True)
+    assert ack == {"ok": True, "status": "submitted"}
+    # Before: the attempt as an ORM object, its sitting, ticket and seat loaded lazily for the minimum-time check
+    # and the pushes, the chain's head read again at the flush, the attempt read again for the push: 8 SELECTs.
+    kinds = [s.split(None, 1)[0].upper() for s in seen]
+    assert kinds.count("SELECT") == 2, seen  # the locked state (with sitting, ticket, seat) and the key's ack
+    assert kinds.count("INSERT") == 2 and kinds.count("UPDATE") == 2, seen
+
+    pushed = [m["args"][0] for m in sock.get_received(NS) if m["name"] == "attempt_state"]
+    assert pushed == [{"attempt_id": attempt_id, "status": "submitted", "remaining_s": 0.0, "reason": "submitted",
+                       "submit_text": ""}]
+    session.expire_all()
+    attempt = session.get(Attempt, attempt_id)
+    assert (attempt.status, attempt.submit_reason, attempt.submit_note, attempt.misconduct_code) == (
+        "submitted", "candidate", "", "")
+    assert attempt.submitted_at is not None and attempt.remaining_s == 0.0 and attempt.deadline_at is None
+    kinds = session.execute(select(AttemptEvent.kind, AttemptEvent.actor, AttemptEvent.key, AttemptEvent.ack)
+                            .where(AttemptEvent.attempt_id == attempt_id).order_by(AttemptEvent.id)).all()
+    assert [tuple(k) for k in kinds[-2:]] == [("submitted", "candidate", None, None),
+                                             ("submit_ack", "candidate", "ws-0:submit", ack)]
+    report = verify_attempt(session, attempt_id)
+    assert report is not None and report.ok  # the prepared writes extend the hash chain like the ORM's
+
+    # The same key again: the first acknowledgement, nothing written.
+    seen.clear()
+    assert sock.emit("submit", {"attempt_id": attempt_id, "key": "ws-0:submit"}, namespace=NS, callback=True) == ack
+    assert not [s for s in seen if s.split(None, 1)[0].upper() in ("INSERT", "UPDATE")], seen
+
+
+def test_a_submit_before_the_minimum_time_is_refused_with_the_moment_it_opens(
+    app: Flask, client: FlaskClient, sitting: Sitting, session: Session
+) -> None:
+    sock, attempt_id, _items = started(app, client, sitting)
+    attempt = session.get(Attempt, attempt_id)
+    attempt.session.min_submit_min = 30
+    session.commit()
+    ack = sock.emit("submit", {"attempt_id": attempt_id, "key": "early"}, namespace=NS, callback=True)
+    assert ack["ok"] is False and ack["error"] == "submit_too_early"
+    assert "开考 30 分钟内不得交卷" in ack["message"] and ack["opens_at"]
+    session.expire_all()
+    assert session.get(Attempt, attempt_id).status == "in_progress"
+
+
+def test_a_rejoin_that_saw_the_newest_step_acknowledged_is_not_sent_the_answers_again(
+    app: Flask, client: FlaskClient, sitting: Sitting
+) -> None:
+    sock, attempt_id, items = started(app, client, sitting)
+    first, second = items[0], items[1]
+    answer = first["options"][0]["id"]
+    assert save(sock, attempt_id, first["item_id"], answer, 1)["ok"]
+    assert sock.emit("flag", {"attempt_id": attempt_id, "item_id": second["item_id"], "flagged": True, "seq": 2,
+                              "key": "f2"}, namespace=NS, callback=True)["ok"]
+    sock.disconnect(namespace=NS)
+    seen = _statements(app)
+
+    def rejoin(**extra: Any) -> dict[str, Any]:
+        again = exam_socket(app, client)
+        seen.clear()
+        ack = again.emit("join", {"attempt_id": attempt_id, "workstation": "ws-0", **extra}, namespace=NS,
+                         callback=True)
+        again.disconnect(namespace=NS)
+        assert ack["ok"] and ack["last_seq"] == 2 and ack["status"] == "in_progress"
+        return dict(ack)
+
+    held = rejoin(seen_seq=2)
+    assert held["answers"] is None and held["flags"] is None
+    assert not [s for s in seen if "FROM response" in s], seen  # the answers were not even read
+    everything = {str(first["item_id"]): {"value": answer, "seq": 1}}
+    for stale in ({"seen_seq": 1}, {"seen_seq": True}, {"seen_seq": "2"}, {}):
+        ack = rejoin(**stale)  # a page behind, a malformed value or none (a fresh page, the HTTP fallback)
+        assert {k: {"value": v["value"], "seq": v["seq"]} for k, v in ack["answers"].items()} == everything
+        assert ack["flags"] == [second["item_id"]]
