@@ -1,4 +1,4 @@
-"""Where a candidate's reconnect goes: the server's work for one /exam connect + join, and for the paper.
+"""Where a candidate's reconnect goes: the server's work for one /exam connect + join, for the paper and for 交卷.
 
     python benchmarks/join_cost.py [--candidates 200] [--answers 30]
 
@@ -6,8 +6,11 @@ After a server restart every candidate of a centre opens a socket again (connect
 ticket loaded, a socket slot taken) and joins (the attempt's state read and locked, its acknowledged answers
 read, the seat pushed to the proctors, the acknowledgement encoded and sent); at the start each one also fetches
 its paper (GET /api/attempt). This seeds N started attempts with `--answers` saved answers each on SQLite,
-then runs every candidate's connect + join once more (as after a restart) and fetches every paper, through the
-Flask-SocketIO test client in this process under cProfile, and prints the time per candidate by part.
+then runs every candidate's connect + join once more (as after a restart; then again as a page that holds every
+acknowledged answer, sending the newest seq it saw acknowledged) and fetches every paper, through the
+Flask-SocketIO test client in this process under cProfile, and prints the time per candidate by part; then
+every candidate submits (a room's submit burst: the submission committed and acknowledged, scoring left to the
+job) under a second profile, with its parts.
 """
 
 from __future__ import annotations
@@ -39,6 +42,19 @@ PARTS = [
     ("paper: GET /api/attempt, all of it", "delivery/views.py", "api_attempt"),
     ("paper: rendered", "delivery/paper.py", "render_attempt_json"),
     ("paper: form items (cached per process)", "delivery/paper.py", "form_items"),
+]
+# The parts of a submit (交卷) through the socket.
+SUBMIT_PARTS = [
+    ("submit: all of it", "delivery/events.py", "on_submit"),
+    ("submit: the step (delivery/steps.submit_with_state)", "delivery/steps.py", "submit_with_state"),
+    ("submit: attempt state read + locked", "delivery/queries.py", "attempt_state"),
+    ("submit: earlier ack of the key read", "delivery/store.py", "previous_ack"),
+    ("submit: minimum time checked", "delivery/steps.py", "_check_submit_open"),
+    ("submit: moved to submitted (prepared writes)", "delivery/clock.py", "submit_state"),
+    ("submit: commit (disk)", "delivery/store.py", "commit_core"),
+    ("submit: scoring asked for", "delivery/clock.py", "announce_submissions"),
+    ("submit: state pushed (screen + proctors)", "delivery/notify.py", "push_state"),
+    ("ack encoded + sent (socket emit)", "flask_socketio/test_client.py", "_mock_send_packet"),
 ]
 
 
@@ -108,13 +124,49 @@ def main() -> None:
         assert http.get("/api/attempt").status_code == 200
     paper_s = time.perf_counter() - t
     profile.disable()
+    # The same reconnect by a page that holds every acknowledged answer (it sends the newest seq it saw acknowledged).
+    held_profile = cProfile.Profile()
+    t = time.perf_counter()
+    held_profile.enable()
+    for http, attempt_id, workstation in people:
+        sock = connect(http)
+        ack = sock.emit("join", {"attempt_id": attempt_id, "workstation": workstation, "seen_seq": args.answers},
+                        namespace=NS, callback=True)
+        assert ack["ok"] and ack["answers"] is None, ack
+        sock.disconnect(namespace=NS)
+    held_profile.disable()
+    held_s = time.perf_counter() - t
+
+    # Every candidate submits, each on a socket joined beforehand (the joins are not timed).
+    sockets = []
+    for http, attempt_id, workstation in people:
+        sock = connect(http)
+        assert sock.emit("join", {"attempt_id": attempt_id, "workstation": workstation}, namespace=NS,
+                         callback=True)["ok"]
+        sockets.append((sock, attempt_id, workstation))
+    submit_profile = cProfile.Profile()
+    t = time.perf_counter()
+    submit_profile.enable()
+    for sock, attempt_id, workstation in sockets:
+        ack = sock.emit("submit", {"attempt_id": attempt_id, "key": f"{workstation}:submit"}, namespace=NS,
+                        callback=True)
+        assert ack["ok"], ack
+    submit_profile.disable()
+    submit_s = time.perf_counter() - t
 
     n = args.candidates
-    stats = pstats.Stats(profile)
     print("\nper candidate, in this process under cProfile (which inflates Python-heavy parts), SQLite:")
     print(f"  connect + join + disconnect, whole: {1000 * reconnect_s / n:7.2f} ms   paper whole: {1000 * paper_s / n:7.2f} ms")
-    raw: dict[tuple[str, int, str], Any] = stats.stats  # type: ignore[attr-defined]
-    for label, suffix, func in PARTS:
+    _print_parts(profile, PARTS, n)
+    print(f"  the same reconnect holding every answer (seen_seq), whole: {1000 * held_s / n:7.2f} ms")
+    _print_parts(held_profile, [p for p in PARTS if p[0].startswith("join")], n)
+    print(f"  submit, whole: {1000 * submit_s / n:7.2f} ms")
+    _print_parts(submit_profile, SUBMIT_PARTS, n)
+
+
+def _print_parts(profile: cProfile.Profile, parts: list[tuple[str, str, str]], n: int) -> None:
+    raw: dict[tuple[str, int, str], Any] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    for label, suffix, func in parts:
         cum = sum(v[3] for (file, _line, name), v in raw.items() if name == func and file.endswith(suffix))
         calls = sum(v[1] for (file, _line, name), v in raw.items() if name == func and file.endswith(suffix))
         print(f"  {label:46} {1000 * cum / n:7.2f} ms   ({calls} calls)")

@@ -432,6 +432,9 @@ class Candidate:
     joined: asyncio.Event = field(default_factory=asyncio.Event)
     inflight: set[asyncio.Future[Any]] = field(default_factory=set)
     acked: dict[int, tuple[Any, int]] = field(default_factory=dict)
+    # As the exam page: the newest step seen acknowledged since a join gave every answer (None: none yet, or a
+    # change was refused since); a rejoin sends it, and the server leaves out the answers when it is its last_seq.
+    held_seq: int | None = None
     unacked: int = 0
     ready: bool = False
     down_at: float | None = None
@@ -507,6 +510,7 @@ class Worker:
         self.sent = self.resent = 0
         self.retry_reasons: Counter[str] = Counter()
         self.join_timeouts = 0
+        self.joins_held = 0  # rejoins answered without the answers (the client held them all)
         self.late_acks = 0
         self.engine_tally = EngineTally()
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -600,8 +604,10 @@ class Worker:
             await asyncio.sleep(0.05)
         while c.sio.connected:
             try:
-                ack = await self.emit(c, "join", {"attempt_id": c.attempt_id, "workstation": c.workstation},
-                                      JOIN_TIMEOUT_S)
+                body = {"attempt_id": c.attempt_id, "workstation": c.workstation}
+                if c.held_seq is not None:
+                    body["seen_seq"] = c.held_seq
+                ack = await self.emit(c, "join", body, JOIN_TIMEOUT_S)
             except ConnectionError as exc:
                 if str(exc) == "ack timeout":
                     self.join_timeouts += 1
@@ -612,6 +618,10 @@ class Worker:
                 self.incidents.append((self.loop.time(), f"join refused: {ack.get('error')}"))
                 await asyncio.sleep(1)
                 continue
+            if ack.get("answers", {}) is None:
+                self.joins_held += 1
+            if isinstance(ack.get("last_seq"), int):
+                c.held_seq = ack["last_seq"]
             if c.down_at is not None:
                 c.outages.append(self.loop.time() - c.down_at)
                 c.down_at = None
@@ -723,7 +733,10 @@ class Worker:
             held = c.acked.get(item["item_id"])
             if held is None or held[1] < seq:
                 c.acked[item["item_id"]] = (value, seq)
+            if c.held_seq is not None and seq > c.held_seq:
+                c.held_seq = seq
         else:
+            c.held_seq = None
             c.unacked += 1
             self.errors[f"save:{ack.get('error')}"] += 1
             self.incidents.append((self.loop.time(), f"save refused: {ack.get('error')}"))
@@ -794,6 +807,7 @@ class Worker:
                             if t0 <= at <= t_done],
             "engine_closes": dict(self.engine_tally.counts),
             "join_timeouts": self.join_timeouts,
+            "joins_held": self.joins_held,
             "late_acks": self.late_acks,
             "window_most": max((c.window.most for c in self.candidates if c.window is not None), default=0),
             "acked": {c.attempt_id: {k: list(v) for k, v in c.acked.items()} for c in self.candidates},
@@ -907,7 +921,7 @@ def run_phase(name: str, target: Target, servers: list[ServerProcess], plan: Pla
                               "kill_at_s": first.start_s if first else 0.0, "faults": faults}
     for key in ("save_lat", "start_done", "submit_done", "outages", "incidents", "disconnects"):
         merged[key] = [x for p in parts for x in p[key]]
-    for key in ("sent", "resent", "unacked", "join_timeouts", "late_acks"):
+    for key in ("sent", "resent", "unacked", "join_timeouts", "joins_held", "late_acks"):
         merged[key] = sum(p[key] for p in parts)
     merged["window_most"] = max(p["window_most"] for p in parts)
     merged["client_rss_mb"] = max(p["client_rss_mb"] for p in parts)
@@ -960,6 +974,7 @@ def summarise(name: str, m: dict[str, Any], plan: Plan, checked: int, lost: int)
         "disconnect_reasons": dict(Counter(why for _at, why, _who in m["disconnects"])),
         "engine_closes": m["engine_closes"],
         "join_timeouts": m["join_timeouts"],
+        "joins_held": m["joins_held"],
         "late_acks": m["late_acks"],
         "window_most": m["window_most"],
         "client_rss_mb": m["client_rss_mb"],
@@ -1227,7 +1242,8 @@ def main() -> None:
               f"checked, {r['lost']} lost, {r['unacked']} refused, errors {r['errors'] or 'none'}")
         print(f"    disconnects per client {r['disconnects_per_client'] or 'none'} (times: clients), reasons "
               f"{r['disconnect_reasons'] or 'none'}, engine.io {r['engine_closes'] or 'nothing else'}, "
-              f"{r['join_timeouts']} joins unanswered after {JOIN_TIMEOUT_S:.0f} s, {r['late_acks']} acknowledgements "
+              f"{r['join_timeouts']} joins unanswered after {JOIN_TIMEOUT_S:.0f} s, {r['joins_held']} rejoins sent no "
+              f"answers (the client held them all), {r['late_acks']} acknowledgements "
               f"later than {ACK_TIMEOUT_S:.0f} s (waited for, sent again only after {RESEND_AFTER_S:.0f} s); "
               f"acknowledgements/s between "
               f"the bursts {r['acks_per_s_between_bursts']:.1f} (at most {r['window_most']} saves in flight a client); "
