@@ -230,3 +230,23 @@ def test_an_edited_event_in_the_feed_is_refused_naming_the_attempt_and_event(
         assert dump(standby.session) == dump(session)
     finally:
         standby.close()
+
+
+def test_a_following_machine_serves_nothing_until_promoted(primary: Flask, sitting: Any, tmp_path: Path) -> None:
+    from exam_server.sitenode import standby
+
+    standby.write_state(primary, {"state": standby.FOLLOWING, "primary": "http://127.0.0.1:9", "pid": None})
+    primary.extensions.pop("sitenode.standby_state", None)
+    refused = primary.test_client().get("/login")
+    assert refused.status_code == 503 and "备用服务器" in refused.get_data(as_text=True)
+    status = primary.test_cli_runner().invoke(args=["standby", "status"])
+    assert "正在跟随" in status.output, status.output
+
+    promoted = primary.test_cli_runner().invoke(args=["standby", "promote", "--no-last-pull"])
+    assert promoted.exit_code == 0 and "已接替" in promoted.output, promoted.output
+    state = standby.read_state(primary)
+    assert state["state"] == standby.PROMOTED and state["epoch"] == 1 and state["local"]["id"] > 0
+    primary.extensions.pop("sitenode.standby_state", None)  # a server started after the promotion
+    assert primary.test_client().get("/login").status_code == 200
+    again = primary.test_cli_runner().invoke(args=["standby", "follow", "--primary", "http://127.0.0.1:9", "--once"])
+    assert again.exit_code != 0 and "已经接替" in again.output, again.output
