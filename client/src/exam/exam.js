@@ -38,6 +38,7 @@
   // the server holds. A standby server that took over from a dead one may lack the last second of acknowledged steps
   // (its copy lags); the join's last_seq says which, and they are sent again (same keys) like answers given offline.
   var K_ACKED = "exam." + attemptId + ".acked2", ACKED_KEEP_MS = 60000;
+  var K_SUBMITTED = "exam." + attemptId + ".submitted";  // 交卷 acknowledged: a standby that lacks it gets it again
 
   var state = {
     status: null, items: [], index: 0, answers: {}, flags: {}, pending: store.get(K_PENDING, []),
@@ -262,6 +263,11 @@
       }
       if (p.type === "flag") state.flags[p.item_id] = p.flagged;
     });
+    if (ack.status === "in_progress" && store.get(K_SUBMITTED, false)) {
+      // The submit was acknowledged by a server that died before its standby had it: submit again (same key),
+      // after the answers queued above.
+      state.status = ack.status; wait("正在交卷", "正在重新提交您的答卷，请稍候，不要关闭页面。"); submitNow(); return;
+    }
     enterStatus(ack.status);
   }
 
@@ -703,7 +709,7 @@
       var key = workstation + ":" + attemptId + ":submit";
       call("submit", { key: key }).then(function (ack) {
         state.submitting = false; updateSubmitGate();
-        if (ack.ok) { state.status = ack.status; done(); return; }
+        if (ack.ok) { store.set(K_SUBMITTED, true); state.status = ack.status; done(); return; }
         if (!handleRefusal(ack)) reviewError(ack.message || "交卷未成功，请再试一次。");
       }, function () { setTimeout(attemptSubmit, 2000); updateNetbar(); });
     };
