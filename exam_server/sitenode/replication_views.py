@@ -60,35 +60,35 @@ def _database_file() -> Path:
     return Path(url.database)
 
 
-def _in_thread(fn: object, *args: object) -> None:
-    # The backup is one C call: under gevent (the server) it runs in a real thread, so sockets go on meanwhile.
+def _copy(database: Path) -> bytes:
+    """The gzip-compressed whole copy of `database`, made in a temporary file beside it."""
+    handle, name = tempfile.mkstemp(prefix="snapshot-", suffix=".db", dir=database.parent)
+    os.close(handle)
+    target = Path(name)
     try:
-        from gevent import get_hub
-        from gevent.monkey import is_module_patched
-    except ImportError:  # pragma: no cover - gevent is a dependency
-        fn(*args)  # type: ignore[operator]
-        return
+        replication.snapshot(database, target)
+        return gzip.compress(target.read_bytes(), compresslevel=1)
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def _in_thread(database: Path) -> bytes:
+    # The backup and the compression are long C calls: under gevent (the server) they run in a real thread, so the
+    # candidates' sockets go on meanwhile.
+    from gevent import get_hub
+    from gevent.monkey import is_module_patched
+
     if is_module_patched("threading"):
-        get_hub().threadpool.apply(fn, args)  # type: ignore[arg-type]
-    else:
-        fn(*args)  # type: ignore[operator]
+        return bytes(get_hub().threadpool.apply(_copy, (database,)))
+    return _copy(database)
 
 
 @blueprint.get("/snapshot")
 @csrf.exempt
 def snapshot() -> ResponseReturnValue:
     _check_signed()
-    database = _database_file()
-    handle, name = tempfile.mkstemp(prefix="snapshot-", suffix=".db", dir=database.parent)
-    os.close(handle)
-    target = Path(name)
-    try:
-        _in_thread(replication.snapshot, database, target)
-        data = target.read_bytes()
-    finally:
-        target.unlink(missing_ok=True)
-    return Response(gzip.compress(data, compresslevel=1), mimetype="application/octet-stream",
-                    headers={"Content-Encoding": "gzip"})
+    data = _in_thread(_database_file())
+    return Response(data, mimetype="application/octet-stream", headers={"Content-Encoding": "gzip"})
 
 
 @blueprint.before_app_request

@@ -190,6 +190,13 @@ def test_the_standby_holds_what_the_primary_wrote_and_a_second_apply_changes_not
         assert dump(standby.session) == dump(session)
         replication.apply_feed(standby.session, copy.deepcopy(feed))
         assert dump(standby.session) == dump(session)
+        # A change the feed does not carry (an account added at the site): the standby is told to take a whole copy.
+        from exam_server.core.models import User
+
+        session.add(User(username="chief2", display_name="chief2", password_hash="x", roles=["centre_staff"]))
+        session.commit()
+        assert standby.feed().get("snapshot") is True
+        assert replication.apply_feed(standby.session, standby.feed()).needs_snapshot
         # Remaining time on the standby is the primary's (stored deadline, stored remainder while paused).
         for attempt_id in (first, second):
             here, there = session.get(Attempt, attempt_id), standby.session.get(Attempt, attempt_id)
