@@ -97,13 +97,14 @@ class Candidate:
     def join(self) -> dict[str, Any]:
         ack = self.call("join", {"workstation": self.workstation})
         assert ack["ok"], ack
-        self.joins.append({**ack, "_at": time.monotonic()})
+        answered_at = time.monotonic()
         for kept in self.acks:  # in seq order, as the page keeps them (its last minute, and the newest per item)
             if kept.seq > ack["last_seq"]:
                 again = self.call("save", {"item_id": kept.item, "value": kept.value, "seq": kept.seq,
                                            "key": kept.key})
                 assert again["ok"], again
                 self.resent.append(kept)
+        self.joins.append({**ack, "_at": answered_at})  # after the resends: a join listed is a join done
         self.seq = max(self.seq, ack["last_seq"])
         return ack
 
@@ -257,7 +258,9 @@ def test_the_standby_takes_over_after_the_primary_is_killed_mid_exam_with_no_ack
             with Session(standby_engine) as s:
                 return set(s.scalars(query))
 
-        time.sleep(1.0)
+        # Every candidate back: rejoined on the standby (and so done with its resends), then a few more saves.
+        wait_for(lambda: all(any(j["_at"] > killed_at for j in c.joins) for c in candidates), 30, "every rejoin")
+        time.sleep(0.5)
         for c in candidates:
             c.stop = True
         for t in threads:
