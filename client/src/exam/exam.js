@@ -263,11 +263,15 @@
       }
       if (p.type === "flag") state.flags[p.item_id] = p.flagged;
     });
-    if (ack.status === "in_progress" && store.get(K_SUBMITTED, false)) {
+    var submitted = store.get(K_SUBMITTED, false);
+    if (ack.status === "in_progress" && submitted === true) {
       // The submit was acknowledged by a server that died before its standby had it: submit again (same key),
-      // after the answers queued above.
+      // after the answers queued above, once. A server that has it (a proctor reopened the attempt) answers with
+      // its first acknowledgement; the join after it then says in progress again, and the exam goes on.
+      store.set(K_SUBMITTED, "resent");
       state.status = ack.status; wait("正在交卷", "正在重新提交您的答卷，请稍候，不要关闭页面。"); submitNow(); return;
     }
+    if (submitted && ack.status === "in_progress") { store.set(K_SUBMITTED, false); state.finished = false; }  // reopened
     enterStatus(ack.status);
   }
 
@@ -364,6 +368,7 @@
   }, 8000);
   socket.on("attempt_state", function (msg) {
     if (msg.attempt_id !== attemptId) return;
+    if (msg.status === "in_progress") store.set(K_SUBMITTED, false);  // started, resumed or reopened
     if (msg.submit_text) state.submitText = msg.submit_text;
     setRemaining(msg.remaining_s, 0);
     if (msg.status === "in_progress" && state.status !== "in_progress") { enterStatus("in_progress"); return; }
@@ -709,7 +714,13 @@
       var key = workstation + ":" + attemptId + ":submit";
       call("submit", { key: key }).then(function (ack) {
         state.submitting = false; updateSubmitGate();
-        if (ack.ok) { store.set(K_SUBMITTED, true); state.status = ack.status; done(); return; }
+        if (ack.ok) {
+          var again = store.get(K_SUBMITTED, false) === "resent";
+          if (!again) store.set(K_SUBMITTED, true);
+          state.status = ack.status; done();
+          if (again) rejoin();  // what the server holds now decides (submitted, or reopened)
+          return;
+        }
         if (!handleRefusal(ack)) reviewError(ack.message || "交卷未成功，请再试一次。");
       }, function () { setTimeout(attemptSubmit, 2000); updateNetbar(); });
     };
