@@ -219,3 +219,10 @@ def test_centre_site_centre_round_trip_in_separate_processes(tmp_path: Path, sha
     assert "没有新内容，未做任何改动" in again.stdout, again.stdout
     assert _counts(centre) == imported
     assert _centre_state(centre, number) == (status, answers, results)
+
+    # The centre releases the score (the other candidate has not sat yet: a partial release, with its reason).
+    released = centre.examctl("release-results", sitting, "--ticket", number, "--reason", "考点成绩数据包已回传核验")
+    assert "1" in released.stdout, released.stdout
+    with centre.session() as s:
+        assert s.scalars(select(Result.status).join(Attempt, Attempt.id == Result.attempt_id)
+                         .join(Ticket, Ticket.id == Attempt.ticket_id).where(Ticket.number == number)).all() == ["released"]
