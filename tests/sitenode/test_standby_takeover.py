@@ -224,7 +224,18 @@ def test_the_standby_takes_over_after_the_primary_is_killed_mid_exam_with_no_ack
         candidates[2].answering = False
         time.sleep(0.2)
         act(candidates[2], "pause")  # paused through the takeover: its frozen remainder must come back
-        time.sleep(0.5)
+
+        def standby_status(attempt_id: int) -> str | None:
+            engine = make_engine(standby_url)
+            try:
+                with Session(engine) as s:
+                    return s.scalar(select(Attempt.status).where(Attempt.id == attempt_id))
+            finally:
+                engine.dispose()
+
+        # The pause reached the standby (a proctor's action in the feed's last second would not: the runbook's
+        # step 7 has the proctor check the console after a takeover).
+        wait_for(lambda: standby_status(candidates[2].attempt_id) == "paused", 10, "the pause on the standby")
         # The feed's lag made certain: the follower is frozen for the primary's last 0.7 s of saves (as a pull a
         # second would miss up to a second of them), and goes on only after the primary's death.
         follower.send_signal(signal.SIGSTOP)
