@@ -14,6 +14,7 @@ import gzip
 import json
 import os
 import signal
+import sqlite3
 import time
 import urllib.error
 import urllib.parse
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from exam_server.core import signing
 from exam_server.delivery.models import AttemptEvent
+from exam_server.extensions import db
 from exam_server.sitenode import replication
 
 STATE_FILE = "standby.json"
@@ -98,10 +100,6 @@ class Primary:
 
 def install_snapshot(app: Flask, data: bytes, dispose: Callable[[], None]) -> Path:
     """Replace this machine's SQLite database with the primary's copy `data` (checked before it replaces)."""
-    import sqlite3
-
-    from exam_server.extensions import db
-
     url = db.engine.url
     if url.get_backend_name() != "sqlite" or not url.database:
         raise replication.ReplicationError("备机的数据库必须是 SQLite 文件（DATABASE_URL=sqlite:///…）", code="not_sqlite")
@@ -134,8 +132,6 @@ class Follower:
     digests: dict[str, str] | None = None
 
     def _snapshot(self) -> None:
-        from exam_server.extensions import db
-
         data = self.primary.get("/site-node/replication/snapshot")
         self.session.close()
         install_snapshot(self.app, data, db.engine.dispose)

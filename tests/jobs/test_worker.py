@@ -102,7 +102,8 @@ def _runs_jobs_in_children_that_yield_the_cpu(worker: Worker) -> int:
     done: Any = wait_until(lambda: ended(job.id), what=f"job {job.id} to end")
     assert done.status == DONE, done.error
     assert done.result["parent"] == worker.process.pid != done.result["pid"]
-    assert done.result["niceness"] >= os.nice(0) + 10
+    # Niceness stops at 19: a suite already run under `nice` cannot see ten more.
+    assert done.result["niceness"] >= min(os.nice(0) + 10, 19)
     return int(done.result["pid"])
 
 
