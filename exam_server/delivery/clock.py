@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from typing import Protocol
 
 from sqlalchemy import select
@@ -261,6 +262,26 @@ def extend(session: Session, attempt: Attempt, actor: str, seconds: int, reason:
     store.log_event(session, attempt, "extended", actor, {"seconds": seconds, "reason": reason}, at=now)
     session.commit()
     return attempt
+
+
+def give_back_outage(session: Session, since: dt.datetime, actor: str, reason: str) -> tuple[int, list[int]]:
+    """Give every candidate whose clock was running when the server went down at `since` the time from then to now
+    (a standby taking over a dead server): their deadline moves by it, logged as extra time with `reason`.
+    A deadline that fell inside the outage is moved too — the candidate could not use those minutes. Paused clocks
+    stood still and get nothing. Returns the seconds given and the attempts. Commits."""
+    now = utcnow()
+    seconds = math.ceil((now - since).total_seconds())
+    if seconds <= 0:
+        return 0, []
+    ids = list(session.scalars(select(Attempt.id).where(Attempt.status == IN_PROGRESS, Attempt.deadline_at > since)))
+    for attempt_id in ids:
+        attempt = store.lock_attempt(session, attempt_id)
+        if attempt is None or attempt.deadline_at is None:
+            continue
+        attempt.deadline_at = attempt.deadline_at + dt.timedelta(seconds=seconds)
+        store.log_event(session, attempt, "extended", actor, {"seconds": seconds, "reason": reason}, at=now)
+    session.commit()
+    return seconds, ids
 
 
 def allow_move(session: Session, attempt: Attempt, actor: str, reason: str = "") -> Attempt:

@@ -29,12 +29,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam_server.core import signing
+from exam_server.delivery.clock import give_back_outage
 from exam_server.delivery.models import AttemptEvent
 from exam_server.extensions import db
 from exam_server.sitenode import replication
+from item_bank.kernel import system_actor
 
 STATE_FILE = "standby.json"
 FOLLOWING, PROMOTED = "following", "promoted"
+# Who gives the outage back, in the attempts' logs and the proctor's console.
+OUTAGE_ACTOR = system_actor("standby")
 _CACHE = "sitenode.standby_state"
 
 
@@ -278,8 +282,17 @@ def promote(app: Flask, session: Session, *, wait_s: float = 15.0, last_pull: bo
             say(f"已从主服务器取得最后的 {totals['events']} 个事件")
         except PrimaryUnreachable:
             say("主服务器已无法连接：以本机已有的数据接替")
+    # The candidates' clocks ran on while no server answered them: from the primary's last answer to now is given
+    # back to everyone answering (the proctor adds more with 延时 where the rules say so).
+    given, attempts = 0, []
+    if state.get("last_ok_at"):
+        since = dt.datetime.fromisoformat(str(state["last_ok_at"]))
+        given, attempts = give_back_outage(session, since if since.tzinfo else since.replace(tzinfo=dt.UTC),
+                                           OUTAGE_ACTOR, "考点服务器故障，备机接替，补回中断时间")
+        if attempts:
+            say(f"已为 {len(attempts)} 名正在答题的考生补回中断的 {given} 秒（自主服务器最后一次应答起）")
     position = local_position(session)
     state.update(state=PROMOTED, promoted_at=_now(), epoch=int(state.get("epoch") or 0) + 1, local=position,
-                 pid=None)
+                 pid=None, outage_given_s=given, outage_attempts=len(attempts))
     write_state(app, state)
     return state

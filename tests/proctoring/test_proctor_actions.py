@@ -507,3 +507,29 @@ def test_a_workstation_that_waited_for_admission_owns_the_attempt(
     second = seated.exam_socket(app, other)
     held = second.emit("join", {"attempt_id": attempt_id, "workstation": "ws-other"}, namespace=EX, callback=True)
     assert held["ok"] is False and held["error"] == "awaiting_move"
+
+
+def test_an_outage_is_given_back_to_running_clocks_only(app: Flask, seated: Seated, session: Session) -> None:
+    """A standby taking over gives each running candidate the time no server answered them, a deadline that fell
+    inside the outage included; a paused clock stood still and gets nothing (delivery.clock.give_back_outage)."""
+    from exam_server.delivery.clock import give_back_outage
+    from exam_server.delivery.models import PAUSED
+
+    for index in (0, 1, 2):
+        admitted_and_started(app, seated, index, workstation=f"ws-{index}")
+    running, expired, paused = (attempt(session, i) for i in seated.attempt_ids[:3])
+    now = dt.datetime.now(dt.UTC)
+    since = now - dt.timedelta(seconds=90)
+    running.deadline_at = now + dt.timedelta(minutes=30)
+    expired.deadline_at = now - dt.timedelta(seconds=30)  # ran out while the server was down
+    paused.status, paused.deadline_at, paused.remaining_s = PAUSED, None, 600.0
+    session.commit()
+    before = {a.id: a.deadline_at for a in (running, expired)}
+
+    seconds, given = give_back_outage(session, since, "system:standby", "考点服务器故障，备机接替，补回中断时间")
+    assert 90 <= seconds <= 92 and sorted(given) == sorted([running.id, expired.id])
+    for a in (running, expired):
+        assert attempt(session, a.id).deadline_at - before[a.id] == dt.timedelta(seconds=seconds)
+        [event] = events_of(session, a.id, "extended")
+        assert event.actor == "system:standby" and event.payload["seconds"] == seconds
+    assert attempt(session, paused.id).remaining_s == 600.0 and not events_of(session, paused.id, "extended")
