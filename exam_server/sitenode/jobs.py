@@ -9,7 +9,6 @@ from flask import current_app
 from exam_server.core import signing
 from exam_server.jobs import JobContext, job_handler
 from exam_server.sessions.credentials import app_secret, hash_profile
-from exam_server.sessions.models import ExamSession, Site
 from exam_server.sitenode import package
 from exam_server.sitenode.package import PackageError
 
@@ -21,9 +20,7 @@ ROLES = ("centre_staff",)
 @job_handler(EXPORT, label="导出考点考试数据包", roles=ROLES)
 def export_package(ctx: JobContext, *, session_id: int, site_id: int) -> dict[str, Any]:
     """The signed, sealed package of a sitting for one site, as the job's download."""
-    exam_session, site = ctx.session.get(ExamSession, session_id), ctx.session.get(Site, site_id)
-    if exam_session is None or site is None:
-        raise PackageError("考试场次或考点不存在", status=404)
+    exam_session, site = package.sitting_and_site(ctx.session, session_id, site_id)
     ctx.progress(0.05, "正在读取场次、考生和试卷")
     built = package.build_package(ctx.session, exam_session, site, signing.load_private_key(signing.node_folder()),
                                   ctx.actor, secret_key=app_secret(), hash_profile=hash_profile())

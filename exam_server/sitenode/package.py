@@ -116,6 +116,14 @@ class BuiltPackage:
     summary: dict[str, Any]
 
 
+def sitting_and_site(session: Session, session_id: int, site_id: int) -> tuple[ExamSession, Site]:
+    """The sitting and the site a package job was asked for, refused when either is gone since."""
+    exam_session, site = session.get(ExamSession, session_id), session.get(Site, site_id)
+    if exam_session is None or site is None:
+        raise PackageError("考试场次或考点不存在", status=404)
+    return exam_session, site
+
+
 def _export_row(session: Session, exam_session: ExamSession, site: Site, actor: str) -> SittingExport:
     row = session.scalar(select(SittingExport).where(SittingExport.session_id == exam_session.id,
                                                      SittingExport.site_code == site.code))

@@ -6,8 +6,7 @@ from typing import Any
 
 from exam_server.core import signing
 from exam_server.jobs import JobContext, job_handler
-from exam_server.sessions.models import ExamSession, Site
-from exam_server.sitenode import results_package
+from exam_server.sitenode import package, results_package
 from exam_server.sitenode.package import PackageError
 
 BUILD = "sitenode.results"
@@ -18,9 +17,7 @@ ROLES = ("centre_staff",)
 @job_handler(BUILD, label="生成考点成绩数据包", roles=ROLES)
 def build_results(ctx: JobContext, *, session_id: int, site_id: int) -> dict[str, Any]:
     """The signed results package of a sitting at this site, as the job's download."""
-    exam_session, site = ctx.session.get(ExamSession, session_id), ctx.session.get(Site, site_id)
-    if exam_session is None or site is None:
-        raise PackageError("考试场次或考点不存在", status=404)
+    exam_session, site = package.sitting_and_site(ctx.session, session_id, site_id)
     ctx.progress(0.05, "正在读取作答记录和事件记录")
     built = results_package.build_results(ctx.session, exam_session, site,
                                           signing.load_private_key(signing.node_folder()), ctx.actor)
