@@ -20,13 +20,14 @@ import cProfile
 import pstats
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.sandbox import sqlite_app  # noqa: E402  (the checkout goes on the path first)
 
 NS = "/exam"
 # The parts of a reconnect, by the function whose cumulative time is that part (file suffix, function name).
@@ -65,18 +66,10 @@ def main() -> None:
     args = parser.parse_args()
 
     import exam_server.models  # noqa: F401  (every table declared)
-    from exam_server import create_app
     from exam_server.demo import seed_exam
     from exam_server.extensions import db, socketio
-    from item_bank.db import Base, make_engine
 
-    folder = Path(tempfile.mkdtemp(prefix="exam-join-"))
-    url = f"sqlite:///{folder / 'join.db'}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "join-benchmark", "PASSWORD_HASH_PROFILE": "low",
-                      "SOCKETIO_ASYNC_MODE": "threading", "RUN_BACKGROUND_TASKS": False, "LOG_LEVEL": "WARNING"})
+    app, _, _ = sqlite_app("join", database="join.db", jobs=False)
     t = time.perf_counter()
     with app.app_context():
         seeded = seed_exam(db.session, n_candidates=args.candidates, hash_profile="low",

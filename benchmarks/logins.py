@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.sandbox import sqlite_app  # noqa: E402  (the checkout goes on the path first)
 
 ROOM = 5000
 WINDOW_S = 600.0
@@ -63,21 +64,13 @@ def whole_logins(n: int) -> None:
     from sqlalchemy import select, update
 
     import exam_server.models  # noqa: F401  (every table declared)
-    from exam_server import create_app
     from exam_server.core.security import hash_password
     from exam_server.demo import seed_exam
     from exam_server.extensions import db
     from exam_server.sessions.credentials import TICKET_HASH_PREFIX, app_secret, printable_passwords
     from exam_server.sessions.models import Ticket
-    from item_bank.db import Base, make_engine
 
-    folder = Path(tempfile.mkdtemp(prefix="exam-logins-"))
-    url = f"sqlite:///{folder / 'logins.db'}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "logins-benchmark", "PASSWORD_HASH_PROFILE": "default",
-                      "SOCKETIO_ASYNC_MODE": "threading", "RUN_BACKGROUND_TASKS": False, "LOG_LEVEL": "WARNING"})
+    app, _, _ = sqlite_app("logins", database="logins.db", profile="default", jobs=False)
     import re
 
     def login(client: object, number: str, password: str) -> float:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.sandbox import new_database, sqlite_app  # noqa: E402  (the checkout goes on the path first)
 
 
 def main() -> None:
@@ -33,7 +34,6 @@ def main() -> None:
     from sqlalchemy import func, insert, select, update
 
     import exam_server.models  # noqa: F401  (every table declared)
-    from exam_server import create_app
     from exam_server.analysis.simulate import simulate_sitting
     from exam_server.core import signing
     from exam_server.delivery.chain import chain_rows, item_refs
@@ -42,17 +42,9 @@ def main() -> None:
     from exam_server.extensions import db
     from exam_server.sessions.models import ExamSession, Site
     from exam_server.sitenode import keys, package, results_package
-    from item_bank.db import Base, make_engine, make_session_factory
+    from item_bank.db import make_engine, make_session_factory
 
-    folder = Path(tempfile.mkdtemp(prefix="exam-results-package-"))
-    url = f"sqlite:///{folder / 'centre.db'}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "results-package-benchmark", "PASSWORD_HASH_PROFILE": "low",
-                      "SOCKETIO_ASYNC_MODE": "threading", "RUN_BACKGROUND_TASKS": False, "LOG_LEVEL": "WARNING",
-                      "JOBS_BACKEND": "immediate", "JOBS_DIR": str(folder / "jobs"),
-                      "JOBS_UPLOAD_DIR": str(folder / "uploads"), "JOBS_QUEUE_DB": str(folder / "queue.db")})
+    app, folder, _ = sqlite_app("results-package", database="centre.db")
     app.instance_path = str(folder / "centre-instance")
     site_instance = folder / "site-instance"
     with app.app_context():
@@ -72,8 +64,7 @@ def main() -> None:
     sitting_zip = folder / "sitting.zip"
     sitting_zip.write_bytes(built.data)
 
-    site_engine = make_engine(f"sqlite:///{folder / 'site.db'}")
-    Base.metadata.create_all(site_engine)
+    site_engine = make_engine(new_database(folder / "site.db"))
     site = make_session_factory(site_engine)()
     keys.register_key(site, "centre", "centre", signing.public_key_text(centre_public), "bench")
     package.import_package(site, sitting_zip, "bench", site_code="GZ01")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +22,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.sandbox import new_database, sqlite_app  # noqa: E402  (the checkout goes on the path first)
 
 
 def attach_photos(session: Session) -> None:
@@ -55,24 +56,15 @@ def main() -> None:
     from sqlalchemy import func, select
 
     import exam_server.models  # noqa: F401  (every table declared)
-    from exam_server import create_app
     from exam_server.core import signing
     from exam_server.delivery.models import Attempt
     from exam_server.demo import seed_exam
     from exam_server.extensions import db
     from exam_server.sessions.models import ExamSession, Site
     from exam_server.sitenode import keys, package
-    from item_bank.db import Base, make_engine, make_session_factory
+    from item_bank.db import make_engine, make_session_factory
 
-    folder = Path(tempfile.mkdtemp(prefix="exam-site-package-"))
-    url = f"sqlite:///{folder / 'centre.db'}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "site-package-benchmark", "PASSWORD_HASH_PROFILE": args.profile,
-                      "SOCKETIO_ASYNC_MODE": "threading", "RUN_BACKGROUND_TASKS": False, "LOG_LEVEL": "WARNING",
-                      "JOBS_BACKEND": "immediate", "JOBS_DIR": str(folder / "jobs"),
-                      "JOBS_UPLOAD_DIR": str(folder / "uploads"), "JOBS_QUEUE_DB": str(folder / "queue.db")})
+    app, folder, _ = sqlite_app("site-package", database="centre.db", profile=args.profile)
     app.instance_path = str(folder / "centre-instance")
     with app.app_context():
         began = time.perf_counter()
@@ -95,8 +87,7 @@ def main() -> None:
     print(f"package: {len(built.data) / 1024 / 1024:.2f} MB, {built.summary}")
     print(f"build (argon2 {args.profile} for each unused password, seal, sign): {build_s:.2f} s")
 
-    site_engine = make_engine(f"sqlite:///{folder / 'site.db'}")
-    Base.metadata.create_all(site_engine)
+    site_engine = make_engine(new_database(folder / "site.db"))
     site = make_session_factory(site_engine)()
     keys.register_key(site, "centre", "centre", signing.public_key_text(centre_public), "bench")
     for label in ("import", "import again (no change)"):
