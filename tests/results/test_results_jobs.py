@@ -80,11 +80,10 @@ def test_scoring_and_releasing_a_sitting_are_jobs_for_centre_staff(app: Flask, s
         refused_job(candidate, job)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite's one write lock for the whole database
 def test_scoring_reads_holding_no_lock_and_scores_again_holding_it_if_a_write_came_between(
     app: Flask, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if session.get_bind().dialect.name != "sqlite":
-        pytest.skip("SQLite's one write lock for the whole database")
     seeded = sat_sitting(session)
     path = session.get_bind().url.database
     writes = []

@@ -27,12 +27,12 @@ from item_bank.audit import AuditEvent
 from item_bank.db import make_engine, make_session_factory
 
 WORKSTATION = "ws-standby-test"
+# A site node runs on SQLite (the feed reads event ids in SQLite's commit order).
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
 def primary(app: Flask, database_url: str, tmp_path: Path) -> Flask:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("a site node runs on SQLite")
     app.config["NODE_KEY_DIR"] = str(tmp_path / "site-keys")
     signing.generate_node_key(tmp_path / "site-keys")
     return app
