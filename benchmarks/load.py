@@ -55,6 +55,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +73,8 @@ DEFAULT_BANK = DEMO_BANK_CSV
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 SECRET = "load-benchmark-secret"
 ACK_TIMEOUT_S = 15.0
+# The load generator's own event loop is checked this often for lateness (Worker.watch_lag).
+LAG_TICK_S = 0.05
 # A join is not sent again on a live connection (it would only queue a second one behind the first at a busy
 # server); it waits this long, like the exam page, which waits for as long as the connection lives.
 JOIN_TIMEOUT_S = 300.0
@@ -141,7 +145,11 @@ class ServerProcess:
                     self.peak_rss_mb = max(self.peak_rss_mb, int(line.split()[1]) / 1024)
 
     def start(self, timeout: float = 60.0) -> float:
-        """Start and return the seconds until the port accepted a connection."""
+        """Start and return the seconds until the server answered an HTTP request.
+
+        Not until the port accepts: `examctl run` holds its port while the application loads (connections
+        wait in the kernel's queue), so an accepted connection does not yet mean a server that answers.
+        """
         t = time.monotonic()
         log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the process's life)
         self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -149,11 +157,13 @@ class ServerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text(errors='replace')[-3000:]}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return time.monotonic() - t
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=timeout).close()
+                return time.monotonic() - t
+            except urllib.error.HTTPError:  # any status is an answer (the bare server has no /healthz)
+                return time.monotonic() - t
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not listening after {timeout}s")
+        raise RuntimeError(f"{self.name} not answering after {timeout}s")
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -512,6 +522,7 @@ class Worker:
         self.join_timeouts = 0
         self.joins_held = 0  # rejoins answered without the answers (the client held them all)
         self.late_acks = 0
+        self.loop_lag: dict[int, float] = {}  # second after t0 -> the loop's worst lateness in it
         self.engine_tally = EngineTally()
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -772,6 +783,18 @@ class Worker:
             self.errors[f"submit:{ack.get('error')}"] += 1
         self.submit_done.append(self.loop.time() - t_submit)
 
+    async def watch_lag(self, t0: float) -> None:
+        """How late this process's own event loop runs (its worst per second): a latency measured while the
+        generator itself was behind is the generator's, not the server's."""
+        assert self.loop is not None
+        while True:
+            due = self.loop.time() + LAG_TICK_S
+            await asyncio.sleep(LAG_TICK_S)
+            late = self.loop.time() - due
+            second = int(due - t0)
+            if late > self.loop_lag.get(second, 0.0):
+                self.loop_lag[second] = late
+
     async def run(self, ready: Any, control: Any, results: Any) -> None:
         self.loop = asyncio.get_running_loop()
         gate = asyncio.Semaphore(40)
@@ -789,7 +812,9 @@ class Worker:
         t0 = self.loop.time() + (t0_wall - time.time())
         await asyncio.sleep(max(0.0, t0 - self.loop.time()))
         t_end = t0 + self.plan.sitting_s
+        ticker = self.loop.create_task(self.watch_lag(t0))
         await asyncio.gather(*(self.sit(c, t0, t_end) for c in self.candidates))
+        ticker.cancel()
         t_done = self.loop.time()
         gc.enable()
         results.put({
@@ -813,6 +838,7 @@ class Worker:
             "acked": {c.attempt_id: {k: list(v) for k, v in c.acked.items()} for c in self.candidates},
             "elapsed": t_done - t0,
             "client_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "loop_lag": self.loop_lag,
         })
         # The figures are in; closing thousands of sockets one by one costs a Socket.IO server time that grows
         # with the sockets still open (each disconnect scans every room: minutes for 5,000 on a busy machine),
@@ -932,10 +958,15 @@ def run_phase(name: str, target: Target, servers: list[ServerProcess], plan: Pla
     merged["acked"] = {int(a): {int(i): tuple(v) for i, v in items.items()}
                        for p in parts for a, items in p["acked"].items()}
     merged["elapsed"] = max(p["elapsed"] for p in parts)
+    merged["loop_lag"] = {}
+    for p in parts:
+        for second, late in p["loop_lag"].items():
+            merged["loop_lag"][int(second)] = max(late, merged["loop_lag"].get(int(second), 0.0))
     # Every save's (seconds after t0 it was sent, seconds to its acknowledgement, server index), and t0 as
     # wall-clock time to line them up with the servers' logs, for a closer look.
     (servers[0].log_path.parent / f"latencies-{name}.json").write_text(
-        json.dumps({"t0": t0, "saves": sorted(merged["save_lat"])}))
+        json.dumps({"t0": t0, "saves": sorted(merged["save_lat"]),
+                    "generator_lag_by_second": sorted(merged["loop_lag"].items())}))
     return merged
 
 
@@ -985,6 +1016,9 @@ def summarise(name: str, m: dict[str, Any], plan: Plan, checked: int, lost: int)
         "p50": percentile(lat, 50), "p95": percentile(lat, 95), "p99": percentile(lat, 99),
         "max": max(lat) if lat else float("nan"),
         "steady_p99": percentile(steady, 99),
+        "generator_lag_ms": max(m["loop_lag"].values(), default=0.0) * 1000,
+        "generator_lag_restart_ms": max((v for k, v in m["loop_lag"].items()
+                                         if m["restart_s"] and kill <= k <= kill + 30), default=0.0) * 1000,
         "start_burst_s": max(m["start_done"]) if m["start_done"] else float("nan"),
         "start_p50_s": percentile(m["start_done"], 50),
         "submit_burst_s": max(m["submit_done"]) if m["submit_done"] else float("nan"),
@@ -1247,7 +1281,9 @@ def main() -> None:
               f"later than {ACK_TIMEOUT_S:.0f} s (waited for, sent again only after {RESEND_AFTER_S:.0f} s); "
               f"acknowledgements/s between "
               f"the bursts {r['acks_per_s_between_bursts']:.1f} (at most {r['window_most']} saves in flight a client); "
-              f"peak memory: server {r['server_rss_mb']:.0f} MB, a load-generator process {r['client_rss_mb']:.0f} MB")
+              f"peak memory: server {r['server_rss_mb']:.0f} MB, a load-generator process {r['client_rss_mb']:.0f} MB; "
+              f"the load generator's own event loop late by at most {r['generator_lag_ms']:.0f} ms "
+              f"({r['generator_lag_restart_ms']:.0f} ms in the restart window)")
     product = rows[-1]
     print(f"  product: start burst {product['start_burst_s']:.1f} s (median candidate {product['start_p50_s']:.1f} s), "
           f"submit burst {product['submit_burst_s']:.1f} s, {product['submitted']} of {args.candidates} attempts submitted, "

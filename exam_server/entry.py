@@ -24,6 +24,10 @@ def main() -> None:
             patch_psycopg()
         except ImportError:
             pass
+        if words[0] == "run":
+            from exam_server.core.listening import take_port_early
+
+            take_port_early(sys.argv[1:])
 
     from exam_server.cli import main as cli_main
 

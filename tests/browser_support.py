@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,9 +89,13 @@ class LiveServer:
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text(errors='replace')[-3000:]}")
+            # Ready when it answers, not when the port accepts: `examctl run` holds its port while the application
+            # loads (exam_server/core/listening.py), queueing connections meanwhile.
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=deadline - time.monotonic()).close()
+                return
+            except urllib.error.HTTPError:  # answered (503: a check failed, which the test will see for itself)
+                return
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"server not ready after {timeout}s:\n{self.log_path.read_text(errors='replace')[-3000:]}")

@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 
 from exam_server.core import operations as ops
 from exam_server.core.background import start_background_tasks
+from exam_server.core.listening import DEFAULT_HOST, DEFAULT_PORT, gevent_server
 from exam_server.core.migrate import upgrade_to_head
 from exam_server.core.models import ROLES, User
 from exam_server.core.security import STAFF_ACCOUNT
@@ -181,12 +182,16 @@ def serve(host: str, port: int) -> None:
     # the garbage collector's full passes, which otherwise stall every socket for their duration.
     gc.collect()
     gc.freeze()
-    socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, log_output=False)
+    if socketio.server.eio.async_mode != "gevent":
+        socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, log_output=False)
+        return
+    socketio.wsgi_server = gevent_server(app, host, port, app.config["ACCEPT_PER_TURN"])
+    socketio.wsgi_server.serve_forever()
 
 
 @click.command("run")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--host", default=DEFAULT_HOST, show_default=True)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int)
 @click.option("--role", type=click.Choice(["centre", "site"]), default=None,
               help="本节点的角色：centre 鉴定中心（全部功能），site 考点（只有考试当天的功能）；默认取 NODE_ROLE")
 def run(host: str, port: int, role: str | None) -> None:

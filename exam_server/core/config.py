@@ -32,6 +32,10 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         # of a server that fell more than 20 s behind (a 5,000-candidate restart or submit storm, issue 17), and
         # the whole centre reconnected a second time; a dead client is noticed after 25 s + this.
         "SOCKETIO_PING_TIMEOUT": int(env.get("SOCKETIO_PING_TIMEOUT", "60")),
+        # New connections the server takes from the kernel's queue per turn of its event loop (gevent's
+        # max_accept, 100 by default). After a restart a whole centre's browsers are queued at once; taking them
+        # 100 at a time put a second of handshakes ahead of every answer saved meanwhile (issue 17).
+        "ACCEPT_PER_TURN": int(env.get("ACCEPT_PER_TURN", "4")),
         "DB_POOL_SIZE": int(env.get("DB_POOL_SIZE", "10")),
         # Argon2 cost; "low" is only for tests and benchmarks that create thousands of logins.
         "PASSWORD_HASH_PROFILE": env.get("PASSWORD_HASH_PROFILE", "default"),
