@@ -25,8 +25,9 @@ from exam_server.delivery.clock import remaining_seconds
 from exam_server.delivery.errors import MESSAGES, DeliveryError
 from exam_server.delivery.gate import CostGate
 from exam_server.delivery.limits import MAX_PAYLOAD_CHARS, is_id, size_of
-from exam_server.delivery.models import Attempt
+from exam_server.delivery.models import IN_PROGRESS, Attempt
 from exam_server.delivery.notify import EXAM_NS, attempt_room, push_attempt_state, push_seat, push_state
+from exam_server.delivery.paper import state_paper_json
 from exam_server.delivery.queries import attempt_state
 from exam_server.extensions import db, socketio
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 # at most BURST_BUDGET_S of that work. The first estimates are benchmarks/join_cost.py's figures; the gate
 # replaces them with what it measures.
 BURST_BUDGET_S = 0.02
-burst_gate = CostGate(BURST_BUDGET_S, {"connect": 0.002, "join": 0.004, "start": 0.004, "paper": 0.006})
+burst_gate = CostGate(BURST_BUDGET_S, {"connect": 0.002, "join": 0.004, "start": 0.006, "paper": 0.006})
 
 
 def _socket_gone() -> bool:
@@ -270,6 +271,12 @@ def on_start(candidate_id: int, data: Any) -> dict[str, Any]:
     with burst_gate.admit("start"):
         ack, state = steps.start(db.session, _arg(data, "attempt_id"), _actor(), _workstation(),
                                  candidate_id=candidate_id)
+        if state.status == IN_PROGRESS:
+            # The paper comes with the start: a whole room's second request (GET /api/attempt, with its HTTP
+            # parse, login cookie, user load and attempt query) was more than half of the start burst. It is
+            # sent as the JSON text that GET answers, a string the packet encoder copies instead of
+            # re-encoding 100 items per candidate (and as UTF-8: app.PacketJson).
+            ack["paper"] = state_paper_json(db.session, state)
     push_seat(state)
     return ack
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
@@ -93,8 +93,35 @@ def form_items(session: Session, form_id: int) -> dict[int, FrozenItem]:
     return items
 
 
-def _attempt_head(attempt: Attempt, now: dt.datetime) -> dict[str, Any]:
-    exam_session = attempt.session
+class _Sitting(Protocol):
+    """What the paper's head reads of the sitting: an `ExamSession`, or a `queries.AttemptState` (which holds it)."""
+
+    timing: str
+    starts_at: dt.datetime
+    min_submit_min: int
+
+
+class _Paper(Protocol):
+    """What the paper reads of an attempt: an ORM `Attempt`, or a start's `queries.AttemptState`."""
+
+    id: int
+    status: str
+    deadline_at: dt.datetime | None
+    remaining_s: float
+    started_at: dt.datetime | None
+    form_id: int
+    item_order: list[Any]
+    option_orders: dict[str, Any]
+    submit_reason: str
+    submit_note: str
+    misconduct_code: str
+
+
+class _PaperState(_Paper, _Sitting, Protocol):
+    """A start's `queries.AttemptState`: the attempt's columns with its sitting's."""
+
+
+def _attempt_head(attempt: _Paper, exam_session: _Sitting, now: dt.datetime) -> dict[str, Any]:
     opens = submit_opens_at(timing=exam_session.timing, starts_at=exam_session.starts_at,
                             started_at=attempt.started_at, min_submit_min=exam_session.min_submit_min)
     return {
@@ -140,7 +167,7 @@ def _item_view(frozen: FrozenItem, base: dict[str, Any], attempt_id: int, number
 
 def render_attempt(session: Session, attempt: Attempt, now: dt.datetime | None = None) -> dict[str, Any]:
     """`GET /api/attempt`: the items in the candidate's order, without any key, only while in progress."""
-    body = _attempt_head(attempt, now or utcnow())
+    body = _attempt_head(attempt, attempt.session, now or utcnow())
     if attempt.status != IN_PROGRESS:
         return body
     items = form_items(session, attempt.form_id)
@@ -162,7 +189,17 @@ def render_attempt_json(session: Session, attempt: Attempt, now: dt.datetime | N
     paper per candidate was most of that burst's cost, and each item's text is the same for every
     candidate who sees its options in the same order.
     """
-    head = _attempt_head(attempt, now or utcnow())
+    return _paper_json(session, attempt, attempt.session, now)
+
+
+def state_paper_json(session: Session, state: _PaperState, now: dt.datetime | None = None) -> str:
+    """`render_attempt_json` from a start's state (`queries.start_state`, which holds the sitting's columns
+    too): the paper a start's acknowledgement carries, without reading the attempt again."""
+    return _paper_json(session, state, state, now)
+
+
+def _paper_json(session: Session, attempt: _Paper, exam_session: _Sitting, now: dt.datetime | None) -> str:
+    head = _attempt_head(attempt, exam_session, now or utcnow())
     if attempt.status != IN_PROGRESS:
         return _compact(head)
     items = form_items(session, attempt.form_id)

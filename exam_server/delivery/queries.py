@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -43,6 +43,14 @@ class AttemptState:
     late_admitted_at: dt.datetime | None
     last_event_hash: str
     min_submit_min: int
+    # Read only by a start (`start_state`): the sitting's seal and what the start's paper is rendered from.
+    paper_sealed: bool = False
+    form_id: int = 0
+    item_order: list[Any] = field(default_factory=list)
+    option_orders: dict[str, Any] = field(default_factory=dict)
+    submit_reason: str = ""
+    submit_note: str = ""
+    misconduct_code: str = ""
 
     @classmethod
     def of(cls, attempt: Attempt) -> AttemptState:
@@ -59,12 +67,22 @@ class AttemptState:
             timing=attempt.session.timing, late_entry_min=attempt.session.late_entry_min,
             extra_time_s=attempt.ticket.extra_time_s, late_admitted_at=attempt.late_admitted_at,
             last_event_hash=attempt.last_event_hash, min_submit_min=attempt.session.min_submit_min,
+            paper_sealed=bool(attempt.session.paper_sealed), form_id=attempt.form_id,
+            item_order=list(attempt.item_order or []), option_orders=dict(attempt.option_orders or {}),
+            submit_reason=attempt.submit_reason or "", submit_note=attempt.submit_note or "",
+            misconduct_code=attempt.misconduct_code or "",
         )
 
 
 def attempt_state(session: Session, attempt_id: int, *, lock: bool = False) -> AttemptState | None:
     """The state of attempt `attempt_id`, its row locked for this transaction on PostgreSQL if `lock`."""
     row = store.state_row(session, attempt_id, lock=lock)
+    return AttemptState(**row._asdict()) if row is not None else None
+
+
+def start_state(session: Session, attempt_id: int) -> AttemptState | None:
+    """`attempt_state` (locked) with the paper's columns and the sitting's seal: what a start reads."""
+    row = store.start_state_row(session, attempt_id)
     return AttemptState(**row._asdict()) if row is not None else None
 
 

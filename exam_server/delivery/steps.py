@@ -42,9 +42,8 @@ from exam_server.delivery.models import (
     Attempt,
 )
 from exam_server.delivery.paper import form_items
-from exam_server.delivery.queries import AttemptState, answers_of, attempt_state
+from exam_server.delivery.queries import AttemptState, answers_of, attempt_state, start_state
 from exam_server.delivery.states import check_transition
-from exam_server.sessions.models import ExamSession
 from item_bank.db import utcnow
 from item_bank.types import item_type
 
@@ -97,9 +96,15 @@ def _check_writable(session: Session, attempt: Clocked, attempt_id: int, now: dt
 # ---------------------------------------------------------------- join and start
 
 
-def _own_state(session: Session, attempt_id: Any, candidate_id: int | None) -> AttemptState:
-    """The locked state of the candidate's own attempt, or `not_your_attempt`."""
-    state = attempt_state(session, attempt_id, lock=True) if is_id(attempt_id) else None
+def _own_state(session: Session, attempt_id: Any, candidate_id: int | None, *, starting: bool = False) -> AttemptState:
+    """The locked state of the candidate's own attempt (with its paper's columns when `starting`), or
+    `not_your_attempt`."""
+    if not is_id(attempt_id):
+        state = None
+    elif starting:
+        state = start_state(session, attempt_id)
+    else:
+        state = attempt_state(session, attempt_id, lock=True)
     if state is None or (candidate_id is not None and state.candidate_id != candidate_id):
         raise DeliveryError("not_your_attempt")
     return state
@@ -188,8 +193,10 @@ def _forced_submit_text(session: Session, state: AttemptState) -> str:
 def start(
     session: Session, attempt_id: int, actor: str, workstation: str | None = None, candidate_id: int | None = None
 ) -> tuple[dict[str, Any], AttemptState]:
-    """The candidate has read the instructions: start the clock (a repeat is harmless)."""
-    state = _own_state(session, attempt_id, candidate_id)
+    """The candidate has read the instructions: start the clock (a repeat is harmless).
+
+    The state returned carries what the paper is rendered from (`paper.state_paper_json`)."""
+    state = _own_state(session, attempt_id, candidate_id, starting=True)
     _require_workstation(state, workstation)
     now = utcnow()
     if state.status == SCHEDULED:
@@ -198,9 +205,7 @@ def start(
         if state.starts_at > now:
             raise DeliveryError("not_started", f"考试将于 {state.starts_at:%H:%M} (UTC) 开始，请稍候。")
         # A sitting imported at a test site keeps its paper sealed until the centre's release code is entered.
-        sealed = session.scalar(select(ExamSession.paper_sealed).join(Attempt, Attempt.session_id == ExamSession.id)
-                                .where(Attempt.id == state.id))
-        if sealed:
+        if state.paper_sealed:
             raise DeliveryError("paper_sealed", "试卷尚未解封：请等待主监考输入鉴定中心提供的解封码后再开始考试。")
         cutoff = late_entry_cutoff(state.starts_at, state.late_entry_min)
         if now > cutoff and state.late_admitted_at is None:

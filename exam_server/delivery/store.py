@@ -37,6 +37,13 @@ _STATE = (
                  .outerjoin(_SEAT, _SEAT.c.id == _T.c.seat_id))
     .where(_A.c.id == _ATTEMPT_ID)
 )
+# A start's state: the same row with what its paper is rendered from and whether the sitting's paper is still
+# sealed, in the one read a whole room's start burst makes (a separate query for the seal and another for the
+# paper were a third of a start with its paper).
+_START_STATE = _STATE.add_columns(
+    _S.c.paper_sealed, _A.c.form_id, _A.c.item_order, _A.c.option_orders, _A.c.submit_reason, _A.c.submit_note,
+    _A.c.misconduct_code,
+)
 # What a save or flag checks: the attempt, the item's response and any earlier step with the same key.
 _ITEM_STEP = (
     select(_A.c.candidate_id, _A.c.status, _A.c.deadline_at, _A.c.workstation, _A.c.form_id, _A.c.last_seq,
@@ -47,7 +54,8 @@ _ITEM_STEP = (
     )
     .where(_A.c.id == _ATTEMPT_ID)
 )
-_LOCKED = {id(_STATE): _STATE.with_for_update(of=_A), id(_ITEM_STEP): _ITEM_STEP.with_for_update(of=_A)}
+_LOCKED = {id(_STATE): _STATE.with_for_update(of=_A), id(_START_STATE): _START_STATE.with_for_update(of=_A),
+           id(_ITEM_STEP): _ITEM_STEP.with_for_update(of=_A)}
 _PREVIOUS_ACK = select(_E.c.ack).where(_E.c.attempt_id == _ATTEMPT_ID, _E.c.key == bindparam("key", type_=String))
 _ANSWERS = select(_R.c.item_version_id, _R.c.value, _R.c.seq, _R.c.saved_at, _R.c.flagged).where(
     _R.c.attempt_id == _ATTEMPT_ID
@@ -142,6 +150,11 @@ def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool
 def state_row(session: Session, attempt_id: int, *, lock: bool = False) -> Row[Any] | None:
     """The row of `queries.AttemptState`, the attempt locked for this transaction on PostgreSQL if `lock`."""
     return _run(session, _STATE, {"attempt": attempt_id}, lock=lock).one_or_none()
+
+
+def start_state_row(session: Session, attempt_id: int) -> Row[Any] | None:
+    """`state_row` with the paper's columns and the sitting's seal (`queries.AttemptState`), the attempt locked."""
+    return _run(session, _START_STATE, {"attempt": attempt_id}, lock=True).one_or_none()
 
 
 def item_step_row(session: Session, attempt_id: int, item_id: int, key: str | None) -> Row[Any] | None:
