@@ -296,13 +296,14 @@
     store.set(K_ACKED, state.acked);
   }
 
-  function enterStatus(status) {
+  // `paper`: the paper a start's acknowledgement carried (parsed), used instead of fetching it.
+  function enterStatus(status, paper) {
     state.status = status;
     if (state.closed) return;
     if (status === "scheduled") { wait("等待入场核验", "请出示证件，由监考员核验身份后即可开始考试。"); setTimeout(rejoin, 3000); }
     else if (status === "checked_in") { show("screen-instructions"); }
     else if (status === "paused") { wait("考试已暂停", "监考员已暂停考试，计时已停止。请在座位上等待，考试恢复后可继续作答。"); }
-    else if (status === "in_progress") { loadItems(); }
+    else if (status === "in_progress") { if (paper && !state.items.length) usePaper(paper); else loadItems(); }
     else {
       state.pending = []; persistPending();
       // A proctor's force-submit says so, with its reason and misconduct category, never as a normal 交卷.
@@ -333,13 +334,18 @@
       return r.json();
     }).then(function (body) {
       state.loadingItems = false;
-      setSubmitOpens(body.submit_opens_at, body.server_now);
-      if (body.status !== "in_progress") { enterStatus(body.status); return; }
-      state.items = body.items;
-      var saved = store.get("exam." + attemptId + ".index", 0);
-      state.index = Math.min(saved, state.items.length - 1);
-      show("screen-exam"); buildNavigator(); render(); flush();
+      usePaper(body);
     }, function () { state.loadingItems = false; setTimeout(loadItems, 2000); });
+  }
+
+  // The paper as GET /api/attempt answers it, fetched or carried by a start's acknowledgement.
+  function usePaper(body) {
+    setSubmitOpens(body.submit_opens_at, body.server_now);
+    if (body.status !== "in_progress") { enterStatus(body.status); return; }
+    state.items = body.items;
+    var saved = store.get("exam." + attemptId + ".index", 0);
+    state.index = Math.min(saved, state.items.length - 1);
+    show("screen-exam"); buildNavigator(); render(); flush();
   }
 
   socket.on("connect", function () {
@@ -653,7 +659,10 @@
     call("start", {}).then(function (ack) {
       $("btn-start").disabled = false; $("start-status").textContent = "";
       if (!ack.ok) { if (!handleRefusal(ack)) $("start-status").textContent = ack.message; return; }
-      setRemaining(ack.remaining_s, ack._rtt); enterStatus(ack.status);
+      setRemaining(ack.remaining_s, ack._rtt);
+      // A socket start carries the paper (the JSON text GET /api/attempt answers): the whole room then makes no
+      // second request. Without it (HTTP mode, an older server) loadItems fetches it as before.
+      enterStatus(ack.status, typeof ack.paper === "string" ? JSON.parse(ack.paper) : null);
     }, function () { $("btn-start").disabled = false; $("start-status").textContent = "网络连接中断，请稍后再点一次。"; });
   });
   $("btn-prev").addEventListener("click", function () { go(state.index - 1); });
