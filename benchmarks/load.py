@@ -15,8 +15,9 @@ neither side's memory grows with the run; the acknowledgements per second betwee
 bursts are then the saturated rate of each server, and the two phases' ratio is printed.
 
 Each simulated candidate logs in over HTTP (before the timed part), opens a python-socketio connection to
-/exam with its session cookie, joins, and from t0 the whole room presses 开始考试 within 10 s (start + GET
-/api/attempt: the start burst; --start-spread 0 for all in one instant). Then each answers an item every 10-30 s (some answers change an earlier
+/exam with its session cookie, joins, and from t0 the whole room presses 开始考试 within 10 s (start with its
+paper in the acknowledgement, or start + GET /api/attempt from a server without that: the start burst; --start-spread 0 for all in one
+instant). Then each answers an item every 10-30 s (some answers change an earlier
 item), keeping unacknowledged saves and replaying them with the same idempotency key after a reconnect,
 like the browser does. Midway one server process is killed with SIGKILL and restarted. At the end everyone
 submits at once (the submit burst). Every (value, seq) a client saw acknowledged is then checked against
@@ -713,7 +714,9 @@ class Worker:
         ack, _ = await self.reliable(c, "start", {})
         if not ack.get("ok"):
             self.errors[f"start:{ack.get('error')}"] += 1
-        c.items = (await self.get_json(c, "/api/attempt"))["items"]
+        # A server that sends the paper with the start's acknowledgement spares the second request.
+        paper = ack.get("paper")
+        c.items = (json.loads(paper) if isinstance(paper, str) else await self.get_json(c, "/api/attempt"))["items"]
         if not c.items:
             self.errors["start:no items"] += 1
         self.start_done.append(self.loop.time() - t0)
