@@ -1,11 +1,13 @@
-"""Where a candidate's reconnect goes: the server's work for one /exam connect + join, for the paper and for 交卷.
+"""Where a candidate's reconnect goes: the server's work for one /exam connect + join, for the start with its
+paper, for the paper and for 交卷.
 
     python benchmarks/join_cost.py [--candidates 200] [--answers 30]
 
 After a server restart every candidate of a centre opens a socket again (connect: the login cookie read, the
 ticket loaded, a socket slot taken) and joins (the attempt's state read and locked, its acknowledged answers
 read, the seat pushed to the proctors, the acknowledgement encoded and sent); at the start each one also fetches
-its paper (GET /api/attempt). This seeds N started attempts with `--answers` saved answers each on SQLite,
+its paper (in the start's acknowledgement; from a server without that, GET /api/attempt). This first profiles
+every candidate's start (with its paper, however the server gives it) as the start burst does it, then seeds N started attempts with `--answers` saved answers each on SQLite,
 then runs every candidate's connect + join once more (as after a restart; then again as a page that holds every
 acknowledged answer, sending the newest seq it saw acknowledged) and fetches every paper, through the
 Flask-SocketIO test client in this process under cProfile, and prints the time per candidate by part; then
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import json
 import pstats
 import re
 import sys
@@ -43,6 +46,20 @@ PARTS = [
     ("paper: GET /api/attempt, all of it", "delivery/views.py", "api_attempt"),
     ("paper: rendered", "delivery/paper.py", "render_attempt_json"),
     ("paper: form items (cached per process)", "delivery/paper.py", "form_items"),
+]
+# The parts of a start with its paper (the start burst): in the ack, or (a server without that) GET /api/attempt.
+START_PARTS = [
+    ("start: all of it (socket event)", "delivery/events.py", "on_start"),
+    ("start: the step (delivery/steps.start)", "delivery/steps.py", "start"),
+    ("start: state read + locked (with the paper's)", "delivery/queries.py", "start_state"),
+    ("start: state read + locked (before)", "delivery/queries.py", "attempt_state"),
+    ("start: commit", "delivery/store.py", "commit_core"),
+    ("start: paper rendered into the ack", "delivery/paper.py", "state_paper_json"),
+    ("start: seat pushed to proctors", "delivery/notify.py", "push_seat"),
+    ("ack encoded + sent (socket emit)", "flask_socketio/test_client.py", "_mock_send_packet"),
+    ("paper: GET /api/attempt, all of it", "delivery/views.py", "api_attempt"),
+    ("paper: GET's user loaded (login cookie)", "flask_login/login_manager.py", "_load_user"),
+    ("paper: rendered", "delivery/paper.py", "render_attempt_json"),
 ]
 # The parts of a submit (交卷) through the socket.
 SUBMIT_PARTS = [
@@ -80,8 +97,8 @@ def main() -> None:
     def connect(http: Any) -> Any:
         return socketio.test_client(app, namespace=NS, flask_test_client=http)
 
-    # Log in, join, start and answer (not timed).
-    people = []
+    # Log in and join (not timed); then the start burst, timed.
+    joined = []
     for index, (number, password, _name) in enumerate(seeded.logins):
         http = app.test_client()
         html = http.get("/login").get_data(as_text=True)
@@ -93,8 +110,26 @@ def main() -> None:
         sock = connect(http)
         workstation = f"ws-{index}"
         assert sock.emit("join", {"attempt_id": attempt_id, "workstation": workstation}, namespace=NS, callback=True)["ok"]
-        assert sock.emit("start", {"attempt_id": attempt_id}, namespace=NS, callback=True)["ok"]
-        items = http.get("/api/attempt").get_json()["items"]
+        joined.append((http, sock, attempt_id, workstation))
+    start_profile = cProfile.Profile()
+    papers: list[list[dict[str, Any]]] = []
+    in_ack = 0
+    t = time.perf_counter()
+    start_profile.enable()
+    for http, sock, attempt_id, _workstation in joined:
+        ack = sock.emit("start", {"attempt_id": attempt_id}, namespace=NS, callback=True)
+        assert ack["ok"], ack
+        if "paper" in ack:
+            in_ack += 1
+            papers.append(json.loads(ack["paper"])["items"])
+        else:
+            papers.append(http.get("/api/attempt").get_json()["items"])
+    start_profile.disable()
+    start_s = time.perf_counter() - t
+
+    # Answer (not timed).
+    people = []
+    for (http, sock, attempt_id, workstation), items in zip(joined, papers, strict=True):
         for seq, item in enumerate(items[:args.answers], start=1):
             ack = sock.emit("save", {"attempt_id": attempt_id, "item_id": item["item_id"], "value": "A", "seq": seq,
                                      "key": f"{workstation}:{seq}"}, namespace=NS, callback=True)
@@ -149,6 +184,8 @@ def main() -> None:
 
     n = args.candidates
     print("\nper candidate, in this process under cProfile (which inflates Python-heavy parts), SQLite:")
+    print(f"  start + paper ({in_ack} of {n} papers in the start's ack), whole: {1000 * start_s / n:7.2f} ms")
+    _print_parts(start_profile, START_PARTS, n)
     print(f"  connect + join + disconnect, whole: {1000 * reconnect_s / n:7.2f} ms   paper whole: {1000 * paper_s / n:7.2f} ms")
     _print_parts(profile, PARTS, n)
     print(f"  the same reconnect holding every answer (seen_seq), whole: {1000 * held_s / n:7.2f} ms")
