@@ -38,9 +38,15 @@ def test_candidate_answers_reloads_and_submits_and_staff_see_the_score(
     number, password, _name = seeded.logins[0]
     with chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1024, "height": 768})
+        papers_fetched: list[str] = []
+        page.on("request", lambda r: papers_fetched.append(r.url) if r.url.split("?")[0].endswith("/api/attempt")
+                else None)
         candidate_login(page, server.url, number, password)
         page.get_by_role("button", name="开始考试").click()
         page.wait_for_selector("#screen-exam:not([hidden])")
+        # The items on screen came with the start's acknowledgement: the page fetched no paper.
+        assert page.locator(".nav-cell").count() == 10 and page.locator(".option").count() > 0
+        assert papers_fetched == []
         chosen = []
         for _ in range(3):
             page.locator(".option").first.click()
@@ -52,6 +58,7 @@ def test_candidate_answers_reloads_and_submits_and_staff_see_the_score(
 
         page.reload()
         page.wait_for_selector("#screen-exam:not([hidden])")
+        assert len(papers_fetched) == 1  # a reloaded page fetches its paper, as before
         assert page.locator(".nav-cell.answered").count() == 3
         for i, text in enumerate(chosen):
             page.locator(".nav-cell").nth(i).click()
