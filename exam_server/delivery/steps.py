@@ -231,8 +231,10 @@ def start(
     else:
         before = state.status
         state = _submit_if_overdue(session, state, now)
+        # Ended here even when a repeat start wrote nothing: the attempt's lock (SQLite's write lock, for every
+        # attempt) is then not held while the start's paper is rendered and sent (events.on_start).
+        session.commit()
         if state.status != before:
-            session.commit()
             announce_submissions(session)
     ack = {"ok": True, "status": state.status, "remaining_s": round(remaining_seconds(state, now), 3)}
     return ack, state
