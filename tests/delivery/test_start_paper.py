@@ -8,9 +8,13 @@ from typing import Any
 from conftest import Sitting, exam_socket
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
+from exam_server.delivery import paper
 from exam_server.delivery.models import Attempt
+from exam_server.extensions import db
+from item_bank.models import FormItem
 
 NS = "/exam"
 # What differs between two readings of the same paper a moment apart.
@@ -98,3 +102,42 @@ def test_the_http_start_still_answers_without_the_paper(app: Flask, client: Flas
     body = response.get_json()
     assert response.status_code == 200 and body["status"] == "in_progress", body
     assert "paper" not in body
+
+
+def test_a_start_reads_its_attempt_once(app: Flask, client: FlaskClient, sitting: Sitting) -> None:
+    """The seal and the paper's columns come with the start's state read: no query of its own for either."""
+    warm = app.test_client()  # the form's items are read once per process, by the first start
+    sock, attempt_id = _joined(app, warm, sitting, 1)
+    assert "paper" in _start(sock, attempt_id)
+    sock, attempt_id = _joined(app, client, sitting)
+    reads: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    assert db.engine is not None
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        ack = _start(sock, attempt_id)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert ack["ok"] and "paper" in ack
+    assert len(reads) == 1 and "paper_sealed" in reads[0] and "item_order" in reads[0], reads
+
+
+def test_image_links_in_the_carried_paper_are_the_candidates_own(
+    app: Flask, client: FlaskClient, sitting: Sitting, session: Session
+) -> None:
+    form_id = session.get(Attempt, sitting.attempt_ids[0]).form_id
+    with_image = session.scalar(select(FormItem.item_version_id).where(FormItem.form_id == form_id))
+    session.execute(text("UPDATE item_version SET media = :m WHERE id = :id"),
+                    {"m": json.dumps([{"sha256": "c" * 64, "name": "图.png"}]), "id": with_image})
+    session.commit()
+    session.expire_all()
+    paper.clear_form_cache()
+    sock, attempt_id = _joined(app, client, sitting)
+    ack = _start(sock, attempt_id)
+    image = next(i for i in json.loads(ack["paper"])["items"] if i["item_id"] == with_image)
+    assert image["media"][0]["url"] == f"/api/attempts/{attempt_id}/media/{'c' * 64}"
+    _same_paper(ack["paper"], client.get("/api/attempt").get_json())
