@@ -174,6 +174,8 @@ def test_when_submitting_becomes_possible(live: tuple[LiveServer, Any], tmp_path
         page.wait_for_selector("#screen-instructions:not([hidden]), #screen-exam:not([hidden])")
         if page.locator("#btn-start").is_visible():
             page.get_by_role("button", name="开始考试").click()
+            page.wait_for_selector("#screen-exam:not([hidden])")
+            page.reload()  # the start's acknowledgement carried the paper: a reloaded page fetches it (routed above)
         page.wait_for_selector("#screen-exam:not([hidden])")
         page.wait_for_selector("#submit-note:not([hidden])")
         local = opens["at"].astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%H:%M")

@@ -92,8 +92,10 @@ def test_the_paper_refused_while_the_database_restarts_is_fetched_again(exam_day
             else:
                 route.continue_()
 
+        screen.start()  # the start's acknowledgement carries the paper: a reloaded page fetches it
         screen.page.route(lambda url: urlparse(url).path == "/api/attempt", first_refused)
-        screen.start()  # the exam screen shows the paper fetched again, not the end of the exam
+        screen.page.reload()
+        screen.page.wait_for_selector("#screen-exam:not([hidden])")  # the paper fetched again, not the exam's end
         assert refused
         poll(lambda: screen.page.locator(".nav-cell").count() > 0, 10, "the paper on screen")
         screen.answer(0)
