@@ -182,11 +182,13 @@ def serve(host: str, port: int) -> None:
     # the garbage collector's full passes, which otherwise stall every socket for their duration.
     gc.collect()
     gc.freeze()
-    if socketio.server.eio.async_mode != "gevent":
+    server = gevent_server(app, host, port, app.config["ACCEPT_PER_TURN"]) \
+        if socketio.server.eio.async_mode == "gevent" else None
+    if server is None:
         socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, log_output=False)
         return
-    socketio.wsgi_server = gevent_server(app, host, port, app.config["ACCEPT_PER_TURN"])
-    socketio.wsgi_server.serve_forever()
+    socketio.wsgi_server = server
+    server.serve_forever()
 
 
 @click.command("run")

@@ -73,15 +73,14 @@ def early_listener(host: str, port: int) -> socket.socket | None:
 
 def gevent_server(app: Any, host: str, port: int, accept_per_turn: int) -> Any:
     """The gevent WSGI server (with WebSocket support, as Flask-SocketIO's own `run` builds it) on the port taken
-    early if there is one, else on a port bound now."""
+    early, taking `accept_per_turn` new connections per loop turn; None when no port was taken early (the caller
+    then serves as Flask-SocketIO does, binding now)."""
+    listener = early_listener(host, port)
+    if listener is None:
+        return None
     from gevent import pywsgi
     from geventwebsocket.handler import WebSocketHandler
 
-    listener: Any = early_listener(host, port)
-    options: dict[str, Any] = {"handler_class": WebSocketHandler, "log": None}
-    if listener is None:
-        listener = (host, port)
-        options["backlog"] = BACKLOG
-    server = pywsgi.WSGIServer(listener, app, **options)
+    server = pywsgi.WSGIServer(listener, app, handler_class=WebSocketHandler, log=None)
     server.max_accept = max(1, accept_per_turn)
     return server
