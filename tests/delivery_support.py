@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from conftest import Sitting, exam_socket
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select, text
+
+from exam_server.delivery import paper
+from exam_server.delivery.models import Attempt
+from item_bank.models import FormItem
 
 NS = "/exam"
 
@@ -29,3 +35,18 @@ def started(app: Flask, client: FlaskClient, sitting: Sitting, index: int = 0,
 def save(sock: Any, attempt_id: int, item_id: int, value: Any, seq: int, key: str | None = None) -> dict:
     body = {"attempt_id": attempt_id, "item_id": item_id, "value": value, "seq": seq, "key": key or f"k{seq}"}
     return sock.emit("save", body, namespace=NS, callback=True)
+
+
+IMAGE_DIGEST = "c" * 64
+
+
+def give_an_item_an_image(session: Any, sitting: Sitting) -> int:
+    """The first item of the sitting's first form gets an image (its links are then each attempt's own); its id."""
+    form_id = session.get(Attempt, sitting.attempt_ids[0]).form_id
+    with_image = session.scalar(select(FormItem.item_version_id).where(FormItem.form_id == form_id))
+    session.execute(text("UPDATE item_version SET media = :m WHERE id = :id"),
+                    {"m": json.dumps([{"sha256": IMAGE_DIGEST, "name": "图.png"}]), "id": with_image})
+    session.commit()
+    session.expire_all()  # the raw UPDATE bypassed the ORM: forget the seeded versions it still holds
+    paper.clear_form_cache()
+    return int(with_image)

@@ -7,14 +7,13 @@ They were rewritten as prepared statements and pre-encoded fragments for exam-da
 from __future__ import annotations
 
 import gc
-import json
 import threading
 import time
 from collections import Counter
 
 import pytest
 from conftest import Sitting, exam_socket
-from delivery_support import save, started
+from delivery_support import give_an_item_an_image, save, started
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
@@ -25,7 +24,6 @@ from exam_server.delivery import paper, steps
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
 from exam_server.extensions import db
 from item_bank.db import make_session_factory
-from item_bank.models import FormItem
 
 NS = "/exam"
 
@@ -34,13 +32,7 @@ def test_the_paper_as_served_is_the_rendered_paper_for_every_candidate(
     app: Flask, client: FlaskClient, sitting: Sitting, session: Session
 ) -> None:
     """Encoded fragments are shared between candidates; each still gets their own order and image links."""
-    form_id = session.get(Attempt, sitting.attempt_ids[0]).form_id
-    with_image = session.scalar(select(FormItem.item_version_id).where(FormItem.form_id == form_id))
-    session.execute(text("UPDATE item_version SET media = :m WHERE id = :id"),
-                    {"m": json.dumps([{"sha256": "c" * 64, "name": "图.png"}]), "id": with_image})
-    session.commit()
-    session.expire_all()  # the raw UPDATE bypassed the ORM: forget the seeded versions it still holds
-    paper.clear_form_cache()
+    with_image = give_an_item_an_image(session, sitting)
     for index, attempt_id in enumerate(sitting.attempt_ids):
         other = app.test_client()
         started(app, other, sitting, index)

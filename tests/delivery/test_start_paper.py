@@ -6,15 +6,14 @@ import json
 from typing import Any
 
 from conftest import Sitting, exam_socket
+from delivery_support import give_an_item_an_image
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select, text
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from exam_server.delivery import paper
 from exam_server.delivery.models import Attempt
 from exam_server.extensions import db
-from item_bank.models import FormItem
 
 NS = "/exam"
 # What differs between two readings of the same paper a moment apart.
@@ -129,13 +128,7 @@ def test_a_start_reads_its_attempt_once(app: Flask, client: FlaskClient, sitting
 def test_image_links_in_the_carried_paper_are_the_candidates_own(
     app: Flask, client: FlaskClient, sitting: Sitting, session: Session
 ) -> None:
-    form_id = session.get(Attempt, sitting.attempt_ids[0]).form_id
-    with_image = session.scalar(select(FormItem.item_version_id).where(FormItem.form_id == form_id))
-    session.execute(text("UPDATE item_version SET media = :m WHERE id = :id"),
-                    {"m": json.dumps([{"sha256": "c" * 64, "name": "图.png"}]), "id": with_image})
-    session.commit()
-    session.expire_all()
-    paper.clear_form_cache()
+    with_image = give_an_item_an_image(session, sitting)
     sock, attempt_id = _joined(app, client, sitting)
     ack = _start(sock, attempt_id)
     image = next(i for i in json.loads(ack["paper"])["items"] if i["item_id"] == with_image)
