@@ -24,7 +24,7 @@ def main() -> None:
             patch_psycopg()
         except ImportError:
             pass
-        if words[0] in ("run", "demo", "demo-grading"):
+        if words[0] == "run":
             from exam_server.core.listening import take_port_early
 
             take_port_early(sys.argv[1:])
