@@ -5,13 +5,12 @@ working site: submissions are scored, imports and exports run. A centre runs `ex
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from flask import Flask
 
@@ -21,11 +20,11 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
     """Ask the kernel to send `sig` to this process when its parent ends, however it ends (SIGKILL included): a
     worker or a job process left behind would go on taking jobs unseen. Linux only; elsewhere a no-op."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, sig)
-    except (OSError, AttributeError):
-        pass
+    # The process's own symbols (libc's among them), not ctypes.util.find_library: that runs a subprocess, and
+    # this runs in the child between fork and exec (Popen's preexec_fn), where starting one under gevent could hang
+    # for good (the demo then never got past starting its worker: CI, issue 17).
+    with suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
 
 
 def worker_environment(app: Flask) -> dict[str, str]:
