@@ -2,8 +2,8 @@
 
 What a whole room does at once (join, start, save, flag) runs as Core statements composed once at import:
 building a statement per call cost more than running it. Each runs on the session's own connection. On
-PostgreSQL the attempt's row is locked for the step's transaction and a step's three writes are one
-statement; SQLite serialises writers itself and has no round trips to save.
+PostgreSQL the attempt's row is locked for the step's transaction (a statement of its own, sent with the read)
+and a step's three writes are one statement; SQLite serialises writers itself and has no round trips to save.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Protocol
 
-from sqlalchemy import Integer, Row, String, bindparam, case, insert, select, update
+from sqlalchemy import Integer, Row, String, bindparam, case, insert, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -54,8 +54,24 @@ _ITEM_STEP = (
     )
     .where(_A.c.id == _ATTEMPT_ID)
 )
-_LOCKED = {id(_STATE): _STATE.with_for_update(of=_A), id(_START_STATE): _START_STATE.with_for_update(of=_A),
-           id(_ITEM_STEP): _ITEM_STEP.with_for_update(of=_A)}
+# On PostgreSQL a step's read takes the attempt's row lock in a statement of its own, sent with the read in one round
+# trip. `FOR UPDATE OF attempt` on the read itself re-reads only the attempt row once a wait for the lock ends: the
+# joined rows (the item's response, the ticket) come from the snapshot taken before the wait, so a save of seq 3
+# that waited for a save of seq 4 read the response without it and wrote seq 3 over it. A statement that begins
+# after the lock is granted sees everything the holder committed (READ COMMITTED takes a snapshot per statement).
+_LOCK_ATTEMPT = "SELECT id FROM attempt WHERE id = :attempt FOR UPDATE;\n"
+_LOCKED_READS = process_cache("delivery.locked_reads")
+
+
+def _locked_read(statement: Any, dialect: Any) -> Any:
+    """`statement` after the attempt's row lock, as one text of two statements; its columns keep their types."""
+    locked = _LOCKED_READS.get(id(statement))
+    if locked is None:
+        named = type(dialect)(paramstyle="named")  # :name placeholders, as text() takes them
+        sql = str(statement.compile(dialect=named))
+        locked = text(_LOCK_ATTEMPT + sql).columns(*statement.selected_columns)
+        _LOCKED_READS[id(statement)] = locked
+    return locked
 _PREVIOUS_ACK = select(_E.c.ack).where(_E.c.attempt_id == _ATTEMPT_ID, _E.c.key == bindparam("key", type_=String))
 _ANSWERS = select(_R.c.item_version_id, _R.c.value, _R.c.seq, _R.c.saved_at, _R.c.flagged).where(
     _R.c.attempt_id == _ATTEMPT_ID
@@ -140,7 +156,7 @@ def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool
         begin_write(session)
     connection = _connection(session)
     if lock and connection.dialect.name != "sqlite":  # SQLite serialises writers itself
-        statement = _LOCKED[id(statement)]
+        statement = _locked_read(statement, connection.dialect)
     return connection.execute(statement, params)
 
 
