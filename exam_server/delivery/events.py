@@ -85,10 +85,9 @@ def _slot_member(sid: str) -> str:
 def _publish_presence_forever(store: Any) -> None:
     while True:
         try:
-            store.set(_presence["key"], json.dumps(sorted(_local_attempt_ids())), ex=int(3 * PRESENCE_EVERY_S))
-            # The same heartbeat keeps this process's socket slots alive (a killed process's slots expire).
-            sockets.renew(store, [(conn["candidate_id"], _slot_member(sid))
-                                  for sid, conn in list(_connections.items())])
+            # The same key keeps this process's socket slots alive (a killed process's slots go with it).
+            store.set(_presence["key"], json.dumps(sorted(_local_attempt_ids())), ex=int(sockets.SLOT_TTL_S))
+            sockets.give_back_unreleased(store)
         except Exception:  # Redis away for a moment: the next round publishes again
             log.warning("could not publish socket presence", exc_info=True)
         socketio.sleep(PRESENCE_EVERY_S)
