@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 
 from exam_server.core import operations as ops
 from exam_server.core.background import start_background_tasks
+from exam_server.core.collector import freeze_survivors_of_full_collections
 from exam_server.core.listening import DEFAULT_HOST, DEFAULT_PORT, gevent_server
 from exam_server.core.migrate import upgrade_to_head
 from exam_server.core.models import ROLES, User
@@ -182,6 +183,7 @@ def serve(host: str, port: int) -> None:
     # the garbage collector's full passes, which otherwise stall every socket for their duration.
     gc.collect()
     gc.freeze()
+    socketio.start_background_task(freeze_survivors_of_full_collections, socketio.sleep)
     server = gevent_server(app, host, port, app.config["ACCEPT_PER_TURN"]) \
         if socketio.server.eio.async_mode == "gevent" else None
     if server is None:
