@@ -61,6 +61,15 @@ START_PARTS = [
     ("paper: GET's user loaded (login cookie)", "flask_login/login_manager.py", "_load_user"),
     ("paper: rendered", "delivery/paper.py", "render_attempt_json"),
 ]
+# The parts of a save (an answer) through the socket: the steady work of a sitting.
+SAVE_PARTS = [
+    ("save: all of it", "delivery/events.py", "on_save"),
+    ("save: the step (delivery/steps.save_answer)", "delivery/steps.py", "save_answer"),
+    ("save: state + earlier step read", "delivery/store.py", "item_step_row"),
+    ("save: prepared writes", "delivery/store.py", "write_item_step"),
+    ("save: commit (disk)", "delivery/store.py", "commit_core"),
+    ("ack encoded + sent (socket emit)", "flask_socketio/test_client.py", "_mock_send_packet"),
+]
 # The parts of a submit (交卷) through the socket.
 SUBMIT_PARTS = [
     ("submit: all of it", "delivery/events.py", "on_submit"),
@@ -127,13 +136,19 @@ def main() -> None:
     start_profile.disable()
     start_s = time.perf_counter() - t
 
-    # Answer (not timed).
+    # Answer: every candidate's saves, in turn (timed, profiled).
+    save_profile = cProfile.Profile()
+    save_s = 0.0
     people = []
     for (http, sock, attempt_id, workstation), items in zip(joined, papers, strict=True):
+        t = time.perf_counter()
+        save_profile.enable()
         for seq, item in enumerate(items[:args.answers], start=1):
             ack = sock.emit("save", {"attempt_id": attempt_id, "item_id": item["item_id"], "value": "A", "seq": seq,
                                      "key": f"{workstation}:{seq}"}, namespace=NS, callback=True)
             assert ack["ok"], ack
+        save_profile.disable()
+        save_s += time.perf_counter() - t
         sock.disconnect(namespace=NS)
         people.append((http, attempt_id, workstation))
     print(f"{args.candidates} candidates started with {args.answers} answers each")
@@ -186,6 +201,9 @@ def main() -> None:
     print("\nper candidate, in this process under cProfile (which inflates Python-heavy parts), SQLite:")
     print(f"  start + paper ({in_ack} of {n} papers in the start's ack), whole: {1000 * start_s / n:7.2f} ms")
     _print_parts(start_profile, START_PARTS, n)
+    saves = n * args.answers
+    print(f"  save (an answer), whole: {1000 * save_s / saves:7.2f} ms a save")
+    _print_parts(save_profile, SAVE_PARTS, saves)
     print(f"  connect + join + disconnect, whole: {1000 * reconnect_s / n:7.2f} ms   paper whole: {1000 * paper_s / n:7.2f} ms")
     _print_parts(profile, PARTS, n)
     print(f"  the same reconnect holding every answer (seen_seq), whole: {1000 * held_s / n:7.2f} ms")
