@@ -29,7 +29,6 @@ class SurvivorFreezer:
 
     def __init__(self) -> None:
         self.due = False
-        self.freezes = 0
 
     def on_collection(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "stop" and info.get("generation") == 2:
@@ -40,7 +39,6 @@ class SurvivorFreezer:
             return False
         self.due = False
         gc.freeze()
-        self.freezes += 1
         return True
 
 
