@@ -68,11 +68,24 @@ SQLITE_BUSY_TIMEOUT_MS = 30000
 SQLITE_LOCK_WAIT_S = 30.0
 
 
+# An execution option for the statement that ends its transaction: on PostgreSQL its COMMIT is sent with it, in
+# the same round trip; the transaction's commit then has nothing left to send. Elsewhere the commit does it.
+COMMIT_WITH_STATEMENT = "commit_with_statement"
+_PENDING_BEGIN = "pg.pending_begin"
+_COMMITTED_WITH = "pg.committed_with_statement"
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`; SQLite gets WAL, synchronous=FULL, foreign keys and a busy timeout."""
+    """An engine for `url`; SQLite gets WAL, synchronous=FULL, foreign keys and a busy timeout; on PostgreSQL a
+    transaction's BEGIN travels with its first statement (`_begin_with_first_statement`)."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+    postgresql = url.startswith("postgresql")
+    if postgresql:
+        kwargs.setdefault("isolation_level", "AUTOCOMMIT")
     engine = create_engine(url, **kwargs)
+    if postgresql and engine.dialect.driver == "psycopg2" and kwargs["isolation_level"] == "AUTOCOMMIT":
+        _begin_with_first_statement(engine)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -99,6 +112,75 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _begin_with_first_statement(engine: Engine) -> None:
+    """Send each transaction's BEGIN in the same round trip as its first statement, on PostgreSQL (psycopg2).
+
+    psycopg2 sends BEGIN as a query of its own before a transaction's first statement, and under gevent every
+    round trip waits for a turn of the server's event loop: in a reconnect storm a save's four round trips (BEGIN,
+    the locked read, the writes, COMMIT) were most of its time. The connections are in psycopg2's autocommit mode,
+    and the transactions are ours: BEGIN is put in front of the first statement, and COMMIT or ROLLBACK is sent
+    only when libpq says a transaction is open (it knows without a round trip), which also covers a connection
+    returned to the pool. A statement run with `COMMIT_WITH_STATEMENT` carries its transaction's COMMIT.
+    """
+    dialect = engine.dialect
+    idle = engine.dialect.loaded_dbapi.extensions.TRANSACTION_STATUS_IDLE
+
+    def do_begin(pooled: Any) -> None:
+        # The raw connection is kept, not a flag: a record whose connection was replaced starts clean.
+        pooled.info[_PENDING_BEGIN] = pooled.dbapi_connection
+        pooled.info.pop(_COMMITTED_WITH, None)
+
+    def end(pooled: Any, verb: str) -> None:
+        raw = getattr(pooled, "dbapi_connection", pooled)
+        try:
+            info = pooled.info
+        except (AttributeError, NotImplementedError):  # the first connect's ad hoc proxy keeps no info
+            info = None
+        if info is not None:
+            info.pop(_PENDING_BEGIN, None)
+            info.pop(_COMMITTED_WITH, None)
+        if raw.info.transaction_status != idle:
+            with raw.cursor() as cursor:
+                cursor.execute(verb)
+
+    dialect.do_begin = do_begin  # type: ignore[method-assign]
+    dialect.do_commit = lambda pooled: end(pooled, "COMMIT")  # type: ignore[method-assign]
+    dialect.do_rollback = lambda pooled: end(pooled, "ROLLBACK")  # type: ignore[method-assign]
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _with_begin(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                    executemany: bool) -> tuple[str, Any]:
+        info = conn.connection.info
+        if info.get(_COMMITTED_WITH) is cursor.connection:
+            raise RuntimeError("a statement ran after its transaction's COMMIT was sent with an earlier one")
+        if info.get(_PENDING_BEGIN) is cursor.connection:
+            del info[_PENDING_BEGIN]
+            if executemany:
+                cursor.execute("BEGIN")
+            else:
+                statement = "BEGIN;\n" + statement
+        if context is not None and context.execution_options.get(COMMIT_WITH_STATEMENT):
+            statement += ";\nCOMMIT"
+            info[_COMMITTED_WITH] = cursor.connection
+        return statement, parameters
+
+
+def driver_cursor(connection: Any) -> Any:
+    """A DBAPI cursor in `connection`'s transaction, for the few reads and COPYs that bypass SQLAlchemy's rows.
+
+    On PostgreSQL a transaction's BEGIN waits for its first statement (`_begin_with_first_statement`); a raw
+    cursor's statement would otherwise run outside it, so a BEGIN still waiting is sent first. `connection` is
+    in a transaction (a session's `connection()` is).
+    """
+    pooled = connection.connection
+    raw = pooled.driver_connection
+    if pooled.info.get(_PENDING_BEGIN) is raw:
+        del pooled.info[_PENDING_BEGIN]
+        with raw.cursor() as cursor:
+            cursor.execute("BEGIN")
+    return raw.cursor()
 
 
 def _begin_immediate_cooperatively(conn: Any) -> None:

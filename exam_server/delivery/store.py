@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from exam_server.delivery import chain
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
 from exam_server.sessions.models import ExamSession, Seat, Ticket
-from item_bank.db import begin_write, utcnow
+from item_bank.db import COMMIT_WITH_STATEMENT, begin_write, utcnow
 from item_bank.kernel import process_cache
 
 _A, _R, _E = Attempt.__table__, Response.__table__, AttemptEvent.__table__
@@ -149,15 +149,20 @@ def _connection(session: Session) -> Connection:
     return connection
 
 
-def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool = False) -> Any:
+_ENDS_TRANSACTION = {COMMIT_WITH_STATEMENT: True}
+
+
+def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool = False,
+         last: bool = False) -> Any:
     """Run a prepared statement on the session's connection; `lock` (a step that will write) takes the attempt
-    row on PostgreSQL and, when it opens the transaction, SQLite's write lock."""
+    row on PostgreSQL and, when it opens the transaction, SQLite's write lock. `last`: the transaction's last
+    statement, whose COMMIT PostgreSQL gets with it (the caller commits the session next)."""
     if lock:
         begin_write(session)
     connection = _connection(session)
     if lock and connection.dialect.name != "sqlite":  # SQLite serialises writers itself
         statement = _locked_read(statement, connection.dialect)
-    return connection.execute(statement, params)
+    return connection.execute(statement, params, execution_options=_ENDS_TRANSACTION if last else None)
 
 
 # ---------------------------------------------------------------- reads
@@ -263,7 +268,7 @@ def write_item_step(
             "e_kind": kind, "e_actor": actor, "e_item": item_id, "e_key": key,
             "e_payload": payload, "e_ack": ack, "r_id": response_id, "e_prev": prev, "b_head": head,
             **{f"r_{c}": v for c, v in full.items()},
-        })
+        }, last=True)
         commit_core(session)
         return
     if response and response_id is None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy import String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
@@ -146,9 +146,29 @@ def audit_page(session: Session, query: AuditQuery) -> AuditPage:
     return AuditPage(query, rows, count_matching(session, query))
 
 
+EXPORT_BATCH = 1000
+
+
 def audit_rows(session: Session, query: AuditQuery, limit: int) -> Iterator[AuditEvent]:
-    """The rows of `query` (at most `limit`), read in batches for an export."""
-    yield from session.scalars(filtered(query).limit(limit).execution_options(yield_per=1000))
+    """The rows of `query` (at most `limit`), newest first, read in batches for an export.
+
+    Each batch starts after the last row of the one before, in the query's order (time, then id): a server-side
+    cursor would hold one transaction open for the whole export, and PostgreSQL's connections here run their
+    transactions themselves (item_bank.db), which psycopg2's named cursors refuse.
+    """
+    statement = filtered(query)
+    left = limit
+    last: AuditEvent | None = None
+    while left > 0:
+        batch = statement
+        if last is not None:
+            batch = batch.where(or_(AuditEvent.at < last.at, and_(AuditEvent.at == last.at, AuditEvent.id < last.id)))
+        rows = list(session.scalars(batch.limit(min(EXPORT_BATCH, left))))
+        yield from rows
+        if len(rows) < min(EXPORT_BATCH, left):
+            return
+        left -= len(rows)
+        last = rows[-1]
 
 
 def entities(session: Session) -> list[str]:

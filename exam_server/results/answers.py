@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from exam_server.delivery.models import SCORED, SUBMITTED, Attempt, Response
 from exam_server.grading.models import FINAL, GradingTask
 from exam_server.results.plan import ScoringPlan, mask_of
+from item_bank.db import driver_cursor
 
 # The attempts a sitting's results are scored from.
 SCORABLE = (SUBMITTED, SCORED)
@@ -73,7 +74,7 @@ def _response_rows(
         f"JOIN {attempt} a ON a.id = r.attempt_id "
         f"WHERE a.session_id = {mark} AND a.form_id = {mark} AND a.status IN ({', '.join([mark] * len(statuses))})"
     )
-    cursor = connection.connection.driver_connection.cursor()
+    cursor = driver_cursor(connection)
     try:
         cursor.execute(sql, (session_id, form_id, *statuses))
         return cursor.fetchall()

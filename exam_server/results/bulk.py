@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from exam_server.results.models import Result
 from item_bank.audit import AuditEvent
+from item_bank.db import driver_cursor
 
 NULL = r"\N"
 
@@ -50,7 +51,7 @@ def insert_rows(connection: Connection, table: Table, rows: Sequence[dict[str, A
         writer.writerow([_cell(row[name], j) for name, j in zip(columns, is_json, strict=True)])
     buf.seek(0)
     names = ", ".join(f'"{name}"' for name in columns)
-    cursor = connection.connection.driver_connection.cursor()
+    cursor = driver_cursor(connection)
     try:
         cursor.copy_expert(f'COPY "{table.name}" ({names}) FROM STDIN WITH (FORMAT csv, NULL \'{NULL}\')', buf)
     finally:

@@ -18,7 +18,7 @@ from conftest import Sitting
 from delivery_support import save, started
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from exam_server.delivery import steps, store
@@ -93,3 +93,32 @@ def test_a_lower_seq_that_waited_does_not_overwrite_the_higher_one(
         stored = db.session.execute(text("SELECT value, seq FROM response WHERE attempt_id = :a AND "
                                          "item_version_id = :i"), {"a": attempt_id, "i": item_id}).one()
     assert (stored.value, stored.seq) == (newer, 4)
+
+
+def test_a_save_is_two_round_trips(app: Flask, client: FlaskClient, sitting: Sitting) -> None:
+    """BEGIN goes with the locked read and COMMIT with the writes (item_bank.db): under a reconnect storm every
+    round trip waits a turn of the server's loop, and a save used to make four (BEGIN, read, writes, COMMIT)."""
+    sock, attempt_id, items = started(app, client, sitting)
+    item = next(item for item in items if item["type"] == "single")
+    first, second = (option["id"] for option in item["options"][:2])
+    assert save(sock, attempt_id, item["item_id"], first, 1)["ok"]  # the item's ref is read once per process
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        ack = save(sock, attempt_id, item["item_id"], second, 2)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert ack["ok"], ack
+    assert len(sent) == 2, sent
+    assert sent[0].startswith("BEGIN;\nSELECT id FROM attempt WHERE id = ") and "FOR UPDATE" in sent[0]
+    assert sent[1].startswith("WITH ") and sent[1].endswith(";\nCOMMIT")
+    with app.app_context():
+        stored = db.session.execute(text("SELECT value, seq FROM response WHERE attempt_id = :a AND "
+                                         "item_version_id = :i"), {"a": attempt_id, "i": item["item_id"]}).one()
+    assert (stored.value, stored.seq) == (second, 2)

@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from exam_server.extensions import db
 from exam_server.jobs import files
 from exam_server.jobs.models import DONE
+from exam_server.ops import queries
 from exam_server.ops.export import HEADERS, SHEET
 from item_bank.audit import AuditEvent
 
@@ -147,3 +148,21 @@ def test_the_export_job_is_not_someone_elses(app: Flask) -> None:
     job_url = admin.post("/audit/export", data={"csrf_token": token}).headers["Location"]
     assert staff_client(app, "centre1").get(job_url).status_code == 200  # centre staff read audit exports
     assert staff_client(app, "manager1").get(job_url).status_code == 404
+
+
+@pytest.mark.usefixtures("log")
+def test_the_export_reads_every_row_once_across_batches(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches follow on from the last row read (time, then id), so rows with the same time are neither repeated
+    nor skipped where a batch ends among them."""
+    same = dt.datetime(2026, 12, 5, 9, 0, tzinfo=BEIJING)
+    with app.app_context():
+        for i in range(7):
+            _row(same, "user:zhao", "job.submit", "job", str(900 + i))
+        db.session.commit()
+        monkeypatch.setattr(queries, "EXPORT_BATCH", 4)
+        query = queries.AuditQuery()
+        expected = [row.id for row in db.session.scalars(queries.filtered(query))]
+        assert len(expected) == 65
+        assert [row.id for row in queries.audit_rows(db.session, query, 1000)] == expected
+        assert [row.id for row in queries.audit_rows(db.session, query, 9)] == expected[:9]
+        assert [row.id for row in queries.audit_rows(db.session, query, 8)] == expected[:8]
