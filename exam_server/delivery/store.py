@@ -242,9 +242,10 @@ def log_row(session: Session, state: _Chained, kind: str, actor: str, payload: d
     state.last_event_hash = changes["last_event_hash"] = head
 
 
-def update_attempt(session: Session, attempt_id: int, changes: dict[str, Any]) -> None:
-    """Set `changes` (columns by name) on the attempt's row."""
-    _run(session, _UPDATE_ATTEMPT, {"b_id": attempt_id, **changes})
+def update_attempt(session: Session, attempt_id: int, changes: dict[str, Any], *, last: bool = False) -> None:
+    """Set `changes` (columns by name) on the attempt's row; `last`: the transaction's last statement (the caller
+    commits next), which PostgreSQL gets with its COMMIT."""
+    _run(session, _UPDATE_ATTEMPT, {"b_id": attempt_id, **changes}, last=last)
 
 
 def write_item_step(

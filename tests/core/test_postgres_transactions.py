@@ -22,7 +22,7 @@ SENT: list[str] = []
 
 
 class _CountingCursor(psycopg2.extensions.cursor):
-    def execute(self, query: Any, vars: Any = None) -> Any:  # noqa: A002 -- psycopg2's own name
+    def execute(self, query: Any, vars: Any = None) -> Any:
         SENT.append(query if isinstance(query, str) else query.decode())
         return super().execute(query, vars)
 

@@ -110,8 +110,10 @@ def test_a_start_reads_its_attempt_once(app: Flask, client: FlaskClient, sitting
     assert "paper" in _start(sock, attempt_id)
     sock, attempt_id = _joined(app, client, sitting)
     reads: list[str] = []
+    sent: list[str] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
         # On PostgreSQL the transaction's BEGIN is sent in front of its first statement (item_bank.db).
         if statement.removeprefix("BEGIN;\n").lstrip().upper().startswith("SELECT"):
             reads.append(statement)
@@ -124,6 +126,8 @@ def test_a_start_reads_its_attempt_once(app: Flask, client: FlaskClient, sitting
         event.remove(db.engine, "before_cursor_execute", count)
     assert ack["ok"] and "paper" in ack
     assert len(reads) == 1 and "paper_sealed" in reads[0] and "item_order" in reads[0], reads
+    if db.engine.dialect.name == "postgresql":  # a room's start burst: BEGIN and COMMIT go with statements
+        assert sent[0].startswith("BEGIN;\n") and sent[-1].endswith(";\nCOMMIT"), sent
 
 
 def test_image_links_in_the_carried_paper_are_the_candidates_own(
