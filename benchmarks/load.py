@@ -452,6 +452,29 @@ class Candidate:
     outages: list[float] = field(default_factory=list)
     disconnects: list[tuple[float, str]] = field(default_factory=list)  # (loop time, reason)
     window: Any = None  # its SaveWindow once sitting
+    auth: Any = None  # what its connects send (the bare server's client number)
+    closing: bool = False  # the run is over: a disconnect is not reconnected
+    reconnecting: bool = False
+
+
+class ExamPageBackoff:
+    """The exam page's wait before each reconnect attempt (client/src/exam/exam.js: socket.io-client with
+    reconnectionDelay 500, reconnectionDelayMax 10000, randomizationFactor 0.5): 0.5 s doubling each attempt,
+    each wait ±50% at random, none over 10 s. python-socketio's own jitter is added seconds (±3 s here before),
+    which put up to 13 s between a client's last refused attempt and its next even at its cap."""
+
+    FIRST_S, MOST_S, JITTER = 0.5, 10.0, 0.5
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.attempts = 0
+
+    def next_wait(self) -> float:
+        wait = self.FIRST_S * 2 ** min(self.attempts, 20)
+        self.attempts += 1
+        deviation = self.rng.random() * self.JITTER * wait
+        wait = wait - deviation if self.rng.random() < 0.5 else wait + deviation
+        return min(wait, self.MOST_S)
 
 
 class SaveWindow:
@@ -651,9 +674,8 @@ class Worker:
                 await super().connect(*args, **kwargs)
 
         assert self.loop is not None
-        # The exam page's backoff: 0.5 s doubling to 10 s with jitter (python-socketio's is ± seconds).
-        sio = PatientClient(reconnection_delay=0.5, reconnection_delay_max=10, randomization_factor=3,
-                            http_session=c.http, logger=QUIET, engineio_logger=self.engine_tally,
+        # Reconnects are this generator's own (`reconnect`), on the exam page's schedule.
+        sio = PatientClient(reconnection=False, http_session=c.http, logger=QUIET, engineio_logger=self.engine_tally,
                             handle_sigint=False)
         c.sio = sio
         loop = self.loop
@@ -670,11 +692,13 @@ class Worker:
             for fut in list(c.inflight):
                 if not fut.done():
                     fut.set_exception(ConnectionError("disconnected"))
+            if c.ready and not c.closing and not c.reconnecting:
+                loop.create_task(self.reconnect(c))
 
         sio.on("connect", on_connect, namespace=NS)
         sio.on("disconnect", on_disconnect, namespace=NS)
-        auth = {"client": c.index} if self.target.kind == "echo" else None
-        await sio.connect(c.url, auth=auth, transports=["websocket"], namespaces=[NS],
+        c.auth = {"client": c.index} if self.target.kind == "echo" else None
+        await sio.connect(c.url, auth=c.auth, transports=["websocket"], namespaces=[NS],
                           wait_timeout=30)
         if self.target.kind == "echo":
             c.attempt_id = c.index
@@ -682,6 +706,27 @@ class Worker:
             c.attempt_id = int((await self.get_json(c, "/api/attempt"))["attempt_id"])
         c.ready = True
         await self.rejoin(c)
+
+    async def reconnect(self, c: Candidate) -> None:
+        """After a lost connection: attempts on the exam page's schedule until one connects (its connect handler
+        then rejoins) or the run ends."""
+        import socketio
+
+        backoff = ExamPageBackoff(random.Random(c.index * 7_919 + 17))  # its own: the answers' draws stay as they were
+        c.reconnecting = True
+        try:
+            while not c.closing:
+                await asyncio.sleep(backoff.next_wait())
+                if c.closing or c.sio.connected:
+                    return
+                try:
+                    await c.sio.connect(c.url, auth=c.auth, transports=["websocket"], namespaces=[NS],
+                                        wait_timeout=20)
+                    return
+                except (socketio.exceptions.ConnectionError, ValueError):
+                    continue
+        finally:
+            c.reconnecting = False
 
     async def setup(self, c: Candidate, gate: asyncio.Semaphore) -> None:
         import aiohttp
@@ -846,6 +891,8 @@ class Worker:
         # The figures are in; closing thousands of sockets one by one costs a Socket.IO server time that grows
         # with the sockets still open (each disconnect scans every room: minutes for 5,000 on a busy machine),
         # and the orchestrator stops the servers now anyway.
+        for c in self.candidates:
+            c.closing = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(asyncio.gather(*(c.sio.disconnect() for c in self.candidates),
                                                   return_exceptions=True), 10)
