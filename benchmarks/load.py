@@ -720,8 +720,7 @@ class Worker:
                 if c.closing or c.sio.connected:
                     return
                 try:
-                    await c.sio.connect(c.url, auth=c.auth, transports=["websocket"], namespaces=[NS],
-                                        wait_timeout=20)
+                    await c.sio.connect(c.url, auth=c.auth, transports=["websocket"], namespaces=[NS])
                     return
                 except (socketio.exceptions.ConnectionError, ValueError):
                     continue

@@ -125,7 +125,7 @@ def _begin_with_first_statement(engine: Engine) -> None:
     returned to the pool. A statement run with `COMMIT_WITH_STATEMENT` carries its transaction's COMMIT.
     """
     dialect = engine.dialect
-    idle = engine.dialect.loaded_dbapi.extensions.TRANSACTION_STATUS_IDLE
+    idle = dialect.loaded_dbapi.extensions.TRANSACTION_STATUS_IDLE
 
     def do_begin(pooled: Any) -> None:
         # The raw connection is kept, not a flag: a record whose connection was replaced starts clean.

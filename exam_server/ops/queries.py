@@ -163,9 +163,10 @@ def audit_rows(session: Session, query: AuditQuery, limit: int) -> Iterator[Audi
         batch = statement
         if last is not None:
             batch = batch.where(or_(AuditEvent.at < last.at, and_(AuditEvent.at == last.at, AuditEvent.id < last.id)))
-        rows = list(session.scalars(batch.limit(min(EXPORT_BATCH, left))))
+        size = min(EXPORT_BATCH, left)
+        rows = list(session.scalars(batch.limit(size)))
         yield from rows
-        if len(rows) < min(EXPORT_BATCH, left):
+        if len(rows) < size:
             return
         left -= len(rows)
         last = rows[-1]
