@@ -67,6 +67,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.restart_profile import RestartProfile  # noqa: E402
 from item_bank.data import DEMO_BANK_CSV  # noqa: E402
 
 NS = "/exam"
@@ -145,8 +146,9 @@ class ServerProcess:
                 if line.startswith("VmHWM:"):
                     self.peak_rss_mb = max(self.peak_rss_mb, int(line.split()[1]) / 1024)
 
-    def start(self, timeout: float = 60.0) -> float:
-        """Start and return the seconds until the server answered an HTTP request.
+    def start(self, timeout: float = 60.0, spawned: Callable[[int], None] | None = None) -> float:
+        """Start and return the seconds until the server answered an HTTP request; `spawned` is given the
+        process id as soon as it exists (a profiler that must see the loading too).
 
         Not until the port accepts: `examctl run` holds its port while the application loads (connections
         wait in the kernel's queue), so an accepted connection does not yet mean a server that answers.
@@ -154,6 +156,8 @@ class ServerProcess:
         t = time.monotonic()
         log = open(self.log_path, "ab")  # noqa: SIM115  (kept open for the process's life)
         self.proc = subprocess.Popen(self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        if spawned is not None:
+            spawned(self.proc.pid)
         while time.monotonic() - t < timeout:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited:\n{self.log_path.read_text(errors='replace')[-3000:]}")
@@ -935,13 +939,14 @@ class Fault:
     back_s: float = 0.0
 
 
-def kill_fault(servers: list[ServerProcess], index: int, at: float) -> Fault:
-    """SIGKILL one server process and start it again on the same port, as a supervisor would."""
+def kill_fault(servers: list[ServerProcess], index: int, at: float, profile: RestartProfile | None = None) -> Fault:
+    """SIGKILL one server process and start it again on the same port, as a supervisor would (sampled from its
+    start by `profile`, if given)."""
     victim = servers[index]
 
     def act() -> None:
         victim.kill()
-        victim.start()
+        victim.start(spawned=profile.attach if profile is not None else None)
 
     return Fault(at, f"kill -9 of server process {index + 1} of {len(servers)} + restart", [index], act)
 
@@ -1207,6 +1212,9 @@ def main() -> None:
     parser.add_argument("--kill-at", type=float, default=0.5, help="kill + restart one server at this share of the sitting; <0: never")
     parser.add_argument("--client-procs", type=int, default=2, help="load-generator processes (asyncio each)")
     parser.add_argument("--pool-size", type=int, default=10, help="DB_POOL_SIZE of each product process")
+    parser.add_argument("--profile-restart", type=float, default=0.0, metavar="S",
+                        help="sample the restarted product server with py-spy for S s from its start and print "
+                             "where its time went (benchmarks/restart_profile.py)")
     parser.add_argument("--no-echo", action="store_true", help="skip the bare echo-server phase")
     parser.add_argument("--no-product", action="store_true", help="run only the bare echo-server phase")
     parser.add_argument("--reuse-seed", action="store_true", help="SQLite: reuse the last seeded database of this size")
@@ -1289,7 +1297,9 @@ def main() -> None:
         return
     servers = product_servers(args.processes, url, mq, args.pool_size, args.workdir)
     target = Target("product", [s.url for s in servers])
-    faults = [kill_fault(servers, 0, kill_at)] if kill_at is not None else []
+    profile = RestartProfile(args.profile_restart, args.workdir / "restart-profile.txt") \
+        if args.profile_restart > 0 and kill_at is not None else None
+    faults = [kill_fault(servers, 0, kill_at, profile)] if kill_at is not None else []
     job_worker = start_job_worker(url, mq, args.pool_size, args.workdir)
     try:
         m = run_phase("product", target, servers, plan, list(logins), args.client_procs, faults)
@@ -1333,6 +1343,8 @@ def main() -> None:
               f"peak memory: server {r['server_rss_mb']:.0f} MB, a load-generator process {r['client_rss_mb']:.0f} MB; "
               f"the load generator's own event loop late by at most {r['generator_lag_ms']:.0f} ms "
               f"({r['generator_lag_restart_ms']:.0f} ms in the restart window)")
+    if profile is not None:
+        print("\n".join(profile.report()))
     product = rows[-1]
     print(f"  product: start burst {product['start_burst_s']:.1f} s (median candidate {product['start_p50_s']:.1f} s), "
           f"submit burst {product['submit_burst_s']:.1f} s, {product['submitted']} of {args.candidates} attempts submitted, "
