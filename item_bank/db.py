@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import JSON, DateTime, MetaData, Select, create_engine, event
+from sqlalchemy.engine import Engine, Row
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -73,6 +73,8 @@ SQLITE_LOCK_WAIT_S = 30.0
 COMMIT_WITH_STATEMENT = "commit_with_statement"
 _PENDING_BEGIN = "pg.pending_begin"
 _COMMITTED_WITH = "pg.committed_with_statement"
+# The execution option of `read_one`'s connections: their transaction is one SELECT, sent without a BEGIN.
+_SINGLE_READ = "single_read"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -105,8 +107,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             # A transaction that will write asks for IMMEDIATE (`begin_write`): it waits its turn for the write
             # lock (busy_timeout) at its start. A deferred one that reads first and writes later fails at once
             # ("database is locked") if another connection wrote meanwhile: its snapshot is too old to upgrade.
-            immediate = conn.get_execution_options().get(_SQLITE_BEGIN_OPTION) == "IMMEDIATE"
-            if immediate:
+            options = conn.get_execution_options()
+            if options.get(_SINGLE_READ):
+                return  # read_one: its SELECT runs alone (pysqlite's rollback is then a no-op without a statement)
+            if options.get(_SQLITE_BEGIN_OPTION) == "IMMEDIATE":
                 _begin_immediate_cooperatively(conn)
             else:
                 conn.exec_driver_sql("BEGIN")
@@ -157,7 +161,9 @@ def _begin_with_first_statement(engine: Engine) -> None:
             raise RuntimeError("a statement ran after its transaction's COMMIT was sent with an earlier one")
         if info.get(_PENDING_BEGIN) is cursor.connection:
             del info[_PENDING_BEGIN]
-            if executemany:
+            if context is not None and context.execution_options.get(_SINGLE_READ):
+                pass  # read_one: the statement alone, so libpq sees no transaction and nothing is sent to end one
+            elif executemany:
                 cursor.execute("BEGIN")
             else:
                 statement = "BEGIN;\n" + statement
@@ -165,6 +171,19 @@ def _begin_with_first_statement(engine: Engine) -> None:
             statement += ";\nCOMMIT"
             info[_COMMITTED_WITH] = cursor.connection
         return statement, parameters
+
+
+def read_one(engine: Engine, statement: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
+    """The one row (or None) of a SELECT run by itself, on a connection of its own: no BEGIN before it and so nothing
+    to end after it. A single statement reads one snapshot without a transaction around it; with one, PostgreSQL
+    took two round trips (BEGIN with the statement, ROLLBACK on return) and SQLite three statements. Every socket
+    connect and candidate request checks its login this way, and a whole centre reconnects at once after a restart.
+    """
+    if not isinstance(statement, Select):
+        raise ValueError("read_one runs a SELECT only: anything else belongs in a transaction")
+    with engine.connect() as connection:
+        connection.execution_options(**{_SINGLE_READ: True})
+        return connection.execute(statement, params).one_or_none()
 
 
 def driver_cursor(connection: Any) -> Any:

@@ -10,6 +10,7 @@ from exam_server.core.auth import CandidatePrincipal, announce_revoked, register
 from exam_server.extensions import db
 from exam_server.sessions.credentials import app_secret, check_hashed_password, check_password
 from exam_server.sessions.models import Ticket
+from item_bank.db import read_one
 from item_bank.kernel import transaction
 
 
@@ -41,10 +42,9 @@ _PRINCIPAL_OF_TICKET = select(_TICKET.c.id, _TICKET.c.candidate_id, _TICKET.c.nu
 class TicketAccounts:
     def load(self, ticket_id: int) -> TicketHolder | None:
         # Its own short-lived connection: a request that then waits its turn (the burst gate of the
-        # exam page) must not hold one of the pool's few connections meanwhile.
+        # exam page) must not hold one of the pool's few connections meanwhile. One statement, no transaction.
         assert db.engine is not None
-        with db.engine.connect() as connection:
-            row = connection.execute(_PRINCIPAL_OF_TICKET, {"ticket": ticket_id}).one_or_none()
+        row = read_one(db.engine, _PRINCIPAL_OF_TICKET, {"ticket": ticket_id})
         if row is None:
             return None
         return TicketHolder(ticket_id=row.id, candidate_id=row.candidate_id, number=row.number,

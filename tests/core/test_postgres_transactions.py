@@ -10,11 +10,11 @@ from typing import Any
 
 import psycopg2.extensions
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from item_bank.db import COMMIT_WITH_STATEMENT, driver_cursor, make_engine
+from item_bank.db import COMMIT_WITH_STATEMENT, driver_cursor, make_engine, read_one
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -137,3 +137,17 @@ def test_savepoints_work_inside_the_deferred_transaction(engine: Engine) -> None
         session.commit()
     assert SENT[0].startswith("BEGIN;\nSAVEPOINT")
     assert _notes(engine) == ["a"]
+
+
+def test_a_single_read_is_one_round_trip(engine: Engine) -> None:
+    """read_one: the SELECT alone, no BEGIN in front of it and no ROLLBACK when its connection goes back."""
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tx_probe VALUES (1, 'a')"))
+    SENT.clear()
+    probe = select(text("note")).select_from(text("tx_probe")).where(text("id = :id"))
+    row = read_one(engine, probe, {"id": 1})
+    assert row is not None and row[0] == "a"
+    assert len(SENT) == 1 and SENT[0].startswith("SELECT"), SENT
+    with engine.connect() as conn:  # the pooled connection's next transaction has its BEGIN again
+        conn.execute(text("SELECT 1"))
+    assert SENT[1] == "BEGIN;\nSELECT 1" and SENT[2:] == ["ROLLBACK"], SENT
