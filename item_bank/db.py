@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, Select, create_engine, event
 from sqlalchemy.engine import Engine, Row
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -181,6 +182,17 @@ def read_one(engine: Engine, statement: Select[Any], params: dict[str, Any]) -> 
     """
     if not isinstance(statement, Select):
         raise ValueError("read_one runs a SELECT only: anything else belongs in a transaction")
+    try:
+        return _read_one(engine, statement, params)
+    except DBAPIError as exc:
+        # The pooled connection had died (a database restart): the pool has dropped it and those opened with it.
+        # A read is safe to repeat, and a login check runs before any step that would repeat it for us.
+        if not exc.connection_invalidated:
+            raise
+        return _read_one(engine, statement, params)
+
+
+def _read_one(engine: Engine, statement: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
     with engine.connect() as connection:
         connection.execution_options(**{_SINGLE_READ: True})
         return connection.execute(statement, params).one_or_none()

@@ -13,12 +13,12 @@ from conftest import Sitting
 from delivery_support import save, started
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, literal, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from exam_server.core.database import ping_when_idle
-from item_bank.db import make_engine
+from item_bank.db import make_engine, read_one
 
 # Dropping connections needs a database server.
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -61,6 +61,15 @@ def test_a_connection_in_steady_use_is_not_pinged(database_url: str, engine: Eng
     with pytest.raises(DBAPIError) as failed, engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     assert failed.value.connection_invalidated
+
+
+def test_a_single_read_on_a_dropped_connection_is_read_again(database_url: str, engine: Engine) -> None:
+    """A login check (read_one) runs before any step that would be run again for it: it repeats itself."""
+    ping_when_idle(engine, 3600.0)
+    probe = select(literal(1).label("one"))
+    assert read_one(engine, probe, {}) == (1,)
+    drop_connections(database_url)  # the pool's one connection, in steady use: not pinged
+    assert read_one(engine, probe, {}) == (1,)
 
 
 def test_an_answer_saved_on_a_connection_the_database_dropped_is_saved_again(
