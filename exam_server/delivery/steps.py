@@ -135,6 +135,9 @@ def join(
     """
     workstation = _check_workstation_name(workstation)
     now = utcnow()
+    quiet = _quiet_rejoin(session, attempt_id, workstation, candidate_id, seen_seq, now)
+    if quiet is not None:
+        return quiet
     before = _own_state(session, attempt_id, candidate_id)
     state = _submit_if_overdue(session, before, now)
     seat_changed = state is not before
@@ -160,11 +163,21 @@ def join(
         store.update_attempt(session, state.id, changes)
     # A whole centre rejoining after a restart: reading and sending every answer was half of a join's work,
     # and a page that kept its connection's answers needs none of them.
-    held = isinstance(seen_seq, int) and not isinstance(seen_seq, bool) and seen_seq == state.last_seq
+    held = _holds_every_answer(seen_seq, state)
     answers, flags = (None, None) if held else answers_of(session, state.id)
     store.commit_core(session)
     announce_submissions(session)  # the clock had run out: submitted above
-    body = {
+    submit_text = _forced_submit_text(session, state) if state.status in DONE else ""
+    return _joined(state, now, answers, flags, submit_text), state, seat_changed
+
+
+def _holds_every_answer(seen_seq: Any, state: AttemptState) -> bool:
+    return isinstance(seen_seq, int) and not isinstance(seen_seq, bool) and seen_seq == state.last_seq
+
+
+def _joined(state: AttemptState, now: dt.datetime, answers: dict[str, Any] | None, flags: list[int] | None,
+            submit_text: str) -> dict[str, Any]:
+    return {
         "ok": True,
         "attempt_id": state.id,
         "status": state.status,
@@ -174,9 +187,36 @@ def join(
         "last_seq": state.last_seq,
         "answers": answers,
         "flags": flags,
-        "submit_text": _forced_submit_text(session, state) if state.status in DONE else "",
+        "submit_text": submit_text,
     }
-    return body, state, seat_changed
+
+
+def _quiet_rejoin(session: Session, attempt_id: Any, workstation: str, candidate_id: int | None, seen_seq: Any,
+                  now: dt.datetime) -> tuple[dict[str, Any], AttemptState, bool] | None:
+    """A reconnect that changes nothing, answered from one unlocked read; None if the join must take the lock.
+
+    After a server restart a whole centre rejoins at once, and nearly every rejoin is of the same workstation, on a
+    running clock, with recent activity, from a page that holds every acknowledged answer: the locked join would
+    write nothing. Its lock was still a write lock on SQLite and a row lock on PostgreSQL, whose commit then waits
+    for the disk. Anything else (another workstation, a clock that ran out, stale activity, answers to send, a
+    finished attempt's words, an attempt not the candidate's) is left to the locked join, which decides it as before.
+    """
+    if not is_id(attempt_id) or not isinstance(seen_seq, int):
+        return None
+    row = store.unlocked_state_row(session, attempt_id)
+    if row is None:
+        return None
+    state = AttemptState(**row._asdict())
+    quiet = (
+        (candidate_id is None or state.candidate_id == candidate_id)
+        and _holds_every_answer(seen_seq, state)
+        and state.status not in DONE
+        and not (state.status in ACTIVE and state.workstation != workstation)
+        and not is_overdue(state, now)
+        and state.last_activity_at is not None
+        and (now - state.last_activity_at).total_seconds() <= JOIN_TOUCH_S
+    )
+    return (_joined(state, now, None, None, ""), state, False) if quiet else None
 
 
 def _forced_submit_text(session: Session, state: AttemptState) -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from exam_server.delivery import chain
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
 from exam_server.sessions.models import ExamSession, Seat, Ticket
-from item_bank.db import COMMIT_WITH_STATEMENT, begin_write, utcnow
+from item_bank.db import COMMIT_WITH_STATEMENT, begin_write, read_one, utcnow
 from item_bank.kernel import process_cache
 
 _A, _R, _E = Attempt.__table__, Response.__table__, AttemptEvent.__table__
@@ -171,6 +171,12 @@ def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool
 def state_row(session: Session, attempt_id: int, *, lock: bool = False) -> Row[Any] | None:
     """The row of `queries.AttemptState`, the attempt locked for this transaction on PostgreSQL if `lock`."""
     return _run(session, _STATE, {"attempt": attempt_id}, lock=lock).one_or_none()
+
+
+def unlocked_state_row(session: Session, attempt_id: int) -> Row[Any] | None:
+    """`state_row` read by itself, outside any transaction (`item_bank.db.read_one`): what a rejoin that will write
+    nothing reads. One statement and one round trip; no lock taken, so nothing to commit."""
+    return read_one(session.get_bind(), _STATE, {"attempt": attempt_id})
 
 
 def start_state_row(session: Session, attempt_id: int) -> Row[Any] | None:

@@ -15,6 +15,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 import exam_server.pipeline as pipeline
+from exam_server.delivery import store
 from exam_server.delivery.chain import verify_attempt
 from exam_server.delivery.models import Attempt, AttemptEvent
 from exam_server.extensions import db
@@ -116,3 +117,74 @@ def test_a_rejoin_that_saw_the_newest_step_acknowledged_is_not_sent_the_answers_
         ack = rejoin(**stale)  # a page behind, a malformed value or none (a fresh page, the HTTP fallback)
         assert {k: {"value": v["value"], "seq": v["seq"]} for k, v in ack["answers"].items()} == everything
         assert ack["flags"] == [second["item_id"]]
+
+
+def _rejoin(app: Flask, client: FlaskClient, attempt_id: int, workstation: str = "ws-0",
+            **extra: Any) -> dict[str, Any]:
+    sock = exam_socket(app, client)
+    ack = sock.emit("join", {"attempt_id": attempt_id, "workstation": workstation, **extra}, namespace=NS,
+                    callback=True)
+    sock.disconnect(namespace=NS)
+    return dict(ack)
+
+
+def test_a_quiet_rejoin_is_one_unlocked_read(app: Flask, client: FlaskClient, sitting: Sitting,
+                                             session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A restart's rejoin: the same workstation, a running clock, recent activity, every answer held. Nothing to
+    write, so no write lock (SQLite) or row lock (PostgreSQL) and no transaction: the attempt's state, read once."""
+    sock, attempt_id, items = started(app, client, sitting)
+    assert save(sock, attempt_id, items[0]["item_id"], items[0]["options"][0]["id"], 1)["ok"]
+    sock.disconnect(namespace=NS)
+    seen = _statements(app)
+    again = exam_socket(app, client)
+    seen.clear()
+    writes: list[Any] = []  # a transaction that may write (SQLite's write lock, PostgreSQL's row lock) begins here
+    monkeypatch.setattr(store, "begin_write", lambda session: writes.append(session))
+    ack = again.emit("join", {"attempt_id": attempt_id, "workstation": "ws-0", "seen_seq": 1}, namespace=NS,
+                     callback=True)
+    sent = list(seen)
+    again.disconnect(namespace=NS)
+    assert len(sent) == 1 and sent[0].lstrip().upper().startswith("SELECT"), [s[:60] for s in sent]
+    assert "FOR UPDATE" not in sent[0].upper() and writes == []
+    assert ack["ok"] and ack["status"] == "in_progress" and ack["last_seq"] == 1
+    assert ack["answers"] is None and ack["flags"] is None and ack["submit_text"] == ""
+    attempt = session.get(Attempt, attempt_id)
+    assert ack["duration_s"] == attempt.session.duration_s and 0 < ack["remaining_s"] <= ack["duration_s"]
+
+
+def test_a_rejoin_that_must_change_something_takes_the_locked_join(
+    app: Flask, client: FlaskClient, sitting: Sitting, session: Session
+) -> None:
+    import datetime as dt
+
+    from item_bank.db import utcnow
+
+    sock, attempt_id, items = started(app, client, sitting)
+    assert save(sock, attempt_id, items[0]["item_id"], items[0]["options"][0]["id"], 1)["ok"]
+    sock.disconnect(namespace=NS)
+
+    # Another workstation is still held for the proctor.
+    assert _rejoin(app, client, attempt_id, workstation="ws-other", seen_seq=1)["error"] == "awaiting_move"
+    session.expire_all()
+    assert session.get(Attempt, attempt_id).pending_workstation == "ws-other"
+
+    # Activity older than a minute is brought up to date.
+    attempt = session.get(Attempt, attempt_id)
+    attempt.last_activity_at = stale = utcnow() - dt.timedelta(minutes=5)
+    session.commit()
+    assert _rejoin(app, client, attempt_id, seen_seq=1)["ok"]
+    session.expire_all()
+    assert session.get(Attempt, attempt_id).last_activity_at > stale + dt.timedelta(minutes=4)
+
+    # Another candidate's attempt is refused, however quiet its state.
+    other = sitting.attempt_ids[1]
+    assert _rejoin(app, client, other, seen_seq=0)["error"] == "not_your_attempt"
+
+    # A clock that ran out submits the attempt.
+    attempt = session.get(Attempt, attempt_id)
+    attempt.deadline_at = utcnow() - dt.timedelta(seconds=5)
+    session.commit()
+    ack = _rejoin(app, client, attempt_id, seen_seq=1)
+    assert ack["ok"] and ack["status"] == "submitted"
+    session.expire_all()
+    assert session.get(Attempt, attempt_id).status in ("submitted", "scored")  # tests score in-process
