@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from exam_server.analysis.compute import FormAnalysis, SessionAnalysis
+from exam_server.core.fonts import matplotlib_cjk_font
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -92,10 +93,7 @@ def _matplotlib() -> ModuleType:
 def cjk_font() -> str | None:
     """The first installed CJK font family matplotlib knows, or None."""
     _matplotlib()
-    from matplotlib import font_manager
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FONTS if name in installed), None)
+    return matplotlib_cjk_font(CJK_FONTS)
 
 
 def _rc() -> dict[str, object]:

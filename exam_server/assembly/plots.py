@@ -10,6 +10,7 @@ import io
 from functools import lru_cache
 from types import ModuleType
 
+from exam_server.core.fonts import matplotlib_cjk_font
 from item_bank.form_review import THETA_GRID, FormReview
 
 CJK_FONTS = ("Noto Sans CJK SC", "WenQuanYi Zen Hei", "Noto Sans CJK JP")
@@ -28,12 +29,9 @@ def _pyplot() -> ModuleType:
 
 
 def _font_family() -> list[str]:
-    from matplotlib import font_manager  # loaded by _pyplot() first, see there
-
-    installed = {f.name for f in font_manager.fontManager.ttflist}
     # One CJK family, then the default for Latin glyphs (listing several CJK ones only adds warnings).
-    cjk = [name for name in CJK_FONTS if name in installed]
-    return [*cjk[:1], "DejaVu Sans"]
+    cjk = matplotlib_cjk_font(CJK_FONTS)  # matplotlib is loaded by _pyplot() first, see there
+    return [cjk, "DejaVu Sans"] if cjk else ["DejaVu Sans"]
 
 
 def review_png(review: FormReview) -> bytes:
