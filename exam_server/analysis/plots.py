@@ -89,7 +89,6 @@ def _matplotlib() -> ModuleType:
     return matplotlib
 
 
-@lru_cache(maxsize=1)
 def cjk_font() -> str | None:
     """The first installed CJK font family matplotlib knows, or None."""
     _matplotlib()

@@ -4,9 +4,11 @@ sessions/pdf.py finds for the PDFs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 
-def matplotlib_cjk_font(families: Sequence[str]) -> str | None:
+@lru_cache(maxsize=8)  # per process: the answer, and a second reading of the font folders, only once
+def matplotlib_cjk_font(families: tuple[str, ...]) -> str | None:
     """The first of `families` that matplotlib finds installed, or None (the plots then fall back to DejaVu Sans).
 
     matplotlib lists the system's fonts the first time it runs and keeps that list on disk. A font installed later

@@ -10,6 +10,7 @@ from exam_server.core.fonts import matplotlib_cjk_font
 
 
 def test_a_font_installed_after_matplotlib_listed_the_fonts_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    matplotlib_cjk_font.cache_clear()
     installed = matplotlib_cjk_font(plots.CJK_FONTS)
     if installed is None:
         pytest.fail("no CJK font on this machine (apt-get install fonts-wqy-zenhei fonts-noto-cjk)")
@@ -17,11 +18,11 @@ def test_a_font_installed_after_matplotlib_listed_the_fonts_is_found(monkeypatch
     cjk_files = {entry.fname for entry in font_manager.fontManager.ttflist if entry.name in plots.CJK_FONTS}
     stale = [entry for entry in font_manager.fontManager.ttflist if entry.fname not in cjk_files]
     monkeypatch.setattr(font_manager.fontManager, "ttflist", stale)
-    plots.cjk_font.cache_clear()  # what the item-analysis plots use, as in a new server process
+    matplotlib_cjk_font.cache_clear()  # as in a new server process
     try:
-        assert plots.cjk_font() == installed
+        assert plots.cjk_font() == installed  # what the item-analysis plots use
     finally:
-        plots.cjk_font.cache_clear()
+        matplotlib_cjk_font.cache_clear()
     assert installed in {entry.name for entry in font_manager.fontManager.ttflist}
 
 
