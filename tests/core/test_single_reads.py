@@ -1,6 +1,6 @@
 """A one-statement read (item_bank.db.read_one) sends that statement and nothing else: no BEGIN before it (and so
-no ROLLBACK after it: tests/core/test_postgres_transactions.py), on either backend. Every socket connect and candidate request checks its login with one, and a
-whole centre reconnects at once after a restart."""
+no ROLLBACK after it: tests/core/test_postgres_transactions.py), on either backend. Every socket connect and
+candidate request checks its login with one, and a whole centre reconnects at once after a restart."""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ after it read nothing. A restart's rejoin: a page that holds every acknowledged 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from exam_server.delivery import store
 from exam_server.delivery.chain import verify_attempt
 from exam_server.delivery.models import Attempt, AttemptEvent
 from exam_server.extensions import db
+from item_bank.db import utcnow
 
 NS = "/exam"
 
@@ -155,10 +157,6 @@ def test_a_quiet_rejoin_is_one_unlocked_read(app: Flask, client: FlaskClient, si
 def test_a_rejoin_that_must_change_something_takes_the_locked_join(
     app: Flask, client: FlaskClient, sitting: Sitting, session: Session
 ) -> None:
-    import datetime as dt
-
-    from item_bank.db import utcnow
-
     sock, attempt_id, items = started(app, client, sitting)
     assert save(sock, attempt_id, items[0]["item_id"], items[0]["options"][0]["id"], 1)["ok"]
     sock.disconnect(namespace=NS)
