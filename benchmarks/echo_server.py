@@ -1,6 +1,7 @@
 """A bare Flask-SocketIO server speaking the candidate protocol's shape: the yardstick of benchmarks/load.py.
 
-Each `save` is acknowledged after one upsert (the highest seq per client and item wins) committed to the
+A reconnect's join comes in its connect (`auth["join"]`) and is answered with a `joined` event, as by the
+product. Each `save` is acknowledged after one upsert (the highest seq per client and item wins) committed to the
 database, and nothing else: no login, no attempt, no event log, no checks. It runs like the product
 (gevent, the same SQLite pragmas or the same PostgreSQL driver, optionally Redis as message queue), so
 the latency ratio product / echo in the same run is what the product's own work costs.
@@ -86,6 +87,9 @@ def serve(port: int, database_url: str, message_queue: str | None) -> None:
         if not isinstance(auth, dict) or not isinstance(auth.get("client"), int):
             return False
         clients[request.sid] = auth["client"]  # type: ignore[attr-defined]
+        if isinstance(auth.get("join"), dict):  # a reconnect's join, answered as the product does
+            socketio.server.emit("joined", on_join(auth["join"]), to=request.sid,  # type: ignore[attr-defined]
+                                 namespace="/exam", ignore_queue=True)
         return True
 
     @socketio.on("disconnect", namespace="/exam")

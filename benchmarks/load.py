@@ -456,7 +456,6 @@ class Candidate:
     outages: list[float] = field(default_factory=list)
     disconnects: list[tuple[float, str]] = field(default_factory=list)  # (loop time, reason)
     window: Any = None  # its SaveWindow once sitting
-    auth: Any = None  # what its connects send (the bare server's client number)
     closing: bool = False  # the run is over: a disconnect is not reconnected
     reconnecting: bool = False
 
@@ -635,7 +634,8 @@ class Worker:
                 raise RuntimeError(f"login of {number} failed: {r.status}")
 
     async def rejoin(self, c: Candidate) -> None:
-        """After every (re)connect: join the attempt (the server's room), then let queued saves go."""
+        """The first connect's join (a reconnect carries its own), or one the server refused: join the attempt (the
+        server's room), then let queued saves go."""
         assert self.loop is not None
         for _ in range(600):  # the connect handler runs before the client counts itself connected
             if c.sio.connected:
@@ -643,29 +643,47 @@ class Worker:
             await asyncio.sleep(0.05)
         while c.sio.connected:
             try:
-                body = {"attempt_id": c.attempt_id, "workstation": c.workstation}
-                if c.held_seq is not None:
-                    body["seen_seq"] = c.held_seq
-                ack = await self.emit(c, "join", body, JOIN_TIMEOUT_S)
+                ack = await self.emit(c, "join", self.join_body(c), JOIN_TIMEOUT_S)
             except ConnectionError as exc:
                 if str(exc) == "ack timeout":
                     self.join_timeouts += 1
                 await asyncio.sleep(0.5)
                 continue
-            if not ack.get("ok"):
-                self.errors[f"join:{ack.get('error')}"] += 1
-                self.incidents.append((self.loop.time(), f"join refused: {ack.get('error')}"))
+            if not self.joined(c, ack):
                 await asyncio.sleep(1)
                 continue
-            if ack.get("answers", {}) is None:
-                self.joins_held += 1
-            if isinstance(ack.get("last_seq"), int):
-                c.held_seq = ack["last_seq"]
-            if c.down_at is not None:
-                c.outages.append(self.loop.time() - c.down_at)
-                c.down_at = None
-            c.joined.set()
             return
+
+    def join_body(self, c: Candidate) -> dict[str, Any]:
+        body: dict[str, Any] = {"attempt_id": c.attempt_id, "workstation": c.workstation}
+        if c.held_seq is not None:
+            body["seen_seq"] = c.held_seq
+        return body
+
+    def connect_auth(self, c: Candidate) -> dict[str, Any] | None:
+        """What a connect sends: the bare server's client number, and on a reconnect the join, as the exam page
+        does (the server answers it with a `joined` event)."""
+        auth: dict[str, Any] = {"client": c.index} if self.target.kind == "echo" else {}
+        if c.ready:
+            auth["join"] = self.join_body(c)
+        return auth or None
+
+    def joined(self, c: Candidate, ack: dict[str, Any]) -> bool:
+        """A join's answer (to the event or to the join a connect carried); False if it was refused."""
+        assert self.loop is not None
+        if not ack.get("ok"):
+            self.errors[f"join:{ack.get('error')}"] += 1
+            self.incidents.append((self.loop.time(), f"join refused: {ack.get('error')}"))
+            return False
+        if ack.get("answers", {}) is None:
+            self.joins_held += 1
+        if isinstance(ack.get("last_seq"), int):
+            c.held_seq = ack["last_seq"]
+        if c.down_at is not None:
+            c.outages.append(self.loop.time() - c.down_at)
+            c.down_at = None
+        c.joined.set()
+        return True
 
     async def connect(self, c: Candidate) -> None:
         import socketio
@@ -684,8 +702,9 @@ class Worker:
         c.sio = sio
         loop = self.loop
 
-        async def on_connect() -> None:
-            if c.ready:  # a reconnect: the first join is done by connect() below
+        async def on_joined(ack: Any) -> None:  # a reconnect's join, carried by its connect
+            if not self.joined(c, ack if isinstance(ack, dict) else {}):
+                await asyncio.sleep(1)
                 loop.create_task(self.rejoin(c))
 
         async def on_disconnect(*a: Any) -> None:
@@ -699,10 +718,9 @@ class Worker:
             if c.ready and not c.closing and not c.reconnecting:
                 loop.create_task(self.reconnect(c))
 
-        sio.on("connect", on_connect, namespace=NS)
+        sio.on("joined", on_joined, namespace=NS)
         sio.on("disconnect", on_disconnect, namespace=NS)
-        c.auth = {"client": c.index} if self.target.kind == "echo" else None
-        await sio.connect(c.url, auth=c.auth, transports=["websocket"], namespaces=[NS],
+        await sio.connect(c.url, auth=self.connect_auth(c), transports=["websocket"], namespaces=[NS],
                           wait_timeout=30)
         if self.target.kind == "echo":
             c.attempt_id = c.index
@@ -724,7 +742,7 @@ class Worker:
                 if c.closing or c.sio.connected:
                     return
                 try:
-                    await c.sio.connect(c.url, auth=c.auth, transports=["websocket"], namespaces=[NS])
+                    await c.sio.connect(c.url, auth=self.connect_auth(c), transports=["websocket"], namespaces=[NS])
                     return
                 except (socketio.exceptions.ConnectionError, ValueError):
                     continue

@@ -26,14 +26,14 @@ PARTS: list[tuple[str, str]] = [
     ("start-up: imports and the app's creation", r"_find_and_load|<module> \(exam_server/entry\.py|click/core\.py"),
     ("thread pool (another thread, not the loop)", r"gevent/threadpool\.py"),
     ("save: the handler", r"on_save \(exam_server"),
-    ("join: the handler", r"on_join \(exam_server"),
+    ("join: the handler", r"(on)?_join \(exam_server"),  # the join event's, or the join a connect carries
+    ("each event: its log line and request id", r"_logged\.<locals>\.run .*(Logger\.|new_request_id)"),
     ("start, flag, submit: the handlers", r"on_(start|flag|submit) \(exam_server"),
     ("connect: login cookie checked", r"_handle_connect \(socketio.*open_session"),
     ("connect: ticket loaded", r"on_connect \(exam_server.*(_load_user|load_principal)"),
     ("connect: the handler's rest (socket slot)", r"on_connect \(exam_server"),
     ("disconnect (of the killed process's sockets: none)", r"on_disconnect \(exam_server"),
     ("each event: Flask request context", r"SocketIO\._handle_event .*(RequestContext|request_context)"),
-    ("each event: its log line and request id", r"_logged\.<locals>\.run .*(Logger\.|new_request_id)"),
     # Events run in greenlets of their own, from Socket.IO's dispatch; the handshake runs in the connection's
     # greenlet through Flask-SocketIO's WSGI middleware and Engine.IO, where the socket's frames are then read.
     ("each event: Socket.IO dispatch and acknowledgement", r"_handle_(eio_message|event_internal) \(socketio/"),

@@ -266,8 +266,9 @@ def sitting(app: Flask, session: Session, small_bank_csv: Path) -> Sitting:
     return Sitting(seeded, ids)
 
 
-def exam_socket(app: Flask, client: FlaskClient, headers: dict[str, str] | None = None) -> Any:
-    """A Socket.IO test client on /exam carrying `client`'s login cookie (and `headers`, if given)."""
+def exam_socket(app: Flask, client: FlaskClient, headers: dict[str, str] | None = None, auth: Any = None) -> Any:
+    """A Socket.IO test client on /exam carrying `client`'s login cookie (and `headers` and the connect's `auth`,
+    if given)."""
     from exam_server.extensions import socketio
 
-    return socketio.test_client(app, namespace="/exam", flask_test_client=client, headers=headers)
+    return socketio.test_client(app, namespace="/exam", flask_test_client=client, headers=headers, auth=auth)

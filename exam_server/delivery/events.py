@@ -167,9 +167,10 @@ def _too_large(data: Any) -> bool:
     return size_of(data, MAX_PAYLOAD_CHARS) > MAX_PAYLOAD_CHARS
 
 
-def _candidate_step(step: Step) -> Callable[[Any], dict[str, Any]]:
+def _candidate_step(step: Step, event: str | None = None) -> Callable[[Any], dict[str, Any]]:
     """An /exam event of the connected candidate (refused without one), run again if the database connection
-    had died; a refusal is rolled back and becomes the acknowledgement."""
+    had died; a refusal is rolled back and becomes the acknowledgement. Its log line names `event` (by default the
+    step's name without `on_`)."""
 
     @functools.wraps(step)
     def handler(data: Any = None) -> dict[str, Any]:  # a client may send an event with no payload
@@ -184,13 +185,38 @@ def _candidate_step(step: Step) -> Callable[[Any], dict[str, Any]]:
             db.session.rollback()
             return socket_ack(exc)
 
-    return _logged(step.__name__.removeprefix("on_"), db.once_more_after_disconnect(handler))
+    return _logged(event or step.__name__.removeprefix("on_"), db.once_more_after_disconnect(handler))
+
+
+# The event a connect that carried a join (`auth={"join": {...}}`) answers it with: the join's acknowledgement.
+JOINED = "joined"
 
 
 @socketio.on("connect", namespace=EXAM_NS)
 @db.patient  # a refused connect is never retried by the browser: wait for the database instead
 @db.once_more_after_disconnect
 def on_connect(auth: Any = None) -> bool:
+    """A candidate's socket. A reconnect may carry its join (`auth={"join": <join's payload>}`): the join is answered
+    with a `joined` event sent ahead of the connect's own packet (a client holds events until its connect), so a
+    whole centre coming back after a restart sends one message each instead of two: no join event to read, no second
+    request context, dispatch or acknowledgement (issue 17). Anything the join refuses comes in that event too."""
+    if not _connect():
+        return False
+    join = _arg(auth, "join")
+    if join is not None:
+        sid = request.sid  # type: ignore[attr-defined]
+        try:
+            ack = _join_with_connect(join)
+        except Exception:
+            _forget_socket(sid)  # the connect is refused after all (the database went away): its slot is given back
+            raise
+        # Only to this socket, and from this process (with a message queue, `emit` would go round through Redis).
+        socketio.server.emit(JOINED, ack, to=sid, namespace=EXAM_NS, ignore_queue=True)
+    return True
+
+
+def _connect() -> bool:
+    """The connect's own checks: a candidate's session and a free socket slot, which it takes."""
     with burst_gate.admit("connect"):
         if _socket_gone():
             return False
@@ -223,12 +249,17 @@ def on_exam_error(exc: Exception) -> Any:
     return socket_ack(DatabaseUnavailable())
 
 
-@socketio.on("disconnect", namespace=EXAM_NS)
-def on_disconnect(*_args: Any) -> None:
-    sid = request.sid  # type: ignore[attr-defined]
+def _forget_socket(sid: str) -> dict[str, Any] | None:
+    """Drop a socket's connection record and give back its slot; the record, if there was one."""
     conn = _connections.pop(sid, None)
     if conn:
         sockets.give_back(_presence_store(), conn["candidate_id"], _slot_member(sid))
+    return conn
+
+
+@socketio.on("disconnect", namespace=EXAM_NS)
+def on_disconnect(*_args: Any) -> None:
+    conn = _forget_socket(request.sid)  # type: ignore[attr-defined]
     if conn and conn.get("attempt_id"):
         state = attempt_state(db.session, conn["attempt_id"])
         if state is not None:
@@ -238,6 +269,10 @@ def on_disconnect(*_args: Any) -> None:
 @socketio.on("join", namespace=EXAM_NS)
 @_candidate_step
 def on_join(candidate_id: int, data: Any) -> dict[str, Any]:
+    return _join(candidate_id, data)
+
+
+def _join(candidate_id: int, data: Any) -> dict[str, Any]:
     attempt_id = _arg(data, "attempt_id")
     # A join without a workstation name is this socket's own; any other value must be a valid name (steps.join).
     workstation = _arg(data, "workstation")
@@ -262,6 +297,10 @@ def on_join(candidate_id: int, data: Any) -> dict[str, Any]:
     if seat_changed:  # a whole room reconnecting after a restart sends the proctor nothing new
         push_seat(state)
     return body
+
+
+# The same join, carried by a reconnect's connect (its log line says `join_with_connect`).
+_join_with_connect = _candidate_step(_join, event="join_with_connect")
 
 
 @socketio.on("start", namespace=EXAM_NS)

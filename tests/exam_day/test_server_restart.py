@@ -36,14 +36,16 @@ def test_candidate_continues_after_the_server_is_killed_and_restarted(exam_day: 
         server.start()
         poll(lambda: exam_day.answers(screen.attempt_id) == given, 30, "every answer on the restarted server")
         poll(lambda: screen.pending() == 0 and screen.netbar() == "", 15, "the bar to clear")
-        # The screen came back once: one join on the restarted server, no second wave.
+        # The screen came back once: one join on the restarted server, no second wave, carried by the reconnect's
+        # connect (no join event of its own).
         def joins() -> list[str]:
             restarted = server.log_path.read_bytes()[mark:].decode(errors="replace").splitlines()
-            return [line for line in restarted if "join ok" in line and f"attempt_id={screen.attempt_id} " in line]
+            return [line for line in restarted
+                    if ("join ok" in line or "join_with_connect ok" in line) and f"attempt_id={screen.attempt_id} " in line]
 
         # The server writes its log line after the answer the screen acts on: wait for the line, then count.
         poll(lambda: joins(), 10, "the rejoin in the server's log")
-        assert len(joins()) == 1, joins()
+        assert len(joins()) == 1 and "join_with_connect ok" in joins()[0], joins()
 
         # The clock is the server's: the screen agrees with the stored deadline to within a second or two.
         assert abs(screen.timer_s() - exam_day.remaining_s(screen.attempt_id)) <= 2

@@ -159,8 +159,14 @@
   // ------------------------------------------------------------ transport
   // Reconnects back off to 10 s (±50%): after a server restart a whole centre's browsers then come back
   // spread over several seconds instead of all in the same second (saves go over HTTP meanwhile).
+  // Every connect carries the join (auth, asked for again at each attempt): the server answers it with a `joined`
+  // event ahead of the connect itself, one message each way instead of two after a restart (issue 17).
+  var joinSentAt = 0;
   var socket = io("/exam", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 10000,
-                             randomizationFactor: 0.5 });
+                             randomizationFactor: 0.5, auth: function (cb) {
+                               joinSentAt = performance.now();
+                               cb(state.closed ? {} : { join: joinBody() });
+                             } });
   var connectFailures = 0;
 
   function http(path, body) {
@@ -313,14 +319,21 @@
     updateNetbar();
   }
 
+  function joinBody() {
+    var body = { attempt_id: attemptId, workstation: workstation };
+    if (state.heldSeq !== null) body.seen_seq = state.heldSeq;
+    return body;
+  }
+
+  function joined(ack) {
+    if (!ack.ok && ack.error === "unavailable") { setTimeout(rejoin, 2000); return; }  // the database is restarting
+    if (!ack.ok) { handleRefusal(ack); return; }
+    applyJoin(ack); flush();
+  }
+
   function rejoin() {
     if (state.closed) return;
-    var body = state.heldSeq === null ? { workstation: workstation } : { workstation: workstation, seen_seq: state.heldSeq };
-    call("join", body).then(function (ack) {
-      if (!ack.ok && ack.error === "unavailable") { setTimeout(rejoin, 2000); return; }  // the database is restarting
-      if (!ack.ok) { handleRefusal(ack); return; }
-      applyJoin(ack); flush();
-    }, function () { updateNetbar(); });
+    call("join", joinBody()).then(joined, function () { updateNetbar(); });
   }
 
   function loadItems() {
@@ -348,10 +361,16 @@
     show("screen-exam"); buildNavigator(); render(); flush();
   }
 
+  // The answer to the join the connect carried; Socket.IO hands it over just before "connect".
+  socket.on("joined", function (ack) {
+    connectFailures = 0;
+    state.mode = "socket";
+    ack._rtt = performance.now() - joinSentAt;
+    joined(ack);
+  });
   socket.on("connect", function () {
     connectFailures = 0;
     state.mode = "socket";
-    rejoin();
   });
   socket.on("disconnect", function () { updateNetbar(); });
   socket.on("connect_error", function (err) {
