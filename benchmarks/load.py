@@ -445,6 +445,7 @@ class Candidate:
     items: list[dict[str, Any]] = field(default_factory=list)
     seq: int = 0
     joined: asyncio.Event = field(default_factory=asyncio.Event)
+    join_answer: Any = None  # a reconnect's join answer that came before its connect did
     inflight: set[asyncio.Future[Any]] = field(default_factory=set)
     acked: dict[int, tuple[Any, int]] = field(default_factory=dict)
     # As the exam page: the newest step seen acknowledged since a join gave every answer (None: none yet, or a
@@ -702,14 +703,29 @@ class Worker:
         c.sio = sio
         loop = self.loop
 
-        async def on_joined(ack: Any) -> None:  # a reconnect's join, carried by its connect
+        async def take_join(ack: Any) -> None:
             if not self.joined(c, ack if isinstance(ack, dict) else {}):
                 await asyncio.sleep(1)
                 loop.create_task(self.rejoin(c))
 
+        # A reconnect's join, carried by its connect, is answered just before the connect's own packet. Like the
+        # exam page (socket.io-client holds it until connected), it is taken once the namespace is connected:
+        # saves let go before that would be refused by the client itself and sent again.
+        async def on_joined(ack: Any) -> None:
+            if c.sio.connected and NS in c.sio.namespaces:
+                await take_join(ack)
+            else:
+                c.join_answer = ack
+
+        async def on_connect() -> None:
+            ack, c.join_answer = c.join_answer, None
+            if ack is not None:
+                await take_join(ack)
+
         async def on_disconnect(*a: Any) -> None:
             c.disconnects.append((loop.time(), str(a[0]) if a else "?"))
             c.joined.clear()
+            c.join_answer = None
             if c.down_at is None:
                 c.down_at = loop.time()
             for fut in list(c.inflight):
@@ -719,6 +735,7 @@ class Worker:
                 loop.create_task(self.reconnect(c))
 
         sio.on("joined", on_joined, namespace=NS)
+        sio.on("connect", on_connect, namespace=NS)
         sio.on("disconnect", on_disconnect, namespace=NS)
         await sio.connect(c.url, auth=self.connect_auth(c), transports=["websocket"], namespaces=[NS],
                           wait_timeout=30)
