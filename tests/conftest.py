@@ -9,6 +9,7 @@ except under CI=true, where a missing service fails the run.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import uuid
@@ -21,7 +22,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, close_all_sessions
 
 import exam_server.models  # noqa: F401  (fills Base.metadata)
 from item_bank.data import DEMO_BANK_CSV
@@ -107,14 +108,25 @@ def postgres_server_url() -> Iterator[str]:
     admin.dispose()
 
 
+_IDLE_IN_TRANSACTION = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'")
+
+
 def _truncate_postgres(url: str) -> None:
+    # A session an earlier test kept (one its app's teardown no longer knew of) or a connection it dropped unreturned
+    # holds a connection idle inside a transaction, whose locks TRUNCATE would wait for forever. End them here while
+    # the connection is alive: its ROLLBACK then works. Terminated under it, the connection's ROLLBACK would fail
+    # later, whenever the GC finalised it, and the pool logs that failure with a traceback from inside whatever code
+    # the collection interrupted (on CPython 3.11.7 a werkzeug route's compile: "AST constructor recursion depth
+    # mismatch").
+    close_all_sessions()
     engine = create_engine(url)
     names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
-        # A connection an earlier test left idle inside a transaction (a second app, a thread's session) holds locks
-        # that TRUNCATE would wait for forever; between tests nobody is inside one, so end such connections.
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
-                          " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"))
+        if conn.execute(text(_IDLE_IN_TRANSACTION)).first():
+            gc.collect()  # an unreachable checked-out connection is returned, and rolled back, by its finaliser
+            # Between tests nobody is inside a transaction: whatever still is (a thread's, another process's) ends.
+            conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM ({_IDLE_IN_TRANSACTION}) AS stuck"))
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     engine.dispose()
 

@@ -25,13 +25,14 @@ from item_bank.db import utcnow
 NS = "/exam"
 
 
-def _statements(app: Flask) -> list[str]:
+def _statements() -> list[str]:
     """Every SQL statement the app's engine runs from now on (the caller removes nothing: the app ends with it)."""
+    # In the test's app context, not one of its own: leaving one removes the request-scoped session, and the test's
+    # `session` (the fixture's) would then open its next transaction outside the app's teardown, left idle in it
+    # after the test (the next test's truncation terminated it, and its ROLLBACK failed later, under the GC).
     seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
 
-    @event.listens_for(engine, "before_cursor_execute")
+    @event.listens_for(db.engine, "before_cursor_execute")
     def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(statement)
 
@@ -45,7 +46,7 @@ def test_a_submit_reads_its_attempt_once_and_its_pushes_read_nothing(
     sock.get_received(NS)
     # Scoring is asked for after the commit and runs in-process in tests: left out of the count.
     monkeypatch.setattr(pipeline, "request_scoring", lambda *_a, **_k: None)
-    seen = _statements(app)
+    seen = _statements()
     ack = sock.emit("submit", {"attempt_id": attempt_id, "key": "ws-0:submit"}, namespace=NS, callback=True)
     assert ack == {"ok": True, "status": "submitted"}
     # Before: the attempt as an ORM object, its sitting, ticket and seat loaded lazily for the minimum-time check
@@ -100,7 +101,7 @@ def test_a_rejoin_that_saw_the_newest_step_acknowledged_is_not_sent_the_answers_
     assert sock.emit("flag", {"attempt_id": attempt_id, "item_id": second["item_id"], "flagged": True, "seq": 2,
                               "key": "f2"}, namespace=NS, callback=True)["ok"]
     sock.disconnect(namespace=NS)
-    seen = _statements(app)
+    seen = _statements()
 
     def rejoin(**extra: Any) -> dict[str, Any]:
         again = exam_socket(app, client)
@@ -137,7 +138,7 @@ def test_a_quiet_rejoin_is_one_unlocked_read(app: Flask, client: FlaskClient, si
     sock, attempt_id, items = started(app, client, sitting)
     assert save(sock, attempt_id, items[0]["item_id"], items[0]["options"][0]["id"], 1)["ok"]
     sock.disconnect(namespace=NS)
-    seen = _statements(app)
+    seen = _statements()
     again = exam_socket(app, client)
     seen.clear()
     writes: list[Any] = []  # a transaction that may write (SQLite's write lock, PostgreSQL's row lock) begins here
