@@ -14,7 +14,7 @@ from conftest import Sitting
 from delivery_support import save, started
 from flask import Flask
 
-from exam_server.core.logs import REQUEST_ID_HEADER, configure_logging
+from exam_server.core.logs import REQUEST_ID_HEADER, TextFormatter, bound, configure_logging
 from exam_server.jobs import JobContext, job_handler, submit_job
 
 job_log = logging.getLogger("tests.ops.job")
@@ -113,3 +113,25 @@ def test_a_jobs_lines_carry_its_id(app: Flask, json_lines: io.StringIO) -> None:
     job = submit_job("test.ops.logged", {}, actor="cli:test")
     line = next(line for line in _lines(json_lines) if line["message"] == "working")
     assert line["job_id"] == job.id and line["logger"] == "tests.ops.job"
+
+
+def test_a_text_lines_time_reads_as_the_standard_formatters() -> None:
+    """The time of day is made once a second; each line still shows its own second and milliseconds."""
+    standard, ours = logging.Formatter(), TextFormatter()
+    for created in (1_800_000_000.0, 1_800_000_000.25, 1_800_000_000.999, 1_800_000_001.5, 1_799_999_999.001,
+                    1_800_000_000.5):
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.formatTime(record) == standard.formatTime(record), created
+
+
+def test_a_line_from_a_greenlet_is_the_same_line(app: Flask) -> None:
+    """Lines no longer look up their thread, process or calling function (a greenlet of its own per Socket.IO event
+    made gevent build a thread stand-in for each); nothing a line shows came from them."""
+    buffer = _logging_into(app, "text")
+    with bound(request_id="r-1", event="save"):
+        logging.getLogger("exam_server.delivery.events").info("save ok")
+    line = buffer.getvalue().strip()
+    assert line.endswith(" INFO exam_server.delivery.events: save ok [request_id=r-1 event=save]"), line
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
+    assert record.threadName is None and record.processName is None
