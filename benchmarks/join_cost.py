@@ -9,7 +9,8 @@ read, the seat pushed to the proctors, the acknowledgement encoded and sent); at
 its paper (in the start's acknowledgement; from a server without that, GET /api/attempt). This first profiles
 every candidate's start (with its paper, however the server gives it) as the start burst does it, then seeds N started attempts with `--answers` saved answers each on SQLite,
 then runs every candidate's connect + join once more (as after a restart; then again as a page that holds every
-acknowledged answer, sending the newest seq it saw acknowledged) and fetches every paper, through the
+acknowledged answer, sending the newest seq it saw acknowledged, then with that join carried by the connect, as the
+exam page does) and fetches every paper, through the
 Flask-SocketIO test client in this process under cProfile, and prints the time per candidate by part; then
 every candidate submits (a room's submit burst: the submission committed and acknowledged, scoring left to the
 job) under a second profile, with its parts.
@@ -46,6 +47,12 @@ PARTS = [
     ("paper: GET /api/attempt, all of it", "delivery/views.py", "api_attempt"),
     ("paper: rendered", "delivery/paper.py", "render_attempt_json"),
     ("paper: form items (cached per process)", "delivery/paper.py", "form_items"),
+]
+# A reconnect whose connect carries its join.
+CARRIED_PARTS = [
+    ("connect: all of it, its join too", "delivery/events.py", "on_connect"),
+    ("join: all of it", "delivery/events.py", "_join"),
+    ("joined: encoded + sent", "flask_socketio/test_client.py", "_mock_send_packet"),
 ]
 # The parts of a start with its paper (the start burst): in the ack, or (a server without that) GET /api/attempt.
 START_PARTS = [
@@ -103,8 +110,8 @@ def main() -> None:
         db.dispose()
     print(f"{args.candidates} candidates seeded in {time.perf_counter() - t:.0f} s")
 
-    def connect(http: Any) -> Any:
-        return socketio.test_client(app, namespace=NS, flask_test_client=http)
+    def connect(http: Any, auth: Any = None) -> Any:
+        return socketio.test_client(app, namespace=NS, flask_test_client=http, auth=auth)
 
     # Log in and join (not timed); then the start burst, timed.
     joined = []
@@ -179,6 +186,18 @@ def main() -> None:
         sock.disconnect(namespace=NS)
     held_profile.disable()
     held_s = time.perf_counter() - t
+    # The same again, the join carried by the connect and answered with a `joined` event (what the exam page does).
+    carried_profile = cProfile.Profile()
+    t = time.perf_counter()
+    carried_profile.enable()
+    for http, attempt_id, workstation in people:
+        sock = connect(http, {"join": {"attempt_id": attempt_id, "workstation": workstation,
+                                       "seen_seq": args.answers}})
+        [ack] = [m["args"][0] for m in sock.get_received(NS) if m["name"] == "joined"]
+        assert ack["ok"] and ack["answers"] is None, ack
+        sock.disconnect(namespace=NS)
+    carried_profile.disable()
+    carried_s = time.perf_counter() - t
 
     # Every candidate submits, each on a socket joined beforehand (the joins are not timed).
     sockets = []
@@ -208,6 +227,8 @@ def main() -> None:
     _print_parts(profile, PARTS, n)
     print(f"  the same reconnect holding every answer (seen_seq), whole: {1000 * held_s / n:7.2f} ms")
     _print_parts(held_profile, [p for p in PARTS if p[0].startswith("join")], n)
+    print(f"  the same, its join carried by the connect (joined event), whole: {1000 * carried_s / n:7.2f} ms")
+    _print_parts(carried_profile, CARRIED_PARTS, n)
     print(f"  submit, whole: {1000 * submit_s / n:7.2f} ms")
     _print_parts(submit_profile, SUBMIT_PARTS, n)
 
