@@ -220,17 +220,16 @@ def _connect() -> bool:
     with burst_gate.admit("connect"):
         if _socket_gone():
             return False
-        if not current_user.is_authenticated or not current_user.is_candidate:
+        user = current_user._get_current_object()  # type: ignore[attr-defined]  # once, not through the proxy each time
+        if not user.is_authenticated or not user.is_candidate:
             return False  # refused: no candidate session
         cap = int(current_app.config.get("MAX_SOCKETS_PER_CANDIDATE") or 0)
-        if not sockets.take(_presence_store(), current_user.candidate_id, _slot_member(request.sid), cap):  # type: ignore[attr-defined]
+        if not sockets.take(_presence_store(), user.candidate_id, _slot_member(request.sid), cap):  # type: ignore[attr-defined]
             # The page shows the reason (socket.io-client's connect_error carries it as err.data).
             raise ConnectionRefusedError(MESSAGES["too_many_sockets"], {
                 "ok": False, "error": "too_many_sockets", "message": MESSAGES["too_many_sockets"]})
-        _connections[request.sid] = {"candidate_id": current_user.candidate_id,  # type: ignore[attr-defined]
-                                     "ticket_id": current_user.ticket_id,
-                                     "actor": current_user.actor,
-                                     "ticket": current_user.number}  # type: ignore[attr-defined]
+        _connections[request.sid] = {"candidate_id": user.candidate_id, "ticket_id": user.ticket_id,  # type: ignore[attr-defined]
+                                     "actor": user.actor, "ticket": user.number}
     _start_presence()
     return True
 
