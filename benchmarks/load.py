@@ -721,6 +721,8 @@ class Worker:
             ack, c.join_answer = c.join_answer, None
             if ack is not None:
                 await take_join(ack)
+            elif c.ready:  # a server that did not answer the join its connect carried: the join event, as before
+                loop.create_task(self.rejoin(c))
 
         async def on_disconnect(*a: Any) -> None:
             c.disconnects.append((loop.time(), str(a[0]) if a else "?"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,3 +91,37 @@ def test_candidate_answers_reloads_and_submits_and_staff_see_the_score(
         assert row.locator(".score").inner_text().strip() != ""
         assert "评分" in row.inner_text() or "交卷" in row.inner_text()
         staff.screenshot(path=str(tmp_path / "staff.png"), full_page=True)
+
+
+def test_a_page_whose_connect_is_not_answered_with_its_join_joins_with_the_event(
+    live: tuple[LiveServer, Any]
+) -> None:
+    """A server that does not answer the join a connect carries (one not yet upgraded): the page asks with the join
+    event, as before. The connect's `auth` is taken off on its way to the server, so the server never sees it."""
+    server, seeded = live
+    number, password, _name = seeded.logins[0]
+    stripped: list[str] = []
+
+    def without_auth(ws: Any) -> None:
+        upstream = ws.connect_to_server()
+
+        def to_server(message: Any) -> None:
+            if isinstance(message, str) and message.startswith("40/exam,{"):
+                stripped.append(message)
+                message = "40/exam,"
+            upstream.send(message)
+
+        ws.on_message(to_server)
+        upstream.on_message(lambda message: ws.send(message))
+
+    with chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1024, "height": 768})
+        page.route_web_socket(re.compile(r"/socket\.io/"), without_auth)
+        candidate_login(page, server.url, number, password)
+        page.get_by_role("button", name="开始考试").click()
+        page.wait_for_selector("#screen-exam:not([hidden])")
+        page.locator(".option").first.click()
+        page.wait_for_selector("#q-saved.ok")
+        assert stripped and '"join"' in stripped[0]
+    lines = server.log_path.read_text(errors="replace").splitlines()
+    assert any("join ok" in line for line in lines) and not any("join_with_connect" in line for line in lines)

@@ -161,10 +161,10 @@
   // spread over several seconds instead of all in the same second (saves go over HTTP meanwhile).
   // Every connect carries the join (auth, asked for again at each attempt): the server answers it with a `joined`
   // event ahead of the connect itself, one message each way instead of two after a restart (issue 17).
-  var joinSentAt = 0;
+  var joinSentAt = 0, joinAnswered = false;
   var socket = io("/exam", { transports: ["websocket", "polling"], reconnectionDelay: 500, reconnectionDelayMax: 10000,
                              randomizationFactor: 0.5, auth: function (cb) {
-                               joinSentAt = performance.now();
+                               joinSentAt = performance.now(); joinAnswered = false;
                                cb(state.closed ? {} : { join: joinBody() });
                              } });
   var connectFailures = 0;
@@ -363,6 +363,7 @@
 
   // The answer to the join the connect carried; Socket.IO hands it over just before "connect".
   socket.on("joined", function (ack) {
+    joinAnswered = true;
     connectFailures = 0;
     state.mode = "socket";
     ack._rtt = performance.now() - joinSentAt;
@@ -371,6 +372,9 @@
   socket.on("connect", function () {
     connectFailures = 0;
     state.mode = "socket";
+    // A server that did not answer the join in the connect (one not yet upgraded, during an upgrade) is asked
+    // with the join event, as before.
+    if (!joinAnswered) rejoin();
   });
   socket.on("disconnect", function () { updateNetbar(); });
   socket.on("connect_error", function (err) {
