@@ -703,10 +703,13 @@ class Worker:
         c.sio = sio
         loop = self.loop
 
+        async def rejoin_later() -> None:
+            await asyncio.sleep(1)
+            await self.rejoin(c)
+
         async def take_join(ack: Any) -> None:
             if not self.joined(c, ack if isinstance(ack, dict) else {}):
-                await asyncio.sleep(1)
-                loop.create_task(self.rejoin(c))
+                loop.create_task(rejoin_later())  # not waited for here: the client's packets would wait with it
 
         # A reconnect's join, carried by its connect, is answered just before the connect's own packet. Like the
         # exam page (socket.io-client holds it until connected), it is taken once the namespace is connected:
