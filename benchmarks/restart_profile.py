@@ -26,7 +26,7 @@ PARTS: list[tuple[str, str]] = [
     ("start-up: imports and the app's creation", r"_find_and_load|<module> \(exam_server/entry\.py|click/core\.py"),
     ("thread pool (another thread, not the loop)", r"gevent/threadpool\.py"),
     ("save: the handler", r"on_save \(exam_server"),
-    ("join: the handler", r"(on)?_join \(exam_server"),  # the join event's, or the join a connect carries
+    ("join: the handler", r"_join \(exam_server"),  # on_join's, or _join's (the join a connect carries)
     ("each event: its log line and request id", r"_logged\.<locals>\.run .*(Logger\.|new_request_id)"),
     ("start, flag, submit: the handlers", r"on_(start|flag|submit) \(exam_server"),
     ("connect: login cookie checked", r"_handle_connect \(socketio.*open_session"),

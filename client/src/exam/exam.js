@@ -364,8 +364,7 @@
   // The answer to the join the connect carried; Socket.IO hands it over just before "connect".
   socket.on("joined", function (ack) {
     joinAnswered = true;
-    connectFailures = 0;
-    state.mode = "socket";
+    state.mode = "socket";  // before "connect" fires: the join's answer flushes the queued answers on the socket
     ack._rtt = performance.now() - joinSentAt;
     joined(ack);
   });
