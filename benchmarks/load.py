@@ -455,6 +455,8 @@ class Candidate:
     ready: bool = False
     down_at: float | None = None
     outages: list[float] = field(default_factory=list)
+    rejoins: list[tuple[float, float]] = field(default_factory=list)  # (loop time down, loop time joined again)
+    reconnect_tries: list[tuple[float, float, str]] = field(default_factory=list)  # (loop time, seconds, outcome)
     disconnects: list[tuple[float, str]] = field(default_factory=list)  # (loop time, reason)
     window: Any = None  # its SaveWindow once sitting
     closing: bool = False  # the run is over: a disconnect is not reconnected
@@ -682,6 +684,7 @@ class Worker:
             c.held_seq = ack["last_seq"]
         if c.down_at is not None:
             c.outages.append(self.loop.time() - c.down_at)
+            c.rejoins.append((c.down_at, self.loop.time()))
             c.down_at = None
         c.joined.set()
         return True
@@ -763,11 +766,14 @@ class Worker:
                 await asyncio.sleep(backoff.next_wait())
                 if c.closing or c.sio.connected:
                     return
+                began = self.loop.time()
                 try:
                     await c.sio.connect(c.url, auth=self.connect_auth(c), transports=["websocket"], namespaces=[NS])
-                    return
-                except (socketio.exceptions.ConnectionError, ValueError):
+                except (socketio.exceptions.ConnectionError, ValueError) as exc:
+                    c.reconnect_tries.append((began, self.loop.time() - began, str(exc)[:60] or type(exc).__name__))
                     continue
+                c.reconnect_tries.append((began, self.loop.time() - began, "connected"))
+                return
         finally:
             c.reconnecting = False
 
@@ -919,6 +925,9 @@ class Worker:
             "retry_reasons": dict(self.retry_reasons),
             "unacked": sum(c.unacked for c in self.candidates),
             "outages": [o for c in self.candidates for o in c.outages],
+            "rejoins": [(c.index, down - t0, back - t0) for c in self.candidates for down, back in c.rejoins],
+            "reconnect_tries": [(c.index, at - t0, took, what) for c in self.candidates
+                                for at, took, what in c.reconnect_tries],
             "disconnects": [(at - t0, why, c.index) for c in self.candidates for at, why in c.disconnects
                             if t0 <= at <= t_done],
             "engine_closes": dict(self.engine_tally.counts),
@@ -1039,7 +1048,8 @@ def run_phase(name: str, target: Target, servers: list[ServerProcess], plan: Pla
     first = min(faults, key=lambda f: f.at) if faults else None
     merged: dict[str, Any] = {"restart_s": first.back_s - first.start_s if first else None,
                               "kill_at_s": first.start_s if first else 0.0, "faults": faults}
-    for key in ("save_lat", "start_done", "submit_done", "outages", "incidents", "disconnects"):
+    for key in ("save_lat", "start_done", "submit_done", "outages", "incidents", "disconnects", "rejoins",
+                "reconnect_tries"):
         merged[key] = [x for p in parts for x in p[key]]
     for key in ("sent", "resent", "unacked", "join_timeouts", "joins_held", "late_acks"):
         merged[key] = sum(p[key] for p in parts)
@@ -1060,7 +1070,10 @@ def run_phase(name: str, target: Target, servers: list[ServerProcess], plan: Pla
     # wall-clock time to line them up with the servers' logs, for a closer look.
     (servers[0].log_path.parent / f"latencies-{name}.json").write_text(
         json.dumps({"t0": t0, "saves": sorted(merged["save_lat"]),
-                    "generator_lag_by_second": sorted(merged["loop_lag"].items())}))
+                    "generator_lag_by_second": sorted(merged["loop_lag"].items()),
+                    "faults": [(f.name, f.start_s, f.back_s) for f in faults],
+                    # (client, seconds after t0 down, back) and (client, attempt began, seconds it took, outcome)
+                    "rejoins": sorted(merged["rejoins"]), "reconnect_tries": sorted(merged["reconnect_tries"])}))
     return merged
 
 
