@@ -20,12 +20,13 @@ from exam_server.delivery import store
 from exam_server.delivery.chain import verify_attempt
 from exam_server.delivery.models import Attempt, AttemptEvent
 from exam_server.extensions import db
+from item_bank.db import _PreparedRead as prepared_reads  # the single reads SQLite runs past SQLAlchemy
 from item_bank.db import utcnow
 
 NS = "/exam"
 
 
-def _statements() -> list[str]:
+def _statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every SQL statement the app's engine runs from now on (the caller removes nothing: the app ends with it)."""
     # In the test's app context, not one of its own: leaving one removes the request-scoped session, and the test's
     # `session` (the fixture's) would then open its next transaction outside the app's teardown, left idle in it
@@ -36,6 +37,15 @@ def _statements() -> list[str]:
     def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         seen.append(statement)
 
+    # On SQLite a single read (item_bank.db.read_one) runs its prepared statement on the driver's connection, past
+    # SQLAlchemy's events.
+    run_prepared = prepared_reads.one
+
+    def _record_prepared(read: Any, engine: Any, params: dict[str, Any]) -> Any:
+        seen.append(read.sql)
+        return run_prepared(read, engine, params)
+
+    monkeypatch.setattr(prepared_reads, "one", _record_prepared)
     return seen
 
 
@@ -46,7 +56,7 @@ def test_a_submit_reads_its_attempt_once_and_its_pushes_read_nothing(
     sock.get_received(NS)
     # Scoring is asked for after the commit and runs in-process in tests: left out of the count.
     monkeypatch.setattr(pipeline, "request_scoring", lambda *_a, **_k: None)
-    seen = _statements()
+    seen = _statements(monkeypatch)
     ack = sock.emit("submit", {"attempt_id": attempt_id, "key": "ws-0:submit"}, namespace=NS, callback=True)
     assert ack == {"ok": True, "status": "submitted"}
     # Before: the attempt as an ORM object, its sitting, ticket and seat loaded lazily for the minimum-time check
@@ -92,7 +102,7 @@ def test_a_submit_before_the_minimum_time_is_refused_with_the_moment_it_opens(
 
 
 def test_a_rejoin_that_saw_the_newest_step_acknowledged_is_not_sent_the_answers_again(
-    app: Flask, client: FlaskClient, sitting: Sitting
+    app: Flask, client: FlaskClient, sitting: Sitting, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sock, attempt_id, items = started(app, client, sitting)
     first, second = items[0], items[1]
@@ -101,7 +111,7 @@ def test_a_rejoin_that_saw_the_newest_step_acknowledged_is_not_sent_the_answers_
     assert sock.emit("flag", {"attempt_id": attempt_id, "item_id": second["item_id"], "flagged": True, "seq": 2,
                               "key": "f2"}, namespace=NS, callback=True)["ok"]
     sock.disconnect(namespace=NS)
-    seen = _statements()
+    seen = _statements(monkeypatch)
 
     def rejoin(**extra: Any) -> dict[str, Any]:
         again = exam_socket(app, client)
@@ -138,7 +148,7 @@ def test_a_quiet_rejoin_is_one_unlocked_read(app: Flask, client: FlaskClient, si
     sock, attempt_id, items = started(app, client, sitting)
     assert save(sock, attempt_id, items[0]["item_id"], items[0]["options"][0]["id"], 1)["ok"]
     sock.disconnect(namespace=NS)
-    seen = _statements()
+    seen = _statements(monkeypatch)
     again = exam_socket(app, client)
     seen.clear()
     writes: list[Any] = []  # a transaction that may write (SQLite's write lock, PostgreSQL's row lock) begins here
