@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, Select, create_engine, event
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy import JSON, DateTime, Insert, MetaData, Select, Update, create_engine, event
+from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -235,73 +235,114 @@ def read_one(engine: Engine, statement: Select[Any], params: dict[str, Any]) -> 
 
 
 def _read_one(engine: Engine, statement: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
-    prepared = _prepared_read(engine, statement) if engine.dialect.name == "sqlite" else None
+    prepared = _prepared(engine.dialect, statement, ()) if engine.dialect.name == "sqlite" else None
     if prepared is not None:
-        return prepared.one(engine, params)
+        pooled = engine.raw_connection()
+        try:
+            rows = prepared.run(pooled.driver_connection, params)
+        finally:
+            pooled.close()
+        return rows.one_or_none()
     with engine.connect() as connection:
         connection.execution_options(**{_SINGLE_READ: True})
         return connection.execute(statement, params).one_or_none()
 
 
-@dataclass(frozen=True)
-class _PreparedRead:
-    """A SELECT compiled once for SQLite, run on the driver's own connection from the engine's pool.
+class PreparedRows(list[Any]):
+    """A prepared SELECT's rows (each with the columns as attributes and `_asdict()`, as SQLAlchemy's rows have)."""
 
-    A whole centre reconnecting after a restart makes two such reads a socket (its login, its attempt) while every
-    other socket waits, and on SQLite, where the read itself takes a few microseconds, SQLAlchemy's connection,
-    execution context and result around it cost four times the read (issue 17). The statement's parameters and
-    columns go through the same type processors as SQLAlchemy's, and the row it gives has the same attributes and
-    `_asdict()`.
+    def one_or_none(self) -> Any:
+        if len(self) > 1:
+            raise ValueError("more than one row where one or none was expected")
+        return self[0] if self else None
+
+    def scalar(self) -> Any:
+        return self[0][0] if self else None
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A statement compiled once for SQLite and run on the driver's own connection.
+
+    On SQLite a statement of a save or a rejoin takes a few microseconds, and SQLAlchemy's connection, execution
+    context and result around it took several times that, paid for every answer of a whole centre while every other
+    socket waited (issue 17). The parameters and columns go through the same type processors as SQLAlchemy's.
     """
 
     compiled: Any
     sql: str
     bind_processors: tuple[tuple[str, Callable[[Any], Any] | None], ...]
-    result_processors: tuple[Callable[[Any], Any] | None, ...]
-    row: type
+    result_processors: tuple[Callable[[Any], Any] | None, ...] | None  # None: not a SELECT
+    row: type | None
 
     @classmethod
-    def of(cls, statement: Select[Any], dialect: Any) -> _PreparedRead | None:
-        """The prepared read, or None for a SELECT of text whose columns have no names (SQLAlchemy runs those)."""
-        columns = list(statement.selected_columns)
-        if not columns or not all(isinstance(c.key, str) and c.key.isidentifier() and not c.key.startswith("_")
-                                  for c in columns):
+    def of(cls, statement: Any, dialect: Any, keys: tuple[str, ...]) -> _Prepared | None:
+        """The prepared statement, or None where SQLAlchemy must run it: a SELECT of text whose columns have no
+        names, or an INSERT or UPDATE that needs a default computed in Python or returns what it wrote."""
+        if isinstance(statement, Select):
+            columns = list(statement.selected_columns)
+            if not columns or not all(isinstance(c.key, str) and c.key.isidentifier() and not c.key.startswith("_")
+                                      for c in columns):
+                return None
+            compiled = statement.compile(dialect=dialect)
+            results: tuple[Callable[[Any], Any] | None, ...] | None = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
+            row: type | None = namedtuple("PreparedRow", [column.key for column in columns])  # type: ignore[misc]
+        elif isinstance(statement, (Insert, Update)):
+            compiled = statement.compile(dialect=dialect, column_keys=list(keys))
+            if compiled.insert_prefetch or compiled.update_prefetch or compiled.effective_returning:
+                return None
+            results, row = None, None
+        else:
             return None
-        compiled = statement.compile(dialect=dialect)
+        if any(bind.expanding or bind.literal_execute for bind in compiled.binds.values()):
+            return None
         binds = tuple((name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
                       for name in compiled.positiontup or ())
-        results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
-        row = namedtuple("ReadRow", [column.key for column in columns])  # type: ignore[misc]
         return cls(compiled, compiled.string, binds, results, row)
 
-    def one(self, engine: Engine, params: dict[str, Any]) -> Any:
+    def run(self, driver_connection: sqlite3.Connection, params: dict[str, Any]) -> PreparedRows:
+        """Run on `driver_connection` (in whatever transaction it is in): a SELECT's rows, nothing for a write.
+        A driver error is raised as SQLAlchemy's (IntegrityError for a taken key, say)."""
         values = self.compiled.construct_params(params)
         args = [process(values[name]) if process else values[name] for name, process in self.bind_processors]
-        pooled = engine.raw_connection()
         try:
-            try:
-                found = pooled.driver_connection.execute(self.sql, args).fetchone()
-            except sqlite3.Error as exc:
-                raise DBAPIError.instance(self.sql, args, exc, sqlite3.Error) from exc
-        finally:
-            pooled.close()
-        if found is None:
-            return None
-        return self.row(*[process(value) if process else value
-                          for process, value in zip(self.result_processors, found, strict=True)])
+            cursor = driver_connection.execute(self.sql, args)
+            found = cursor.fetchall() if self.row is not None else []
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(self.sql, args, exc, sqlite3.Error) from exc
+        rows = PreparedRows()
+        if self.row is not None and self.result_processors is not None:
+            processors, make = self.result_processors, self.row
+            rows.extend(make(*[process(value) if process else value
+                               for process, value in zip(processors, one, strict=True)]) for one in found)
+        return rows
 
 
-# Reads by the statement's id, with the statement itself (its id is then never another's): `read_one`'s statements
-# are composed once, at import.
-_PREPARED_READS: dict[tuple[int, int], tuple[Select[Any], _PreparedRead | None]] = {}
+# Statements by their id and the dialect's (with the statement itself, so its id is never another's), and for a
+# write the names of its parameters: the store's statements are composed once, at import.
+_PREPARED: dict[tuple[int, int, tuple[str, ...]], tuple[Any, _Prepared | None]] = {}
 
 
-def _prepared_read(engine: Engine, statement: Select[Any]) -> _PreparedRead | None:
-    key = (id(statement), id(engine.dialect))
-    cached = _PREPARED_READS.get(key)
+def _prepared(dialect: Any, statement: Any, keys: tuple[str, ...]) -> _Prepared | None:
+    key = (id(statement), id(dialect), keys)
+    cached = _PREPARED.get(key)
     if cached is None or cached[0] is not statement:
-        cached = _PREPARED_READS[key] = (statement, _PreparedRead.of(statement, engine.dialect))
+        cached = _PREPARED[key] = (statement, _Prepared.of(statement, dialect, keys))
     return cached[1]
+
+
+def run_prepared(connection: Connection, statement: Any, params: dict[str, Any]) -> PreparedRows | None:
+    """Run `statement` prepared on an SQLite connection's driver connection, in its transaction (`_Prepared`): a
+    SELECT's rows, an empty list for a write; None where SQLAlchemy must run it (another database, or a statement
+    `_Prepared.of` leaves to it). For statements composed once (a cache holds each)."""
+    if connection.dialect.name != "sqlite":
+        return None
+    keys = () if isinstance(statement, Select) else tuple(params)
+    prepared = _prepared(connection.dialect, statement, keys)
+    if prepared is None:
+        return None
+    return prepared.run(connection.connection.driver_connection, params)
 
 
 def driver_cursor(connection: Any) -> Any:

@@ -8,13 +8,35 @@ from typing import Any
 from conftest import Sitting, exam_socket
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
+from sqlalchemy.engine import Engine
 
 from exam_server.delivery import paper
 from exam_server.delivery.models import Attempt
+from item_bank.db import _Prepared as PreparedStatement  # what SQLite runs past SQLAlchemy's events
 from item_bank.models import FormItem
 
 NS = "/exam"
+
+
+def statements_sent(engine: Engine, monkeypatch: Any) -> list[str]:
+    """Every SQL statement `engine` runs from now on, as its driver gets it: through SQLAlchemy (on PostgreSQL a
+    transaction's BEGIN rides in front of its first statement) and, on SQLite, those the store runs prepared
+    (item_bank.db.run_prepared, read_one)."""
+    seen: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    run = PreparedStatement.run
+
+    def _record_prepared(prepared: Any, driver_connection: Any, params: dict[str, Any]) -> Any:
+        seen.append(prepared.sql)
+        return run(prepared, driver_connection, params)
+
+    monkeypatch.setattr(PreparedStatement, "run", _record_prepared)
+    return seen
 
 
 def started(app: Flask, client: FlaskClient, sitting: Sitting, index: int = 0,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from exam_server.delivery import chain
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
 from exam_server.sessions.models import ExamSession, Seat, Ticket
-from item_bank.db import COMMIT_WITH_STATEMENT, begin_write, read_one, utcnow
+from item_bank.db import COMMIT_WITH_STATEMENT, begin_write, read_one, run_prepared, utcnow
 from item_bank.kernel import process_cache
 
 _A, _R, _E = Attempt.__table__, Response.__table__, AttemptEvent.__table__
@@ -160,7 +160,11 @@ def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool
     if lock:
         begin_write(session)
     connection = _connection(session)
-    if lock and connection.dialect.name != "sqlite":  # SQLite serialises writers itself
+    if connection.dialect.name == "sqlite":  # SQLite serialises writers itself, and takes them prepared
+        rows = run_prepared(connection, statement, params)
+        if rows is not None:
+            return rows
+    elif lock:
         statement = _locked_read(statement, connection.dialect)
     return connection.execute(statement, params, execution_options=_ENDS_TRANSACTION if last else None)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from conftest import Sitting, exam_socket
-from delivery_support import give_an_item_an_image
+from delivery_support import give_an_item_an_image, statements_sent
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from exam_server.delivery.models import Attempt
@@ -103,27 +103,18 @@ def test_the_http_start_still_answers_without_the_paper(app: Flask, client: Flas
     assert "paper" not in body
 
 
-def test_a_start_reads_its_attempt_once(app: Flask, client: FlaskClient, sitting: Sitting) -> None:
+def test_a_start_reads_its_attempt_once(app: Flask, client: FlaskClient, sitting: Sitting,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The seal and the paper's columns come with the start's state read: no query of its own for either."""
     warm = app.test_client()  # the form's items are read once per process, by the first start
     sock, attempt_id = _joined(app, warm, sitting, 1)
     assert "paper" in _start(sock, attempt_id)
     sock, attempt_id = _joined(app, client, sitting)
-    reads: list[str] = []
-    sent: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        sent.append(statement)
-        # On PostgreSQL the transaction's BEGIN is sent in front of its first statement (item_bank.db).
-        if statement.removeprefix("BEGIN;\n").lstrip().upper().startswith("SELECT"):
-            reads.append(statement)
-
     assert db.engine is not None
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        ack = _start(sock, attempt_id)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    sent = statements_sent(db.engine, monkeypatch)
+    ack = _start(sock, attempt_id)
+    # On PostgreSQL the transaction's BEGIN is sent in front of its first statement (item_bank.db).
+    reads = [s for s in sent if s.removeprefix("BEGIN;\n").lstrip().upper().startswith("SELECT")]
     assert ack["ok"] and "paper" in ack
     assert len(reads) == 1 and "paper_sealed" in reads[0] and "item_order" in reads[0], reads
     if db.engine.dialect.name == "postgresql":  # a room's start burst: BEGIN and COMMIT go with statements

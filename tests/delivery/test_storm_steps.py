@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 from conftest import Sitting, exam_socket
-from delivery_support import save, started
+from delivery_support import save, started, statements_sent
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import exam_server.pipeline as pipeline
@@ -20,7 +20,6 @@ from exam_server.delivery import store
 from exam_server.delivery.chain import verify_attempt
 from exam_server.delivery.models import Attempt, AttemptEvent
 from exam_server.extensions import db
-from item_bank.db import _PreparedRead as prepared_reads  # the single reads SQLite runs past SQLAlchemy
 from item_bank.db import utcnow
 
 NS = "/exam"
@@ -31,22 +30,8 @@ def _statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     # In the test's app context, not one of its own: leaving one removes the request-scoped session, and the test's
     # `session` (the fixture's) would then open its next transaction outside the app's teardown, left idle in it
     # after the test (the next test's truncation terminated it, and its ROLLBACK failed later, under the GC).
-    seen: list[str] = []
-
-    @event.listens_for(db.engine, "before_cursor_execute")
-    def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    # On SQLite a single read (item_bank.db.read_one) runs its prepared statement on the driver's connection, past
-    # SQLAlchemy's events.
-    run_prepared = prepared_reads.one
-
-    def _record_prepared(read: Any, engine: Any, params: dict[str, Any]) -> Any:
-        seen.append(read.sql)
-        return run_prepared(read, engine, params)
-
-    monkeypatch.setattr(prepared_reads, "one", _record_prepared)
-    return seen
+    assert db.engine is not None
+    return statements_sent(db.engine, monkeypatch)
 
 
 def test_a_submit_reads_its_attempt_once_and_its_pushes_read_nothing(
