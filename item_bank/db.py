@@ -7,7 +7,6 @@ builds on it, `scoring` never sees it.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
 import time
 from collections import namedtuple
@@ -81,43 +80,15 @@ _COMMITTED_WITH = "pg.committed_with_statement"
 _SINGLE_READ = "single_read"
 
 
-def sync_file(path: str) -> None:
-    """Put what was written to the file at `path` on disk (nothing to do if there is no such file)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
-    try:
-        os.fdatasync(fd)
-    finally:
-        os.close(fd)
-
-
-def wal_path(engine: Engine) -> str | None:
-    """The write-ahead log of an SQLite engine's database file, or None (another database, or one in memory)."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return os.path.abspath(database) + "-wal"
-
-
-def make_engine(url: str, *, wal_sync: Callable[[str], None] | None = None, **kwargs: Any) -> Engine:
+def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite gets WAL, synchronous=FULL, foreign keys and a busy timeout; on PostgreSQL a
-    transaction's BEGIN travels with its first statement (`_begin_with_first_statement`).
-
-    `wal_sync` (an SQLite database file): its commits leave the disk sync to `wal_sync(<the WAL's path>)`, which
-    must return only once that file is on disk, and a commit returns only after it. A caller that shares one sync
-    among the commits made meanwhile (the exam server: `core/walsync.py`) pays one sync for many; each commit is
-    still on disk before anything is acknowledged. SQLite's own `synchronous=NORMAL` is then what it would be with
-    FULL: in WAL mode the two differ only in that FULL syncs the log at every commit.
-    """
+    transaction's BEGIN travels with its first statement (`_begin_with_first_statement`)."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
     postgresql = url.startswith("postgresql")
     if postgresql:
         kwargs.setdefault("isolation_level", "AUTOCOMMIT")
     engine = create_engine(url, **kwargs)
-    log_path = wal_path(engine) if wal_sync is not None else None
     if postgresql and engine.dialect.driver == "psycopg2" and kwargs["isolation_level"] == "AUTOCOMMIT":
         _begin_with_first_statement(engine)
     if engine.dialect.name == "sqlite":
@@ -128,10 +99,8 @@ def make_engine(url: str, *, wal_sync: Callable[[str], None] | None = None, **kw
             # so that a write transaction takes the lock at its start and never deadlocks.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            journal = cur.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            # Without a WAL (a file system that cannot share its memory) SQLite syncs each commit itself.
-            synced_by_caller = log_path is not None and str(journal).lower() == "wal"
-            cur.execute(f"PRAGMA synchronous={'NORMAL' if synced_by_caller else 'FULL'}")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
             cur.close()
@@ -148,15 +117,6 @@ def make_engine(url: str, *, wal_sync: Callable[[str], None] | None = None, **kw
                 _begin_immediate_cooperatively(conn)
             else:
                 conn.exec_driver_sql("BEGIN")
-
-        if log_path is not None and wal_sync is not None:
-            sync, commit = wal_sync, engine.dialect.do_commit
-
-            def _commit_then_sync(dbapi_connection: Any) -> None:
-                commit(dbapi_connection)
-                sync(log_path)
-
-            engine.dialect.do_commit = _commit_then_sync  # type: ignore[method-assign]  # this engine's dialect only
 
     return engine
 

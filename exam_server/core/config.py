@@ -37,9 +37,6 @@ def load_config(instance_path: Path, overrides: dict[str, Any] | None = None) ->
         # 100 at a time put a second of handshakes ahead of every answer saved meanwhile (issue 17).
         "ACCEPT_PER_TURN": int(env.get("ACCEPT_PER_TURN", "4")),
         "DB_POOL_SIZE": int(env.get("DB_POOL_SIZE", "10")),
-        # SQLite under gevent (`examctl run`): the commits of one turn of the event loop share one disk sync of the
-        # write-ahead log, and each is acknowledged only after it (core/walsync.py). 0: every commit syncs alone.
-        "SQLITE_SHARED_SYNC": env.get("SQLITE_SHARED_SYNC", "1") == "1",
         # Argon2 cost; "low" is only for tests and benchmarks that create thousands of logins.
         "PASSWORD_HASH_PROFILE": env.get("PASSWORD_HASH_PROFILE", "default"),
         # Login throttling (core/security.py): after the free failures an account, or a client address, waits

@@ -14,7 +14,6 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, scoped_session
 
-from exam_server.core.walsync import TurnSync, gevent_serving
 from item_bank.db import make_engine, make_session_factory
 from item_bank.kernel import DomainError
 
@@ -33,9 +32,6 @@ T = TypeVar("T")
 # as old as it, and the candidate's handlers run the step once more (`once_more_after_disconnect`).
 PING_AFTER_IDLE_S = 10.0
 
-
-# SQLite connections kept (and as many more opened when needed) by a server whose commits share a sync.
-SHARED_SYNC_POOL = 30
 
 # A step that hits these stored nothing: the database server is unreachable (restarting, refusing
 # connections, shutting down), the connection died, or no pooled connection came free in time. The
@@ -85,7 +81,6 @@ class Database:
 
     def __init__(self) -> None:
         self.engine: Engine | None = None
-        self.wal_sync: TurnSync | None = None
         self._scoped: scoped_session[Session] | None = None
 
     def init_app(self, app: Flask) -> None:
@@ -94,11 +89,6 @@ class Database:
         if not url.startswith("sqlite"):
             # A bounded pool: many sockets share few connections.
             kwargs.update(pool_size=app.config["DB_POOL_SIZE"], max_overflow=5)
-        elif app.config.get("SQLITE_SHARED_SYNC", True) and gevent_serving():
-            # The commits of a turn of the loop share a disk sync, each holding its connection until then: a pool
-            # of more than SQLAlchemy's 5 + 10, or a busy turn's sixteenth answer would wait for the next turn.
-            self.wal_sync = kwargs["wal_sync"] = TurnSync()
-            kwargs.update(pool_size=SHARED_SYNC_POOL, max_overflow=SHARED_SYNC_POOL)
         self.engine = make_engine(url, **kwargs)
         if not url.startswith("sqlite"):
             ping_when_idle(self.engine, PING_AFTER_IDLE_S)
