@@ -64,8 +64,10 @@ def test_a_reconnect_its_client_gave_up_on_while_it_waited_is_not_served_and_tak
     connecting = threading.Thread(target=lambda: socks.append(exam_socket(app, client)))
     try:
         connecting.start()
-        for _ in range(600):  # the connect is at the gate once its connection is known to the server
-            if set(socketio.server.environ) - before:
+        # The connect waits at the gate. (Its connection is known to the server a moment earlier, before the
+        # connect's own packet has looked it up: taking it away then was a race the test could lose.)
+        for _ in range(600):
+            if events.burst_gate.waiting:
                 break
             connecting.join(0.05)
         (gone,) = set(socketio.server.environ) - before
