@@ -3,7 +3,8 @@
 What a whole room does at once (join, start, save, flag) runs as Core statements composed once at import:
 building a statement per call cost more than running it. Each runs on the session's own connection. On
 PostgreSQL the attempt's row is locked for the step's transaction (a statement of its own, sent with the read)
-and a step's three writes are one statement; SQLite serialises writers itself and has no round trips to save.
+and a step's three writes are one statement; SQLite serialises writers itself and has no round trips to save,
+and there the statements run prepared on the driver's connection (`item_bank.db.run_prepared`).
 """
 
 from __future__ import annotations
