@@ -78,12 +78,17 @@ def _check_workstation_name(workstation: Any) -> str:
 
 def _check_writable(session: Session, attempt: Clocked, attempt_id: int, now: dt.datetime) -> None:
     if is_overdue(attempt, now):
-        # The clock ran out before this write arrived: the attempt is submitted as of its deadline.
+        # The clock ran out before this write arrived: the attempt is submitted as of its deadline, in a transaction
+        # of its own (the step's may be a direct write, which the ORM does not join), unless the deadline sweeper
+        # got there between the two.
+        session.rollback()
         locked = store.lock_attempt(session, attempt_id)
-        assert locked is not None
-        submit_at_deadline(session, locked)
-        session.commit()
-        announce_submissions(session)
+        if locked is not None and is_overdue(locked, now):
+            submit_at_deadline(session, locked)
+            session.commit()
+            announce_submissions(session)
+        else:
+            session.rollback()
         raise DeliveryError("deadline_passed")
     if attempt.status == PAUSED:
         raise DeliveryError("paused")
@@ -337,6 +342,7 @@ def _begin_item_step(
     if row is None or row.candidate_id != candidate_id:
         raise DeliveryError("not_your_attempt")
     if row.ack is not None:
+        session.rollback()  # a resend writes nothing: the write lock goes now, not when the event ends
         return dict(row.ack)
     _require_workstation(row, workstation)
     now = utcnow()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from exam_server.delivery import chain
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
 from exam_server.sessions.models import ExamSession, Seat, Ticket
-from item_bank.db import COMMIT_WITH_STATEMENT, begin_write, read_one, run_prepared, utcnow
+from item_bank.db import COMMIT_WITH_STATEMENT, begin_write, read_one, run_direct, run_prepared, utcnow
 from item_bank.kernel import process_cache
 
 _A, _R, _E = Attempt.__table__, Response.__table__, AttemptEvent.__table__
@@ -154,10 +154,15 @@ _ENDS_TRANSACTION = {COMMIT_WITH_STATEMENT: True}
 
 
 def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool = False,
-         last: bool = False) -> Any:
+         last: bool = False, direct: bool = False) -> Any:
     """Run a prepared statement on the session's connection; `lock` (a step that will write) takes the attempt
     row on PostgreSQL and, when it opens the transaction, SQLite's write lock. `last`: the transaction's last
-    statement, whose COMMIT PostgreSQL gets with it (the caller commits the session next)."""
+    statement, whose COMMIT PostgreSQL gets with it (the caller commits the session next). `direct` (with `lock`):
+    on SQLite the step runs in a direct write (`item_bank.db.DirectWriteSession`), as does every statement after
+    it until the session commits or rolls back."""
+    rows = run_direct(session, statement, params, begin=direct)
+    if rows is not None:
+        return rows
     if lock:
         begin_write(session)
     connection = _connection(session)
@@ -191,7 +196,8 @@ def start_state_row(session: Session, attempt_id: int) -> Row[Any] | None:
 
 def item_step_row(session: Session, attempt_id: int, item_id: int, key: str | None) -> Row[Any] | None:
     """The locked attempt with its response to `item_id` and the acknowledgement of an earlier `key`."""
-    return _run(session, _ITEM_STEP, {"attempt": attempt_id, "item": item_id, "key": key}, lock=True).one_or_none()
+    return _run(session, _ITEM_STEP, {"attempt": attempt_id, "item": item_id, "key": key}, lock=True,
+                direct=True).one_or_none()
 
 
 def answer_rows(session: Session, attempt_id: int) -> Any:
@@ -272,7 +278,7 @@ def write_item_step(
     """
     prev = prev_hash or chain.GENESIS
     head = chain.link(prev, kind, actor, now, chain.item_ref(session, item_id), seq, key, payload)
-    if _connection(session).dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         columns = tuple(c for c in RESPONSE_COLUMNS if c in response)
         full = {**_NEW_RESPONSE, **response}
         _run(session, _step_writes(bool(response) and response_id is None, columns), {
