@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +15,14 @@ from conftest import Sitting
 from delivery_support import save, started
 from flask import Flask
 
-from exam_server.core.logs import REQUEST_ID_HEADER, TextFormatter, bound, configure_logging
+from exam_server.core.logs import (
+    REQUEST_ID_HEADER,
+    TextFormatter,
+    bound,
+    configure_logging,
+    new_request_id,
+    sane_request_id,
+)
 from exam_server.jobs import JobContext, job_handler, submit_job
 
 job_log = logging.getLogger("tests.ops.job")
@@ -135,3 +143,19 @@ def test_a_line_from_a_greenlet_is_the_same_line(app: Flask) -> None:
     assert line.endswith(" INFO exam_server.delivery.events: save ok [request_id=r-1 event=save]"), line
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
     assert record.threadName is None and record.processName is None
+
+
+def test_request_ids_are_unique_sane_and_not_repeated_by_a_forked_child() -> None:
+    ids = [new_request_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and sane_request_id(i) == i and int(i, 16) >= 0 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert len(child) == 32 and child[:16] != ids[-1][:16] and child not in ids
