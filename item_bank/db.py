@@ -7,12 +7,14 @@ builds on it, `scoring` never sees it.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import re
 import sqlite3
 import time
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Insert, MetaData, Select, Update, create_engine, event
@@ -78,6 +80,10 @@ _PENDING_BEGIN = "pg.pending_begin"
 _COMMITTED_WITH = "pg.committed_with_statement"
 # The execution option of `read_one`'s connections: their transaction is one SELECT, sent without a BEGIN.
 _SINGLE_READ = "single_read"
+# An execution option for a statement composed once and run often (a save's, a rejoin's): on PostgreSQL it runs as
+# a prepared statement of the connection, prepared in the round trip of its first run there (`_ServerPrepared`).
+SERVER_PREPARED = "server_prepared"
+_SERVER_PREPARED_STATE = "pg.server_prepared"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -162,6 +168,9 @@ def _begin_with_first_statement(engine: Engine) -> None:
         info = conn.connection.info
         if info.get(_COMMITTED_WITH) is cursor.connection:
             raise RuntimeError("a statement ran after its transaction's COMMIT was sent with an earlier one")
+        if (context is not None and not executemany and isinstance(parameters, dict)
+                and context.execution_options.get(SERVER_PREPARED)):
+            statement = _ServerPrepared.on(info, cursor.connection).execute(statement, context)
         if info.get(_PENDING_BEGIN) is cursor.connection:
             del info[_PENDING_BEGIN]
             if context is not None and context.execution_options.get(_SINGLE_READ):
@@ -174,6 +183,100 @@ def _begin_with_first_statement(engine: Engine) -> None:
             statement += ";\nCOMMIT"
             info[_COMMITTED_WITH] = cursor.connection
         return statement, parameters
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _prepared_now(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+                      executemany: bool) -> None:
+        state = conn.connection.info.get(_SERVER_PREPARED_STATE)
+        if state is not None and state.pending:
+            state.prepared.update(state.pending)
+            state.pending.clear()
+
+
+# What a statement run with SERVER_PREPARED becomes: per part (statements joined by ";\n", as a locked read's are),
+# its number among every such statement of this process, its PREPARE's parameter types and text with $1, $2 ...,
+# and its parameters' names in that order. A handful of statements, each composed once (the store's), so this and
+# each connection's prepared statements stay small.
+_PREPARED_PARTS: dict[str, tuple[tuple[int, str, tuple[str, ...]], ...]] = {}
+_PREPARED_NUMBERS = itertools.count()
+_PYFORMAT = re.compile(r"%%|%\((\w+)\)s")
+_TYPE_LENGTH = re.compile(r"\(\d+(?:,\s*\d+)?\)")
+
+
+def _parameter_type(context: Any, name: str) -> str:
+    """A parameter's type as SQLAlchemy binds it (an integer stays an integer where nothing else says what it is,
+    as in a select list), without a length: a value too long fails as it would unprepared, never cut short.
+    `unknown` (PostgreSQL infers it from where it is used) for a parameter SQLAlchemy has no type for."""
+    compiled = getattr(context, "compiled", None)
+    bind = compiled.binds.get(name) if compiled is not None else None
+    if bind is None or bind.type._isnull:
+        return "unknown"
+    try:
+        return _TYPE_LENGTH.sub("", context.dialect.type_compiler_instance.process(bind.type))
+    except Exception:  # a type with no name in SQL of its own
+        return "unknown"
+
+
+def _parts(statement: str, context: Any) -> tuple[tuple[int, str, tuple[str, ...]], ...]:
+    parts = _PREPARED_PARTS.get(statement)
+    if parts is None:
+        made = []
+        for part in statement.split(";\n"):
+            names: list[str] = []
+
+            def numbered(match: re.Match[str], names: list[str] = names) -> str:
+                name = match.group(1)
+                if name is None:
+                    return match.group(0)  # a literal %, still escaped: the whole text goes through the driver
+                if name not in names:
+                    names.append(name)
+                return f"${names.index(name) + 1}"
+
+            body = _PYFORMAT.sub(numbered, part)
+            types = f"({', '.join(_parameter_type(context, name) for name in names)})" if names else ""
+            made.append((next(_PREPARED_NUMBERS), f"{types} AS {body}", tuple(names)))
+        parts = _PREPARED_PARTS[statement] = tuple(made)
+    return parts
+
+
+@dataclass
+class _ServerPrepared:
+    """The statements prepared on one PostgreSQL connection (psycopg2), kept in its pool record's info.
+
+    Parsing and planning a save's locked read and its writes took PostgreSQL more than its own work on the rows
+    (0.43 against 0.15 ms for the read, 0.48 against 0.25 ms for the writes, measured on a warm connection), on the
+    cores the servers share with it. A statement is sent as EXECUTE with its parameters, the driver quoting them as
+    before; on its first run on a connection its PREPARE goes first, in the same round trip. A PREPARE outlives a
+    failed transaction or not, depending on where the failure was: after one, this connection's statements are
+    prepared again under new names (`generation`), never under a name that may be taken.
+    """
+
+    connection: Any
+    generation: int = 0
+    prepared: set[int] = field(default_factory=set)
+    pending: set[int] = field(default_factory=set)
+
+    @classmethod
+    def on(cls, info: dict[str, Any], connection: Any) -> _ServerPrepared:
+        state = info.get(_SERVER_PREPARED_STATE)
+        if state is None or state.connection is not connection:  # a record whose connection was replaced
+            state = info[_SERVER_PREPARED_STATE] = cls(connection)
+        elif state.pending:  # the last run that prepared something failed: whether it did is unknown
+            state.generation += 1
+            state.prepared.clear()
+            state.pending.clear()
+        return state
+
+    def execute(self, statement: str, context: Any) -> str:
+        sent = []
+        for number, definition, names in _parts(statement, context):
+            name = f"exam_{self.generation}_{number}"
+            if number not in self.prepared:
+                sent.append(f"PREPARE {name}{definition}")
+                self.pending.add(number)
+            arguments = ", ".join(f"%({n})s" for n in names)
+            sent.append(f"EXECUTE {name}({arguments})" if names else f"EXECUTE {name}")
+        return ";\n".join(sent)
 
 
 def read_one(engine: Engine, statement: Select[Any], params: dict[str, Any]) -> Row[Any] | None:
@@ -204,7 +307,7 @@ def _read_one(engine: Engine, statement: Select[Any], params: dict[str, Any]) ->
             pooled.close()
         return rows.one_or_none()
     with engine.connect() as connection:
-        connection.execution_options(**{_SINGLE_READ: True})
+        connection.execution_options(**{_SINGLE_READ: True, SERVER_PREPARED: True})
         return connection.execute(statement, params).one_or_none()
 
 

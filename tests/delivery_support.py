@@ -21,13 +21,17 @@ NS = "/exam"
 
 def statements_sent(engine: Engine, monkeypatch: Any) -> list[str]:
     """Every SQL statement `engine` runs from now on, as its driver gets it: through SQLAlchemy (on PostgreSQL a
-    transaction's BEGIN rides in front of its first statement) and, on SQLite, those the store runs prepared
-    (item_bank.db.run_prepared, read_one)."""
+    transaction's BEGIN rides in front of its first statement, and its COMMIT may ride with its last) and, on SQLite,
+    those the store runs prepared (item_bank.db.run_prepared, read_one). A statement PostgreSQL runs prepared
+    (item_bank.db.SERVER_PREPARED: its driver gets EXECUTE) is shown as its SQL."""
     seen: list[str] = []
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
+    def _record(_conn: Any, _cursor: Any, statement: str, _parameters: Any, context: Any, *_rest: Any) -> None:
+        sql = context.statement if context is not None else statement  # as composed, before the engine's rewriting
+        begin = "BEGIN;\n" if statement.startswith("BEGIN;\n") and not sql.startswith("BEGIN;\n") else ""
+        commit = ";\nCOMMIT" if statement.endswith(";\nCOMMIT") and not sql.endswith(";\nCOMMIT") else ""
+        seen.append(begin + sql + commit)
 
     run = PreparedStatement.run
 

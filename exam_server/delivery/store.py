@@ -19,7 +19,15 @@ from sqlalchemy.orm import Session
 from exam_server.delivery import chain
 from exam_server.delivery.models import Attempt, AttemptEvent, Response
 from exam_server.sessions.models import ExamSession, Seat, Ticket
-from item_bank.db import COMMIT_WITH_STATEMENT, begin_write, read_one, run_direct, run_prepared, utcnow
+from item_bank.db import (
+    COMMIT_WITH_STATEMENT,
+    SERVER_PREPARED,
+    begin_write,
+    read_one,
+    run_direct,
+    run_prepared,
+    utcnow,
+)
 from item_bank.kernel import process_cache
 
 _A, _R, _E = Attempt.__table__, Response.__table__, AttemptEvent.__table__
@@ -150,7 +158,10 @@ def _connection(session: Session) -> Connection:
     return connection
 
 
-_ENDS_TRANSACTION = {COMMIT_WITH_STATEMENT: True}
+# On PostgreSQL every statement here runs prepared on its connection (`item_bank.db.SERVER_PREPARED`): they are
+# composed once, at import, and a whole room runs them at once.
+_STEP_STATEMENT = {SERVER_PREPARED: True}
+_ENDS_TRANSACTION = {SERVER_PREPARED: True, COMMIT_WITH_STATEMENT: True}
 
 
 def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool = False,
@@ -172,7 +183,7 @@ def _run(session: Session, statement: Any, params: dict[str, Any], *, lock: bool
             return rows
     elif lock:
         statement = _locked_read(statement, connection.dialect)
-    return connection.execute(statement, params, execution_options=_ENDS_TRANSACTION if last else None)
+    return connection.execute(statement, params, execution_options=_ENDS_TRANSACTION if last else _STEP_STATEMENT)
 
 
 # ---------------------------------------------------------------- reads

@@ -147,7 +147,7 @@ def test_a_single_read_is_one_round_trip(engine: Engine) -> None:
     probe = select(text("note")).select_from(text("tx_probe")).where(text("id = :id"))
     row = read_one(engine, probe, {"id": 1})
     assert row is not None and row[0] == "a"
-    assert len(SENT) == 1 and SENT[0].startswith("SELECT"), SENT
+    assert len(SENT) == 1 and SENT[0].startswith(("PREPARE", "EXECUTE")), SENT  # prepared: test_server_prepared.py
     with engine.connect() as conn:  # the pooled connection's next transaction has its BEGIN again
         conn.execute(text("SELECT 1"))
     assert SENT[1] == "BEGIN;\nSELECT 1" and SENT[2:] == ["ROLLBACK"], SENT
