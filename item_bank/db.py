@@ -187,6 +187,8 @@ def _begin_with_first_statement(engine: Engine) -> None:
     @event.listens_for(engine, "after_cursor_execute")
     def _prepared_now(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
                       executemany: bool) -> None:
+        if context is None or not context.execution_options.get(SERVER_PREPARED):
+            return  # not the run that prepared them, which may have failed: only its own success says they are
         state = conn.connection.info.get(_SERVER_PREPARED_STATE)
         if state is not None and state.pending:
             state.prepared.update(state.pending)

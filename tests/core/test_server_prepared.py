@@ -109,6 +109,7 @@ def test_after_a_failed_run_that_prepared_the_statements_are_prepared_again_unde
         with pytest.raises(IntegrityError):
             session.execute(WRITE, {"id": 1, "note": "taken", "at": AT, "body": {}}, execution_options=PREPARED)
         session.rollback()
+        session.execute(text("SELECT 1"))  # a statement of its own in between does not say the PREPARE held
         for key in (2, 3):
             session.execute(WRITE, {"id": key, "note": "b", "at": AT, "body": {}}, execution_options=PREPARED)
         session.commit()
