@@ -10,6 +10,7 @@ from typing import Any
 
 import psycopg2.extensions
 import pytest
+from postgres_support import counting_cursor
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -21,15 +22,10 @@ pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=Tr
 SENT: list[str] = []
 
 
-class _CountingCursor(psycopg2.extensions.cursor):
-    def execute(self, query: Any, vars: Any = None) -> Any:
-        SENT.append(query if isinstance(query, str) else query.decode())
-        return super().execute(query, vars)
-
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url, connect_args={"cursor_factory": _CountingCursor})
+    engine = make_engine(database_url, connect_args={"cursor_factory": counting_cursor(SENT)})
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS tx_probe"))
         conn.execute(text("CREATE TABLE tx_probe (id integer PRIMARY KEY, note text)"))

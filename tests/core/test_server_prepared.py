@@ -10,8 +10,8 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg2.extensions
 import pytest
+from postgres_support import counting_cursor
 from sqlalchemy import JSON, Integer, String, bindparam, column, insert, select, table, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -25,15 +25,10 @@ SENT: list[str] = []
 PREPARED = {SERVER_PREPARED: True}
 
 
-class _CountingCursor(psycopg2.extensions.cursor):
-    def execute(self, query: Any, vars: Any = None) -> Any:
-        SENT.append(query if isinstance(query, str) else query.decode())
-        return super().execute(query, vars)
-
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url, connect_args={"cursor_factory": _CountingCursor}, pool_size=1)
+    engine = make_engine(database_url, connect_args={"cursor_factory": counting_cursor(SENT)}, pool_size=1)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE IF EXISTS prepared_probe"))
         conn.execute(text("CREATE TABLE prepared_probe (id integer PRIMARY KEY, note text, at timestamptz, "
