@@ -119,10 +119,12 @@ def _submit_if_overdue(session: Session, state: AttemptState, now: dt.datetime) 
     """Submit an attempt whose clock ran out (as of its deadline) and return its new state."""
     if not is_overdue(state, now):
         return state
+    session.rollback()  # what was read ends (on SQLite a direct write): the submit locks the attempt and reads it again
     attempt = store.lock_attempt(session, state.id)
     assert attempt is not None
-    submit_at_deadline(session, attempt)
-    session.flush()
+    if is_overdue(attempt, now):  # else the deadline sweeper submitted it between the two
+        submit_at_deadline(session, attempt)
+        session.flush()
     return AttemptState.of(attempt)
 
 

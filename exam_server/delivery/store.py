@@ -201,8 +201,9 @@ def unlocked_state_row(session: Session, attempt_id: int) -> Row[Any] | None:
 
 
 def start_state_row(session: Session, attempt_id: int) -> Row[Any] | None:
-    """`state_row` with the paper's columns and the sitting's seal (`queries.AttemptState`), the attempt locked."""
-    return _run(session, _START_STATE, {"attempt": attempt_id}, lock=True).one_or_none()
+    """`state_row` with the paper's columns and the sitting's seal (`queries.AttemptState`), the attempt locked; on
+    SQLite in a direct write, as a save's, so a room's starts share the group commits of the saves around them."""
+    return _run(session, _START_STATE, {"attempt": attempt_id}, lock=True, direct=True).one_or_none()
 
 
 def item_step_row(session: Session, attempt_id: int, item_id: int, key: str | None) -> Row[Any] | None:

@@ -4,6 +4,7 @@ queue."""
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from conftest import Sitting, exam_socket
@@ -112,3 +113,34 @@ def test_the_gate_admits_by_cost_first_come_first_served_and_learns_each_kinds_c
     alone = gate.acquire("huge", cost=1.0)  # more than the budget: admitted when nothing else is inside
     gate.release(alone)
     assert gate.estimate("huge") < 1.0  # the estimate follows what it measured (a moment, not a second)
+
+
+def test_a_requests_waits_for_the_database_are_not_its_cost_and_a_queue_is_priced_when_let_in() -> None:
+    """Under a stream of saves a start waits a turn of the event loop for its group commit; counted as its cost,
+    that wait priced every start above the budget and a room's starts went in one by one (issue 17)."""
+    idle = [0.0]
+    gate = CostGate(0.010, {"start": 0.004}, idle=lambda: idle[0])
+    held = gate.acquire("start")
+    idle[0] += 5.0  # it waited five seconds for the database and did next to no work
+    gate.release(held)
+    assert gate.estimate("start") < 0.004  # not 0.8 × 4 ms + 0.2 × 5 s
+
+    costly = CostGate(0.010, {"start": 0.020})  # the first starts of a burst, on cold caches: above the budget
+    first = costly.acquire("start")
+    queued: list[Any] = []
+    threads = [threading.Thread(target=lambda: queued.append(costly.acquire("start"))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for _ in range(200):
+        if costly.waiting == 3:
+            break
+        threading.Event().wait(0.01)
+    assert costly.waiting == 3
+    costly._estimates["start"] = 0.002  # what the later starts have measured meanwhile (the moving average)
+    costly.release(first, measure=False)
+    for thread in threads:
+        thread.join(10)
+    assert len(queued) == 3 and costly.waiting == 0  # all let in together at today's price, not one by one
+    assert abs(costly.inside_s - 0.006) < 1e-9
+    for held in queued:
+        costly.release(held, measure=False)

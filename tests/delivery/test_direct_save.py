@@ -76,3 +76,34 @@ def test_a_save_refused_after_its_write_began_lets_the_lock_go(
     assert save(sock, attempt_id, single["item_id"], "A", 3)["ok"]
     session.expire_all()
     assert session.scalar(select(Response.value).where(Response.attempt_id == attempt_id)) == "A"
+
+
+def test_a_start_writes_in_a_direct_write_too(app: Flask, client: FlaskClient, sitting: Sitting,
+                                              session: Session) -> None:
+    """A room's starts share the group commits of the saves around them (item_bank.db.GroupCommit) instead of
+    waiting in line for SQLite's lock between two groups."""
+    from conftest import exam_socket
+
+    sitting.login(client, 0)
+    sock = exam_socket(app, client)
+    attempt_id = sitting.attempt_ids[0]
+    assert sock.emit("join", {"attempt_id": attempt_id, "workstation": "ws-0"}, namespace=NS, callback=True)["ok"]
+    session.commit()
+    assert db.engine is not None
+    begun: list[Any] = []
+
+    def listener(_conn: Any) -> None:
+        begun.append(_conn)
+
+    event.listen(db.engine, "begin", listener)
+    try:
+        ack = sock.emit("start", {"attempt_id": attempt_id}, namespace=NS, callback=True)
+    finally:
+        event.remove(db.engine, "begin", listener)
+    assert ack["ok"] and ack["status"] == "in_progress" and ack["paper"]
+    assert begun == [] and db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    session.expire_all()
+    attempt = session.get(Attempt, attempt_id)
+    assert attempt is not None and attempt.status == "in_progress" and attempt.deadline_at is not None
+    report = verify_attempt(session, attempt_id)
+    assert report is not None and report.ok
