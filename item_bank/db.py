@@ -626,13 +626,21 @@ class GroupCommit:
                 finally:
                     self._turn.release()
                 waiting.begun.wait(ASK_AGAIN_S)
-        except BaseException:
-            if waiting.begun.is_set() and waiting.error is None:
-                raw.rollback()  # begun for it, but it will not go on (it was interrupted)
+        except BaseException:  # interrupted (a greenlet killed, a timeout): out of the line, or its transaction ended
+            self._leave_line(waiting)
             raise
         _add_wait(since)
         if waiting.error is not None:
             raise waiting.error
+
+    def _leave_line(self, waiting: _Outside) -> None:
+        """A writer in line that will not go on: out of the line, or, if a COMMIT began it meanwhile, its transaction
+        rolled back (a connection nobody uses must not keep the lock from everyone)."""
+        with self._turn:
+            if waiting in self._outside:
+                self._outside.remove(waiting)
+            elif waiting.begun.is_set() and waiting.error is None:
+                waiting.raw.rollback()
 
     def _hand_over(self) -> None:
         """Begin the transaction of the first writer in line (`begin_outside`); under the turn, between two groups."""

@@ -301,3 +301,52 @@ def test_a_writer_outside_the_groups_is_begun_by_a_groups_commit_before_the_next
     go_on.set()
     assert outside_done.wait(10) and third_done.wait(10)
     assert _keys(engine) == ["first", "outside", "third"]
+
+
+def test_a_writer_interrupted_in_line_leaves_it(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that stops waiting (its greenlet killed, say) is taken out of the line: a COMMIT that began a
+    transaction for it would leave the lock with a connection nobody uses."""
+    commits = group_commit(engine)
+    errors: list[BaseException] = []
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupted_wait(self: threading.Event, timeout: float | None = None) -> bool:
+        raise Interrupted
+
+    def outside() -> None:
+        session = _session(engine)
+        try:
+            begin_write(session)
+        except Interrupted as exc:
+            errors.append(exc)
+        finally:
+            session.close()
+
+    def let_in() -> None:
+        monkeypatch.setattr(item_bank.db._Outside, "__init__", _interrupted_outside(interrupted_wait))
+        writer = threading.Thread(target=outside)
+        writer.start()
+        writer.join(10)
+
+    monkeypatch.setattr(commits, "_let_others_join", let_in)
+    first = _session(engine)
+    run_direct(first, INSERT, {"key": "first"}, begin=True)
+    first.commit()
+    monkeypatch.undo()
+    assert errors and not commits._outside
+    later = _session(engine)  # the lock is free: the next group begins at once
+    run_direct(later, INSERT, {"key": "next"}, begin=True)
+    later.commit()
+    assert _keys(engine) == ["first", "next"]
+
+
+def _interrupted_outside(wait: Callable[..., bool]) -> Callable[..., None]:
+    original = item_bank.db._Outside.__init__
+
+    def made(self: Any, raw: Any) -> None:
+        original(self, raw)
+        self.begun.wait = wait.__get__(self.begun)  # type: ignore[method-assign]
+
+    return made
