@@ -8,18 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, select, text
+from direct_write_support import BY_KEY, INSERT, direct_session, metadata, probe_engine, probe_keys
+from sqlalchemy import String, insert, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from item_bank.db import DirectWriteSession, begin_write, make_engine, make_session_factory, run_direct
-
-metadata = MetaData()
-probe = Table("probe", metadata, Column("id", Integer, primary_key=True), Column("key", String(20), unique=True))
-INSERT = insert(probe)
-BY_KEY = select(probe.c.id, probe.c.key).where(probe.c.key == bindparam("key", type_=String))
-KEYS = select(probe.c.key).order_by(probe.c.id)
+from item_bank.db import begin_write, make_engine, make_session_factory, run_direct
 
 
 class _Base(DeclarativeBase):
@@ -34,21 +29,10 @@ class Note(_Base):
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'direct.db'}")
-    metadata.create_all(engine)
-    yield engine
-    engine.dispose()
+    yield from probe_engine(tmp_path / "direct.db")
 
 
-def _keys(engine: Engine) -> list[str]:
-    with engine.connect() as conn:
-        return list(conn.scalars(KEYS))
-
-
-def _session(engine: Engine) -> DirectWriteSession:
-    session = make_session_factory(engine)()
-    assert isinstance(session, DirectWriteSession)
-    return session
+_keys, _session = probe_keys, direct_session
 
 
 def test_a_direct_write_is_seen_by_others_only_once_the_session_commits(engine: Engine) -> None:

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table, bindparam, insert, select
+from direct_write_support import BY_KEY, INSERT, direct_session, metadata, probe_engine, probe_keys
+from sqlalchemy import Column, ForeignKey, Integer, Table, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -28,40 +29,22 @@ from item_bank.db import (
     _Member,
     begin_write,
     group_commit,
-    make_engine,
-    make_session_factory,
     run_direct,
 )
 
-metadata = MetaData()
-probe = Table("probe", metadata, Column("id", Integer, primary_key=True), Column("key", String(20), unique=True))
 # A foreign key checked at COMMIT: a member can break it and the group's COMMIT then fails, for every member.
 parent = Table("parent", metadata, Column("id", Integer, primary_key=True))
 child = Table("child", metadata, Column("id", Integer, primary_key=True),
               Column("parent_id", Integer, ForeignKey("parent.id", deferrable=True, initially="DEFERRED")))
-INSERT = insert(probe)
 INSERT_CHILD = insert(child)
-BY_KEY = select(probe.c.id, probe.c.key).where(probe.c.key == bindparam("key", type_=String))
-KEYS = select(probe.c.key).order_by(probe.c.id)
 
 
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'group.db'}")
-    metadata.create_all(engine)
-    yield engine
-    engine.dispose()
+    yield from probe_engine(tmp_path / "group.db")
 
 
-def _keys(engine: Engine) -> list[str]:
-    with engine.connect() as conn:
-        return list(conn.scalars(KEYS))
-
-
-def _session(engine: Engine) -> DirectWriteSession:
-    session = make_session_factory(engine)()
-    assert isinstance(session, DirectWriteSession)
-    return session
+_keys, _session = probe_keys, direct_session
 
 
 class _Second:

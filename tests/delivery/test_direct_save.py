@@ -5,6 +5,8 @@ and the connection go."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -23,6 +25,22 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 NS = "/exam"
 
 
+@contextmanager
+def _transactions_begun() -> Iterator[list[Any]]:
+    """The SQLAlchemy transactions the application's engine begins meanwhile."""
+    assert db.engine is not None
+    begun: list[Any] = []
+
+    def listener(conn: Any) -> None:
+        begun.append(conn)
+
+    event.listen(db.engine, "begin", listener)
+    try:
+        yield begun
+    finally:
+        event.remove(db.engine, "begin", listener)
+
+
 def test_a_save_and_a_flag_write_without_a_session_transaction_and_store_what_they_did(
     app: Flask, client: FlaskClient, sitting: Sitting, session: Session
 ) -> None:
@@ -31,22 +49,13 @@ def test_a_save_and_a_flag_write_without_a_session_transaction_and_store_what_th
     assert save(sock, attempt_id, items[2]["item_id"], "A", 1, key="warm")["ok"]
     item_refs(session, [item["item_id"] for item in items])
     session.commit()  # the test's session is the handlers' (one thread): nothing of its own left open
-    assert db.engine is not None
-    begun: list[Any] = []
-
-    def listener(_conn: Any) -> None:
-        begun.append(_conn)
-
-    event.listen(db.engine, "begin", listener)
-    try:
+    with _transactions_begun() as begun:
         assert save(sock, attempt_id, items[0]["item_id"], "A", 2)["ok"]
         assert save(sock, attempt_id, items[0]["item_id"], "B", 3)["ok"]  # changes its response row
         flagged = sock.emit("flag", {"attempt_id": attempt_id, "item_id": items[1]["item_id"], "flagged": True,
                                      "seq": 4, "key": "k4"}, namespace=NS, callback=True)
         assert flagged["ok"]
         assert save(sock, attempt_id, items[0]["item_id"], "C", 3, key="k3")["seq"] == 3  # a resend: its first ack
-    finally:
-        event.remove(db.engine, "begin", listener)
     assert begun == []
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     session.expire_all()
@@ -89,17 +98,8 @@ def test_a_start_writes_in_a_direct_write_too(app: Flask, client: FlaskClient, s
     attempt_id = sitting.attempt_ids[0]
     assert sock.emit("join", {"attempt_id": attempt_id, "workstation": "ws-0"}, namespace=NS, callback=True)["ok"]
     session.commit()
-    assert db.engine is not None
-    begun: list[Any] = []
-
-    def listener(_conn: Any) -> None:
-        begun.append(_conn)
-
-    event.listen(db.engine, "begin", listener)
-    try:
+    with _transactions_begun() as begun:
         ack = sock.emit("start", {"attempt_id": attempt_id}, namespace=NS, callback=True)
-    finally:
-        event.remove(db.engine, "begin", listener)
     assert ack["ok"] and ack["status"] == "in_progress" and ack["paper"]
     assert begun == [] and db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     session.expire_all()
