@@ -551,10 +551,10 @@ class GroupCommit:
     are ready join (one turn of the event loop under gevent), then commits them all with one fsync. Nobody learns
     the outcome before that COMMIT: a session's `commit()` and `rollback()` wait for it, so an acknowledgement is
     never sent for a write that could still be lost, nor built on a read of one. At light load a group is one write
-    and the wait is one turn of the loop. The process's other writers (a start's or a submit's ORM transaction) wait
+    and the wait is one turn of the loop. The process's other writers (a submit's or a proctor's ORM transaction) wait
     in line and a group's COMMIT begins the first of them before another group can begin (`begin_outside`): under a
-    stream of saves the lock was otherwise hardly ever free when a start asked for it (a room's start burst took the
-    whole sitting of the saturation benchmark).
+    stream of saves the lock was otherwise hardly ever free when such a writer asked for it (a room's starts, then
+    ORM transactions, took the whole sitting of the saturation benchmark).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -604,10 +604,10 @@ class GroupCommit:
                 self._commit(member.group)
 
     def begin_outside(self, raw: sqlite3.Connection) -> None:
-        """BEGIN IMMEDIATE on `raw`, a connection of this engine outside the groups (a start's or a submit's ORM
+        """BEGIN IMMEDIATE on `raw`, a connection of this engine outside the groups (a submit's or a proctor's ORM
         transaction). With no group open it begins at once; else it waits in line, and each group's COMMIT begins the
-        first writer in line before the next group can (so a stream of saves never starves a start). Without a next
-        group to hand it over, a writer asks again every `ASK_AGAIN_S`."""
+        first writer in line before the next group can (so a stream of saves never starves it). Without a next group
+        to hand it over, a writer asks again every `ASK_AGAIN_S`."""
         waiting, since = _Outside(raw), time.perf_counter()
         try:
             while not waiting.begun.is_set():  # not yet handed over (then the next group holds the turn till it ends)
@@ -636,11 +636,14 @@ class GroupCommit:
     def _leave_line(self, waiting: _Outside) -> None:
         """A writer in line that will not go on: out of the line, or, if a COMMIT began it meanwhile, its transaction
         rolled back (a connection nobody uses must not keep the lock from everyone)."""
-        with self._turn:
+        self._take_turn()
+        try:
             if waiting in self._outside:
                 self._outside.remove(waiting)
             elif waiting.begun.is_set() and waiting.error is None:
                 waiting.raw.rollback()
+        finally:
+            self._turn.release()
 
     def _hand_over(self) -> None:
         """Begin the transaction of the first writer in line (`begin_outside`); under the turn, between two groups."""
@@ -649,6 +652,8 @@ class GroupCommit:
             _begin_immediate_on(waiting.raw)
         except DBAPIError as exc:
             waiting.error = exc
+        except sqlite3.Error as exc:  # its connection was closed meanwhile, say: the writer learns it, not the group
+            waiting.error = DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error)
         finally:
             waiting.begun.set()
 

@@ -7,8 +7,8 @@ arriving meanwhile would wait behind every one queued before it. Instead they pa
 requests while the work it has let in (each kind's own measured duration without its waits for the database, a
 moving average) fits `budget_s`, first come first served; a request alone may always pass, however costly. A cheap
 socket connect then no longer waits as long as a paper, and the wait a save can suffer is bounded in time, not in a
-count of requests of unknown size. Saves, flags and submits never pass it. Under gevent the lock and events are gevent's: waiting
-costs nothing, and an admitted waiter runs after the events already queued, saves among them.
+count of requests of unknown size. Saves, flags and submits never pass it. Under gevent the lock and events are
+gevent's: waiting costs nothing, and an admitted waiter runs after the events already queued, saves among them.
 """
 
 from __future__ import annotations
@@ -77,11 +77,11 @@ class CostGate:
         A request that waited is let in at its kind's estimate then, not the one when it came: the first requests of a
         burst (cold caches) cost more than the rest, and a queue priced at their cost went in one by one."""
         with self._lock:
-            if not self._waiting and self._fits(self._cost(kind, cost)):
-                admitted_at = self._cost(kind, cost)
-                self._inside += admitted_at
+            price = self._cost(kind, cost)
+            if not self._waiting and self._fits(price):
+                self._inside += price
                 self._count += 1
-                return Pass(kind, admitted_at, idle_before=self._idle())
+                return Pass(kind, price, idle_before=self._idle())
             waiter = _Waiter(kind, cost)
             self._waiting.append(waiter)
         waiter.admitted.wait()  # the releaser counted this request in before setting the event
@@ -100,10 +100,14 @@ class CostGate:
             if measure:
                 before = self._estimates.get(held.kind, took)
                 self._estimates[held.kind] = before + _SMOOTHING * (took - before)
-            while self._waiting and self._fits(self._cost(self._waiting[0].kind, self._waiting[0].cost)):
+            while self._waiting:
+                head = self._waiting[0]
+                price = self._cost(head.kind, head.cost)
+                if not self._fits(price):
+                    break
                 waiter = self._waiting.popleft()
-                waiter.admitted_at = self._cost(waiter.kind, waiter.cost)
-                self._inside += waiter.admitted_at
+                waiter.admitted_at = price
+                self._inside += price
                 self._count += 1
                 waiter.admitted.set()
 
