@@ -201,7 +201,7 @@ def _begin_with_first_statement(engine: Engine) -> None:
 # its number among every such statement of this process, its PREPARE's parameter types and text with $1, $2 ...,
 # and its parameters' names in that order. A handful of statements, each composed once (the store's), so this and
 # each connection's prepared statements stay small.
-_PREPARED_PARTS: dict[str, tuple[tuple[int, str, tuple[str, ...]], ...]] = {}
+_PREPARED_PARTS: dict[str, tuple[tuple[int, str, str], ...]] = {}
 _PREPARED_NUMBERS = itertools.count()
 _PYFORMAT = re.compile(r"%%|%\((\w+)\)s")
 _TYPE_LENGTH = re.compile(r"\(\d+(?:,\s*\d+)?\)")
@@ -221,7 +221,9 @@ def _parameter_type(context: Any, name: str) -> str:
         return "unknown"
 
 
-def _parts(statement: str, context: Any) -> tuple[tuple[int, str, tuple[str, ...]], ...]:
+def _parts(statement: str, context: Any) -> tuple[tuple[int, str, str], ...]:
+    """Each part of `statement` (split at ";\n") as its number, its PREPARE's definition and its EXECUTE's arguments,
+    worked out once for each statement text."""
     parts = _PREPARED_PARTS.get(statement)
     if parts is None:
         made = []
@@ -238,7 +240,8 @@ def _parts(statement: str, context: Any) -> tuple[tuple[int, str, tuple[str, ...
 
             body = _PYFORMAT.sub(numbered, part)
             types = f"({', '.join(_parameter_type(context, name) for name in names)})" if names else ""
-            made.append((next(_PREPARED_NUMBERS), f"{types} AS {body}", tuple(names)))
+            arguments = f"({', '.join(f'%({name})s' for name in names)})" if names else ""
+            made.append((next(_PREPARED_NUMBERS), f"{types} AS {body}", arguments))
         parts = _PREPARED_PARTS[statement] = tuple(made)
     return parts
 
@@ -273,13 +276,12 @@ class _ServerPrepared:
 
     def execute(self, statement: str, context: Any) -> str:
         sent = []
-        for number, definition, names in _parts(statement, context):
+        for number, definition, arguments in _parts(statement, context):
             name = f"exam_{self.generation}_{number}"
             if number not in self.prepared:
                 sent.append(f"PREPARE {name}{definition}")
                 self.pending.add(number)
-            arguments = ", ".join(f"%({n})s" for n in names)
-            sent.append(f"EXECUTE {name}({arguments})" if names else f"EXECUTE {name}")
+            sent.append(f"EXECUTE {name}{arguments}")
         return ";\n".join(sent)
 
 
