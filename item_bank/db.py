@@ -464,10 +464,7 @@ def _begin_immediate_on(raw: sqlite3.Connection) -> None:
             delay = min(delay * 2, 0.01)
     finally:
         raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    try:
-        raw.execute("BEGIN IMMEDIATE")
-    except sqlite3.Error as exc:
-        raise DBAPIError.instance("BEGIN IMMEDIATE", (), exc, sqlite3.Error) from exc
+    _execute(raw, "BEGIN IMMEDIATE")
 
 
 def begin_write(session: Session) -> None:
