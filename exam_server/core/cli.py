@@ -179,9 +179,9 @@ def serve(host: str, port: int) -> None:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config["RUN_BACKGROUND_TASKS"]:
         start_background_tasks(app)
+    db.open_pool()  # before anyone is taken in: a restart's rejoins find their connections open
     # What start-up built (modules, mappers, the app) lives as long as the process: keep it out of
     # the garbage collector's full passes, which otherwise stall every socket for their duration.
-    db.open_pool()  # before anyone is taken in: a restart's rejoins find their connections open
     gc.collect()
     gc.freeze()
     socketio.start_background_task(freeze_survivors_of_full_collections, socketio.sleep)
