@@ -1,6 +1,6 @@
 """A serving process opens its pool's connections before it takes anyone in (`Database.open_pool`): after a restart
-the first rejoins on PostgreSQL each opened one on a busy machine, and the burst gate, pricing rejoins by those, let
-them in one or two at a time (issue 17)."""
+the first rejoins on PostgreSQL each opened one on a busy machine, and the restarted process took candidates back
+slowly for its first seconds (issue 17)."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_with_the_database_away_the_server_starts_all_the_same(database_url: str
 def test_a_serving_process_has_its_pool_open_when_it_answers_first(database_url: str, tmp_path: Path) -> None:
     application = f"serving-{uuid.uuid4().hex[:8]}"
     server = LiveServer(f"{database_url}?application_name={application}", tmp_path / "instance", DB_POOL_SIZE="6",
-                        RUN_BACKGROUND_TASKS="0").start()  # answered its first request (/healthz): one connection
+                        RUN_BACKGROUND_TASKS="0").start()  # it has answered /healthz, which holds no connection
     try:
         assert _backends(database_url, application) >= 6
     finally:
